@@ -1,0 +1,140 @@
+/*
+ * config: the one configuration struct, loaded in layers (SPEC §5):
+ *   built-in defaults -> JSON file (--config or AUTHFLOW_CONFIG) ->
+ *   environment variables -> validation.
+ * A bad value is rejected with a message that names the key, e.g.
+ *   "serviceLines.retail.maxIdentifyAttempts: must be an integer 1..10".
+ *
+ * File shape (every key optional):
+ * {
+ *   "server":  {"port":8080, "bindAddress":"0.0.0.0", "threads":2,
+ *               "maxBodyBytes":16384, "connectionTimeoutSeconds":15,
+ *               "maxConnections":4096},
+ *   "apiKeys": ["key1","key2"],
+ *   "redis":   {"url":"redis://127.0.0.1:6379/0", "keyPrefix":"authflow:",
+ *               "sessionTtlSeconds":3600, "connectTimeoutMs":200,
+ *               "commandTimeoutMs":500},
+ *   "lockout": {"maxFailures":5, "windowSeconds":900},
+ *   "crm":     {"baseUrl":"http://127.0.0.1:8081", "connectTimeoutMs":1000,
+ *               "timeoutMs":3000, "headers":["X-Env: prod"],
+ *               "maxConnections":64},
+ *   "log":     {"level":"info"},
+ *   "defaultServiceLine": "default",
+ *   "serviceLines": {
+ *     "<name>": {"aniLookup":true, "verification":true,
+ *                "identifierType":"customer_id", "maxIdentifyAttempts":3,
+ *                "maxVerifyAttempts":3, "defaultLanguage":"en-US",
+ *                "identifierMinDigits":0, "identifierMaxDigits":0,
+ *                "defaultCountryCode":"1",
+ *                "prompts": {"en-US": {"ask_identifier": "..."}}}
+ *   }
+ * }
+ * Unknown keys are rejected (they are almost always typos). With no
+ * serviceLines in the file, one line named "default" with the defaults above
+ * exists.
+ *
+ * Environment (override the file): AUTHFLOW_PORT, AUTHFLOW_REDIS_URL,
+ * AUTHFLOW_CRM_URL, AUTHFLOW_API_KEYS (comma-separated), AUTHFLOW_LOG_LEVEL.
+ * AUTHFLOW_CONFIG names the file when no --config is given.
+ */
+#ifndef AUTHFLOW_CONFIG_H
+#define AUTHFLOW_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flow.h"
+
+#define CONFIG_ERR_MAX 256
+#define CONFIG_URL_MAX 512
+#define CONFIG_MAX_API_KEYS 32
+#define CONFIG_API_KEY_MAX 256
+#define CONFIG_MAX_SERVICE_LINES 64
+#define CONFIG_MAX_CRM_HEADERS 16
+
+typedef struct {
+  char name[FLOW_NAME_MAX + 1];
+  flow_policy policy;
+  char default_language[FLOW_LANGUAGE_MAX + 1]; /* canonical, e.g. en-US */
+  json_t *prompts; /* owned; NULL when no overrides */
+} config_service_line;
+
+typedef enum {
+  CONFIG_LOG_DEBUG = 0,
+  CONFIG_LOG_INFO,
+  CONFIG_LOG_WARN,
+  CONFIG_LOG_ERROR,
+} config_log_level;
+
+typedef struct {
+  /* server */
+  int port;
+  char bind_address[64];
+  int threads;
+  size_t max_body_bytes;
+  int connection_timeout_seconds;
+  int max_connections;
+  /* auth */
+  char api_keys[CONFIG_MAX_API_KEYS][CONFIG_API_KEY_MAX + 1];
+  size_t api_key_count;
+  /* redis: url is parsed into the fields below it */
+  char redis_url[CONFIG_URL_MAX + 1];
+  char redis_host[256];
+  int redis_port;
+  char redis_password[256];
+  int redis_db;
+  char key_prefix[64];
+  int session_ttl_seconds;
+  int redis_connect_timeout_ms;
+  int redis_command_timeout_ms;
+  /* lockout across calls */
+  int lockout_max_failures;
+  int lockout_window_seconds;
+  /* crm */
+  char crm_base_url[CONFIG_URL_MAX + 1]; /* no trailing '/' */
+  long crm_connect_timeout_ms;
+  long crm_timeout_ms;
+  char crm_headers[CONFIG_MAX_CRM_HEADERS][CONFIG_URL_MAX + 1];
+  size_t crm_header_count;
+  long crm_max_connections;
+  /* log */
+  config_log_level log_level;
+  /* service lines */
+  char default_service_line[FLOW_NAME_MAX + 1];
+  config_service_line service_lines[CONFIG_MAX_SERVICE_LINES];
+  size_t service_line_count;
+} config;
+
+/*
+ * Load the full layered configuration. `path` may be NULL (then
+ * AUTHFLOW_CONFIG is used if set, else defaults only). `getenv_fn` is the
+ * environment lookup (pass getenv; tests pass a fake). On success fills
+ * *out and returns true; the caller must config_free() it. On failure
+ * writes a message naming the key into err, leaves nothing allocated and
+ * returns false.
+ */
+bool config_load(const char *path, char *(*getenv_fn)(const char *),
+                 config *out, char *err, size_t err_len);
+
+/* Same as config_load's file layer but from text already in memory (for
+ * tests and the fuzzer); no environment layer. */
+bool config_load_text(const char *json_text, size_t len, config *out,
+                      char *err, size_t err_len);
+
+/* Release what config_load*() allocated; safe on a zeroed struct. */
+void config_free(config *cfg);
+
+/* The service line called `name`, or NULL. */
+const config_service_line *config_find_service_line(const config *cfg,
+                                                    const char *name);
+
+/*
+ * Parse "redis://[:password@]host[:port][/db]" (also "redis://user:pw@...",
+ * user ignored). Returns false with a reason in err.
+ */
+bool config_parse_redis_url(const char *url, char *host, size_t host_len,
+                            int *port, char *password, size_t password_len,
+                            int *db, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * flow: the ID&V state machine (SPEC §2).
+ *
+ * This module is pure: it does no I/O, reads no clock and allocates nothing.
+ * Every input (the session as loaded, the caller's event, the CRM's answer,
+ * the current time) is passed in, and every effect (the next session, the CRM
+ * call to make, what to do with the cross-call lockout counter) is passed out.
+ * The edges (api, store, crm_client) carry those effects out.
+ *
+ * A step runs in up to two phases:
+ *   1. flow_plan()      decides from the session and the event. It either
+ *                       finishes the step (no CRM needed) or names one CRM
+ *                       request to make.
+ *   2. flow_complete()  applies the CRM's answer to the planned session.
+ *
+ * Attempt accounting contract: for FLOW_EV_IDENTIFIER and FLOW_EV_SECURITY the
+ * store has ALREADY counted the attempt (identify_attempts / verify_attempts
+ * include this submission) before flow_plan() is called; see
+ * flow_event_counter(). The flow refunds it when the CRM fails, so a CRM fault
+ * never costs the caller an attempt.
+ */
+#ifndef AUTHFLOW_FLOW_H
+#define AUTHFLOW_FLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FLOW_CONVERSATION_ID_MAX 128
+#define FLOW_NAME_MAX 64
+#define FLOW_LANGUAGE_MAX 15
+#define FLOW_CUSTOMER_ID_MAX 64
+#define FLOW_CUSTOMER_NAME_MAX 128
+#define FLOW_VALUE_MAX 64 /* a normalised identifier or E.164 number */
+#define FLOW_MASKED_MAX 24
+#define FLOW_ANSWER_MAX 32 /* longest security answer accepted, in digits */
+
+typedef enum {
+  FLOW_STATE_AWAITING_IDENTIFIER = 0,
+  FLOW_STATE_AWAITING_SECURITY,
+  FLOW_STATE_COMPLETED,
+} flow_state;
+
+typedef enum {
+  FLOW_NEXT_ASK_IDENTIFIER = 0,
+  FLOW_NEXT_ASK_SECURITY,
+  FLOW_NEXT_CONTINUE,
+  FLOW_NEXT_TRANSFER_TO_AGENT,
+} flow_next_action;
+
+typedef enum {
+  FLOW_AUTH_NOT_IDENTIFIED = 0,
+  FLOW_AUTH_IDENTIFIED,
+  FLOW_AUTH_IDENTIFIED_VERIFIED,
+} flow_auth_status;
+
+typedef enum {
+  FLOW_METHOD_NONE = 0,
+  FLOW_METHOD_ANI,
+  FLOW_METHOD_IDENTIFIER,
+} flow_method;
+
+typedef enum {
+  FLOW_OUTCOME_PENDING = 0,
+  FLOW_OUTCOME_VERIFIED,
+  FLOW_OUTCOME_IDENTIFIED_ONLY,
+  FLOW_OUTCOME_OPTED_OUT,
+  FLOW_OUTCOME_IDENTIFY_FAILED,
+  FLOW_OUTCOME_VERIFY_FAILED,
+  FLOW_OUTCOME_LOCKED,
+  FLOW_OUTCOME_CRM_UNAVAILABLE,
+} flow_outcome;
+
+typedef enum {
+  FLOW_RESULT_NONE = 0,
+  FLOW_RESULT_MATCH,
+  FLOW_RESULT_NO_MATCH,
+  FLOW_RESULT_MULTIPLE_MATCHES,
+  FLOW_RESULT_INVALID_INPUT,
+  FLOW_RESULT_WRONG_ANSWER,
+  FLOW_RESULT_CRM_ERROR,
+} flow_result;
+
+typedef enum {
+  FLOW_ID_CUSTOMER_ID = 0,
+  FLOW_ID_ACCOUNT_NUMBER,
+  FLOW_ID_TRACKING_NUMBER,
+  FLOW_ID_PHONE,
+} flow_identifier_type;
+
+/* Per service line rules, built from config. */
+typedef struct {
+  bool ani_lookup;
+  bool verification;
+  flow_identifier_type identifier_type;
+  int max_identify_attempts; /* >= 1 */
+  int max_verify_attempts;   /* >= 1 */
+  /* Accepted identifier length in digits; 0 means the type's default
+   * (see flow_identifier_default_lengths()). */
+  int identifier_min_digits;
+  int identifier_max_digits;
+  /* Country calling code used to complete national numbers ("1", "34",
+   * "82"): digits only, 1..3 of them. */
+  char default_country_code[4];
+} flow_policy;
+
+/* The session as kept in the store. Security answers and raw ANI or
+ * identifiers are never part of it. */
+typedef struct {
+  char conversation_id[FLOW_CONVERSATION_ID_MAX + 1];
+  char service_line[FLOW_NAME_MAX + 1];
+  char language[FLOW_LANGUAGE_MAX + 1];
+  flow_state state;
+  flow_outcome outcome;
+  flow_result last_result;
+  flow_method method;
+  bool identified;
+  bool verified;
+  char customer_id[FLOW_CUSTOMER_ID_MAX + 1];
+  char customer_name[FLOW_CUSTOMER_NAME_MAX + 1];
+  int identify_attempts; /* attempts used, including a reserved one */
+  int verify_attempts;
+  char ani_masked[FLOW_MASKED_MAX + 1]; /* "" or e.g. "*******0116" */
+  int64_t created_ms;                   /* unix ms, set at start */
+  int64_t updated_ms;
+} flow_session;
+
+typedef enum {
+  FLOW_EV_START = 0,
+  FLOW_EV_IDENTIFIER,
+  FLOW_EV_SECURITY,
+  FLOW_EV_OPT_OUT,
+} flow_event_kind;
+
+/* A caller's step. Strings are borrowed for the duration of the call. */
+typedef struct {
+  flow_event_kind kind;
+  const char *ani;        /* START: raw ANI as Genesys sent it, or NULL */
+  const char *identifier; /* IDENTIFIER: the digits the caller keyed */
+  bool has_identifier_type;
+  flow_identifier_type identifier_type; /* IDENTIFIER, if has_... */
+  const char *answer;                   /* SECURITY: never copied by flow */
+  int64_t now_ms;
+} flow_event;
+
+typedef enum {
+  FLOW_CRM_NONE = 0,
+  FLOW_CRM_LOOKUP, /* find customers by lookup_type = lookup_value */
+  FLOW_CRM_VERIFY, /* check the event's answer for customer_id */
+} flow_crm_kind;
+
+typedef struct {
+  flow_crm_kind kind;
+  flow_identifier_type lookup_type;         /* LOOKUP; PHONE for ANI */
+  char lookup_value[FLOW_VALUE_MAX + 1];    /* LOOKUP: normalised */
+  char customer_id[FLOW_CUSTOMER_ID_MAX + 1]; /* VERIFY */
+} flow_crm_request;
+
+/* What the CRM answered, as the connector mapped it. */
+typedef struct {
+  bool ok; /* false: 5xx, timeout, unreachable or unparseable */
+  int match_count;                          /* LOOKUP */
+  char customer_id[FLOW_CUSTOMER_ID_MAX + 1]; /* LOOKUP, first match */
+  char customer_name[FLOW_CUSTOMER_NAME_MAX + 1];
+  bool verified; /* VERIFY */
+  bool locked;   /* VERIFY: the CRM itself reports the customer locked */
+} flow_crm_result;
+
+/* What the store must do with the customer's cross-call failure counter
+ * when it commits the session. */
+typedef enum {
+  FLOW_LOCKOUT_NONE = 0,
+  FLOW_LOCKOUT_RECORD_FAILURE, /* a verification failed: count it */
+  FLOW_LOCKOUT_CLEAR,          /* verified: forget earlier failures */
+} flow_lockout_effect;
+
+typedef enum {
+  FLOW_PLAN_DONE = 0,  /* out->session is final for this step */
+  FLOW_PLAN_NEED_CRM,  /* make out->crm, then call flow_complete() */
+  FLOW_PLAN_WRONG_STATE, /* the event is not allowed in this state */
+} flow_plan_status;
+
+typedef struct {
+  flow_session session; /* next session (DONE) or planned one (NEED_CRM) */
+  flow_crm_request crm;
+  flow_lockout_effect lockout;
+  /* True when the store must check the customer's lockout counter while
+   * committing (a customer was just identified and must now verify). If the
+   * store finds the customer locked it writes nothing and the caller applies
+   * flow_lock_out() instead. */
+  bool check_lockout;
+} flow_step;
+
+/* The derived view an API answer is made from. */
+typedef struct {
+  flow_next_action next_action;
+  flow_auth_status auth_status;
+  int attempts_remaining;
+  const char *prompt_id; /* static string */
+} flow_view;
+
+/*
+ * Start a new session. `session_in` holds conversation_id, service_line,
+ * language and created_ms already filled by the caller; the rest is ignored.
+ * Result: DONE (no usable ANI or aniLookup off: ask for an identifier) or
+ * NEED_CRM (ANI lookup). Never WRONG_STATE.
+ */
+flow_plan_status flow_start(const flow_policy *policy,
+                            const flow_session *session_in,
+                            const flow_event *event, flow_step *out);
+
+/*
+ * Plan an IDENTIFIER, SECURITY or OPT_OUT event on a loaded session. For the
+ * first two the store has already reserved the attempt (see above).
+ * `customer_locked` is what the store read of the session's customer's
+ * lockout counter (only meaningful for SECURITY); a locked customer
+ * completes with FLOW_OUTCOME_LOCKED and no CRM call.
+ */
+flow_plan_status flow_plan(const flow_policy *policy,
+                           const flow_session *session,
+                           const flow_event *event, bool customer_locked,
+                           flow_step *out);
+
+/*
+ * Apply the CRM's answer to a step that returned NEED_CRM. `planned` is
+ * out->session from flow_start()/flow_plan(); `request` is out->crm.
+ * Fills `out` (its crm.kind is always FLOW_CRM_NONE).
+ */
+void flow_complete(const flow_policy *policy, const flow_session *planned,
+                   const flow_crm_request *request,
+                   const flow_crm_result *result, int64_t now_ms,
+                   flow_step *out);
+
+/* The customer the store reported locked at commit time: complete the
+ * session as LOCKED (identification kept, transfer to an agent). */
+void flow_lock_out(const flow_session *session, int64_t now_ms,
+                   flow_session *out);
+
+/* Derive nextAction, authStatus, attemptsRemaining and promptId. */
+void flow_view_of(const flow_policy *policy, const flow_session *session,
+                  flow_view *out);
+
+/* Which states an event may be submitted in, as a bit mask of
+ * (1u << flow_state). */
+unsigned flow_event_allowed_states(flow_event_kind kind);
+
+/* Which attempt counter the store reserves for an event before planning:
+ * 0 none, 1 identify_attempts, 2 verify_attempts. */
+int flow_event_counter(flow_event_kind kind);
+
+/*
+ * Validate and normalise the digits a caller keyed for an identifier of
+ * `type`. Spaces and '-' are tolerated and dropped; anything else that is
+ * not a digit, or a length outside the policy's bounds, is invalid. Phone
+ * identifiers are normalised to E.164 ("+13175550116") with the policy's
+ * country code. Returns false when invalid.
+ */
+bool flow_normalise_identifier(const flow_policy *policy,
+                               flow_identifier_type type, const char *raw,
+                               char *out, size_t out_len);
+
+/* Default digit bounds for a type (used when the policy leaves them 0). */
+void flow_identifier_default_lengths(flow_identifier_type type, int *min,
+                                     int *max);
+
+/* Enum <-> wire-name conversions (the strings of SPEC §3). The *_name
+ * functions return static strings; the *_parse functions return false on an
+ * unknown name and leave *out untouched. */
+const char *flow_state_name(flow_state v);
+const char *flow_next_action_name(flow_next_action v);
+const char *flow_auth_status_name(flow_auth_status v);
+const char *flow_method_name(flow_method v);
+const char *flow_outcome_name(flow_outcome v);
+const char *flow_result_name(flow_result v);
+const char *flow_identifier_type_name(flow_identifier_type v);
+bool flow_state_parse(const char *s, flow_state *out);
+bool flow_method_parse(const char *s, flow_method *out);
+bool flow_outcome_parse(const char *s, flow_outcome *out);
+bool flow_result_parse(const char *s, flow_result *out);
+bool flow_identifier_type_parse(const char *s, flow_identifier_type *out);
+
+/* Transfer outcomes are the ones that send the caller to an agent. */
+bool flow_outcome_is_transfer(flow_outcome v);
+
+#endif

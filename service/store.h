@@ -1,0 +1,126 @@
+/*
+ * store: sessions in Redis (hiredis).
+ *
+ * Keys, under the configured prefix P:
+ *   P session:{conversationId}  hash of the flow_session fields, with TTL
+ *   P lock:{conversationId}     step lock: random token, PX = lock_ms
+ *   P lockout:{customerId}      failed verifications across calls, with
+ *                               the lockout window as TTL
+ *
+ * Every operation is one Lua script (EVALSHA, loaded once per connection,
+ * falling back to EVAL on NOSCRIPT), so a step costs two round trips: one
+ * to lock and reserve, one to commit and unlock.
+ *
+ * Concurrency contract: a step holds the session's lock from
+ * store_begin()/store_create() until store_commit()/store_release(). A
+ * racing step gets STORE_BUSY. The attempt a step will spend is counted in
+ * Redis inside store_begin(), before any CRM call, so no number of
+ * parallel requests gets more CRM calls than the attempt limit.
+ *
+ * Threading: each thread that calls these functions gets its own
+ * connection (thread-local), made lazily and remade after an error. While
+ * Redis is down a reconnect is tried at most every 100 ms; calls in between
+ * fail at once with STORE_UNAVAILABLE. Connect and command timeouts bound
+ * every call, so a dead Redis costs at most connect+command timeout.
+ *
+ * Low-level module: it never logs. Failures are described in `err`.
+ */
+#ifndef AUTHFLOW_STORE_H
+#define AUTHFLOW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flow.h"
+
+#define STORE_TOKEN_MAX 40
+#define STORE_ERR_MAX 200
+
+typedef struct {
+  char host[256];
+  int port;
+  char password[256]; /* "" for none */
+  int db;
+  char key_prefix[64];
+  int session_ttl_seconds;
+  int lock_ms; /* must exceed the longest step (CRM budget + margin) */
+  int connect_timeout_ms;
+  int command_timeout_ms;
+  int lockout_max_failures;
+  int lockout_window_seconds;
+} store_config;
+
+typedef enum {
+  STORE_OK = 0,
+  STORE_EXISTS,          /* store_create: session already there */
+  STORE_NOT_FOUND,       /* no such session */
+  STORE_BUSY,            /* another step holds the lock */
+  STORE_WRONG_STATE,     /* state not in the allowed mask; *out filled */
+  STORE_LOCK_LOST,       /* commit/release: our lock expired or was taken */
+  STORE_CUSTOMER_LOCKED, /* commit with check_lockout: nothing written */
+  STORE_UNAVAILABLE,     /* Redis down, timed out, or answered an error */
+  STORE_CORRUPT,         /* the stored hash could not be decoded */
+} store_status;
+
+/* Copy the configuration (call once, before any other thread uses the
+ * store). */
+void store_init(const store_config *cfg);
+
+/* Close the calling thread's connection, if any. */
+void store_thread_cleanup(void);
+
+/* Fill `token` (STORE_TOKEN_MAX+1 bytes) with a fresh random lock token. */
+void store_new_token(char *token, size_t token_len);
+
+/*
+ * Begin a START step. If the session exists: STORE_EXISTS with *existing
+ * filled and no lock taken. Otherwise take the lock with `token`:
+ * STORE_OK (caller must later commit or release) or STORE_BUSY.
+ */
+store_status store_create(const char *conversation_id, const char *token,
+                          flow_session *existing, char *err, size_t err_len);
+
+/*
+ * Begin an IDENTIFIER/SECURITY/OPT_OUT step: take the lock, check the state
+ * is in `allowed_states` (mask of 1u << flow_state), and, when `counter` is
+ * 1 (identify) or 2 (verify), increment that attempt counter in Redis.
+ * *out is the session after the increment. *customer_locked is set when the
+ * session's customer has reached the lockout threshold.
+ * STORE_OK: lock held. STORE_WRONG_STATE: *out filled, no lock held, no
+ * increment. STORE_NOT_FOUND / STORE_BUSY / STORE_UNAVAILABLE / CORRUPT.
+ */
+store_status store_begin(const char *conversation_id, const char *token,
+                         unsigned allowed_states, int counter,
+                         flow_session *out, bool *customer_locked, char *err,
+                         size_t err_len);
+
+/*
+ * Write `session` (whole hash, TTL refreshed), apply `lockout` to the
+ * session's customer's counter, and release the lock — atomically, only if
+ * we still hold the lock (else STORE_LOCK_LOST, nothing written).
+ * With check_lockout, if the customer is at or over the threshold, nothing
+ * is written, the lock stays held and STORE_CUSTOMER_LOCKED is returned.
+ */
+store_status store_commit(const flow_session *session, const char *token,
+                          flow_lockout_effect lockout, bool check_lockout,
+                          char *err, size_t err_len);
+
+/* Release the lock without writing (error paths). */
+store_status store_release(const char *conversation_id, const char *token,
+                           char *err, size_t err_len);
+
+/* Read a session without locking. */
+store_status store_get(const char *conversation_id, flow_session *out,
+                       char *err, size_t err_len);
+
+/* Delete the session and its lock. STORE_NOT_FOUND if it did not exist. */
+store_status store_delete(const char *conversation_id, char *err,
+                          size_t err_len);
+
+/* PING with the configured timeouts. */
+store_status store_ping(char *err, size_t err_len);
+
+/* Static name of a status, for logs. */
+const char *store_status_name(store_status s);
+
+#endif
