@@ -19,7 +19,6 @@
  *               "timeoutMs":3000, "headers":["X-Env: prod"],
  *               "maxConnections":64},
  *   "log":     {"level":"info"},
- *   "defaultServiceLine": "default",
  *   "serviceLines": {
  *     "<name>": {"aniLookup":true, "verification":true,
  *                "identifierType":"customer_id", "maxIdentifyAttempts":3,
@@ -101,7 +100,6 @@ typedef struct {
   /* log */
   config_log_level log_level;
   /* service lines */
-  char default_service_line[FLOW_NAME_MAX + 1];
   config_service_line service_lines[CONFIG_MAX_SERVICE_LINES];
   size_t service_line_count;
 } config;

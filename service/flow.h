@@ -151,6 +151,7 @@ typedef enum {
 
 typedef struct {
   flow_crm_kind kind;
+  bool from_ani; /* LOOKUP made by START from the caller's ANI */
   flow_identifier_type lookup_type;         /* LOOKUP; PHONE for ANI */
   char lookup_value[FLOW_VALUE_MAX + 1];    /* LOOKUP: normalised */
   char customer_id[FLOW_CUSTOMER_ID_MAX + 1]; /* VERIFY */
