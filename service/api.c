@@ -1,0 +1,551 @@
+#include "api.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "phone.h"
+#include "prompt.h"
+
+static const config *cfg;
+static atomic_bool draining;
+
+void api_init(const config *c) { cfg = c; }
+
+void api_set_draining(bool d) { atomic_store(&draining, d); }
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void api_response_free(api_response *resp) {
+  json_decref(resp->body);
+  free(resp->text);
+  resp->body = NULL;
+  resp->text = NULL;
+}
+
+void api_error(api_response *resp, unsigned status, const char *code,
+               const char *message) {
+  resp->status = status;
+  resp->error = code;
+  json_decref(resp->body);
+  resp->body = json_pack("{s:s, s:s}", "error", code, "message", message);
+}
+
+/* ---------------------------------------------------------------------
+ * Request body fields.
+ * ------------------------------------------------------------------- */
+
+typedef enum { FIELD_ABSENT = 0, FIELD_PRESENT, FIELD_BAD_TYPE } field_status;
+
+/* An optional Genesys input that was not filled arrives as the literal
+ * template text "${input.name}"; such a value means "absent". */
+static bool is_unfilled_template(const char *s) {
+  size_t n = strlen(s);
+  return n >= 3 && s[0] == '$' && (s[1] == '{' || (s[1] == '!' && n >= 4)) &&
+         s[n - 1] == '}';
+}
+
+/* Read string member `key`. JSON null, a missing key and an unfilled
+ * template are ABSENT; any other non-string is BAD_TYPE. */
+static field_status get_string(json_t *obj, const char *key,
+                               const char **out) {
+  json_t *v = json_object_get(obj, key);
+  *out = NULL;
+  if (!v || json_is_null(v))
+    return FIELD_ABSENT;
+  if (!json_is_string(v))
+    return FIELD_BAD_TYPE;
+  const char *s = json_string_value(v);
+  if (is_unfilled_template(s))
+    return FIELD_ABSENT;
+  *out = s;
+  return FIELD_PRESENT;
+}
+
+/* Fill a 400 naming the field. Returns false for convenient chaining. */
+static bool field_error(api_response *resp, const char *key,
+                        const char *problem) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s %s", key, problem);
+  api_error(resp, 400, "invalid_request", msg);
+  return false;
+}
+
+/* Required string: absent or wrong type is a 400 naming the field. */
+static bool require_string(json_t *obj, const char *key, const char **out,
+                           api_response *resp) {
+  switch (get_string(obj, key, out)) {
+  case FIELD_PRESENT:
+    return true;
+  case FIELD_BAD_TYPE:
+    return field_error(resp, key, "must be a string");
+  case FIELD_ABSENT:
+    break;
+  }
+  return field_error(resp, key, "is required");
+}
+
+/* Optional string: wrong type is a 400; absent leaves *out NULL. */
+static bool optional_string(json_t *obj, const char *key, const char **out,
+                            api_response *resp) {
+  if (get_string(obj, key, out) == FIELD_BAD_TYPE)
+    return field_error(resp, key, "must be a string");
+  return true;
+}
+
+/*
+ * Parse the body as a JSON object. Duplicate keys are refused: a caller
+ * who sends {"answer":"1","answer":"2"} should not have us pick one. An
+ * empty body is allowed only when `empty_ok` (gives an empty object).
+ * Returns NULL with *resp filled on failure.
+ */
+static json_t *parse_body(const char *body, size_t len, bool empty_ok,
+                          api_response *resp) {
+  if (len == 0) {
+    if (empty_ok)
+      return json_object();
+    api_error(resp, 400, "invalid_json", "request body is empty");
+    return NULL;
+  }
+  json_error_t jerr;
+  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "body is not valid JSON: %s (line %d, column %d)",
+             jerr.text, jerr.line, jerr.column);
+    api_error(resp, 400, "invalid_json", msg);
+    return NULL;
+  }
+  if (!json_is_object(root)) {
+    json_decref(root);
+    api_error(resp, 400, "invalid_request", "body must be a JSON object");
+    return NULL;
+  }
+  return root;
+}
+
+/* Overwrite a JSON string's bytes in place before it is freed, so a
+ * security answer does not linger in freed heap memory. */
+static void wipe_json_string(json_t *obj, const char *key) {
+  json_t *v = json_object_get(obj, key);
+  if (json_is_string(v)) {
+    char *s = (char *)json_string_value(v);
+    explicit_bzero(s, json_string_length(v));
+  }
+}
+
+/* ---------------------------------------------------------------------
+ * Answers.
+ * ------------------------------------------------------------------- */
+
+static size_t line_index(const config_service_line *line) {
+  return (size_t)(line - cfg->service_lines);
+}
+
+/* Render the fixed 15-key session answer. Every key is always present
+ * and never null (SPEC §3). */
+static void render_session(const flow_session *s,
+                           const config_service_line *line,
+                           api_response *resp) {
+  flow_view view;
+  static const flow_policy no_policy = {.max_identify_attempts = 1,
+                                        .max_verify_attempts = 1};
+  const flow_policy *policy = line ? &line->policy : &no_policy;
+  flow_view_of(policy, s, &view);
+
+  char text[PROMPT_TEXT_MAX];
+  prompt_vars vars = {.customer_name = s->customer_name,
+                      .identifier_type = policy->identifier_type,
+                      .attempts_remaining = view.attempts_remaining};
+  prompt_render(line ? line->prompts : NULL, s->language,
+                line ? line->default_language : "en-US", view.prompt_id,
+                &vars, text, sizeof text);
+
+  json_decref(resp->body);
+  resp->body = json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:i, s:s, "
+      "s:s, s:s, s:s}",
+      "conversationId", s->conversation_id, "serviceLine", s->service_line,
+      "language", s->language, "state", flow_state_name(s->state),
+      "nextAction", flow_next_action_name(view.next_action), "authStatus",
+      flow_auth_status_name(view.auth_status), "identified", s->identified,
+      "verified", s->verified, "identificationMethod",
+      flow_method_name(s->method), "outcome", flow_outcome_name(s->outcome),
+      "lastResult", flow_result_name(s->last_result), "attemptsRemaining",
+      view.attempts_remaining, "promptId", view.prompt_id, "promptText", text,
+      "customerId", s->customer_id, "customerName", s->customer_name);
+  resp->status = resp->body ? 200 : 500;
+  resp->outcome = flow_outcome_name(s->outcome);
+  if (!resp->body)
+    api_error(resp, 500, "internal", "could not render the answer");
+}
+
+/* Map a store failure to its HTTP answer. `current` is the session the
+ * store returned with STORE_WRONG_STATE. */
+static void store_failure(store_status st, const flow_session *current,
+                          const char *err, api_response *resp) {
+  switch (st) {
+  case STORE_NOT_FOUND:
+    api_error(resp, 404, "not_found", "no session with that conversationId");
+    return;
+  case STORE_BUSY:
+    api_error(resp, 409, "busy",
+              "another step of this session is in progress; retry");
+    return;
+  case STORE_WRONG_STATE:
+    api_error(resp, 409, "wrong_state",
+              "that step is not allowed in the session's current state");
+    json_object_set_new(resp->body, "state",
+                        json_string(flow_state_name(current->state)));
+    return;
+  case STORE_LOCK_LOST:
+    api_error(resp, 409, "busy",
+              "the step took longer than its lock allows; retry");
+    return;
+  case STORE_CORRUPT:
+    log_error("session record unreadable", LOG_STR("error", err));
+    api_error(resp, 500, "internal", "the stored session could not be read");
+    return;
+  case STORE_UNAVAILABLE:
+  default:
+    metrics_redis_error();
+    log_warn("redis unavailable", LOG_STR("error", err));
+    api_error(resp, 503, "unavailable", "session store unavailable; retry");
+    return;
+  }
+}
+
+/* ---------------------------------------------------------------------
+ * Steps.
+ * ------------------------------------------------------------------- */
+
+/*
+ * Write the step's result and answer with it. Handles the lockout check
+ * the flow asked for: if the store reports the just-identified customer
+ * locked, the session completes as LOCKED instead (one more round trip,
+ * on that rare path only).
+ */
+static void commit_and_render(api_step *step, const flow_step *result,
+                              api_response *resp) {
+  char err[STORE_ERR_MAX];
+  const flow_session *final = &result->session;
+  flow_session locked;
+  store_status st = store_commit(final, step->token, result->lockout,
+                                 result->check_lockout, err, sizeof err);
+  if (st == STORE_CUSTOMER_LOCKED) {
+    flow_lock_out(final, now_ms(), &locked);
+    final = &locked;
+    st = store_commit(final, step->token, FLOW_LOCKOUT_NONE, false, err,
+                      sizeof err);
+  }
+  if (st != STORE_OK) {
+    if (st == STORE_UNAVAILABLE || st == STORE_LOCK_LOST) {
+      /* Best effort: let the next step in rather than wait for expiry. */
+      char ignored[STORE_ERR_MAX];
+      store_release(step->conversation_id, step->token, ignored,
+                    sizeof ignored);
+    }
+    step->lock_held = false;
+    store_failure(st, final, err, resp);
+    return;
+  }
+  step->lock_held = false;
+
+  size_t idx = line_index(step->line);
+  if (step->is_start)
+    metrics_session_started(idx, final->method);
+  if (final->state == FLOW_STATE_COMPLETED &&
+      step->state_before != FLOW_STATE_COMPLETED) {
+    metrics_session_completed(idx, final->outcome);
+    log_info("session completed", LOG_STR("conversationId",
+                                           final->conversation_id),
+             LOG_STR("serviceLine", final->service_line),
+             LOG_STR("outcome", flow_outcome_name(final->outcome)),
+             LOG_STR("method", flow_method_name(final->method)),
+             LOG_INT("identifyAttempts", final->identify_attempts),
+             LOG_INT("verifyAttempts", final->verify_attempts));
+  }
+  render_session(final, step->line, resp);
+}
+
+/* Either finish the planned step now or hand its CRM call to the caller. */
+static api_status plan_outcome(api_step *step, flow_plan_status ps,
+                               const char *answer, api_response *resp) {
+  if (ps == FLOW_PLAN_NEED_CRM) {
+    step->crm = step->planned.crm;
+    if (step->crm.kind == FLOW_CRM_VERIFY && answer)
+      snprintf(step->answer, sizeof step->answer, "%s", answer);
+    return API_NEED_CRM;
+  }
+  commit_and_render(step, &step->planned, resp);
+  return API_RESPOND;
+}
+
+static bool canonical_language(const config_service_line *line,
+                               const char *requested, char *out,
+                               size_t out_len, api_response *resp) {
+  if (!requested || !*requested) {
+    snprintf(out, out_len, "%s", line->default_language);
+    return true;
+  }
+  if (!prompt_canonical_language(requested, out, out_len))
+    return field_error(resp, "language",
+                       "must be a language tag such as en-US");
+  /* A language with no prompts at all falls back to the line's default,
+   * so the caller still hears something they can act on. */
+  if (!prompt_language_builtin(out) &&
+      !(line->prompts && json_object_get(line->prompts, out)))
+    snprintf(out, out_len, "%s", line->default_language);
+  return true;
+}
+
+static api_status handle_start(const char *body, size_t len, api_step *step,
+                               api_response *resp) {
+  json_t *root = parse_body(body, len, false, resp);
+  if (!root)
+    return API_RESPOND;
+  const char *conv, *line_name, *ani, *language;
+  if (!require_string(root, "conversationId", &conv, resp) ||
+      !require_string(root, "serviceLine", &line_name, resp) ||
+      !optional_string(root, "ani", &ani, resp) ||
+      !optional_string(root, "language", &language, resp))
+    goto done;
+  const char *id_problem = route_conversation_id_error(conv);
+  if (id_problem) {
+    api_error(resp, 400, "invalid_request", id_problem);
+    goto done;
+  }
+  snprintf(step->conversation_id, sizeof step->conversation_id, "%s", conv);
+  step->line = config_find_service_line(cfg, line_name);
+  if (!step->line) {
+    field_error(resp, "serviceLine", "is not a configured service line");
+    goto done;
+  }
+  flow_session session_in = {0};
+  if (!canonical_language(step->line, language, session_in.language,
+                          sizeof session_in.language, resp))
+    goto done;
+
+  char err[STORE_ERR_MAX];
+  flow_session existing;
+  store_new_token(step->token, sizeof step->token);
+  store_status st =
+      store_create(step->conversation_id, step->token, &existing, err,
+                   sizeof err);
+  if (st == STORE_EXISTS) {
+    /* A transferred call starting again keeps its state (SPEC §2.8). */
+    render_session(&existing,
+                   config_find_service_line(cfg, existing.service_line), resp);
+    goto done;
+  }
+  if (st != STORE_OK) {
+    store_failure(st, NULL, err, resp);
+    goto done;
+  }
+  step->lock_held = true;
+  step->is_start = true;
+  step->state_before = FLOW_STATE_AWAITING_IDENTIFIER;
+
+  snprintf(session_in.conversation_id, sizeof session_in.conversation_id,
+           "%s", conv);
+  snprintf(session_in.service_line, sizeof session_in.service_line, "%s",
+           step->line->name);
+  session_in.created_ms = now_ms();
+  flow_event ev = {.kind = FLOW_EV_START, .ani = ani, .now_ms = now_ms()};
+  flow_plan_status ps =
+      flow_start(&step->line->policy, &session_in, &ev, &step->planned);
+  if (log_enabled(LOG_DEBUG) && ani)
+    log_debug("start", LOG_STR("conversationId", conv),
+              LOG_STR("aniMasked", step->planned.session.ani_masked),
+              LOG_BOOL("aniLookup", ps == FLOW_PLAN_NEED_CRM));
+  json_decref(root);
+  return plan_outcome(step, ps, NULL, resp);
+done:
+  json_decref(root);
+  return API_RESPOND;
+}
+
+/* IDENTIFIER, SECURITY and OPT_OUT on an existing session. */
+static api_status handle_session_step(const route_match *route,
+                                      flow_event_kind kind, const char *body,
+                                      size_t len, api_step *step,
+                                      api_response *resp) {
+  json_t *root = parse_body(body, len, kind == FLOW_EV_OPT_OUT, resp);
+  if (!root)
+    return API_RESPOND;
+  api_status result = API_RESPOND;
+  flow_event ev = {.kind = kind};
+  const char *type_name = NULL;
+  if (kind == FLOW_EV_IDENTIFIER) {
+    if (!require_string(root, "identifier", &ev.identifier, resp) ||
+        !optional_string(root, "identifierType", &type_name, resp))
+      goto done;
+    if (type_name && *type_name) {
+      if (!flow_identifier_type_parse(type_name, &ev.identifier_type)) {
+        field_error(resp, "identifierType",
+                    "must be customer_id, account_number, tracking_number "
+                    "or phone");
+        goto done;
+      }
+      ev.has_identifier_type = true;
+    }
+  } else if (kind == FLOW_EV_SECURITY) {
+    if (!require_string(root, "answer", &ev.answer, resp))
+      goto done;
+  }
+
+  snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
+           route->conversation_id);
+  char err[STORE_ERR_MAX];
+  flow_session session;
+  bool customer_locked = false;
+  store_new_token(step->token, sizeof step->token);
+  store_status st = store_begin(
+      step->conversation_id, step->token, flow_event_allowed_states(kind),
+      flow_event_counter(kind), &session, &customer_locked, err, sizeof err);
+  if (st != STORE_OK) {
+    store_failure(st, &session, err, resp);
+    goto done;
+  }
+  step->lock_held = true;
+  step->state_before = session.state;
+  step->line = config_find_service_line(cfg, session.service_line);
+  if (!step->line) {
+    store_release(step->conversation_id, step->token, err, sizeof err);
+    step->lock_held = false;
+    api_error(resp, 500, "internal",
+              "the session's service line is no longer configured");
+    goto done;
+  }
+  ev.now_ms = now_ms();
+  flow_plan_status ps = flow_plan(&step->line->policy, &session, &ev,
+                                  customer_locked, &step->planned);
+  if (ps == FLOW_PLAN_WRONG_STATE) {
+    store_release(step->conversation_id, step->token, err, sizeof err);
+    step->lock_held = false;
+    store_failure(STORE_WRONG_STATE, &session, err, resp);
+    goto done;
+  }
+  if (log_enabled(LOG_DEBUG) && kind == FLOW_EV_IDENTIFIER) {
+    char masked[FLOW_MASKED_MAX + 1];
+    phone_mask(ev.identifier, masked, sizeof masked);
+    log_debug("identifier", LOG_STR("conversationId", step->conversation_id),
+              LOG_STR("identifierMasked", masked));
+  }
+  result = plan_outcome(step, ps, ev.answer, resp);
+done:
+  wipe_json_string(root, "answer");
+  json_decref(root);
+  return result;
+}
+
+static void handle_get(const route_match *route, api_response *resp) {
+  char err[STORE_ERR_MAX];
+  flow_session s;
+  store_status st = store_get(route->conversation_id, &s, err, sizeof err);
+  if (st != STORE_OK) {
+    store_failure(st, &s, err, resp);
+    return;
+  }
+  render_session(&s, config_find_service_line(cfg, s.service_line), resp);
+}
+
+static void handle_delete(const route_match *route, api_response *resp) {
+  char err[STORE_ERR_MAX];
+  store_status st = store_delete(route->conversation_id, err, sizeof err);
+  if (st != STORE_OK) {
+    store_failure(st, NULL, err, resp);
+    return;
+  }
+  resp->status = 204;
+}
+
+static void handle_readyz(api_response *resp) {
+  char err[STORE_ERR_MAX];
+  if (atomic_load(&draining)) {
+    resp->status = 503;
+    resp->body = json_pack("{s:s, s:s}", "status", "draining", "redis",
+                           "unknown");
+    return;
+  }
+  store_status st = store_ping(err, sizeof err);
+  resp->status = st == STORE_OK ? 200 : 503;
+  resp->body = json_pack("{s:s, s:s}", "status",
+                         st == STORE_OK ? "ready" : "unavailable", "redis",
+                         st == STORE_OK ? "ok" : "unavailable");
+  if (st != STORE_OK)
+    metrics_redis_error();
+}
+
+static void handle_metrics(api_response *resp) {
+  resp->text = metrics_render(&resp->text_len);
+  if (!resp->text) {
+    api_error(resp, 500, "internal", "out of memory");
+    return;
+  }
+  resp->status = 200;
+  resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+api_status api_handle(const route_match *route, const char *body,
+                      size_t body_len, api_step *step, api_response *resp) {
+  switch (route->id) {
+  case ROUTE_SESSIONS_CREATE:
+    return handle_start(body, body_len, step, resp);
+  case ROUTE_SESSION_IDENTIFIER:
+    return handle_session_step(route, FLOW_EV_IDENTIFIER, body, body_len, step,
+                               resp);
+  case ROUTE_SESSION_SECURITY:
+    return handle_session_step(route, FLOW_EV_SECURITY, body, body_len, step,
+                               resp);
+  case ROUTE_SESSION_OPT_OUT:
+    return handle_session_step(route, FLOW_EV_OPT_OUT, body, body_len, step,
+                               resp);
+  case ROUTE_SESSION_GET:
+    handle_get(route, resp);
+    return API_RESPOND;
+  case ROUTE_SESSION_DELETE:
+    handle_delete(route, resp);
+    return API_RESPOND;
+  case ROUTE_HEALTHZ:
+    resp->status = 200;
+    resp->body = json_pack("{s:s}", "status", "ok");
+    return API_RESPOND;
+  case ROUTE_READYZ:
+    handle_readyz(resp);
+    return API_RESPOND;
+  case ROUTE_METRICS:
+    handle_metrics(resp);
+    return API_RESPOND;
+  case ROUTE_NOT_FOUND:
+  case ROUTE_COUNT:
+    break;
+  }
+  api_error(resp, 404, "not_found", "no such endpoint");
+  return API_RESPOND;
+}
+
+void api_crm_done(api_step *step, const flow_crm_result *result,
+                  api_response *resp) {
+  explicit_bzero(step->answer, sizeof step->answer);
+  flow_step done;
+  flow_complete(&step->line->policy, &step->planned.session, &step->crm,
+                result, now_ms(), &done);
+  commit_and_render(step, &done, resp);
+}
+
+void api_step_abort(api_step *step) {
+  explicit_bzero(step->answer, sizeof step->answer);
+  if (!step->lock_held)
+    return;
+  char err[STORE_ERR_MAX];
+  store_release(step->conversation_id, step->token, err, sizeof err);
+  step->lock_held = false;
+}

@@ -1,0 +1,234 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LINES 64
+#define METHOD_COUNT 3
+#define OUTCOME_COUNT 8
+
+static const unsigned tracked_statuses[] = {200, 204, 400, 401, 404, 405,
+                                            409, 413, 415, 500, 503};
+#define STATUS_COUNT (sizeof tracked_statuses / sizeof tracked_statuses[0] + 1)
+
+/* Upper bounds in seconds; the +Inf bucket is the count. */
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,   0.25,   0.5,   1,    2.5,
+                                 5};
+#define BUCKET_COUNT (sizeof buckets / sizeof buckets[0])
+
+typedef struct {
+  _Atomic uint64_t bucket[BUCKET_COUNT];
+  _Atomic uint64_t count;
+  _Atomic uint64_t sum_us;
+} histogram;
+
+static _Atomic uint64_t http_requests[ROUTE_COUNT][STATUS_COUNT];
+static histogram http_latency[ROUTE_COUNT];
+static _Atomic uint64_t crm_calls[2][2]; /* [lookup|verify][ok|error] */
+static histogram crm_latency[2];
+static _Atomic uint64_t redis_errors;
+static _Atomic uint64_t started[MAX_LINES][METHOD_COUNT];
+static _Atomic uint64_t completed[MAX_LINES][OUTCOME_COUNT];
+
+static const char *const *line_names;
+static size_t line_count;
+
+void metrics_init(const char *const *names, size_t count) {
+  line_names = names;
+  line_count = count < MAX_LINES ? count : MAX_LINES;
+}
+
+static void observe(histogram *h, double seconds) {
+  for (size_t i = 0; i < BUCKET_COUNT; i++)
+    if (seconds <= buckets[i])
+      atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+  uint64_t us = seconds > 0 ? (uint64_t)(seconds * 1e6) : 0;
+  atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+}
+
+static size_t status_index(unsigned status) {
+  for (size_t i = 0; i < STATUS_COUNT - 1; i++)
+    if (tracked_statuses[i] == status)
+      return i;
+  return STATUS_COUNT - 1;
+}
+
+void metrics_http_request(route_id route, unsigned status, double seconds) {
+  if ((unsigned)route >= ROUTE_COUNT)
+    route = ROUTE_NOT_FOUND;
+  atomic_fetch_add_explicit(&http_requests[route][status_index(status)], 1,
+                            memory_order_relaxed);
+  observe(&http_latency[route], seconds);
+}
+
+void metrics_crm_call(flow_crm_kind kind, bool ok, double seconds) {
+  size_t op = kind == FLOW_CRM_VERIFY ? 1 : 0;
+  atomic_fetch_add_explicit(&crm_calls[op][ok ? 0 : 1], 1,
+                            memory_order_relaxed);
+  observe(&crm_latency[op], seconds);
+}
+
+void metrics_redis_error(void) {
+  atomic_fetch_add_explicit(&redis_errors, 1, memory_order_relaxed);
+}
+
+void metrics_session_started(size_t line, flow_method method) {
+  if (line < MAX_LINES && (unsigned)method < METHOD_COUNT)
+    atomic_fetch_add_explicit(&started[line][method], 1,
+                              memory_order_relaxed);
+}
+
+void metrics_session_completed(size_t line, flow_outcome outcome) {
+  if (line < MAX_LINES && (unsigned)outcome < OUTCOME_COUNT)
+    atomic_fetch_add_explicit(&completed[line][outcome], 1,
+                              memory_order_relaxed);
+}
+
+/* Growable output; on allocation failure `failed` sticks and the render
+ * returns NULL. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+  bool failed;
+} out_buf;
+
+static void emit(out_buf *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void emit(out_buf *o, const char *fmt, ...) {
+  if (o->failed)
+    return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      o->failed = true;
+      return;
+    }
+    if ((size_t)n < o->cap - o->len) {
+      o->len += (size_t)n;
+      return;
+    }
+    size_t cap = o->cap * 2 + (size_t)n;
+    char *grown = realloc(o->p, cap);
+    if (!grown) {
+      o->failed = true;
+      return;
+    }
+    o->p = grown;
+    o->cap = cap;
+  }
+}
+
+static uint64_t load(_Atomic uint64_t *v) {
+  return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* Service line names come from config and are [A-Za-z0-9_.-], so they
+ * need no label escaping. */
+static void emit_histogram(out_buf *o, const char *name, const char *label,
+                           const char *value, histogram *h) {
+  for (size_t i = 0; i < BUCKET_COUNT; i++)
+    emit(o, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value,
+         buckets[i], (unsigned long long)load(&h->bucket[i]));
+  uint64_t count = load(&h->count);
+  emit(o, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value,
+       (unsigned long long)count);
+  emit(o, "%s_sum{%s=\"%s\"} %.6f\n", name, label, value,
+       (double)load(&h->sum_us) / 1e6);
+  emit(o, "%s_count{%s=\"%s\"} %llu\n", name, label, value,
+       (unsigned long long)count);
+}
+
+char *metrics_render(size_t *len) {
+  out_buf o = {.p = malloc(8192), .len = 0, .cap = 8192, .failed = false};
+  if (!o.p)
+    return NULL;
+  o.p[0] = '\0';
+
+  emit(&o, "# HELP authflow_build_info Build information.\n"
+           "# TYPE authflow_build_info gauge\n"
+           "authflow_build_info{version=\"%s\"} 1\n",
+       AUTHFLOW_VERSION);
+
+  emit(&o, "# HELP authflow_http_requests_total HTTP requests by route and "
+           "status.\n# TYPE authflow_http_requests_total counter\n");
+  for (int r = 0; r < ROUTE_COUNT; r++)
+    for (size_t s = 0; s < STATUS_COUNT; s++) {
+      uint64_t v = load(&http_requests[r][s]);
+      if (v == 0)
+        continue;
+      char status[8];
+      if (s < STATUS_COUNT - 1)
+        snprintf(status, sizeof status, "%u", tracked_statuses[s]);
+      else
+        snprintf(status, sizeof status, "other");
+      emit(&o, "authflow_http_requests_total{route=\"%s\",status=\"%s\"} "
+               "%llu\n",
+           route_template((route_id)r), status, (unsigned long long)v);
+    }
+  emit(&o, "# HELP authflow_http_request_duration_seconds HTTP request "
+           "latency by route.\n"
+           "# TYPE authflow_http_request_duration_seconds histogram\n");
+  for (int r = 0; r < ROUTE_COUNT; r++)
+    if (load(&http_latency[r].count) > 0)
+      emit_histogram(&o, "authflow_http_request_duration_seconds", "route",
+                     route_template((route_id)r), &http_latency[r]);
+
+  static const char *const ops[2] = {"lookup", "verify"};
+  emit(&o, "# HELP authflow_crm_requests_total CRM calls by operation and "
+           "result.\n# TYPE authflow_crm_requests_total counter\n");
+  for (int op = 0; op < 2; op++)
+    for (int ok = 0; ok < 2; ok++)
+      emit(&o,
+           "authflow_crm_requests_total{operation=\"%s\",result=\"%s\"} "
+           "%llu\n",
+           ops[op], ok == 0 ? "ok" : "error",
+           (unsigned long long)load(&crm_calls[op][ok]));
+  emit(&o, "# HELP authflow_crm_request_duration_seconds CRM call latency.\n"
+           "# TYPE authflow_crm_request_duration_seconds histogram\n");
+  for (int op = 0; op < 2; op++)
+    emit_histogram(&o, "authflow_crm_request_duration_seconds", "operation",
+                   ops[op], &crm_latency[op]);
+
+  emit(&o, "# HELP authflow_redis_errors_total Redis calls that failed.\n"
+           "# TYPE authflow_redis_errors_total counter\n"
+           "authflow_redis_errors_total %llu\n",
+       (unsigned long long)load(&redis_errors));
+
+  emit(&o, "# HELP authflow_sessions_started_total Sessions started by "
+           "service line and identification method.\n"
+           "# TYPE authflow_sessions_started_total counter\n");
+  for (size_t l = 0; l < line_count; l++)
+    for (int m = 0; m < METHOD_COUNT; m++)
+      emit(&o,
+           "authflow_sessions_started_total{service_line=\"%s\",method=\"%s\"}"
+           " %llu\n",
+           line_names[l], flow_method_name((flow_method)m),
+           (unsigned long long)load(&started[l][m]));
+  emit(&o, "# HELP authflow_sessions_completed_total Sessions completed by "
+           "service line and outcome.\n"
+           "# TYPE authflow_sessions_completed_total counter\n");
+  for (size_t l = 0; l < line_count; l++)
+    for (int oc = 1; oc < OUTCOME_COUNT; oc++)
+      emit(&o,
+           "authflow_sessions_completed_total{service_line=\"%s\","
+           "outcome=\"%s\"} %llu\n",
+           line_names[l], flow_outcome_name((flow_outcome)oc),
+           (unsigned long long)load(&completed[l][oc]));
+
+  if (o.failed) {
+    free(o.p);
+    return NULL;
+  }
+  *len = o.len;
+  return o.p;
+}

@@ -1,0 +1,34 @@
+/*
+ * metrics: process counters and histograms, rendered in the Prometheus
+ * text format (version 0.0.4) for GET /metrics.
+ *
+ * Every label set is bounded: routes and statuses come from fixed tables,
+ * service lines from config (indexes into config's array), outcomes and
+ * methods from flow's enums. Updates are lock-free atomics and safe from
+ * any thread.
+ */
+#ifndef AUTHFLOW_METRICS_H
+#define AUTHFLOW_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flow.h"
+#include "route.h"
+
+/* Remember the service line names (borrowed; must outlive the process's
+ * use of metrics). Call once before serving. */
+void metrics_init(const char *const *service_line_names, size_t count);
+
+void metrics_http_request(route_id route, unsigned status, double seconds);
+void metrics_crm_call(flow_crm_kind kind, bool ok, double seconds);
+void metrics_redis_error(void);
+void metrics_session_started(size_t service_line_index, flow_method method);
+void metrics_session_completed(size_t service_line_index,
+                               flow_outcome outcome);
+
+/* Render everything. Returns a heap string the caller frees, or NULL when
+ * out of memory; *len gets its length. */
+char *metrics_render(size_t *len);
+
+#endif

@@ -1,0 +1,158 @@
+#include "route.h"
+
+#include <string.h>
+
+typedef struct {
+  route_id id;
+  const char *method;
+} route_method;
+
+/* Each path shape and the methods it takes. {id} stands for one segment. */
+typedef struct {
+  const char *prefix;   /* fixed text before the id (or whole path) */
+  bool has_id;          /* one {id} segment follows the prefix */
+  const char *suffix;   /* fixed text after the id ("" for none) */
+  const char *template_path;
+  const char *allow;
+  route_method methods[2];
+} route_shape;
+
+static const route_shape shapes[] = {
+    {"/v1/sessions", false, "", "/v1/sessions", "POST",
+     {{ROUTE_SESSIONS_CREATE, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
+    {"/v1/sessions/", true, "", "/v1/sessions/{id}", "GET, DELETE",
+     {{ROUTE_SESSION_GET, "GET"}, {ROUTE_SESSION_DELETE, "DELETE"}}},
+    {"/v1/sessions/", true, "/identifier", "/v1/sessions/{id}/identifier",
+     "POST",
+     {{ROUTE_SESSION_IDENTIFIER, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
+    {"/v1/sessions/", true, "/security", "/v1/sessions/{id}/security", "POST",
+     {{ROUTE_SESSION_SECURITY, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
+    {"/v1/sessions/", true, "/opt-out", "/v1/sessions/{id}/opt-out", "POST",
+     {{ROUTE_SESSION_OPT_OUT, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
+    {"/healthz", false, "", "/healthz", "GET",
+     {{ROUTE_HEALTHZ, "GET"}, {ROUTE_NOT_FOUND, NULL}}},
+    {"/readyz", false, "", "/readyz", "GET",
+     {{ROUTE_READYZ, "GET"}, {ROUTE_NOT_FOUND, NULL}}},
+    {"/metrics", false, "", "/metrics", "GET",
+     {{ROUTE_METRICS, "GET"}, {ROUTE_NOT_FOUND, NULL}}},
+};
+
+const char *route_template(route_id id) {
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    for (size_t m = 0; m < 2; m++)
+      if (shapes[i].methods[m].method && shapes[i].methods[m].id == id)
+        return shapes[i].template_path;
+  return "other";
+}
+
+static bool id_char_ok(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+         c == '-';
+}
+
+const char *route_conversation_id_error(const char *id) {
+  size_t len = strlen(id);
+  if (len == 0)
+    return "conversationId is empty";
+  if (len > FLOW_CONVERSATION_ID_MAX)
+    return "conversationId is longer than 128 characters";
+  if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+    return "conversationId may not be '.' or '..'";
+  for (size_t i = 0; i < len; i++)
+    if (!id_char_ok((unsigned char)id[i]))
+      return "conversationId may hold only letters, digits and . _ : -";
+  return NULL;
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decode the segment [seg, seg+len) into out (NUL-terminated).
+ * Returns NULL on success or a static reason. Decoded bytes are then
+ * validated by route_conversation_id_error, so "%2F" or "%00" are refused
+ * there rather than reinterpreted. */
+static const char *decode_segment(const char *seg, size_t len, char *out,
+                                  size_t out_len) {
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = seg[i];
+    if (c == '%') {
+      if (i + 2 >= len)
+        return "conversationId has a bad percent-escape";
+      int hi = hex_value(seg[i + 1]), lo = hex_value(seg[i + 2]);
+      if (hi < 0 || lo < 0)
+        return "conversationId has a bad percent-escape";
+      c = (char)(hi * 16 + lo);
+      if (c == '\0')
+        return "conversationId may hold only letters, digits and . _ : -";
+      i += 2;
+    }
+    if (o + 1 >= out_len)
+      return "conversationId is longer than 128 characters";
+    out[o++] = c;
+  }
+  out[o] = '\0';
+  return NULL;
+}
+
+route_match_status route_parse(const char *method, const char *raw_path,
+                               route_match *out) {
+  memset(out, 0, sizeof *out);
+  out->id = ROUTE_NOT_FOUND;
+  out->template_path = "other";
+  out->allow = "";
+  if (!method || !raw_path)
+    return ROUTE_MATCH_NOT_FOUND;
+  size_t path_len = strlen(raw_path);
+
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    const route_shape *sh = &shapes[i];
+    size_t plen = strlen(sh->prefix), slen = strlen(sh->suffix);
+    if (path_len < plen || memcmp(raw_path, sh->prefix, plen) != 0)
+      continue;
+    const char *seg = raw_path + plen;
+    size_t seg_len = path_len - plen;
+    if (!sh->has_id) {
+      if (seg_len != 0)
+        continue;
+    } else {
+      /* The id is everything up to the suffix, and holds no '/'. */
+      if (seg_len <= slen ||
+          memcmp(seg + seg_len - slen, sh->suffix, slen) != 0)
+        continue;
+      seg_len -= slen;
+      if (memchr(seg, '/', seg_len))
+        continue;
+    }
+    out->template_path = sh->template_path;
+    out->allow = sh->allow;
+    route_id matched = ROUTE_NOT_FOUND;
+    for (size_t m = 0; m < 2; m++)
+      if (sh->methods[m].method && strcmp(sh->methods[m].method, method) == 0)
+        matched = sh->methods[m].id;
+    if (matched == ROUTE_NOT_FOUND)
+      return ROUTE_MATCH_METHOD_NOT_ALLOWED;
+    out->id = matched;
+    if (sh->has_id) {
+      const char *why = decode_segment(seg, seg_len, out->conversation_id,
+                                       sizeof out->conversation_id);
+      if (!why)
+        why = route_conversation_id_error(out->conversation_id);
+      if (why) {
+        out->conversation_id[0] = '\0';
+        out->id_error = why;
+        return ROUTE_MATCH_BAD_ID;
+      }
+    }
+    return ROUTE_MATCH_OK;
+  }
+  return ROUTE_MATCH_NOT_FOUND;
+}
