@@ -13,9 +13,13 @@
 static const config *cfg;
 static atomic_bool draining;
 
-void api_init(const config *c) { cfg = c; }
+void api_init(const config *c) {
+  cfg = c;
+}
 
-void api_set_draining(bool d) { atomic_store(&draining, d); }
+void api_set_draining(bool d) {
+  atomic_store(&draining, d);
+}
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -54,8 +58,7 @@ static bool is_unfilled_template(const char *s) {
 
 /* Read string member `key`. JSON null, a missing key and an unfilled
  * template are ABSENT; any other non-string is BAD_TYPE. */
-static field_status get_string(json_t *obj, const char *key,
-                               const char **out) {
+static field_status get_string(json_t *obj, const char *key, const char **out) {
   json_t *v = json_object_get(obj, key);
   *out = NULL;
   if (!v || json_is_null(v))
@@ -165,16 +168,16 @@ static void render_session(const flow_session *s,
                       .identifier_type = policy->identifier_type,
                       .attempts_remaining = view.attempts_remaining};
   prompt_render(line ? line->prompts : NULL, s->language,
-                line ? line->default_language : "en-US", view.prompt_id,
-                &vars, text, sizeof text);
+                line ? line->default_language : "en-US", view.prompt_id, &vars,
+                text, sizeof text);
 
   json_decref(resp->body);
   resp->body = json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:i, s:s, "
       "s:s, s:s, s:s}",
       "conversationId", s->conversation_id, "serviceLine", s->service_line,
-      "language", s->language, "state", flow_state_name(s->state),
-      "nextAction", flow_next_action_name(view.next_action), "authStatus",
+      "language", s->language, "state", flow_state_name(s->state), "nextAction",
+      flow_next_action_name(view.next_action), "authStatus",
       flow_auth_status_name(view.auth_status), "identified", s->identified,
       "verified", s->verified, "identificationMethod",
       flow_method_name(s->method), "outcome", flow_outcome_name(s->outcome),
@@ -264,8 +267,8 @@ static void commit_and_render(api_step *step, const flow_step *result,
   if (final->state == FLOW_STATE_COMPLETED &&
       step->state_before != FLOW_STATE_COMPLETED) {
     metrics_session_completed(idx, final->outcome);
-    log_info("session completed", LOG_STR("conversationId",
-                                           final->conversation_id),
+    log_info("session completed",
+             LOG_STR("conversationId", final->conversation_id),
              LOG_STR("serviceLine", final->service_line),
              LOG_STR("outcome", flow_outcome_name(final->outcome)),
              LOG_STR("method", flow_method_name(final->method)),
@@ -289,8 +292,8 @@ static api_status plan_outcome(api_step *step, flow_plan_status ps,
 }
 
 static bool canonical_language(const config_service_line *line,
-                               const char *requested, char *out,
-                               size_t out_len, api_response *resp) {
+                               const char *requested, char *out, size_t out_len,
+                               api_response *resp) {
   if (!requested || !*requested) {
     snprintf(out, out_len, "%s", line->default_language);
     return true;
@@ -336,9 +339,8 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   char err[STORE_ERR_MAX];
   flow_session existing;
   store_new_token(step->token, sizeof step->token);
-  store_status st =
-      store_create(step->conversation_id, step->token, &existing, err,
-                   sizeof err);
+  store_status st = store_create(step->conversation_id, step->token, &existing,
+                                 err, sizeof err);
   if (st == STORE_EXISTS) {
     /* A transferred call starting again keeps its state (SPEC §2.8). */
     render_session(&existing,
@@ -353,8 +355,8 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   step->is_start = true;
   step->state_before = FLOW_STATE_AWAITING_IDENTIFIER;
 
-  snprintf(session_in.conversation_id, sizeof session_in.conversation_id,
-           "%s", conv);
+  snprintf(session_in.conversation_id, sizeof session_in.conversation_id, "%s",
+           conv);
   snprintf(session_in.service_line, sizeof session_in.service_line, "%s",
            step->line->name);
   session_in.created_ms = now_ms();
@@ -471,8 +473,8 @@ static void handle_readyz(api_response *resp) {
   char err[STORE_ERR_MAX];
   if (atomic_load(&draining)) {
     resp->status = 503;
-    resp->body = json_pack("{s:s, s:s}", "status", "draining", "redis",
-                           "unknown");
+    resp->body =
+        json_pack("{s:s, s:s}", "status", "draining", "redis", "unknown");
     return;
   }
   store_status st = store_ping(err, sizeof err);
@@ -536,8 +538,8 @@ void api_crm_done(api_step *step, const flow_crm_result *result,
                   api_response *resp) {
   explicit_bzero(step->answer, sizeof step->answer);
   flow_step done;
-  flow_complete(&step->line->policy, &step->planned.session, &step->crm,
-                result, now_ms(), &done);
+  flow_complete(&step->line->policy, &step->planned.session, &step->crm, result,
+                now_ms(), &done);
   commit_and_render(step, &done, resp);
 }
 

@@ -25,11 +25,11 @@
 
 typedef struct {
   unsigned status;
-  json_t *body;      /* owned by the response; NULL for no body (204) */
-  char *text;        /* owned; a non-JSON body (metrics), or NULL */
+  json_t *body; /* owned by the response; NULL for no body (204) */
+  char *text;   /* owned; a non-JSON body (metrics), or NULL */
   size_t text_len;
   const char *content_type; /* static; for `text` */
-  const char *allow; /* static; set on 405 */
+  const char *allow;        /* static; set on 405 */
   /* For the request log: what happened, never PII. */
   const char *outcome; /* static wire name, or NULL */
   const char *error;   /* static error code, or NULL */
@@ -43,8 +43,8 @@ typedef struct {
   bool is_start;
   flow_state state_before;
   const config_service_line *line;
-  flow_step planned;         /* phase 1 result (NEED_CRM) */
-  flow_crm_request crm;      /* what to ask the CRM */
+  flow_step planned;                /* phase 1 result (NEED_CRM) */
+  flow_crm_request crm;             /* what to ask the CRM */
   char answer[FLOW_ANSWER_MAX + 1]; /* VERIFY only; wipe after submit */
 } api_step;
 

@@ -117,8 +117,8 @@ bool config_load(const char *path, char *(*getenv_fn)(const char *),
 
 /* Same as config_load's file layer but from text already in memory (for
  * tests and the fuzzer); no environment layer. */
-bool config_load_text(const char *json_text, size_t len, config *out,
-                      char *err, size_t err_len);
+bool config_load_text(const char *json_text, size_t len, config *out, char *err,
+                      size_t err_len);
 
 /* Release what config_load*() allocated; safe on a zeroed struct. */
 void config_free(config *cfg);

@@ -20,7 +20,7 @@
 typedef struct {
   char base_url[512];
   long connect_timeout_ms;
-  long timeout_ms; /* whole transfer */
+  long timeout_ms;            /* whole transfer */
   const char *const *headers; /* "Name: value" lines, borrowed until stop */
   size_t header_count;
   long max_connections; /* per host */
@@ -35,8 +35,7 @@ typedef void (*crm_client_done_fn)(void *user, const flow_crm_result *result,
                                    long http_status, double latency_ms);
 
 /* Start the CRM thread. Returns false with a reason in err. */
-bool crm_client_start(const crm_client_config *cfg, char *err,
-                      size_t err_len);
+bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len);
 
 /*
  * Queue a call. Returns false (callback never called) when the client is

@@ -152,15 +152,15 @@ typedef enum {
 typedef struct {
   flow_crm_kind kind;
   bool from_ani; /* LOOKUP made by START from the caller's ANI */
-  flow_identifier_type lookup_type;         /* LOOKUP; PHONE for ANI */
-  char lookup_value[FLOW_VALUE_MAX + 1];    /* LOOKUP: normalised */
+  flow_identifier_type lookup_type;           /* LOOKUP; PHONE for ANI */
+  char lookup_value[FLOW_VALUE_MAX + 1];      /* LOOKUP: normalised */
   char customer_id[FLOW_CUSTOMER_ID_MAX + 1]; /* VERIFY */
 } flow_crm_request;
 
 /* What the CRM answered, as the connector mapped it. */
 typedef struct {
-  bool ok; /* false: 5xx, timeout, unreachable or unparseable */
-  int match_count;                          /* LOOKUP */
+  bool ok;         /* false: 5xx, timeout, unreachable or unparseable */
+  int match_count; /* LOOKUP */
   char customer_id[FLOW_CUSTOMER_ID_MAX + 1]; /* LOOKUP, first match */
   char customer_name[FLOW_CUSTOMER_NAME_MAX + 1];
   bool verified; /* VERIFY */
@@ -176,8 +176,8 @@ typedef enum {
 } flow_lockout_effect;
 
 typedef enum {
-  FLOW_PLAN_DONE = 0,  /* out->session is final for this step */
-  FLOW_PLAN_NEED_CRM,  /* make out->crm, then call flow_complete() */
+  FLOW_PLAN_DONE = 0,    /* out->session is final for this step */
+  FLOW_PLAN_NEED_CRM,    /* make out->crm, then call flow_complete() */
   FLOW_PLAN_WRONG_STATE, /* the event is not allowed in this state */
 } flow_plan_status;
 
@@ -218,9 +218,8 @@ flow_plan_status flow_start(const flow_policy *policy,
  * completes with FLOW_OUTCOME_LOCKED and no CRM call.
  */
 flow_plan_status flow_plan(const flow_policy *policy,
-                           const flow_session *session,
-                           const flow_event *event, bool customer_locked,
-                           flow_step *out);
+                           const flow_session *session, const flow_event *event,
+                           bool customer_locked, flow_step *out);
 
 /*
  * Apply the CRM's answer to a step that returned NEED_CRM. `planned` is

@@ -11,9 +11,13 @@ static _Atomic int out_fd = 2;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void log_set_level(log_level level) { atomic_store(&min_level, (int)level); }
+void log_set_level(log_level level) {
+  atomic_store(&min_level, (int)level);
+}
 
-void log_set_fd(int fd) { atomic_store(&out_fd, fd); }
+void log_set_fd(int fd) {
+  atomic_store(&out_fd, fd);
+}
 
 bool log_enabled(log_level level) {
   return (int)level >= atomic_load(&min_level);
@@ -37,7 +41,9 @@ static void put_raw(line_buf *b, const char *s, size_t n) {
   b->len += n;
 }
 
-static void put_str(line_buf *b, const char *s) { put_raw(b, s, strlen(s)); }
+static void put_str(line_buf *b, const char *s) {
+  put_raw(b, s, strlen(s));
+}
 
 /* Write `s` as a JSON string body (without quotes). Control characters
  * are escaped; bytes >= 0x80 pass through (callers log UTF-8). */
@@ -81,8 +87,8 @@ size_t log_format(char *out, size_t out_len, int64_t time_ms, log_level level,
   gmtime_r(&secs, &tm);
   char ts[48];
   snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-           tm.tm_min, tm.tm_sec, (int)(time_ms % 1000));
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, (int)(time_ms % 1000));
   put_str(&b, "{\"time\":\"");
   put_str(&b, ts);
   put_str(&b, "\",\"level\":\"");

@@ -48,7 +48,8 @@ typedef struct {
 #define LOG_INT(k, v) ((log_field){.key = (k), .type = LOG_FIELD_INT, .i = (v)})
 #define LOG_DBL(k, v)                                                          \
   ((log_field){.key = (k), .type = LOG_FIELD_DOUBLE, .d = (v)})
-#define LOG_BOOL(k, v) ((log_field){.key = (k), .type = LOG_FIELD_BOOL, .b = (v)})
+#define LOG_BOOL(k, v)                                                         \
+  ((log_field){.key = (k), .type = LOG_FIELD_BOOL, .b = (v)})
 
 /* Lines below `min_level` are dropped. Call once at start-up. */
 void log_set_level(log_level min_level);

@@ -16,9 +16,8 @@ static const unsigned tracked_statuses[] = {200, 204, 400, 401, 404, 405,
 #define STATUS_COUNT (sizeof tracked_statuses / sizeof tracked_statuses[0] + 1)
 
 /* Upper bounds in seconds; the +Inf bucket is the count. */
-static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                 0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                 5};
+static const double buckets[] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 #define BUCKET_COUNT (sizeof buckets / sizeof buckets[0])
 
 typedef struct {
@@ -80,8 +79,7 @@ void metrics_redis_error(void) {
 
 void metrics_session_started(size_t line, flow_method method) {
   if (line < MAX_LINES && (unsigned)method < METHOD_COUNT)
-    atomic_fetch_add_explicit(&started[line][method], 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&started[line][method], 1, memory_order_relaxed);
 }
 
 void metrics_session_completed(size_t line, flow_outcome outcome) {
@@ -154,9 +152,10 @@ char *metrics_render(size_t *len) {
     return NULL;
   o.p[0] = '\0';
 
-  emit(&o, "# HELP authflow_build_info Build information.\n"
-           "# TYPE authflow_build_info gauge\n"
-           "authflow_build_info{version=\"%s\"} 1\n",
+  emit(&o,
+       "# HELP authflow_build_info Build information.\n"
+       "# TYPE authflow_build_info gauge\n"
+       "authflow_build_info{version=\"%s\"} 1\n",
        AUTHFLOW_VERSION);
 
   emit(&o, "# HELP authflow_http_requests_total HTTP requests by route and "
@@ -171,8 +170,9 @@ char *metrics_render(size_t *len) {
         snprintf(status, sizeof status, "%u", tracked_statuses[s]);
       else
         snprintf(status, sizeof status, "other");
-      emit(&o, "authflow_http_requests_total{route=\"%s\",status=\"%s\"} "
-               "%llu\n",
+      emit(&o,
+           "authflow_http_requests_total{route=\"%s\",status=\"%s\"} "
+           "%llu\n",
            route_template((route_id)r), status, (unsigned long long)v);
     }
   emit(&o, "# HELP authflow_http_request_duration_seconds HTTP request "
@@ -199,9 +199,10 @@ char *metrics_render(size_t *len) {
     emit_histogram(&o, "authflow_crm_request_duration_seconds", "operation",
                    ops[op], &crm_latency[op]);
 
-  emit(&o, "# HELP authflow_redis_errors_total Redis calls that failed.\n"
-           "# TYPE authflow_redis_errors_total counter\n"
-           "authflow_redis_errors_total %llu\n",
+  emit(&o,
+       "# HELP authflow_redis_errors_total Redis calls that failed.\n"
+       "# TYPE authflow_redis_errors_total counter\n"
+       "authflow_redis_errors_total %llu\n",
        (unsigned long long)load(&redis_errors));
 
   emit(&o, "# HELP authflow_sessions_started_total Sessions started by "

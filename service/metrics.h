@@ -24,8 +24,7 @@ void metrics_http_request(route_id route, unsigned status, double seconds);
 void metrics_crm_call(flow_crm_kind kind, bool ok, double seconds);
 void metrics_redis_error(void);
 void metrics_session_started(size_t service_line_index, flow_method method);
-void metrics_session_completed(size_t service_line_index,
-                               flow_outcome outcome);
+void metrics_session_completed(size_t service_line_index, flow_outcome outcome);
 
 /* Render everything. Returns a heap string the caller frees, or NULL when
  * out of memory; *len gets its length. */

@@ -9,31 +9,62 @@ typedef struct {
 
 /* Each path shape and the methods it takes. {id} stands for one segment. */
 typedef struct {
-  const char *prefix;   /* fixed text before the id (or whole path) */
-  bool has_id;          /* one {id} segment follows the prefix */
-  const char *suffix;   /* fixed text after the id ("" for none) */
+  const char *prefix; /* fixed text before the id (or whole path) */
+  bool has_id;        /* one {id} segment follows the prefix */
+  const char *suffix; /* fixed text after the id ("" for none) */
   const char *template_path;
   const char *allow;
   route_method methods[2];
 } route_shape;
 
 static const route_shape shapes[] = {
-    {"/v1/sessions", false, "", "/v1/sessions", "POST",
+    {"/v1/sessions",
+     false,
+     "",
+     "/v1/sessions",
+     "POST",
      {{ROUTE_SESSIONS_CREATE, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
-    {"/v1/sessions/", true, "", "/v1/sessions/{id}", "GET, DELETE",
+    {"/v1/sessions/",
+     true,
+     "",
+     "/v1/sessions/{id}",
+     "GET, DELETE",
      {{ROUTE_SESSION_GET, "GET"}, {ROUTE_SESSION_DELETE, "DELETE"}}},
-    {"/v1/sessions/", true, "/identifier", "/v1/sessions/{id}/identifier",
+    {"/v1/sessions/",
+     true,
+     "/identifier",
+     "/v1/sessions/{id}/identifier",
      "POST",
      {{ROUTE_SESSION_IDENTIFIER, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
-    {"/v1/sessions/", true, "/security", "/v1/sessions/{id}/security", "POST",
+    {"/v1/sessions/",
+     true,
+     "/security",
+     "/v1/sessions/{id}/security",
+     "POST",
      {{ROUTE_SESSION_SECURITY, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
-    {"/v1/sessions/", true, "/opt-out", "/v1/sessions/{id}/opt-out", "POST",
+    {"/v1/sessions/",
+     true,
+     "/opt-out",
+     "/v1/sessions/{id}/opt-out",
+     "POST",
      {{ROUTE_SESSION_OPT_OUT, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
-    {"/healthz", false, "", "/healthz", "GET",
+    {"/healthz",
+     false,
+     "",
+     "/healthz",
+     "GET",
      {{ROUTE_HEALTHZ, "GET"}, {ROUTE_NOT_FOUND, NULL}}},
-    {"/readyz", false, "", "/readyz", "GET",
+    {"/readyz",
+     false,
+     "",
+     "/readyz",
+     "GET",
      {{ROUTE_READYZ, "GET"}, {ROUTE_NOT_FOUND, NULL}}},
-    {"/metrics", false, "", "/metrics", "GET",
+    {"/metrics",
+     false,
+     "",
+     "/metrics",
+     "GET",
      {{ROUTE_METRICS, "GET"}, {ROUTE_NOT_FOUND, NULL}}},
 };
 
@@ -47,8 +78,7 @@ const char *route_template(route_id id) {
 
 static bool id_char_ok(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
-         c == '-';
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';
 }
 
 const char *route_conversation_id_error(const char *id) {

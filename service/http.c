@@ -1,0 +1,451 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "auth.h"
+#include "crm_client.h"
+#include "log.h"
+#include "metrics.h"
+#include "route.h"
+
+#define REQUEST_ID_MAX 64
+
+static struct MHD_Daemon *daemon_handle;
+static const config *cfg;
+static atomic_int in_flight;
+static int bound_port;
+
+typedef enum {
+  PHASE_READING = 0, /* collecting the body */
+  PHASE_WAITING_CRM, /* suspended; crm_client owns the next move */
+  PHASE_CRM_DONE,    /* resumed with crm_result filled */
+  PHASE_RESPONDED,   /* a response is queued */
+} request_phase;
+
+/* One request's context: made on the first handler call, freed in
+ * on_completed(). */
+typedef struct {
+  struct MHD_Connection *connection;
+  struct timespec started;
+  char request_id[REQUEST_ID_MAX + 1];
+  const char *method; /* static name for logs */
+  route_match route;
+  route_match_status route_status;
+  /* Body: a capped buffer; `too_large` is set once it would pass the cap
+   * and the rest of the body is then discarded unread. */
+  char *body;
+  size_t body_len;
+  size_t body_cap;
+  bool too_large;
+  _Atomic request_phase phase;
+  api_step step;
+  flow_crm_result crm_result;
+  long crm_status;
+  double crm_latency_ms;
+  /* For the log line. */
+  unsigned status;
+  const char *outcome;
+  const char *error;
+} http_request;
+
+static double elapsed_seconds(const struct timespec *since) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - since->tv_sec) +
+         (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/* Accept a caller's request ID only if it is short and plain, so it is
+ * safe to echo in a header and a log line. */
+static bool request_id_ok(const char *id) {
+  size_t n = strlen(id);
+  if (n == 0 || n > REQUEST_ID_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = id[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+          c == ':'))
+      return false;
+  }
+  return true;
+}
+
+static void assign_request_id(http_request *rq) {
+  static const char *const headers[] = {"X-Request-Id", "ININ-Correlation-Id"};
+  for (size_t i = 0; i < 2; i++) {
+    const char *v = MHD_lookup_connection_value(rq->connection, MHD_HEADER_KIND,
+                                                headers[i]);
+    if (v && request_id_ok(v)) {
+      snprintf(rq->request_id, sizeof rq->request_id, "%s", v);
+      return;
+    }
+  }
+  unsigned char raw[12];
+  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+    memset(raw, 0, sizeof raw);
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < sizeof raw; i++) {
+    rq->request_id[2 * i] = hex[raw[i] >> 4];
+    rq->request_id[2 * i + 1] = hex[raw[i] & 15];
+  }
+  rq->request_id[2 * sizeof raw] = '\0';
+}
+
+/* Queue `resp` on the connection and record what the log line needs.
+ * Consumes resp's buffers. */
+static enum MHD_Result send_response(http_request *rq, api_response *resp) {
+  struct MHD_Response *r;
+  const char *content_type = "application/json";
+  if (resp->text) {
+    r = MHD_create_response_from_buffer(resp->text_len, resp->text,
+                                        MHD_RESPMEM_MUST_FREE);
+    resp->text = NULL;
+    content_type = resp->content_type;
+  } else if (resp->body) {
+    char *text = json_dumps(resp->body, JSON_COMPACT);
+    if (!text) {
+      r = NULL;
+    } else {
+      r = MHD_create_response_from_buffer(strlen(text), text,
+                                          MHD_RESPMEM_MUST_FREE);
+      if (!r)
+        free(text);
+    }
+  } else {
+    r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    content_type = NULL;
+  }
+  rq->status = resp->status;
+  rq->outcome = resp->outcome;
+  rq->error = resp->error;
+  const char *allow = resp->allow;
+  api_response_free(resp);
+  atomic_store(&rq->phase, PHASE_RESPONDED);
+  if (!r)
+    return MHD_NO; /* out of memory: drop the connection */
+  if (content_type)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  MHD_add_response_header(r, "X-Request-Id", rq->request_id);
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  if (allow)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+  enum MHD_Result ok = MHD_queue_response(rq->connection, rq->status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static enum MHD_Result send_error(http_request *rq, unsigned status,
+                                  const char *code, const char *message) {
+  api_response resp = {0};
+  api_error(&resp, status, code, message);
+  if (status == 405)
+    resp.allow = rq->route.allow;
+  return send_response(rq, &resp);
+}
+
+/* Runs on the CRM thread: keep the answer and wake the connection. The
+ * request cannot be freed meanwhile: a suspended connection does not
+ * complete. */
+static void on_crm_done(void *user, const flow_crm_result *result,
+                        long http_status, double latency_ms) {
+  http_request *rq = user;
+  rq->crm_result = *result;
+  rq->crm_status = http_status;
+  rq->crm_latency_ms = latency_ms;
+  metrics_crm_call(rq->step.crm.kind, result->ok, latency_ms / 1000.0);
+  atomic_store(&rq->phase, PHASE_CRM_DONE);
+  MHD_resume_connection(rq->connection);
+}
+
+/* True when the request carries a JSON body type (or none at all). */
+static bool content_type_ok(struct MHD_Connection *c) {
+  const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_CONTENT_TYPE);
+  if (!ct || !*ct)
+    return true;
+  size_t n = strcspn(ct, ";");
+  while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+    n--;
+  if (n == strlen("application/json") &&
+      strncasecmp(ct, "application/json", n) == 0)
+    return true;
+  /* Structured syntax suffix, e.g. application/vnd.x+json. */
+  return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+static bool is_v1(route_id id) {
+  return id != ROUTE_HEALTHZ && id != ROUTE_READYZ && id != ROUTE_NOT_FOUND;
+}
+
+/*
+ * First call for a request: route, authorise and check the headers, so
+ * that anything we will refuse is refused before its body is read.
+ * Returns MHD_YES to go on reading, or the result of queuing a refusal.
+ */
+static enum MHD_Result on_headers(http_request *rq, const char *method,
+                                  const char *url) {
+  rq->route_status = route_parse(method, url, &rq->route);
+  switch (rq->route_status) {
+  case ROUTE_MATCH_NOT_FOUND:
+    return send_error(rq, 404, "not_found", "no such endpoint");
+  case ROUTE_MATCH_METHOD_NOT_ALLOWED:
+    return send_error(rq, 405, "method_not_allowed",
+                      "that method is not allowed on this endpoint");
+  case ROUTE_MATCH_BAD_ID:
+  case ROUTE_MATCH_OK:
+    break;
+  }
+  /* /metrics carries operational data: it needs a key like /v1. */
+  if (is_v1(rq->route.id)) {
+    const char *authz = MHD_lookup_connection_value(
+        rq->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *xkey = MHD_lookup_connection_value(
+        rq->connection, MHD_HEADER_KIND, "X-API-Key");
+    if (!auth_check((const char(*)[AUTH_KEY_MAX + 1]) cfg->api_keys,
+                    cfg->api_key_count, authz, xkey))
+      return send_error(rq, 401, "unauthorized",
+                        "a valid API key is required (Bearer, X-API-Key or "
+                        "Basic)");
+  }
+  if (rq->route_status == ROUTE_MATCH_BAD_ID)
+    return send_error(rq, 400, "invalid_request", rq->route.id_error);
+  const char *cl = MHD_lookup_connection_value(rq->connection, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl) {
+    char *end;
+    unsigned long long announced = strtoull(cl, &end, 10);
+    if (*end == '\0' && announced > cfg->max_body_bytes)
+      return send_error(rq, 413, "payload_too_large",
+                        "request body exceeds the size limit");
+  }
+  if (!content_type_ok(rq->connection))
+    return send_error(rq, 415, "unsupported_media_type",
+                      "request bodies must be application/json");
+  return MHD_YES;
+}
+
+/* Append to the capped body buffer. The buffer grows geometrically up to
+ * the cap; past it the request is marked too large. */
+static void append_body(http_request *rq, const char *data, size_t len) {
+  if (rq->too_large)
+    return;
+  if (len > cfg->max_body_bytes - rq->body_len) {
+    rq->too_large = true;
+    return;
+  }
+  size_t need = rq->body_len + len;
+  if (need > rq->body_cap) {
+    size_t cap = rq->body_cap ? rq->body_cap * 2 : 1024;
+    while (cap < need)
+      cap *= 2;
+    if (cap > cfg->max_body_bytes)
+      cap = cfg->max_body_bytes;
+    char *grown = realloc(rq->body, cap);
+    if (!grown) {
+      rq->too_large = true;
+      return;
+    }
+    rq->body = grown;
+    rq->body_cap = cap;
+  }
+  memcpy(rq->body + rq->body_len, data, len);
+  rq->body_len = need;
+}
+
+static void wipe_body(http_request *rq) {
+  if (rq->body)
+    explicit_bzero(rq->body, rq->body_cap);
+}
+
+/* The body is complete: run the request through api. */
+static enum MHD_Result on_body_complete(http_request *rq) {
+  if (rq->too_large)
+    return send_error(rq, 413, "payload_too_large",
+                      "request body exceeds the size limit");
+  api_response resp = {0};
+  api_status st =
+      api_handle(&rq->route, rq->body, rq->body_len, &rq->step, &resp);
+  wipe_body(rq);
+  if (st == API_RESPOND)
+    return send_response(rq, &resp);
+
+  /* Suspend before submitting, so the CRM thread's resume can never come
+   * before the suspend. */
+  atomic_store(&rq->phase, PHASE_WAITING_CRM);
+  MHD_suspend_connection(rq->connection);
+  bool queued =
+      crm_client_submit(&rq->step.crm, rq->step.answer, on_crm_done, rq);
+  explicit_bzero(rq->step.answer, sizeof rq->step.answer);
+  if (!queued) {
+    flow_crm_result failed = {.ok = false};
+    on_crm_done(rq, &failed, 0, 0.0);
+  }
+  return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
+  http_request *rq = *con_cls;
+  if (!rq) {
+    rq = calloc(1, sizeof *rq);
+    if (!rq)
+      return MHD_NO;
+    *con_cls = rq;
+    atomic_fetch_add(&in_flight, 1);
+    rq->connection = connection;
+    clock_gettime(CLOCK_MONOTONIC, &rq->started);
+    rq->method = method;
+    assign_request_id(rq);
+    return on_headers(rq, method, url);
+  }
+  request_phase phase = atomic_load(&rq->phase);
+  if (phase == PHASE_RESPONDED) {
+    /* Refused early: discard whatever body still arrives. */
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (phase == PHASE_CRM_DONE) {
+    api_response resp = {0};
+    api_crm_done(&rq->step, &rq->crm_result, &resp);
+    return send_response(rq, &resp);
+  }
+  if (phase == PHASE_WAITING_CRM)
+    return MHD_YES; /* spurious call while suspended */
+  if (*upload_data_size > 0) {
+    append_body(rq, upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    if (rq->too_large)
+      return send_error(rq, 413, "payload_too_large",
+                        "request body exceeds the size limit");
+    return MHD_YES;
+  }
+  return on_body_complete(rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection,
+                         void **con_cls, enum MHD_RequestTerminationCode toe) {
+  http_request *rq = *con_cls;
+  if (!rq)
+    return;
+  *con_cls = NULL;
+  api_step_abort(&rq->step);
+  double seconds = elapsed_seconds(&rq->started);
+  unsigned status = rq->status ? rq->status : 499; /* client went away */
+  metrics_http_request(rq->route.id, status, seconds);
+  log_emit(
+      status >= 500 ? LOG_WARN : LOG_INFO, "request",
+      LOG_FIELDS(
+          LOG_STR("requestId", rq->request_id), LOG_STR("method", rq->method),
+          LOG_STR("route", rq->route.template_path), LOG_INT("status", status),
+          LOG_DBL("latencyMs", seconds * 1000.0),
+          LOG_STR("conversationId", rq->step.conversation_id[0]
+                                        ? rq->step.conversation_id
+                                        : rq->route.conversation_id),
+          LOG_STR("outcome", rq->outcome ? rq->outcome : ""),
+          LOG_STR("error", rq->error ? rq->error : ""),
+          LOG_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)));
+  wipe_body(rq);
+  free(rq->body);
+  explicit_bzero(rq, sizeof *rq);
+  free(rq);
+  atomic_fetch_sub(&in_flight, 1);
+}
+
+/* Hand handlers the path exactly as sent: route_parse decodes the ID
+ * segment itself, so an encoded '/' cannot change the route. */
+static size_t keep_raw_path(void *cls, struct MHD_Connection *c, char *uri) {
+  return strlen(uri);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  char text[512];
+  vsnprintf(text, sizeof text, fmt, ap);
+  size_t n = strlen(text);
+  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+    text[--n] = '\0';
+  log_warn("http server", LOG_STR("detail", text));
+}
+
+bool http_start(const config *c, char *err, size_t err_len) {
+  cfg = c;
+  struct sockaddr_storage addr;
+  memset(&addr, 0, sizeof addr);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
+  if (inet_pton(AF_INET, c->bind_address, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)c->port);
+  } else if (inet_pton(AF_INET6, c->bind_address, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)c->port);
+    flags |= MHD_USE_IPv6;
+  } else {
+    snprintf(err, err_len, "server.bindAddress: not an IP address: %s",
+             c->bind_address);
+    return false;
+  }
+  daemon_handle = MHD_start_daemon(
+      flags, (uint16_t)c->port, NULL, NULL, on_request, NULL,
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout_seconds,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+      MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_path, NULL,
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+  if (!daemon_handle) {
+    snprintf(err, err_len, "could not listen on %s:%d", c->bind_address,
+             c->port);
+    return false;
+  }
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
+  bound_port = info ? info->port : c->port;
+  return true;
+}
+
+int http_port(void) {
+  return bound_port;
+}
+
+void http_quiesce(void) {
+  if (!daemon_handle)
+    return;
+  MHD_socket fd = MHD_quiesce_daemon(daemon_handle);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+}
+
+bool http_wait_idle(int timeout_ms) {
+  for (int waited = 0; atomic_load(&in_flight) > 0; waited += 10) {
+    if (waited >= timeout_ms)
+      return false;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return true;
+}
+
+void http_stop(void) {
+  if (daemon_handle)
+    MHD_stop_daemon(daemon_handle);
+  daemon_handle = NULL;
+}

@@ -1,0 +1,206 @@
+/*
+ * authflow: caller identification and verification (ID&V) for Genesys
+ * Cloud IVRs. See README.md and SPEC.md.
+ *
+ * Threads: the MHD pool (HTTP + Redis, one Redis connection each), one CRM
+ * thread (curl multi), and this main thread, which only waits for signals
+ * and runs the orderly shutdown.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "config.h"
+#include "crm_client.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+/* A SIGTERM drain may take this long before connections are cut; well
+ * inside Kubernetes' default 30 s grace period and the 10 s we promise. */
+#define DRAIN_TIMEOUT_MS 8000
+/* Extra time the session lock outlives the CRM budget, so a slow but
+ * successful step can still commit. */
+#define LOCK_MARGIN_MS 5000
+
+static void usage(FILE *out) {
+  fputs(
+      "usage: authflow [--config FILE] [--check-config] [--healthcheck]\n"
+      "                [--version] [--help]\n"
+      "\n"
+      "  --config FILE   JSON configuration (default: $AUTHFLOW_CONFIG, or\n"
+      "                  built-in defaults). Environment variables\n"
+      "                  AUTHFLOW_PORT, AUTHFLOW_REDIS_URL, AUTHFLOW_CRM_URL,\n"
+      "                  AUTHFLOW_API_KEYS, AUTHFLOW_LOG_LEVEL override it.\n"
+      "  --check-config  validate the configuration and exit (0 valid, 1 not)\n"
+      "  --healthcheck   GET /healthz on the configured port and exit 0/1\n"
+      "                  (for container HEALTHCHECKs; needs no curl binary)\n"
+      "  --version       print the version\n",
+      out);
+}
+
+/* libcurl sink that discards the health answer body. */
+static size_t discard(char *ptr, size_t size, size_t n, void *user) {
+  return size * n;
+}
+
+/* GET http://127.0.0.1:<port>/healthz: 0 when it answers 200. */
+static int run_healthcheck(const config *cfg) {
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", cfg->port);
+  CURL *h = curl_easy_init();
+  if (!h)
+    return 1;
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+  long status = 0;
+  CURLcode rc = curl_easy_perform(h);
+  if (rc == CURLE_OK)
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(h);
+  if (status != 200) {
+    fprintf(stderr, "authflow: healthcheck %s: %s\n", url,
+            rc == CURLE_OK ? "unexpected status" : curl_easy_strerror(rc));
+    return 1;
+  }
+  return 0;
+}
+
+static void store_config_from(const config *cfg, store_config *sc) {
+  memset(sc, 0, sizeof *sc);
+  snprintf(sc->host, sizeof sc->host, "%s", cfg->redis_host);
+  sc->port = cfg->redis_port;
+  snprintf(sc->password, sizeof sc->password, "%s", cfg->redis_password);
+  sc->db = cfg->redis_db;
+  snprintf(sc->key_prefix, sizeof sc->key_prefix, "%s", cfg->key_prefix);
+  sc->session_ttl_seconds = cfg->session_ttl_seconds;
+  sc->lock_ms =
+      (int)(cfg->crm_timeout_ms + cfg->crm_connect_timeout_ms) + LOCK_MARGIN_MS;
+  sc->connect_timeout_ms = cfg->redis_connect_timeout_ms;
+  sc->command_timeout_ms = cfg->redis_command_timeout_ms;
+  sc->lockout_max_failures = cfg->lockout_max_failures;
+  sc->lockout_window_seconds = cfg->lockout_window_seconds;
+}
+
+/* Serve until SIGTERM/SIGINT, then drain. Returns the exit status. */
+static int serve(const config *cfg) {
+  /* Block the stop signals in every thread; this one takes them with
+   * sigwait. SIGPIPE is ignored: a client that hangs up is not fatal. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  log_set_level((log_level)cfg->log_level);
+  store_config sc;
+  store_config_from(cfg, &sc);
+  store_init(&sc);
+
+  const char *headers[CONFIG_MAX_CRM_HEADERS];
+  for (size_t i = 0; i < cfg->crm_header_count; i++)
+    headers[i] = cfg->crm_headers[i];
+  crm_client_config cc = {.connect_timeout_ms = cfg->crm_connect_timeout_ms,
+                          .timeout_ms = cfg->crm_timeout_ms,
+                          .headers = headers,
+                          .header_count = cfg->crm_header_count,
+                          .max_connections = cfg->crm_max_connections};
+  snprintf(cc.base_url, sizeof cc.base_url, "%s", cfg->crm_base_url);
+  char err[256];
+  if (!crm_client_start(&cc, err, sizeof err)) {
+    log_error("crm client failed to start", LOG_STR("error", err));
+    return 1;
+  }
+
+  const char *names[CONFIG_MAX_SERVICE_LINES];
+  for (size_t i = 0; i < cfg->service_line_count; i++)
+    names[i] = cfg->service_lines[i].name;
+  metrics_init(names, cfg->service_line_count);
+  api_init(cfg);
+  if (!http_start(cfg, err, sizeof err)) {
+    log_error("server failed to start", LOG_STR("error", err));
+    crm_client_stop();
+    return 1;
+  }
+  if (cfg->api_key_count == 0)
+    log_warn("no API keys configured: every /v1 request will get 401; set "
+             "AUTHFLOW_API_KEYS",
+             LOG_INT("apiKeys", 0));
+  log_info("listening", LOG_INT("port", http_port()),
+           LOG_STR("version", AUTHFLOW_VERSION),
+           LOG_INT("threads", cfg->threads),
+           LOG_INT("serviceLines", (int64_t)cfg->service_line_count));
+
+  int sig = 0;
+  while (sigwait(&stop, &sig) != 0)
+    ;
+  log_info("draining",
+           LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  api_set_draining(true);
+  http_quiesce();
+  bool idle = http_wait_idle(DRAIN_TIMEOUT_MS);
+  /* Any step still waiting on the CRM is finished as a CRM failure (it
+   * costs the caller no attempt) and answered before the server stops. */
+  crm_client_stop();
+  if (!idle)
+    idle = http_wait_idle(1000);
+  http_stop();
+  store_thread_cleanup();
+  log_info("stopped", LOG_BOOL("drained", idle));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *config_path = NULL;
+  bool check_only = false, healthcheck = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (strcmp(argv[i], "--check-config") == 0) {
+      check_only = true;
+    } else if (strcmp(argv[i], "--healthcheck") == 0) {
+      healthcheck = true;
+    } else if (strcmp(argv[i], "--version") == 0) {
+      printf("authflow %s\n", AUTHFLOW_VERSION);
+      return 0;
+    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "authflow: unknown argument '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+
+  static config cfg; /* large: keep it off the stack */
+  char err[CONFIG_ERR_MAX];
+  if (!config_load(config_path, getenv, &cfg, err, sizeof err)) {
+    fprintf(stderr, "authflow: invalid configuration: %s\n", err);
+    return 1;
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc;
+  if (check_only) {
+    printf("configuration OK: %zu service line(s), %zu API key(s), redis "
+           "%s:%d, crm %s\n",
+           cfg.service_line_count, cfg.api_key_count, cfg.redis_host,
+           cfg.redis_port, cfg.crm_base_url);
+    rc = 0;
+  } else if (healthcheck) {
+    rc = run_healthcheck(&cfg);
+  } else {
+    rc = serve(&cfg);
+  }
+  config_free(&cfg);
+  curl_global_cleanup();
+  return rc;
+}
