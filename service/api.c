@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "phone.h"
 #include "prompt.h"
+#include "request.h"
 
 static const config *cfg;
 static atomic_bool draining;
@@ -42,36 +43,6 @@ void api_error(api_response *resp, unsigned status, const char *code,
   resp->body = json_pack("{s:s, s:s}", "error", code, "message", message);
 }
 
-/* ---------------------------------------------------------------------
- * Request body fields.
- * ------------------------------------------------------------------- */
-
-typedef enum { FIELD_ABSENT = 0, FIELD_PRESENT, FIELD_BAD_TYPE } field_status;
-
-/* An optional Genesys input that was not filled arrives as the literal
- * template text "${input.name}"; such a value means "absent". */
-static bool is_unfilled_template(const char *s) {
-  size_t n = strlen(s);
-  return n >= 3 && s[0] == '$' && (s[1] == '{' || (s[1] == '!' && n >= 4)) &&
-         s[n - 1] == '}';
-}
-
-/* Read string member `key`. JSON null, a missing key and an unfilled
- * template are ABSENT; any other non-string is BAD_TYPE. */
-static field_status get_string(json_t *obj, const char *key, const char **out) {
-  json_t *v = json_object_get(obj, key);
-  *out = NULL;
-  if (!v || json_is_null(v))
-    return FIELD_ABSENT;
-  if (!json_is_string(v))
-    return FIELD_BAD_TYPE;
-  const char *s = json_string_value(v);
-  if (is_unfilled_template(s))
-    return FIELD_ABSENT;
-  *out = s;
-  return FIELD_PRESENT;
-}
-
 /* Fill a 400 naming the field. Returns false for convenient chaining. */
 static bool field_error(api_response *resp, const char *key,
                         const char *problem) {
@@ -81,67 +52,17 @@ static bool field_error(api_response *resp, const char *key,
   return false;
 }
 
-/* Required string: absent or wrong type is a 400 naming the field. */
-static bool require_string(json_t *obj, const char *key, const char **out,
-                           api_response *resp) {
-  switch (get_string(obj, key, out)) {
-  case FIELD_PRESENT:
+/* Parse a body with request_parse(); on refusal fill the 400 and return
+ * false (req must still be freed). */
+static bool parse_request(request_kind kind, const char *body, size_t len,
+                          request_body *req, api_response *resp) {
+  request_status st = request_parse(kind, body, len, req);
+  if (st == REQUEST_OK)
     return true;
-  case FIELD_BAD_TYPE:
-    return field_error(resp, key, "must be a string");
-  case FIELD_ABSENT:
-    break;
-  }
-  return field_error(resp, key, "is required");
-}
-
-/* Optional string: wrong type is a 400; absent leaves *out NULL. */
-static bool optional_string(json_t *obj, const char *key, const char **out,
-                            api_response *resp) {
-  if (get_string(obj, key, out) == FIELD_BAD_TYPE)
-    return field_error(resp, key, "must be a string");
-  return true;
-}
-
-/*
- * Parse the body as a JSON object. Duplicate keys are refused: a caller
- * who sends {"answer":"1","answer":"2"} should not have us pick one. An
- * empty body is allowed only when `empty_ok` (gives an empty object).
- * Returns NULL with *resp filled on failure.
- */
-static json_t *parse_body(const char *body, size_t len, bool empty_ok,
-                          api_response *resp) {
-  if (len == 0) {
-    if (empty_ok)
-      return json_object();
-    api_error(resp, 400, "invalid_json", "request body is empty");
-    return NULL;
-  }
-  json_error_t jerr;
-  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "body is not valid JSON: %s (line %d, column %d)",
-             jerr.text, jerr.line, jerr.column);
-    api_error(resp, 400, "invalid_json", msg);
-    return NULL;
-  }
-  if (!json_is_object(root)) {
-    json_decref(root);
-    api_error(resp, 400, "invalid_request", "body must be a JSON object");
-    return NULL;
-  }
-  return root;
-}
-
-/* Overwrite a JSON string's bytes in place before it is freed, so a
- * security answer does not linger in freed heap memory. */
-static void wipe_json_string(json_t *obj, const char *key) {
-  json_t *v = json_object_get(obj, key);
-  if (json_is_string(v)) {
-    char *s = (char *)json_string_value(v);
-    explicit_bzero(s, json_string_length(v));
-  }
+  api_error(resp, 400,
+            st == REQUEST_INVALID_JSON ? "invalid_json" : "invalid_request",
+            req->message);
+  return false;
 }
 
 /* ---------------------------------------------------------------------
@@ -311,28 +232,24 @@ static bool canonical_language(const config_service_line *line,
 
 static api_status handle_start(const char *body, size_t len, api_step *step,
                                api_response *resp) {
-  json_t *root = parse_body(body, len, false, resp);
-  if (!root)
-    return API_RESPOND;
-  const char *conv, *line_name, *ani, *language;
-  if (!require_string(root, "conversationId", &conv, resp) ||
-      !require_string(root, "serviceLine", &line_name, resp) ||
-      !optional_string(root, "ani", &ani, resp) ||
-      !optional_string(root, "language", &language, resp))
+  request_body req;
+  api_status result = API_RESPOND;
+  if (!parse_request(REQUEST_START, body, len, &req, resp))
     goto done;
-  const char *id_problem = route_conversation_id_error(conv);
+  const char *id_problem = route_conversation_id_error(req.conversation_id);
   if (id_problem) {
     api_error(resp, 400, "invalid_request", id_problem);
     goto done;
   }
-  snprintf(step->conversation_id, sizeof step->conversation_id, "%s", conv);
-  step->line = config_find_service_line(cfg, line_name);
+  snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
+           req.conversation_id);
+  step->line = config_find_service_line(cfg, req.service_line);
   if (!step->line) {
     field_error(resp, "serviceLine", "is not a configured service line");
     goto done;
   }
   flow_session session_in = {0};
-  if (!canonical_language(step->line, language, session_in.language,
+  if (!canonical_language(step->line, req.language, session_in.language,
                           sizeof session_in.language, resp))
     goto done;
 
@@ -356,22 +273,21 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   step->state_before = FLOW_STATE_AWAITING_IDENTIFIER;
 
   snprintf(session_in.conversation_id, sizeof session_in.conversation_id, "%s",
-           conv);
+           step->conversation_id);
   snprintf(session_in.service_line, sizeof session_in.service_line, "%s",
            step->line->name);
   session_in.created_ms = now_ms();
-  flow_event ev = {.kind = FLOW_EV_START, .ani = ani, .now_ms = now_ms()};
+  flow_event ev = {.kind = FLOW_EV_START, .ani = req.ani, .now_ms = now_ms()};
   flow_plan_status ps =
       flow_start(&step->line->policy, &session_in, &ev, &step->planned);
-  if (log_enabled(LOG_DEBUG) && ani)
-    log_debug("start", LOG_STR("conversationId", conv),
+  if (req.ani && log_enabled(LOG_DEBUG))
+    log_debug("start", LOG_STR("conversationId", step->conversation_id),
               LOG_STR("aniMasked", step->planned.session.ani_masked),
               LOG_BOOL("aniLookup", ps == FLOW_PLAN_NEED_CRM));
-  json_decref(root);
-  return plan_outcome(step, ps, NULL, resp);
+  result = plan_outcome(step, ps, NULL, resp);
 done:
-  json_decref(root);
-  return API_RESPOND;
+  request_free(&req);
+  return result;
 }
 
 /* IDENTIFIER, SECURITY and OPT_OUT on an existing session. */
@@ -379,29 +295,20 @@ static api_status handle_session_step(const route_match *route,
                                       flow_event_kind kind, const char *body,
                                       size_t len, api_step *step,
                                       api_response *resp) {
-  json_t *root = parse_body(body, len, kind == FLOW_EV_OPT_OUT, resp);
-  if (!root)
-    return API_RESPOND;
+  static const request_kind kinds[] = {
+      [FLOW_EV_IDENTIFIER] = REQUEST_IDENTIFIER,
+      [FLOW_EV_SECURITY] = REQUEST_SECURITY,
+      [FLOW_EV_OPT_OUT] = REQUEST_OPT_OUT,
+  };
+  request_body req;
   api_status result = API_RESPOND;
-  flow_event ev = {.kind = kind};
-  const char *type_name = NULL;
-  if (kind == FLOW_EV_IDENTIFIER) {
-    if (!require_string(root, "identifier", &ev.identifier, resp) ||
-        !optional_string(root, "identifierType", &type_name, resp))
-      goto done;
-    if (type_name && *type_name) {
-      if (!flow_identifier_type_parse(type_name, &ev.identifier_type)) {
-        field_error(resp, "identifierType",
-                    "must be customer_id, account_number, tracking_number "
-                    "or phone");
-        goto done;
-      }
-      ev.has_identifier_type = true;
-    }
-  } else if (kind == FLOW_EV_SECURITY) {
-    if (!require_string(root, "answer", &ev.answer, resp))
-      goto done;
-  }
+  if (!parse_request(kinds[kind], body, len, &req, resp))
+    goto done;
+  flow_event ev = {.kind = kind,
+                   .identifier = req.identifier,
+                   .has_identifier_type = req.has_identifier_type,
+                   .identifier_type = req.identifier_type,
+                   .answer = req.answer};
 
   snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
            route->conversation_id);
@@ -435,7 +342,7 @@ static api_status handle_session_step(const route_match *route,
     store_failure(STORE_WRONG_STATE, &session, err, resp);
     goto done;
   }
-  if (log_enabled(LOG_DEBUG) && kind == FLOW_EV_IDENTIFIER) {
+  if (kind == FLOW_EV_IDENTIFIER && log_enabled(LOG_DEBUG)) {
     char masked[FLOW_MASKED_MAX + 1];
     phone_mask(ev.identifier, masked, sizeof masked);
     log_debug("identifier", LOG_STR("conversationId", step->conversation_id),
@@ -443,8 +350,7 @@ static api_status handle_session_step(const route_match *route,
   }
   result = plan_outcome(step, ps, ev.answer, resp);
 done:
-  wipe_json_string(root, "answer");
-  json_decref(root);
+  request_free(&req);
   return result;
 }
 

@@ -1,0 +1,149 @@
+/* request: body parsing and field validation, one row per case. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "request.h"
+
+typedef struct {
+  request_kind kind;
+  const char *body;
+  request_status status;
+  const char *message_has; /* substring the error message must contain */
+} request_row;
+
+static const request_row rows[] = {
+    {REQUEST_START,
+     "{\"conversationId\":\"c1\",\"serviceLine\":\"banking\",\"ani\":\"tel:+"
+     "1\"}",
+     REQUEST_OK, NULL},
+    {REQUEST_START, "{\"conversationId\":\"c1\"}", REQUEST_INVALID_REQUEST,
+     "serviceLine is required"},
+    {REQUEST_START, "{\"serviceLine\":\"b\"}", REQUEST_INVALID_REQUEST,
+     "conversationId is required"},
+    {REQUEST_START, "{\"conversationId\":42,\"serviceLine\":\"b\"}",
+     REQUEST_INVALID_REQUEST, "conversationId must be a string"},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"ani\":3}",
+     REQUEST_INVALID_REQUEST, "ani must be a string"},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"language\":[]}",
+     REQUEST_INVALID_REQUEST, "language must be a string"},
+    /* Unfilled Genesys inputs and null are absent. */
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"${input.serviceLine}\"}",
+     REQUEST_INVALID_REQUEST, "serviceLine is required"},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"ani\":\"${input.ani}\","
+     "\"language\":null}",
+     REQUEST_OK, NULL},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"x\":[1]}", REQUEST_OK,
+     NULL},
+    {REQUEST_START, "[]", REQUEST_INVALID_REQUEST, "JSON object"},
+    {REQUEST_START, "\"text\"", REQUEST_INVALID_JSON, NULL},
+    {REQUEST_START, "{", REQUEST_INVALID_JSON, "not valid JSON"},
+    {REQUEST_START, "", REQUEST_INVALID_JSON, "empty"},
+    {REQUEST_START,
+     "{\"conversationId\":\"a\",\"conversationId\":\"b\",\"serviceLine\":"
+     "\"s\"}",
+     REQUEST_INVALID_JSON, "duplicate"},
+    {REQUEST_START, "{\"conversationId\":\"a\\u0000b\",\"serviceLine\":\"s\"}",
+     REQUEST_INVALID_REQUEST, "NUL"},
+    {REQUEST_START, "{\"conversationId\":\"\xff\",\"serviceLine\":\"s\"}",
+     REQUEST_INVALID_JSON, NULL},
+    {REQUEST_IDENTIFIER, "{\"identifier\":\"12345678\"}", REQUEST_OK, NULL},
+    {REQUEST_IDENTIFIER, "{\"identifier\":\"\"}", REQUEST_OK, NULL},
+    {REQUEST_IDENTIFIER, "{\"identifier\":12345678}", REQUEST_INVALID_REQUEST,
+     "identifier must be a string"},
+    {REQUEST_IDENTIFIER, "{}", REQUEST_INVALID_REQUEST,
+     "identifier is required"},
+    {REQUEST_IDENTIFIER,
+     "{\"identifier\":\"1\",\"identifierType\":\"account_number\"}", REQUEST_OK,
+     NULL},
+    {REQUEST_IDENTIFIER, "{\"identifier\":\"1\",\"identifierType\":\"ssn\"}",
+     REQUEST_INVALID_REQUEST, "identifierType"},
+    {REQUEST_IDENTIFIER,
+     "{\"identifier\":\"1\",\"identifierType\":\"${input.identifierType}\"}",
+     REQUEST_OK, NULL},
+    {REQUEST_SECURITY, "{\"answer\":\"1234\"}", REQUEST_OK, NULL},
+    {REQUEST_SECURITY, "{\"answer\":1234}", REQUEST_INVALID_REQUEST,
+     "answer must be a string"},
+    {REQUEST_SECURITY, "{\"answer\":\"1\",\"answer\":\"2\"}",
+     REQUEST_INVALID_JSON, "duplicate"},
+    {REQUEST_SECURITY, "{}", REQUEST_INVALID_REQUEST, "answer is required"},
+    {REQUEST_OPT_OUT, "", REQUEST_OK, NULL},
+    {REQUEST_OPT_OUT, "{}", REQUEST_OK, NULL},
+    {REQUEST_OPT_OUT, "{\"reason\":\"no card\"}", REQUEST_OK, NULL},
+    {REQUEST_OPT_OUT, "nope", REQUEST_INVALID_JSON, NULL},
+};
+
+static void test_request_table(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    request_body req;
+    request_status st =
+        request_parse(rows[i].kind, rows[i].body, strlen(rows[i].body), &req);
+    if (st != rows[i].status)
+      fail_msg("row %zu (%s): status %d, message '%s'", i, rows[i].body,
+               (int)st, req.message);
+    if (rows[i].message_has && !strstr(req.message, rows[i].message_has))
+      fail_msg("row %zu: message '%s' lacks '%s'", i, req.message,
+               rows[i].message_has);
+    request_free(&req);
+    request_free(&req); /* idempotent */
+  }
+}
+
+static void test_request_values(void **state) {
+  (void)state;
+  const char *body = "{\"conversationId\":\"c1\",\"serviceLine\":\"banking\","
+                     "\"ani\":\"sip:+13175550116@host\",\"language\":\"es\"}";
+  request_body req;
+  assert_int_equal(request_parse(REQUEST_START, body, strlen(body), &req),
+                   REQUEST_OK);
+  assert_string_equal(req.conversation_id, "c1");
+  assert_string_equal(req.service_line, "banking");
+  assert_string_equal(req.ani, "sip:+13175550116@host");
+  assert_string_equal(req.language, "es");
+  request_free(&req);
+
+  const char *id = "{\"identifier\":\"42\",\"identifierType\":\"phone\"}";
+  assert_int_equal(request_parse(REQUEST_IDENTIFIER, id, strlen(id), &req),
+                   REQUEST_OK);
+  assert_true(req.has_identifier_type);
+  assert_int_equal(req.identifier_type, FLOW_ID_PHONE);
+  request_free(&req);
+
+  /* The body need not be NUL-terminated: only len bytes are read. */
+  const char *padded = "{\"answer\":\"9876\"}garbage";
+  assert_int_equal(request_parse(REQUEST_SECURITY, padded, 17, &req),
+                   REQUEST_OK);
+  assert_string_equal(req.answer, "9876");
+  request_free(&req);
+  assert_null(req.answer);
+}
+
+static void test_unfilled_template(void **state) {
+  (void)state;
+  assert_true(request_is_unfilled_template("${input.ani}"));
+  assert_true(request_is_unfilled_template("$!{input.ani}"));
+  assert_true(request_is_unfilled_template("${}"));
+  assert_false(request_is_unfilled_template("$1234"));
+  assert_false(request_is_unfilled_template("${input.ani"));
+  assert_false(request_is_unfilled_template("tel:+13175550116"));
+  assert_false(request_is_unfilled_template(""));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_request_table),
+      cmocka_unit_test(test_request_values),
+      cmocka_unit_test(test_unfilled_template),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
