@@ -53,7 +53,7 @@ static const request_row rows[] = {
      "\"s\"}",
      REQUEST_INVALID_JSON, "duplicate"},
     {REQUEST_START, "{\"conversationId\":\"a\\u0000b\",\"serviceLine\":\"s\"}",
-     REQUEST_INVALID_REQUEST, "NUL"},
+     REQUEST_INVALID_JSON, "not allowed"},
     {REQUEST_START, "{\"conversationId\":\"\xff\",\"serviceLine\":\"s\"}",
      REQUEST_INVALID_JSON, NULL},
     {REQUEST_IDENTIFIER, "{\"identifier\":\"12345678\"}", REQUEST_OK, NULL},
