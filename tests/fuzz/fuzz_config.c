@@ -1,0 +1,27 @@
+/* Fuzz the config loader's file layer. A refusal must name a reason; an
+ * accepted config must satisfy its own bounds. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static config cfg;
+  char err[CONFIG_ERR_MAX];
+  err[0] = '\0';
+  if (config_load_text((const char *)data, size, &cfg, err, sizeof err)) {
+    if (cfg.service_line_count == 0 ||
+        cfg.service_line_count > CONFIG_MAX_SERVICE_LINES)
+      abort();
+    for (size_t i = 0; i < cfg.service_line_count; i++)
+      if (cfg.service_lines[i].policy.max_identify_attempts < 1 ||
+          cfg.service_lines[i].policy.max_verify_attempts < 1)
+        abort();
+    config_free(&cfg);
+  } else if (err[0] == '\0') {
+    abort();
+  }
+  return 0;
+}
