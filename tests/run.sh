@@ -3,7 +3,7 @@
 # authflow with -Werror and AddressSanitizer + UndefinedBehaviorSanitizer,
 # starts a redis-server on a free loopback port, and runs every test with
 # ctest: lint, unit (cmocka), integration (real binary + real Redis + CRM
-# stub), and the Genesys contract tests.
+# stub), fuzz (libFuzzer, 15 s a target) and the Genesys contract tests.
 #
 #   tests/run.sh                 everything
 #   tests/run.sh -L unit         only the unit tests (any ctest arguments)
@@ -15,7 +15,7 @@ build=${AUTHFLOW_BUILD_DIR:-$root/build/test}
 
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
           libjansson-dev libhiredis-dev libcmocka-dev redis-server python3
-          clang-format cppcheck curl ca-certificates)
+          clang clang-format cppcheck curl ca-certificates)
 if [ "${AUTHFLOW_SKIP_INSTALL:-0}" != 1 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
@@ -30,8 +30,11 @@ if [ "${AUTHFLOW_SKIP_INSTALL:-0}" != 1 ]; then
   fi
 fi
 
-echo "== building (ASan + UBSan, -Werror) in $build" >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DAUTHFLOW_SANITIZE=ON >/dev/null
+# clang builds everything, so the libFuzzer targets are part of the same
+# build and ctest run.
+echo "== building with clang (ASan + UBSan, -Werror, fuzz targets) in $build" >&2
+CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug \
+  -DAUTHFLOW_SANITIZE=ON -DAUTHFLOW_FUZZ=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
 # A Redis for the tests that only need one; tests that kill or restart
