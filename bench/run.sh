@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The benchmark, run by hand (never in CI): builds a Release authflow, the
+# demo CRM and a minimal libmicrohttpd "ceiling" server, starts them and a
+# redis-server on loopback, drives them with wrk, and prints one table.
+#
+#   bench/run.sh              full run (about 4 minutes)
+#   BENCH_SECONDS=5 bench/run.sh   shorter phases
+#
+# Everything runs on this machine and on 127.0.0.1 only. Numbers depend on
+# the machine: wrk, Redis, the CRM stub and authflow share its cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=$root/build/bench
+work=$(mktemp -d)
+secs=${BENCH_SECONDS:-10}
+key=bench-key-0000
+pids=()
+
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for tool in wrk redis-server redis-cli cmake curl python3; do
+  command -v "$tool" >/dev/null || { echo "bench: needs $tool (apt-get install wrk redis-server cmake curl python3)" >&2; exit 2; }
+done
+
+echo "== building Release in $build" >&2
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+cc -O2 -o "$build/ceiling" bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd)
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_http() {
+  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "bench: $1 did not come up" >&2; exit 1
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+redis_cmds() { redis-cli -p "$redis_port" info stats | awk -F: '/^total_commands_processed/ {print $2+0}'; }
+
+# Redis, and a demo CRM with one customer every call matches.
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+  --dir "$work" >"$work/redis.log" 2>&1 &
+pids+=($!)
+cat >"$work/customers.json" <<'JSON'
+{"customers":[{"id":"100234","name":"Ana Garcia","phones":["+13175550116"],
+  "customerId":"100234","accountNumber":"12345678","answer":"1234"}]}
+JSON
+crm_port=$(free_port)
+"$build/service/demo-crm/authflow-demo-crm" --port "$crm_port" \
+  --customers "$work/customers.json" >"$work/crm.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$crm_port/_control/stats"
+for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+# start_authflow THREADS -> sets af_pid and af_port
+start_authflow() {
+  local threads=$1
+  af_port=$(free_port)
+  cat >"$work/authflow.json" <<JSON
+{"server":{"threads":$threads,"maxConnections":20000},
+ "apiKeys":["$key"],
+ "redis":{"keyPrefix":"bench:","sessionTtlSeconds":3600},
+ "lockout":{"maxFailures":100},
+ "crm":{"maxConnections":1024,"timeoutMs":3000},
+ "log":{"level":"warn"},
+ "serviceLines":{"bench":{"aniLookup":true,"verification":true,
+   "identifierType":"customer_id"}}}
+JSON
+  AUTHFLOW_CONFIG=$work/authflow.json AUTHFLOW_PORT=$af_port \
+  AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
+  AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" \
+    "$build/service/authflow" 2>>"$work/authflow.log" &
+  af_pid=$!
+  pids+=("$af_pid")
+  wait_http "http://127.0.0.1:$af_port/readyz"
+}
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+crm_delay() {
+  curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"delayMs\":$1,\"fault\":\"none\"}" "http://127.0.0.1:$crm_port/_control"
+}
+
+# run_wrk LABEL URL CONNECTIONS SCRIPT [ENV...] -> prints "LABEL <RESULT fields>"
+run_wrk() {
+  local label=$1 url=$2 conns=$3 script=$4
+  shift 4
+  local threads=2
+  [ "$conns" -lt 2 ] && threads=1
+  local out
+  out=$(env "$@" BENCH_KEY=$key BENCH_CONNECTIONS="$conns" \
+    wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s -s "bench/$script" "$url" 2>&1)
+  local result
+  result=$(grep '^RESULT' <<<"$out" | sed 's/^RESULT //')
+  [ -n "$result" ] || { echo "$out" >&2; echo "bench: wrk printed no result" >&2; exit 1; }
+  echo "$label $result"
+}
+field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+results=()
+add() { results+=("$1"); echo "$1" >&2; }
+
+echo "== 1. ceiling: minimal libmicrohttpd server, fixed JSON" >&2
+ceil_port=$(free_port)
+"$build/ceiling" "$ceil_port" 2 &
+ceil_pid=$!
+pids+=("$ceil_pid")
+wait_http "http://127.0.0.1:$ceil_port/"
+ceiling=$(run_wrk ceiling "http://127.0.0.1:$ceil_port/" 50 fixed.lua)
+add "$ceiling"
+stop_pid "$ceil_pid"
+
+echo "== 1. authflow, 2 threads: complete calls, ANI path and identifier path" >&2
+start_authflow 2
+idle_rss=$(rss_kb "$af_pid")
+cpu0=$(cpu_ticks "$af_pid"); cmd0=$(redis_cmds)
+ani=$(run_wrk ani_path "http://127.0.0.1:$af_port" 50 calls.lua BENCH_PATH=ani)
+cpu1=$(cpu_ticks "$af_pid"); cmd1=$(redis_cmds)
+add "$ani"
+steps=$(field "$ani" steps)
+hz=$(getconf CLK_TCK)
+cpu_us_per_step=$(python3 -c "print(round(($cpu1-$cpu0)/$hz*1e6/max($steps,1),1))")
+redis_per_step=$(python3 -c "print(round(($cmd1-$cmd0)/max($steps,1),2))")
+ident=$(run_wrk identifier_path "http://127.0.0.1:$af_port" 50 calls.lua BENCH_PATH=identifier)
+add "$ident"
+paced=$(run_wrk paced_1000 "http://127.0.0.1:$af_port" 10 calls.lua BENCH_PATH=ani BENCH_RATE=1000)
+add "$paced"
+
+echo "== 3. 100,000 live sessions" >&2
+redis-cli -p "$redis_port" flushall >/dev/null
+target=100000
+while :; do
+  n=$(redis-cli -p "$redis_port" dbsize)
+  [ "$n" -ge "$target" ] && break
+  secs_save=$secs; secs=5
+  run_wrk fill "http://127.0.0.1:$af_port" 50 calls.lua BENCH_PATH=start >/dev/null
+  secs=$secs_save
+done
+sessions=$(redis-cli -p "$redis_port" dbsize)
+rss_100k=$(rss_kb "$af_pid")
+one_key=$(redis-cli -p "$redis_port" --scan --pattern 'bench:session:*' | head -1)
+bytes_per_session=$(redis-cli -p "$redis_port" memory usage "$one_key")
+redis_used=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+stop_pid "$af_pid"
+redis-cli -p "$redis_port" flushall >/dev/null
+
+echo "== 2. slow CRM: 300 ms per answer, 1,000 concurrent callers" >&2
+start_authflow 2
+crm_delay 300
+slow=$(run_wrk slow_crm_300ms "http://127.0.0.1:$af_port" 1000 calls.lua BENCH_PATH=ani)
+slow_hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$af_pid/status")
+add "$slow"
+crm_delay 0
+stop_pid "$af_pid"
+redis-cli -p "$redis_port" flushall >/dev/null
+
+echo "== 4. scaling: worker threads, and two instances on one Redis" >&2
+declare -A scale
+for t in 1 2 4; do
+  start_authflow "$t"
+  r=$(run_wrk "threads_$t" "http://127.0.0.1:$af_port" 50 calls.lua BENCH_PATH=ani)
+  add "$r"
+  scale[$t]=$(field "$r" steps_per_s)
+  stop_pid "$af_pid"
+done
+start_authflow 1; a_port=$af_port; a_pid=$af_pid
+start_authflow 1; b_port=$af_port; b_pid=$af_pid
+run_wrk two_a "http://127.0.0.1:$a_port" 25 calls.lua BENCH_PATH=ani >"$work/two_a" &
+w1=$!
+run_wrk two_b "http://127.0.0.1:$b_port" 25 calls.lua BENCH_PATH=ani >"$work/two_b" &
+w2=$!
+wait "$w1" "$w2"
+two=$(python3 -c "print($(field "$(cat "$work/two_a")" steps_per_s) + $(field "$(cat "$work/two_b")" steps_per_s))")
+stop_pid "$a_pid"; stop_pid "$b_pid"
+
+ceil_sps=$(field "$ceiling" steps_per_s)
+ani_sps=$(field "$ani" steps_per_s)
+slow_sps=$(field "$slow" steps_per_s)
+cat <<EOF
+
+authflow benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')
+wrk, redis-server, the demo CRM and authflow all share this machine; ${secs}s per phase.
+
+| measurement | value |
+|---|---|
+| ceiling (minimal MHD, fixed JSON, 50 conns) | $ceil_sps req/s, p99 $(field "$ceiling" p99_ms) ms |
+| complete calls, ANI path (50 conns) | $ani_sps steps/s, p50 $(field "$ani" p50_ms) / p99 $(field "$ani" p99_ms) / p99.9 $(field "$ani" p999_ms) ms, non-200 $(field "$ani" non200) |
+| authflow / ceiling | $(python3 -c "print(round($ani_sps/$ceil_sps*100,1))") % |
+| complete calls, identifier path (50 conns) | $(field "$ident" steps_per_s) steps/s, p99 $(field "$ident" p99_ms) ms, non-200 $(field "$ident" non200) |
+| paced at 1,000 steps/s (10 conns) | $(field "$paced" steps_per_s) steps/s, p50 $(field "$paced" p50_ms) / p99 $(field "$paced" p99_ms) / p99.9 $(field "$paced" p999_ms) ms |
+| slow CRM (300 ms), 1,000 callers | $slow_sps steps/s = $(python3 -c "print(round($slow_sps/3333*100,1))") % of 3,333; non-200 $(field "$slow" non200), socket errors $(field "$slow" socket_errors); peak RSS $((slow_hwm/1024)) MB |
+| CPU per step (ANI path) | $cpu_us_per_step µs |
+| Redis commands per step (ANI path) | $redis_per_step |
+| idle RSS | $((idle_rss/1024)) MB |
+| RSS with $sessions live sessions | $((rss_100k/1024)) MB |
+| Redis bytes per session (MEMORY USAGE) | $bytes_per_session (used_memory/sessions: $((redis_used/sessions))) |
+| scaling: 1 / 2 / 4 worker threads | ${scale[1]} / ${scale[2]} / ${scale[4]} steps/s |
+| scaling: two instances (1 thread each), one Redis | $two steps/s |
+EOF
