@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #include "flow.h"
+#include "sentinel.h"
 
 #define STORE_TOKEN_MAX 40
 #define STORE_ERR_MAX 200
@@ -48,6 +49,12 @@ typedef struct {
   int command_timeout_ms;
   int lockout_max_failures;
   int lockout_window_seconds;
+  /* Redis Sentinel: when sentinel_count > 0, host/port above are ignored
+   * and the master of `master_name` is asked of the sentinels at every
+   * (re)connect; the node reached must report ROLE master. */
+  sentinel_addr sentinels[SENTINEL_MAX];
+  size_t sentinel_count;
+  char master_name[128];
 } store_config;
 
 typedef enum {
