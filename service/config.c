@@ -471,7 +471,7 @@ static bool load_line(const char *name, const json_t *obj,
       return fail(err, err_len,
                   "%s.defaultCountryCode: must be 1..3 digits, e.g. \"1\"",
                   path);
-    snprintf(p->default_country_code, sizeof p->default_country_code, "%s", cc);
+    memcpy(p->default_country_code, cc, n + 1); /* n <= 3 checked above */
   }
   const json_t *prompts = json_object_get(obj, "prompts");
   if (prompts) {

@@ -18,7 +18,7 @@
 #include "flow.h"
 
 typedef struct {
-  char base_url[512];
+  char base_url[520]; /* fits config's CONFIG_URL_MAX + 1 */
   long connect_timeout_ms;
   long timeout_ms;            /* whole transfer */
   const char *const *headers; /* "Name: value" lines, borrowed until stop */
