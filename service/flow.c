@@ -1,12 +1,22 @@
+/*
+ * flow: the ID&V state machine (SPEC §2). See flow.h for the two-phase
+ * contract (flow_plan / flow_complete) and the attempt accounting rule.
+ *
+ * Invariants every transition keeps:
+ *   - the output session's updated_ms is the event's (or CRM answer's) time;
+ *   - identification (identified, method, customer_id, customer_name) is
+ *     never dropped once reached;
+ *   - a CRM fault never costs the caller an attempt;
+ *   - a security answer is only read, never copied anywhere.
+ */
 #include "flow.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "phone.h"
 
 /* ---------------------------------------------------------------------
- * Wire names (SPEC §3).
+ * Wire names (SPEC §3), indexed by the enum values of flow.h.
  * ------------------------------------------------------------------- */
 
 static const char *const state_names[] = {"awaiting_identifier",
@@ -27,11 +37,14 @@ static const char *const identifier_type_names[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Index `v` into `names`, or "" when out of range (never NULL). */
+/* Index `v` into `names`; "" when out of range, so a corrupt value can
+ * never hand a NULL to a JSON encoder. */
 static const char *name_of(const char *const *names, size_t count, unsigned v) {
   return v < count ? names[v] : "";
 }
 
+/* Find `s` in `names`. Leaves *out untouched and returns false when `s` is
+ * NULL or unknown. */
 static bool parse_name(const char *const *names, size_t count, const char *s,
                        unsigned *out) {
   if (!s)
@@ -47,21 +60,27 @@ static bool parse_name(const char *const *names, size_t count, const char *s,
 const char *flow_state_name(flow_state v) {
   return name_of(state_names, COUNT(state_names), (unsigned)v);
 }
+
 const char *flow_next_action_name(flow_next_action v) {
   return name_of(next_action_names, COUNT(next_action_names), (unsigned)v);
 }
+
 const char *flow_auth_status_name(flow_auth_status v) {
   return name_of(auth_status_names, COUNT(auth_status_names), (unsigned)v);
 }
+
 const char *flow_method_name(flow_method v) {
   return name_of(method_names, COUNT(method_names), (unsigned)v);
 }
+
 const char *flow_outcome_name(flow_outcome v) {
   return name_of(outcome_names, COUNT(outcome_names), (unsigned)v);
 }
+
 const char *flow_result_name(flow_result v) {
   return name_of(result_names, COUNT(result_names), (unsigned)v);
 }
+
 const char *flow_identifier_type_name(flow_identifier_type v) {
   return name_of(identifier_type_names, COUNT(identifier_type_names),
                  (unsigned)v);
@@ -92,6 +111,25 @@ bool flow_outcome_is_transfer(flow_outcome v) {
  * Input validation.
  * ------------------------------------------------------------------- */
 
+/* Copy a string from a fixed-size source field into a fixed-size
+ * destination, always NUL-terminated. The source is read at most
+ * `src_size` bytes, so a CRM result or session that arrives without a
+ * terminator cannot make us read past its field. */
+static void copy_field(char *dst, size_t dst_size, const char *src,
+                       size_t src_size) {
+  size_t n = strnlen(src, src_size);
+  if (n >= dst_size)
+    n = dst_size - 1;
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+#define COPY_FIELD(dst, src) copy_field(dst, sizeof(dst), src, sizeof(src))
+
+static bool identifier_type_valid(flow_identifier_type type) {
+  return (unsigned)type < COUNT(identifier_type_names);
+}
+
 void flow_identifier_default_lengths(flow_identifier_type type, int *min,
                                      int *max) {
   static const int bounds[][2] = {
@@ -100,17 +138,25 @@ void flow_identifier_default_lengths(flow_identifier_type type, int *min,
       [FLOW_ID_TRACKING_NUMBER] = {8, 30},
       [FLOW_ID_PHONE] = {7, 15},
   };
-  unsigned t = (unsigned)type < COUNT(bounds) ? (unsigned)type : 0;
+  unsigned t = identifier_type_valid(type) ? (unsigned)type : 0;
   *min = bounds[t][0];
   *max = bounds[t][1];
 }
 
+/*
+ * Keyed digits -> the value the CRM is asked for. Spaces and '-' are
+ * dropped (callers and test rigs send "1234 5678"); anything else that is
+ * not an ASCII digit makes the input invalid. The digit count must lie
+ * within the policy's bounds (0 = the type's default). Phone numbers are
+ * then completed to E.164, which may reject them again (too short once
+ * normalised, "00" alone, ...). On false `out` is "".
+ */
 bool flow_normalise_identifier(const flow_policy *policy,
                                flow_identifier_type type, const char *raw,
                                char *out, size_t out_len) {
   if (out_len > 0)
     out[0] = '\0';
-  if (!raw)
+  if (!raw || out_len == 0 || !identifier_type_valid(type))
     return false;
   char digits[FLOW_VALUE_MAX + 1];
   size_t n = 0;
@@ -138,7 +184,8 @@ bool flow_normalise_identifier(const flow_policy *policy,
   return true;
 }
 
-/* A security answer is 1..FLOW_ANSWER_MAX ASCII digits, nothing else. */
+/* A security answer is 1..FLOW_ANSWER_MAX ASCII digits and nothing else.
+ * The answer is only inspected here; it is never copied. */
 static bool answer_ok(const char *answer) {
   if (!answer)
     return false;
@@ -153,6 +200,8 @@ static bool answer_ok(const char *answer) {
  * Transitions.
  * ------------------------------------------------------------------- */
 
+/* Start every step from `from` with no CRM request and no lockout effect,
+ * stamped with the step's time. */
 static void step_init(flow_step *out, const flow_session *from,
                       int64_t now_ms) {
   memset(out, 0, sizeof *out);
@@ -165,17 +214,20 @@ static void complete(flow_session *s, flow_outcome outcome) {
   s->outcome = outcome;
 }
 
-/* A caller has just been identified as `result`'s first match: either ask
- * for the security answer (after the store's lockout check) or finish. */
+/*
+ * The caller was just identified as `result`'s match. With verification on
+ * the session waits for the security answer, and the store must check the
+ * customer's cross-call lockout before committing (check_lockout); without
+ * it the session completes as identified_only.
+ */
 static void identify(const flow_policy *policy, flow_step *out,
                      flow_method method, const flow_crm_result *result) {
   flow_session *s = &out->session;
   s->identified = true;
   s->method = method;
   s->last_result = FLOW_RESULT_MATCH;
-  snprintf(s->customer_id, sizeof s->customer_id, "%s", result->customer_id);
-  snprintf(s->customer_name, sizeof s->customer_name, "%s",
-           result->customer_name);
+  COPY_FIELD(s->customer_id, result->customer_id);
+  COPY_FIELD(s->customer_name, result->customer_name);
   if (policy->verification) {
     s->state = FLOW_STATE_AWAITING_SECURITY;
     out->check_lockout = true;
@@ -184,7 +236,8 @@ static void identify(const flow_policy *policy, flow_step *out,
   }
 }
 
-/* A failed identifier attempt (already counted): retry or give up. */
+/* A failed identifier attempt (already counted by the store): ask again,
+ * or hand the caller to an agent once the attempts are used up. */
 static void identify_failed(const flow_policy *policy, flow_session *s,
                             flow_result why) {
   s->last_result = why;
@@ -194,7 +247,8 @@ static void identify_failed(const flow_policy *policy, flow_session *s,
     s->state = FLOW_STATE_AWAITING_IDENTIFIER;
 }
 
-/* A failed verification attempt (already counted): retry or give up. */
+/* A failed verification attempt (already counted by the store): ask again,
+ * or hand the caller to an agent once the attempts are used up. */
 static void verify_failed(const flow_policy *policy, flow_session *s,
                           flow_result why) {
   s->last_result = why;
@@ -204,18 +258,31 @@ static void verify_failed(const flow_policy *policy, flow_session *s,
     s->state = FLOW_STATE_AWAITING_SECURITY;
 }
 
+/* Give back the attempt the store reserved for a submission the CRM could
+ * not answer. */
+static void refund(int *attempts) {
+  if (*attempts > 0)
+    (*attempts)--;
+}
+
+/*
+ * A fresh session asks for an identifier. The ANI is kept only masked; when
+ * it is a usable number and the line looks callers up by ANI, the E.164
+ * form goes to the CRM (it lives in the request, never in the session).
+ */
 flow_plan_status flow_start(const flow_policy *policy,
                             const flow_session *session_in,
                             const flow_event *event, flow_step *out) {
   flow_session fresh;
   memset(&fresh, 0, sizeof fresh);
-  memcpy(fresh.conversation_id, session_in->conversation_id,
-         sizeof fresh.conversation_id);
-  memcpy(fresh.service_line, session_in->service_line,
-         sizeof fresh.service_line);
-  memcpy(fresh.language, session_in->language, sizeof fresh.language);
+  COPY_FIELD(fresh.conversation_id, session_in->conversation_id);
+  COPY_FIELD(fresh.service_line, session_in->service_line);
+  COPY_FIELD(fresh.language, session_in->language);
   fresh.created_ms = session_in->created_ms;
   fresh.state = FLOW_STATE_AWAITING_IDENTIFIER;
+  fresh.outcome = FLOW_OUTCOME_PENDING;
+  fresh.last_result = FLOW_RESULT_NONE;
+  fresh.method = FLOW_METHOD_NONE;
   step_init(out, &fresh, event->now_ms);
 
   char e164[PHONE_E164_MAX + 1];
@@ -228,7 +295,7 @@ flow_plan_status flow_start(const flow_policy *policy,
   out->crm.kind = FLOW_CRM_LOOKUP;
   out->crm.from_ani = true;
   out->crm.lookup_type = FLOW_ID_PHONE;
-  snprintf(out->crm.lookup_value, sizeof out->crm.lookup_value, "%s", e164);
+  COPY_FIELD(out->crm.lookup_value, e164);
   return FLOW_PLAN_NEED_CRM;
 }
 
@@ -242,56 +309,88 @@ unsigned flow_event_allowed_states(flow_event_kind kind) {
     return (1u << FLOW_STATE_AWAITING_IDENTIFIER) |
            (1u << FLOW_STATE_AWAITING_SECURITY);
   case FLOW_EV_START:
-    break;
+    break; /* START creates a session; it is never applied to one */
   }
   return 0;
 }
 
 int flow_event_counter(flow_event_kind kind) {
-  return kind == FLOW_EV_IDENTIFIER ? 1 : kind == FLOW_EV_SECURITY ? 2 : 0;
+  switch (kind) {
+  case FLOW_EV_IDENTIFIER:
+    return 1;
+  case FLOW_EV_SECURITY:
+    return 2;
+  case FLOW_EV_START:
+  case FLOW_EV_OPT_OUT:
+    break;
+  }
+  return 0;
 }
 
+/* IDENTIFIER: the attempt is already counted. Invalid digits are a failed
+ * attempt without a CRM call; valid ones become a lookup. */
+static flow_plan_status plan_identifier(const flow_policy *policy,
+                                        const flow_event *event,
+                                        flow_step *out) {
+  flow_identifier_type type = event->has_identifier_type
+                                  ? event->identifier_type
+                                  : policy->identifier_type;
+  char value[FLOW_VALUE_MAX + 1];
+  if (!flow_normalise_identifier(policy, type, event->identifier, value,
+                                 sizeof value)) {
+    identify_failed(policy, &out->session, FLOW_RESULT_INVALID_INPUT);
+    return FLOW_PLAN_DONE;
+  }
+  out->crm.kind = FLOW_CRM_LOOKUP;
+  out->crm.from_ani = false;
+  out->crm.lookup_type = type;
+  COPY_FIELD(out->crm.lookup_value, value);
+  return FLOW_PLAN_NEED_CRM;
+}
+
+/* SECURITY: the attempt is already counted. A customer the store found
+ * locked goes to an agent before the answer is even looked at, so a locked
+ * account cannot be probed. Malformed answers are a failed attempt without
+ * a CRM call. */
+static flow_plan_status plan_security(const flow_policy *policy,
+                                      const flow_event *event,
+                                      bool customer_locked, flow_step *out) {
+  flow_session *s = &out->session;
+  if (customer_locked) {
+    s->last_result = FLOW_RESULT_NONE;
+    complete(s, FLOW_OUTCOME_LOCKED);
+    return FLOW_PLAN_DONE;
+  }
+  if (!answer_ok(event->answer)) {
+    verify_failed(policy, s, FLOW_RESULT_INVALID_INPUT);
+    return FLOW_PLAN_DONE;
+  }
+  out->crm.kind = FLOW_CRM_VERIFY;
+  COPY_FIELD(out->crm.customer_id, s->customer_id);
+  return FLOW_PLAN_NEED_CRM;
+}
+
+/*
+ * Dispatch a caller's step on a loaded session. An event outside its
+ * allowed states (or a session whose state is corrupt) is WRONG_STATE and
+ * out->session is the input unchanged but for updated_ms.
+ */
 flow_plan_status flow_plan(const flow_policy *policy,
                            const flow_session *session, const flow_event *event,
                            bool customer_locked, flow_step *out) {
   step_init(out, session, event->now_ms);
-  if (!(flow_event_allowed_states(event->kind) & (1u << session->state)))
+  if ((unsigned)session->state > FLOW_STATE_COMPLETED ||
+      !(flow_event_allowed_states(event->kind) & (1u << session->state)))
     return FLOW_PLAN_WRONG_STATE;
-  flow_session *s = &out->session;
 
   switch (event->kind) {
-  case FLOW_EV_IDENTIFIER: {
-    flow_identifier_type type = event->has_identifier_type
-                                    ? event->identifier_type
-                                    : policy->identifier_type;
-    char value[FLOW_VALUE_MAX + 1];
-    if (!flow_normalise_identifier(policy, type, event->identifier, value,
-                                   sizeof value)) {
-      identify_failed(policy, s, FLOW_RESULT_INVALID_INPUT);
-      return FLOW_PLAN_DONE;
-    }
-    out->crm.kind = FLOW_CRM_LOOKUP;
-    out->crm.lookup_type = type;
-    snprintf(out->crm.lookup_value, sizeof out->crm.lookup_value, "%s", value);
-    return FLOW_PLAN_NEED_CRM;
-  }
+  case FLOW_EV_IDENTIFIER:
+    return plan_identifier(policy, event, out);
   case FLOW_EV_SECURITY:
-    if (customer_locked) {
-      s->last_result = FLOW_RESULT_NONE;
-      complete(s, FLOW_OUTCOME_LOCKED);
-      return FLOW_PLAN_DONE;
-    }
-    if (!answer_ok(event->answer)) {
-      verify_failed(policy, s, FLOW_RESULT_INVALID_INPUT);
-      return FLOW_PLAN_DONE;
-    }
-    out->crm.kind = FLOW_CRM_VERIFY;
-    snprintf(out->crm.customer_id, sizeof out->crm.customer_id, "%s",
-             s->customer_id);
-    return FLOW_PLAN_NEED_CRM;
+    return plan_security(policy, event, customer_locked, out);
   case FLOW_EV_OPT_OUT:
-    s->last_result = FLOW_RESULT_NONE;
-    complete(s, FLOW_OUTCOME_OPTED_OUT);
+    out->session.last_result = FLOW_RESULT_NONE;
+    complete(&out->session, FLOW_OUTCOME_OPTED_OUT);
     return FLOW_PLAN_DONE;
   case FLOW_EV_START:
     break;
@@ -299,60 +398,88 @@ flow_plan_status flow_plan(const flow_policy *policy,
   return FLOW_PLAN_WRONG_STATE;
 }
 
+/* A lookup that claims one match but names no customer cannot be verified
+ * or shown to an agent: it is treated as a CRM fault. */
+static bool lookup_ok(const flow_crm_result *r) {
+  return r->ok && (r->match_count != 1 || r->customer_id[0] != '\0');
+}
+
+static flow_result miss_result(const flow_crm_result *r) {
+  return r->match_count <= 0 ? FLOW_RESULT_NO_MATCH
+                             : FLOW_RESULT_MULTIPLE_MATCHES;
+}
+
+/* ANI lookups are free: whatever the CRM says, the caller has spent no
+ * attempt, and anything but exactly one match means asking for an
+ * identifier. */
+static void complete_ani(const flow_policy *policy,
+                         const flow_crm_result *result, flow_step *out) {
+  flow_session *s = &out->session;
+  if (!lookup_ok(result))
+    s->last_result = FLOW_RESULT_CRM_ERROR;
+  else if (result->match_count == 1)
+    identify(policy, out, FLOW_METHOD_ANI, result);
+  else
+    s->last_result = miss_result(result);
+}
+
+/* The caller's identifier lookup. A CRM fault refunds the attempt and
+ * completes as crm_unavailable (SPEC §3 Outcomes). */
+static void complete_identifier(const flow_policy *policy,
+                                const flow_crm_result *result, flow_step *out) {
+  flow_session *s = &out->session;
+  if (!lookup_ok(result)) {
+    refund(&s->identify_attempts);
+    s->last_result = FLOW_RESULT_CRM_ERROR;
+    complete(s, FLOW_OUTCOME_CRM_UNAVAILABLE);
+  } else if (result->match_count == 1) {
+    identify(policy, out, FLOW_METHOD_IDENTIFIER, result);
+  } else {
+    identify_failed(policy, s, miss_result(result));
+  }
+}
+
+/* The security answer's check. Right and wrong answers tell the store what
+ * to do with the cross-call failure counter; a CRM fault touches neither
+ * the counter nor the caller's attempts. */
+static void complete_verify(const flow_policy *policy,
+                            const flow_crm_result *result, flow_step *out) {
+  flow_session *s = &out->session;
+  if (!result->ok) {
+    refund(&s->verify_attempts);
+    s->last_result = FLOW_RESULT_CRM_ERROR;
+    complete(s, FLOW_OUTCOME_CRM_UNAVAILABLE);
+  } else if (result->locked) {
+    s->last_result = FLOW_RESULT_NONE;
+    complete(s, FLOW_OUTCOME_LOCKED);
+  } else if (result->verified) {
+    s->verified = true;
+    s->last_result = FLOW_RESULT_MATCH;
+    out->lockout = FLOW_LOCKOUT_CLEAR;
+    complete(s, FLOW_OUTCOME_VERIFIED);
+  } else {
+    out->lockout = FLOW_LOCKOUT_RECORD_FAILURE;
+    verify_failed(policy, s, FLOW_RESULT_WRONG_ANSWER);
+  }
+}
+
 void flow_complete(const flow_policy *policy, const flow_session *planned,
                    const flow_crm_request *request,
                    const flow_crm_result *result, int64_t now_ms,
                    flow_step *out) {
   step_init(out, planned, now_ms);
-  flow_session *s = &out->session;
-
-  if (request->kind == FLOW_CRM_LOOKUP && request->from_ani) {
-    /* ANI lookups never cost an attempt and never complete the session
-     * unless they identify the caller. */
-    if (!result->ok)
-      s->last_result = FLOW_RESULT_CRM_ERROR;
-    else if (result->match_count == 1)
-      identify(policy, out, FLOW_METHOD_ANI, result);
+  switch (request->kind) {
+  case FLOW_CRM_LOOKUP:
+    if (request->from_ani)
+      complete_ani(policy, result, out);
     else
-      s->last_result = result->match_count == 0 ? FLOW_RESULT_NO_MATCH
-                                                : FLOW_RESULT_MULTIPLE_MATCHES;
-    return;
-  }
-
-  if (request->kind == FLOW_CRM_LOOKUP) {
-    if (!result->ok) {
-      if (s->identify_attempts > 0)
-        s->identify_attempts--; /* a CRM fault costs no attempt */
-      s->last_result = FLOW_RESULT_CRM_ERROR;
-      complete(s, FLOW_OUTCOME_CRM_UNAVAILABLE);
-    } else if (result->match_count == 1) {
-      identify(policy, out, FLOW_METHOD_IDENTIFIER, result);
-    } else {
-      identify_failed(policy, s,
-                      result->match_count == 0 ? FLOW_RESULT_NO_MATCH
-                                               : FLOW_RESULT_MULTIPLE_MATCHES);
-    }
-    return;
-  }
-
-  if (request->kind == FLOW_CRM_VERIFY) {
-    if (!result->ok) {
-      if (s->verify_attempts > 0)
-        s->verify_attempts--;
-      s->last_result = FLOW_RESULT_CRM_ERROR;
-      complete(s, FLOW_OUTCOME_CRM_UNAVAILABLE);
-    } else if (result->locked) {
-      s->last_result = FLOW_RESULT_NONE;
-      complete(s, FLOW_OUTCOME_LOCKED);
-    } else if (result->verified) {
-      s->verified = true;
-      s->last_result = FLOW_RESULT_MATCH;
-      out->lockout = FLOW_LOCKOUT_CLEAR;
-      complete(s, FLOW_OUTCOME_VERIFIED);
-    } else {
-      out->lockout = FLOW_LOCKOUT_RECORD_FAILURE;
-      verify_failed(policy, s, FLOW_RESULT_WRONG_ANSWER);
-    }
+      complete_identifier(policy, result, out);
+    break;
+  case FLOW_CRM_VERIFY:
+    complete_verify(policy, result, out);
+    break;
+  case FLOW_CRM_NONE:
+    break; /* nothing was asked: the planned session stands */
   }
 }
 
@@ -364,13 +491,45 @@ void flow_lock_out(const flow_session *session, int64_t now_ms,
   complete(out, FLOW_OUTCOME_LOCKED);
 }
 
+/* The closing prompt for a completed session. An outcome that should not
+ * occur on a completed session gets the agent-transfer prompt, matching
+ * flow_view_of()'s choice to transfer in that case. */
+static const char *completed_prompt(flow_outcome outcome) {
+  switch (outcome) {
+  case FLOW_OUTCOME_VERIFIED:
+    return "welcome_verified";
+  case FLOW_OUTCOME_IDENTIFIED_ONLY:
+    return "welcome_identified";
+  case FLOW_OUTCOME_OPTED_OUT:
+    return "opted_out";
+  case FLOW_OUTCOME_LOCKED:
+    return "transfer_locked";
+  case FLOW_OUTCOME_CRM_UNAVAILABLE:
+    return "transfer_crm_unavailable";
+  case FLOW_OUTCOME_IDENTIFY_FAILED:
+  case FLOW_OUTCOME_VERIFY_FAILED:
+  case FLOW_OUTCOME_PENDING:
+    break;
+  }
+  return "transfer_to_agent";
+}
+
+/*
+ * What the IVR should do and say next. attemptsRemaining counts what is
+ * left for the step being asked (never negative, 0 once completed). A
+ * session that is not in a known state is shown as completed and handed to
+ * an agent: a person is the safe answer to a corrupt record.
+ */
 void flow_view_of(const flow_policy *policy, const flow_session *s,
                   flow_view *out) {
   memset(out, 0, sizeof *out);
-  out->auth_status = s->identified && s->verified
-                         ? FLOW_AUTH_IDENTIFIED_VERIFIED
-                     : s->identified ? FLOW_AUTH_IDENTIFIED
-                                     : FLOW_AUTH_NOT_IDENTIFIED;
+  if (s->identified && s->verified)
+    out->auth_status = FLOW_AUTH_IDENTIFIED_VERIFIED;
+  else if (s->identified)
+    out->auth_status = FLOW_AUTH_IDENTIFIED;
+  else
+    out->auth_status = FLOW_AUTH_NOT_IDENTIFIED;
+
   int remaining = 0;
   switch (s->state) {
   case FLOW_STATE_AWAITING_IDENTIFIER:
@@ -386,34 +545,15 @@ void flow_view_of(const flow_policy *policy, const flow_session *s,
         s->verify_attempts == 0 ? "ask_security" : "ask_security_retry";
     break;
   case FLOW_STATE_COMPLETED:
-  default:
-    out->next_action = flow_outcome_is_transfer(s->outcome)
-                           ? FLOW_NEXT_TRANSFER_TO_AGENT
-                           : FLOW_NEXT_CONTINUE;
-    switch (s->outcome) {
-    case FLOW_OUTCOME_VERIFIED:
-      out->prompt_id = "welcome_verified";
-      break;
-    case FLOW_OUTCOME_IDENTIFIED_ONLY:
-      out->prompt_id = "welcome_identified";
-      break;
-    case FLOW_OUTCOME_OPTED_OUT:
-      out->prompt_id = "opted_out";
-      break;
-    case FLOW_OUTCOME_LOCKED:
-      out->prompt_id = "transfer_locked";
-      break;
-    case FLOW_OUTCOME_CRM_UNAVAILABLE:
-      out->prompt_id = "transfer_crm_unavailable";
-      break;
-    case FLOW_OUTCOME_IDENTIFY_FAILED:
-    case FLOW_OUTCOME_VERIFY_FAILED:
-    case FLOW_OUTCOME_PENDING:
-    default:
-      out->prompt_id = "transfer_to_agent";
-      break;
-    }
+  default: {
+    bool ends_well = s->outcome == FLOW_OUTCOME_VERIFIED ||
+                     s->outcome == FLOW_OUTCOME_IDENTIFIED_ONLY ||
+                     s->outcome == FLOW_OUTCOME_OPTED_OUT;
+    out->next_action =
+        ends_well ? FLOW_NEXT_CONTINUE : FLOW_NEXT_TRANSFER_TO_AGENT;
+    out->prompt_id = completed_prompt(s->outcome);
     break;
+  }
   }
   out->attempts_remaining = remaining > 0 ? remaining : 0;
 }
