@@ -1,3 +1,8 @@
+/*
+ * crm: the reference CRM API of SPEC §4 as requests and answers. Pure: no
+ * I/O, no logging. The only heap copies of a security answer are the
+ * request body, which crm_http_request_free() wipes.
+ */
 #include "crm.h"
 
 #include <jansson.h>
@@ -19,39 +24,135 @@ const char *crm_lookup_param(flow_identifier_type type) {
   return "customerId";
 }
 
-/* Percent-encode everything but RFC 3986 unreserved characters, so the
- * value is safe as a query component or a path segment ("+" becomes %2B,
- * "/" becomes %2F, CR/LF cannot reach a header). Returns the number of
- * bytes written, or 0 if it does not fit. */
-static size_t percent_encode(const char *in, char *out, size_t out_len) {
+/* Percent-encode the first `in_len` bytes of `in`: everything but RFC 3986
+ * unreserved characters, so the value is safe as a query component or a
+ * path segment ("+" becomes %2B, "/" becomes %2F, CR/LF cannot reach a
+ * header). Returns the number of bytes written, or 0 if the value is empty
+ * or does not fit. */
+static size_t percent_encode(const char *in, size_t in_len, char *out,
+                             size_t out_len) {
   static const char hex[] = "0123456789ABCDEF";
   size_t o = 0;
-  for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-    bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                 (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
-                 *p == '_' || *p == '~';
+  for (size_t i = 0; i < in_len; i++) {
+    unsigned char ch = (unsigned char)in[i];
+    bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+                 ch == '_' || ch == '~';
     size_t need = plain ? 1 : 3;
     if (o + need >= out_len)
       return 0;
     if (plain) {
-      out[o++] = (char)*p;
+      out[o++] = (char)ch;
     } else {
       out[o++] = '%';
-      out[o++] = hex[*p >> 4];
-      out[o++] = hex[*p & 15];
+      out[o++] = hex[ch >> 4];
+      out[o++] = hex[ch & 15];
     }
   }
   out[o] = '\0';
   return o;
 }
 
+/* Length of a NUL-terminated field of a fixed-size array, or 0 when the
+ * array holds no terminator (an unusable value, never read past). */
+static size_t field_len(const char *field, size_t size) {
+  size_t n = strnlen(field, size);
+  return n < size ? n : 0;
+}
+
+/* Length of the valid UTF-8 sequence starting at s[0] (at most `left`
+ * bytes available), or 0 if it is not valid UTF-8 (overlong forms,
+ * surrogates and code points above U+10FFFF are refused). */
+static size_t utf8_seq_len(const unsigned char *s, size_t left) {
+  if (s[0] < 0x80)
+    return 1;
+  size_t n;
+  unsigned cp;
+  if ((s[0] & 0xE0) == 0xC0) {
+    n = 2;
+    cp = s[0] & 0x1Fu;
+  } else if ((s[0] & 0xF0) == 0xE0) {
+    n = 3;
+    cp = s[0] & 0x0Fu;
+  } else if ((s[0] & 0xF8) == 0xF0) {
+    n = 4;
+    cp = s[0] & 0x07u;
+  } else {
+    return 0;
+  }
+  if (n > left)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3Fu);
+  }
+  static const unsigned min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+/* Build {"answer":"<escaped>"} in a buffer we own, so the only copies of
+ * the answer are ours to wipe (a jansson json_t would free its copy
+ * without wiping it). Returns NULL on invalid UTF-8 or allocation failure;
+ * *len_out gets the body length. */
+static char *verify_body(const char *answer, size_t *len_out) {
+  static const char prefix[] = "{\"answer\":\"", suffix[] = "\"}";
+  static const char hex[] = "0123456789abcdef";
+  size_t in_len = strlen(answer);
+  /* Worst case every byte becomes \u00XX. */
+  size_t cap = sizeof prefix + 6 * in_len + sizeof suffix;
+  char *out = malloc(cap);
+  if (!out)
+    return NULL;
+  size_t o = sizeof prefix - 1;
+  memcpy(out, prefix, o);
+  const unsigned char *p = (const unsigned char *)answer;
+  for (size_t i = 0; i < in_len;) {
+    unsigned char ch = p[i];
+    if (ch == '"' || ch == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)ch;
+      i++;
+    } else if (ch < 0x20 || ch == 0x7F) {
+      memcpy(out + o, "\\u00", 4);
+      out[o + 4] = hex[ch >> 4];
+      out[o + 5] = hex[ch & 15];
+      o += 6;
+      i++;
+    } else {
+      size_t n = utf8_seq_len(p + i, in_len - i);
+      if (n == 0) {
+        explicit_bzero(out, cap);
+        free(out);
+        return NULL;
+      }
+      memcpy(out + o, p + i, n);
+      o += n;
+      i += n;
+    }
+  }
+  memcpy(out + o, suffix, sizeof suffix); /* with its NUL */
+  o += sizeof suffix - 1;
+  *len_out = o;
+  return out;
+}
+
 bool crm_build_request(const char *base_url, const flow_crm_request *req,
                        const char *answer, crm_http_request *out) {
   memset(out, 0, sizeof *out);
-  char encoded[3 * FLOW_CUSTOMER_ID_MAX + 1];
+  /* Both values are at most 64 bytes; each byte encodes to at most 3. */
+  char encoded[3 * (FLOW_VALUE_MAX > FLOW_CUSTOMER_ID_MAX
+                        ? FLOW_VALUE_MAX
+                        : FLOW_CUSTOMER_ID_MAX) +
+               1];
+  if (!base_url)
+    return false;
   size_t url_len;
   if (req->kind == FLOW_CRM_LOOKUP) {
-    if (!percent_encode(req->lookup_value, encoded, sizeof encoded))
+    size_t n = field_len(req->lookup_value, sizeof req->lookup_value);
+    if (!percent_encode(req->lookup_value, n, encoded, sizeof encoded))
       return false;
     const char *param = crm_lookup_param(req->lookup_type);
     url_len = strlen(base_url) + strlen(param) + strlen(encoded) + 32;
@@ -62,23 +163,20 @@ bool crm_build_request(const char *base_url, const flow_crm_request *req,
     snprintf(out->method, sizeof out->method, "GET");
     return true;
   }
-  if (req->kind != FLOW_CRM_VERIFY || !answer ||
-      !percent_encode(req->customer_id, encoded, sizeof encoded))
+  if (req->kind != FLOW_CRM_VERIFY || !answer)
+    return false;
+  size_t n = field_len(req->customer_id, sizeof req->customer_id);
+  if (!percent_encode(req->customer_id, n, encoded, sizeof encoded))
     return false;
   url_len = strlen(base_url) + strlen(encoded) + 32;
   out->url = malloc(url_len);
-  json_t *body = json_pack("{s:s}", "answer", answer);
-  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-  json_decref(body);
-  if (!out->url || !text) {
-    free(text);
+  out->body = verify_body(answer, &out->body_len);
+  if (!out->url || !out->body) {
     crm_http_request_free(out);
     return false;
   }
   snprintf(out->url, url_len, "%s/customers/%s/verify", base_url, encoded);
   snprintf(out->method, sizeof out->method, "POST");
-  out->body = text;
-  out->body_len = strlen(text);
   return true;
 }
 
@@ -149,7 +247,9 @@ void crm_parse_response(const flow_crm_request *req, long http_status,
   memset(out, 0, sizeof *out);
   if (http_status != 200 || !body)
     return;
-  json_t *root = json_loadb(body, body_len, 0, NULL);
+  /* Duplicate keys are refused: {"verified":false,"verified":true} must
+   * not be read either way. */
+  json_t *root = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
   if (!json_is_object(root)) {
     json_decref(root);
     return;

@@ -1,3 +1,12 @@
+/*
+ * crm_client: one thread owns a curl multi handle and runs every CRM call
+ * on it. Submitters on any thread append to a mutex-protected queue and
+ * wake the thread with curl_multi_wakeup(); only the CRM thread touches
+ * the easy handles and (but for wakeup) the multi handle. Finished easy
+ * handles are removed and cleaned up, but their connections stay in the
+ * multi handle's connection cache, so the next call to the same CRM reuses
+ * a kept-alive connection.
+ */
 #include "crm_client.h"
 
 #include <curl/curl.h>
@@ -11,6 +20,18 @@
 
 /* Answers larger than this are not a CRM answer we can use. */
 #define RESPONSE_MAX (1024 * 1024)
+
+/* Longest wait in curl_multi_poll() when nothing wakes it; curl shortens
+ * it further for its own timers (timeouts, connect retries). */
+#define POLL_MAX_MS 1000
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+/* curl_global_init() is not thread-safe: run it exactly once. */
+static void curl_init_once(void) {
+  curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 /* One CRM call, from submit to callback. Owned by the queue, then by the
  * CRM thread. */
@@ -133,6 +154,7 @@ static void start_job(job *j) {
 
 /* The CRM thread: owns the multi handle until stop. */
 static void *run(void *arg) {
+  (void)arg;
   for (;;) {
     pthread_mutex_lock(&client.mutex);
     job *taken = client.queued;
@@ -168,13 +190,14 @@ static void *run(void *arg) {
     while ((msg = curl_multi_info_read(client.multi, &left))) {
       if (msg->msg != CURLMSG_DONE)
         continue;
-      job *j = NULL;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+      char *priv = NULL;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+      job *j = (job *)priv;
       CURLcode rc = msg->data.result;
       unlink_active(j);
       finish(j, rc == CURLE_OK);
     }
-    curl_multi_poll(client.multi, NULL, 0, 1000, NULL);
+    curl_multi_poll(client.multi, NULL, 0, POLL_MAX_MS, NULL);
   }
   /* Stopping: everything still in flight ends as a CRM error, so every
    * submitter gets its callback. */
@@ -187,6 +210,19 @@ static void *run(void *arg) {
 }
 
 bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
+  pthread_once(&curl_once, curl_init_once);
+  if (curl_init_rc != CURLE_OK) {
+    snprintf(err, err_len, "curl_global_init failed: %s",
+             curl_easy_strerror(curl_init_rc));
+    return false;
+  }
+  pthread_mutex_lock(&client.mutex);
+  bool already = client.running;
+  pthread_mutex_unlock(&client.mutex);
+  if (already) {
+    snprintf(err, err_len, "the CRM client is already running");
+    return false;
+  }
   client.cfg = *cfg;
   client.multi = curl_multi_init();
   if (!client.multi) {
@@ -208,14 +244,20 @@ bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
     return false;
   }
   client.headers = h;
+  pthread_mutex_lock(&client.mutex);
   client.stopping = false;
+  pthread_mutex_unlock(&client.mutex);
   if (pthread_create(&client.thread, NULL, run, NULL) != 0) {
     curl_slist_free_all(h);
+    client.headers = NULL;
     curl_multi_cleanup(client.multi);
+    client.multi = NULL;
     snprintf(err, err_len, "cannot start the CRM thread");
     return false;
   }
+  pthread_mutex_lock(&client.mutex);
   client.running = true;
+  pthread_mutex_unlock(&client.mutex);
   return true;
 }
 
@@ -228,12 +270,12 @@ bool crm_client_submit(const flow_crm_request *req, const char *answer,
   j->done = done;
   j->user = user;
   clock_gettime(CLOCK_MONOTONIC, &j->started);
-  if (!crm_build_request(client.cfg.base_url, req, answer, &j->http)) {
-    free(j);
-    return false;
-  }
   pthread_mutex_lock(&client.mutex);
-  bool accepted = client.running && !client.stopping;
+  /* The request is built under the mutex: the base URL belongs to the
+   * running client and a concurrent stop/start must not change it under
+   * us. It is cheap (one URL, and one small body for VERIFY). */
+  bool accepted = client.running && !client.stopping &&
+                  crm_build_request(client.cfg.base_url, req, answer, &j->http);
   if (accepted) {
     j->next = client.queued;
     client.queued = j;
@@ -247,6 +289,8 @@ bool crm_client_submit(const flow_crm_request *req, const char *answer,
   return accepted;
 }
 
+/* Must not be called from a completion callback (it joins the thread that
+ * runs them). */
 void crm_client_stop(void) {
   pthread_mutex_lock(&client.mutex);
   bool was_running = client.running;

@@ -1,0 +1,507 @@
+/*
+ * crm_client against an in-process CRM stub (libmicrohttpd on 127.0.0.1,
+ * port 0, one thread per connection so a delayed answer delays only its
+ * own request). Checks callbacks, concurrency, timeouts, refused
+ * connections, keep-alive reuse, the answer-size cap and stop with calls
+ * in flight.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crm_client.h"
+
+#define MAX_CALLS 64
+#define BIG_BODY (2 * 1024 * 1024)
+
+/* ---- the stub CRM ---- */
+
+static struct {
+  struct MHD_Daemon *daemon;
+  unsigned port;
+  atomic_long delay_ms;
+  atomic_int connections; /* distinct client connections opened */
+  atomic_int requests;    /* requests that reached the handler */
+  pthread_mutex_t mutex;  /* guards the fields below */
+  pthread_cond_t cond;
+  bool stopping;
+  char url[256], phone[64], body[256], accept[64], content_type[64],
+      api_key[64];
+} stub = {.mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+typedef struct {
+  char body[1024];
+  size_t len;
+} stub_ctx;
+
+/* Sleep `ms`, or less when the stub is being stopped. */
+static void stub_sleep(long ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&stub.mutex);
+  while (!stub.stopping &&
+         pthread_cond_timedwait(&stub.cond, &stub.mutex, &until) == 0)
+    ;
+  pthread_mutex_unlock(&stub.mutex);
+}
+
+static void copy_header(struct MHD_Connection *c, const char *name, char *out,
+                        size_t out_len) {
+  const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+  snprintf(out, out_len, "%s", v ? v : "");
+}
+
+static enum MHD_Result stub_reply(struct MHD_Connection *c, unsigned status,
+                                  const char *text, size_t len) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+  MHD_add_response_header(r, "Content-Type", "application/json");
+  enum MHD_Result ok = MHD_queue_response(c, status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static enum MHD_Result stub_handler(void *cls, struct MHD_Connection *c,
+                                    const char *url, const char *method,
+                                    const char *version, const char *upload,
+                                    size_t *upload_size, void **con_cls) {
+  (void)cls, (void)version;
+  stub_ctx *ctx = *con_cls;
+  if (!ctx) {
+    ctx = calloc(1, sizeof *ctx);
+    *con_cls = ctx;
+    return ctx ? MHD_YES : MHD_NO;
+  }
+  if (*upload_size) {
+    size_t n = *upload_size;
+    if (n > sizeof ctx->body - 1 - ctx->len)
+      n = sizeof ctx->body - 1 - ctx->len;
+    memcpy(ctx->body + ctx->len, upload, n);
+    ctx->len += n;
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  atomic_fetch_add(&stub.requests, 1);
+  const char *phone =
+      MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "phone");
+  pthread_mutex_lock(&stub.mutex);
+  snprintf(stub.url, sizeof stub.url, "%s %s", method, url);
+  snprintf(stub.phone, sizeof stub.phone, "%s", phone ? phone : "");
+  snprintf(stub.body, sizeof stub.body, "%.*s", (int)ctx->len, ctx->body);
+  copy_header(c, "Accept", stub.accept, sizeof stub.accept);
+  copy_header(c, "Content-Type", stub.content_type, sizeof stub.content_type);
+  copy_header(c, "X-Api-Key", stub.api_key, sizeof stub.api_key);
+  pthread_mutex_unlock(&stub.mutex);
+
+  long delay = atomic_load(&stub.delay_ms);
+  if (delay > 0)
+    stub_sleep(delay);
+
+  if (strcmp(method, "GET") == 0 && strcmp(url, "/crm/customers") == 0) {
+    if (phone && strcmp(phone, "+13175550116") == 0) {
+      static const char one[] =
+          "{\"customers\":[{\"id\":\"100234\",\"name\":\"Ana Garc\xc3\xad"
+          "a\"}]}";
+      return stub_reply(c, 200, one, strlen(one));
+    }
+    if (phone && strcmp(phone, "+1500") == 0)
+      return stub_reply(c, 500, "{\"error\":\"down\"}", 16);
+    if (phone && strcmp(phone, "+1999") == 0) {
+      /* Valid JSON, but larger than any CRM answer the client accepts. */
+      char *big = malloc(BIG_BODY);
+      if (!big)
+        return MHD_NO;
+      memset(big, ' ', BIG_BODY);
+      memcpy(big, "{\"customers\":[]}", 16);
+      struct MHD_Response *r =
+          MHD_create_response_from_buffer(BIG_BODY, big, MHD_RESPMEM_MUST_FREE);
+      enum MHD_Result ok = MHD_queue_response(c, 200, r);
+      MHD_destroy_response(r);
+      return ok;
+    }
+    return stub_reply(c, 200, "{\"customers\":[]}", 16);
+  }
+  if (strcmp(method, "POST") == 0 &&
+      strcmp(url, "/crm/customers/100234/verify") == 0) {
+    bool right =
+        ctx->len == 17 && memcmp(ctx->body, "{\"answer\":\"1234\"}", 17) == 0;
+    const char *text = right ? "{\"verified\":true}" : "{\"verified\":false}";
+    return stub_reply(c, 200, text, strlen(text));
+  }
+  return stub_reply(c, 404, "{\"error\":\"not found\"}", 21);
+}
+
+static void stub_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                           enum MHD_RequestTerminationCode toe) {
+  (void)cls, (void)c, (void)toe;
+  free(*con_cls);
+  *con_cls = NULL;
+}
+
+static void stub_connection(void *cls, struct MHD_Connection *c,
+                            void **socket_context,
+                            enum MHD_ConnectionNotificationCode toe) {
+  (void)cls, (void)c, (void)socket_context;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+    atomic_fetch_add(&stub.connections, 1);
+}
+
+static int stub_start(void **state) {
+  (void)state;
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  stub.daemon =
+      MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
+                           MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO,
+                       0, NULL, NULL, stub_handler, NULL, MHD_OPTION_SOCK_ADDR,
+                       (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+                       stub_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+                       stub_connection, NULL, MHD_OPTION_END);
+  if (!stub.daemon)
+    return -1;
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(stub.daemon, MHD_DAEMON_INFO_BIND_PORT);
+  stub.port = info ? info->port : 0;
+  return stub.port ? 0 : -1;
+}
+
+static int stub_stop(void **state) {
+  (void)state;
+  pthread_mutex_lock(&stub.mutex);
+  stub.stopping = true;
+  pthread_cond_broadcast(&stub.cond);
+  pthread_mutex_unlock(&stub.mutex);
+  MHD_stop_daemon(stub.daemon);
+  return 0;
+}
+
+/* ---- completions ---- */
+
+typedef struct {
+  bool called;
+  flow_crm_result result;
+  long status;
+  double latency_ms;
+} call;
+
+static struct {
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;
+  int done;
+  call calls[MAX_CALLS];
+  int duplicate; /* a callback ran twice for one call */
+} got = {.mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void on_done(void *user, const flow_crm_result *result, long http_status,
+                    double latency_ms) {
+  call *c = user;
+  pthread_mutex_lock(&got.mutex);
+  if (c->called)
+    got.duplicate++;
+  c->called = true;
+  c->result = *result;
+  c->status = http_status;
+  c->latency_ms = latency_ms;
+  got.done++;
+  pthread_cond_broadcast(&got.cond);
+  pthread_mutex_unlock(&got.mutex);
+}
+
+/* Wait until `n` callbacks have run in total, at most `ms`. */
+static bool wait_done(int n, long ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&got.mutex);
+  int rc = 0;
+  while (got.done < n && rc == 0)
+    rc = pthread_cond_timedwait(&got.cond, &got.mutex, &until);
+  bool ok = got.done >= n;
+  pthread_mutex_unlock(&got.mutex);
+  return ok;
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
+}
+
+/* ---- per-test client ---- */
+
+static const char *const extra_headers[] = {"X-Api-Key: test-key"};
+
+static void start_client(unsigned port, long timeout_ms) {
+  crm_client_config cfg = {.connect_timeout_ms = 1000,
+                           .timeout_ms = timeout_ms,
+                           .headers = extra_headers,
+                           .header_count = 1,
+                           .max_connections = 32};
+  snprintf(cfg.base_url, sizeof cfg.base_url, "http://127.0.0.1:%u/crm", port);
+  char err[128] = "";
+  if (!crm_client_start(&cfg, err, sizeof err))
+    fail_msg("crm_client_start: %s", err);
+}
+
+static int setup(void **state) {
+  (void)state;
+  pthread_mutex_lock(&got.mutex);
+  memset(got.calls, 0, sizeof got.calls);
+  got.done = 0;
+  got.duplicate = 0;
+  pthread_mutex_unlock(&got.mutex);
+  atomic_store(&stub.delay_ms, 0);
+  atomic_store(&stub.connections, 0);
+  atomic_store(&stub.requests, 0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  crm_client_stop();
+  atomic_store(&stub.delay_ms, 0);
+  return got.duplicate == 0 ? 0 : -1;
+}
+
+static flow_crm_request lookup(const char *phone) {
+  flow_crm_request r = {.kind = FLOW_CRM_LOOKUP, .lookup_type = FLOW_ID_PHONE};
+  snprintf(r.lookup_value, sizeof r.lookup_value, "%s", phone);
+  return r;
+}
+
+static flow_crm_request verify(const char *id) {
+  flow_crm_request r = {.kind = FLOW_CRM_VERIFY};
+  snprintf(r.customer_id, sizeof r.customer_id, "%s", id);
+  return r;
+}
+
+/* ---- tests ---- */
+
+static void test_lookup_result_via_callback(void **state) {
+  (void)state;
+  start_client(stub.port, 2000);
+  flow_crm_request r = lookup("+13175550116");
+  assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[0]));
+  assert_true(wait_done(1, 5000));
+  call *c = &got.calls[0];
+  assert_true(c->result.ok);
+  assert_int_equal(c->status, 200);
+  assert_int_equal(c->result.match_count, 1);
+  assert_string_equal(c->result.customer_id, "100234");
+  assert_string_equal(c->result.customer_name, "Ana Garc\xc3\xad"
+                                               "a");
+  assert_true(c->latency_ms >= 0.0 && c->latency_ms < 5000.0);
+  pthread_mutex_lock(&stub.mutex);
+  assert_string_equal(stub.url, "GET /crm/customers");
+  /* "+" arrived as "+", not as a space: it was sent as %2B. */
+  assert_string_equal(stub.phone, "+13175550116");
+  assert_string_equal(stub.accept, "application/json");
+  assert_string_equal(stub.api_key, "test-key");
+  pthread_mutex_unlock(&stub.mutex);
+}
+
+static void test_verify_and_errors(void **state) {
+  (void)state;
+  start_client(stub.port, 2000);
+  flow_crm_request v = verify("100234");
+  flow_crm_request e = lookup("+1500");
+  assert_true(crm_client_submit(&v, "1234", on_done, &got.calls[0]));
+  assert_true(wait_done(1, 5000));
+  pthread_mutex_lock(&stub.mutex);
+  assert_string_equal(stub.url, "POST /crm/customers/100234/verify");
+  assert_string_equal(stub.body, "{\"answer\":\"1234\"}");
+  assert_string_equal(stub.content_type, "application/json");
+  pthread_mutex_unlock(&stub.mutex);
+  assert_true(crm_client_submit(&v, "9999", on_done, &got.calls[1]));
+  assert_true(crm_client_submit(&e, NULL, on_done, &got.calls[2]));
+  assert_true(wait_done(3, 5000));
+  assert_true(got.calls[0].result.ok);
+  assert_true(got.calls[0].result.verified);
+  assert_true(got.calls[1].result.ok);
+  assert_false(got.calls[1].result.verified);
+  /* A 5xx is a CRM error; the status still reaches the callback. */
+  assert_false(got.calls[2].result.ok);
+  assert_int_equal(got.calls[2].status, 500);
+}
+
+static void test_concurrent_calls(void **state) {
+  (void)state;
+  enum { N = 20, DELAY = 300 };
+  start_client(stub.port, 5000);
+  atomic_store(&stub.delay_ms, DELAY);
+  double t0 = now_ms();
+  for (int i = 0; i < N; i++) {
+    flow_crm_request r = lookup("+13175550116");
+    assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[i]));
+  }
+  assert_true(wait_done(N, 10000));
+  double elapsed = now_ms() - t0;
+  for (int i = 0; i < N; i++) {
+    assert_true(got.calls[i].result.ok);
+    assert_true(got.calls[i].latency_ms >= DELAY - 50);
+  }
+  /* Run one after another they would take N * DELAY = 6 s. */
+  if (elapsed >= 2000.0)
+    fail_msg("%d calls took %.0f ms: not concurrent", N, elapsed);
+  assert_int_equal(atomic_load(&stub.requests), N);
+}
+
+static void test_timeout_respected(void **state) {
+  (void)state;
+  start_client(stub.port, 300);
+  atomic_store(&stub.delay_ms, 3000);
+  double t0 = now_ms();
+  flow_crm_request r = lookup("+13175550116");
+  assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[0]));
+  assert_true(wait_done(1, 5000));
+  double elapsed = now_ms() - t0;
+  assert_false(got.calls[0].result.ok);
+  assert_int_equal(got.calls[0].status, 0);
+  assert_true(got.calls[0].latency_ms >= 250.0);
+  if (elapsed > 1500.0 || got.calls[0].latency_ms > 1500.0)
+    fail_msg("a 300 ms timeout took %.0f ms", elapsed);
+}
+
+static void test_connection_refused(void **state) {
+  (void)state;
+  /* A port that was just free and has nothing listening. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  close(fd);
+  start_client(ntohs(a.sin_port), 3000);
+  double t0 = now_ms();
+  flow_crm_request r = lookup("+13175550116");
+  assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[0]));
+  assert_true(wait_done(1, 5000));
+  assert_false(got.calls[0].result.ok);
+  assert_int_equal(got.calls[0].status, 0);
+  if (now_ms() - t0 > 1000.0)
+    fail_msg("refused connection took %.0f ms", now_ms() - t0);
+}
+
+static void test_connection_reused(void **state) {
+  (void)state;
+  enum { N = 6 };
+  start_client(stub.port, 2000);
+  for (int i = 0; i < N; i++) {
+    flow_crm_request r = i % 2 ? verify("100234") : lookup("+13175550116");
+    assert_true(crm_client_submit(&r, "1234", on_done, &got.calls[i]));
+    assert_true(wait_done(i + 1, 5000));
+    assert_true(got.calls[i].result.ok);
+  }
+  assert_int_equal(atomic_load(&stub.requests), N);
+  /* Sequential calls, GET and POST, all over one kept-alive connection. */
+  assert_int_equal(atomic_load(&stub.connections), 1);
+}
+
+static void test_oversized_answer(void **state) {
+  (void)state;
+  start_client(stub.port, 5000);
+  flow_crm_request r = lookup("+1999");
+  assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[0]));
+  assert_true(wait_done(1, 5000));
+  assert_false(got.calls[0].result.ok);
+}
+
+static void test_stop_with_calls_in_flight(void **state) {
+  (void)state;
+  enum { N = 3 };
+  start_client(stub.port, 30000);
+  atomic_store(&stub.delay_ms, 10000);
+  for (int i = 0; i < N; i++) {
+    flow_crm_request r = verify("100234");
+    assert_true(crm_client_submit(&r, "1234", on_done, &got.calls[i]));
+  }
+  /* Wait until the stub holds them all. */
+  for (int i = 0; i < 500 && atomic_load(&stub.requests) < N; i++)
+    usleep(10 * 1000);
+  assert_int_equal(atomic_load(&stub.requests), N);
+  double t0 = now_ms();
+  crm_client_stop();
+  double elapsed = now_ms() - t0;
+  /* Every callback ran before stop returned, as a CRM error. */
+  pthread_mutex_lock(&got.mutex);
+  int done = got.done;
+  pthread_mutex_unlock(&got.mutex);
+  assert_int_equal(done, N);
+  for (int i = 0; i < N; i++) {
+    assert_true(got.calls[i].called);
+    assert_false(got.calls[i].result.ok);
+  }
+  if (elapsed > 2000.0)
+    fail_msg("stop took %.0f ms", elapsed);
+  /* Stopped: nothing is accepted, and a second stop is harmless. */
+  flow_crm_request r = lookup("+13175550116");
+  assert_false(crm_client_submit(&r, NULL, on_done, &got.calls[N]));
+  crm_client_stop();
+}
+
+static void test_submit_refused_when_not_running(void **state) {
+  (void)state;
+  flow_crm_request r = lookup("+13175550116");
+  assert_false(crm_client_submit(&r, NULL, on_done, &got.calls[0]));
+  /* An unusable request is refused even when running. */
+  start_client(stub.port, 2000);
+  flow_crm_request empty = lookup("");
+  assert_false(crm_client_submit(&empty, NULL, on_done, &got.calls[0]));
+  flow_crm_request v = verify("100234");
+  assert_false(crm_client_submit(&v, NULL, on_done, &got.calls[0]));
+  /* Started twice is an error, not a second thread. */
+  crm_client_config cfg = {.timeout_ms = 1000, .max_connections = 1};
+  char err[128] = "";
+  assert_false(crm_client_start(&cfg, err, sizeof err));
+  assert_true(err[0] != '\0');
+  usleep(50 * 1000);
+  pthread_mutex_lock(&got.mutex);
+  assert_int_equal(got.done, 0);
+  pthread_mutex_unlock(&got.mutex);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_lookup_result_via_callback, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_verify_and_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_calls, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timeout_respected, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connection_reused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_oversized_answer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stop_with_calls_in_flight, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_submit_refused_when_not_running,
+                                      setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, stub_start, stub_stop);
+}
