@@ -11,12 +11,19 @@
  *                             "inFlight","maxInFlight"}
  *   POST /_control        {"delayMs":N,"fault":"none|error|garbage|hang"}
  *   POST /_control/reset  zeroes the counters
- * Counters count requests as they arrive, before any delay, so a test can
- * see exactly what reached the CRM.
+ * Faults: error answers 503 with a JSON body, garbage answers 200 with a
+ * body that is not JSON, hang answers nothing for 60 s (or delayMs, if
+ * longer). Counters count requests as they arrive, before any delay, so a
+ * test can see exactly what reached the CRM. Control requests are not
+ * counted.
+ *
+ * Security answers are never logged; request bodies (which hold them) are
+ * wiped before they are freed.
  *
  * One thread per connection, so a delay never serialises other requests.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -31,6 +38,8 @@
 #include <unistd.h>
 
 #define BODY_MAX 65536
+#define DELAY_MAX_MS 600000L
+#define HANG_MS 60000L
 
 typedef enum { FAULT_NONE = 0, FAULT_ERROR, FAULT_GARBAGE, FAULT_HANG } fault;
 
@@ -44,7 +53,6 @@ typedef struct {
   char body[BODY_MAX];
   size_t len;
   bool too_large;
-  bool counted;
 } request_ctx;
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
@@ -71,10 +79,34 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status,
   return ok;
 }
 
+/* Delays wait on this condition rather than sleeping, so a SIGTERM ends a
+ * "hang" at once instead of holding MHD_stop_daemon() for a minute. */
+static pthread_mutex_t stop_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stop_cond;
+static bool stopping;
+
+static bool is_stopping(void) {
+  pthread_mutex_lock(&stop_mutex);
+  bool s = stopping;
+  pthread_mutex_unlock(&stop_mutex);
+  return s;
+}
+
+/* Wait `ms`, or less once the server is stopping. */
 static void sleep_ms(long ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) != 0)
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&stop_mutex);
+  while (!stopping &&
+         pthread_cond_timedwait(&stop_cond, &stop_mutex, &until) == 0)
     ;
+  pthread_mutex_unlock(&stop_mutex);
 }
 
 /* True when customer `c` has `value` in field `field` (a string, or for
@@ -108,10 +140,15 @@ static enum MHD_Result lookup(struct MHD_Connection *c) {
     size_t i;
     json_t *cust;
     json_array_foreach(customers, i, cust) {
-      if (has_value(cust, params[p][1], value))
-        json_array_append_new(
-            found, json_pack("{s:O, s:O}", "id", json_object_get(cust, "id"),
-                             "name", json_object_get(cust, "name")));
+      if (!has_value(cust, params[p][1], value))
+        continue;
+      json_t *entry = json_object();
+      json_t *name = json_object_get(cust, "name");
+      json_object_set(entry, "id", json_object_get(cust, "id"));
+      json_object_set_new(entry, "name",
+                          json_is_string(name) ? json_copy(name)
+                                               : json_string(""));
+      json_array_append_new(found, entry);
     }
   }
   if (!any_param) {
@@ -152,6 +189,16 @@ static enum MHD_Result verify(struct MHD_Connection *c, const char *id,
   return reply(c, 404, json_pack("{s:s}", "error", "no such customer"));
 }
 
+static const char *const fault_names[] = {"none", "error", "garbage", "hang"};
+
+/* The fault named `name`, or -1. */
+static int parse_fault(const char *name) {
+  for (int i = 0; i < 4; i++)
+    if (strcmp(name, fault_names[i]) == 0)
+      return i;
+  return -1;
+}
+
 static enum MHD_Result control(struct MHD_Connection *c, const char *url,
                                const char *method, request_ctx *ctx) {
   if (strcmp(url, "/_control/stats") == 0)
@@ -170,19 +217,24 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *url,
   if (strcmp(url, "/_control") == 0 && strcmp(method, "POST") == 0) {
     json_t *body = json_loadb(ctx->body, ctx->len, 0, NULL);
     json_t *d = json_object_get(body, "delayMs");
-    if (json_is_integer(d))
-      delay_ms = (long)json_integer_value(d);
     const char *f = json_string_value(json_object_get(body, "fault"));
-    if (f) {
-      static const char *const names[] = {"none", "error", "garbage", "hang"};
-      for (int i = 0; i < 4; i++)
-        if (strcmp(f, names[i]) == 0)
-          current_fault = i;
+    int new_fault = f ? parse_fault(f) : current_fault;
+    bool bad_delay = d && (!json_is_integer(d) || json_integer_value(d) < 0 ||
+                           json_integer_value(d) > DELAY_MAX_MS);
+    if (!json_is_object(body) || bad_delay || new_fault < 0) {
+      json_decref(body);
+      return reply(c, 400,
+                   json_pack("{s:s}", "error",
+                             "expected {\"delayMs\":0..600000,"
+                             "\"fault\":\"none|error|garbage|hang\"}"));
     }
+    if (d)
+      delay_ms = (long)json_integer_value(d);
+    current_fault = new_fault;
     json_decref(body);
     return reply(c, 200,
-                 json_pack("{s:I, s:i}", "delayMs", (json_int_t)delay_ms,
-                           "fault", current_fault));
+                 json_pack("{s:I, s:s}", "delayMs", (json_int_t)delay_ms,
+                           "fault", fault_names[current_fault]));
   }
   return reply(c, 404, json_pack("{s:s}", "error", "no such control"));
 }
@@ -235,11 +287,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   long delay = delay_ms;
   int f = current_fault;
   if (f == FAULT_HANG)
-    delay = delay > 60000 ? delay : 60000;
+    delay = delay > HANG_MS ? delay : HANG_MS;
   if (delay > 0)
     sleep_ms(delay);
   enum MHD_Result result;
-  if (f == FAULT_ERROR)
+  if (is_stopping())
+    result = MHD_NO; /* shutting down: drop the connection, answer nothing */
+  else if (f == FAULT_ERROR)
     result = reply_text(c, 503, "{\"error\":\"demo fault: unavailable\"}");
   else if (f == FAULT_GARBAGE)
     result = reply_text(c, 200, "<html>this is not JSON");
@@ -260,33 +314,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   (void)cls, (void)c, (void)toe;
-  free(*con_cls);
+  request_ctx *ctx = *con_cls;
+  if (ctx)
+    explicit_bzero(ctx->body, ctx->len);
+  free(ctx);
   *con_cls = NULL;
 }
 
+static void usage(void) {
+  fprintf(stderr, "usage: authflow-demo-crm [--port N] [--bind ADDR] "
+                  "[--customers FILE] [--delay-ms N] "
+                  "[--fault none|error|garbage|hang]\n");
+}
+
+/* Parse a whole decimal number in [min, max]. */
+static bool parse_long(const char *text, long min, long max, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || end == text || *end || v < min || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
 int main(int argc, char **argv) {
-  int port = 8081;
+  long port = 8081;
   const char *bind_addr = "127.0.0.1";
   const char *file = "deploy/local/customers.json";
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--port") && i + 1 < argc)
-      port = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--bind") && i + 1 < argc)
-      bind_addr = argv[++i];
-    else if (!strcmp(argv[i], "--customers") && i + 1 < argc)
-      file = argv[++i];
-    else if (!strcmp(argv[i], "--delay-ms") && i + 1 < argc)
-      delay_ms = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--fault") && i + 1 < argc) {
-      const char *f = argv[++i];
-      current_fault = !strcmp(f, "error")     ? FAULT_ERROR
-                      : !strcmp(f, "garbage") ? FAULT_GARBAGE
-                      : !strcmp(f, "hang")    ? FAULT_HANG
-                                              : FAULT_NONE;
-    } else {
-      fprintf(stderr, "usage: authflow-demo-crm [--port N] [--bind ADDR] "
-                      "[--customers FILE] [--delay-ms N] "
-                      "[--fault none|error|garbage|hang]\n");
+    const char *opt = argv[i], *val = i + 1 < argc ? argv[++i] : NULL;
+    long n = 0;
+    int f = -1;
+    bool ok = true;
+    if (!val)
+      ok = false;
+    else if (!strcmp(opt, "--port"))
+      ok = parse_long(val, 0, 65535, &port);
+    else if (!strcmp(opt, "--bind"))
+      bind_addr = val;
+    else if (!strcmp(opt, "--customers"))
+      file = val;
+    else if (!strcmp(opt, "--delay-ms") &&
+             (ok = parse_long(val, 0, DELAY_MAX_MS, &n)))
+      delay_ms = n;
+    else if (!strcmp(opt, "--fault") && (ok = (f = parse_fault(val)) >= 0))
+      current_fault = f;
+    else
+      ok = false;
+    if (!ok) {
+      fprintf(stderr, "authflow-demo-crm: bad option %s %s\n", opt,
+              val ? val : "");
+      usage();
       return 2;
     }
   }
@@ -296,14 +375,30 @@ int main(int argc, char **argv) {
   if (!json_is_array(customers)) {
     fprintf(stderr, "authflow-demo-crm: %s: %s\n", file,
             root ? "no \"customers\" array" : jerr.text);
+    json_decref(root);
     return 1;
   }
-  struct sockaddr_in addr = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port)};
-  if (inet_pton(AF_INET, bind_addr, &addr.sin_addr) != 1) {
-    fprintf(stderr, "authflow-demo-crm: bad --bind %s\n", bind_addr);
-    return 2;
+  /* --bind takes an IPv4 or IPv6 address literal. */
+  struct sockaddr_in addr4 = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port)};
+  struct sockaddr_in6 addr6 = {.sin6_family = AF_INET6,
+                               .sin6_port = htons((uint16_t)port)};
+  struct sockaddr *addr = (struct sockaddr *)&addr4;
+  unsigned ipv6_flag = 0;
+  if (inet_pton(AF_INET, bind_addr, &addr4.sin_addr) != 1) {
+    if (inet_pton(AF_INET6, bind_addr, &addr6.sin6_addr) != 1) {
+      fprintf(stderr, "authflow-demo-crm: bad --bind %s\n", bind_addr);
+      json_decref(root);
+      return 2;
+    }
+    addr = (struct sockaddr *)&addr6;
+    ipv6_flag = MHD_USE_IPv6;
   }
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&stop_cond, &ca);
+  pthread_condattr_destroy(&ca);
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
@@ -312,22 +407,31 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   struct MHD_Daemon *d = MHD_start_daemon(
       MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-          MHD_USE_AUTO,
-      (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+          MHD_USE_AUTO | ipv6_flag,
+      (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, addr,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-      MHD_OPTION_END);
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+      /* Thousands of mostly sleeping threads: keep their stacks small. */
+      MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
   if (!d) {
-    fprintf(stderr, "authflow-demo-crm: cannot listen on %s:%d\n", bind_addr,
+    fprintf(stderr, "authflow-demo-crm: cannot listen on %s:%ld\n", bind_addr,
             port);
+    json_decref(root);
     return 1;
   }
   const union MHD_DaemonInfo *info =
       MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-  printf("listening on %s:%d\n", bind_addr, info ? info->port : port);
+  printf("listening on %s:%ld\n", bind_addr, info ? (long)info->port : port);
   fflush(stdout);
   int sig;
   sigwait(&stop, &sig);
+  /* Wake every delayed request first: MHD_stop_daemon() joins their
+   * threads. */
+  pthread_mutex_lock(&stop_mutex);
+  stopping = true;
+  pthread_cond_broadcast(&stop_cond);
+  pthread_mutex_unlock(&stop_mutex);
   MHD_stop_daemon(d);
   json_decref(root);
   return 0;
