@@ -215,7 +215,9 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *url,
     return reply(c, 200, json_pack("{s:b}", "reset", 1));
   }
   if (strcmp(url, "/_control") == 0 && strcmp(method, "POST") == 0) {
-    json_t *body = json_loadb(ctx->body, ctx->len, 0, NULL);
+    /* An empty body changes nothing, like {}. */
+    json_t *body =
+        ctx->len ? json_loadb(ctx->body, ctx->len, 0, NULL) : json_object();
     json_t *d = json_object_get(body, "delayMs");
     const char *f = json_string_value(json_object_get(body, "fault"));
     int new_fault = f ? parse_fault(f) : current_fault;
