@@ -45,7 +45,8 @@ bool crm_client_submit(const flow_crm_request *req, const char *answer,
                        crm_client_done_fn done, void *user);
 
 /* Stop the thread. Transfers still running are finished with ok = false
- * before it returns, so every callback has run. */
+ * before it returns, so every callback has run. Safe to call twice; must
+ * not be called from a completion callback (it joins the CRM thread). */
 void crm_client_stop(void);
 
 #endif
