@@ -1,29 +1,46 @@
+/*
+ * store: sessions, step locks and lockout counters in Redis.
+ *
+ * Every operation but PING is one Lua script (see the header for the
+ * keys), so each is atomic and one round trip. Scripts report their
+ * outcome as an array whose first element is a status word ("ok", "busy",
+ * ...) and whose second, when present, is the session hash as HGETALL
+ * gives it. Redis does not roll a script back when it fails half way, so
+ * each script checks whatever could fail before its first write.
+ *
+ * The hash is decoded strictly here, not in Lua: an unknown enum name, a
+ * number that is not plain decimal, a string too long for its flow_session
+ * buffer or a missing field makes the record STORE_CORRUPT.
+ */
 #include "store.h"
 
 #include <hiredis/hiredis.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
-/* After a failed connect, calls fail at once for this long instead of
- * each paying the connect timeout again. */
+/* After a failed connect or a broken connection, calls fail at once for
+ * this long instead of each paying the timeouts again. */
 #define RECONNECT_BACKOFF_MS 100
 #define KEY_MAX (64 + 16 + FLOW_CONVERSATION_ID_MAX + FLOW_CUSTOMER_ID_MAX)
 
 static store_config cfg;
 
 /* ---------------------------------------------------------------------
- * Scripts. Each store operation is one of these, so it is atomic and one
- * round trip.
+ * Scripts.
  * ------------------------------------------------------------------- */
 
 /* KEYS: session, lock. ARGV: token, lock_ms. */
 static const char script_create[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "local t = redis.call('TYPE', KEYS[1]).ok\n"
+    "if t == 'hash' then\n"
     "  return {'exists', redis.call('HGETALL', KEYS[1])}\n"
+    "elseif t ~= 'none' then\n"
+    "  return {'corrupt'}\n"
     "end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
     "  return {'busy'}\n"
@@ -31,9 +48,17 @@ static const char script_create[] =
     "return {'ok'}\n";
 
 /* KEYS: session, lock. ARGV: token, lock_ms, counter field or '',
- * lockout key prefix, lockout max, allowed state names... */
+ * lockout key prefix, lockout max, allowed state names...
+ * The lockout key is built here, not passed in KEYS, because the customer
+ * is only known from the hash; that is fine on a single master (and with
+ * Sentinel) but would not be on Redis Cluster.
+ * Whatever can fail once the lock is taken (a lockout counter or attempt
+ * counter that is not an integer) is caught, the lock let go again and
+ * 'corrupt' returned; the increment is the last write. */
 static const char script_begin[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found'} end\n"
+    "local t = redis.call('TYPE', KEYS[1]).ok\n"
+    "if t == 'none' then return {'not_found'} end\n"
+    "if t ~= 'hash' then return {'corrupt'} end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
     "  return {'busy'}\n"
     "end\n"
@@ -44,23 +69,47 @@ static const char script_begin[] =
     "  redis.call('DEL', KEYS[2])\n"
     "  return {'wrong_state', redis.call('HGETALL', KEYS[1])}\n"
     "end\n"
-    "if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[3], 1) end\n"
     "local locked = 0\n"
     "local cid = redis.call('HGET', KEYS[1], 'customerId')\n"
     "if cid and cid ~= '' then\n"
-    "  local n = tonumber(redis.call('GET', ARGV[4] .. cid) or '0') or 0\n"
-    "  if n >= tonumber(ARGV[5]) then locked = 1 end\n"
+    "  local n = redis.pcall('GET', ARGV[4] .. cid)\n"
+    "  if type(n) == 'table' or (n and not string.match(n, '^%d+$')) then\n"
+    "    redis.call('DEL', KEYS[2])\n"
+    "    return {'corrupt'}\n"
+    "  end\n"
+    "  if tonumber(n or '0') >= tonumber(ARGV[5]) then locked = 1 end\n"
+    "end\n"
+    "if ARGV[3] ~= '' then\n"
+    "  local c = redis.call('HGET', KEYS[1], ARGV[3])\n"
+    "  local r = c and string.match(c, '^%d+$') and\n"
+    "            redis.pcall('HINCRBY', KEYS[1], ARGV[3], 1)\n"
+    "  if type(r) ~= 'number' then\n"
+    "    redis.call('DEL', KEYS[2])\n"
+    "    return {'corrupt'}\n"
+    "  end\n"
     "end\n"
     "return {'ok', redis.call('HGETALL', KEYS[1]), locked}\n";
 
 /* KEYS: session, lock, lockout counter. ARGV: token, ttl, effect
  * ('none'|'fail'|'clear'), check_lockout ('0'|'1'), lockout max, window
- * seconds, field, value, ... */
+ * seconds, field, value, ...
+ * A lockout counter that is not an integer is found before any write:
+ * 'corrupt', the lock let go, nothing written. The lockout window starts
+ * at the first failure: EXPIRE is set only when INCR made the key (or,
+ * defensively, if it somehow has no TTL), never pushed back by later
+ * failures. */
 static const char script_commit[] =
     "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'lock_lost'} end\n"
-    "if ARGV[4] == '1' then\n"
-    "  local n = tonumber(redis.call('GET', KEYS[3]) or '0') or 0\n"
-    "  if n >= tonumber(ARGV[5]) then return {'customer_locked'} end\n"
+    "local cur = false\n"
+    "if ARGV[3] == 'fail' or ARGV[4] == '1' then\n"
+    "  cur = redis.call('GET', KEYS[3])\n"
+    "  if cur and not string.match(cur, '^%d+$') then\n"
+    "    redis.call('DEL', KEYS[2])\n"
+    "    return {'corrupt'}\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[4] == '1' and tonumber(cur or '0') >= tonumber(ARGV[5]) then\n"
+    "  return {'customer_locked'}\n"
     "end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 7))\n"
@@ -84,6 +133,13 @@ static const char script_release[] =
     "end\n"
     "return {'lock_lost'}\n";
 
+/* KEYS: session. */
+static const char script_get[] =
+    "local t = redis.call('TYPE', KEYS[1]).ok\n"
+    "if t == 'none' then return {'not_found'} end\n"
+    "if t ~= 'hash' then return {'corrupt'} end\n"
+    "return {'ok', redis.call('HGETALL', KEYS[1])}\n";
+
 /* KEYS: session, lock. */
 static const char script_delete[] = "local n = redis.call('DEL', KEYS[1])\n"
                                     "redis.call('DEL', KEYS[2])\n"
@@ -95,11 +151,13 @@ enum {
   SCRIPT_BEGIN,
   SCRIPT_COMMIT,
   SCRIPT_RELEASE,
+  SCRIPT_GET,
   SCRIPT_DELETE,
   SCRIPT_COUNT
 };
-static const char *const scripts[SCRIPT_COUNT] = {
-    script_create, script_begin, script_commit, script_release, script_delete};
+static const char *const scripts[SCRIPT_COUNT] = {script_create, script_begin,
+                                                  script_commit, script_release,
+                                                  script_get,    script_delete};
 
 /* ---------------------------------------------------------------------
  * Connections: one per thread, remade after any I/O error.
@@ -128,17 +186,26 @@ void store_init(const store_config *c) {
 }
 
 static void drop_connection(void) {
-  if (conn.ctx)
-    redisFree(conn.ctx);
+  redisFree(conn.ctx); /* NULL is fine */
   conn.ctx = NULL;
 }
 
 void store_thread_cleanup(void) {
   drop_connection();
+  conn.failed_at_ms = 0;
+}
+
+/* The connection broke (I/O error or timeout): its state is unknown, so
+ * it is never reused, and reconnects back off. */
+static void connection_broke(char *err, size_t err_len) {
+  snprintf(err, err_len, "redis: %s",
+           conn.ctx && conn.ctx->errstr[0] ? conn.ctx->errstr : "I/O error");
+  drop_connection();
+  conn.failed_at_ms = monotonic_ms();
 }
 
 /* Run one command during connection setup; true when it is not an error.
- * Fills err otherwise. */
+ * Fills err otherwise. Frees r. */
 static bool setup_command(redisContext *c, const char *what, redisReply *r,
                           char *err, size_t err_len) {
   if (!r) {
@@ -165,7 +232,38 @@ static bool is_master(redisContext *c, char *err, size_t err_len) {
   return ok;
 }
 
-/* Make sure this thread has a working connection with scripts loaded. */
+/* Load every script in one pipelined round trip and keep their SHAs. */
+static bool load_scripts(redisContext *c, char *err, size_t err_len) {
+  for (int i = 0; i < SCRIPT_COUNT; i++)
+    if (redisAppendCommand(c, "SCRIPT LOAD %s", scripts[i]) != REDIS_OK) {
+      snprintf(err, err_len, "redis SCRIPT LOAD: %s", c->errstr);
+      return false;
+    }
+  bool ok = true;
+  for (int i = 0; i < SCRIPT_COUNT; i++) {
+    void *reply = NULL;
+    if (redisGetReply(c, &reply) != REDIS_OK) {
+      snprintf(err, err_len, "redis SCRIPT LOAD: %s", c->errstr);
+      return false; /* the context is unusable; the caller frees it */
+    }
+    redisReply *r = reply;
+    if (ok && r->type == REDIS_REPLY_STRING && r->len == 40) {
+      memcpy(conn.sha[i], r->str, 41);
+    } else if (ok) {
+      snprintf(err, err_len, "redis SCRIPT LOAD: %s",
+               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+      ok = false;
+    }
+    freeReplyObject(r);
+  }
+  return ok;
+}
+
+/*
+ * Make sure this thread has a working connection with the scripts loaded.
+ * Within RECONNECT_BACKOFF_MS of a failure it does not try and fails at
+ * once, so a dead Redis does not cost every request the timeouts.
+ */
 static bool connect_if_needed(char *err, size_t err_len) {
   if (conn.ctx)
     return true;
@@ -190,12 +288,13 @@ static bool connect_if_needed(char *err, size_t err_len) {
     snprintf(err, err_len, "redis connect %s:%d: %s", host, port,
              c ? c->errstr : "out of memory");
     redisFree(c);
-    conn.failed_at_ms = now;
+    conn.failed_at_ms = monotonic_ms();
     return false;
   }
-  redisSetTimeout(c, ms_to_tv(cfg.command_timeout_ms));
-  bool ok = true;
-  if (cfg.password[0])
+  bool ok = redisSetTimeout(c, ms_to_tv(cfg.command_timeout_ms)) == REDIS_OK;
+  if (!ok)
+    snprintf(err, err_len, "redis: cannot set the command timeout");
+  if (ok && cfg.password[0])
     ok = setup_command(c, "AUTH", redisCommand(c, "AUTH %s", cfg.password), err,
                        err_len);
   if (ok && cfg.db != 0)
@@ -203,19 +302,11 @@ static bool connect_if_needed(char *err, size_t err_len) {
                        err_len);
   if (ok && cfg.sentinel_count > 0)
     ok = is_master(c, err, err_len);
-  for (int i = 0; ok && i < SCRIPT_COUNT; i++) {
-    redisReply *r = redisCommand(c, "SCRIPT LOAD %s", scripts[i]);
-    ok = r && r->type == REDIS_REPLY_STRING && r->len == 40;
-    if (ok)
-      memcpy(conn.sha[i], r->str, 41);
-    else
-      snprintf(err, err_len, "redis SCRIPT LOAD: %s",
-               r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
-    freeReplyObject(r);
-  }
+  if (ok)
+    ok = load_scripts(c, err, err_len);
   if (!ok) {
     redisFree(c);
-    conn.failed_at_ms = now;
+    conn.failed_at_ms = monotonic_ms();
     return false;
   }
   conn.ctx = c;
@@ -223,34 +314,50 @@ static bool connect_if_needed(char *err, size_t err_len) {
   return true;
 }
 
-/* Errors after which this connection must not be used again: the node is
- * a replica now, still loading, or has lost its master. */
+/* Error replies after which this connection must not be used again: the
+ * node is a replica now, still loading, or has lost its master. The next
+ * call reconnects (through Sentinel, when configured). */
 static bool error_is_fatal(const char *msg) {
   return strncmp(msg, "READONLY", 8) == 0 || strncmp(msg, "LOADING", 7) == 0 ||
          strncmp(msg, "MASTERDOWN", 10) == 0;
 }
 
+/* Turn an error reply into err (and drop the connection if it is fatal).
+ * Frees r. */
+static void error_reply(redisReply *r, char *err, size_t err_len) {
+  snprintf(err, err_len, "redis: %s", r->str);
+  if (error_is_fatal(r->str))
+    drop_connection();
+  freeReplyObject(r);
+}
+
 /*
- * Run script `id` with `nkeys` keys then args. Returns the reply (caller
- * frees) or NULL with err filled and the connection dropped if it broke.
+ * Run script `id` with `nkeys` keys then `nargs` args (all NUL-terminated).
+ * Returns the reply, an array whose first element is the status word (the
+ * caller frees it), or NULL with err filled: Redis unreachable, timed out
+ * (the connection is then dropped) or answered an error.
  */
-static redisReply *run_script(int id, const char **keys, int nkeys,
-                              const char **args, int nargs, char *err,
+static redisReply *run_script(int id, const char *const *keys, int nkeys,
+                              const char *const *args, int nargs, char *err,
                               size_t err_len) {
+  enum { MAX_ARGV = 64 };
+  if (3 + nkeys + nargs > MAX_ARGV) {
+    snprintf(err, err_len, "store: too many script arguments");
+    return NULL;
+  }
   if (!connect_if_needed(err, err_len))
     return NULL;
-  enum { MAX_ARGV = 64 };
   const char *argv[MAX_ARGV];
   size_t argvlen[MAX_ARGV];
-  char numkeys[8];
+  char numkeys[16];
   snprintf(numkeys, sizeof numkeys, "%d", nkeys);
   int argc = 0;
   argv[argc++] = "EVALSHA";
   argv[argc++] = conn.sha[id];
   argv[argc++] = numkeys;
-  for (int i = 0; i < nkeys && argc < MAX_ARGV; i++)
+  for (int i = 0; i < nkeys; i++)
     argv[argc++] = keys[i];
-  for (int i = 0; i < nargs && argc < MAX_ARGV; i++)
+  for (int i = 0; i < nargs; i++)
     argv[argc++] = args[i];
   for (int i = 0; i < argc; i++)
     argvlen[i] = strlen(argv[i]);
@@ -258,8 +365,9 @@ static redisReply *run_script(int id, const char **keys, int nkeys,
   redisReply *r = redisCommandArgv(conn.ctx, argc, argv, argvlen);
   if (r && r->type == REDIS_REPLY_ERROR &&
       strncmp(r->str, "NOSCRIPT", 8) == 0) {
-    /* The server lost its script cache (SCRIPT FLUSH): EVAL the source,
-     * which also caches it again under the same SHA. */
+    /* The server lost its script cache (SCRIPT FLUSH, restart behind the
+     * same connection): EVAL the source, which caches it again under the
+     * same SHA. */
     freeReplyObject(r);
     argv[0] = "EVAL";
     argv[1] = scripts[id];
@@ -268,16 +376,11 @@ static redisReply *run_script(int id, const char **keys, int nkeys,
     r = redisCommandArgv(conn.ctx, argc, argv, argvlen);
   }
   if (!r) {
-    snprintf(err, err_len, "redis: %s", conn.ctx->errstr);
-    drop_connection();
-    conn.failed_at_ms = monotonic_ms();
+    connection_broke(err, err_len);
     return NULL;
   }
   if (r->type == REDIS_REPLY_ERROR) {
-    snprintf(err, err_len, "redis: %s", r->str);
-    if (error_is_fatal(r->str))
-      drop_connection();
-    freeReplyObject(r);
+    error_reply(r, err, err_len);
     return NULL;
   }
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
@@ -289,35 +392,117 @@ static redisReply *run_script(int id, const char **keys, int nkeys,
   return r;
 }
 
+/* The script's status word. */
+static const char *status_word(const redisReply *r) {
+  return r->element[0]->str;
+}
+
 /* ---------------------------------------------------------------------
- * Session hash <-> flow_session.
+ * Session hash <-> flow_session, one table row per field.
  * ------------------------------------------------------------------- */
 
-static void key_for(char *out, size_t len, const char *kind, const char *id) {
-  snprintf(out, len, "%s%s:%s", cfg.key_prefix, kind, id);
-}
+typedef enum {
+  FIELD_STR,
+  FIELD_STATE,
+  FIELD_OUTCOME,
+  FIELD_RESULT,
+  FIELD_METHOD,
+  FIELD_BOOL,
+  FIELD_INT,
+  FIELD_I64,
+} field_kind;
 
-static bool copy_str(char *dst, size_t dst_len, const char *src,
-                     size_t src_len) {
-  if (src_len >= dst_len)
-    return false;
-  memcpy(dst, src, src_len);
-  dst[src_len] = '\0';
-  return true;
-}
+typedef struct {
+  const char *name;
+  field_kind kind;
+  size_t offset;
+  size_t size; /* FIELD_STR: buffer size, NUL included */
+} field_def;
 
-static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) {
-  char *end;
+#define FIELD(wire, kind, member)                                              \
+  {                                                                            \
+    wire, kind, offsetof(flow_session, member),                                \
+        sizeof(((flow_session *)0)->member)                                    \
+  }
+
+static const field_def fields[] = {
+    FIELD("conversationId", FIELD_STR, conversation_id),
+    FIELD("serviceLine", FIELD_STR, service_line),
+    FIELD("language", FIELD_STR, language),
+    FIELD("state", FIELD_STATE, state),
+    FIELD("outcome", FIELD_OUTCOME, outcome),
+    FIELD("lastResult", FIELD_RESULT, last_result),
+    FIELD("method", FIELD_METHOD, method),
+    FIELD("identified", FIELD_BOOL, identified),
+    FIELD("verified", FIELD_BOOL, verified),
+    FIELD("customerId", FIELD_STR, customer_id),
+    FIELD("customerName", FIELD_STR, customer_name),
+    FIELD("identifyAttempts", FIELD_INT, identify_attempts),
+    FIELD("verifyAttempts", FIELD_INT, verify_attempts),
+    FIELD("aniMasked", FIELD_STR, ani_masked),
+    FIELD("createdMs", FIELD_I64, created_ms),
+    FIELD("updatedMs", FIELD_I64, updated_ms),
+};
+#define FIELD_COUNT (sizeof fields / sizeof fields[0])
+
+/* Strict decimal: digits only (no sign, space or "0x"), within [0, max]. */
+static bool parse_decimal(const char *s, int64_t max, int64_t *out) {
   if (!*s)
     return false;
-  long long v = strtoll(s, &end, 10);
-  if (*end || v < min || v > max)
-    return false;
+  int64_t v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9')
+      return false;
+    int d = *s - '0';
+    if (d > max || v > (max - d) / 10) /* v * 10 + d > max */
+      return false;
+    v = v * 10 + d;
+  }
   *out = v;
   return true;
 }
 
-/* Decode an HGETALL array. Every field must be present and valid. */
+/* Decode one value into its member. False when it is not valid. */
+static bool decode_field(const field_def *f, const redisReply *v,
+                         flow_session *s) {
+  void *dst = (char *)s + f->offset;
+  if (strlen(v->str) != v->len)
+    return false; /* an embedded NUL */
+  int64_t n;
+  switch (f->kind) {
+  case FIELD_STR:
+    if (v->len >= f->size)
+      return false;
+    memcpy(dst, v->str, v->len + 1);
+    return true;
+  case FIELD_STATE:
+    return flow_state_parse(v->str, dst);
+  case FIELD_OUTCOME:
+    return flow_outcome_parse(v->str, dst);
+  case FIELD_RESULT:
+    return flow_result_parse(v->str, dst);
+  case FIELD_METHOD:
+    return flow_method_parse(v->str, dst);
+  case FIELD_BOOL:
+    if (!parse_decimal(v->str, 1, &n))
+      return false;
+    *(bool *)dst = n == 1;
+    return true;
+  case FIELD_INT:
+    if (!parse_decimal(v->str, INT_MAX, &n))
+      return false;
+    *(int *)dst = (int)n;
+    return true;
+  case FIELD_I64:
+    return parse_decimal(v->str, INT64_MAX, dst);
+  }
+  return false;
+}
+
+/*
+ * Decode an HGETALL array into *s. Every field must be present and valid;
+ * unknown fields are ignored (a newer writer may add some).
+ */
 static bool decode_session(const redisReply *h, flow_session *s, char *err,
                            size_t err_len) {
   memset(s, 0, sizeof *s);
@@ -325,114 +510,92 @@ static bool decode_session(const redisReply *h, flow_session *s, char *err,
     snprintf(err, err_len, "session is not a hash");
     return false;
   }
-  unsigned seen = 0;
+  uint32_t seen = 0;
   for (size_t i = 0; i + 1 < h->elements; i += 2) {
     const redisReply *k = h->element[i], *v = h->element[i + 1];
-    if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-      continue;
-    const char *f = k->str, *val = v->str;
-    int64_t n = 0;
-    bool ok = true;
-    unsigned bit = 0;
-    if (!strcmp(f, "conversationId"))
-      bit = 1u << 0,
-      ok = copy_str(s->conversation_id, sizeof s->conversation_id, val, v->len);
-    else if (!strcmp(f, "serviceLine"))
-      bit = 1u << 1,
-      ok = copy_str(s->service_line, sizeof s->service_line, val, v->len);
-    else if (!strcmp(f, "language"))
-      bit = 1u << 2,
-      ok = copy_str(s->language, sizeof s->language, val, v->len);
-    else if (!strcmp(f, "state"))
-      bit = 1u << 3, ok = flow_state_parse(val, &s->state);
-    else if (!strcmp(f, "outcome"))
-      bit = 1u << 4, ok = flow_outcome_parse(val, &s->outcome);
-    else if (!strcmp(f, "lastResult"))
-      bit = 1u << 5, ok = flow_result_parse(val, &s->last_result);
-    else if (!strcmp(f, "method"))
-      bit = 1u << 6, ok = flow_method_parse(val, &s->method);
-    else if (!strcmp(f, "identified"))
-      bit = 1u << 7, ok = parse_i64(val, 0, 1, &n), s->identified = n;
-    else if (!strcmp(f, "verified"))
-      bit = 1u << 8, ok = parse_i64(val, 0, 1, &n), s->verified = n;
-    else if (!strcmp(f, "customerId"))
-      bit = 1u << 9,
-      ok = copy_str(s->customer_id, sizeof s->customer_id, val, v->len);
-    else if (!strcmp(f, "customerName"))
-      bit = 1u << 10,
-      ok = copy_str(s->customer_name, sizeof s->customer_name, val, v->len);
-    else if (!strcmp(f, "identifyAttempts"))
-      bit = 1u << 11, ok = parse_i64(val, 0, 1000, &n),
-      s->identify_attempts = (int)n;
-    else if (!strcmp(f, "verifyAttempts"))
-      bit = 1u << 12, ok = parse_i64(val, 0, 1000, &n),
-      s->verify_attempts = (int)n;
-    else if (!strcmp(f, "aniMasked"))
-      bit = 1u << 13,
-      ok = copy_str(s->ani_masked, sizeof s->ani_masked, val, v->len);
-    else if (!strcmp(f, "createdMs"))
-      bit = 1u << 14, ok = parse_i64(val, 0, INT64_MAX, &s->created_ms);
-    else if (!strcmp(f, "updatedMs"))
-      bit = 1u << 15, ok = parse_i64(val, 0, INT64_MAX, &s->updated_ms);
-    if (!ok) {
-      snprintf(err, err_len, "session field %s is invalid", f);
+    if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+      snprintf(err, err_len, "session hash has a non-string entry");
       return false;
     }
-    seen |= bit;
+    for (size_t j = 0; j < FIELD_COUNT; j++) {
+      if (strcmp(k->str, fields[j].name) != 0)
+        continue;
+      if (!decode_field(&fields[j], v, s)) {
+        snprintf(err, err_len, "session field %s is invalid", fields[j].name);
+        return false;
+      }
+      seen |= 1u << j;
+      break;
+    }
   }
-  if (seen != 0xffffu) {
-    snprintf(err, err_len, "session hash lacks fields (mask %04x)", seen);
-    return false;
-  }
+  for (size_t j = 0; j < FIELD_COUNT; j++)
+    if (!(seen & (1u << j))) {
+      snprintf(err, err_len, "session field %s is missing", fields[j].name);
+      return false;
+    }
   return true;
 }
 
-/* Field/value strings for HSET; numbers go into `nums`. Returns count. */
-enum { SESSION_FIELDS = 16 };
-static int encode_session(const flow_session *s, const char **out,
-                          char nums[6][24]) {
-  snprintf(nums[0], 24, "%d", s->identified ? 1 : 0);
-  snprintf(nums[1], 24, "%d", s->verified ? 1 : 0);
-  snprintf(nums[2], 24, "%d", s->identify_attempts);
-  snprintf(nums[3], 24, "%d", s->verify_attempts);
-  snprintf(nums[4], 24, "%lld", (long long)s->created_ms);
-  snprintf(nums[5], 24, "%lld", (long long)s->updated_ms);
-  const char *pairs[SESSION_FIELDS * 2] = {
-      "conversationId",
-      s->conversation_id,
-      "serviceLine",
-      s->service_line,
-      "language",
-      s->language,
-      "state",
-      flow_state_name(s->state),
-      "outcome",
-      flow_outcome_name(s->outcome),
-      "lastResult",
-      flow_result_name(s->last_result),
-      "method",
-      flow_method_name(s->method),
-      "identified",
-      nums[0],
-      "verified",
-      nums[1],
-      "customerId",
-      s->customer_id,
-      "customerName",
-      s->customer_name,
-      "identifyAttempts",
-      nums[2],
-      "verifyAttempts",
-      nums[3],
-      "aniMasked",
-      s->ani_masked,
-      "createdMs",
-      nums[4],
-      "updatedMs",
-      nums[5],
-  };
-  memcpy(out, pairs, sizeof pairs);
-  return SESSION_FIELDS * 2;
+/* Decimal texts of the numeric fields while a session is encoded. */
+typedef struct {
+  char text[FIELD_COUNT][24];
+} number_texts;
+
+/*
+ * Fill out[0 .. 2*FIELD_COUNT) with field, value pairs for HSET. The values
+ * point into *s, static names or *nums. False (err filled) when the
+ * session holds something decode_session() would refuse, so a bad record
+ * is never written.
+ */
+static bool encode_session(const flow_session *s, const char **out,
+                           number_texts *nums, char *err, size_t err_len) {
+  for (size_t j = 0; j < FIELD_COUNT; j++) {
+    const field_def *f = &fields[j];
+    const void *src = (const char *)s + f->offset;
+    const char *value = NULL;
+    char *num = nums->text[j];
+    switch (f->kind) {
+    case FIELD_STR:
+      value = memchr(src, '\0', f->size) ? src : NULL;
+      break;
+    case FIELD_STATE:
+      value = flow_state_name(*(const flow_state *)src);
+      break;
+    case FIELD_OUTCOME:
+      value = flow_outcome_name(*(const flow_outcome *)src);
+      break;
+    case FIELD_RESULT:
+      value = flow_result_name(*(const flow_result *)src);
+      break;
+    case FIELD_METHOD:
+      value = flow_method_name(*(const flow_method *)src);
+      break;
+    case FIELD_BOOL:
+      value = *(const bool *)src ? "1" : "0";
+      break;
+    case FIELD_INT:
+      if (*(const int *)src >= 0) {
+        snprintf(num, sizeof nums->text[j], "%d", *(const int *)src);
+        value = num;
+      }
+      break;
+    case FIELD_I64:
+      if (*(const int64_t *)src >= 0) {
+        snprintf(num, sizeof nums->text[j], "%lld",
+                 (long long)*(const int64_t *)src);
+        value = num;
+      }
+      break;
+    }
+    /* The *_name functions give "" for a value outside the enum. */
+    if (!value || (f->kind != FIELD_STR && !value[0])) {
+      snprintf(err, err_len, "session to write has an invalid %s", f->name);
+      return false;
+    }
+    out[2 * j] = f->name;
+    out[2 * j + 1] = value;
+  }
+  return true;
 }
 
 /* ---------------------------------------------------------------------
@@ -440,13 +603,18 @@ static int encode_session(const flow_session *s, const char **out,
  * ------------------------------------------------------------------- */
 
 void store_new_token(char *token, size_t token_len) {
+  if (token_len == 0)
+    return;
   unsigned char raw[16];
   if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-    /* Practically unreachable; a clock-derived token still keeps steps
-     * apart, it is not a secret. */
-    int64_t t = monotonic_ms();
+    /* Practically unreachable (16 bytes never block once the pool is
+     * ready). A clock-derived token still keeps steps apart; the token
+     * guards against confusion, not an attacker. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     memset(raw, 0, sizeof raw);
-    memcpy(raw, &t, sizeof t);
+    memcpy(raw, &ts.tv_sec, sizeof ts.tv_sec);
+    memcpy(raw + 8, &ts.tv_nsec, sizeof ts.tv_nsec);
   }
   static const char hex[] = "0123456789abcdef";
   size_t n = 0;
@@ -457,28 +625,70 @@ void store_new_token(char *token, size_t token_len) {
   token[n] = '\0';
 }
 
-static bool status_is(const redisReply *r, const char *name) {
-  return strcmp(r->element[0]->str, name) == 0;
+/* Build "<prefix><kind>:<id>". False when it does not fit: a truncated key
+ * could name another conversation's record, so it is never used. */
+static bool key_for(char *out, size_t len, const char *kind, const char *id,
+                    char *err, size_t err_len) {
+  int n = snprintf(out, len, "%s%s:%s", cfg.key_prefix, kind, id);
+  if (n < 0 || (size_t)n >= len) {
+    snprintf(err, err_len, "store: %s key too long", kind);
+    return false;
+  }
+  return true;
+}
+
+/* The session and lock keys of a conversation. */
+typedef struct {
+  char session[KEY_MAX];
+  char lock[KEY_MAX];
+} session_keys;
+
+static bool keys_for(session_keys *k, const char *id, char *err,
+                     size_t err_len) {
+  return key_for(k->session, sizeof k->session, "session", id, err, err_len) &&
+         key_for(k->lock, sizeof k->lock, "lock", id, err, err_len);
+}
+
+/* Fill err with `msg` and return `st`. */
+static store_status fail_with(store_status st, const char *msg, char *err,
+                              size_t err_len) {
+  snprintf(err, err_len, "%s", msg);
+  return st;
+}
+
+/* A status word the caller did not expect: a script/code mismatch. */
+static store_status unexpected(const redisReply *r, char *err, size_t err_len) {
+  snprintf(err, err_len, "redis: unexpected script status '%s'",
+           status_word(r));
+  return STORE_UNAVAILABLE;
 }
 
 store_status store_create(const char *id, const char *token,
                           flow_session *existing, char *err, size_t err_len) {
-  char skey[KEY_MAX], lkey[KEY_MAX], lock_ms[16];
-  key_for(skey, sizeof skey, "session", id);
-  key_for(lkey, sizeof lkey, "lock", id);
+  session_keys k;
+  if (!keys_for(&k, id, err, err_len))
+    return STORE_UNAVAILABLE;
+  char lock_ms[16];
   snprintf(lock_ms, sizeof lock_ms, "%d", cfg.lock_ms);
-  const char *keys[] = {skey, lkey}, *args[] = {token, lock_ms};
+  const char *keys[] = {k.session, k.lock}, *args[] = {token, lock_ms};
   redisReply *r = run_script(SCRIPT_CREATE, keys, 2, args, 2, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
-  store_status st = STORE_OK;
-  if (status_is(r, "exists"))
+  const char *w = status_word(r);
+  store_status st;
+  if (!strcmp(w, "ok"))
+    st = STORE_OK;
+  else if (!strcmp(w, "busy"))
+    st = STORE_BUSY;
+  else if (!strcmp(w, "exists"))
     st = r->elements >= 2 &&
                  decode_session(r->element[1], existing, err, err_len)
              ? STORE_EXISTS
              : STORE_CORRUPT;
-  else if (status_is(r, "busy"))
-    st = STORE_BUSY;
+  else if (!strcmp(w, "corrupt"))
+    st = fail_with(STORE_CORRUPT, "session key is not a hash", err, err_len);
+  else
+    st = unexpected(r, err, err_len);
   freeReplyObject(r);
   return st;
 }
@@ -487,44 +697,52 @@ store_status store_begin(const char *id, const char *token,
                          unsigned allowed_states, int counter,
                          flow_session *out, bool *customer_locked, char *err,
                          size_t err_len) {
-  char skey[KEY_MAX], lkey[KEY_MAX], lock_ms[16], prefix[KEY_MAX], max[16];
-  key_for(skey, sizeof skey, "session", id);
-  key_for(lkey, sizeof lkey, "lock", id);
+  *customer_locked = false;
+  memset(out, 0, sizeof *out);
+  session_keys k;
+  if (!keys_for(&k, id, err, err_len))
+    return STORE_UNAVAILABLE;
+  char lock_ms[16], prefix[KEY_MAX], max[16];
   snprintf(prefix, sizeof prefix, "%slockout:", cfg.key_prefix);
   snprintf(lock_ms, sizeof lock_ms, "%d", cfg.lock_ms);
   snprintf(max, sizeof max, "%d", cfg.lockout_max_failures);
-  const char *args[5 + 3] = {token, lock_ms,
-                             counter == 1   ? "identifyAttempts"
-                             : counter == 2 ? "verifyAttempts"
-                                            : "",
-                             prefix, max};
+  const char *args[5 + FLOW_STATE_COMPLETED + 1] = {
+      token, lock_ms,
+      counter == 1   ? "identifyAttempts"
+      : counter == 2 ? "verifyAttempts"
+                     : "",
+      prefix, max};
   int nargs = 5;
-  for (int st = FLOW_STATE_AWAITING_IDENTIFIER; st <= FLOW_STATE_COMPLETED;
-       st++)
-    if (allowed_states & (1u << st))
-      args[nargs++] = flow_state_name((flow_state)st);
-  const char *keys[] = {skey, lkey};
-  *customer_locked = false;
-  memset(out, 0, sizeof *out);
+  for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)
+    if (allowed_states & (1u << s))
+      args[nargs++] = flow_state_name((flow_state)s);
+  const char *keys[] = {k.session, k.lock};
   redisReply *r = run_script(SCRIPT_BEGIN, keys, 2, args, nargs, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
+  const char *w = status_word(r);
   store_status st;
-  if (status_is(r, "not_found")) {
+  if (!strcmp(w, "not_found")) {
     st = STORE_NOT_FOUND;
-  } else if (status_is(r, "busy")) {
+  } else if (!strcmp(w, "busy")) {
     st = STORE_BUSY;
+  } else if (!strcmp(w, "corrupt")) {
+    snprintf(err, err_len, "session or lockout counter is malformed");
+    st = STORE_CORRUPT;
+  } else if (strcmp(w, "ok") != 0 && strcmp(w, "wrong_state") != 0) {
+    st = unexpected(r, err, err_len);
   } else if (r->elements < 2 ||
              !decode_session(r->element[1], out, err, err_len)) {
     st = STORE_CORRUPT;
-    if (status_is(r, "ok")) {
-      /* We hold the lock on a record we cannot read: let it go. */
-      freeReplyObject(r);
+    if (!strcmp(w, "ok")) {
+      /* We hold the lock on a record we cannot read: let it go, so the
+       * caller has nothing to release. */
       char ignored[STORE_ERR_MAX];
+      freeReplyObject(r);
       store_release(id, token, ignored, sizeof ignored);
-      return STORE_CORRUPT;
+      return st;
     }
-  } else if (status_is(r, "wrong_state")) {
+  } else if (!strcmp(w, "wrong_state")) {
     st = STORE_WRONG_STATE;
   } else {
     st = STORE_OK;
@@ -536,21 +754,35 @@ store_status store_begin(const char *id, const char *token,
   return st;
 }
 
+/*
+ * Beyond the header's contract: STORE_CORRUPT when `s` holds a value that
+ * could not be read back (nothing is sent) or the customer's lockout
+ * counter is not a number (nothing written); in both cases the lock is
+ * let go, so the caller has nothing to release.
+ */
 store_status store_commit(const flow_session *s, const char *token,
                           flow_lockout_effect lockout, bool check_lockout,
                           char *err, size_t err_len) {
-  char skey[KEY_MAX], lkey[KEY_MAX], okey[KEY_MAX];
-  key_for(skey, sizeof skey, "session", s->conversation_id);
-  key_for(lkey, sizeof lkey, "lock", s->conversation_id);
-  /* With no customer the lockout key is never touched; name a key that
-   * cannot be a customer's so the script's key list stays fixed. */
-  key_for(okey, sizeof okey, "lockout",
-          s->customer_id[0] ? s->customer_id : "-none-");
-  char ttl[16], max[16], window[16], nums[6][24];
+  session_keys k;
+  char okey[KEY_MAX];
+  if (!keys_for(&k, s->conversation_id, err, err_len))
+    return STORE_UNAVAILABLE;
+  /* With no customer the lockout key is never read or written; name a key
+   * that cannot be a customer's so the script's key list stays fixed. */
+  if (!key_for(okey, sizeof okey, "lockout",
+               s->customer_id[0] ? s->customer_id : "-none-", err, err_len))
+    return STORE_UNAVAILABLE;
+  char ttl[16], max[16], window[16];
+  number_texts nums = {0};
+  const char *args[6 + 2 * FIELD_COUNT];
+  if (!encode_session(s, args + 6, &nums, err, err_len)) {
+    char ignored[STORE_ERR_MAX];
+    store_release(s->conversation_id, token, ignored, sizeof ignored);
+    return STORE_CORRUPT;
+  }
   snprintf(ttl, sizeof ttl, "%d", cfg.session_ttl_seconds);
   snprintf(max, sizeof max, "%d", cfg.lockout_max_failures);
   snprintf(window, sizeof window, "%d", cfg.lockout_window_seconds);
-  const char *args[6 + SESSION_FIELDS * 2];
   args[0] = token;
   args[1] = ttl;
   args[2] = !s->customer_id[0]                       ? "none"
@@ -560,27 +792,45 @@ store_status store_commit(const flow_session *s, const char *token,
   args[3] = check_lockout && s->customer_id[0] ? "1" : "0";
   args[4] = max;
   args[5] = window;
-  int n = 6 + encode_session(s, args + 6, nums);
-  const char *keys[] = {skey, lkey, okey};
-  redisReply *r = run_script(SCRIPT_COMMIT, keys, 3, args, n, err, err_len);
+  const char *keys[] = {k.session, k.lock, okey};
+  redisReply *r = run_script(SCRIPT_COMMIT, keys, 3, args,
+                             (int)(6 + 2 * FIELD_COUNT), err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
-  store_status st = status_is(r, "ok")                ? STORE_OK
-                    : status_is(r, "customer_locked") ? STORE_CUSTOMER_LOCKED
-                                                      : STORE_LOCK_LOST;
+  const char *w = status_word(r);
+  store_status st;
+  if (!strcmp(w, "ok"))
+    st = STORE_OK;
+  else if (!strcmp(w, "lock_lost"))
+    st = fail_with(STORE_LOCK_LOST, "lock expired or taken", err, err_len);
+  else if (!strcmp(w, "customer_locked"))
+    st = STORE_CUSTOMER_LOCKED;
+  else if (!strcmp(w, "corrupt"))
+    st = fail_with(STORE_CORRUPT, "lockout counter is not a number", err,
+                   err_len);
+  else
+    st = unexpected(r, err, err_len);
   freeReplyObject(r);
   return st;
 }
 
 store_status store_release(const char *id, const char *token, char *err,
                            size_t err_len) {
-  char lkey[KEY_MAX];
-  key_for(lkey, sizeof lkey, "lock", id);
-  const char *keys[] = {lkey}, *args[] = {token};
+  session_keys k;
+  if (!keys_for(&k, id, err, err_len))
+    return STORE_UNAVAILABLE;
+  const char *keys[] = {k.lock}, *args[] = {token};
   redisReply *r = run_script(SCRIPT_RELEASE, keys, 1, args, 1, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
-  store_status st = status_is(r, "ok") ? STORE_OK : STORE_LOCK_LOST;
+  const char *w = status_word(r);
+  store_status st;
+  if (!strcmp(w, "ok"))
+    st = STORE_OK;
+  else if (!strcmp(w, "lock_lost"))
+    st = fail_with(STORE_LOCK_LOST, "lock expired or taken", err, err_len);
+  else
+    st = unexpected(r, err, err_len);
   freeReplyObject(r);
   return st;
 }
@@ -588,41 +838,41 @@ store_status store_release(const char *id, const char *token, char *err,
 store_status store_get(const char *id, flow_session *out, char *err,
                        size_t err_len) {
   memset(out, 0, sizeof *out);
-  if (!connect_if_needed(err, err_len))
+  session_keys k;
+  if (!keys_for(&k, id, err, err_len))
     return STORE_UNAVAILABLE;
-  char skey[KEY_MAX];
-  key_for(skey, sizeof skey, "session", id);
-  redisReply *r = redisCommand(conn.ctx, "HGETALL %s", skey);
-  if (!r) {
-    snprintf(err, err_len, "redis: %s", conn.ctx->errstr);
-    drop_connection();
-    conn.failed_at_ms = monotonic_ms();
+  const char *keys[] = {k.session};
+  redisReply *r = run_script(SCRIPT_GET, keys, 1, NULL, 0, err, err_len);
+  if (!r)
     return STORE_UNAVAILABLE;
-  }
+  const char *w = status_word(r);
   store_status st;
-  if (r->type == REDIS_REPLY_ERROR) {
-    snprintf(err, err_len, "redis: %s", r->str);
-    if (error_is_fatal(r->str))
-      drop_connection();
-    st = STORE_UNAVAILABLE;
-  } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+  if (!strcmp(w, "not_found"))
     st = STORE_NOT_FOUND;
-  } else {
-    st = decode_session(r, out, err, err_len) ? STORE_OK : STORE_CORRUPT;
-  }
+  else if (!strcmp(w, "corrupt"))
+    st = fail_with(STORE_CORRUPT, "session key is not a hash", err, err_len);
+  else if (!strcmp(w, "ok"))
+    st = r->elements >= 2 && decode_session(r->element[1], out, err, err_len)
+             ? STORE_OK
+             : STORE_CORRUPT;
+  else
+    st = unexpected(r, err, err_len);
   freeReplyObject(r);
   return st;
 }
 
 store_status store_delete(const char *id, char *err, size_t err_len) {
-  char skey[KEY_MAX], lkey[KEY_MAX];
-  key_for(skey, sizeof skey, "session", id);
-  key_for(lkey, sizeof lkey, "lock", id);
-  const char *keys[] = {skey, lkey};
+  session_keys k;
+  if (!keys_for(&k, id, err, err_len))
+    return STORE_UNAVAILABLE;
+  const char *keys[] = {k.session, k.lock};
   redisReply *r = run_script(SCRIPT_DELETE, keys, 2, NULL, 0, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
-  store_status st = status_is(r, "ok") ? STORE_OK : STORE_NOT_FOUND;
+  const char *w = status_word(r);
+  store_status st = !strcmp(w, "ok")          ? STORE_OK
+                    : !strcmp(w, "not_found") ? STORE_NOT_FOUND
+                                              : unexpected(r, err, err_len);
   freeReplyObject(r);
   return st;
 }
@@ -632,18 +882,16 @@ store_status store_ping(char *err, size_t err_len) {
     return STORE_UNAVAILABLE;
   redisReply *r = redisCommand(conn.ctx, "PING");
   if (!r) {
-    snprintf(err, err_len, "redis: %s", conn.ctx->errstr);
-    drop_connection();
-    conn.failed_at_ms = monotonic_ms();
+    connection_broke(err, err_len);
     return STORE_UNAVAILABLE;
   }
-  bool ok = r->type == REDIS_REPLY_STATUS;
-  if (!ok) {
-    snprintf(err, err_len, "redis: %s",
-             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected PING reply");
-    if (r->type == REDIS_REPLY_ERROR && error_is_fatal(r->str))
-      drop_connection();
+  if (r->type == REDIS_REPLY_ERROR) {
+    error_reply(r, err, err_len);
+    return STORE_UNAVAILABLE;
   }
+  bool ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+  if (!ok)
+    snprintf(err, err_len, "redis: unexpected PING reply");
   freeReplyObject(r);
   return ok ? STORE_OK : STORE_UNAVAILABLE;
 }
