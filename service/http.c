@@ -372,6 +372,9 @@ static size_t keep_raw_path(void *cls, struct MHD_Connection *c, char *uri) {
   return strlen(uri);
 }
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   char text[512];
   vsnprintf(text, sizeof text, fmt, ap);

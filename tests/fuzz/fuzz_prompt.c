@@ -22,14 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     name = "";
   json_t *overrides = json_pack("{s:{s:s}}", "en-US", "ask_security", text);
   char err[256];
-  if (overrides && prompt_check_overrides(overrides, "prompts", err,
-                                          sizeof err)) {
+  if (overrides &&
+      prompt_check_overrides(overrides, "prompts", err, sizeof err)) {
     char out[PROMPT_TEXT_MAX];
     prompt_vars vars = {.customer_name = name,
                         .identifier_type = FLOW_ID_ACCOUNT_NUMBER,
                         .attempts_remaining = 2};
-    if (!prompt_render(overrides, "en-US", "en-US", "ask_security", &vars,
-                       out, sizeof out))
+    if (!prompt_render(overrides, "en-US", "en-US", "ask_security", &vars, out,
+                       sizeof out))
       abort();
     if (strlen(out) >= sizeof out)
       abort();
