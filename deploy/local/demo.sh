@@ -79,7 +79,7 @@ AUTHFLOW_PORT="$port" \
 AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
 AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" \
 AUTHFLOW_API_KEYS="$key" \
-  "$build/service/authflow" 2>"$run/authflow.log" &
+  "$build/service/authflow" >/dev/null 2>"$run/authflow.log" &
 echo $! >"$run/authflow.pid"
 wait_for "http://127.0.0.1:$port/readyz"
 
