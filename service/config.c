@@ -422,9 +422,52 @@ static bool load_api_keys(const json_t *root, config *cfg, char *err,
   return true;
 }
 
+/* A Sentinel master name: 1..127 printable characters without spaces. */
+static bool set_master_name(config *cfg, const char *name, const char *where,
+                            char *err, size_t err_len) {
+  size_t n = strlen(name);
+  if (n == 0 || n >= sizeof cfg->redis_master_name ||
+      !printable_no_space(name, n))
+    return fail(err, err_len,
+                "%s: must be 1..%zu printable characters without spaces", where,
+                sizeof cfg->redis_master_name - 1);
+  memcpy(cfg->redis_master_name, name, n + 1);
+  return true;
+}
+
+/* AUTHFLOW_REDIS_SENTINELS: "host:port,host:port". */
+static bool set_sentinels_env(config *cfg, const char *v, char *err,
+                              size_t err_len) {
+  cfg->redis_sentinel_count = 0;
+  while (*v) {
+    size_t n = strcspn(v, ",");
+    char item[SENTINEL_HOST_MAX + 16], why[128];
+    if (n > 0) {
+      if (n >= sizeof item || cfg->redis_sentinel_count >= SENTINEL_MAX)
+        return fail(err, err_len,
+                    "AUTHFLOW_REDIS_SENTINELS: at most %d host:port entries",
+                    SENTINEL_MAX);
+      memcpy(item, v, n);
+      item[n] = '\0';
+      if (!sentinel_parse_addr(item,
+                               &cfg->redis_sentinels[cfg->redis_sentinel_count],
+                               why, sizeof why))
+        return fail(err, err_len, "AUTHFLOW_REDIS_SENTINELS: %s", why);
+      cfg->redis_sentinel_count++;
+    }
+    v += n;
+    if (*v == ',')
+      v++;
+  }
+  if (cfg->redis_sentinel_count == 0)
+    return fail(err, err_len, "AUTHFLOW_REDIS_SENTINELS: holds no address");
+  return true;
+}
+
 static bool load_redis(const json_t *root, config *cfg, char *err,
                        size_t err_len) {
-  static const char *const others[] = {"url", "keyPrefix", NULL};
+  static const char *const others[] = {"url", "keyPrefix", "sentinels",
+                                       "masterName", NULL};
   bool ok = true;
   const json_t *s = section(root, "redis", redis_nums, COUNT(redis_nums),
                             others, &ok, err, err_len);
@@ -447,6 +490,31 @@ static bool load_redis(const json_t *root, config *cfg, char *err,
                   sizeof cfg->key_prefix - 1);
     memcpy(cfg->key_prefix, prefix, n + 1);
   }
+  const json_t *sentinels = json_object_get(s, "sentinels");
+  if (sentinels) {
+    if (!json_is_array(sentinels) || json_array_size(sentinels) == 0 ||
+        json_array_size(sentinels) > SENTINEL_MAX)
+      return fail(err, err_len,
+                  "redis.sentinels: must be an array of 1..%d \"host:port\" "
+                  "strings",
+                  SENTINEL_MAX);
+    size_t i;
+    const json_t *item;
+    json_array_foreach(sentinels, i, item) {
+      char why[128];
+      if (!json_is_string(item) ||
+          !sentinel_parse_addr(json_string_value(item),
+                               &cfg->redis_sentinels[i], why, sizeof why))
+        return fail(err, err_len, "redis.sentinels[%zu]: %s", i,
+                    json_is_string(item) ? why : "must be a string");
+    }
+    cfg->redis_sentinel_count = json_array_size(sentinels);
+  }
+  const char *master = NULL;
+  if (!read_str(s, "redis", "masterName", &master, err, err_len) ||
+      (master &&
+       !set_master_name(cfg, master, "redis.masterName", err, err_len)))
+    return false;
   return true;
 }
 
@@ -770,6 +838,15 @@ static bool apply_env(config *cfg, char *(*getenv_fn)(const char *), char *err,
   if ((v = env(getenv_fn, "AUTHFLOW_API_KEYS")) &&
       !set_api_keys_env(cfg, v, err, err_len))
     return false;
+  if ((v = env(getenv_fn, "AUTHFLOW_REDIS_SENTINELS")) &&
+      !set_sentinels_env(cfg, v, err, err_len))
+    return false;
+  if ((v = env(getenv_fn, "AUTHFLOW_REDIS_MASTER_NAME")) &&
+      !set_master_name(cfg, v, "AUTHFLOW_REDIS_MASTER_NAME", err, err_len))
+    return false;
+  if (cfg->redis_sentinel_count > 0 && !cfg->redis_master_name[0])
+    return fail(err, err_len,
+                "redis.masterName: required when sentinels are configured");
   return true;
 }
 

@@ -32,6 +32,10 @@
  * serviceLines in the file, one line named "default" with the defaults above
  * exists.
  *
+ * Sentinel: "redis": {"sentinels": ["10.0.0.1:26379", ...],
+ *                     "masterName": "authflow"}; env AUTHFLOW_REDIS_SENTINELS
+ * (comma-separated) and AUTHFLOW_REDIS_MASTER_NAME.
+ *
  * Environment (override the file): AUTHFLOW_PORT, AUTHFLOW_REDIS_URL,
  * AUTHFLOW_CRM_URL, AUTHFLOW_API_KEYS (comma-separated), AUTHFLOW_LOG_LEVEL.
  * AUTHFLOW_CONFIG names the file when no --config is given.
@@ -44,6 +48,7 @@
 #include <stddef.h>
 
 #include "flow.h"
+#include "sentinel.h"
 
 #define CONFIG_ERR_MAX 256
 #define CONFIG_URL_MAX 512
@@ -87,6 +92,12 @@ typedef struct {
   int session_ttl_seconds;
   int redis_connect_timeout_ms;
   int redis_command_timeout_ms;
+  /* Redis Sentinel (optional): with sentinels, the master named
+   * redis_master_name is asked of them at every (re)connect and the URL's
+   * host and port are not used (its password and db still are). */
+  sentinel_addr redis_sentinels[SENTINEL_MAX];
+  size_t redis_sentinel_count;
+  char redis_master_name[128];
   /* lockout across calls */
   int lockout_max_failures;
   int lockout_window_seconds;

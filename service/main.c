@@ -87,6 +87,10 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->command_timeout_ms = cfg->redis_command_timeout_ms;
   sc->lockout_max_failures = cfg->lockout_max_failures;
   sc->lockout_window_seconds = cfg->lockout_window_seconds;
+  memcpy(sc->sentinels, cfg->redis_sentinels, sizeof sc->sentinels);
+  sc->sentinel_count = cfg->redis_sentinel_count;
+  snprintf(sc->master_name, sizeof sc->master_name, "%s",
+           cfg->redis_master_name);
 }
 
 /* Serve until SIGTERM/SIGINT, then drain. Returns the exit status. */
