@@ -1,0 +1,303 @@
+"""Redis outages, SIGTERM, --check-config and the log audit (SPEC sections 5
+and 6).
+
+Each test builds its own Redis + CRM + authflow, because these tests kill,
+pause and restart them.
+Run by hand:
+    AUTHFLOW_BIN=<build>/service/authflow \\
+    AUTHFLOW_DEMO_CRM_BIN=<build>/service/demo-crm/authflow-demo-crm \\
+        python3 tests/integration/test_resilience.py -v
+"""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+import harness as h
+from harness import ANA, JIN, assert_error, assert_ok, new_id
+
+
+class FreshStack(unittest.TestCase):
+    """A new Redis, CRM and authflow for every test."""
+
+    LOG_LEVEL = "info"
+    CRM_TIMEOUT_MS = 5000
+
+    def setUp(self):
+        self.redis = h.Redis().start()
+        self.crm = h.DemoCrm().start()
+        self.svc = h.Authflow(self.config(), log_level=self.LOG_LEVEL).start()
+        self.addCleanup(self._teardown_stack)
+
+    def config(self):
+        return h.base_config(self.redis, self.crm.url, crm_timeout_ms=self.CRM_TIMEOUT_MS)
+
+    def _teardown_stack(self):
+        try:
+            self.redis.resume()
+        except (ProcessLookupError, AttributeError, TypeError):
+            pass
+        self.svc.stop()
+        self.crm.stop()
+        self.redis.stop()
+
+    def timed(self, call):
+        t0 = time.monotonic()
+        result = call()
+        return result, time.monotonic() - t0
+
+
+class RedisOutage(FreshStack):
+
+    def test_redis_killed_then_restarted(self):
+        """With Redis gone every session request gets 503 unavailable in under
+        1 s, /readyz is 503 and /healthz stays 200. When Redis comes back on the
+        same port, requests succeed again without restarting authflow."""
+        cid = new_id("before")
+        assert_ok(self, self.svc.start_session(cid, ani="+13175550116"))
+        self.redis.kill()
+
+        calls = {
+            "start": lambda: self.svc.start_session(new_id("down")),
+            "get": lambda: self.svc.get(cid),
+            "security": lambda: self.svc.security(cid, ANA["answer"]),
+            "delete": lambda: self.svc.delete(cid),
+        }
+        for _ in range(2):  # the second round runs on a known-broken connection
+            for name, call in calls.items():
+                response, took = self.timed(call)
+                assert_error(self, response, 503, "unavailable")
+                self.assertLess(took, 1.0, "%s took %.2f s with Redis down" % (name, took))
+        (status, _, body), took = self.timed(
+            lambda: self.svc.request("GET", "/readyz", key=None))
+        self.assertEqual(status, 503, body)
+        self.assertLess(took, 1.0)
+        status, _, _ = self.svc.request("GET", "/healthz", key=None)
+        self.assertEqual(status, 200)
+        self.assertEqual(self.crm.stats()["verifications"], 0,
+                         "a step ran against the CRM without its session")
+
+        self.redis = h.Redis(port=self.redis.port).start()
+        fresh = new_id("after")
+
+        def recovered():
+            status, _, _ = self.svc.start_session(fresh, ani="+13175550116")
+            return status == 200
+
+        h.wait_until(recovered, 5.0, interval=0.2, what="authflow to use Redis again")
+        assert_ok(self, self.svc.security(fresh, ANA["answer"]), outcome="verified")
+        status, _, _ = self.svc.request("GET", "/readyz", key=None)
+        self.assertEqual(status, 200)
+        self.assertTrue(self.svc.alive())
+
+    def test_redis_unresponsive_is_a_fast_503(self):
+        """A Redis that accepts connections but never answers (SIGSTOP) must not
+        hang requests: 503 unavailable within 2 s; after SIGCONT it works again."""
+        cid = new_id("paused")
+        assert_ok(self, self.svc.start_session(cid, ani="+13175550116"))
+        self.redis.pause()
+        try:
+            for name, call in [("get", lambda: self.svc.get(cid)),
+                               ("start", lambda: self.svc.start_session(new_id("p"))),
+                               ("readyz", lambda: self.svc.request("GET", "/readyz", key=None))]:
+                (status, _, body), took = self.timed(call)
+                self.assertEqual(status, 503, "%s: %r" % (name, body))
+                self.assertLess(took, 2.0, "%s took %.2f s against a stuck Redis" % (name, took))
+        finally:
+            self.redis.resume()
+
+        def recovered():
+            return self.svc.get(cid)[0] == 200
+
+        h.wait_until(recovered, 5.0, interval=0.2, what="authflow to use Redis again")
+        assert_ok(self, self.svc.security(cid, ANA["answer"]), outcome="verified")
+
+
+class Shutdown(FreshStack):
+
+    def test_sigterm_finishes_in_flight_request(self):
+        """SIGTERM while a step waits 1.5 s on the CRM: the step still gets its
+        200 answer, new connections are no longer served, and the process exits
+        0 within 10 s."""
+        cid = new_id("drain")
+        assert_ok(self, self.svc.start_session(cid, ani="+13175550116"),
+                  state="awaiting_security")
+        self.crm.set(delay_ms=1500)
+        outcome = {}
+
+        def slow_step():
+            try:
+                outcome["response"] = self.svc.security(cid, ANA["answer"], timeout=15)
+            except Exception as e:  # noqa: BLE001 - reported below
+                outcome["error"] = e
+
+        worker = threading.Thread(target=slow_step, daemon=True)
+        worker.start()
+        h.wait_until(lambda: self.crm.stats()["inFlight"] >= 1, 3.0,
+                     what="the step to reach the CRM")
+        t0 = time.monotonic()
+        self.svc.terminate()
+        h.wait_until(lambda: any(e.get("msg") == "draining" for e in self.svc.log_entries())
+                     or not self.svc.alive(), 3.0, what="authflow to start draining")
+
+        # A new request during the drain is not served a session answer.
+        try:
+            status, _, body = self.svc.start_session(new_id("late"), timeout=3)
+            self.assertNotEqual(status, 200, "a new request was served while draining")
+        except (ConnectionError, socket.timeout, OSError):
+            pass  # refused: not accepting any more
+
+        worker.join(timeout=15)
+        self.assertFalse(worker.is_alive(), "the in-flight request never got an answer")
+        self.assertNotIn("error", outcome, "in-flight request failed: %r" % outcome.get("error"))
+        assert_ok(self, outcome["response"], state="completed", outcome="verified")
+        try:
+            rc = self.svc.proc.wait(timeout=max(0.1, 10 - (time.monotonic() - t0)))
+        except subprocess.TimeoutExpired:
+            self.fail("authflow did not exit within 10 s of SIGTERM")
+        self.svc.assert_clean_exit(self, rc)
+
+
+class CheckConfig(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = h.make_tempdir("authflow-cfg-")
+
+    def write(self, name, content):
+        path = os.path.join(self.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+        return path
+
+    VALID = {"apiKeys": [h.API_KEY], "redis": {"url": "redis://127.0.0.1:6399/0"},
+             "crm": {"baseUrl": "http://127.0.0.1:8089", "timeoutMs": 2000},
+             "lockout": {"maxFailures": 3, "windowSeconds": 600},
+             "serviceLines": {"retail": {"aniLookup": True, "verification": True,
+                                         "identifierType": "account_number",
+                                         "maxIdentifyAttempts": 3, "maxVerifyAttempts": 3,
+                                         "defaultLanguage": "es-ES"}}}
+
+    def test_valid_file_exits_zero(self):
+        """--check-config on a valid file exits 0 (no Redis or CRM needed)."""
+        rc, out = h.check_config(self.write("valid.json", self.VALID))
+        self.assertEqual(rc, 0, out)
+
+    def test_invalid_files_exit_nonzero_naming_the_key(self):
+        """--check-config on an invalid file exits non-zero and names the key."""
+        retail = self.VALID["serviceLines"]["retail"]
+        cases = [
+            ("lockout.maxFailures", dict(self.VALID, lockout={"maxFailures": 0})),
+            ("lockout.maxFailures", dict(self.VALID, lockout={"maxFailures": "three"})),
+            ("serviceLines.retail.maxIdentifyAttempts",
+             dict(self.VALID, serviceLines={"retail": dict(retail, maxIdentifyAttempts=-1)})),
+            ("serviceLines.retail.identifierType",
+             dict(self.VALID, serviceLines={"retail": dict(retail, identifierType="passport")})),
+            ("serviceLines.retail.verification",
+             dict(self.VALID, serviceLines={"retail": dict(retail, verification="yes")})),
+            ("redis.url", dict(self.VALID, redis={"url": "http://127.0.0.1:6379"})),
+            ("crm.baseUrl", dict(self.VALID, crm={"baseUrl": 5})),
+            ("lockuot", dict(self.VALID, lockuot={"maxFailures": 3})),
+        ]
+        for i, (key, cfg) in enumerate(cases):
+            with self.subTest(key=key, case=i):
+                rc, out = h.check_config(self.write("bad%d.json" % i, cfg))
+                self.assertNotEqual(rc, 0, "accepted an invalid file: %s" % out)
+                self.assertIn(key, out)
+
+    def test_unreadable_files_exit_nonzero(self):
+        """A syntax error or a missing file is refused too."""
+        rc, out = h.check_config(self.write("syntax.json", '{"apiKeys": ["x",]'))
+        self.assertNotEqual(rc, 0, out)
+        rc, out = h.check_config(os.path.join(self.dir, "missing.json"))
+        self.assertNotEqual(rc, 0, out)
+
+    def test_service_refuses_to_start_with_invalid_file(self):
+        """Without --check-config an invalid file stops the service at once:
+        non-zero exit, the key named, never listening."""
+        path = self.write("bad.json", dict(self.VALID, lockout={"maxFailures": 0}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHFLOW_")}
+        env["AUTHFLOW_PORT"] = "0"
+        proc = h._track(subprocess.Popen([h.AUTHFLOW_BIN, "--config", path],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, env=env,
+                                         start_new_session=True))
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            h._kill_group(proc)
+            proc.communicate(timeout=5)
+            self.fail("authflow kept running with an invalid configuration")
+        self.assertNotEqual(proc.returncode, 0)
+        text = (out + err).decode("utf-8", "replace")
+        self.assertIn("lockout.maxFailures", text)
+        self.assertNotIn('"msg":"listening"', text)
+
+
+class LogAudit(FreshStack):
+    LOG_LEVEL = "debug"  # the most verbose level must still mask
+
+    ANI_DIGITS = ["13125550142", "3125550142", "5550142"]  # more than the last 4
+    SECRETS = ["73918264", "86420975"]  # the right and a wrong answer
+    IDENTIFIERS = ["48213957"]  # JIN's account number
+
+    def test_logs_hold_no_answers_ani_or_identifiers(self):
+        """After full calls with a known ANI, an identifier and security answers,
+        the log holds neither the answers nor the full ANI or identifier digits,
+        Redis holds no answer, and every request left a request line with
+        method, route, status and latency."""
+        first = new_id("audit")
+        assert_ok(self, self.svc.start_session(first, ani="tel:+13125550142"),
+                  state="awaiting_security", customerId=JIN["id"])
+        assert_ok(self, self.svc.security(first, "86420975"), lastResult="wrong_answer")
+        assert_ok(self, self.svc.security(first, JIN["answer"]), outcome="verified")
+
+        second = new_id("audit")
+        assert_ok(self, self.svc.start_session(second, ani="anonymous"),
+                  state="awaiting_identifier")
+        assert_ok(self, self.svc.identifier(second, JIN["accountNumber"],
+                                            identifier_type="account_number"),
+                  state="awaiting_security", customerId=JIN["id"])
+        assert_ok(self, self.svc.security(second, JIN["answer"]), outcome="verified")
+
+        third = new_id("audit")
+        assert_ok(self, self.svc.start_session(third), state="awaiting_identifier")
+        assert_ok(self, self.svc.identifier(third, "312-555-0142", identifier_type="phone"),
+                  state="awaiting_security", customerId=JIN["id"])
+        # A refused request must not echo the answer either.
+        assert_error(self, self.svc.request("POST", "/v1/sessions/%s/security" % third,
+                                            raw_body=b'{"answer":"73918264",}'),
+                     400, "invalid_json")
+        assert_ok(self, self.svc.security(third, JIN["answer"]), outcome="verified")
+
+        stored = self.redis.dump_all_values()
+        for secret in self.SECRETS:
+            self.assertNotIn(secret.encode(), stored, "a security answer is stored in Redis")
+
+        self.svc.stop()
+        text = self.svc.log_text()
+        for value in self.SECRETS + self.ANI_DIGITS + self.IDENTIFIERS:
+            self.assertNotIn(value, text, "the log holds %s" % value)
+
+        entries = [e for e in self.svc.log_entries() if e.get("msg") == "request"]
+        for cid, routes in [(first, {"/v1/sessions", "/v1/sessions/{id}/security"}),
+                            (second, {"/v1/sessions", "/v1/sessions/{id}/identifier",
+                                      "/v1/sessions/{id}/security"})]:
+            mine = [e for e in entries if e.get("conversationId") == cid]
+            self.assertEqual({e.get("route") for e in mine}, routes, mine)
+            for e in mine:
+                self.assertIn(e.get("method"), ("POST", "GET"))
+                self.assertEqual(e.get("status"), 200, e)
+                self.assertIsInstance(e.get("latencyMs"), (int, float), e)
+                self.assertTrue(e.get("requestId"), e)
+                self.assertIn("outcome", e)
+        refused = [e for e in entries if e.get("conversationId") == third
+                   and e.get("status") == 400]
+        self.assertEqual(len(refused), 1, "the refused request was not logged with its status")
+
+
+if __name__ == "__main__":
+    unittest.main()
