@@ -21,6 +21,9 @@
 #include "route.h"
 
 #define REQUEST_ID_MAX 64
+/* How much of an oversized chunked body is read and dropped before the
+ * connection is closed without an answer. */
+#define DISCARD_MAX (1024 * 1024)
 
 static struct MHD_Daemon *daemon_handle;
 static const config *cfg;
@@ -49,6 +52,7 @@ typedef struct {
   size_t body_len;
   size_t body_cap;
   bool too_large;
+  size_t discarded; /* bytes thrown away after too_large */
   _Atomic request_phase phase;
   api_step step;
   flow_crm_result crm_result;
@@ -327,11 +331,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
   if (phase == PHASE_WAITING_CRM)
     return MHD_YES; /* spurious call while suspended */
   if (*upload_data_size > 0) {
+    /* libmicrohttpd cannot answer in the middle of an upload, so a body
+     * found too large (chunked, no Content-Length) is read to its end and
+     * thrown away, then refused with 413. A client that streams on past
+     * DISCARD_MAX is cut off instead, so it cannot hold a worker forever. */
+    if (rq->too_large) {
+      rq->discarded += *upload_data_size;
+      *upload_data_size = 0;
+      return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
     append_body(rq, upload_data, *upload_data_size);
     *upload_data_size = 0;
-    if (rq->too_large)
-      return send_error(rq, 413, "payload_too_large",
-                        "request body exceeds the size limit");
     return MHD_YES;
   }
   return on_body_complete(rq);

@@ -90,7 +90,8 @@ request_status request_parse(request_kind kind, const char *body, size_t len,
   /* jansson refuses invalid UTF-8 and "\u0000" (no JSON_ALLOW_NUL), so
    * every string below is plain NUL-terminated UTF-8. */
   json_error_t jerr;
-  out->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+  out->root =
+      json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   if (!out->root) {
     snprintf(out->message, sizeof out->message,
              "body is not valid JSON: %.120s (line %d, column %d)", jerr.text,

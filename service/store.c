@@ -16,6 +16,7 @@
 
 #include <hiredis/hiredis.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,7 +186,31 @@ void store_init(const store_config *c) {
   cfg = *c;
 }
 
+/* Threads we do not own (libmicrohttpd's pool) end without calling
+ * store_thread_cleanup(), so each connection is also registered under a
+ * pthread key whose destructor frees it when its thread exits. */
+static pthread_key_t conn_key;
+static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
+
+static void free_at_thread_exit(void *ctx) {
+  redisFree(ctx);
+}
+
+static void make_conn_key(void) {
+  pthread_key_create(&conn_key, free_at_thread_exit);
+}
+
+static void adopt_connection(redisContext *c) {
+  pthread_once(&conn_key_once, make_conn_key);
+  pthread_setspecific(conn_key, c);
+  conn.ctx = c;
+}
+
 static void drop_connection(void) {
+  if (conn.ctx) {
+    pthread_once(&conn_key_once, make_conn_key);
+    pthread_setspecific(conn_key, NULL);
+  }
   redisFree(conn.ctx); /* NULL is fine */
   conn.ctx = NULL;
 }
@@ -309,7 +334,7 @@ static bool connect_if_needed(char *err, size_t err_len) {
     conn.failed_at_ms = monotonic_ms();
     return false;
   }
-  conn.ctx = c;
+  adopt_connection(c);
   conn.failed_at_ms = 0;
   return true;
 }
