@@ -9,13 +9,14 @@
 # Starts its own redis-server, demo CRM and authflow on loopback ports chosen
 # at run time and stops them on exit. Exits non-zero on any failure.
 set -euo pipefail
-cd "$(dirname "$0")"
-HERE=$(pwd)
 
 : "${AUTHFLOW_BIN:?set AUTHFLOW_BIN to the authflow binary}"
 : "${AUTHFLOW_DEMO_CRM_BIN:?set AUTHFLOW_DEMO_CRM_BIN to the authflow-demo-crm binary}"
+# Resolve relative paths against the caller's directory, before the cd.
 AUTHFLOW_BIN=$(realpath "$AUTHFLOW_BIN")
 AUTHFLOW_DEMO_CRM_BIN=$(realpath "$AUTHFLOW_DEMO_CRM_BIN")
+cd "$(dirname "$0")"
+HERE=$(pwd)
 REDIS_SERVER_BIN=${REDIS_SERVER_BIN:-$(command -v redis-server || true)}
 [ -x "$AUTHFLOW_BIN" ] || { echo "run.sh: $AUTHFLOW_BIN is not executable" >&2; exit 2; }
 [ -x "$AUTHFLOW_DEMO_CRM_BIN" ] || { echo "run.sh: $AUTHFLOW_DEMO_CRM_BIN is not executable" >&2; exit 2; }
@@ -27,9 +28,9 @@ export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=f
 
 echo "== npm ci"
 if [ -f package-lock.json ]; then
-  timeout 300 npm ci --no-audit --no-fund --loglevel=error
+  timeout 120 npm ci --no-audit --no-fund --loglevel=error
 else
-  timeout 300 npm install --no-audit --no-fund --loglevel=error
+  timeout 120 npm install --no-audit --no-fund --loglevel=error
 fi
 
 echo "== lint api-spec/openapi.yaml (redocly, recommended-strict)"
@@ -113,7 +114,11 @@ export CONTRACT_REDIS_SERVER="$REDIS_SERVER_BIN"
 export CONTRACT_REDIS_DIR="$WORK"
 
 echo "== node --test"
-# One file at a time: the tests share one service and toggle CRM faults and
-# Redis. Each test has its own timeout; the whole run is bounded too.
-timeout 600 node --test --test-concurrency=1 --test-timeout=60000 \
-  --test-reporter=spec ./*.test.mjs
+# One file at a time, in this order: the tests share one service and toggle
+# CRM faults; outage.test.mjs stops and restarts Redis, so it runs last.
+# Each test has its own timeout; the whole run is bounded too.
+files=()
+for f in ./*.test.mjs; do [ "$f" = ./outage.test.mjs ] || files+=("$f"); done
+files+=(./outage.test.mjs)
+timeout 420 node --test --test-concurrency=1 --test-timeout=60000 \
+  --test-reporter=spec "${files[@]}"
