@@ -2,11 +2,12 @@
 // provokes is checked against the spec (status documented, headers, body
 // schema with ajv 2020-12). Any drift fails.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { SpecValidator } from './lib/spec.mjs';
-import { call, convId, crmControl, waitReady } from './lib/stack.mjs';
+import { call, convId, crmControl, env, waitReady } from './lib/stack.mjs';
 
 const V = new SpecValidator();
 
@@ -361,6 +362,32 @@ describe('faults (non-2xx)', () => {
     const J = { 'Content-Type': 'application/json' };
     error(await api('POST', '/v1/sessions', { raw: big, headers: J }), 413, 'payload_too_large');
     error(await api('POST', `/v1/sessions/${convId('big')}/security`, { raw: big, headers: J }), 413, 'payload_too_large');
+  });
+
+  test('413 payload_too_large for a chunked body over 16 KiB (no Content-Length)', async () => {
+    const u = new URL(env.baseUrl);
+    const res = await new Promise((resolve, reject) => {
+      const req = http.request({
+        host: u.hostname, port: u.port, path: '/v1/sessions', method: 'POST', agent: false, timeout: 8000,
+        headers: { 'X-API-Key': env.apiKey, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+      }, (r) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (d) => { text += d; });
+        r.on('end', () => resolve({
+          method: 'POST', path: '/v1/sessions', status: r.statusCode, text,
+          headers: new Headers(Object.entries(r.headers).map(([k, v]) => [k, String(v)])),
+          json: text ? JSON.parse(text) : undefined,
+        }));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.write(`{"conversationId":"${convId('chunked')}","serviceLine":"banking","pad":"`);
+      for (let i = 0; i < 10; i++) req.write('x'.repeat(2000));
+      req.end('"}');
+    });
+    V.check(res);
+    error(res, 413, 'payload_too_large');
   });
 
   test('415 unsupported_media_type for a Content-Type that is not JSON', async () => {
