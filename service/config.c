@@ -55,6 +55,7 @@ static const config defaults = {
     .session_ttl_seconds = 3600,
     .redis_connect_timeout_ms = 200,
     .redis_command_timeout_ms = 500,
+    .redis_failover_wait_ms = 5000,
     .lockout_max_failures = 5,
     .lockout_window_seconds = 900,
     .crm_base_url = "http://127.0.0.1:8081",
@@ -109,6 +110,8 @@ static const num_field redis_nums[] = {
      10, 5000},
     {"commandTimeoutMs", NUM_INT, offsetof(config, redis_command_timeout_ms),
      10, 5000},
+    {"failoverWaitMs", NUM_INT, offsetof(config, redis_failover_wait_ms), 0,
+     30000},
 };
 
 static const num_field lockout_nums[] = {

@@ -98,6 +98,7 @@ typedef struct {
   sentinel_addr redis_sentinels[SENTINEL_MAX];
   size_t redis_sentinel_count;
   char redis_master_name[128];
+  int redis_failover_wait_ms;
   /* lockout across calls */
   int lockout_max_failures;
   int lockout_window_seconds;

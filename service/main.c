@@ -89,6 +89,7 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->lockout_window_seconds = cfg->lockout_window_seconds;
   memcpy(sc->sentinels, cfg->redis_sentinels, sizeof sc->sentinels);
   sc->sentinel_count = cfg->redis_sentinel_count;
+  sc->failover_wait_ms = cfg->redis_failover_wait_ms;
   snprintf(sc->master_name, sizeof sc->master_name, "%s",
            cfg->redis_master_name);
 }

@@ -362,9 +362,9 @@ static void error_reply(redisReply *r, char *err, size_t err_len) {
  * caller frees it), or NULL with err filled: Redis unreachable, timed out
  * (the connection is then dropped) or answered an error.
  */
-static redisReply *run_script(int id, const char *const *keys, int nkeys,
-                              const char *const *args, int nargs, char *err,
-                              size_t err_len) {
+static redisReply *run_script_once(int id, const char *const *keys, int nkeys,
+                                   const char *const *args, int nargs,
+                                   char *err, size_t err_len) {
   enum { MAX_ARGV = 64 };
   if (3 + nkeys + nargs > MAX_ARGV) {
     snprintf(err, err_len, "store: too many script arguments");
@@ -415,6 +415,33 @@ static redisReply *run_script(int id, const char *const *keys, int nkeys,
     return NULL;
   }
   return r;
+}
+
+/*
+ * Run a script; with Sentinel, ride out a failover: while the connection is
+ * gone (no connection, I/O error, or the node turned replica), wait and
+ * retry until failover_wait_ms has passed. Each retry reconnects, asking
+ * the sentinels for the current master. Script replies (including error
+ * replies that are not about the connection) are never retried.
+ *
+ * A retried commit whose first try did run but whose reply was lost finds
+ * its lock gone and reports STORE_LOCK_LOST; the session was written.
+ */
+static redisReply *run_script(int id, const char *const *keys, int nkeys,
+                              const char *const *args, int nargs, char *err,
+                              size_t err_len) {
+  int64_t deadline = monotonic_ms() + cfg.failover_wait_ms;
+  for (;;) {
+    redisReply *r = run_script_once(id, keys, nkeys, args, nargs, err, err_len);
+    if (r || cfg.sentinel_count == 0 || conn.ctx != NULL ||
+        monotonic_ms() >= deadline)
+      return r;
+    /* The connection was dropped: wait out the reconnect backoff. */
+    struct timespec pause = {.tv_sec = 0,
+                             .tv_nsec = RECONNECT_BACKOFF_MS * 1000000L};
+    nanosleep(&pause, NULL);
+    conn.failed_at_ms = 0;
+  }
 }
 
 /* The script's status word. */

@@ -55,6 +55,10 @@ typedef struct {
   sentinel_addr sentinels[SENTINEL_MAX];
   size_t sentinel_count;
   char master_name[128];
+  /* With sentinels: how long an operation whose connection broke keeps
+   * re-asking the sentinels and retrying, so a step in flight during a
+   * failover completes on the promoted replica instead of failing. */
+  int failover_wait_ms;
 } store_config;
 
 typedef enum {
