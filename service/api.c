@@ -73,7 +73,7 @@ static size_t line_index(const config_service_line *line) {
   return (size_t)(line - cfg->service_lines);
 }
 
-/* Render the fixed 15-key session answer. Every key is always present
+/* Render the fixed 16-key session answer. Every key is always present
  * and never null (SPEC §3). */
 static void render_session(const flow_session *s,
                            const config_service_line *line,

@@ -14,6 +14,7 @@
  */
 #include "store.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
 #include <pthread.h>
@@ -168,6 +169,7 @@ typedef struct {
   redisContext *ctx;
   char sha[SCRIPT_COUNT][41];
   int64_t failed_at_ms; /* 0: no recent failure */
+  bool peer_closed;     /* the last failure was the peer closing */
 } connection;
 
 static _Thread_local connection conn;
@@ -225,6 +227,12 @@ void store_thread_cleanup(void) {
 static void connection_broke(char *err, size_t err_len) {
   snprintf(err, err_len, "redis: %s",
            conn.ctx && conn.ctx->errstr[0] ? conn.ctx->errstr : "I/O error");
+  /* Closed by the peer (Redis restarted, or an idle connection was cut) is
+   * worth one immediate retry on a fresh connection; a timeout is not, so a
+   * hung Redis still fails within the command timeout. */
+  conn.peer_closed = conn.ctx && (conn.ctx->err == REDIS_ERR_EOF ||
+                                  (conn.ctx->err == REDIS_ERR_IO &&
+                                   (errno == ECONNRESET || errno == EPIPE)));
   drop_connection();
   conn.failed_at_ms = monotonic_ms();
 }
@@ -431,8 +439,16 @@ static redisReply *run_script(int id, const char *const *keys, int nkeys,
                               const char *const *args, int nargs, char *err,
                               size_t err_len) {
   int64_t deadline = monotonic_ms() + cfg.failover_wait_ms;
-  for (;;) {
+  for (int attempt = 0;; attempt++) {
+    bool was_connected = conn.ctx != NULL;
+    conn.peer_closed = false;
     redisReply *r = run_script_once(id, keys, nkeys, args, nargs, err, err_len);
+    if (!r && attempt == 0 && was_connected && conn.peer_closed) {
+      /* The connection this thread kept was dead (Redis restarted since
+       * its last use): try once more on a new one before failing. */
+      conn.failed_at_ms = 0;
+      continue;
+    }
     if (r || cfg.sentinel_count == 0 || conn.ctx != NULL ||
         monotonic_ms() >= deadline)
       return r;
