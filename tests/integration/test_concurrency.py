@@ -12,7 +12,7 @@ import time
 import unittest
 
 import harness as h
-from harness import ANA, JIN, LENA, assert_error, assert_ok, new_id
+from harness import ANA, JIN, LENA, assert_ok, new_id
 
 RACERS = 50
 MAX_ATTEMPTS = 3

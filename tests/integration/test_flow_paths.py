@@ -182,6 +182,15 @@ class FlowPaths(h.StackTestCase):
                   promptId="transfer_to_agent", customerId="")
         self.assertEqual(self.crm_delta(before, "lookups"), 1)
 
+    def test_identifier_matching_several_customers(self):
+        """An identifier that matches several customers (a shared phone number)
+        identifies nobody: multiple_matches, one attempt spent, ask again."""
+        cid = new_id("multi")
+        assert_ok(self, self.start(cid), state="awaiting_identifier")
+        assert_ok(self, self.svc.identifier(cid, "3175550199", identifier_type="phone"),
+                  state="awaiting_identifier", lastResult="multiple_matches",
+                  identified=False, attemptsRemaining=2, promptId="ask_identifier_retry")
+
     def test_identifier_type_override(self):
         """identifierType in the request overrides the service line's type:
         account number, tracking number and phone number all find the customer."""
@@ -336,32 +345,36 @@ class FlowPaths(h.StackTestCase):
     def test_lockout_across_sessions(self):
         """lockout.maxFailures (3) wrong answers for one customer, spread over two
         calls, lock that customer: the next security step of either call, and a
-        new call identifying them, complete 'locked' / transfer_to_agent without
-        any CRM verification. Another customer is not affected."""
-        first = self.identified_by_identifier(OMAR)
+        new call identifying them (by ANI or by identifier), complete 'locked' /
+        transfer_to_agent without any CRM verification. Another customer is not
+        affected."""
+        first = self.identified_by_identifier(LENA)
         assert_ok(self, self.svc.security(first, "1111"), attemptsRemaining=2)
         assert_ok(self, self.svc.security(first, "2222"), attemptsRemaining=1)
-        second = self.identified_by_identifier(OMAR)  # 2 failures: not locked yet
+        second = self.identified_by_identifier(LENA)  # 2 failures: not locked yet
         assert_ok(self, self.svc.security(second, "3333"), state="awaiting_security",
                   attemptsRemaining=2, lastResult="wrong_answer")
 
         before = self.crm.stats()
         for cid in (second, first):
-            assert_ok(self, self.svc.security(cid, OMAR["answer"]),
+            assert_ok(self, self.svc.security(cid, LENA["answer"]),
                       state="completed", outcome="locked", nextAction="transfer_to_agent",
                       verified=False, promptId="transfer_locked")
         self.assertEqual(self.crm_delta(before, "verifications"), 0,
                          "a locked customer's answer reached the CRM")
 
-        third = new_id("locked")
-        assert_ok(self, self.start(third), state="awaiting_identifier")
-        assert_ok(self, self.svc.identifier(third, OMAR["customerId"]),
+        by_identifier = new_id("locked")
+        assert_ok(self, self.start(by_identifier), state="awaiting_identifier")
+        assert_ok(self, self.svc.identifier(by_identifier, LENA["customerId"]),
+                  state="completed", outcome="locked", nextAction="transfer_to_agent",
+                  verified=False, promptId="transfer_locked")
+        assert_ok(self, self.start(new_id("locked"), ani=LENA["phones"][0]),
                   state="completed", outcome="locked", nextAction="transfer_to_agent",
                   verified=False, promptId="transfer_locked")
         self.assertEqual(self.crm_delta(before, "verifications"), 0)
 
-        other = self.identified_by_ani(LENA)
-        assert_ok(self, self.svc.security(other, LENA["answer"]), outcome="verified")
+        other = self.identified_by_identifier(OMAR)
+        assert_ok(self, self.svc.security(other, OMAR["answer"]), outcome="verified")
 
     # -- kept state --------------------------------------------------------------
 
