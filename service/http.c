@@ -416,12 +416,13 @@ bool http_start(const config *c, char *err, size_t err_len) {
   }
   daemon_handle = MHD_start_daemon(
       flags, (uint16_t)c->port, NULL, NULL, on_request, NULL,
-      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout_seconds,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-      MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_path, NULL,
+      /* The logger goes first so MHD never uses its own stderr logger. */
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+      (unsigned)c->threads, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned)c->connection_timeout_seconds, MHD_OPTION_NOTIFY_COMPLETED,
+      on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_path, NULL,
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
   if (!daemon_handle) {

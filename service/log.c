@@ -137,8 +137,12 @@ size_t log_format(char *out, size_t out_len, int64_t time_ms, log_level level,
 
 void log_emit(log_level level, const char *msg, const log_field *fields,
               size_t n) {
-  if (!log_enabled(level))
-    return;
+  if (log_enabled(level))
+    log_emit_always(level, msg, fields, n);
+}
+
+void log_emit_always(log_level level, const char *msg, const log_field *fields,
+                     size_t n) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;

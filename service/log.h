@@ -63,6 +63,11 @@ bool log_enabled(log_level level);
 void log_emit(log_level level, const char *msg, const log_field *fields,
               size_t n);
 
+/* Write one line whatever the level filter says. For the few lifecycle
+ * events an operator always needs (listening, draining, stopped). */
+void log_emit_always(log_level level, const char *msg, const log_field *fields,
+                     size_t n);
+
 /* Format one line into `out` (what log_emit writes, without the newline).
  * `time_ms` is the unix time to print. Returns the length. For tests. */
 size_t log_format(char *out, size_t out_len, int64_t time_ms, log_level level,
@@ -76,5 +81,7 @@ size_t log_format(char *out, size_t out_len, int64_t time_ms, log_level level,
 #define log_info(msg, ...) log_emit(LOG_INFO, (msg), LOG_FIELDS(__VA_ARGS__))
 #define log_warn(msg, ...) log_emit(LOG_WARN, (msg), LOG_FIELDS(__VA_ARGS__))
 #define log_error(msg, ...) log_emit(LOG_ERROR, (msg), LOG_FIELDS(__VA_ARGS__))
+#define log_lifecycle(msg, ...)                                                \
+  log_emit_always(LOG_INFO, (msg), LOG_FIELDS(__VA_ARGS__))
 
 #endif

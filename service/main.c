@@ -139,16 +139,16 @@ static int serve(const config *cfg) {
     log_warn("no API keys configured: every /v1 request will get 401; set "
              "AUTHFLOW_API_KEYS",
              LOG_INT("apiKeys", 0));
-  log_info("listening", LOG_INT("port", http_port()),
-           LOG_STR("version", AUTHFLOW_VERSION),
-           LOG_INT("threads", cfg->threads),
-           LOG_INT("serviceLines", (int64_t)cfg->service_line_count));
+  log_lifecycle("listening", LOG_INT("port", http_port()),
+                LOG_STR("version", AUTHFLOW_VERSION),
+                LOG_INT("threads", cfg->threads),
+                LOG_INT("serviceLines", (int64_t)cfg->service_line_count));
 
   int sig = 0;
   while (sigwait(&stop, &sig) != 0)
     ;
-  log_info("draining",
-           LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  log_lifecycle("draining",
+                LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   api_set_draining(true);
   http_quiesce();
   bool idle = http_wait_idle(DRAIN_TIMEOUT_MS);
@@ -159,7 +159,7 @@ static int serve(const config *cfg) {
     idle = http_wait_idle(1000);
   http_stop();
   store_thread_cleanup();
-  log_info("stopped", LOG_BOOL("drained", idle));
+  log_lifecycle("stopped", LOG_BOOL("drained", idle));
   return 0;
 }
 

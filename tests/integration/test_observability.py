@@ -1,0 +1,208 @@
+"""Metrics, logs, request IDs and graceful shutdown (run it in production).
+
+Run by hand:
+    AUTHFLOW_BIN=<build>/service/authflow \\
+    AUTHFLOW_DEMO_CRM_BIN=<build>/service/demo-crm/authflow-demo-crm \\
+        python3 tests/integration/test_observability.py -v
+"""
+
+import http.client
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+import unittest
+
+import harness as h
+from harness import ANA, assert_ok, new_id
+
+# One Prometheus text-format sample line: name{labels} value
+SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"'
+                    r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? -?[0-9.eE+]+$')
+
+
+def metric(text, name, **labels):
+    """The value of one sample, or None."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all('%s="%s"' % kv in line for kv in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+class Observability(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = h.Redis().start()
+        cls.crm = h.DemoCrm().start()
+        cls.af = h.Authflow(h.base_config(cls.redis, cls.crm.url), log_level="info").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.af.stop()
+        cls.crm.stop()
+        cls.redis.stop()
+        problem = cls.af.exit_problem(rc)
+        if problem:
+            raise AssertionError(problem)
+
+    def metrics_text(self):
+        status, headers, body = self.af.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers.get("content-type", "").startswith("text/plain"))
+        return body if isinstance(body, str) else body.decode()
+
+    def test_metrics_format_and_counters(self):
+        """/metrics is valid Prometheus text (promtool when installed, and a
+        line-by-line check always), and a verified call moves the counters
+        for requests, CRM calls and sessions."""
+        before = self.metrics_text()
+        conv = new_id("obs")
+        assert_ok(self, self.af.start_session(conv, ani="tel:+13175550116"))
+        assert_ok(self, self.af.security(conv, ANA["answer"]))
+        text = self.metrics_text()
+
+        for line in text.splitlines():
+            if line.startswith("#"):
+                self.assertRegex(line, r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$")
+            else:
+                self.assertRegex(line, SAMPLE)
+        promtool = shutil.which("promtool")
+        if promtool:
+            out = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                                 capture_output=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+        def delta(name, **labels):
+            return (metric(text, name, **labels) or 0) - (metric(before, name, **labels) or 0)
+
+        self.assertEqual(delta("authflow_sessions_started_total",
+                               service_line="retail", method="ani"), 1)
+        self.assertEqual(delta("authflow_sessions_completed_total",
+                               service_line="retail", outcome="verified"), 1)
+        self.assertEqual(delta("authflow_crm_requests_total", operation="lookup",
+                               result="ok"), 1)
+        self.assertEqual(delta("authflow_crm_requests_total", operation="verify",
+                               result="ok"), 1)
+        self.assertEqual(delta("authflow_http_requests_total",
+                               route="/v1/sessions/{id}/security", status="200"), 1)
+        self.assertGreaterEqual(
+            delta("authflow_http_request_duration_seconds_count", route="/v1/sessions"), 1)
+        self.assertIsNotNone(metric(text, "authflow_build_info"))
+        self.assertIsNotNone(metric(text, "authflow_redis_errors_total"))
+
+    def test_metrics_need_a_key(self):
+        """Operational data is not public: /metrics without a key is 401."""
+        status, _, body = self.af.request("GET", "/metrics", key=None)
+        self.assertEqual(status, 401)
+        self.assertEqual(body["error"], "unauthorized")
+
+    def test_request_id_echoed_and_logged(self):
+        """X-Request-Id and ININ-Correlation-Id are echoed and appear in the
+        request's log line; a request without one gets a generated ID; an
+        unsafe one is replaced."""
+        for header in ("X-Request-Id", "ININ-Correlation-Id"):
+            rid = "corr-%s" % new_id("rid")
+            status, headers, _ = self.af.request("GET", "/healthz", headers={header: rid},
+                                                 key=None)
+            self.assertEqual(status, 200)
+            self.assertEqual(headers.get("x-request-id"), rid)
+            h.wait_until(lambda: any(e.get("requestId") == rid and e.get("msg") == "request"
+                                     for e in self.af.log_entries()), 5, what="log line")
+        status, headers, _ = self.af.request("GET", "/healthz", key=None)
+        self.assertRegex(headers.get("x-request-id", ""), r"^[0-9a-f]{24}$")
+        bad = "x\"y" + "z" * 100
+        status, headers, _ = self.af.request("GET", "/healthz", headers={"X-Request-Id": bad},
+                                             key=None)
+        self.assertNotEqual(headers.get("x-request-id"), bad)
+
+    def test_log_lines_are_json_with_required_fields(self):
+        """Every log line is one JSON object with time, level and msg; request
+        lines carry method, route, status, latency and request ID."""
+        conv = new_id("log")
+        assert_ok(self, self.af.start_session(conv))
+        text = self.af.log_text()
+        lines = [l for l in text.splitlines() if l.strip()]
+        self.assertTrue(lines)
+        requests = 0
+        for line in lines:
+            entry = json.loads(line)
+            for key in ("time", "level", "msg"):
+                self.assertIn(key, entry)
+            self.assertIn(entry["level"], ("debug", "info", "warn", "error"))
+            self.assertRegex(entry["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            if entry["msg"] == "request":
+                requests += 1
+                for key in ("requestId", "method", "route", "status", "latencyMs",
+                            "conversationId", "outcome"):
+                    self.assertIn(key, entry)
+        self.assertGreater(requests, 0)
+
+
+class LogLevel(unittest.TestCase):
+
+    def test_warn_level_hides_request_lines(self):
+        """AUTHFLOW_LOG_LEVEL=warn keeps info lines (per request) out."""
+        redis = h.Redis().start()
+        crm = h.DemoCrm().start()
+        af = h.Authflow(h.base_config(redis, crm.url), log_level="warn").start()
+        try:
+            assert_ok(self, af.start_session(new_id("quiet")))
+            af.request("GET", "/healthz", key=None)
+            time.sleep(0.2)
+            self.assertFalse([e for e in af.log_entries() if e.get("msg") == "request"])
+        finally:
+            rc = af.stop()
+            crm.stop()
+            redis.stop()
+        af.assert_clean_exit(self, rc)
+
+
+class GracefulShutdown(unittest.TestCase):
+
+    def test_sigterm_drains(self):
+        """On SIGTERM: /readyz answers 503 at once (on a kept-alive
+        connection), the step waiting on a slow CRM still gets its 200, and
+        the process exits 0 within 10 s."""
+        redis = h.Redis().start()
+        crm = h.DemoCrm().start()
+        af = h.Authflow(h.base_config(redis, crm.url)).start()
+        conv = new_id("drain")
+        assert_ok(self, af.start_session(conv, ani="tel:+13175550116"))
+        keep = http.client.HTTPConnection(h.LOOPBACK, af.port, timeout=10)
+        keep.request("GET", "/readyz")
+        first = keep.getresponse()
+        first.read()
+        self.assertEqual(first.status, 200)
+
+        crm.set(delay_ms=1500)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            r=af.security(conv, ANA["answer"], timeout=20)), daemon=True)
+        t.start()
+        time.sleep(0.3)
+        sent = time.monotonic()
+        af.terminate()
+        time.sleep(0.1)
+        keep.request("GET", "/readyz")
+        ready = keep.getresponse()
+        ready.read()
+        keep.close()
+        self.assertEqual(ready.status, 503)
+
+        t.join(timeout=20)
+        body = assert_ok(self, result["r"])
+        self.assertEqual(body["outcome"], "verified")
+        rc = af.proc.wait(timeout=12)
+        self.assertLess(time.monotonic() - sent, 10)
+        crm.stop()
+        redis.stop()
+        af.assert_clean_exit(self, rc)
+
+
+if __name__ == "__main__":
+    unittest.main()
