@@ -93,9 +93,15 @@ request_status request_parse(request_kind kind, const char *body, size_t len,
   out->root =
       json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   if (!out->root) {
+    /* jansson's text ends with " near '<token>'", and the token can be
+     * (part of) a security answer: keep only the reason before it. */
+    char *near = strstr(jerr.text, " near ");
+    if (near)
+      *near = '\0';
     snprintf(out->message, sizeof out->message,
              "body is not valid JSON: %.120s (line %d, column %d)", jerr.text,
              jerr.line, jerr.column);
+    explicit_bzero(&jerr, sizeof jerr);
     return REQUEST_INVALID_JSON;
   }
   if (!json_is_object(out->root)) {
