@@ -24,6 +24,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake gcc libc6-dev make pkg-config \
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -45,6 +46,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libcurl4 libjansson4 libhiredis0.14 ca-certificates \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 authflow \
  && useradd --uid 10001 --gid 10001 --no-create-home --no-log-init \
