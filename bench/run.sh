@@ -150,7 +150,8 @@ while :; do
 done
 sessions=$(redis-cli -p "$redis_port" dbsize)
 rss_100k=$(rss_kb "$af_pid")
-one_key=$(redis-cli -p "$redis_port" --scan --pattern 'bench:session:*' | head -1)
+# Every key is a session here (start-only calls leave no locks behind).
+one_key=$(redis-cli -p "$redis_port" randomkey)
 bytes_per_session=$(redis-cli -p "$redis_port" memory usage "$one_key")
 redis_used=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ {print $2+0}')
 stop_pid "$af_pid"
