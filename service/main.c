@@ -195,10 +195,23 @@ int main(int argc, char **argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc;
   if (check_only) {
+    /* The CRM URL may carry credentials (user:password@): print it
+     * without them. */
+    char crm_shown[sizeof cfg.crm_base_url];
+    const char *scheme_end = strstr(cfg.crm_base_url, "://");
+    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
+    if (at &&
+        (!strchr(scheme_end + 3, '/') || at < strchr(scheme_end + 3, '/')))
+      snprintf(crm_shown, sizeof crm_shown, "%.*s***@%s",
+               (int)(scheme_end + 3 - cfg.crm_base_url), cfg.crm_base_url,
+               at + 1);
+    else
+      snprintf(crm_shown, sizeof crm_shown, "%s", cfg.crm_base_url);
     printf("configuration OK: %zu service line(s), %zu API key(s), redis "
-           "%s:%d, crm %s\n",
+           "%s:%d%s, crm %s\n",
            cfg.service_line_count, cfg.api_key_count, cfg.redis_host,
-           cfg.redis_port, cfg.crm_base_url);
+           cfg.redis_port, cfg.redis_sentinel_count ? " (via sentinels)" : "",
+           crm_shown);
     rc = 0;
   } else if (healthcheck) {
     rc = run_healthcheck(&cfg);

@@ -15,7 +15,7 @@ build=${AUTHFLOW_BUILD_DIR:-$root/build/test}
 
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
           libjansson-dev libhiredis-dev libcmocka-dev redis-server python3
-          clang clang-format cppcheck curl ca-certificates prometheus)
+          clang clang-format cppcheck curl ca-certificates prometheus yamllint)
 if [ "${AUTHFLOW_SKIP_INSTALL:-0}" != 1 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
@@ -54,6 +54,9 @@ redis-cli -p "$port" ping >/dev/null
 export AUTHFLOW_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 echo "== redis-server on 127.0.0.1:$port" >&2
 
+# The deploy test builds and serves the container image with buildah when
+# it can be installed (set AUTHFLOW_CONTAINER_CHECK=0 to skip that part).
+export AUTHFLOW_CONTAINER_CHECK=${AUTHFLOW_CONTAINER_CHECK:-1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"
