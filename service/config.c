@@ -269,9 +269,12 @@ static bool add_api_key(config *cfg, const char *key, size_t len,
 static bool set_port_text(config *cfg, const char *text, const char *where,
                           char *err, size_t err_len) {
   size_t n = strlen(text);
-  if (n == 0 || n > 5 || strspn(text, "0123456789") != n || atol(text) > 65535)
+  char *end = NULL;
+  long value = n > 0 && n <= 5 ? strtol(text, &end, 10) : -1;
+  if (n == 0 || n > 5 || strspn(text, "0123456789") != n || *end != '\0' ||
+      value > 65535)
     return fail(err, err_len, "%s: must be an integer 0..65535", where);
-  cfg->port = (int)atol(text);
+  cfg->port = (int)value;
   return true;
 }
 
