@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Style gate, run by ctest: clang-format must have nothing to change and
-# cppcheck must find nothing in service/ and tests/unit/.
+# Style gate, run by ctest: clang-format must have nothing to change,
+# cppcheck must find nothing in service/ and tests/unit/, and clang-tidy
+# (.clang-tidy) must find nothing in service/*.c.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=$(ls service/*.c service/*.h service/demo-crm/*.c tests/unit/*.c tests/fuzz/*.c 2>/dev/null || true)
@@ -14,6 +15,19 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
      --suppress=missingIncludeSystem -D_GNU_SOURCE -DAUTHFLOW_VERSION=\"lint\" \
      -I service service service/demo-crm; then
   echo "lint: cppcheck found problems" >&2
+  fail=1
+fi
+# clang-tidy (checks in .clang-tidy) on service/*.c, with the build's
+# compile_commands.json (ctest sets AUTHFLOW_BUILD_DIR). Runs in parallel.
+build_dir=${AUTHFLOW_BUILD_DIR:-}
+if ! command -v clang-tidy >/dev/null; then
+  echo "lint: clang-tidy not installed (apt-get install clang-tidy); skipped" >&2
+elif [ -z "$build_dir" ] || [ ! -f "$build_dir/compile_commands.json" ]; then
+  echo "lint: no compile_commands.json (set AUTHFLOW_BUILD_DIR to a build dir)" >&2
+  fail=1
+elif ! printf '%s\n' service/*.c | xargs -P "$(nproc)" -n 2 \
+       clang-tidy -p "$build_dir" --quiet 2>/dev/null; then
+  echo "lint: clang-tidy found problems" >&2
   fail=1
 fi
 [ "$fail" = 0 ] && echo "lint: clean"
