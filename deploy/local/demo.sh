@@ -101,7 +101,7 @@ Logs: $run/authflow.log   API key: $key
    curl -s $h -d '{"identifier":"12ab"}' $base/v1/sessions/demo-call-2/identifier
    curl -s $h -d '{"identifier":"888888"}' $base/v1/sessions/demo-call-2/identifier
 
-3. The same caller keys a right customer number, then opts out of the PIN
+3. No ANI, Spanish prompts: the caller keys a right customer number, then opts out of the PIN
    curl -s $h -d '{"conversationId":"demo-call-3","serviceLine":"banking","language":"es-ES"}' $base/v1/sessions
    curl -s $h -d '{"identifier":"100234"}' $base/v1/sessions/demo-call-3/identifier
    curl -s $h -X POST $base/v1/sessions/demo-call-3/opt-out
