@@ -15,7 +15,8 @@ build=${AUTHFLOW_BUILD_DIR:-$root/build/test}
 
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
           libjansson-dev libhiredis-dev libcmocka-dev redis-server python3
-          clang clang-format cppcheck curl ca-certificates prometheus yamllint)
+          clang clang-format clang-tidy cppcheck valgrind curl ca-certificates prometheus
+          yamllint)
 if [ "${AUTHFLOW_SKIP_INSTALL:-0}" != 1 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
