@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "crm_config.h"
 #include "prompt.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -65,9 +64,6 @@ static const config defaults = {
     .crm_header_count = 0,
     .crm_max_connections = 64,
     .log_level = CONFIG_LOG_INFO,
-    .report_stream_max_len = 100000,
-    .report_stream_max_age_seconds = 2592000,
-    .report_counter_retention_days = 90,
 };
 
 static const char api_key_rule[] =
@@ -122,15 +118,6 @@ static const num_field lockout_nums[] = {
     {"maxFailures", NUM_INT, offsetof(config, lockout_max_failures), 1, 100},
     {"windowSeconds", NUM_INT, offsetof(config, lockout_window_seconds), 60,
      86400},
-};
-
-static const num_field reporting_nums[] = {
-    {"streamMaxLen", NUM_LONG, offsetof(config, report_stream_max_len), 100,
-     10000000},
-    {"streamMaxAgeSeconds", NUM_LONG,
-     offsetof(config, report_stream_max_age_seconds), 3600, 31622400},
-    {"counterRetentionDays", NUM_LONG,
-     offsetof(config, report_counter_retention_days), 1, 400},
 };
 
 static const num_field crm_nums[] = {
@@ -548,45 +535,6 @@ static bool load_lockout(const json_t *root, config *cfg, char *err,
                    err_len);
 }
 
-static bool load_reporting(const json_t *root, config *cfg, char *err,
-                           size_t err_len) {
-  bool ok = true;
-  const json_t *s = section(root, "reporting", reporting_nums,
-                            COUNT(reporting_nums), NULL, &ok, err, err_len);
-  if (!s)
-    return ok;
-  return read_nums(s, "reporting", reporting_nums, COUNT(reporting_nums), cfg,
-                   err, err_len);
-}
-
-/* "reportKeys": same rules as apiKeys; these keys read reports only. */
-static bool load_report_keys(const json_t *root, config *cfg, char *err,
-                             size_t err_len) {
-  const json_t *keys = json_object_get(root, "reportKeys");
-  if (!keys)
-    return true;
-  if (!json_is_array(keys))
-    return fail(err, err_len, "reportKeys: must be an array of strings");
-  if (json_array_size(keys) > CONFIG_MAX_API_KEYS)
-    return fail(err, err_len, "reportKeys: at most %d keys",
-                CONFIG_MAX_API_KEYS);
-  size_t i;
-  const json_t *k;
-  json_array_foreach(keys, i, k) {
-    size_t len = json_string_length(k);
-    const char *key = json_string_value(k);
-    if (!json_is_string(k))
-      return fail(err, err_len, "reportKeys[%zu]: must be a string", i);
-    /* The key itself is a secret: never echo it into the message. */
-    if (len < 8 || len > CONFIG_API_KEY_MAX || !printable_no_space(key, len) ||
-        memchr(key, ',', len))
-      return fail(err, err_len, "reportKeys[%zu]: %s", i, api_key_rule);
-    memcpy(cfg->report_keys[cfg->report_key_count], key, len);
-    cfg->report_keys[cfg->report_key_count++][len] = '\0';
-  }
-  return true;
-}
-
 static bool load_crm_headers(const json_t *headers, config *cfg, char *err,
                              size_t err_len) {
   if (!json_is_array(headers))
@@ -613,48 +561,9 @@ static bool load_crm_headers(const json_t *headers, config *cfg, char *err,
   return true;
 }
 
-/* Set by config_load() for its file layer, so ${env:NAME} and
- * ${file:/path} secrets in "crm" can be resolved; NULL (text loads: tests,
- * the fuzzer) refuses them. */
-static _Thread_local char *(*secret_getenv)(const char *);
-
-/* crm_secret_fn for crm_config: the environment, or a file's contents
- * (one trailing newline removed). */
-static bool resolve_secret(void *user, const char *kind, const char *name,
-                           char *out, size_t out_len) {
-  (void)user;
-  if (!secret_getenv)
-    return false;
-  if (strcmp(kind, "env") == 0) {
-    const char *v = secret_getenv(name);
-    if (!v || strlen(v) >= out_len)
-      return false;
-    memcpy(out, v, strlen(v) + 1);
-    return true;
-  }
-  FILE *f = fopen(name, "rb");
-  if (!f)
-    return false;
-  size_t n = fread(out, 1, out_len, f);
-  bool more = n == out_len || fgetc(f) != EOF;
-  fclose(f);
-  if (more) {
-    explicit_bzero(out, out_len);
-    return false;
-  }
-  out[n] = '\0';
-  if (n > 0 && out[n - 1] == '\n')
-    out[--n] = '\0';
-  if (n > 0 && out[n - 1] == '\r')
-    out[--n] = '\0';
-  return strlen(out) == n;
-}
-
 static bool load_crm(const json_t *root, config *cfg, char *err,
                      size_t err_len) {
-  static const char *const others[] = {
-      "baseUrl", "headers",  "operations",    "auth",    "tls",
-      "proxy",   "budgetMs", "lookupRetries", "breaker", NULL};
+  static const char *const others[] = {"baseUrl", "headers", NULL};
   bool ok = true;
   const json_t *s = section(root, "crm", crm_nums, COUNT(crm_nums), others, &ok,
                             err, err_len);
@@ -667,9 +576,7 @@ static bool load_crm(const json_t *root, config *cfg, char *err,
   if (url && !set_crm_url(cfg, url, "crm.baseUrl", err, err_len))
     return false;
   const json_t *headers = json_object_get(s, "headers");
-  if (headers && !load_crm_headers(headers, cfg, err, err_len))
-    return false;
-  return crm_config_load(s, &cfg->crm, resolve_secret, NULL, err, err_len);
+  return !headers || load_crm_headers(headers, cfg, err, err_len);
 }
 
 static bool load_log(const json_t *root, config *cfg, char *err,
@@ -813,9 +720,9 @@ static bool load_lines(const json_t *root, config *cfg, char *err,
 
 static bool load_root(const json_t *root, config *cfg, char *err,
                       size_t err_len) {
-  static const char *const others[] = {
-      "server", "apiKeys",      "redis",     "lockout",    "crm",
-      "log",    "serviceLines", "reporting", "reportKeys", NULL};
+  static const char *const others[] = {"server",       "apiKeys", "redis",
+                                       "lockout",      "crm",     "log",
+                                       "serviceLines", NULL};
   if (!json_is_object(root))
     return fail(err, err_len, "the configuration must be a JSON object");
   return only_known_keys(root, "", NULL, 0, others, err, err_len) &&
@@ -825,8 +732,6 @@ static bool load_root(const json_t *root, config *cfg, char *err,
          load_lockout(root, cfg, err, err_len) &&
          load_crm(root, cfg, err, err_len) &&
          load_log(root, cfg, err, err_len) &&
-         load_reporting(root, cfg, err, err_len) &&
-         load_report_keys(root, cfg, err, err_len) &&
          load_lines(root, cfg, err, err_len);
 }
 
@@ -842,7 +747,6 @@ static void init_defaults(config *cfg) {
                                &cfg->redis_db, why, sizeof why);
   cfg->service_lines[0] = line_defaults;
   cfg->service_line_count = 1;
-  crm_profile_default(&cfg->crm);
 }
 
 /* jansson's error text ends with " near '<token>'": the token can be part of
@@ -967,10 +871,8 @@ bool config_load(const char *path, char *(*getenv_fn)(const char *),
   init_defaults(out);
   if (!path)
     path = env(getenv_fn, "AUTHFLOW_CONFIG");
-  secret_getenv = getenv_fn;
-  bool file_ok = !path || load_file(path, out, err, err_len);
-  secret_getenv = NULL;
-  if (!file_ok || !apply_env(out, getenv_fn, err, err_len)) {
+  if ((path && !load_file(path, out, err, err_len)) ||
+      !apply_env(out, getenv_fn, err, err_len)) {
     config_free(out);
     return false;
   }
@@ -985,11 +887,8 @@ void config_free(config *cfg) {
   }
   cfg->service_line_count = 0;
   /* Secrets do not outlive the configuration. */
-  crm_profile_wipe(&cfg->crm);
   memset(cfg->api_keys, 0, sizeof cfg->api_keys);
   cfg->api_key_count = 0;
-  memset(cfg->report_keys, 0, sizeof cfg->report_keys);
-  cfg->report_key_count = 0;
   memset(cfg->redis_password, 0, sizeof cfg->redis_password);
 }
 
