@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "crm_config.h"
 #include "prompt.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -561,9 +562,48 @@ static bool load_crm_headers(const json_t *headers, config *cfg, char *err,
   return true;
 }
 
+/* Set by config_load() for its file layer, so ${env:NAME} and
+ * ${file:/path} secrets in "crm" can be resolved; NULL (text loads: tests,
+ * the fuzzer) refuses them. */
+static _Thread_local char *(*secret_getenv)(const char *);
+
+/* crm_secret_fn for crm_config: the environment, or a file's contents
+ * (one trailing newline removed). */
+static bool resolve_secret(void *user, const char *kind, const char *name,
+                           char *out, size_t out_len) {
+  (void)user;
+  if (!secret_getenv)
+    return false;
+  if (strcmp(kind, "env") == 0) {
+    const char *v = secret_getenv(name);
+    if (!v || strlen(v) >= out_len)
+      return false;
+    memcpy(out, v, strlen(v) + 1);
+    return true;
+  }
+  FILE *f = fopen(name, "rb");
+  if (!f)
+    return false;
+  size_t n = fread(out, 1, out_len, f);
+  bool more = n == out_len || fgetc(f) != EOF;
+  fclose(f);
+  if (more) {
+    explicit_bzero(out, out_len);
+    return false;
+  }
+  out[n] = '\0';
+  if (n > 0 && out[n - 1] == '\n')
+    out[--n] = '\0';
+  if (n > 0 && out[n - 1] == '\r')
+    out[--n] = '\0';
+  return strlen(out) == n;
+}
+
 static bool load_crm(const json_t *root, config *cfg, char *err,
                      size_t err_len) {
-  static const char *const others[] = {"baseUrl", "headers", NULL};
+  static const char *const others[] = {
+      "baseUrl", "headers",  "operations",    "auth",    "tls",
+      "proxy",   "budgetMs", "lookupRetries", "breaker", NULL};
   bool ok = true;
   const json_t *s = section(root, "crm", crm_nums, COUNT(crm_nums), others, &ok,
                             err, err_len);
@@ -576,7 +616,9 @@ static bool load_crm(const json_t *root, config *cfg, char *err,
   if (url && !set_crm_url(cfg, url, "crm.baseUrl", err, err_len))
     return false;
   const json_t *headers = json_object_get(s, "headers");
-  return !headers || load_crm_headers(headers, cfg, err, err_len);
+  if (headers && !load_crm_headers(headers, cfg, err, err_len))
+    return false;
+  return crm_config_load(s, &cfg->crm, resolve_secret, NULL, err, err_len);
 }
 
 static bool load_log(const json_t *root, config *cfg, char *err,
@@ -747,16 +789,7 @@ static void init_defaults(config *cfg) {
                                &cfg->redis_db, why, sizeof why);
   cfg->service_lines[0] = line_defaults;
   cfg->service_line_count = 1;
-}
-
-/* jansson's error text ends with " near '<token>'": the token can be part of
- * a secret (an API key or password in a malformed file), so it is cut off
- * before the text reaches a message; line and column still locate it. */
-static const char *parse_error_text(json_error_t *jerr) {
-  char *near = strstr(jerr->text, " near ");
-  if (near)
-    *near = '\0';
-  return jerr->text;
+  crm_profile_default(&cfg->crm);
 }
 
 bool config_load_text(const char *json_text, size_t len, config *out, char *err,
@@ -766,7 +799,7 @@ bool config_load_text(const char *json_text, size_t len, config *out, char *err,
   json_t *root = json_loadb(json_text, len, JSON_REJECT_DUPLICATES, &jerr);
   bool ok = root ? load_root(root, out, err, err_len)
                  : fail(err, err_len, "invalid JSON at line %d, column %d: %s",
-                        jerr.line, jerr.column, parse_error_text(&jerr));
+                        jerr.line, jerr.column, jerr.text);
   json_decref(root);
   if (!ok)
     config_free(out); /* a refused config is always left freed */
@@ -789,7 +822,7 @@ static bool load_file(const char *path, config *out, char *err,
   fclose(f);
   if (!root)
     return fail(err, err_len, "%s: invalid JSON at line %d, column %d: %s",
-                path, jerr.line, jerr.column, parse_error_text(&jerr));
+                path, jerr.line, jerr.column, jerr.text);
   char why[CONFIG_ERR_MAX];
   bool ok = load_root(root, out, why, sizeof why);
   json_decref(root);
@@ -871,8 +904,10 @@ bool config_load(const char *path, char *(*getenv_fn)(const char *),
   init_defaults(out);
   if (!path)
     path = env(getenv_fn, "AUTHFLOW_CONFIG");
-  if ((path && !load_file(path, out, err, err_len)) ||
-      !apply_env(out, getenv_fn, err, err_len)) {
+  secret_getenv = getenv_fn;
+  bool file_ok = !path || load_file(path, out, err, err_len);
+  secret_getenv = NULL;
+  if (!file_ok || !apply_env(out, getenv_fn, err, err_len)) {
     config_free(out);
     return false;
   }
@@ -887,6 +922,7 @@ void config_free(config *cfg) {
   }
   cfg->service_line_count = 0;
   /* Secrets do not outlive the configuration. */
+  crm_profile_wipe(&cfg->crm);
   memset(cfg->api_keys, 0, sizeof cfg->api_keys);
   cfg->api_key_count = 0;
   memset(cfg->redis_password, 0, sizeof cfg->redis_password);

@@ -17,7 +17,11 @@
  *   "lockout": {"maxFailures":5, "windowSeconds":900},
  *   "crm":     {"baseUrl":"http://127.0.0.1:8081", "connectTimeoutMs":1000,
  *               "timeoutMs":3000, "headers":["X-Env: prod"],
- *               "maxConnections":64},
+ *               "maxConnections":64, "operations":{...}, "auth":{...},
+ *               "tls":{...}, "proxy":"...", "budgetMs":4000,
+ *               "lookupRetries":1, "breaker":{...}} (see crm_config.h;
+ *               ${env:NAME} / ${file:/path} secrets there are resolved by
+ *               config_load, refused by config_load_text),
  *   "log":     {"level":"info"},
  *   "serviceLines": {
  *     "<name>": {"aniLookup":true, "verification":true,
@@ -47,6 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "crm.h"
 #include "flow.h"
 #include "sentinel.h"
 
@@ -109,6 +114,9 @@ typedef struct {
   char crm_headers[CONFIG_MAX_CRM_HEADERS][CONFIG_URL_MAX + 1];
   size_t crm_header_count;
   long crm_max_connections;
+  /* the connector: operations, mapping, auth, TLS, resilience (crm.h,
+   * keys in crm_config.h); secrets resolved, wiped by config_free() */
+  crm_profile crm;
   /* log */
   config_log_level log_level;
   /* service lines */

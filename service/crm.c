@@ -1,14 +1,19 @@
 /*
- * crm: the reference CRM API of SPEC §4 as requests and answers. Pure: no
- * I/O, no logging. The only heap copies of a security answer are the
- * request body, which crm_http_request_free() wipes.
+ * crm: CRM requests built from a profile's templates and answers mapped by
+ * its JSON Pointers; the default profile is the reference API of SPEC §4.
+ * Pure: no I/O, no logging. The only heap copies of a security answer are
+ * the request body (and any header rendered with {answer}), which
+ * crm_http_request_free() wipes.
  */
 #include "crm.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "crm_template.h"
 
 const char *crm_lookup_param(flow_identifier_type type) {
   switch (type) {
@@ -24,33 +29,71 @@ const char *crm_lookup_param(flow_identifier_type type) {
   return "customerId";
 }
 
-/* Percent-encode the first `in_len` bytes of `in`: everything but RFC 3986
- * unreserved characters, so the value is safe as a query component or a
- * path segment ("+" becomes %2B, "/" becomes %2F, CR/LF cannot reach a
- * header). Returns the number of bytes written, or 0 if the value is empty
- * or does not fit. */
-static size_t percent_encode(const char *in, size_t in_len, char *out,
-                             size_t out_len) {
-  static const char hex[] = "0123456789ABCDEF";
-  size_t o = 0;
-  for (size_t i = 0; i < in_len; i++) {
-    unsigned char ch = (unsigned char)in[i];
-    bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
-                 ch == '_' || ch == '~';
-    size_t need = plain ? 1 : 3;
-    if (o + need >= out_len)
-      return 0;
-    if (plain) {
-      out[o++] = (char)ch;
-    } else {
-      out[o++] = '%';
-      out[o++] = hex[ch >> 4];
-      out[o++] = hex[ch & 15];
-    }
+static const char *const op_names[CRM_OP_COUNT] = {
+    "lookupPhone", "lookupCustomerId", "lookupAccountNumber",
+    "lookupTrackingNumber", "verify"};
+
+const char *crm_op_name(crm_op op) {
+  return op < CRM_OP_COUNT ? op_names[op] : "verify";
+}
+
+crm_op crm_op_for(const flow_crm_request *req) {
+  if (req->kind == FLOW_CRM_VERIFY)
+    return CRM_OP_VERIFY;
+  switch (req->lookup_type) {
+  case FLOW_ID_PHONE:
+    return CRM_OP_LOOKUP_PHONE;
+  case FLOW_ID_ACCOUNT_NUMBER:
+    return CRM_OP_LOOKUP_ACCOUNT_NUMBER;
+  case FLOW_ID_TRACKING_NUMBER:
+    return CRM_OP_LOOKUP_TRACKING_NUMBER;
+  case FLOW_ID_CUSTOMER_ID:
+    break;
   }
-  out[o] = '\0';
-  return o;
+  return CRM_OP_LOOKUP_CUSTOMER_ID;
+}
+
+void crm_profile_wipe(crm_profile *p) {
+  explicit_bzero(p, sizeof *p);
+}
+
+void crm_profile_default(crm_profile *p) {
+  static const flow_identifier_type types[] = {
+      FLOW_ID_PHONE, FLOW_ID_CUSTOMER_ID, FLOW_ID_ACCOUNT_NUMBER,
+      FLOW_ID_TRACKING_NUMBER};
+  crm_profile_wipe(p);
+  for (size_t i = 0; i < 4; i++) {
+    crm_operation *op = &p->ops[i];
+    snprintf(op->method, sizeof op->method, "GET");
+    snprintf(op->url, sizeof op->url, "{baseUrl}/customers?%s={value}",
+             crm_lookup_param(types[i]));
+    crm_map_default(&op->map);
+  }
+  crm_operation *v = &p->ops[CRM_OP_VERIFY];
+  snprintf(v->method, sizeof v->method, "POST");
+  snprintf(v->url, sizeof v->url, "{baseUrl}/customers/{customerId}/verify");
+  snprintf(v->body, sizeof v->body, "{\"answer\":\"{answer}\"}");
+  crm_map_default(&v->map);
+  p->auth.refresh_margin_ms = 30000;
+  p->tls_verify = true;
+  p->budget_ms = 4000;
+  p->lookup_retries = 1;
+  p->breaker_failures = 5;
+  p->breaker_open_ms = 5000;
+}
+
+/* The default profile for crm_build_request()/crm_parse_response(): built
+ * once, read-only afterwards. */
+static crm_profile default_profile;
+static pthread_once_t default_once_flag = PTHREAD_ONCE_INIT;
+
+static void default_once(void) {
+  crm_profile_default(&default_profile);
+}
+
+const crm_profile *crm_profile_reference(void) {
+  pthread_once(&default_once_flag, default_once);
+  return &default_profile;
 }
 
 /* Length of a NUL-terminated field of a fixed-size array, or 0 when the
@@ -60,124 +103,130 @@ static size_t field_len(const char *field, size_t size) {
   return n < size ? n : 0;
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0] (at most `left`
- * bytes available), or 0 if it is not valid UTF-8 (overlong forms,
- * surrogates and code points above U+10FFFF are refused). */
-static size_t utf8_seq_len(const unsigned char *s, size_t left) {
-  if (s[0] < 0x80)
-    return 1;
-  size_t n;
-  unsigned cp;
-  if ((s[0] & 0xE0) == 0xC0) {
-    n = 2;
-    cp = s[0] & 0x1Fu;
-  } else if ((s[0] & 0xF0) == 0xE0) {
-    n = 3;
-    cp = s[0] & 0x0Fu;
-  } else if ((s[0] & 0xF8) == 0xF0) {
-    n = 4;
-    cp = s[0] & 0x07u;
-  } else {
-    return 0;
-  }
-  if (n > left)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3Fu);
-  }
-  static const unsigned min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return n;
+static void wipe_free(char *s, size_t n) {
+  if (s)
+    explicit_bzero(s, n);
+  free(s);
 }
 
-/* Build {"answer":"<escaped>"} in a buffer we own, so the only copies of
- * the answer are ours to wipe (a jansson json_t would free its copy
- * without wiping it). Returns NULL on invalid UTF-8 or allocation failure;
- * *len_out gets the body length. */
-static char *verify_body(const char *answer, size_t *len_out) {
-  static const char prefix[] = "{\"answer\":\"", suffix[] = "\"}";
-  static const char hex[] = "0123456789abcdef";
-  size_t in_len = strlen(answer);
-  /* Worst case every byte becomes \u00XX. */
-  size_t cap = sizeof prefix + 6 * in_len + sizeof suffix;
-  char *out = malloc(cap);
-  if (!out)
-    return NULL;
-  size_t o = sizeof prefix - 1;
-  memcpy(out, prefix, o);
-  const unsigned char *p = (const unsigned char *)answer;
-  for (size_t i = 0; i < in_len;) {
-    unsigned char ch = p[i];
-    if (ch == '"' || ch == '\\') {
-      out[o++] = '\\';
-      out[o++] = (char)ch;
-      i++;
-    } else if (ch < 0x20 || ch == 0x7F) {
-      memcpy(out + o, "\\u00", 4);
-      out[o + 4] = hex[ch >> 4];
-      out[o + 5] = hex[ch & 15];
-      o += 6;
-      i++;
-    } else {
-      size_t n = utf8_seq_len(p + i, in_len - i);
-      if (n == 0) {
-        explicit_bzero(out, cap);
-        free(out);
-        return NULL;
-      }
-      memcpy(out + o, p + i, n);
-      o += n;
-      i += n;
-    }
+bool crm_http_request_add_header(crm_http_request *r, const char *line) {
+  char *copy = strdup(line);
+  char **grown =
+      copy ? realloc(r->headers, (r->header_count + 1) * sizeof *r->headers)
+           : NULL;
+  if (!grown) {
+    wipe_free(copy, copy ? strlen(copy) : 0);
+    return false;
   }
-  memcpy(out + o, suffix, sizeof suffix); /* with its NUL */
-  o += sizeof suffix - 1;
-  *len_out = o;
-  return out;
+  r->headers = grown;
+  r->headers[r->header_count++] = copy;
+  return true;
 }
 
-bool crm_build_request(const char *base_url, const flow_crm_request *req,
-                       const char *answer, crm_http_request *out) {
+static bool base64(const char *in, char *out, size_t out_len) {
+  static const char tbl[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t n = strlen(in), o = 0;
+  if ((n + 2) / 3 * 4 + 1 > out_len)
+    return false;
+  const unsigned char *p = (const unsigned char *)in;
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)p[i] << 16;
+    if (i + 1 < n)
+      v |= (unsigned)p[i + 1] << 8;
+    if (i + 2 < n)
+      v |= p[i + 2];
+    out[o++] = tbl[(v >> 18) & 63];
+    out[o++] = tbl[(v >> 12) & 63];
+    out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+    out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+  }
+  out[o] = '\0';
+  return true;
+}
+
+/* Authorization for BEARER and BASIC (secret: wiped by the caller). */
+static bool static_auth_header(const crm_auth *a, char *out, size_t out_len) {
+  if (a->kind == CRM_AUTH_BEARER) {
+    int n = snprintf(out, out_len, "Authorization: Bearer %s", a->token);
+    return n > 0 && (size_t)n < out_len;
+  }
+  char pair[sizeof a->username + sizeof a->password + 2];
+  char enc[(sizeof pair + 2) / 3 * 4 + 1];
+  snprintf(pair, sizeof pair, "%s:%s", a->username, a->password);
+  bool ok = base64(pair, enc, sizeof enc);
+  int n = ok ? snprintf(out, out_len, "Authorization: Basic %s", enc) : -1;
+  explicit_bzero(pair, sizeof pair);
+  explicit_bzero(enc, sizeof enc);
+  return n > 0 && (size_t)n < out_len;
+}
+
+bool crm_build(const crm_profile *p, const char *base_url,
+               const flow_crm_request *req, const char *answer,
+               crm_http_request *out) {
   memset(out, 0, sizeof *out);
-  /* Both values are at most 64 bytes; each byte encodes to at most 3. */
-  char encoded[3 * (FLOW_VALUE_MAX > FLOW_CUSTOMER_ID_MAX
-                        ? FLOW_VALUE_MAX
-                        : FLOW_CUSTOMER_ID_MAX) +
-               1];
-  if (!base_url)
+  if (!base_url ||
+      (req->kind != FLOW_CRM_LOOKUP && req->kind != FLOW_CRM_VERIFY))
     return false;
-  size_t url_len;
-  if (req->kind == FLOW_CRM_LOOKUP) {
-    size_t n = field_len(req->lookup_value, sizeof req->lookup_value);
-    if (!percent_encode(req->lookup_value, n, encoded, sizeof encoded))
-      return false;
-    const char *param = crm_lookup_param(req->lookup_type);
-    url_len = strlen(base_url) + strlen(param) + strlen(encoded) + 32;
-    out->url = malloc(url_len);
-    if (!out->url)
-      return false;
-    snprintf(out->url, url_len, "%s/customers?%s=%s", base_url, param, encoded);
-    snprintf(out->method, sizeof out->method, "GET");
-    return true;
+  bool verify = req->kind == FLOW_CRM_VERIFY;
+  const char *value = verify ? req->customer_id : req->lookup_value;
+  size_t vsize = verify ? sizeof req->customer_id : sizeof req->lookup_value;
+  if (field_len(value, vsize) == 0 || (verify && !answer))
+    return false;
+  const crm_operation *op = &p->ops[crm_op_for(req)];
+  crm_template_var vars[] = {
+      {"baseUrl", base_url, true},
+      {"value", verify ? NULL : value, false},
+      {"customerId", verify ? value : NULL, false},
+      {"answer", verify ? answer : NULL, false},
+  };
+  size_t nv = sizeof vars / sizeof vars[0];
+  size_t len = 0;
+  out->url = crm_template_render(op->url, CRM_TPL_URL, vars, nv, &len);
+  bool ok = out->url != NULL;
+  if (ok && op->body[0]) {
+    out->body =
+        crm_template_render(op->body, CRM_TPL_BODY, vars, nv, &out->body_len);
+    ok = out->body != NULL;
   }
-  if (req->kind != FLOW_CRM_VERIFY || !answer)
-    return false;
-  size_t n = field_len(req->customer_id, sizeof req->customer_id);
-  if (!percent_encode(req->customer_id, n, encoded, sizeof encoded))
-    return false;
-  url_len = strlen(base_url) + strlen(encoded) + 32;
-  out->url = malloc(url_len);
-  out->body = verify_body(answer, &out->body_len);
-  if (!out->url || !out->body) {
+  for (size_t i = 0; ok && i < op->header_count; i++) {
+    char *h =
+        crm_template_render(op->headers[i], CRM_TPL_HEADER, vars, nv, &len);
+    ok = h && crm_http_request_add_header(out, h);
+    wipe_free(h, h ? len : 0);
+  }
+  if (ok &&
+      (p->auth.kind == CRM_AUTH_BEARER || p->auth.kind == CRM_AUTH_BASIC)) {
+    char line[CRM_SECRET_MAX * 2 + 64];
+    ok = static_auth_header(&p->auth, line, sizeof line) &&
+         crm_http_request_add_header(out, line);
+    explicit_bzero(line, sizeof line);
+  }
+  if (!ok) {
     crm_http_request_free(out);
     return false;
   }
-  snprintf(out->url, url_len, "%s/customers/%s/verify", base_url, encoded);
-  snprintf(out->method, sizeof out->method, "POST");
+  snprintf(out->method, sizeof out->method, "%s", op->method);
+  out->idempotent = !verify;
   return true;
+}
+
+void crm_map(const crm_profile *p, const flow_crm_request *req,
+             long http_status, const char *body, size_t body_len,
+             flow_crm_result *out) {
+  if (req->kind != FLOW_CRM_LOOKUP && req->kind != FLOW_CRM_VERIFY) {
+    memset(out, 0, sizeof *out);
+    return;
+  }
+  crm_map_response(&p->ops[crm_op_for(req)].map, req->kind == FLOW_CRM_VERIFY,
+                   http_status, body, body_len, out);
+}
+
+/* The default operation only (the whole profile is large). */
+bool crm_build_request(const char *base_url, const flow_crm_request *req,
+                       const char *answer, crm_http_request *out) {
+  pthread_once(&default_once_flag, default_once);
+  return crm_build(&default_profile, base_url, req, answer, out);
 }
 
 void crm_http_request_free(crm_http_request *req) {
@@ -185,82 +234,15 @@ void crm_http_request_free(crm_http_request *req) {
     explicit_bzero(req->body, req->body_len);
   free(req->body);
   free(req->url);
+  for (size_t i = 0; i < req->header_count; i++)
+    wipe_free(req->headers[i], strlen(req->headers[i]));
+  free(req->headers);
   memset(req, 0, sizeof *req);
-}
-
-/* Copy a customer id that may be a JSON string or integer. */
-static bool copy_id(const json_t *v, char *out, size_t out_len) {
-  if (json_is_string(v)) {
-    size_t n = json_string_length(v);
-    if (n == 0 || n >= out_len)
-      return false;
-    memcpy(out, json_string_value(v), n + 1);
-    return true;
-  }
-  if (json_is_integer(v)) {
-    int n = snprintf(out, out_len, "%lld", (long long)json_integer_value(v));
-    return n > 0 && (size_t)n < out_len;
-  }
-  return false;
-}
-
-static void parse_lookup(const json_t *root, flow_crm_result *out) {
-  const json_t *list = json_object_get(root, "customers");
-  if (!json_is_array(list))
-    return;
-  size_t count = json_array_size(list);
-  /* Every entry must be usable, or the answer as a whole is not. */
-  for (size_t i = 0; i < count; i++) {
-    const json_t *c = json_array_get(list, i);
-    char id[FLOW_CUSTOMER_ID_MAX + 1];
-    if (!json_is_object(c) || !copy_id(json_object_get(c, "id"), id, sizeof id))
-      return;
-    const json_t *name = json_object_get(c, "name");
-    if (name && !json_is_null(name) &&
-        (!json_is_string(name) ||
-         json_string_length(name) > FLOW_CUSTOMER_NAME_MAX))
-      return;
-    if (i == 0) {
-      memcpy(out->customer_id, id, sizeof id);
-      if (json_is_string(name))
-        memcpy(out->customer_name, json_string_value(name),
-               json_string_length(name) + 1);
-    }
-  }
-  out->match_count = count > 1000 ? 1000 : (int)count;
-  out->ok = true;
-}
-
-static void parse_verify(const json_t *root, flow_crm_result *out) {
-  const json_t *verified = json_object_get(root, "verified");
-  const json_t *locked = json_object_get(root, "locked");
-  if (!json_is_boolean(verified) || (locked && !json_is_boolean(locked)))
-    return;
-  out->verified = json_is_true(verified);
-  out->locked = locked && json_is_true(locked);
-  out->ok = true;
 }
 
 void crm_parse_response(const flow_crm_request *req, long http_status,
                         const char *body, size_t body_len,
                         flow_crm_result *out) {
-  memset(out, 0, sizeof *out);
-  if (http_status != 200 || !body)
-    return;
-  /* Duplicate keys are refused: {"verified":false,"verified":true} must
-   * not be read either way. */
-  json_t *root = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
-  if (!json_is_object(root)) {
-    json_decref(root);
-    return;
-  }
-  if (req->kind == FLOW_CRM_LOOKUP)
-    parse_lookup(root, out);
-  else if (req->kind == FLOW_CRM_VERIFY)
-    parse_verify(root, out);
-  json_decref(root);
-  if (!out->ok) {
-    /* Leave nothing half-filled from an answer we refused. */
-    memset(out, 0, sizeof *out);
-  }
+  pthread_once(&default_once_flag, default_once);
+  crm_map(&default_profile, req, http_status, body, body_len, out);
 }

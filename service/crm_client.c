@@ -2,14 +2,15 @@
  * crm_client: one thread owns a curl multi handle and runs every CRM call
  * on it. Submitters on any thread append to a mutex-protected queue and
  * wake the thread with curl_multi_wakeup(); only the CRM thread touches
- * the easy handles and (but for wakeup) the multi handle. Finished easy
- * handles are removed and cleaned up, but their connections stay in the
- * multi handle's connection cache, so the next call to the same CRM reuses
- * a kept-alive connection.
+ * the easy handles, the retry and token-wait lists, the breaker and the
+ * OAuth2 token. Finished easy handles are removed and cleaned up, but
+ * their connections stay in the multi handle's connection cache, so the
+ * next call to the same CRM reuses a kept-alive connection.
  */
 #include "crm_client.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,11 @@
  * it further for its own timers (timeouts, connect retries). */
 #define POLL_MAX_MS 1000
 
+/* An attempt needs at least this much of the budget to be worth making. */
+#define MIN_ATTEMPT_MS 100
+
+#define TOKEN_MAX 4096
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
@@ -33,8 +39,8 @@ static void curl_init_once(void) {
   curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* One CRM call, from submit to callback. Owned by the queue, then by the
- * CRM thread. */
+/* One CRM call (or the OAuth2 token fetch), from submit to callback. Owned
+ * by the queue, then by the CRM thread. */
 typedef struct job {
   struct job *next, *prev;
   flow_crm_request req;
@@ -42,10 +48,16 @@ typedef struct job {
   crm_client_done_fn done;
   void *user;
   CURL *easy;
+  struct curl_slist *headers;
   char *response;
   size_t response_len;
   bool too_large;
-  struct timespec started;
+  bool is_token; /* the OAuth2 token fetch, not a call */
+  bool is_probe; /* the half-open breaker's probe */
+  bool auth_retried;
+  int attempts;
+  unsigned token_gen; /* the token generation this attempt used */
+  double started_ms, deadline_ms, due_ms;
 } job;
 
 static struct {
@@ -53,18 +65,36 @@ static struct {
   pthread_mutex_t mutex;
   bool running;
   bool stopping;
-  job *queued;  /* submitted, not yet on the multi handle (singly linked) */
+  job *queued;  /* submitted, not yet admitted (singly linked) */
   job *active;  /* on the multi handle (doubly linked) */
+  job *delayed; /* waiting for a retry's due time (singly linked) */
+  job *waiting; /* waiting for an OAuth2 token (singly linked) */
   CURLM *multi; /* touched only by the CRM thread (and wakeup) */
-  struct curl_slist *headers;
+  struct curl_slist *base_headers;
   crm_client_config cfg;
+  const crm_profile *p;
+  /* breaker */
+  crm_breaker_state breaker;
+  int failures;
+  double open_until_ms;
+  bool probe_in_flight;
+  /* OAuth2 */
+  char token[TOKEN_MAX];
+  double token_refresh_ms; /* refresh at or after this time */
+  unsigned token_gen;
+  bool fetching;
+  unsigned rng;
 } client = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 
-static double ms_since(const struct timespec *since) {
+static double now_ms(void) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)(now.tv_sec - since->tv_sec) * 1000.0 +
-         (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+  return (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6;
+}
+
+static void emit(crm_client_event ev, long value) {
+  if (client.cfg.on_event)
+    client.cfg.on_event(ev, value);
 }
 
 static size_t on_data(char *data, size_t size, size_t n, void *user) {
@@ -84,28 +114,76 @@ static size_t on_data(char *data, size_t size, size_t n, void *user) {
   return len;
 }
 
-static void free_job(job *j) {
-  crm_http_request_free(&j->http);
-  free(j->response);
-  free(j);
+/* Free a header list, wiping lines first (they may carry a token). */
+static void free_headers(struct curl_slist *h) {
+  for (struct curl_slist *l = h; l; l = l->next)
+    explicit_bzero(l->data, strlen(l->data));
+  curl_slist_free_all(h);
 }
 
-/* Finish a job: map the answer, call back, release everything. `ok_io`
- * false means the transfer never produced an answer. */
-static void finish(job *j, bool ok_io) {
-  long status = 0;
+static void reset_attempt(job *j) {
   if (j->easy) {
-    if (ok_io)
-      curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(client.multi, j->easy);
     curl_easy_cleanup(j->easy);
     j->easy = NULL;
   }
-  flow_crm_result result;
-  crm_parse_response(&j->req, ok_io && !j->too_large ? status : 0, j->response,
-                     j->response_len, &result);
-  j->done(j->user, &result, status, ms_since(&j->started));
+  free_headers(j->headers);
+  j->headers = NULL;
+  if (j->response)
+    explicit_bzero(j->response, j->response_len);
+  free(j->response);
+  j->response = NULL;
+  j->response_len = 0;
+  j->too_large = false;
+}
+
+static void free_job(job *j) {
+  reset_attempt(j);
+  crm_http_request_free(&j->http);
+  free(j);
+}
+
+static void set_breaker(crm_breaker_state s) {
+  if (client.breaker != s) {
+    client.breaker = s;
+    emit(CRM_EVENT_BREAKER, (long)s);
+  }
+}
+
+/* A call's final outcome feeds the breaker. */
+static void breaker_record(const job *j, bool ok) {
+  if (j->is_probe)
+    client.probe_in_flight = false;
+  if (client.p->breaker_failures <= 0)
+    return;
+  if (ok) {
+    client.failures = 0;
+    set_breaker(CRM_BREAKER_CLOSED);
+    return;
+  }
+  client.failures++;
+  if (client.breaker == CRM_BREAKER_HALF_OPEN ||
+      client.failures >= client.p->breaker_failures) {
+    client.open_until_ms = now_ms() + (double)client.p->breaker_open_ms;
+    set_breaker(CRM_BREAKER_OPEN);
+  }
+}
+
+/* Call back and release. `record` false for calls that never reached the
+ * CRM because of the breaker or a stop. */
+static void complete(job *j, const flow_crm_result *r, long status,
+                     bool record) {
+  if (record)
+    breaker_record(j, r->ok);
+  else if (j->is_probe)
+    client.probe_in_flight = false;
+  j->done(j->user, r, status, now_ms() - j->started_ms);
   free_job(j);
+}
+
+static void complete_failed(job *j, bool record) {
+  flow_crm_result failed = {.ok = false};
+  complete(j, &failed, 0, record);
 }
 
 static void unlink_active(job *j) {
@@ -118,31 +196,115 @@ static void unlink_active(job *j) {
   j->next = j->prev = NULL;
 }
 
-/* Put a queued job on the multi handle. On failure it is finished as a
- * CRM error at once. */
-static void start_job(job *j) {
-  CURL *e = curl_easy_init();
-  if (!e) {
-    finish(j, false);
-    return;
-  }
-  j->easy = e;
-  curl_easy_setopt(e, CURLOPT_URL, j->http.url);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, client.headers);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, client.cfg.connect_timeout_ms);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, client.cfg.timeout_ms);
+static void push(job **list, job *j) {
+  j->prev = NULL;
+  j->next = *list;
+  *list = j;
+}
+
+static bool token_valid(void) {
+  return client.token[0] && now_ms() < client.token_refresh_ms;
+}
+
+/* Common transport options. */
+static void set_transport(CURL *e, long timeout_ms) {
+  const crm_profile *p = client.p;
+  long connect = client.cfg.connect_timeout_ms;
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   connect < timeout_ms ? connect : timeout_ms);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, p->tls_verify ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);
+  if (p->ca_file[0])
+    curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
+  if (p->client_cert[0])
+    curl_easy_setopt(e, CURLOPT_SSLCERT, p->client_cert);
+  if (p->client_key[0])
+    curl_easy_setopt(e, CURLOPT_SSLKEY, p->client_key);
+  /* "" means no proxy, not even one from the environment. */
+  curl_easy_setopt(e, CURLOPT_PROXY, p->proxy);
+}
+
+static void start_token_fetch(void);
+
+/* Percent-encode for application/x-www-form-urlencoded. */
+static void form_put(char *out, size_t out_len, const char *key,
+                     const char *value) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = strlen(out);
+  if (o && o + 1 < out_len)
+    out[o++] = '&';
+  for (const char *k = key; *k && o + 1 < out_len; k++)
+    out[o++] = *k;
+  if (o + 1 < out_len)
+    out[o++] = '=';
+  for (const unsigned char *v = (const unsigned char *)value;
+       *v && o + 3 < out_len; v++) {
+    if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+        (*v >= '0' && *v <= '9') || *v == '-' || *v == '.' || *v == '_' ||
+        *v == '~') {
+      out[o++] = (char)*v;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[*v >> 4];
+      out[o++] = hex[*v & 15];
+    }
+  }
+  out[o] = '\0';
+}
+
+/* Put a call's next attempt on the multi handle (or behind the token
+ * fetch). Finishes it as a failure when the budget is spent. */
+static void launch(job *j) {
+  double left = j->deadline_ms - now_ms();
+  if (left < MIN_ATTEMPT_MS) {
+    complete_failed(j, true);
+    return;
+  }
+  if (client.p->auth.kind == CRM_AUTH_OAUTH2 && !token_valid()) {
+    push(&client.waiting, j);
+    start_token_fetch();
+    return;
+  }
+  CURL *e = curl_easy_init();
+  struct curl_slist *h = NULL;
+  for (const struct curl_slist *b = client.base_headers; b; b = b->next)
+    h = curl_slist_append(h, b->data);
+  for (size_t i = 0; h && i < j->http.header_count; i++)
+    h = curl_slist_append(h, j->http.headers[i]);
+  if (h && client.p->auth.kind == CRM_AUTH_OAUTH2) {
+    char line[TOKEN_MAX + 32];
+    snprintf(line, sizeof line, "Authorization: Bearer %s", client.token);
+    h = curl_slist_append(h, line);
+    explicit_bzero(line, sizeof line);
+    j->token_gen = client.token_gen;
+  }
+  j->headers = h;
+  j->easy = e;
+  if (!e || !h) {
+    complete_failed(j, true);
+    return;
+  }
+  j->attempts++;
+  curl_easy_setopt(e, CURLOPT_URL, j->http.url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+  long budget = (long)left;
+  set_transport(e, budget < client.cfg.timeout_ms ? budget
+                                                  : client.cfg.timeout_ms);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  if (strcmp(j->http.method, "POST") == 0) {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->http.body);
+  if (strcmp(j->http.method, "GET") != 0) {
+    if (strcmp(j->http.method, "POST") != 0)
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, j->http.method);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->http.body ? j->http.body : "");
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)j->http.body_len);
   }
   if (curl_multi_add_handle(client.multi, e) != CURLM_OK) {
-    finish(j, false);
+    complete_failed(j, true);
     return;
   }
   j->next = client.active;
@@ -150,6 +312,236 @@ static void start_job(job *j) {
   if (client.active)
     client.active->prev = j;
   client.active = j;
+}
+
+/* One token fetch at a time; calls wait in client.waiting. */
+static void start_token_fetch(void) {
+  if (client.fetching)
+    return;
+  const crm_auth *a = &client.p->auth;
+  job *t = calloc(1, sizeof *t);
+  char form[3 * (sizeof a->client_id + sizeof a->client_secret +
+                 sizeof a->scope) +
+            64] = "";
+  form_put(form, sizeof form, "grant_type", "client_credentials");
+  form_put(form, sizeof form, "client_id", a->client_id);
+  form_put(form, sizeof form, "client_secret", a->client_secret);
+  if (a->scope[0])
+    form_put(form, sizeof form, "scope", a->scope);
+  CURL *e = t ? curl_easy_init() : NULL;
+  if (t) {
+    t->is_token = true;
+    t->http.body = strdup(form);
+    t->http.body_len = strlen(form);
+    t->headers = curl_slist_append(
+        NULL, "Content-Type: application/x-www-form-urlencoded");
+    if (t->headers)
+      t->headers = curl_slist_append(t->headers, "Accept: application/json");
+    t->easy = e;
+  }
+  explicit_bzero(form, sizeof form);
+  if (!t || !e || !t->http.body || !t->headers) {
+    if (t)
+      free_job(t);
+    /* Cannot fetch: every waiting call fails. */
+    while (client.waiting) {
+      job *j = client.waiting;
+      client.waiting = j->next;
+      complete_failed(j, true);
+    }
+    return;
+  }
+  client.fetching = true;
+  emit(CRM_EVENT_TOKEN_FETCH, 1);
+  curl_easy_setopt(e, CURLOPT_URL, a->token_url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+  long budget = client.p->budget_ms;
+  set_transport(e, budget < client.cfg.timeout_ms ? budget
+                                                  : client.cfg.timeout_ms);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->http.body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)t->http.body_len);
+  if (curl_multi_add_handle(client.multi, e) != CURLM_OK) {
+    client.fetching = false;
+    free_job(t);
+    while (client.waiting) {
+      job *j = client.waiting;
+      client.waiting = j->next;
+      complete_failed(j, true);
+    }
+    return;
+  }
+  push(&client.active, t);
+  if (t->next)
+    t->next->prev = t;
+}
+
+static void token_done(job *t, bool ok_io) {
+  long status = 0;
+  if (ok_io && !t->too_large)
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  bool got = false;
+  if (status == 200 && t->response) {
+    json_t *root = json_loadb(t->response, t->response_len, 0, NULL);
+    const json_t *tok = json_object_get(root, "access_token");
+    const json_t *exp = json_object_get(root, "expires_in");
+    long long life = json_is_integer(exp) ? json_integer_value(exp) : 3600;
+    if (json_is_string(tok) && json_string_length(tok) > 0 &&
+        json_string_length(tok) < sizeof client.token && life > 0) {
+      const char *v = json_string_value(tok);
+      bool clean = true;
+      for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+        clean = clean && *c > 0x20 && *c < 0x7F;
+      if (clean) {
+        snprintf(client.token, sizeof client.token, "%s", v);
+        double life_ms = (double)life * 1000.0;
+        double margin = (double)client.p->auth.refresh_margin_ms;
+        if (margin > life_ms / 2)
+          margin = life_ms / 2;
+        client.token_refresh_ms = now_ms() + life_ms - margin;
+        client.token_gen++;
+        got = true;
+      }
+    }
+    json_decref(root);
+  }
+  client.fetching = false;
+  free_job(t);
+  if (!got)
+    emit(CRM_EVENT_TOKEN_FETCH, 0);
+  job *w = client.waiting;
+  client.waiting = NULL;
+  while (w) {
+    job *j = w;
+    w = w->next;
+    j->next = NULL;
+    if (got)
+      launch(j);
+    else
+      complete_failed(j, true);
+  }
+}
+
+/* Jitter of 50..150 ms for a retry (xorshift; no security use). */
+static double jitter_ms(void) {
+  unsigned x = client.rng ? client.rng : 2463534242u;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  client.rng = x;
+  return 50.0 + (double)(x % 101);
+}
+
+/* A transfer ended (ok_io: it produced an HTTP answer). */
+static void transfer_done(job *j, bool ok_io) {
+  if (j->is_token) {
+    token_done(j, ok_io);
+    return;
+  }
+  long status = 0;
+  if (ok_io && !j->too_large)
+    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status == 401 && client.p->auth.kind == CRM_AUTH_OAUTH2 &&
+      !j->auth_retried) {
+    /* The token expired early or was revoked: refresh once, retry once. */
+    j->auth_retried = true;
+    if (j->token_gen == client.token_gen)
+      client.token_refresh_ms = 0;
+    reset_attempt(j);
+    launch(j);
+    return;
+  }
+  flow_crm_result r;
+  crm_map(client.p, &j->req, status, j->response, j->response_len, &r);
+  double left = j->deadline_ms - now_ms();
+  if (!r.ok && j->http.idempotent && j->attempts <= client.p->lookup_retries &&
+      left > jitter_ms() + MIN_ATTEMPT_MS) {
+    reset_attempt(j);
+    j->due_ms = now_ms() + jitter_ms();
+    emit(CRM_EVENT_RETRY, 1);
+    push(&client.delayed, j);
+    return;
+  }
+  complete(j, &r, status, true);
+}
+
+/* A newly submitted call: the breaker decides whether it goes out. */
+static void admit(job *j) {
+  if (client.p->breaker_failures > 0 && client.breaker != CRM_BREAKER_CLOSED) {
+    if (client.breaker == CRM_BREAKER_OPEN && now_ms() >= client.open_until_ms)
+      set_breaker(CRM_BREAKER_HALF_OPEN);
+    if (client.breaker == CRM_BREAKER_OPEN || client.probe_in_flight) {
+      emit(CRM_EVENT_FAST_FAIL, 1);
+      complete_failed(j, false);
+      return;
+    }
+    j->is_probe = true;
+    client.probe_in_flight = true;
+  }
+  launch(j);
+}
+
+/* Due retries go out; token waiters past their budget fail. Returns the
+ * ms until the next due retry (POLL_MAX_MS if none). */
+static int run_timers(void) {
+  double now = now_ms(), next = now + POLL_MAX_MS;
+  job *due = NULL, *keep = NULL;
+  while (client.delayed) {
+    job *j = client.delayed;
+    client.delayed = j->next;
+    if (j->due_ms <= now) {
+      push(&due, j);
+    } else {
+      if (j->due_ms < next)
+        next = j->due_ms;
+      push(&keep, j);
+    }
+  }
+  client.delayed = keep;
+  while (due) {
+    job *j = due;
+    due = j->next;
+    launch(j);
+  }
+  job *w = client.waiting, *still = NULL;
+  client.waiting = NULL;
+  while (w) {
+    job *j = w;
+    w = w->next;
+    if (j->deadline_ms <= now) {
+      complete_failed(j, true);
+    } else {
+      push(&still, j);
+      if (j->deadline_ms < next)
+        next = j->deadline_ms;
+    }
+  }
+  /* Append the survivors to anything launch() queued meanwhile. */
+  while (still) {
+    job *j = still;
+    still = j->next;
+    push(&client.waiting, j);
+  }
+  int wait = (int)(next - now_ms()) + 1;
+  return wait < 0 ? 0 : wait > POLL_MAX_MS ? POLL_MAX_MS : wait;
+}
+
+static void fail_list(job **list, bool detach) {
+  while (*list) {
+    job *j = *list;
+    if (detach)
+      unlink_active(j);
+    else
+      *list = j->next;
+    if (j->is_token) {
+      client.fetching = false;
+      free_job(j);
+    } else {
+      complete_failed(j, false);
+    }
+  }
 }
 
 /* The CRM thread: owns the multi handle until stop. */
@@ -170,15 +562,14 @@ static void *run(void *arg) {
       incoming = taken;
       taken = next;
     }
-
     while (incoming) {
       job *j = incoming;
       incoming = j->next;
       j->next = NULL;
       if (stopping)
-        finish(j, false);
+        complete_failed(j, false);
       else
-        start_job(j);
+        admit(j);
     }
     if (stopping)
       break;
@@ -195,17 +586,16 @@ static void *run(void *arg) {
       job *j = (job *)priv;
       CURLcode rc = msg->data.result;
       unlink_active(j);
-      finish(j, rc == CURLE_OK);
+      transfer_done(j, rc == CURLE_OK);
     }
-    curl_multi_poll(client.multi, NULL, 0, POLL_MAX_MS, NULL);
+    int wait = run_timers();
+    curl_multi_poll(client.multi, NULL, 0, wait, NULL);
   }
-  /* Stopping: everything still in flight ends as a CRM error, so every
-   * submitter gets its callback. */
-  while (client.active) {
-    job *j = client.active;
-    unlink_active(j);
-    finish(j, false);
-  }
+  /* Stopping: everything still in flight or waiting ends as a CRM error,
+   * so every submitter gets its callback. */
+  fail_list(&client.active, true);
+  fail_list(&client.delayed, false);
+  fail_list(&client.waiting, false);
   return NULL;
 }
 
@@ -224,6 +614,14 @@ bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
     return false;
   }
   client.cfg = *cfg;
+  client.p = cfg->profile ? cfg->profile : crm_profile_reference();
+  client.breaker = CRM_BREAKER_CLOSED;
+  client.failures = 0;
+  client.probe_in_flight = false;
+  explicit_bzero(client.token, sizeof client.token);
+  client.token_refresh_ms = 0;
+  client.fetching = false;
+  client.rng = (unsigned)now_ms() | 1u;
   client.multi = curl_multi_init();
   if (!client.multi) {
     snprintf(err, err_len, "curl_multi_init failed");
@@ -243,13 +641,13 @@ bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
     snprintf(err, err_len, "out of memory");
     return false;
   }
-  client.headers = h;
+  client.base_headers = h;
   pthread_mutex_lock(&client.mutex);
   client.stopping = false;
   pthread_mutex_unlock(&client.mutex);
   if (pthread_create(&client.thread, NULL, run, NULL) != 0) {
     curl_slist_free_all(h);
-    client.headers = NULL;
+    client.base_headers = NULL;
     curl_multi_cleanup(client.multi);
     client.multi = NULL;
     snprintf(err, err_len, "cannot start the CRM thread");
@@ -269,14 +667,16 @@ bool crm_client_submit(const flow_crm_request *req, const char *answer,
   j->req = *req;
   j->done = done;
   j->user = user;
-  clock_gettime(CLOCK_MONOTONIC, &j->started);
+  j->started_ms = now_ms();
   pthread_mutex_lock(&client.mutex);
-  /* The request is built under the mutex: the base URL belongs to the
-   * running client and a concurrent stop/start must not change it under
-   * us. It is cheap (one URL, and one small body for VERIFY). */
-  bool accepted = client.running && !client.stopping &&
-                  crm_build_request(client.cfg.base_url, req, answer, &j->http);
+  /* The request is built under the mutex: the base URL and profile belong
+   * to the running client and a concurrent stop/start must not change them
+   * under us. It is cheap (one URL, a few headers, one small body). */
+  bool accepted =
+      client.running && !client.stopping &&
+      crm_build(client.p, client.cfg.base_url, req, answer, &j->http);
   if (accepted) {
+    j->deadline_ms = j->started_ms + (double)client.p->budget_ms;
     j->next = client.queued;
     client.queued = j;
     /* Under the mutex, so crm_client_stop() cannot free the multi handle
@@ -305,6 +705,7 @@ void crm_client_stop(void) {
   pthread_mutex_unlock(&client.mutex);
   curl_multi_cleanup(client.multi);
   client.multi = NULL;
-  curl_slist_free_all(client.headers);
-  client.headers = NULL;
+  curl_slist_free_all(client.base_headers);
+  client.base_headers = NULL;
+  explicit_bzero(client.token, sizeof client.token);
 }

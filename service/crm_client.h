@@ -8,6 +8,19 @@
  *
  * Ownership: crm_client_submit() copies everything it needs (the request
  * and the answer); the copy of the answer is wiped once the transfer ends.
+ *
+ * Resilience, all on the CRM thread: every call has a budget
+ * (profile->budget_ms) that no attempt, retry or token wait outlives;
+ * failed lookups (transport error, unmapped status, unusable body) are
+ * retried profile->lookup_retries times after 50..150 ms of jitter while
+ * the budget allows; verifies are never retried (but for one retry after a
+ * 401 with a refreshed OAuth2 token). After breaker_failures consecutive
+ * failed calls the breaker opens: calls fail at once (result.ok = false)
+ * for breaker_open_ms, then one probe call is let through (half-open); its
+ * success closes the breaker, its failure opens it again.
+ * OAuth2: one token fetch at a time runs on the same multi handle; calls
+ * needing a token queue behind it. The token is refreshed when
+ * refresh_margin_ms (at most half its lifetime) remains, or after a 401.
  */
 #ifndef AUTHFLOW_CRM_CLIENT_H
 #define AUTHFLOW_CRM_CLIENT_H
@@ -15,7 +28,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "crm.h"
 #include "flow.h"
+
+/* Circuit breaker states (also the /metrics gauge value). */
+typedef enum {
+  CRM_BREAKER_CLOSED = 0,
+  CRM_BREAKER_OPEN = 1,
+  CRM_BREAKER_HALF_OPEN = 2,
+} crm_breaker_state;
+
+typedef enum {
+  CRM_EVENT_BREAKER,     /* value: the new crm_breaker_state */
+  CRM_EVENT_RETRY,       /* a lookup attempt is being retried */
+  CRM_EVENT_TOKEN_FETCH, /* value: 1 fetched, 0 failed */
+  CRM_EVENT_FAST_FAIL,   /* refused by the open breaker */
+} crm_client_event;
 
 typedef struct {
   char base_url[520]; /* fits config's CONFIG_URL_MAX + 1 */
@@ -24,6 +52,11 @@ typedef struct {
   const char *const *headers; /* "Name: value" lines, borrowed until stop */
   size_t header_count;
   long max_connections; /* per host */
+  /* Templates, mapping, auth, TLS, budget, retries and breaker; borrowed
+   * until stop. NULL: crm_profile_reference(). */
+  const crm_profile *profile;
+  /* Optional, called on the CRM thread (must not block): for metrics. */
+  void (*on_event)(crm_client_event event, long value);
 } crm_client_config;
 
 /*

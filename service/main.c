@@ -8,14 +8,17 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "config.h"
 #include "crm_client.h"
+#include "crm_template.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -38,6 +41,9 @@ static void usage(FILE *out) {
       "                  AUTHFLOW_PORT, AUTHFLOW_REDIS_URL, AUTHFLOW_CRM_URL,\n"
       "                  AUTHFLOW_API_KEYS, AUTHFLOW_LOG_LEVEL override it.\n"
       "  --check-config  validate the configuration and exit (0 valid, 1 not)\n"
+      "  --check-crm     run one lookup by phone (--check-crm-value V,\n"
+      "                  default +13175550116) against the configured CRM,\n"
+      "                  print what was sent (secrets masked) and mapped\n"
       "  --healthcheck   GET /healthz on the configured port and exit 0/1\n"
       "                  (for container HEALTHCHECKs; needs no curl binary)\n"
       "  --version       print the version\n",
@@ -81,8 +87,10 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->db = cfg->redis_db;
   snprintf(sc->key_prefix, sizeof sc->key_prefix, "%s", cfg->key_prefix);
   sc->session_ttl_seconds = cfg->session_ttl_seconds;
-  sc->lock_ms =
-      (int)(cfg->crm_timeout_ms + cfg->crm_connect_timeout_ms) + LOCK_MARGIN_MS;
+  long crm_ms = cfg->crm_timeout_ms + cfg->crm_connect_timeout_ms;
+  if (cfg->crm.budget_ms > crm_ms)
+    crm_ms = cfg->crm.budget_ms;
+  sc->lock_ms = (int)crm_ms + LOCK_MARGIN_MS;
   sc->connect_timeout_ms = cfg->redis_connect_timeout_ms;
   sc->command_timeout_ms = cfg->redis_command_timeout_ms;
   sc->lockout_max_failures = cfg->lockout_max_failures;
@@ -92,6 +100,109 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->failover_wait_ms = cfg->redis_failover_wait_ms;
   snprintf(sc->master_name, sizeof sc->master_name, "%s",
            cfg->redis_master_name);
+}
+
+static void on_crm_event(crm_client_event event, long value) {
+  metrics_crm_event((int)event, value);
+}
+
+/* --check-crm: one lookup by phone, printed with secrets masked. */
+typedef struct {
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;
+  bool done;
+  flow_crm_result result;
+  long status;
+  double latency_ms;
+} check_wait;
+
+static void on_check_done(void *user, const flow_crm_result *result,
+                          long http_status, double latency_ms) {
+  check_wait *w = user;
+  pthread_mutex_lock(&w->mutex);
+  w->result = *result;
+  w->status = http_status;
+  w->latency_ms = latency_ms;
+  w->done = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->mutex);
+}
+
+/* Print a line with every configured secret masked; Authorization-like
+ * header values are masked whole. */
+static void print_masked(const char *prefix, const char *line,
+                         const config *cfg) {
+  const char *secrets[CRM_MASK_MAX];
+  for (size_t i = 0; i < cfg->crm.secret_count; i++)
+    secrets[i] = cfg->crm.secrets[i];
+  char out[4096];
+  if (strncasecmp(line, "Authorization:", 14) == 0 ||
+      strncasecmp(line, "Proxy-Authorization:", 20) == 0) {
+    const char *colon = strchr(line, ':');
+    const char *sp = strchr(colon + 2, ' ');
+    snprintf(out, sizeof out, "%.*s***",
+             sp ? (int)(sp - line + 1) : (int)(colon - line + 2), line);
+  } else {
+    crm_template_mask(line, secrets, cfg->crm.secret_count, out, sizeof out);
+  }
+  printf("%s%s\n", prefix, out);
+}
+
+static int run_check_crm(const config *cfg, const char *value) {
+  flow_crm_request req = {.kind = FLOW_CRM_LOOKUP,
+                          .lookup_type = FLOW_ID_PHONE};
+  snprintf(req.lookup_value, sizeof req.lookup_value, "%s", value);
+  crm_http_request http;
+  if (!crm_build(&cfg->crm, cfg->crm_base_url, &req, NULL, &http)) {
+    fprintf(stderr, "authflow: cannot build the lookupPhone request\n");
+    return 1;
+  }
+  printf("operation: %s\n", crm_op_name(crm_op_for(&req)));
+  printf("request: %s ", http.method);
+  print_masked("", http.url, cfg);
+  print_masked("  header: ", "Accept: application/json", cfg);
+  print_masked("  header: ", "Content-Type: application/json", cfg);
+  for (size_t i = 0; i < cfg->crm_header_count; i++)
+    print_masked("  header: ", cfg->crm_headers[i], cfg);
+  for (size_t i = 0; i < http.header_count; i++)
+    print_masked("  header: ", http.headers[i], cfg);
+  if (cfg->crm.auth.kind == CRM_AUTH_OAUTH2) {
+    print_masked("  header: ", "Authorization: Bearer <token>", cfg);
+    print_masked("  token from: ", cfg->crm.auth.token_url, cfg);
+  }
+  if (http.body)
+    print_masked("  body: ", http.body, cfg);
+  crm_http_request_free(&http);
+
+  const char *headers[CONFIG_MAX_CRM_HEADERS];
+  for (size_t i = 0; i < cfg->crm_header_count; i++)
+    headers[i] = cfg->crm_headers[i];
+  crm_client_config cc = {.connect_timeout_ms = cfg->crm_connect_timeout_ms,
+                          .timeout_ms = cfg->crm_timeout_ms,
+                          .headers = headers,
+                          .header_count = cfg->crm_header_count,
+                          .max_connections = 1,
+                          .profile = &cfg->crm};
+  snprintf(cc.base_url, sizeof cc.base_url, "%s", cfg->crm_base_url);
+  char err[256];
+  if (!crm_client_start(&cc, err, sizeof err)) {
+    fprintf(stderr, "authflow: %s\n", err);
+    return 1;
+  }
+  check_wait w = {.mutex = PTHREAD_MUTEX_INITIALIZER,
+                  .cond = PTHREAD_COND_INITIALIZER};
+  if (crm_client_submit(&req, NULL, on_check_done, &w)) {
+    pthread_mutex_lock(&w.mutex);
+    while (!w.done)
+      pthread_cond_wait(&w.cond, &w.mutex); /* bounded by the budget */
+    pthread_mutex_unlock(&w.mutex);
+  }
+  crm_client_stop();
+  printf("answer: status %ld in %.0f ms\n", w.status, w.latency_ms);
+  printf("mapped: ok=%s matches=%d customerId=\"%s\" customerName=\"%s\"\n",
+         w.result.ok ? "true" : "false", w.result.match_count,
+         w.result.customer_id, w.result.customer_name);
+  return w.done && w.result.ok ? 0 : 1;
 }
 
 /* Serve until SIGTERM/SIGINT, then drain. Returns the exit status. */
@@ -117,7 +228,9 @@ static int serve(const config *cfg) {
                           .timeout_ms = cfg->crm_timeout_ms,
                           .headers = headers,
                           .header_count = cfg->crm_header_count,
-                          .max_connections = cfg->crm_max_connections};
+                          .max_connections = cfg->crm_max_connections,
+                          .profile = &cfg->crm,
+                          .on_event = on_crm_event};
   snprintf(cc.base_url, sizeof cc.base_url, "%s", cfg->crm_base_url);
   char err[256];
   if (!crm_client_start(&cc, err, sizeof err)) {
@@ -165,12 +278,17 @@ static int serve(const config *cfg) {
 
 int main(int argc, char **argv) {
   const char *config_path = NULL;
-  bool check_only = false, healthcheck = false;
+  bool check_only = false, healthcheck = false, check_crm = false;
+  const char *check_crm_value = "+13175550116";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
       config_path = argv[++i];
     } else if (strcmp(argv[i], "--check-config") == 0) {
       check_only = true;
+    } else if (strcmp(argv[i], "--check-crm") == 0) {
+      check_crm = true;
+    } else if (strcmp(argv[i], "--check-crm-value") == 0 && i + 1 < argc) {
+      check_crm_value = argv[++i];
     } else if (strcmp(argv[i], "--healthcheck") == 0) {
       healthcheck = true;
     } else if (strcmp(argv[i], "--version") == 0) {
@@ -213,6 +331,8 @@ int main(int argc, char **argv) {
            cfg.redis_port, cfg.redis_sentinel_count ? " (via sentinels)" : "",
            crm_shown);
     rc = 0;
+  } else if (check_crm) {
+    rc = run_check_crm(&cfg, check_crm_value);
   } else if (healthcheck) {
     rc = run_healthcheck(&cfg);
   } else {

@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "crm_client.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -31,6 +33,9 @@ static histogram http_latency[ROUTE_COUNT];
 static _Atomic uint64_t crm_calls[2][2]; /* [lookup|verify][ok|error] */
 static histogram crm_latency[2];
 static _Atomic uint64_t redis_errors;
+static _Atomic long crm_breaker;           /* crm_breaker_state */
+static _Atomic uint64_t crm_breaker_opens; /* transitions to open */
+static _Atomic uint64_t crm_events[3];     /* retry, token, fast fail */
 static _Atomic uint64_t started[MAX_LINES][METHOD_COUNT];
 static _Atomic uint64_t completed[MAX_LINES][OUTCOME_COUNT];
 
@@ -71,6 +76,26 @@ void metrics_crm_call(flow_crm_kind kind, bool ok, double seconds) {
   atomic_fetch_add_explicit(&crm_calls[op][ok ? 0 : 1], 1,
                             memory_order_relaxed);
   observe(&crm_latency[op], seconds);
+}
+
+void metrics_crm_event(int event, long value) {
+  switch ((crm_client_event)event) {
+  case CRM_EVENT_BREAKER:
+    atomic_store(&crm_breaker, value);
+    if (value == CRM_BREAKER_OPEN)
+      atomic_fetch_add_explicit(&crm_breaker_opens, 1, memory_order_relaxed);
+    break;
+  case CRM_EVENT_RETRY:
+    atomic_fetch_add_explicit(&crm_events[0], 1, memory_order_relaxed);
+    break;
+  case CRM_EVENT_TOKEN_FETCH:
+    if (value)
+      atomic_fetch_add_explicit(&crm_events[1], 1, memory_order_relaxed);
+    break;
+  case CRM_EVENT_FAST_FAIL:
+    atomic_fetch_add_explicit(&crm_events[2], 1, memory_order_relaxed);
+    break;
+  }
 }
 
 void metrics_redis_error(void) {
@@ -204,6 +229,27 @@ char *metrics_render(size_t *len) {
        "# TYPE authflow_redis_errors_total counter\n"
        "authflow_redis_errors_total %llu\n",
        (unsigned long long)load(&redis_errors));
+  emit(&o,
+       "# HELP authflow_crm_breaker_state CRM circuit breaker: 0 closed, 1 "
+       "open (failing fast), 2 half-open (probing).\n"
+       "# TYPE authflow_crm_breaker_state gauge\n"
+       "authflow_crm_breaker_state %ld\n"
+       "# HELP authflow_crm_breaker_opens_total Times the CRM breaker "
+       "opened.\n# TYPE authflow_crm_breaker_opens_total counter\n"
+       "authflow_crm_breaker_opens_total %llu\n"
+       "# HELP authflow_crm_retries_total CRM lookups retried.\n"
+       "# TYPE authflow_crm_retries_total counter\n"
+       "authflow_crm_retries_total %llu\n"
+       "# HELP authflow_crm_token_fetches_total OAuth2 tokens fetched.\n"
+       "# TYPE authflow_crm_token_fetches_total counter\n"
+       "authflow_crm_token_fetches_total %llu\n"
+       "# HELP authflow_crm_fast_failures_total CRM calls refused by the "
+       "open breaker.\n# TYPE authflow_crm_fast_failures_total counter\n"
+       "authflow_crm_fast_failures_total %llu\n",
+       atomic_load(&crm_breaker), (unsigned long long)load(&crm_breaker_opens),
+       (unsigned long long)load(&crm_events[0]),
+       (unsigned long long)load(&crm_events[1]),
+       (unsigned long long)load(&crm_events[2]));
 
   emit(&o, "# HELP authflow_sessions_started_total Sessions started by "
            "service line and identification method.\n"

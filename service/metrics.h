@@ -23,6 +23,9 @@ void metrics_init(const char *const *service_line_names, size_t count);
 void metrics_http_request(route_id route, unsigned status, double seconds);
 void metrics_crm_call(flow_crm_kind kind, bool ok, double seconds);
 void metrics_redis_error(void);
+/* CRM connector events (crm_client's on_event): breaker state gauge and
+ * retry / token fetch / fast-fail counters. */
+void metrics_crm_event(int event, long value);
 void metrics_session_started(size_t service_line_index, flow_method method);
 void metrics_session_completed(size_t service_line_index, flow_outcome outcome);
 

@@ -1,0 +1,389 @@
+/*
+ * crm_config: "crm" connector keys -> crm_profile. Pure apart from the
+ * caller's secret resolver; never logs; error messages never hold a
+ * secret value.
+ */
+#include "crm_config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const crm_config_keys[] = {
+    "operations", "auth",          "tls",     "proxy",
+    "budgetMs",   "lookupRetries", "breaker", NULL};
+
+typedef struct {
+  crm_secret_fn fn;
+  void *user;
+  crm_profile *p;
+} ctx;
+
+static bool fail(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool fail(char *err, size_t err_len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, err_len, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+/* The resolver, remembering every value it hands out for masking. */
+static bool record(void *user, const char *kind, const char *name, char *out,
+                   size_t out_len) {
+  ctx *c = user;
+  if (!c->fn || !c->fn(c->user, kind, name, out, out_len))
+    return false;
+  crm_profile *p = c->p;
+  if (p->secret_count < CRM_MASK_MAX && out[0]) {
+    snprintf(p->secrets[p->secret_count], sizeof p->secrets[0], "%s", out);
+    p->secret_count++;
+  }
+  return true;
+}
+
+static bool known_keys(const json_t *obj, const char *path,
+                       const char *const *keys, char *err, size_t err_len) {
+  if (!json_is_object(obj))
+    return fail(err, err_len, "%s: must be an object", path);
+  const char *k;
+  const json_t *v;
+  json_object_foreach((json_t *)obj, k, v) {
+    bool ok = false;
+    for (size_t i = 0; keys[i] && !ok; i++)
+      ok = strcmp(keys[i], k) == 0;
+    if (!ok)
+      return fail(err, err_len, "%s.%.60s: unknown key", path, k);
+  }
+  return true;
+}
+
+/* A string key (absent: out untouched), secrets resolved. */
+static bool get_str(ctx *c, const json_t *obj, const char *key,
+                    const char *path, char *out, size_t out_len, char *err,
+                    size_t err_len) {
+  const json_t *v = json_object_get(obj, key);
+  if (!v)
+    return true;
+  if (!json_is_string(v) ||
+      memchr(json_string_value(v), '\0', json_string_length(v)))
+    return fail(err, err_len, "%s.%s: must be a string", path, key);
+  char why[160];
+  if (!crm_template_resolve_secrets(json_string_value(v), out, out_len, record,
+                                    c, NULL, why, sizeof why))
+    return fail(err, err_len, "%s.%s: %s", path, key, why);
+  return true;
+}
+
+static bool get_long(const json_t *obj, const char *key, const char *path,
+                     long min, long max, long *out, char *err, size_t err_len) {
+  const json_t *v = json_object_get(obj, key);
+  if (!v)
+    return true;
+  if (!json_is_integer(v) || json_integer_value(v) < min ||
+      json_integer_value(v) > max)
+    return fail(err, err_len, "%s.%s: must be an integer %ld..%ld", path, key,
+                min, max);
+  *out = (long)json_integer_value(v);
+  return true;
+}
+
+static bool get_statuses(const json_t *obj, const char *key, const char *path,
+                         long *out, size_t *count, char *err, size_t err_len) {
+  const json_t *v = json_object_get(obj, key);
+  if (!v)
+    return true;
+  if (!json_is_array(v) || json_array_size(v) > CRM_STATUS_MAX)
+    return fail(err, err_len, "%s.%s: must be an array of at most %d statuses",
+                path, key, CRM_STATUS_MAX);
+  size_t i;
+  const json_t *s;
+  json_array_foreach(v, i, s) {
+    if (!json_is_integer(s) || json_integer_value(s) < 100 ||
+        json_integer_value(s) > 599)
+      return fail(err, err_len, "%s.%s[%zu]: must be an HTTP status 100..599",
+                  path, key, i);
+    out[i] = (long)json_integer_value(s);
+  }
+  *count = json_array_size(v);
+  return true;
+}
+
+static bool header_line_ok(const char *h) {
+  const char *colon = strchr(h, ':');
+  if (!colon || colon == h)
+    return false;
+  for (const char *p = h; p < colon; p++)
+    if (!strchr("!#$%&'*+-.^_`|~", *p) &&
+        !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9')))
+      return false;
+  for (const unsigned char *p = (const unsigned char *)h; *p; p++)
+    if (*p < 0x20 && *p != '\t')
+      return false;
+  return true;
+}
+
+static bool url_template_ok(const char *u) {
+  if (strncmp(u, "{baseUrl}", 9) != 0 && strncmp(u, "http://", 7) != 0 &&
+      strncmp(u, "https://", 8) != 0)
+    return false;
+  for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+    if (*p <= 0x20 || *p == 0x7F || *p == '#')
+      return false;
+  return true;
+}
+
+static bool load_response(const json_t *r, const char *path, crm_mapping *m,
+                          bool verify, char *err, size_t err_len) {
+  static const char *const keys[] = {"list",      "id",         "name",
+                                     "givenName", "familyName", "verified",
+                                     "locked",    NULL};
+  if (!known_keys(r, path, keys, err, err_len))
+    return false;
+  struct {
+    const char *key;
+    char *field;
+  } ptrs[] = {{"list", m->list},
+              {"id", m->id},
+              {"name", m->name},
+              {"givenName", m->given_name},
+              {"familyName", m->family_name},
+              {"verified", m->verified},
+              {"locked", m->locked}};
+  bool named =
+      json_object_get(r, "givenName") || json_object_get(r, "familyName");
+  if (named && !json_object_get(r, "name"))
+    m->name[0] = '\0'; /* given + family replace the default name */
+  for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) {
+    const json_t *v = json_object_get(r, ptrs[i].key);
+    if (!v)
+      continue;
+    if (!json_is_string(v) || json_string_length(v) > CRM_POINTER_MAX ||
+        !crm_pointer_valid(json_string_value(v)))
+      return fail(err, err_len,
+                  "%s.%s: must be a JSON Pointer (\"\" or \"/a/0/b\", "
+                  "at most %d characters)",
+                  path, ptrs[i].key, CRM_POINTER_MAX);
+    memcpy(ptrs[i].field, json_string_value(v), json_string_length(v) + 1);
+  }
+  (void)verify;
+  return true;
+}
+
+static bool load_op(ctx *c, const json_t *o, crm_op op, char *err,
+                    size_t err_len) {
+  static const char *const keys[] = {"method",   "url",    "headers", "body",
+                                     "response", "status", NULL};
+  static const char *const lookup_vars[] = {"baseUrl", "value"};
+  static const char *const verify_vars[] = {"baseUrl", "customerId", "answer"};
+  bool verify = op == CRM_OP_VERIFY;
+  const char *const *vars = verify ? verify_vars : lookup_vars;
+  size_t nvars = verify ? 3 : 2;
+  char path[96], why[128];
+  snprintf(path, sizeof path, "crm.operations.%s", crm_op_name(op));
+  crm_operation *d = &c->p->ops[op];
+  if (!known_keys(o, path, keys, err, err_len) ||
+      !get_str(c, o, "method", path, d->method, sizeof d->method, err,
+               err_len) ||
+      !get_str(c, o, "url", path, d->url, sizeof d->url, err, err_len) ||
+      !get_str(c, o, "body", path, d->body, sizeof d->body, err, err_len))
+    return false;
+  if (strcmp(d->method, "GET") != 0 && strcmp(d->method, "POST") != 0 &&
+      strcmp(d->method, "PUT") != 0 && strcmp(d->method, "PATCH") != 0)
+    return fail(err, err_len, "%s.method: must be GET, POST, PUT or PATCH",
+                path);
+  if (!url_template_ok(d->url))
+    return fail(err, err_len,
+                "%s.url: must start with {baseUrl}, http:// or https:// and "
+                "hold no spaces or '#'",
+                path);
+  if (!crm_template_check(d->url, vars, nvars, why, sizeof why))
+    return fail(err, err_len, "%s.url: %s", path, why);
+  if (!crm_template_check(d->body, vars, nvars, why, sizeof why))
+    return fail(err, err_len, "%s.body: %s", path, why);
+  const json_t *h = json_object_get(o, "headers");
+  if (h) {
+    if (!json_is_array(h) || json_array_size(h) > CRM_OP_HEADERS_MAX)
+      return fail(err, err_len,
+                  "%s.headers: must be an array of at most %d "
+                  "strings",
+                  path, CRM_OP_HEADERS_MAX);
+    d->header_count = 0;
+    for (size_t i = 0; i < json_array_size(h); i++) {
+      char key[24];
+      snprintf(key, sizeof key, "%zu", i);
+      json_t *one = json_pack("{sO}", key, json_array_get(h, i));
+      bool ok = one && get_str(c, one, key, path, d->headers[i],
+                               sizeof d->headers[i], err, err_len);
+      json_decref(one);
+      if (!ok)
+        return false;
+      if (!header_line_ok(d->headers[i]) ||
+          !crm_template_check(d->headers[i], vars, nvars, why, sizeof why))
+        return fail(err, err_len,
+                    "%s.headers[%zu]: must be \"Name: value\" without line "
+                    "breaks, with known placeholders",
+                    path, i);
+      d->header_count = i + 1;
+    }
+  }
+  const json_t *r = json_object_get(o, "response");
+  char sub[128];
+  snprintf(sub, sizeof sub, "%s.response", path);
+  if (r && !load_response(r, sub, &d->map, verify, err, err_len))
+    return false;
+  const json_t *s = json_object_get(o, "status");
+  if (s) {
+    static const char *const skeys[] = {"ok", "noMatch", "wrongAnswer", NULL};
+    snprintf(sub, sizeof sub, "%s.status", path);
+    if (!known_keys(s, sub, skeys, err, err_len) ||
+        !get_statuses(s, "ok", sub, d->map.ok_status, &d->map.ok_count, err,
+                      err_len) ||
+        !get_statuses(s, "noMatch", sub, d->map.no_match_status,
+                      &d->map.no_match_count, err, err_len) ||
+        !get_statuses(s, "wrongAnswer", sub, d->map.wrong_answer_status,
+                      &d->map.wrong_answer_count, err, err_len))
+      return false;
+    if ((verify && d->map.no_match_count) ||
+        (!verify && d->map.wrong_answer_count))
+      return fail(err, err_len, "%s: %s applies to %s only", sub,
+                  verify ? "noMatch" : "wrongAnswer",
+                  verify ? "lookups" : "verify");
+  }
+  return true;
+}
+
+static bool load_auth(ctx *c, const json_t *a, char *err, size_t err_len) {
+  static const char *const keys[] = {
+      "type",     "token",        "username", "password",        "tokenUrl",
+      "clientId", "clientSecret", "scope",    "refreshMarginMs", NULL};
+  static const char path[] = "crm.auth";
+  crm_auth *d = &c->p->auth;
+  char type[16] = "none";
+  if (!known_keys(a, path, keys, err, err_len) ||
+      !get_str(c, a, "type", path, type, sizeof type, err, err_len) ||
+      !get_str(c, a, "token", path, d->token, sizeof d->token, err, err_len) ||
+      !get_str(c, a, "username", path, d->username, sizeof d->username, err,
+               err_len) ||
+      !get_str(c, a, "password", path, d->password, sizeof d->password, err,
+               err_len) ||
+      !get_str(c, a, "tokenUrl", path, d->token_url, sizeof d->token_url, err,
+               err_len) ||
+      !get_str(c, a, "clientId", path, d->client_id, sizeof d->client_id, err,
+               err_len) ||
+      !get_str(c, a, "clientSecret", path, d->client_secret,
+               sizeof d->client_secret, err, err_len) ||
+      !get_str(c, a, "scope", path, d->scope, sizeof d->scope, err, err_len) ||
+      !get_long(a, "refreshMarginMs", path, 0, 600000, &d->refresh_margin_ms,
+                err, err_len))
+    return false;
+  if (strcmp(type, "none") == 0)
+    d->kind = CRM_AUTH_NONE;
+  else if (strcmp(type, "bearer") == 0 && d->token[0])
+    d->kind = CRM_AUTH_BEARER;
+  else if (strcmp(type, "basic") == 0 && d->username[0] &&
+           !strchr(d->username, ':'))
+    d->kind = CRM_AUTH_BASIC;
+  else if (strcmp(type, "oauth2") == 0 && url_template_ok(d->token_url) &&
+           strncmp(d->token_url, "{baseUrl}", 9) != 0 && d->client_id[0] &&
+           d->client_secret[0])
+    d->kind = CRM_AUTH_OAUTH2;
+  else
+    return fail(err, err_len,
+                "crm.auth: type must be none, bearer (with token), basic "
+                "(with username, no ':') or oauth2 (with an http(s) "
+                "tokenUrl, clientId and clientSecret)");
+  /* Auth secrets are masked in --check-crm output whether or not they came
+   * from ${...}. */
+  const char *const sec[] = {d->token, d->password, d->client_secret};
+  for (size_t i = 0; i < 3; i++)
+    if (sec[i][0] && c->p->secret_count < CRM_MASK_MAX)
+      snprintf(c->p->secrets[c->p->secret_count++], sizeof c->p->secrets[0],
+               "%s", sec[i]);
+  return true;
+}
+
+static bool load_rest(ctx *c, const json_t *crm, char *err, size_t err_len) {
+  crm_profile *p = c->p;
+  const json_t *tls = json_object_get(crm, "tls");
+  if (tls) {
+    static const char *const keys[] = {"verify", "caFile", "clientCert",
+                                       "clientKey", NULL};
+    const json_t *v = json_object_get(tls, "verify");
+    if (!known_keys(tls, "crm.tls", keys, err, err_len) ||
+        !get_str(c, tls, "caFile", "crm.tls", p->ca_file, sizeof p->ca_file,
+                 err, err_len) ||
+        !get_str(c, tls, "clientCert", "crm.tls", p->client_cert,
+                 sizeof p->client_cert, err, err_len) ||
+        !get_str(c, tls, "clientKey", "crm.tls", p->client_key,
+                 sizeof p->client_key, err, err_len))
+      return false;
+    if (v && !json_is_boolean(v))
+      return fail(err, err_len, "crm.tls.verify: must be true or false");
+    if (v)
+      p->tls_verify = json_is_true(v);
+  }
+  if (!get_str(c, crm, "proxy", "crm", p->proxy, sizeof p->proxy, err, err_len))
+    return false;
+  if (p->proxy[0] && strncmp(p->proxy, "http://", 7) != 0 &&
+      strncmp(p->proxy, "https://", 8) != 0)
+    return fail(err, err_len, "crm.proxy: must be an http:// or https:// URL");
+  long retries = p->lookup_retries;
+  if (!get_long(crm, "budgetMs", "crm", 200, 60000, &p->budget_ms, err,
+                err_len) ||
+      !get_long(crm, "lookupRetries", "crm", 0, 2, &retries, err, err_len))
+    return false;
+  p->lookup_retries = (int)retries;
+  const json_t *b = json_object_get(crm, "breaker");
+  if (b) {
+    static const char *const keys[] = {"failures", "openMs", NULL};
+    long failures = p->breaker_failures;
+    if (!known_keys(b, "crm.breaker", keys, err, err_len) ||
+        !get_long(b, "failures", "crm.breaker", 0, 1000, &failures, err,
+                  err_len) ||
+        !get_long(b, "openMs", "crm.breaker", 100, 600000, &p->breaker_open_ms,
+                  err, err_len))
+      return false;
+    p->breaker_failures = (int)failures;
+  }
+  return true;
+}
+
+bool crm_config_load(const json_t *crm, crm_profile *p, crm_secret_fn fn,
+                     void *user, char *err, size_t err_len) {
+  ctx c = {fn, user, p};
+  bool ok = true;
+  const json_t *ops = json_object_get(crm, "operations");
+  if (ops) {
+    static const char *const names[] = {
+        "lookupPhone",          "lookupCustomerId", "lookupAccountNumber",
+        "lookupTrackingNumber", "verify",           NULL};
+    ok = known_keys(ops, "crm.operations", names, err, err_len);
+    for (int op = 0; ok && op < CRM_OP_COUNT; op++) {
+      const json_t *o = json_object_get(ops, crm_op_name((crm_op)op));
+      if (o)
+        ok = load_op(&c, o, (crm_op)op, err, err_len);
+    }
+  }
+  const json_t *auth = json_object_get(crm, "auth");
+  if (ok && auth)
+    ok = load_auth(&c, auth, err, err_len);
+  if (ok)
+    ok = load_rest(&c, crm, err, err_len);
+  if (ok && p->auth.kind == CRM_AUTH_OAUTH2) {
+    /* 401 is how an OAuth2 CRM says "token expired": it cannot also mean a
+     * wrong answer. */
+    const crm_mapping *m = &p->ops[CRM_OP_VERIFY].map;
+    for (size_t i = 0; i < m->wrong_answer_count; i++)
+      if (m->wrong_answer_status[i] == 401)
+        ok = fail(err, err_len,
+                  "crm.operations.verify.status.wrongAnswer: 401 cannot mean "
+                  "a wrong answer with oauth2 auth (it means token expired)");
+  }
+  if (!ok)
+    crm_profile_wipe(p);
+  return ok;
+}

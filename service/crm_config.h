@@ -1,0 +1,45 @@
+/*
+ * crm_config: the connector keys of the "crm" config section read into a
+ * crm_profile (pure: the caller's resolver does any I/O for secrets; no
+ * logging). Keys (all optional; absent ones keep crm_profile_default()):
+ *   "operations": {"lookupPhone"|"lookupCustomerId"|"lookupAccountNumber"|
+ *                  "lookupTrackingNumber"|"verify": {
+ *       "method": "GET", "url": "{baseUrl}/...{value}...",
+ *       "headers": ["Name: value"], "body": "{\"answer\":\"{answer}\"}",
+ *       "response": {"list":"/records", "id":"/Id", "name":"/Name",
+ *                    "givenName":"/First", "familyName":"/Last",
+ *                    "verified":"/ok", "locked":"/locked"},
+ *       "status": {"ok":[200], "noMatch":[404], "wrongAnswer":[403]}}},
+ *   "auth": {"type":"none|bearer|basic|oauth2", "token", "username",
+ *            "password", "tokenUrl", "clientId", "clientSecret", "scope",
+ *            "refreshMarginMs"},
+ *   "tls": {"verify":true, "caFile", "clientCert", "clientKey"},
+ *   "proxy": "http://127.0.0.1:3128",
+ *   "budgetMs": 4000, "lookupRetries": 1,
+ *   "breaker": {"failures":5, "openMs":5000}
+ * Any string may hold ${env:NAME} / ${file:/path}, resolved here through
+ * `fn`; every resolved value is remembered in p->secrets for masking.
+ */
+#ifndef AUTHFLOW_CRM_CONFIG_H
+#define AUTHFLOW_CRM_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "crm.h"
+#include "crm_template.h"
+
+/* Keys this module reads from the "crm" object (NULL-terminated), for the
+ * caller's unknown-key check. */
+extern const char *const crm_config_keys[];
+
+/*
+ * Read the connector keys of `crm` (the section object) into *p, which
+ * must hold defaults (or an earlier layer). Returns false with
+ * "crm.<key.path>: <reason>" in err; *p is then wiped.
+ */
+bool crm_config_load(const json_t *crm, crm_profile *p, crm_secret_fn fn,
+                     void *user, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * crm_template: placeholder rendering with escaping by position, secret
+ * reference resolution and masking. Pure: no I/O, no logging. Buffers
+ * that may hold a value (a security answer, a secret) are wiped whenever
+ * they are dropped.
+ */
+#include "crm_template.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  char *p;
+  size_t len, cap;
+  bool failed;
+} buf;
+
+/* Grow by copying, so the old block can be wiped (realloc would free it
+ * unwiped). */
+static void buf_put(buf *b, const char *s, size_t n) {
+  if (b->failed)
+    return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 128;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *grown = malloc(cap);
+    if (!grown) {
+      b->failed = true;
+      return;
+    }
+    if (b->p) {
+      memcpy(grown, b->p, b->len);
+      explicit_bzero(b->p, b->cap);
+      free(b->p);
+    }
+    b->p = grown;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+static void buf_drop(buf *b) {
+  if (b->p)
+    explicit_bzero(b->p, b->cap);
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+static bool is_name_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_name_char(char c) {
+  return is_name_start(c) || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Length of the placeholder "{name}" starting at s[0] == '{' (including
+ * both braces), or 0 when s does not start one. */
+static size_t placeholder_len(const char *s) {
+  if (s[0] != '{' || !is_name_start(s[1]))
+    return 0;
+  size_t i = 2;
+  while (is_name_char(s[i]))
+    i++;
+  return s[i] == '}' ? i + 1 : 0;
+}
+
+/* Length of the valid UTF-8 sequence at s[0] (`left` bytes available), or
+ * 0 when invalid (overlong, surrogate, above U+10FFFF). */
+static size_t utf8_seq_len(const unsigned char *s, size_t left) {
+  if (s[0] < 0x80)
+    return 1;
+  size_t n;
+  unsigned cp;
+  if ((s[0] & 0xE0) == 0xC0) {
+    n = 2;
+    cp = s[0] & 0x1Fu;
+  } else if ((s[0] & 0xF0) == 0xE0) {
+    n = 3;
+    cp = s[0] & 0x0Fu;
+  } else if ((s[0] & 0xF8) == 0xF0) {
+    n = 4;
+    cp = s[0] & 0x07u;
+  } else {
+    return 0;
+  }
+  if (n > left)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3Fu);
+  }
+  static const unsigned min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+/* Percent-encode all but RFC 3986 unreserved characters: safe both as a
+ * path segment and as a query component. In a path, a value that is "."
+ * or ".." is encoded as %2E, so it can never be a dot segment (no path
+ * traversal); '/' is always encoded. */
+static void put_percent(buf *b, const char *v, bool in_path) {
+  static const char hex[] = "0123456789ABCDEF";
+  bool dots = in_path && (strcmp(v, ".") == 0 || strcmp(v, "..") == 0);
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+    unsigned char ch = *p;
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+        (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+        ch == '~') {
+      if (ch == '.' && dots) {
+        buf_put(b, "%2E", 3);
+        continue;
+      }
+      buf_put(b, (const char *)p, 1);
+    } else {
+      char enc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+      buf_put(b, enc, 3);
+    }
+  }
+}
+
+/* JSON-string escaping; false on invalid UTF-8. */
+static bool put_json(buf *b, const char *v) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = (const unsigned char *)v;
+  size_t n = strlen(v);
+  for (size_t i = 0; i < n;) {
+    unsigned char ch = p[i];
+    if (ch == '"' || ch == '\\') {
+      char esc[2] = {'\\', (char)ch};
+      buf_put(b, esc, 2);
+      i++;
+    } else if (ch < 0x20 || ch == 0x7F) {
+      char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+      buf_put(b, esc, 6);
+      i++;
+    } else {
+      size_t k = utf8_seq_len(p + i, n - i);
+      if (k == 0)
+        return false;
+      buf_put(b, (const char *)p + i, k);
+      i += k;
+    }
+  }
+  return true;
+}
+
+static bool has_control(const char *v) {
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if (*p < 0x20 || *p == 0x7F)
+      return true;
+  return false;
+}
+
+static const crm_template_var *find_var(const crm_template_var *vars, size_t n,
+                                        const char *name, size_t name_len) {
+  for (size_t i = 0; i < n; i++)
+    if (vars[i].name && strlen(vars[i].name) == name_len &&
+        memcmp(vars[i].name, name, name_len) == 0)
+      return &vars[i];
+  return NULL;
+}
+
+char *crm_template_render(const char *tmpl, crm_template_target target,
+                          const crm_template_var *vars, size_t var_count,
+                          size_t *len_out) {
+  buf b = {0};
+  bool in_query = false, ok = true;
+  if (!tmpl)
+    return NULL;
+  buf_put(&b, "", 0); /* an empty template renders as "" */
+  for (const char *s = tmpl; *s && ok && !b.failed;) {
+    size_t ph = placeholder_len(s);
+    if (ph == 0) {
+      if (*s == '?')
+        in_query = true;
+      buf_put(&b, s, 1);
+      s++;
+      continue;
+    }
+    const crm_template_var *v = find_var(vars, var_count, s + 1, ph - 2);
+    s += ph;
+    if (!v || !v->value) {
+      ok = false;
+    } else if (v->raw) {
+      buf_put(&b, v->value, strlen(v->value));
+    } else if (target == CRM_TPL_URL) {
+      put_percent(&b, v->value, !in_query);
+    } else if (target == CRM_TPL_BODY) {
+      ok = put_json(&b, v->value);
+    } else {
+      ok = !has_control(v->value);
+      if (ok)
+        buf_put(&b, v->value, strlen(v->value));
+    }
+  }
+  if (!ok || b.failed) {
+    buf_drop(&b);
+    return NULL;
+  }
+  if (len_out)
+    *len_out = b.len;
+  return b.p;
+}
+
+bool crm_template_check(const char *tmpl, const char *const *allowed, size_t n,
+                        char *err, size_t err_len) {
+  for (const char *s = tmpl; *s;) {
+    size_t ph = placeholder_len(s);
+    if (ph == 0) {
+      s++;
+      continue;
+    }
+    bool known = false;
+    for (size_t i = 0; i < n && !known; i++)
+      known = strlen(allowed[i]) == ph - 2 &&
+              memcmp(allowed[i], s + 1, ph - 2) == 0;
+    if (!known) {
+      snprintf(err, err_len, "unknown placeholder {%.*s}",
+               (int)(ph - 2 > 40 ? 40 : ph - 2), s + 1);
+      return false;
+    }
+    s += ph;
+  }
+  return true;
+}
+
+bool crm_template_resolve_secrets(const char *in, char *out, size_t out_len,
+                                  crm_secret_fn fn, void *user,
+                                  bool *had_secret, char *err, size_t err_len) {
+  size_t o = 0;
+  if (had_secret)
+    *had_secret = false;
+  if (out_len == 0)
+    return false;
+  for (const char *s = in; *s;) {
+    bool env = strncmp(s, "${env:", 6) == 0;
+    bool file = strncmp(s, "${file:", 7) == 0;
+    if (!env && !file) {
+      if (o + 1 >= out_len)
+        goto too_long;
+      out[o++] = *s++;
+      continue;
+    }
+    const char *name = s + (env ? 6 : 7);
+    const char *end = strchr(name, '}');
+    char ref[512], secret[4096];
+    if (!end || end == name || (size_t)(end - name) >= sizeof ref) {
+      snprintf(err, err_len, "a ${%s:...} reference is not closed or empty",
+               env ? "env" : "file");
+      goto failed;
+    }
+    memcpy(ref, name, (size_t)(end - name));
+    ref[end - name] = '\0';
+    if (!fn || !fn(user, env ? "env" : "file", ref, secret, sizeof secret)) {
+      explicit_bzero(secret, sizeof secret);
+      snprintf(err, err_len, "secret ${%s:%.200s} is not available",
+               env ? "env" : "file", ref);
+      goto failed;
+    }
+    size_t n = strnlen(secret, sizeof secret);
+    bool bad = n == sizeof secret || has_control(secret);
+    if (!bad && o + n < out_len) {
+      memcpy(out + o, secret, n);
+      o += n;
+    }
+    explicit_bzero(secret, sizeof secret);
+    if (bad) {
+      snprintf(err, err_len,
+               "secret ${%s:%.200s} is too long or holds control characters",
+               env ? "env" : "file", ref);
+      goto failed;
+    }
+    if (o + 1 >= out_len)
+      goto too_long;
+    if (had_secret)
+      *had_secret = true;
+    s = end + 1;
+  }
+  out[o] = '\0';
+  return true;
+too_long:
+  snprintf(err, err_len, "too long (at most %zu bytes)", out_len - 1);
+failed:
+  explicit_bzero(out, out_len);
+  return false;
+}
+
+void crm_template_mask(const char *in, const char *const *secrets, size_t n,
+                       char *out, size_t out_len) {
+  size_t o = 0;
+  if (out_len == 0)
+    return;
+  for (const char *s = in; *s && o + 1 < out_len;) {
+    size_t hit = 0;
+    for (size_t i = 0; i < n && !hit; i++) {
+      size_t k = secrets[i] ? strlen(secrets[i]) : 0;
+      if (k > 0 && strncmp(s, secrets[i], k) == 0)
+        hit = k;
+    }
+    if (hit) {
+      for (const char *m = "***"; *m && o + 1 < out_len; m++)
+        out[o++] = *m;
+      s += hit;
+    } else {
+      out[o++] = *s++;
+    }
+  }
+  out[o] = '\0';
+}
