@@ -2,6 +2,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -9,6 +10,7 @@
 #include "metrics.h"
 #include "phone.h"
 #include "prompt.h"
+#include "report.h"
 #include "request.h"
 
 static const config *cfg;
@@ -156,18 +158,42 @@ static void store_failure(store_status st, const flow_session *current,
  * locked, the session completes as LOCKED instead (one more round trip,
  * on that rare path only).
  */
+/* Commit `s` with its report data: started counters on a START step, the
+ * completion (counters + stream event) when this step completes it. They
+ * are written by the same script as the session, so a step is recorded
+ * exactly when it commits. */
+static store_status commit_recorded(const api_step *step, const flow_session *s,
+                                    flow_lockout_effect lockout,
+                                    bool check_lockout, char *err,
+                                    size_t err_len) {
+  report_record rec;
+  bool dropped = false;
+  report_build_record(s, step->is_start,
+                      s->state == FLOW_STATE_COMPLETED &&
+                          step->state_before != FLOW_STATE_COMPLETED,
+                      &rec);
+  store_status st = store_commit_report(s, step->token, lockout, check_lockout,
+                                        &rec, &dropped, err, err_len);
+  if (dropped) {
+    metrics_report_dropped();
+    log_warn("report event dropped",
+             LOG_STR("conversationId", s->conversation_id));
+  }
+  return st;
+}
+
 static void commit_and_render(api_step *step, const flow_step *result,
                               api_response *resp) {
   char err[STORE_ERR_MAX];
   const flow_session *final = &result->session;
   flow_session locked;
-  store_status st = store_commit(final, step->token, result->lockout,
-                                 result->check_lockout, err, sizeof err);
+  store_status st = commit_recorded(step, final, result->lockout,
+                                    result->check_lockout, err, sizeof err);
   if (st == STORE_CUSTOMER_LOCKED) {
     flow_lock_out(final, now_ms(), &locked);
     final = &locked;
-    st = store_commit(final, step->token, FLOW_LOCKOUT_NONE, false, err,
-                      sizeof err);
+    st =
+        commit_recorded(step, final, FLOW_LOCKOUT_NONE, false, err, sizeof err);
   }
   if (st != STORE_OK) {
     if (st == STORE_UNAVAILABLE || st == STORE_LOCK_LOST) {
@@ -398,6 +424,26 @@ static void handle_metrics(api_response *resp) {
     api_error(resp, 500, "internal", "out of memory");
     return;
   }
+  /* The dropped-event counter in Redis covers every instance; it is left
+   * out (not failed) when Redis does not answer. */
+  char err[STORE_ERR_MAX], line[256];
+  long long dropped;
+  if (store_report_dropped(&dropped, err, sizeof err) == STORE_OK) {
+    int n = snprintf(line, sizeof line,
+                     "# HELP authflow_report_events_dropped_redis Report "
+                     "events no instance could record (Redis counter).\n"
+                     "# TYPE authflow_report_events_dropped_redis gauge\n"
+                     "authflow_report_events_dropped_redis %lld\n",
+                     dropped);
+    char *grown = n > 0 && (size_t)n < sizeof line
+                      ? realloc(resp->text, resp->text_len + (size_t)n + 1)
+                      : NULL;
+    if (grown) {
+      memcpy(grown + resp->text_len, line, (size_t)n + 1);
+      resp->text = grown;
+      resp->text_len += (size_t)n;
+    }
+  }
   resp->status = 200;
   resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
@@ -432,6 +478,9 @@ api_status api_handle(const route_match *route, const char *body,
   case ROUTE_METRICS:
     handle_metrics(resp);
     return API_RESPOND;
+  case ROUTE_REPORT_SUMMARY: /* served by report_api (see http.c) */
+  case ROUTE_REPORT_INTERACTIONS:
+  case ROUTE_DASHBOARD:
   case ROUTE_NOT_FOUND:
   case ROUTE_COUNT:
     break;

@@ -28,8 +28,9 @@ typedef struct {
   json_t *body; /* owned by the response; NULL for no body (204) */
   char *text;   /* owned; a non-JSON body (metrics), or NULL */
   size_t text_len;
-  const char *content_type; /* static; for `text` */
-  const char *allow;        /* static; set on 405 */
+  const char *content_type;        /* static; for `text` */
+  const char *allow;               /* static; set on 405 */
+  const char *content_disposition; /* static or NULL (CSV downloads) */
   /* For the request log: what happened, never PII. */
   const char *outcome; /* static wire name, or NULL */
   const char *error;   /* static error code, or NULL */

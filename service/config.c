@@ -65,6 +65,9 @@ static const config defaults = {
     .crm_header_count = 0,
     .crm_max_connections = 64,
     .log_level = CONFIG_LOG_INFO,
+    .report_stream_max_len = 100000,
+    .report_stream_max_age_seconds = 2592000,
+    .report_counter_retention_days = 90,
 };
 
 static const char api_key_rule[] =
@@ -119,6 +122,15 @@ static const num_field lockout_nums[] = {
     {"maxFailures", NUM_INT, offsetof(config, lockout_max_failures), 1, 100},
     {"windowSeconds", NUM_INT, offsetof(config, lockout_window_seconds), 60,
      86400},
+};
+
+static const num_field reporting_nums[] = {
+    {"streamMaxLen", NUM_LONG, offsetof(config, report_stream_max_len), 100,
+     10000000},
+    {"streamMaxAgeSeconds", NUM_LONG,
+     offsetof(config, report_stream_max_age_seconds), 3600, 31622400},
+    {"counterRetentionDays", NUM_LONG,
+     offsetof(config, report_counter_retention_days), 1, 400},
 };
 
 static const num_field crm_nums[] = {
@@ -536,6 +548,45 @@ static bool load_lockout(const json_t *root, config *cfg, char *err,
                    err_len);
 }
 
+static bool load_reporting(const json_t *root, config *cfg, char *err,
+                           size_t err_len) {
+  bool ok = true;
+  const json_t *s = section(root, "reporting", reporting_nums,
+                            COUNT(reporting_nums), NULL, &ok, err, err_len);
+  if (!s)
+    return ok;
+  return read_nums(s, "reporting", reporting_nums, COUNT(reporting_nums), cfg,
+                   err, err_len);
+}
+
+/* "reportKeys": same rules as apiKeys; these keys read reports only. */
+static bool load_report_keys(const json_t *root, config *cfg, char *err,
+                             size_t err_len) {
+  const json_t *keys = json_object_get(root, "reportKeys");
+  if (!keys)
+    return true;
+  if (!json_is_array(keys))
+    return fail(err, err_len, "reportKeys: must be an array of strings");
+  if (json_array_size(keys) > CONFIG_MAX_API_KEYS)
+    return fail(err, err_len, "reportKeys: at most %d keys",
+                CONFIG_MAX_API_KEYS);
+  size_t i;
+  const json_t *k;
+  json_array_foreach(keys, i, k) {
+    size_t len = json_string_length(k);
+    const char *key = json_string_value(k);
+    if (!json_is_string(k))
+      return fail(err, err_len, "reportKeys[%zu]: must be a string", i);
+    /* The key itself is a secret: never echo it into the message. */
+    if (len < 8 || len > CONFIG_API_KEY_MAX || !printable_no_space(key, len) ||
+        memchr(key, ',', len))
+      return fail(err, err_len, "reportKeys[%zu]: %s", i, api_key_rule);
+    memcpy(cfg->report_keys[cfg->report_key_count], key, len);
+    cfg->report_keys[cfg->report_key_count++][len] = '\0';
+  }
+  return true;
+}
+
 static bool load_crm_headers(const json_t *headers, config *cfg, char *err,
                              size_t err_len) {
   if (!json_is_array(headers))
@@ -762,9 +813,9 @@ static bool load_lines(const json_t *root, config *cfg, char *err,
 
 static bool load_root(const json_t *root, config *cfg, char *err,
                       size_t err_len) {
-  static const char *const others[] = {"server",       "apiKeys", "redis",
-                                       "lockout",      "crm",     "log",
-                                       "serviceLines", NULL};
+  static const char *const others[] = {
+      "server", "apiKeys",      "redis",     "lockout",    "crm",
+      "log",    "serviceLines", "reporting", "reportKeys", NULL};
   if (!json_is_object(root))
     return fail(err, err_len, "the configuration must be a JSON object");
   return only_known_keys(root, "", NULL, 0, others, err, err_len) &&
@@ -774,6 +825,8 @@ static bool load_root(const json_t *root, config *cfg, char *err,
          load_lockout(root, cfg, err, err_len) &&
          load_crm(root, cfg, err, err_len) &&
          load_log(root, cfg, err, err_len) &&
+         load_reporting(root, cfg, err, err_len) &&
+         load_report_keys(root, cfg, err, err_len) &&
          load_lines(root, cfg, err, err_len);
 }
 
@@ -925,6 +978,8 @@ void config_free(config *cfg) {
   crm_profile_wipe(&cfg->crm);
   memset(cfg->api_keys, 0, sizeof cfg->api_keys);
   cfg->api_key_count = 0;
+  memset(cfg->report_keys, 0, sizeof cfg->report_keys);
+  cfg->report_key_count = 0;
   memset(cfg->redis_password, 0, sizeof cfg->redis_password);
 }
 

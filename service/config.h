@@ -23,6 +23,9 @@
  *               ${env:NAME} / ${file:/path} secrets there are resolved by
  *               config_load, refused by config_load_text),
  *   "log":     {"level":"info"},
+ *   "reportKeys": ["key3"],   keys that may read the report endpoints only
+ *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
+ *                 "counterRetentionDays":90},
  *   "serviceLines": {
  *     "<name>": {"aniLookup":true, "verification":true,
  *                "identifierType":"customer_id", "maxIdentifyAttempts":3,
@@ -119,6 +122,13 @@ typedef struct {
   crm_profile crm;
   /* log */
   config_log_level log_level;
+  /* reporting: report_keys may read reports and nothing else (api_keys
+   * may read them too) */
+  char report_keys[CONFIG_MAX_API_KEYS][CONFIG_API_KEY_MAX + 1];
+  size_t report_key_count;
+  long report_stream_max_len;
+  long report_stream_max_age_seconds;
+  long report_counter_retention_days;
   /* service lines */
   config_service_line service_lines[CONFIG_MAX_SERVICE_LINES];
   size_t service_line_count;

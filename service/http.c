@@ -18,6 +18,7 @@
 #include "crm_client.h"
 #include "log.h"
 #include "metrics.h"
+#include "report_api.h"
 #include "route.h"
 
 #define REQUEST_ID_MAX 64
@@ -136,6 +137,7 @@ static enum MHD_Result send_response(http_request *rq, api_response *resp) {
   rq->outcome = resp->outcome;
   rq->error = resp->error;
   const char *allow = resp->allow;
+  const char *disposition = resp->content_disposition;
   api_response_free(resp);
   atomic_store(&rq->phase, PHASE_RESPONDED);
   if (!r)
@@ -146,6 +148,9 @@ static enum MHD_Result send_response(http_request *rq, api_response *resp) {
   MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
   if (allow)
     MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+  if (disposition)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+                            disposition);
   enum MHD_Result ok = MHD_queue_response(rq->connection, rq->status, r);
   MHD_destroy_response(r);
   return ok;
@@ -191,7 +196,8 @@ static bool content_type_ok(struct MHD_Connection *c) {
 }
 
 static bool is_v1(route_id id) {
-  return id != ROUTE_HEALTHZ && id != ROUTE_READYZ && id != ROUTE_NOT_FOUND;
+  return id != ROUTE_HEALTHZ && id != ROUTE_READYZ && id != ROUTE_NOT_FOUND &&
+         id != ROUTE_DASHBOARD;
 }
 
 /*
@@ -218,7 +224,13 @@ static enum MHD_Result on_headers(http_request *rq, const char *method,
         rq->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *xkey = MHD_lookup_connection_value(
         rq->connection, MHD_HEADER_KIND, "X-API-Key");
-    if (!auth_check((const char(*)[AUTH_KEY_MAX + 1]) cfg->api_keys,
+    /* reportKeys open the report endpoints only; apiKeys open all. */
+    bool report_key =
+        report_api_key_route(rq->route.id) &&
+        auth_check((const char(*)[AUTH_KEY_MAX + 1]) cfg->report_keys,
+                   cfg->report_key_count, authz, xkey);
+    if (!report_key &&
+        !auth_check((const char(*)[AUTH_KEY_MAX + 1]) cfg->api_keys,
                     cfg->api_key_count, authz, xkey))
       return send_error(rq, 401, "unauthorized",
                         "a valid API key is required (Bearer, X-API-Key or "
@@ -274,12 +286,22 @@ static void wipe_body(http_request *rq) {
     explicit_bzero(rq->body, rq->body_cap);
 }
 
+/* A query parameter, raw (keep_raw_path leaves it percent-encoded). */
+static const char *query_param(void *ctx, const char *name) {
+  return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
 /* The body is complete: run the request through api. */
 static enum MHD_Result on_body_complete(http_request *rq) {
   if (rq->too_large)
     return send_error(rq, 413, "payload_too_large",
                       "request body exceeds the size limit");
   api_response resp = {0};
+  if (report_api_route(rq->route.id)) {
+    wipe_body(rq);
+    report_api_handle(cfg, rq->route.id, query_param, rq->connection, &resp);
+    return send_response(rq, &resp);
+  }
   api_status st =
       api_handle(&rq->route, rq->body, rq->body_len, &rq->step, &resp);
   wipe_body(rq);

@@ -98,6 +98,9 @@ static void store_config_from(const config *cfg, store_config *sc) {
   memcpy(sc->sentinels, cfg->redis_sentinels, sizeof sc->sentinels);
   sc->sentinel_count = cfg->redis_sentinel_count;
   sc->failover_wait_ms = cfg->redis_failover_wait_ms;
+  sc->report_stream_max_len = cfg->report_stream_max_len;
+  sc->report_stream_max_age_seconds = cfg->report_stream_max_age_seconds;
+  sc->report_counter_ttl_seconds = cfg->report_counter_retention_days * 86400;
   snprintf(sc->master_name, sizeof sc->master_name, "%s",
            cfg->redis_master_name);
 }

@@ -33,6 +33,7 @@ static histogram http_latency[ROUTE_COUNT];
 static _Atomic uint64_t crm_calls[2][2]; /* [lookup|verify][ok|error] */
 static histogram crm_latency[2];
 static _Atomic uint64_t redis_errors;
+static _Atomic uint64_t report_dropped;
 static _Atomic long crm_breaker;           /* crm_breaker_state */
 static _Atomic uint64_t crm_breaker_opens; /* transitions to open */
 static _Atomic uint64_t crm_events[3];     /* retry, token, fast fail */
@@ -111,6 +112,10 @@ void metrics_session_completed(size_t line, flow_outcome outcome) {
   if (line < MAX_LINES && (unsigned)outcome < OUTCOME_COUNT)
     atomic_fetch_add_explicit(&completed[line][outcome], 1,
                               memory_order_relaxed);
+}
+
+void metrics_report_dropped(void) {
+  atomic_fetch_add_explicit(&report_dropped, 1, memory_order_relaxed);
 }
 
 /* Growable output; on allocation failure `failed` sticks and the render
@@ -229,6 +234,12 @@ char *metrics_render(size_t *len) {
        "# TYPE authflow_redis_errors_total counter\n"
        "authflow_redis_errors_total %llu\n",
        (unsigned long long)load(&redis_errors));
+  emit(&o,
+       "# HELP authflow_report_events_dropped_total Report events this "
+       "process could not record (the caller's step still succeeded).\n"
+       "# TYPE authflow_report_events_dropped_total counter\n"
+       "authflow_report_events_dropped_total %llu\n",
+       (unsigned long long)load(&report_dropped));
   emit(&o,
        "# HELP authflow_crm_breaker_state CRM circuit breaker: 0 closed, 1 "
        "open (failing fast), 2 half-open (probing).\n"

@@ -28,6 +28,9 @@ void metrics_redis_error(void);
 void metrics_crm_event(int event, long value);
 void metrics_session_started(size_t service_line_index, flow_method method);
 void metrics_session_completed(size_t service_line_index, flow_outcome outcome);
+/* A completed step whose report recording failed (the step itself
+ * committed). */
+void metrics_report_dropped(void);
 
 /* Render everything. Returns a heap string the caller frees, or NULL when
  * out of memory; *len gets its length. */

@@ -15,15 +15,18 @@
 
 typedef enum {
   ROUTE_NOT_FOUND = 0,
-  ROUTE_SESSIONS_CREATE,    /* POST   /v1/sessions */
-  ROUTE_SESSION_GET,        /* GET    /v1/sessions/{id} */
-  ROUTE_SESSION_DELETE,     /* DELETE /v1/sessions/{id} */
-  ROUTE_SESSION_IDENTIFIER, /* POST   /v1/sessions/{id}/identifier */
-  ROUTE_SESSION_SECURITY,   /* POST   /v1/sessions/{id}/security */
-  ROUTE_SESSION_OPT_OUT,    /* POST   /v1/sessions/{id}/opt-out */
-  ROUTE_HEALTHZ,            /* GET    /healthz */
-  ROUTE_READYZ,             /* GET    /readyz */
-  ROUTE_METRICS,            /* GET    /metrics */
+  ROUTE_SESSIONS_CREATE,     /* POST   /v1/sessions */
+  ROUTE_SESSION_GET,         /* GET    /v1/sessions/{id} */
+  ROUTE_SESSION_DELETE,      /* DELETE /v1/sessions/{id} */
+  ROUTE_SESSION_IDENTIFIER,  /* POST   /v1/sessions/{id}/identifier */
+  ROUTE_SESSION_SECURITY,    /* POST   /v1/sessions/{id}/security */
+  ROUTE_SESSION_OPT_OUT,     /* POST   /v1/sessions/{id}/opt-out */
+  ROUTE_HEALTHZ,             /* GET    /healthz */
+  ROUTE_READYZ,              /* GET    /readyz */
+  ROUTE_METRICS,             /* GET    /metrics */
+  ROUTE_REPORT_SUMMARY,      /* GET    /v1/reports/summary */
+  ROUTE_REPORT_INTERACTIONS, /* GET   /v1/reports/interactions */
+  ROUTE_DASHBOARD,           /* GET    /dashboard (no key: holds no data) */
   ROUTE_COUNT
 } route_id;
 

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -92,9 +93,16 @@ static const char script_begin[] =
     "end\n"
     "return {'ok', redis.call('HGETALL', KEYS[1]), locked}\n";
 
-/* KEYS: session, lock, lockout counter. ARGV: token, ttl, effect
- * ('none'|'fail'|'clear'), check_lockout ('0'|'1'), lockout max, window
- * seconds, field, value, ...
+/* KEYS: session, lock, lockout counter, report hour hash, report stream,
+ * report dropped counter. ARGV: token, ttl, effect ('none'|'fail'|'clear'),
+ * check_lockout ('0'|'1'), lockout max, window seconds, R, then R report
+ * arguments, then field, value, ... of the session.
+ * Report arguments (R = 0: record nothing): counter ttl, N, N pairs of
+ * (hash field, increment), stream max length, stream min ID, E, E pairs of
+ * (event field, value). Recording runs after the session is written and
+ * uses pcall: a report key of the wrong type, or any other recording
+ * error, must not fail the caller's step; it is counted in the dropped
+ * counter and reported as the reply's second element ('1').
  * A lockout counter that is not an integer is found before any write:
  * 'corrupt', the lock let go, nothing written. The lockout window starts
  * at the first failure: EXPIRE is set only when INCR made the key (or,
@@ -114,7 +122,8 @@ static const char script_commit[] =
     "  return {'customer_locked'}\n"
     "end\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 7))\n"
+    "local rn = tonumber(ARGV[7])\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 8 + rn))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
     "if ARGV[3] == 'fail' then\n"
     "  local n = redis.call('INCR', KEYS[3])\n"
@@ -125,7 +134,34 @@ static const char script_commit[] =
     "  redis.call('DEL', KEYS[3])\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
-    "return {'ok'}\n";
+    "if rn == 0 then return {'ok', '0'} end\n"
+    "local failed = false\n"
+    "local function bad(x) return type(x) == 'table' and x.err ~= nil end\n"
+    "local nc, i = tonumber(ARGV[9]), 10\n"
+    "for _ = 1, nc do\n"
+    "  if bad(redis.pcall('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1])) then\n"
+    "    failed = true\n"
+    "  end\n"
+    "  i = i + 2\n"
+    "end\n"
+    "if nc > 0 and bad(redis.pcall('EXPIRE', KEYS[4], ARGV[8])) then\n"
+    "  failed = true\n"
+    "end\n"
+    "local ne = tonumber(ARGV[i + 2])\n"
+    "if ne > 0 then\n"
+    "  local x = redis.pcall('XADD', KEYS[5], 'MAXLEN', '~', ARGV[i], '*',\n"
+    "                        unpack(ARGV, i + 3, i + 2 + 2 * ne))\n"
+    "  if bad(x) then\n"
+    "    failed = true\n"
+    "  else\n"
+    "    redis.pcall('XTRIM', KEYS[5], 'MINID', '~', ARGV[i + 1])\n"
+    "  end\n"
+    "end\n"
+    "if failed then\n"
+    "  redis.pcall('INCR', KEYS[6])\n"
+    "  return {'ok', '1'}\n"
+    "end\n"
+    "return {'ok', '0'}\n";
 
 /* KEYS: lock. ARGV: token. */
 static const char script_release[] =
@@ -373,7 +409,7 @@ static void error_reply(redisReply *r, char *err, size_t err_len) {
 static redisReply *run_script_once(int id, const char *const *keys, int nkeys,
                                    const char *const *args, int nargs,
                                    char *err, size_t err_len) {
-  enum { MAX_ARGV = 64 };
+  enum { MAX_ARGV = 160 };
   if (3 + nkeys + nargs > MAX_ARGV) {
     snprintf(err, err_len, "store: too many script arguments");
     return NULL;
@@ -831,19 +867,71 @@ store_status store_begin(const char *id, const char *token,
 store_status store_commit(const flow_session *s, const char *token,
                           flow_lockout_effect lockout, bool check_lockout,
                           char *err, size_t err_len) {
+  return store_commit_report(s, token, lockout, check_lockout, NULL, NULL, err,
+                             err_len);
+}
+
+/* Report arguments of the commit script (see script_commit), with the
+ * numbers they need kept in *txt. Returns how many were written to out. */
+typedef struct {
+  char ttl[24], nc[8], maxlen[24], minid[32], ne[8];
+} report_texts;
+
+static int report_args(const report_record *rec, const char **out,
+                       report_texts *txt) {
+  if (!rec || (rec->incr_count == 0 && rec->event_count == 0))
+    return 0;
+  int n = 0;
+  snprintf(txt->ttl, sizeof txt->ttl, "%ld", cfg.report_counter_ttl_seconds);
+  snprintf(txt->nc, sizeof txt->nc, "%zu", rec->incr_count);
+  out[n++] = txt->ttl;
+  out[n++] = txt->nc;
+  for (size_t i = 0; i < rec->incr_count; i++) {
+    out[n++] = rec->incr_field[i];
+    out[n++] = rec->incr_amount[i];
+  }
+  long long minid =
+      (long long)rec->now_ms - cfg.report_stream_max_age_seconds * 1000LL;
+  snprintf(txt->maxlen, sizeof txt->maxlen, "%ld", cfg.report_stream_max_len);
+  snprintf(txt->minid, sizeof txt->minid, "%lld", minid > 0 ? minid : 0);
+  snprintf(txt->ne, sizeof txt->ne, "%zu", rec->event_count);
+  out[n++] = txt->maxlen;
+  out[n++] = txt->minid;
+  out[n++] = txt->ne;
+  for (size_t i = 0; i < rec->event_count; i++) {
+    out[n++] = rec->event_name[i];
+    out[n++] = rec->event_value[i];
+  }
+  return n;
+}
+
+#define REPORT_ARGS_MAX (5 + 2 * REPORT_MAX_INCRS + 2 * REPORT_EVENT_FIELDS)
+
+store_status store_commit_report(const flow_session *s, const char *token,
+                                 flow_lockout_effect lockout,
+                                 bool check_lockout, const report_record *rec,
+                                 bool *dropped, char *err, size_t err_len) {
+  if (dropped)
+    *dropped = false;
   session_keys k;
-  char okey[KEY_MAX];
+  char okey[KEY_MAX], hkey[KEY_MAX], skey[KEY_MAX], dkey[KEY_MAX];
   if (!keys_for(&k, s->conversation_id, err, err_len))
     return STORE_UNAVAILABLE;
   /* With no customer the lockout key is never read or written; name a key
    * that cannot be a customer's so the script's key list stays fixed. */
   if (!key_for(okey, sizeof okey, "lockout",
-               s->customer_id[0] ? s->customer_id : "-none-", err, err_len))
+               s->customer_id[0] ? s->customer_id : "-none-", err, err_len) ||
+      !key_for(hkey, sizeof hkey, "report:h", rec ? rec->hour : "none", err,
+               err_len) ||
+      !key_for(skey, sizeof skey, "report", "events", err, err_len) ||
+      !key_for(dkey, sizeof dkey, "report", "dropped", err, err_len))
     return STORE_UNAVAILABLE;
-  char ttl[16], max[16], window[16];
+  char ttl[16], max[16], window[16], rn[8];
   number_texts nums = {0};
-  const char *args[6 + 2 * FIELD_COUNT];
-  if (!encode_session(s, args + 6, &nums, err, err_len)) {
+  report_texts rtxt;
+  const char *args[7 + REPORT_ARGS_MAX + 2 * FIELD_COUNT];
+  int nrep = report_args(rec, args + 7, &rtxt);
+  if (!encode_session(s, args + 7 + nrep, &nums, err, err_len)) {
     char ignored[STORE_ERR_MAX];
     store_release(s->conversation_id, token, ignored, sizeof ignored);
     return STORE_CORRUPT;
@@ -851,6 +939,7 @@ store_status store_commit(const flow_session *s, const char *token,
   snprintf(ttl, sizeof ttl, "%d", cfg.session_ttl_seconds);
   snprintf(max, sizeof max, "%d", cfg.lockout_max_failures);
   snprintf(window, sizeof window, "%d", cfg.lockout_window_seconds);
+  snprintf(rn, sizeof rn, "%d", nrep);
   args[0] = token;
   args[1] = ttl;
   args[2] = !s->customer_id[0]                       ? "none"
@@ -860,16 +949,21 @@ store_status store_commit(const flow_session *s, const char *token,
   args[3] = check_lockout && s->customer_id[0] ? "1" : "0";
   args[4] = max;
   args[5] = window;
-  const char *keys[] = {k.session, k.lock, okey};
-  redisReply *r = run_script(SCRIPT_COMMIT, keys, 3, args,
-                             (int)(6 + 2 * FIELD_COUNT), err, err_len);
+  args[6] = rn;
+  const char *keys[] = {k.session, k.lock, okey, hkey, skey, dkey};
+  redisReply *r = run_script(SCRIPT_COMMIT, keys, 6, args,
+                             (int)(7 + nrep + 2 * FIELD_COUNT), err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
   const char *w = status_word(r);
   store_status st;
-  if (!strcmp(w, "ok"))
+  if (!strcmp(w, "ok")) {
     st = STORE_OK;
-  else if (!strcmp(w, "lock_lost"))
+    if (dropped && r->elements >= 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[1]->str, "1") == 0)
+      *dropped = true;
+  } else if (!strcmp(w, "lock_lost"))
     st = fail_with(STORE_LOCK_LOST, "lock expired or taken", err, err_len);
   else if (!strcmp(w, "customer_locked"))
     st = STORE_CUSTOMER_LOCKED;
@@ -962,6 +1056,136 @@ store_status store_ping(char *err, size_t err_len) {
     snprintf(err, err_len, "redis: unexpected PING reply");
   freeReplyObject(r);
   return ok ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* ---------------------------------------------------------------------
+ * Report reads: plain commands, not scripts (they only read).
+ * ------------------------------------------------------------------- */
+
+/* Parse a whole decimal integer (possibly negative). */
+static bool parse_count(const char *s, long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end)
+    return false;
+  *out = v;
+  return true;
+}
+
+/* Hashes are read in batches of this many pipelined HGETALLs, so a long
+ * range does not queue everything in the output buffer at once. */
+#define HOURS_BATCH 256
+
+store_status store_report_hours(const char (*hours)[REPORT_HOUR_LEN + 1],
+                                size_t n, store_hour_field_fn on_field,
+                                void *user, char *err, size_t err_len) {
+  if (!connect_if_needed(err, err_len))
+    return STORE_UNAVAILABLE;
+  for (size_t base = 0; base < n; base += HOURS_BATCH) {
+    size_t m = n - base < HOURS_BATCH ? n - base : HOURS_BATCH;
+    for (size_t i = 0; i < m; i++) {
+      char key[KEY_MAX];
+      if (!key_for(key, sizeof key, "report:h", hours[base + i], err, err_len))
+        return STORE_UNAVAILABLE;
+      if (redisAppendCommand(conn.ctx, "HGETALL %s", key) != REDIS_OK) {
+        connection_broke(err, err_len);
+        return STORE_UNAVAILABLE;
+      }
+    }
+    for (size_t i = 0; i < m; i++) {
+      void *reply = NULL;
+      if (redisGetReply(conn.ctx, &reply) != REDIS_OK || !reply) {
+        connection_broke(err, err_len);
+        return STORE_UNAVAILABLE;
+      }
+      redisReply *r = reply;
+      /* A key of another type answers WRONGTYPE: it holds no counters. */
+      if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t j = 0; j + 1 < r->elements; j += 2) {
+          const redisReply *f = r->element[j], *v = r->element[j + 1];
+          long long value;
+          if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+              parse_count(v->str, &value))
+            on_field(user, base + i, f->str, value);
+        }
+      freeReplyObject(r);
+    }
+  }
+  return STORE_OK;
+}
+
+/* Run one plain command; NULL with err filled on failure (as scripts). */
+static redisReply *run_command(int argc, const char **argv, char *err,
+                               size_t err_len) {
+  if (!connect_if_needed(err, err_len))
+    return NULL;
+  redisReply *r = redisCommandArgv(conn.ctx, argc, argv, NULL);
+  if (!r) {
+    connection_broke(err, err_len);
+    return NULL;
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    error_reply(r, err, err_len);
+    return NULL;
+  }
+  return r;
+}
+
+store_status store_report_events(const char *end, const char *start,
+                                 size_t count, store_event_fn on_event,
+                                 void *user, size_t *returned, char *err,
+                                 size_t err_len) {
+  *returned = 0;
+  char key[KEY_MAX], num[24];
+  if (!key_for(key, sizeof key, "report", "events", err, err_len))
+    return STORE_UNAVAILABLE;
+  snprintf(num, sizeof num, "%zu", count);
+  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
+  redisReply *r = run_command(6, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type != REDIS_REPLY_ARRAY) {
+    freeReplyObject(r);
+    return fail_with(STORE_CORRUPT, "report stream: unexpected reply", err,
+                     err_len);
+  }
+  enum { MAX_FIELDS = 32 };
+  for (size_t i = 0; i < r->elements; i++) {
+    const redisReply *e = r->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+      continue;
+    const redisReply *kv = e->element[1];
+    const char *names[MAX_FIELDS], *values[MAX_FIELDS];
+    size_t nf = 0;
+    for (size_t j = 0; j + 1 < kv->elements && nf < MAX_FIELDS; j += 2)
+      if (kv->element[j]->type == REDIS_REPLY_STRING &&
+          kv->element[j + 1]->type == REDIS_REPLY_STRING) {
+        names[nf] = kv->element[j]->str;
+        values[nf++] = kv->element[j + 1]->str;
+      }
+    on_event(user, e->element[0]->str, nf, names, values);
+  }
+  *returned = r->elements;
+  freeReplyObject(r);
+  return STORE_OK;
+}
+
+store_status store_report_dropped(long long *out, char *err, size_t err_len) {
+  *out = 0;
+  char key[KEY_MAX];
+  if (!key_for(key, sizeof key, "report", "dropped", err, err_len))
+    return STORE_UNAVAILABLE;
+  const char *argv[] = {"GET", key};
+  redisReply *r = run_command(2, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type == REDIS_REPLY_STRING && !parse_count(r->str, out))
+    *out = 0;
+  freeReplyObject(r);
+  return STORE_OK;
 }
 
 const char *store_status_name(store_status s) {

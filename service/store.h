@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #include "flow.h"
+#include "report.h"
 #include "sentinel.h"
 
 #define STORE_TOKEN_MAX 40
@@ -59,6 +60,13 @@ typedef struct {
    * re-asking the sentinels and retrying, so a step in flight during a
    * failover completes on the promoted replica instead of failing. */
   int failover_wait_ms;
+  /* Reporting (see report.h): the event stream is trimmed to about
+   * report_stream_max_len entries and report_stream_max_age_seconds; the
+   * hour counters expire report_counter_ttl_seconds after their last
+   * update. */
+  long report_stream_max_len;
+  long report_stream_max_age_seconds;
+  long report_counter_ttl_seconds;
 } store_config;
 
 typedef enum {
@@ -115,6 +123,50 @@ store_status store_begin(const char *conversation_id, const char *token,
 store_status store_commit(const flow_session *session, const char *token,
                           flow_lockout_effect lockout, bool check_lockout,
                           char *err, size_t err_len);
+
+/*
+ * store_commit(), plus the report data of `rec` (NULL: none), recorded in
+ * the same script after the session is written: the hour counters and,
+ * when rec->event_count > 0, one stream event. Recording failures (e.g. a
+ * report key of the wrong type) never fail the commit: they are counted in
+ * "<prefix>report:dropped" and *dropped (may be NULL) is set to true.
+ */
+store_status store_commit_report(const flow_session *session, const char *token,
+                                 flow_lockout_effect lockout,
+                                 bool check_lockout, const report_record *rec,
+                                 bool *dropped, char *err, size_t err_len);
+
+/* Called for every integer field of an hour hash; hour_index indexes the
+ * `hours` array passed to store_report_hours(). */
+typedef void (*store_hour_field_fn)(void *user, size_t hour_index,
+                                    const char *field, long long value);
+
+/*
+ * Read the hour counter hashes named by hours[0..n) ("yyyymmddhh"),
+ * pipelined; a missing hash has no fields. Fields whose value is not an
+ * integer are skipped.
+ */
+store_status store_report_hours(const char (*hours)[REPORT_HOUR_LEN + 1],
+                                size_t n, store_hour_field_fn on_field,
+                                void *user, char *err, size_t err_len);
+
+/* One stream entry: `id` and its field names and values (n of each). */
+typedef void (*store_event_fn)(void *user, const char *id, size_t n,
+                               const char *const *names,
+                               const char *const *values);
+
+/*
+ * XREVRANGE over the event stream from `end` down to `start` (stream IDs or
+ * "+", "-", "(" for exclusive), at most `count` entries, newest first.
+ * *returned gets how many entries were read.
+ */
+store_status store_report_events(const char *end, const char *start,
+                                 size_t count, store_event_fn on_event,
+                                 void *user, size_t *returned, char *err,
+                                 size_t err_len);
+
+/* The "<prefix>report:dropped" counter (0 when absent). */
+store_status store_report_dropped(long long *out, char *err, size_t err_len);
 
 /* Release the lock without writing (error paths). */
 store_status store_release(const char *conversation_id, const char *token,

@@ -16,7 +16,7 @@ build=${AUTHFLOW_BUILD_DIR:-$root/build/test}
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
           libjansson-dev libhiredis-dev libcmocka-dev redis-server python3
           clang clang-format clang-tidy cppcheck valgrind curl ca-certificates prometheus
-          yamllint)
+          yamllint chromium)
 if [ "${AUTHFLOW_SKIP_INSTALL:-0}" != 1 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo

@@ -1,0 +1,452 @@
+#include "report.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------
+ * Civil time in UTC, without the C library's time zone machinery (the
+ * algorithms of H. Hinnant's "chrono-compatible low-level date
+ * algorithms"), so the results never depend on TZ.
+ * ------------------------------------------------------------------- */
+
+static int64_t days_from_civil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+void report_hour_name(int64_t t, char out[REPORT_HOUR_LEN + 1]) {
+  int64_t days = floor_div(t, 86400), y;
+  int m, d;
+  civil_from_days(days, &y, &m, &d);
+  int hour = (int)((t - days * 86400) / 3600);
+  /* Formatted at full width first: the fields always fit, but the
+   * compiler cannot know their ranges. */
+  char text[64];
+  snprintf(text, sizeof text, "%04d%02d%02d%02d", (int)(y % 10000), m, d, hour);
+  memcpy(out, text, REPORT_HOUR_LEN);
+  out[REPORT_HOUR_LEN] = '\0';
+}
+
+void report_format_time(int64_t t, char out[21]) {
+  int64_t days = floor_div(t, 86400), y;
+  int m, d;
+  civil_from_days(days, &y, &m, &d);
+  int64_t sod = t - days * 86400;
+  char text[64];
+  snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+           (int)(y % 10000), m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
+           (int)(sod % 60));
+  memcpy(out, text, 20);
+  out[20] = '\0';
+}
+
+bool report_parse_bucket(const char *text, report_bucket *out) {
+  if (!text || !*text || strcmp(text, "hour") == 0) {
+    *out = REPORT_BUCKET_HOUR;
+    return true;
+  }
+  if (strcmp(text, "day") == 0) {
+    *out = REPORT_BUCKET_DAY;
+    return true;
+  }
+  return false;
+}
+
+int64_t report_bucket_seconds(report_bucket b) {
+  return b == REPORT_BUCKET_DAY ? 86400 : 3600;
+}
+
+int64_t report_bucket_floor(int64_t t, report_bucket b) {
+  int64_t s = report_bucket_seconds(b);
+  return floor_div(t, s) * s;
+}
+
+/* Read exactly `n` digits at *p into *v and advance. */
+static bool digits(const char **p, int n, int *v) {
+  int x = 0;
+  for (int i = 0; i < n; i++) {
+    char c = (*p)[i];
+    if (c < '0' || c > '9')
+      return false;
+    x = x * 10 + (c - '0');
+  }
+  *p += n;
+  *v = x;
+  return true;
+}
+
+static bool parse_iso(const char *p, int64_t *out) {
+  int y, mo, d, h = 0, mi = 0, s = 0;
+  if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
+      !digits(&p, 2, &d))
+    return false;
+  if (*p == 'T' || *p == 't' || *p == ' ') {
+    p++;
+    if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
+      return false;
+    if (*p == ':') {
+      p++;
+      if (!digits(&p, 2, &s))
+        return false;
+      if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+          return false;
+        while (*p >= '0' && *p <= '9')
+          p++;
+      }
+    }
+    /* A time needs its zone, and only UTC is accepted: a report in a
+     * local time would silently shift every bucket. */
+    if (*p == 'Z' || *p == 'z')
+      p++;
+    else if (strcmp(p, "+00:00") == 0)
+      p += 6;
+    else
+      return false;
+  } else if (*p == 'Z') {
+    p++;
+  }
+  if (*p != '\0')
+    return false;
+  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+      mi > 59 || s > 59)
+    return false;
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo == 2 && d == 29 && !leap)
+    return false;
+  *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+  return true;
+}
+
+bool report_parse_time(const char *text, int64_t *out) {
+  if (!text || !*text)
+    return false;
+  size_t n = strlen(text);
+  if (strspn(text, "0123456789") == n) {
+    if (n > 12) /* beyond year 33000: not a time anyone means */
+      return false;
+    *out = (int64_t)strtoll(text, NULL, 10);
+    return true;
+  }
+  return parse_iso(text, out);
+}
+
+bool report_range(const char *from_text, const char *to_text, int64_t now,
+                  int64_t *from, int64_t *to, const char **why) {
+  int64_t t = now, f;
+  if (to_text && *to_text && !report_parse_time(to_text, &t)) {
+    *why = "to must be unix seconds or an ISO 8601 UTC time";
+    return false;
+  }
+  f = t - 86400;
+  if (from_text && *from_text && !report_parse_time(from_text, &f)) {
+    *why = "from must be unix seconds or an ISO 8601 UTC time";
+    return false;
+  }
+  if (f >= t) {
+    *why = "from must be before to";
+    return false;
+  }
+  if (t - f > REPORT_MAX_SPAN_SECONDS) {
+    *why = "the range may span at most 400 days";
+    return false;
+  }
+  *from = f;
+  *to = t;
+  return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Recording.
+ * ------------------------------------------------------------------- */
+
+flow_auth_status report_auth_status(const flow_session *s) {
+  if (s->identified && s->verified)
+    return FLOW_AUTH_IDENTIFIED_VERIFIED;
+  return s->identified ? FLOW_AUTH_IDENTIFIED : FLOW_AUTH_NOT_IDENTIFIED;
+}
+
+static void add_incr(report_record *r, const char *line, const char *counter,
+                     long long amount) {
+  if (r->incr_count >= REPORT_MAX_INCRS)
+    return;
+  snprintf(r->incr_field[r->incr_count], REPORT_FIELD_MAX, "%s|%s", line,
+           counter);
+  snprintf(r->incr_amount[r->incr_count], sizeof r->incr_amount[0], "%lld",
+           amount);
+  r->incr_count++;
+}
+
+static void add_event(report_record *r, const char *name, const char *value) {
+  if (r->event_count >= REPORT_EVENT_FIELDS)
+    return;
+  r->event_name[r->event_count] = name;
+  snprintf(r->event_value[r->event_count], sizeof r->event_value[0], "%s",
+           value);
+  r->event_count++;
+}
+
+static void add_event_int(report_record *r, const char *name, long long v) {
+  char text[24];
+  snprintf(text, sizeof text, "%lld", v);
+  add_event(r, name, text);
+}
+
+void report_build_record(const flow_session *s, bool started, bool completed,
+                         report_record *out) {
+  memset(out, 0, sizeof *out);
+  int64_t now = s->updated_ms > 0 ? s->updated_ms : s->created_ms;
+  if (now < 0)
+    now = 0;
+  out->now_ms = now;
+  report_hour_name(now / 1000, out->hour);
+  const char *line = s->service_line;
+  if (started) {
+    add_incr(out, line, "started", 1);
+    if (s->identified && s->method == FLOW_METHOD_ANI)
+      add_incr(out, line, "started_ani", 1);
+    /* A CRM failure at start costs the caller nothing (the flow asks for
+     * an identifier) but is still a CRM error worth reporting. */
+    if (s->last_result == FLOW_RESULT_CRM_ERROR &&
+        s->state != FLOW_STATE_COMPLETED)
+      add_incr(out, line, "crm_error", 1);
+  }
+  if (!completed)
+    return;
+  long long attempts = (long long)s->identify_attempts + s->verify_attempts;
+  long long duration = s->updated_ms > s->created_ms && s->created_ms > 0
+                           ? (long long)(s->updated_ms - s->created_ms)
+                           : 0;
+  add_incr(out, line, "completed", 1);
+  add_incr(out, line, flow_outcome_name(s->outcome), 1);
+  if (s->identified)
+    add_incr(out, line, "auth_identified", 1);
+  if (s->verified)
+    add_incr(out, line, "auth_verified", 1);
+  if (flow_outcome_is_transfer(s->outcome))
+    add_incr(out, line, "transfer", 1);
+  if (attempts > 0)
+    add_incr(out, line, "attempts", attempts);
+  if (duration > 0)
+    add_incr(out, line, "duration_ms", duration);
+  if (s->outcome == FLOW_OUTCOME_CRM_UNAVAILABLE)
+    add_incr(out, line, "crm_error", 1);
+
+  add_event(out, "conversationId", s->conversation_id);
+  add_event(out, "serviceLine", line);
+  add_event(out, "outcome", flow_outcome_name(s->outcome));
+  add_event(out, "authStatus", flow_auth_status_name(report_auth_status(s)));
+  add_event(out, "identificationMethod", flow_method_name(s->method));
+  add_event_int(out, "identifyAttempts", s->identify_attempts);
+  add_event_int(out, "verifyAttempts", s->verify_attempts);
+  add_event_int(out, "attempts", attempts);
+  add_event_int(out, "durationMs", duration);
+  add_event_int(out, "timeMs", (long long)now);
+  add_event(out, "aniMasked", s->ani_masked);
+}
+
+/* ---------------------------------------------------------------------
+ * Counters and rates.
+ * ------------------------------------------------------------------- */
+
+bool report_counts_add_field(report_counts *c, const char *field,
+                             long long value, char *line, size_t line_len) {
+  const char *bar = strrchr(field, '|');
+  if (!bar || bar == field || (size_t)(bar - field) >= line_len)
+    return false;
+  const char *name = bar + 1;
+  long long *slot = NULL;
+  flow_outcome oc;
+  if (strcmp(name, "started") == 0)
+    slot = &c->started;
+  else if (strcmp(name, "started_ani") == 0)
+    slot = &c->started_ani;
+  else if (strcmp(name, "completed") == 0)
+    slot = &c->completed;
+  else if (strcmp(name, "auth_identified") == 0)
+    slot = &c->identified;
+  else if (strcmp(name, "auth_verified") == 0)
+    slot = &c->verified;
+  else if (strcmp(name, "transfer") == 0)
+    slot = &c->transfer;
+  else if (strcmp(name, "attempts") == 0)
+    slot = &c->attempts;
+  else if (strcmp(name, "duration_ms") == 0)
+    slot = &c->duration_ms;
+  else if (strcmp(name, "crm_error") == 0)
+    slot = &c->crm_errors;
+  else if (flow_outcome_parse(name, &oc) && (unsigned)oc < REPORT_OUTCOMES)
+    slot = &c->outcome[oc];
+  if (!slot)
+    return false;
+  memcpy(line, field, (size_t)(bar - field));
+  line[bar - field] = '\0';
+  *slot += value;
+  return true;
+}
+
+void report_counts_merge(report_counts *into, const report_counts *add) {
+  into->started += add->started;
+  into->started_ani += add->started_ani;
+  into->completed += add->completed;
+  for (size_t i = 0; i < REPORT_OUTCOMES; i++)
+    into->outcome[i] += add->outcome[i];
+  into->identified += add->identified;
+  into->verified += add->verified;
+  into->transfer += add->transfer;
+  into->attempts += add->attempts;
+  into->duration_ms += add->duration_ms;
+  into->crm_errors += add->crm_errors;
+}
+
+void report_compute_rates(const report_counts *c, report_rates *out) {
+  memset(out, 0, sizeof *out);
+  out->has_started = c->started > 0;
+  if (out->has_started)
+    out->ani_identification = (double)c->started_ani / (double)c->started;
+  out->has_completed = c->completed > 0;
+  if (!out->has_completed)
+    return;
+  double n = (double)c->completed;
+  out->identification = (double)c->identified / n;
+  out->verification = (double)c->verified / n;
+  out->transfer = (double)c->transfer / n;
+  out->containment = (double)(c->completed - c->transfer) / n;
+  out->opt_out = (double)c->outcome[FLOW_OUTCOME_OPTED_OUT] / n;
+  out->average_attempts = (double)c->attempts / n;
+  out->average_duration_seconds = (double)c->duration_ms / 1000.0 / n;
+}
+
+/* ---------------------------------------------------------------------
+ * Text.
+ * ------------------------------------------------------------------- */
+
+static bool buf_reserve(report_buf *b, size_t extra) {
+  if (b->failed)
+    return false;
+  if (b->len + extra + 1 <= b->cap)
+    return true;
+  size_t cap = b->cap ? b->cap : 1024;
+  while (cap < b->len + extra + 1)
+    cap *= 2;
+  char *grown = realloc(b->p, cap);
+  if (!grown) {
+    b->failed = true;
+    return false;
+  }
+  b->p = grown;
+  b->cap = cap;
+  return true;
+}
+
+void report_buf_append(report_buf *b, const char *s, size_t n) {
+  if (!buf_reserve(b, n))
+    return;
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+void report_buf_printf(report_buf *b, const char *fmt, ...) {
+  char small[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    b->failed = true;
+    return;
+  }
+  if ((size_t)n < sizeof small) {
+    report_buf_append(b, small, (size_t)n);
+    return;
+  }
+  if (!buf_reserve(b, (size_t)n))
+    return;
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void report_buf_free(report_buf *b) {
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+void report_csv_field(report_buf *b, const char *s) {
+  bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
+                 s[0] == '\t' || s[0] == '\r';
+  bool quote = strpbrk(s, ",\"\r\n") != NULL;
+  if (quote)
+    report_buf_append(b, "\"", 1);
+  if (formula)
+    report_buf_append(b, "'", 1);
+  for (const char *p = s; *p; p++) {
+    if (*p == '"')
+      report_buf_append(b, "\"", 1);
+    report_buf_append(b, p, 1);
+  }
+  if (quote)
+    report_buf_append(b, "\"", 1);
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+bool report_url_decode(const char *in, char *out, size_t out_len) {
+  size_t o = 0;
+  for (size_t i = 0; in[i]; i++) {
+    char c = in[i];
+    if (c == '+') {
+      c = ' ';
+    } else if (c == '%') {
+      int hi = in[i + 1] ? hex_value(in[i + 1]) : -1;
+      int lo = hi >= 0 && in[i + 2] ? hex_value(in[i + 2]) : -1;
+      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+        return false;
+      c = (char)(hi * 16 + lo);
+      i += 2;
+    }
+    if (o + 1 >= out_len)
+      return false;
+    out[o++] = c;
+  }
+  if (out_len == 0)
+    return false;
+  out[o] = '\0';
+  return true;
+}

@@ -1,0 +1,157 @@
+/*
+ * report: the pure parts of supervisor reporting (no I/O, no clock).
+ *
+ * Recording. Each committed step may record, in the same Redis script that
+ * commits the session (see store_commit_report()):
+ *   - counters in one hash per UTC hour, "<prefix>report:h:<yyyymmddhh>",
+ *     with fields "<serviceLine>|<counter>" (see report_counter_suffix());
+ *   - for a session that has just completed, one event in the stream
+ *     "<prefix>report:events" with the fields of report_build_record().
+ * The event holds only the masked ANI, enums and counts: never a security
+ * answer, a raw ANI or an identifier, and not the customer's ID or name.
+ *
+ * Reading. Time ranges, hour/day buckets, the rates of a set of counters,
+ * CSV escaping and query-string decoding are here so they can be unit
+ * tested without Redis.
+ */
+#ifndef AUTHFLOW_REPORT_H
+#define AUTHFLOW_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow.h"
+
+#define REPORT_HOUR_LEN 10 /* "yyyymmddhh" */
+#define REPORT_MAX_INCRS 16
+#define REPORT_FIELD_MAX (FLOW_NAME_MAX + 24)
+#define REPORT_EVENT_FIELDS 11
+#define REPORT_OUTCOMES 8 /* flow_outcome values, PENDING included */
+/* Longest range a summary reads: 400 days of hour buckets. */
+#define REPORT_MAX_SPAN_SECONDS (400LL * 86400)
+
+/* What one commit records. Built by report_build_record(). Counter names
+ * (after "<line>|"): started, started_ani, completed, each final outcome
+ * name, auth_identified, auth_verified, transfer, attempts, duration_ms,
+ * crm_error. */
+typedef struct {
+  char hour[REPORT_HOUR_LEN + 1]; /* the counters' hour bucket (UTC) */
+  size_t incr_count;
+  char incr_field[REPORT_MAX_INCRS][REPORT_FIELD_MAX];
+  char incr_amount[REPORT_MAX_INCRS][24];
+  size_t event_count; /* 0: no stream event */
+  const char *event_name[REPORT_EVENT_FIELDS];
+  char event_value[REPORT_EVENT_FIELDS][FLOW_CONVERSATION_ID_MAX + 1];
+  int64_t now_ms; /* the step's time (for trimming the stream by age) */
+} report_record;
+
+/*
+ * Fill *out for a commit of `s`. `started`: the commit ends a START step.
+ * `completed`: the session is completed now and was not before the step.
+ * When neither holds, out->incr_count and out->event_count are 0.
+ */
+void report_build_record(const flow_session *s, bool started, bool completed,
+                         report_record *out);
+
+/* authStatus of a session, as the API derives it. */
+flow_auth_status report_auth_status(const flow_session *s);
+
+/* "yyyymmddhh" of the UTC hour holding `unix_seconds` (>= 0). */
+void report_hour_name(int64_t unix_seconds, char out[REPORT_HOUR_LEN + 1]);
+
+typedef enum { REPORT_BUCKET_HOUR = 0, REPORT_BUCKET_DAY } report_bucket;
+
+/* "hour" or "day" (NULL or "" is hour). False for anything else. */
+bool report_parse_bucket(const char *text, report_bucket *out);
+
+/* Start of the bucket holding `t` (unix seconds, floor). */
+int64_t report_bucket_floor(int64_t t, report_bucket b);
+int64_t report_bucket_seconds(report_bucket b);
+
+/*
+ * A time: unix seconds ("1700000000") or ISO 8601 UTC
+ * ("2024-05-01", "2024-05-01T10:00Z", "2024-05-01T10:00:00Z",
+ * "2024-05-01T10:00:00.123Z", "+00:00" also accepted as the zone).
+ * Fractions of a second are dropped. False when not one of those.
+ */
+bool report_parse_time(const char *text, int64_t *out);
+
+/* "2024-05-01T10:00:00Z" (21 bytes with the NUL). */
+void report_format_time(int64_t unix_seconds, char out[21]);
+
+/*
+ * The range [from, to) of a report, in unix seconds. Absent (NULL or "")
+ * `to` is `now`; absent `from` is to - 24 h. Refused (static reason in
+ * *why): unparseable, from >= to, or longer than REPORT_MAX_SPAN_SECONDS.
+ */
+bool report_range(const char *from_text, const char *to_text, int64_t now,
+                  int64_t *from, int64_t *to, const char **why);
+
+/* Counters of one service line (or all) over some hours. */
+typedef struct {
+  long long started;
+  long long started_ani; /* identified by ANI at start */
+  long long completed;
+  long long outcome[REPORT_OUTCOMES]; /* completed, by flow_outcome */
+  long long identified;               /* completed and identified */
+  long long verified;                 /* completed and verified */
+  long long transfer;                 /* completed to an agent */
+  long long attempts;                 /* identify + verify, of completed */
+  long long duration_ms;              /* sum, of completed */
+  long long crm_errors;
+} report_counts;
+
+/*
+ * Split a counter hash field "<line>|<counter>" and add `value` to the
+ * matching member of *c. False (nothing added) for a field of another
+ * shape or an unknown counter. *line gets the line name.
+ */
+bool report_counts_add_field(report_counts *c, const char *field,
+                             long long value, char *line, size_t line_len);
+
+void report_counts_merge(report_counts *into, const report_counts *add);
+
+/* Rates of a set of counters; a rate whose denominator is 0 has its
+ * `has_*` false (rendered as null / empty). Rates are 0..1. */
+typedef struct {
+  bool has_completed;        /* completed > 0: the rates below are defined */
+  bool has_started;          /* started > 0: ani_identification is defined */
+  double ani_identification; /* started_ani / started */
+  double identification;     /* identified / completed */
+  double verification;       /* verified / completed */
+  double containment;        /* (completed - transfer) / completed */
+  double transfer;           /* transfer / completed */
+  double opt_out;            /* opted_out / completed */
+  double average_attempts;   /* attempts / completed */
+  double average_duration_seconds;
+} report_rates;
+
+void report_compute_rates(const report_counts *c, report_rates *out);
+
+/* A growable text buffer; on allocation failure `failed` sticks. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+  bool failed;
+} report_buf;
+
+void report_buf_append(report_buf *b, const char *s, size_t n);
+void report_buf_printf(report_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void report_buf_free(report_buf *b);
+
+/*
+ * Append `s` as one CSV field (RFC 4180): quoted when it holds a comma,
+ * quote, CR or LF, with quotes doubled. A text that a spreadsheet would
+ * run as a formula (starting with = + - @ TAB or CR) gets a leading '.
+ */
+void report_csv_field(report_buf *b, const char *s);
+
+/*
+ * Percent-decode a query-string value ('+' is a space) into out. False when
+ * it has a bad escape, decodes to a NUL, or does not fit.
+ */
+bool report_url_decode(const char *in, char *out, size_t out_len);
+
+#endif

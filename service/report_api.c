@@ -1,0 +1,528 @@
+#include "report_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "report.h"
+#include "store.h"
+
+#define PARAM_MAX 160
+#define LIMIT_DEFAULT 50
+#define LIMIT_MAX 1000
+/* Stream entries one interactions request may read while filtering, so a
+ * rare filter over a long stream costs a bounded amount of Redis work;
+ * the answer then carries a cursor to go on from. */
+#define SCAN_MAX 20000
+#define SCAN_BATCH 500
+
+bool report_api_route(route_id id) {
+  return id == ROUTE_REPORT_SUMMARY || id == ROUTE_REPORT_INTERACTIONS ||
+         id == ROUTE_DASHBOARD;
+}
+
+bool report_api_key_route(route_id id) {
+  return id == ROUTE_REPORT_SUMMARY || id == ROUTE_REPORT_INTERACTIONS;
+}
+
+/* Decode parameter `name` into out ("" when absent). On a bad value fill a
+ * 400 and return false. */
+static bool param(report_param_fn get, void *ctx, const char *name, char *out,
+                  size_t out_len, api_response *resp) {
+  const char *raw = get(ctx, name);
+  out[0] = '\0';
+  if (!raw)
+    return true;
+  if (!report_url_decode(raw, out, out_len)) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s is not a valid value", name);
+    api_error(resp, 400, "invalid_request", msg);
+    return false;
+  }
+  return true;
+}
+
+/* format: "" or json -> false, csv -> true; else a 400. */
+static bool format_param(report_param_fn get, void *ctx, bool *csv,
+                         api_response *resp) {
+  char f[16];
+  if (!param(get, ctx, "format", f, sizeof f, resp))
+    return false;
+  *csv = strcmp(f, "csv") == 0;
+  if (*csv || !f[0] || strcmp(f, "json") == 0)
+    return true;
+  api_error(resp, 400, "invalid_request", "format must be json or csv");
+  return false;
+}
+
+static bool range_params(report_param_fn get, void *ctx, int64_t *from,
+                         int64_t *to, api_response *resp) {
+  char f[PARAM_MAX], t[PARAM_MAX];
+  const char *why = NULL;
+  if (!param(get, ctx, "from", f, sizeof f, resp) ||
+      !param(get, ctx, "to", t, sizeof t, resp))
+    return false;
+  if (!report_range(f, t, (int64_t)time(NULL), from, to, &why)) {
+    api_error(resp, 400, "invalid_request", why);
+    return false;
+  }
+  return true;
+}
+
+/* serviceLine: "" (all) or a configured line. */
+static bool line_param(const config *cfg, report_param_fn get, void *ctx,
+                       char *out, size_t out_len, api_response *resp) {
+  if (!param(get, ctx, "serviceLine", out, out_len, resp))
+    return false;
+  if (out[0] && !config_find_service_line(cfg, out)) {
+    api_error(resp, 400, "invalid_request",
+              "serviceLine is not a configured service line");
+    return false;
+  }
+  return true;
+}
+
+static void store_down(store_status st, const char *err, api_response *resp) {
+  metrics_redis_error();
+  log_warn("report read failed", LOG_STR("status", store_status_name(st)),
+           LOG_STR("error", err));
+  api_error(resp, 503, "unavailable", "report store unavailable; retry");
+}
+
+static void csv_answer(report_buf *b, const char *filename,
+                       api_response *resp) {
+  if (b->failed || !b->p) {
+    report_buf_free(b);
+    api_error(resp, 500, "internal", "out of memory");
+    return;
+  }
+  resp->status = 200;
+  resp->text = b->p;
+  resp->text_len = b->len;
+  resp->content_type = "text/csv; charset=utf-8";
+  resp->content_disposition = filename;
+  b->p = NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Summary.
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+  const char *line;   /* "" for every line */
+  int64_t first_hour; /* unix seconds of hours[0] */
+  int64_t first_bucket;
+  int64_t bucket_seconds;
+  size_t bucket_count;
+  report_counts *buckets;
+} summary_ctx;
+
+static void on_hour_field(void *user, size_t hour_index, const char *field,
+                          long long value) {
+  summary_ctx *c = user;
+  int64_t t = c->first_hour + (int64_t)hour_index * 3600;
+  int64_t b = (t - c->first_bucket) / c->bucket_seconds;
+  if (b < 0 || (size_t)b >= c->bucket_count)
+    return;
+  report_counts one = {0};
+  char line[FLOW_NAME_MAX + 1];
+  if (!report_counts_add_field(&one, field, value, line, sizeof line))
+    return;
+  if (c->line[0] && strcmp(c->line, line) != 0)
+    return;
+  report_counts_merge(&c->buckets[b], &one);
+}
+
+static json_t *rate_json(bool has, double v) {
+  return has ? json_real(v) : json_null();
+}
+
+static json_t *counts_json(const report_counts *c, int64_t start, int64_t end) {
+  report_rates r;
+  report_compute_rates(c, &r);
+  char s[21], e[21];
+  report_format_time(start, s);
+  report_format_time(end, e);
+  json_t *outcomes = json_object();
+  for (int o = 1; o < REPORT_OUTCOMES; o++)
+    json_object_set_new(outcomes, flow_outcome_name((flow_outcome)o),
+                        json_integer(c->outcome[o]));
+  return json_pack(
+      "{s:s, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
+      "s:o, s:o, s:o, s:o, s:o}",
+      "start", s, "end", e, "started", (json_int_t)c->started,
+      "startedAniIdentified", (json_int_t)c->started_ani, "completed",
+      (json_int_t)c->completed, "outcomes", outcomes, "identified",
+      (json_int_t)c->identified, "verified", (json_int_t)c->verified,
+      "transferred", (json_int_t)c->transfer, "crmErrors",
+      (json_int_t)c->crm_errors, "aniIdentificationRate",
+      rate_json(r.has_started, r.ani_identification), "identificationRate",
+      rate_json(r.has_completed, r.identification), "verificationRate",
+      rate_json(r.has_completed, r.verification), "containmentRate",
+      rate_json(r.has_completed, r.containment), "transferRate",
+      rate_json(r.has_completed, r.transfer), "optOutRate",
+      rate_json(r.has_completed, r.opt_out), "averageAttempts",
+      rate_json(r.has_completed, r.average_attempts), "averageDurationSeconds",
+      rate_json(r.has_completed, r.average_duration_seconds));
+}
+
+static void csv_rate(report_buf *b, bool has, double v) {
+  if (has)
+    report_buf_printf(b, ",%.4f", v);
+  else
+    report_buf_append(b, ",", 1);
+}
+
+static void counts_csv(report_buf *b, const char *scope, const char *line,
+                       const report_counts *c, int64_t start, int64_t end) {
+  report_rates r;
+  report_compute_rates(c, &r);
+  char s[21], e[21];
+  report_format_time(start, s);
+  report_format_time(end, e);
+  report_buf_printf(b, "%s,%s,%s,", scope, s, e);
+  report_csv_field(b, line[0] ? line : "all");
+  report_buf_printf(b, ",%lld,%lld,%lld", c->started, c->started_ani,
+                    c->completed);
+  for (int o = 1; o < REPORT_OUTCOMES; o++)
+    report_buf_printf(b, ",%lld", c->outcome[o]);
+  report_buf_printf(b, ",%lld,%lld,%lld,%lld", c->identified, c->verified,
+                    c->transfer, c->crm_errors);
+  csv_rate(b, r.has_started, r.ani_identification);
+  csv_rate(b, r.has_completed, r.identification);
+  csv_rate(b, r.has_completed, r.verification);
+  csv_rate(b, r.has_completed, r.containment);
+  csv_rate(b, r.has_completed, r.transfer);
+  csv_rate(b, r.has_completed, r.opt_out);
+  csv_rate(b, r.has_completed, r.average_attempts);
+  csv_rate(b, r.has_completed, r.average_duration_seconds);
+  report_buf_append(b, "\r\n", 2);
+}
+
+static void summary_csv_header(report_buf *b) {
+  report_buf_printf(b, "scope,start,end,serviceLine,started,"
+                       "startedAniIdentified,completed");
+  for (int o = 1; o < REPORT_OUTCOMES; o++)
+    report_buf_printf(b, ",outcome_%s", flow_outcome_name((flow_outcome)o));
+  report_buf_printf(b, ",identified,verified,transferred,crmErrors,"
+                       "aniIdentificationRate,identificationRate,"
+                       "verificationRate,containmentRate,transferRate,"
+                       "optOutRate,averageAttempts,averageDurationSeconds"
+                       "\r\n");
+}
+
+static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
+                           api_response *resp) {
+  int64_t from, to;
+  char line[FLOW_NAME_MAX + 1], bucket_text[16];
+  report_bucket bucket;
+  bool csv;
+  if (!range_params(get, ctx, &from, &to, resp) ||
+      !line_param(cfg, get, ctx, line, sizeof line, resp) ||
+      !format_param(get, ctx, &csv, resp) ||
+      !param(get, ctx, "bucket", bucket_text, sizeof bucket_text, resp))
+    return;
+  if (!report_parse_bucket(bucket_text, &bucket)) {
+    api_error(resp, 400, "invalid_request", "bucket must be hour or day");
+    return;
+  }
+  /* Counters are kept per hour, so the range is widened to whole hours. */
+  summary_ctx c = {.line = line,
+                   .first_hour = report_bucket_floor(from, REPORT_BUCKET_HOUR),
+                   .first_bucket = report_bucket_floor(from, bucket),
+                   .bucket_seconds = report_bucket_seconds(bucket)};
+  size_t hours = (size_t)((to - c.first_hour + 3599) / 3600);
+  c.bucket_count =
+      (size_t)((to - c.first_bucket + c.bucket_seconds - 1) / c.bucket_seconds);
+  char(*names)[REPORT_HOUR_LEN + 1] = calloc(hours, sizeof *names);
+  c.buckets = calloc(c.bucket_count, sizeof *c.buckets);
+  if (!names || !c.buckets) {
+    free(names);
+    free(c.buckets);
+    api_error(resp, 500, "internal", "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < hours; i++)
+    report_hour_name(c.first_hour + (int64_t)i * 3600, names[i]);
+  char err[STORE_ERR_MAX];
+  store_status st =
+      store_report_hours((const char(*)[REPORT_HOUR_LEN + 1]) names, hours,
+                         on_hour_field, &c, err, sizeof err);
+  free(names);
+  if (st != STORE_OK) {
+    free(c.buckets);
+    store_down(st, err, resp);
+    return;
+  }
+  report_counts total = {0};
+  for (size_t i = 0; i < c.bucket_count; i++)
+    report_counts_merge(&total, &c.buckets[i]);
+
+  if (csv) {
+    report_buf b = {0};
+    summary_csv_header(&b);
+    for (size_t i = 0; i < c.bucket_count; i++) {
+      int64_t s = c.first_bucket + (int64_t)i * c.bucket_seconds;
+      counts_csv(&b, "bucket", line, &c.buckets[i], s, s + c.bucket_seconds);
+    }
+    counts_csv(&b, "total", line, &total, from, to);
+    free(c.buckets);
+    csv_answer(&b, "attachment; filename=\"authflow-summary.csv\"", resp);
+    return;
+  }
+  json_t *list = json_array(), *lines = json_array();
+  for (size_t i = 0; i < c.bucket_count; i++) {
+    int64_t s = c.first_bucket + (int64_t)i * c.bucket_seconds;
+    json_array_append_new(list,
+                          counts_json(&c.buckets[i], s, s + c.bucket_seconds));
+  }
+  free(c.buckets);
+  for (size_t i = 0; i < cfg->service_line_count; i++)
+    json_array_append_new(lines, json_string(cfg->service_lines[i].name));
+  char f[21], t[21];
+  report_format_time(from, f);
+  report_format_time(to, t);
+  resp->body =
+      json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "from", f, "to", t,
+                "bucket", bucket == REPORT_BUCKET_DAY ? "day" : "hour",
+                "serviceLine", line[0] ? line : "all", "serviceLines", lines,
+                "total", counts_json(&total, from, to), "buckets", list);
+  resp->status = 200;
+  if (!resp->body)
+    api_error(resp, 500, "internal", "could not render the report");
+}
+
+/* ---------------------------------------------------------------------
+ * Interactions.
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+  const char *line, *outcome, *auth_status;
+  size_t limit;
+  bool csv;
+  json_t *items;
+  report_buf *buf;
+  size_t matched;
+  bool more;
+  char last_returned[48]; /* ID of the last item in the answer */
+  char last_scanned[48];  /* ID of the last entry read */
+} interactions_ctx;
+
+static const char *field_of(size_t n, const char *const *names,
+                            const char *const *values, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(names[i], name) == 0)
+      return values[i];
+  return "";
+}
+
+static long long int_of(const char *s) {
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  return end != s && !*end ? v : 0;
+}
+
+static const char *const event_columns[] = {
+    "conversationId",       "serviceLine",      "outcome",        "authStatus",
+    "identificationMethod", "identifyAttempts", "verifyAttempts", "attempts",
+    "durationMs",           "timeMs",           "aniMasked"};
+#define EVENT_COLUMNS (sizeof event_columns / sizeof event_columns[0])
+
+static void on_event(void *user, const char *id, size_t n,
+                     const char *const *names, const char *const *values) {
+  interactions_ctx *c = user;
+  snprintf(c->last_scanned, sizeof c->last_scanned, "%s", id);
+  if (c->more)
+    return;
+  const char *v[EVENT_COLUMNS];
+  for (size_t i = 0; i < EVENT_COLUMNS; i++)
+    v[i] = field_of(n, names, values, event_columns[i]);
+  if ((c->line[0] && strcmp(v[1], c->line) != 0) ||
+      (c->outcome[0] && strcmp(v[2], c->outcome) != 0) ||
+      (c->auth_status[0] && strcmp(v[3], c->auth_status) != 0))
+    return;
+  if (c->matched == c->limit) {
+    c->more = true;
+    return;
+  }
+  c->matched++;
+  snprintf(c->last_returned, sizeof c->last_returned, "%s", id);
+  char when[21];
+  report_format_time(int_of(v[9]) / 1000, when);
+  if (c->csv) {
+    report_buf *b = c->buf;
+    report_csv_field(b, id);
+    report_buf_printf(b, ",%s", when);
+    for (size_t i = 0; i < EVENT_COLUMNS; i++) {
+      report_buf_append(b, ",", 1);
+      report_csv_field(b, v[i]);
+    }
+    report_buf_append(b, "\r\n", 2);
+    return;
+  }
+  json_array_append_new(
+      c->items,
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, "
+                "s:I, s:s}",
+                "id", id, "time", when, "conversationId", v[0], "serviceLine",
+                v[1], "outcome", v[2], "authStatus", v[3],
+                "identificationMethod", v[4], "identifyAttempts",
+                (json_int_t)int_of(v[5]), "verifyAttempts",
+                (json_int_t)int_of(v[6]), "attempts", (json_int_t)int_of(v[7]),
+                "durationMs", (json_int_t)int_of(v[8]), "timeMs",
+                (json_int_t)int_of(v[9]), "aniMasked", v[10]));
+}
+
+/* A stream ID: digits '-' digits. */
+static bool stream_id_ok(const char *s) {
+  size_t a = strspn(s, "0123456789");
+  if (a == 0 || a > 20 || s[a] != '-')
+    return false;
+  size_t b = strspn(s + a + 1, "0123456789");
+  return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
+}
+
+static bool auth_status_ok(const char *s) {
+  for (int a = FLOW_AUTH_NOT_IDENTIFIED; a <= FLOW_AUTH_IDENTIFIED_VERIFIED;
+       a++)
+    if (strcmp(s, flow_auth_status_name((flow_auth_status)a)) == 0)
+      return true;
+  return false;
+}
+
+static void handle_interactions(const config *cfg, report_param_fn get,
+                                void *ctx, api_response *resp) {
+  int64_t from, to;
+  char line[FLOW_NAME_MAX + 1], outcome[32], auth[32], limit_text[16],
+      cursor[48];
+  bool csv;
+  if (!range_params(get, ctx, &from, &to, resp) ||
+      !line_param(cfg, get, ctx, line, sizeof line, resp) ||
+      !format_param(get, ctx, &csv, resp) ||
+      !param(get, ctx, "outcome", outcome, sizeof outcome, resp) ||
+      !param(get, ctx, "authStatus", auth, sizeof auth, resp) ||
+      !param(get, ctx, "limit", limit_text, sizeof limit_text, resp) ||
+      !param(get, ctx, "cursor", cursor, sizeof cursor, resp))
+    return;
+  flow_outcome oc;
+  if (outcome[0] &&
+      (!flow_outcome_parse(outcome, &oc) || oc == FLOW_OUTCOME_PENDING)) {
+    api_error(resp, 400, "invalid_request",
+              "outcome must be a final outcome such as verified");
+    return;
+  }
+  if (auth[0] && !auth_status_ok(auth)) {
+    api_error(resp, 400, "invalid_request",
+              "authStatus must be identified_verified, identified or "
+              "not_identified");
+    return;
+  }
+  long limit = LIMIT_DEFAULT;
+  if (limit_text[0]) {
+    char *end;
+    limit = strtol(limit_text, &end, 10);
+    if (*end || limit < 1 || limit > LIMIT_MAX) {
+      api_error(resp, 400, "invalid_request", "limit must be 1..1000");
+      return;
+    }
+  }
+  if (cursor[0] && !stream_id_ok(cursor)) {
+    api_error(resp, 400, "invalid_request",
+              "cursor must be a nextCursor from an earlier answer");
+    return;
+  }
+  report_buf b = {0};
+  interactions_ctx c = {.line = line,
+                        .outcome = outcome,
+                        .auth_status = auth,
+                        .limit = (size_t)limit,
+                        .csv = csv,
+                        .items = json_array(),
+                        .buf = &b};
+  if (csv) {
+    report_buf_printf(&b, "id,time");
+    for (size_t i = 0; i < EVENT_COLUMNS; i++)
+      report_buf_printf(&b, ",%s", event_columns[i]);
+    report_buf_append(&b, "\r\n", 2);
+  }
+  /* Stream IDs are the commit's time in ms: [from, to) maps to IDs
+   * from*1000 .. to*1000-1 (a bare ms as the end means its last entry). */
+  char end[64], start[32];
+  snprintf(start, sizeof start, "%lld", (long long)from * 1000);
+  if (cursor[0])
+    snprintf(end, sizeof end, "(%s", cursor);
+  else
+    snprintf(end, sizeof end, "%lld", (long long)to * 1000 - 1);
+  size_t scanned = 0, got = 0;
+  bool exhausted = false;
+  char err[STORE_ERR_MAX];
+  while (!c.more && c.matched < c.limit + 1 && scanned < SCAN_MAX) {
+    /* One more than the limit tells whether another page exists. */
+    store_status st = store_report_events(end, start, SCAN_BATCH, on_event, &c,
+                                          &got, err, sizeof err);
+    if (st != STORE_OK) {
+      json_decref(c.items);
+      report_buf_free(&b);
+      store_down(st, err, resp);
+      return;
+    }
+    scanned += got;
+    if (got < SCAN_BATCH) {
+      exhausted = true;
+      break;
+    }
+    snprintf(end, sizeof end, "(%s", c.last_scanned);
+  }
+  /* Stopped by the scan cap: the next page goes on from where it stopped,
+   * even with fewer items than the limit. */
+  const char *next = NULL;
+  if (c.more)
+    next = c.last_returned;
+  else if (!exhausted && c.last_scanned[0])
+    next = c.last_scanned;
+  if (csv) {
+    json_decref(c.items);
+    csv_answer(&b, "attachment; filename=\"authflow-interactions.csv\"", resp);
+    return;
+  }
+  report_buf_free(&b);
+  char f[21], t[21];
+  report_format_time(from, f);
+  report_format_time(to, t);
+  resp->body =
+      json_pack("{s:s, s:s, s:I, s:o, s:o}", "from", f, "to", t, "count",
+                (json_int_t)json_array_size(c.items), "items", c.items,
+                "nextCursor", next ? json_string(next) : json_null());
+  resp->status = 200;
+  if (!resp->body)
+    api_error(resp, 500, "internal", "could not render the report");
+}
+
+void report_api_handle(const config *cfg, route_id id, report_param_fn get,
+                       void *ctx, api_response *resp) {
+  switch (id) {
+  case ROUTE_REPORT_SUMMARY:
+    handle_summary(cfg, get, ctx, resp);
+    return;
+  case ROUTE_REPORT_INTERACTIONS:
+    handle_interactions(cfg, get, ctx, resp);
+    return;
+  case ROUTE_DASHBOARD:
+    resp->status = 200;
+    resp->text = malloc(report_dashboard_html_len + 1);
+    if (!resp->text) {
+      api_error(resp, 500, "internal", "out of memory");
+      return;
+    }
+    memcpy(resp->text, report_dashboard_html, report_dashboard_html_len + 1);
+    resp->text_len = report_dashboard_html_len;
+    resp->content_type = "text/html; charset=utf-8";
+    return;
+  default:
+    api_error(resp, 404, "not_found", "no such endpoint");
+    return;
+  }
+}

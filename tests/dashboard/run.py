@@ -1,0 +1,82 @@
+"""Browser test of GET /dashboard: start Redis + demo CRM + authflow (the
+integration harness), seed a known mix of sessions, then let Debian's
+chromium (driven by playwright-core, dashboard.test.mjs) load the page,
+enter the report key and check that the tiles, charts and table show the
+seeded numbers. Saves tests/artifacts/dashboard.png.
+
+    AUTHFLOW_BIN=... AUTHFLOW_DEMO_CRM_BIN=... python3 tests/dashboard/run.py
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+import harness as h  # noqa: E402
+
+REPORT_KEY = "dashboard-report-key-1"
+
+
+def ok(result, **expected):
+    status, _, body = result
+    assert status == 200, (status, body)
+    for k, v in expected.items():
+        assert body.get(k) == v, (k, v, body)
+    return body
+
+
+def seed(svc):
+    """Three verified by ANI, one opt-out, one identify_failed, one pending."""
+    ids = []
+    for _ in range(3):
+        c = h.new_id("dash")
+        ok(svc.start_session(c, "retail", ani="tel:+13175550116"))
+        ok(svc.security(c, "1234"), outcome="verified")
+        ids.append(c)
+    c = h.new_id("dash")
+    ok(svc.start_session(c, "retail"))
+    ok(svc.opt_out(c), outcome="opted_out")
+    ids.append(c)
+    c = h.new_id("dash")
+    ok(svc.start_session(c, "retail"))
+    for _ in range(3):
+        body = ok(svc.identifier(c, "999999"))
+    assert body["outcome"] == "identify_failed", body
+    ids.append(c)
+    ok(svc.start_session(h.new_id("dash"), "retail"))
+    return {"started": 6, "completed": 5,
+            "outcomes": {"verified": 3, "opted_out": 1, "identify_failed": 1},
+            "containment": "80.0%", "conversationIds": ids}
+
+
+def main():
+    if subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                      cwd=HERE, timeout=180).returncode != 0:
+        return 1
+    redis = h.Redis().start()
+    crm = h.DemoCrm().start()
+    cfg = h.base_config(redis, crm.url)
+    cfg["reportKeys"] = [REPORT_KEY]
+    svc = h.Authflow(cfg).start()
+    try:
+        expected = seed(svc)
+        env = dict(os.environ, AUTHFLOW_URL="http://127.0.0.1:%d" % svc.port,
+                   AUTHFLOW_REPORT_KEY=REPORT_KEY, EXPECTED=json.dumps(expected),
+                   ARTIFACTS=os.path.join(HERE, "..", "artifacts"))
+        rc = subprocess.run(["node", os.path.join(HERE, "dashboard.test.mjs")],
+                            cwd=HERE, env=env, timeout=120).returncode
+    finally:
+        problem = svc.exit_problem(svc.stop())
+        crm.stop()
+        redis.stop()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
