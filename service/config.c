@@ -845,6 +845,16 @@ static void init_defaults(config *cfg) {
   crm_profile_default(&cfg->crm);
 }
 
+/* jansson's error text ends with " near '<token>'": the token can be part of
+ * a secret (an API key or password in a malformed file), so it is cut off
+ * before the text reaches a message; line and column still locate it. */
+static const char *parse_error_text(json_error_t *jerr) {
+  char *near = strstr(jerr->text, " near ");
+  if (near)
+    *near = '\0';
+  return jerr->text;
+}
+
 bool config_load_text(const char *json_text, size_t len, config *out, char *err,
                       size_t err_len) {
   init_defaults(out);
@@ -852,7 +862,7 @@ bool config_load_text(const char *json_text, size_t len, config *out, char *err,
   json_t *root = json_loadb(json_text, len, JSON_REJECT_DUPLICATES, &jerr);
   bool ok = root ? load_root(root, out, err, err_len)
                  : fail(err, err_len, "invalid JSON at line %d, column %d: %s",
-                        jerr.line, jerr.column, jerr.text);
+                        jerr.line, jerr.column, parse_error_text(&jerr));
   json_decref(root);
   if (!ok)
     config_free(out); /* a refused config is always left freed */
@@ -875,7 +885,7 @@ static bool load_file(const char *path, config *out, char *err,
   fclose(f);
   if (!root)
     return fail(err, err_len, "%s: invalid JSON at line %d, column %d: %s",
-                path, jerr.line, jerr.column, jerr.text);
+                path, jerr.line, jerr.column, parse_error_text(&jerr));
   char why[CONFIG_ERR_MAX];
   bool ok = load_root(root, out, why, sizeof why);
   json_decref(root);

@@ -486,6 +486,17 @@ static void file_errors_name_path_and_line(void **state) {
   assert_non_null(strstr(err, "invalid JSON at line 4"));
   unlink(path);
 
+  /* A malformed file must not have its content quoted back: the token
+   * near the error could be a key or a password. */
+  write_temp("{\"apiKeys\": [s3cretKeyValue]}", path, sizeof path);
+  assert_false(config_load(path, fake_getenv, &cfg, err, sizeof err));
+  assert_non_null(strstr(err, "invalid JSON at line 1"));
+  assert_null(strstr(err, "s3cret"));
+  unlink(path);
+  assert_false(
+      config_load_text("{\"x\": s3cretKeyValue}", 21, &cfg, err, sizeof err));
+  assert_null(strstr(err, "s3cret"));
+
   write_temp("{\"server\": {\"prot\": 8080}}", path, sizeof path);
   assert_false(config_load(path, fake_getenv, &cfg, err, sizeof err));
   assert_non_null(strstr(err, "server.prot: unknown key"));
