@@ -51,7 +51,13 @@ static const char script_create[] =
     "return {'ok'}\n";
 
 /* KEYS: session, lock. ARGV: token, lock_ms, counter field or '',
- * lockout key prefix, lockout max, allowed state names...
+ * lockout key prefix, lockout max, allowed state names..., lockout window.
+ * A verify attempt also counts a lockout failure for the customer here,
+ * before the CRM is asked, so parallel guesses across sessions cannot all
+ * reach the CRM before the first failure is recorded; the lock's value
+ * becomes "<token>:r" to tell commit that a failure is reserved (commit
+ * keeps it for a wrong answer, clears the counter on success, and gives it
+ * back when no verification failed: CRM error, invalid input).
  * The lockout key is built here, not passed in KEYS, because the customer
  * is only known from the hash; that is fine on a single master (and with
  * Sentinel) but would not be on Redis Cluster.
@@ -67,7 +73,7 @@ static const char script_begin[] =
     "end\n"
     "local state = redis.call('HGET', KEYS[1], 'state')\n"
     "local allowed = false\n"
-    "for i = 6, #ARGV do if ARGV[i] == state then allowed = true end end\n"
+    "for i = 6, #ARGV - 1 do if ARGV[i] == state then allowed = true end end\n"
     "if not allowed then\n"
     "  redis.call('DEL', KEYS[2])\n"
     "  return {'wrong_state', redis.call('HGETALL', KEYS[1])}\n"
@@ -91,6 +97,14 @@ static const char script_begin[] =
     "    return {'corrupt'}\n"
     "  end\n"
     "end\n"
+    "if ARGV[3] == 'verifyAttempts' and locked == 0 and cid and cid ~= '' "
+    "then\n"
+    "  local lk = ARGV[4] .. cid\n"
+    "  if redis.call('INCR', lk) == 1 or redis.call('TTL', lk) < 0 then\n"
+    "    redis.call('EXPIRE', lk, ARGV[#ARGV])\n"
+    "  end\n"
+    "  redis.call('SET', KEYS[2], ARGV[1] .. ':r', 'XX', 'KEEPTTL')\n"
+    "end\n"
     "return {'ok', redis.call('HGETALL', KEYS[1]), locked}\n";
 
 /* KEYS: session, lock, lockout counter, report hour hash, report stream,
@@ -109,7 +123,11 @@ static const char script_begin[] =
  * defensively, if it somehow has no TTL), never pushed back by later
  * failures. */
 static const char script_commit[] =
-    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'lock_lost'} end\n"
+    "local held = redis.call('GET', KEYS[2])\n"
+    "if held ~= ARGV[1] and held ~= ARGV[1] .. ':r' then\n"
+    "  return {'lock_lost'}\n"
+    "end\n"
+    "local reserved = held ~= ARGV[1]\n"
     "local cur = false\n"
     "if ARGV[3] == 'fail' or ARGV[4] == '1' then\n"
     "  cur = redis.call('GET', KEYS[3])\n"
@@ -125,13 +143,16 @@ static const char script_commit[] =
     "local rn = tonumber(ARGV[7])\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 8 + rn))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-    "if ARGV[3] == 'fail' then\n"
+    "if ARGV[3] == 'fail' and not reserved then\n"
     "  local n = redis.call('INCR', KEYS[3])\n"
     "  if n == 1 or redis.call('TTL', KEYS[3]) < 0 then\n"
     "    redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
     "  end\n"
     "elseif ARGV[3] == 'clear' then\n"
     "  redis.call('DEL', KEYS[3])\n"
+    "elseif ARGV[3] ~= 'fail' and reserved then\n"
+    "  local n = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
+    "  if n > 0 then redis.call('DECR', KEYS[3]) end\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
     "if rn == 0 then return {'ok', '0'} end\n"
@@ -165,7 +186,8 @@ static const char script_commit[] =
 
 /* KEYS: lock. ARGV: token. */
 static const char script_release[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "local held = redis.call('GET', KEYS[1])\n"
+    "if held == ARGV[1] or held == ARGV[1] .. ':r' then\n"
     "  redis.call('DEL', KEYS[1])\n"
     "  return {'ok'}\n"
     "end\n"
@@ -806,11 +828,12 @@ store_status store_begin(const char *id, const char *token,
   session_keys k;
   if (!keys_for(&k, id, err, err_len))
     return STORE_UNAVAILABLE;
-  char lock_ms[16], prefix[KEY_MAX], max[16];
+  char lock_ms[16], prefix[KEY_MAX], max[16], window[16];
   snprintf(prefix, sizeof prefix, "%slockout:", cfg.key_prefix);
   snprintf(lock_ms, sizeof lock_ms, "%d", cfg.lock_ms);
   snprintf(max, sizeof max, "%d", cfg.lockout_max_failures);
-  const char *args[5 + FLOW_STATE_COMPLETED + 1] = {
+  snprintf(window, sizeof window, "%d", cfg.lockout_window_seconds);
+  const char *args[5 + FLOW_STATE_COMPLETED + 1 + 1] = {
       token, lock_ms,
       counter == 1   ? "identifyAttempts"
       : counter == 2 ? "verifyAttempts"
@@ -820,6 +843,7 @@ store_status store_begin(const char *id, const char *token,
   for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)
     if (allowed_states & (1u << s))
       args[nargs++] = flow_state_name((flow_state)s);
+  args[nargs++] = window; /* always last: the script reads ARGV[#ARGV] */
   const char *keys[] = {k.session, k.lock};
   redisReply *r = run_script(SCRIPT_BEGIN, keys, 2, args, nargs, err, err_len);
   if (!r)

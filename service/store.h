@@ -104,7 +104,11 @@ store_status store_create(const char *conversation_id, const char *token,
  * is in `allowed_states` (mask of 1u << flow_state), and, when `counter` is
  * 1 (identify) or 2 (verify), increment that attempt counter in Redis.
  * *out is the session after the increment. *customer_locked is set when the
- * session's customer has reached the lockout threshold.
+ * session's customer has reached the lockout threshold. For a verify
+ * attempt on a customer not locked, one lockout failure is counted now,
+ * before the CRM is asked; store_commit() keeps it (RECORD_FAILURE), clears
+ * the counter (CLEAR) or gives it back (NONE). A step that never commits
+ * leaves it counted, which errs on the safe side.
  * STORE_OK: lock held. STORE_WRONG_STATE: *out filled, no lock held, no
  * increment. STORE_NOT_FOUND / STORE_BUSY / STORE_UNAVAILABLE / CORRUPT.
  */
