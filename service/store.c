@@ -898,7 +898,7 @@ store_status store_commit(const flow_session *s, const char *token,
 /* Report arguments of the commit script (see script_commit), with the
  * numbers they need kept in *txt. Returns how many were written to out. */
 typedef struct {
-  char ttl[24], nc[8], maxlen[24], minid[32], ne[8];
+  char ttl[24], nc[16], maxlen[24], minid[32], ne[16];
 } report_texts;
 
 static int report_args(const report_record *rec, const char **out,
@@ -950,7 +950,7 @@ store_status store_commit_report(const flow_session *s, const char *token,
       !key_for(skey, sizeof skey, "report", "events", err, err_len) ||
       !key_for(dkey, sizeof dkey, "report", "dropped", err, err_len))
     return STORE_UNAVAILABLE;
-  char ttl[16], max[16], window[16], rn[8];
+  char ttl[16], max[16], window[16], rn[16];
   number_texts nums = {0};
   report_texts rtxt;
   const char *args[7 + REPORT_ARGS_MAX + 2 * FIELD_COUNT];
