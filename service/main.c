@@ -201,7 +201,7 @@ static int run_check_crm(const config *cfg, const char *value) {
     pthread_mutex_unlock(&w.mutex);
   }
   crm_client_stop();
-  printf("answer: status %ld in %.0f ms\n", w.status, w.latency_ms);
+  printf("crm replied: status %ld in %.0f ms\n", w.status, w.latency_ms);
   printf("mapped: ok=%s matches=%d customerId=\"%s\" customerName=\"%s\"\n",
          w.result.ok ? "true" : "false", w.result.match_count,
          w.result.customer_id, w.result.customer_name);
