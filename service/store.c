@@ -14,6 +14,8 @@
  */
 #include "store.h"
 
+#include "entropy.h"
+
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
@@ -23,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 /* After a failed connect or a broken connection, calls fail at once for
@@ -729,26 +730,7 @@ static bool encode_session(const flow_session *s, const char **out,
  * ------------------------------------------------------------------- */
 
 void store_new_token(char *token, size_t token_len) {
-  if (token_len == 0)
-    return;
-  unsigned char raw[16];
-  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-    /* Practically unreachable (16 bytes never block once the pool is
-     * ready). A clock-derived token still keeps steps apart; the token
-     * guards against confusion, not an attacker. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    memset(raw, 0, sizeof raw);
-    memcpy(raw, &ts.tv_sec, sizeof ts.tv_sec);
-    memcpy(raw + 8, &ts.tv_nsec, sizeof ts.tv_nsec);
-  }
-  static const char hex[] = "0123456789abcdef";
-  size_t n = 0;
-  for (size_t i = 0; i < sizeof raw && n + 2 < token_len; i++) {
-    token[n++] = hex[raw[i] >> 4];
-    token[n++] = hex[raw[i] & 15];
-  }
-  token[n] = '\0';
+  entropy_hex(token, token_len, 16);
 }
 
 /* Build "<prefix><kind>:<id>". False when it does not fit: a truncated key
