@@ -3,6 +3,16 @@ wrk.method = "POST"
 wrk.body = '{"conversationId":"bench","serviceLine":"bench"}'
 wrk.headers["Content-Type"] = "application/json"
 
+-- BENCH_RATE (requests/s over all connections) paces each connection, as
+-- in calls.lua; BENCH_CONNECTIONS must then match wrk's -c.
+local rate = tonumber(os.getenv("BENCH_RATE") or "0")
+local conns = tonumber(os.getenv("BENCH_CONNECTIONS") or "1")
+if rate > 0 then
+  function delay()
+    return conns * 1000 / rate
+  end
+end
+
 function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   io.write(string.format(

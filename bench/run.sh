@@ -53,7 +53,8 @@ redis_cmds() {
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
   --dir "$work" >"$work/redis.log" 2>&1 &
-pids+=($!)
+redis_pid=$!
+pids+=("$redis_pid")
 cat >"$work/customers.json" <<'JSON'
 {"customers":[{"id":"100234","name":"Ana Garcia","phones":["+13175550116"],
   "customerId":"100234","accountNumber":"12345678","answer":"1234"}]}
@@ -61,7 +62,8 @@ JSON
 crm_port=$(free_port)
 "$build/service/demo-crm/authflow-demo-crm" --port "$crm_port" \
   --customers "$work/customers.json" >"$work/crm.log" 2>&1 &
-pids+=($!)
+crm_pid=$!
+pids+=("$crm_pid")
 wait_http "http://127.0.0.1:$crm_port/_control/stats"
 for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
@@ -120,22 +122,34 @@ pids+=("$ceil_pid")
 wait_http "http://127.0.0.1:$ceil_port/"
 ceiling=$(run_wrk ceiling "http://127.0.0.1:$ceil_port/" 50 fixed.lua)
 add "$ceiling"
+# The same pacing as authflow's paced phase: the latency floor of one
+# loopback HTTP round trip on this machine (idle cores wake slowly in VMs).
+ceiling_paced=$(run_wrk ceiling_paced_1000 "http://127.0.0.1:$ceil_port/" 20 fixed.lua BENCH_RATE=1000)
+add "$ceiling_paced"
 stop_pid "$ceil_pid"
 
-echo "== 1. authflow, 2 threads: complete calls, ANI path and identifier path" >&2
-start_authflow 2
+echo "== 1. authflow, 4 threads (the default): complete calls, ANI path and identifier path" >&2
+start_authflow 4
 idle_rss=$(rss_kb "$af_pid")
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu0=$(cpu_ticks "$af_pid"); cmd0=$(redis_cmds)
+rcpu0=$(cpu_ticks "$redis_pid"); ccpu0=$(cpu_ticks "$crm_pid")
 ani=$(run_wrk ani_path "http://127.0.0.1:$af_port" 50 calls.lua BENCH_PATH=ani)
 cpu1=$(cpu_ticks "$af_pid"); cmd1=$(redis_cmds)
+rcpu1=$(cpu_ticks "$redis_pid"); ccpu1=$(cpu_ticks "$crm_pid")
 add "$ani"
 steps=$(field "$ani" steps)
 hz=$(getconf CLK_TCK)
 cpu_us_per_step=$(python3 -c "print(round(($cpu1-$cpu0)/$hz*1e6/max($steps,1),1))")
+per_step_us() { python3 -c "print(round(($2-$1)/$hz*1e6/max($steps,1),1))"; }
+redis_cpu_us=$(per_step_us "$rcpu0" "$rcpu1")
+crm_cpu_us=$(per_step_us "$ccpu0" "$ccpu1")
 redis_per_step=$(python3 -c "print(round(($cmd1-$cmd0)/max($steps,1),2))")
 ident=$(run_wrk identifier_path "http://127.0.0.1:$af_port" 50 calls.lua BENCH_PATH=identifier)
 add "$ident"
-paced=$(run_wrk paced_1000 "http://127.0.0.1:$af_port" 10 calls.lua BENCH_PATH=ani BENCH_RATE=1000)
+# wrk's delay() runs after each answer, so the achieved rate is a little
+# below BENCH_RATE (by the latency over the 20 ms spacing).
+paced=$(run_wrk paced_1000 "http://127.0.0.1:$af_port" 20 calls.lua BENCH_PATH=ani BENCH_RATE=1000)
 add "$paced"
 
 echo "== 3. 100,000 live sessions" >&2
@@ -158,7 +172,7 @@ stop_pid "$af_pid"
 redis-cli -p "$redis_port" flushall >/dev/null
 
 echo "== 2. slow CRM: 300 ms per answer, 1,000 concurrent callers" >&2
-start_authflow 2
+start_authflow 4
 crm_delay 300
 slow=$(run_wrk slow_crm_300ms "http://127.0.0.1:$af_port" 1000 calls.lua BENCH_PATH=ani)
 slow_hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$af_pid/status")
@@ -193,6 +207,7 @@ cat <<EOF
 
 authflow benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')
 wrk, redis-server, the demo CRM and authflow all share this machine; ${secs}s per phase.
+Load average before the ANI-path phase: $load_before (anything well above 0 means other work shared the cores).
 
 | measurement | value |
 |---|---|
@@ -200,9 +215,10 @@ wrk, redis-server, the demo CRM and authflow all share this machine; ${secs}s pe
 | complete calls, ANI path (50 conns) | $ani_sps steps/s, p50 $(field "$ani" p50_ms) / p99 $(field "$ani" p99_ms) / p99.9 $(field "$ani" p999_ms) ms, non-200 $(field "$ani" non200) |
 | authflow / ceiling | $(python3 -c "print(round($ani_sps/$ceil_sps*100,1))") % |
 | complete calls, identifier path (50 conns) | $(field "$ident" steps_per_s) steps/s, p99 $(field "$ident" p99_ms) ms, non-200 $(field "$ident" non200) |
-| paced at 1,000 steps/s (10 conns) | $(field "$paced" steps_per_s) steps/s, p50 $(field "$paced" p50_ms) / p99 $(field "$paced" p99_ms) / p99.9 $(field "$paced" p999_ms) ms |
+| paced at 1,000 steps/s (20 conns) | $(field "$paced" steps_per_s) steps/s, p50 $(field "$paced" p50_ms) / p99 $(field "$paced" p99_ms) / p99.9 $(field "$paced" p999_ms) ms |
+| ceiling paced the same way (20 conns) | $(field "$ceiling_paced" steps_per_s) req/s, p50 $(field "$ceiling_paced" p50_ms) / p99 $(field "$ceiling_paced" p99_ms) ms |
 | slow CRM (300 ms), 1,000 callers | $slow_sps steps/s = $(python3 -c "print(round($slow_sps/3333*100,1))") % of 3,333; non-200 $(field "$slow" non200), socket errors $(field "$slow" socket_errors); peak RSS $((slow_hwm/1024)) MB |
-| CPU per step (ANI path) | $cpu_us_per_step µs |
+| CPU per step (ANI path): authflow / redis-server / CRM stub | $cpu_us_per_step / $redis_cpu_us / $crm_cpu_us µs |
 | Redis round trips per step (ANI path) | $redis_per_step |
 | idle RSS | $((idle_rss/1024)) MB |
 | RSS with $sessions live sessions | $((rss_100k/1024)) MB |

@@ -55,7 +55,7 @@ static void defaults_without_file(void **state) {
   assert_true(config_load(NULL, fake_getenv, &cfg, err, sizeof err));
   assert_int_equal(cfg.port, 8080);
   assert_string_equal(cfg.bind_address, "0.0.0.0");
-  assert_int_equal(cfg.threads, 2);
+  assert_int_equal(cfg.threads, 4);
   assert_int_equal(cfg.max_body_bytes, 16384);
   assert_int_equal(cfg.connection_timeout_seconds, 15);
   assert_int_equal(cfg.max_connections, 4096);
