@@ -125,6 +125,10 @@ class Observability(unittest.TestCase):
         lines carry method, route, status, latency and request ID."""
         conv = new_id("log")
         assert_ok(self, self.af.start_session(conv))
+        # The request line is written when the connection completes, just
+        # after the answer went out: wait for it rather than race it.
+        h.wait_until(lambda: any(e.get("conversationId") == conv and e.get("msg") == "request"
+                                 for e in self.af.log_entries()), 5, what="request log line")
         text = self.af.log_text()
         lines = [l for l in text.splitlines() if l.strip()]
         self.assertTrue(lines)
