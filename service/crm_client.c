@@ -1,29 +1,38 @@
 /*
  * crm_client: one thread owns a curl multi handle and runs every CRM call
  * on it. Submitters on any thread append to a mutex-protected queue and
- * wake the thread with curl_multi_wakeup(); only the CRM thread touches
+ * wake the thread through an eventfd; only the CRM thread touches
  * the easy handles, the retry and token-wait lists, the breaker and the
  * OAuth2 token. Finished easy handles are removed and cleaned up, but
  * their connections stay in the multi handle's connection cache, so the
  * next call to the same CRM reuses a kept-alive connection.
+ *
+ * The thread drives curl with its socket API on an epoll set, so one wake
+ * costs in proportion to the sockets that are ready, not to the transfers
+ * in flight: with 1,000 callers waiting on a slow CRM, curl_multi_poll()
+ * and curl_multi_perform() would walk all 1,000 on every answer (bench/).
  */
 #include "crm_client.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crm.h"
 
 /* Answers larger than this are not a CRM answer we can use. */
 #define RESPONSE_MAX (1024 * 1024)
 
-/* Longest wait in curl_multi_poll() when nothing wakes it; curl shortens
- * it further for its own timers (timeouts, connect retries). */
+/* Longest wait in epoll_wait() when nothing wakes it; curl's own timer
+ * (timeouts, connect retries) and ours shorten it. */
 #define POLL_MAX_MS 1000
 
 /* An attempt needs at least this much of the budget to be worth making. */
@@ -65,11 +74,14 @@ static struct {
   pthread_mutex_t mutex;
   bool running;
   bool stopping;
-  job *queued;  /* submitted, not yet admitted (singly linked) */
-  job *active;  /* on the multi handle (doubly linked) */
-  job *delayed; /* waiting for a retry's due time (singly linked) */
-  job *waiting; /* waiting for an OAuth2 token (singly linked) */
-  CURLM *multi; /* touched only by the CRM thread (and wakeup) */
+  job *queued;        /* submitted, not yet admitted (singly linked) */
+  job *active;        /* on the multi handle (doubly linked) */
+  job *delayed;       /* waiting for a retry's due time (singly linked) */
+  job *waiting;       /* waiting for an OAuth2 token (singly linked) */
+  CURLM *multi;       /* touched only by the CRM thread */
+  int epoll_fd;       /* curl's sockets and wake_fd */
+  int wake_fd;        /* eventfd: submit and stop wake the thread */
+  double curl_due_ms; /* when curl wants CURL_SOCKET_TIMEOUT; < 0: never */
   struct curl_slist *base_headers;
   crm_client_config cfg;
   const crm_profile *p;
@@ -84,7 +96,7 @@ static struct {
   unsigned token_gen;
   bool fetching;
   unsigned rng;
-} client = {.mutex = PTHREAD_MUTEX_INITIALIZER};
+} client = {.mutex = PTHREAD_MUTEX_INITIALIZER, .epoll_fd = -1, .wake_fd = -1};
 
 static double now_ms(void) {
   struct timespec now;
@@ -544,6 +556,63 @@ static void fail_list(job **list, bool detach) {
   }
 }
 
+/* Hand every finished transfer to transfer_done (which may start a retry
+ * or complete the job). */
+static void finish_transfers(void) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(client.multi, &left))) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    char *priv = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+    job *j = (job *)priv;
+    CURLcode rc = msg->data.result;
+    unlink_active(j);
+    transfer_done(j, rc == CURLE_OK);
+  }
+}
+
+/* CURLMOPT_SOCKETFUNCTION: mirror curl's interest in a socket in the
+ * epoll set. socketp is non-NULL once the socket is in the set (curl
+ * forgets it when the socket is removed). Errors are ignored: a socket
+ * curl already closed has left the epoll set by itself. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *unused,
+                          void *socketp) {
+  (void)easy, (void)unused;
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(client.epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    return 0;
+  }
+  struct epoll_event ev = {.data.fd = fd};
+  if (what & CURL_POLL_IN)
+    ev.events |= EPOLLIN;
+  if (what & CURL_POLL_OUT)
+    ev.events |= EPOLLOUT;
+  if (socketp) {
+    epoll_ctl(client.epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+  } else if (epoll_ctl(client.epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ||
+             epoll_ctl(client.epoll_fd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+    curl_multi_assign(client.multi, fd, &client);
+  }
+  return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl wants CURL_SOCKET_TIMEOUT after timeout_ms
+ * (-1: no timer). */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *unused) {
+  (void)multi, (void)unused;
+  client.curl_due_ms = timeout_ms < 0 ? -1 : now_ms() + (double)timeout_ms;
+  return 0;
+}
+
+static void wake(void) {
+  uint64_t one = 1;
+  if (write(client.wake_fd, &one, sizeof one) < 0) {
+    /* EAGAIN: the counter is already non-zero, so the thread will wake. */
+  }
+}
+
 /* The CRM thread: owns the multi handle until stop. */
 static void *run(void *arg) {
   (void)arg;
@@ -574,22 +643,40 @@ static void *run(void *arg) {
     if (stopping)
       break;
 
-    int running = 0;
-    curl_multi_perform(client.multi, &running);
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(client.multi, &left))) {
-      if (msg->msg != CURLMSG_DONE)
-        continue;
-      char *priv = NULL;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-      job *j = (job *)priv;
-      CURLcode rc = msg->data.result;
-      unlink_active(j);
-      transfer_done(j, rc == CURLE_OK);
-    }
+    finish_transfers();
     int wait = run_timers();
-    curl_multi_poll(client.multi, NULL, 0, wait, NULL);
+    if (client.curl_due_ms >= 0) {
+      double until = client.curl_due_ms - now_ms();
+      int curl_wait = until <= 0 ? 0 : (int)until + 1;
+      if (curl_wait < wait)
+        wait = curl_wait;
+    }
+    struct epoll_event ready[64];
+    int n = epoll_wait(client.epoll_fd, ready, 64, wait);
+    int running = 0;
+    for (int i = 0; i < n; i++) {
+      int fd = ready[i].data.fd;
+      if (fd == client.wake_fd) {
+        uint64_t count;
+        if (read(fd, &count, sizeof count) < 0) {
+          /* EAGAIN: another read took it; nothing to do. */
+        }
+        continue;
+      }
+      uint32_t ev = ready[i].events;
+      int flags = 0;
+      if (ev & (EPOLLIN | EPOLLHUP))
+        flags |= CURL_CSELECT_IN;
+      if (ev & EPOLLOUT)
+        flags |= CURL_CSELECT_OUT;
+      if (ev & EPOLLERR)
+        flags |= CURL_CSELECT_ERR;
+      curl_multi_socket_action(client.multi, fd, flags, &running);
+    }
+    if (client.curl_due_ms >= 0 && now_ms() >= client.curl_due_ms) {
+      client.curl_due_ms = -1; /* on_curl_timer may set a new one */
+      curl_multi_socket_action(client.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
   }
   /* Stopping: everything still in flight or waiting ends as a CRM error,
    * so every submitter gets its callback. */
@@ -597,6 +684,14 @@ static void *run(void *arg) {
   fail_list(&client.delayed, false);
   fail_list(&client.waiting, false);
   return NULL;
+}
+
+static void close_fds(void) {
+  if (client.epoll_fd >= 0)
+    close(client.epoll_fd);
+  if (client.wake_fd >= 0)
+    close(client.wake_fd);
+  client.epoll_fd = client.wake_fd = -1;
 }
 
 bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
@@ -622,11 +717,20 @@ bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
   client.token_refresh_ms = 0;
   client.fetching = false;
   client.rng = (unsigned)now_ms() | 1u;
-  client.multi = curl_multi_init();
-  if (!client.multi) {
-    snprintf(err, err_len, "curl_multi_init failed");
+  client.curl_due_ms = -1;
+  client.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  client.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event wake_ev = {.events = EPOLLIN, .data.fd = client.wake_fd};
+  if (client.epoll_fd < 0 || client.wake_fd < 0 ||
+      epoll_ctl(client.epoll_fd, EPOLL_CTL_ADD, client.wake_fd, &wake_ev) !=
+          0 ||
+      !(client.multi = curl_multi_init())) {
+    close_fds();
+    snprintf(err, err_len, "cannot set up the CRM event loop");
     return false;
   }
+  curl_multi_setopt(client.multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+  curl_multi_setopt(client.multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   curl_multi_setopt(client.multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                     cfg->max_connections);
   curl_multi_setopt(client.multi, CURLMOPT_MAXCONNECTS, cfg->max_connections);
@@ -638,6 +742,8 @@ bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
     h = curl_slist_append(h, cfg->headers[i]);
   if (!h) {
     curl_multi_cleanup(client.multi);
+    client.multi = NULL;
+    close_fds();
     snprintf(err, err_len, "out of memory");
     return false;
   }
@@ -650,6 +756,7 @@ bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
     client.base_headers = NULL;
     curl_multi_cleanup(client.multi);
     client.multi = NULL;
+    close_fds();
     snprintf(err, err_len, "cannot start the CRM thread");
     return false;
   }
@@ -679,9 +786,9 @@ bool crm_client_submit(const flow_crm_request *req, const char *answer,
     j->deadline_ms = j->started_ms + (double)client.p->budget_ms;
     j->next = client.queued;
     client.queued = j;
-    /* Under the mutex, so crm_client_stop() cannot free the multi handle
+    /* Under the mutex, so crm_client_stop() cannot close the eventfd
      * between our check and the wakeup. */
-    curl_multi_wakeup(client.multi);
+    wake();
   }
   pthread_mutex_unlock(&client.mutex);
   if (!accepted)
@@ -698,13 +805,14 @@ void crm_client_stop(void) {
   pthread_mutex_unlock(&client.mutex);
   if (!was_running)
     return;
-  curl_multi_wakeup(client.multi);
+  wake();
   pthread_join(client.thread, NULL);
   pthread_mutex_lock(&client.mutex);
   client.running = false;
   pthread_mutex_unlock(&client.mutex);
-  curl_multi_cleanup(client.multi);
+  curl_multi_cleanup(client.multi); /* may still call on_curl_socket */
   client.multi = NULL;
+  close_fds();
   curl_slist_free_all(client.base_headers);
   client.base_headers = NULL;
   explicit_bzero(client.token, sizeof client.token);
