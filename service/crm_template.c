@@ -59,15 +59,57 @@ static bool is_name_char(char c) {
   return is_name_start(c) || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* Length of the placeholder "{name}" starting at s[0] == '{' (including
- * both braces), or 0 when s does not start one. */
-static size_t placeholder_len(const char *s) {
+/* Quoting filters: applied to a value before the escaping for its
+ * position, for query languages that put it inside a quoted literal. */
+typedef enum {
+  FILTER_NONE,
+  FILTER_SOQL,  /* Salesforce SOQL/SOSL '...': backslash escapes */
+  FILTER_ODATA, /* OData / SQL-style '...': a quote is doubled */
+  FILTER_UNKNOWN,
+} filter_kind;
+
+/* A parsed placeholder "{name}" or "{name|filter}". */
+typedef struct {
+  size_t len; /* whole placeholder, both braces included; 0 = none */
+  const char *name;
+  size_t name_len;
+  const char *filter; /* NULL when none */
+  size_t filter_len;
+} placeholder;
+
+/* Parse the placeholder starting at s[0] == '{'. Returns false (ph->len
+ * 0) when s does not start one: such text is literal. */
+static bool parse_placeholder(const char *s, placeholder *ph) {
+  memset(ph, 0, sizeof *ph);
   if (s[0] != '{' || !is_name_start(s[1]))
-    return 0;
+    return false;
   size_t i = 2;
   while (is_name_char(s[i]))
     i++;
-  return s[i] == '}' ? i + 1 : 0;
+  ph->name = s + 1;
+  ph->name_len = i - 1;
+  if (s[i] == '|' && is_name_start(s[i + 1])) {
+    size_t f = i + 1;
+    i += 2;
+    while (is_name_char(s[i]))
+      i++;
+    ph->filter = s + f;
+    ph->filter_len = i - f;
+  }
+  if (s[i] != '}')
+    return false;
+  ph->len = i + 1;
+  return true;
+}
+
+static filter_kind filter_of(const placeholder *ph) {
+  if (!ph->filter)
+    return FILTER_NONE;
+  if (ph->filter_len == 4 && memcmp(ph->filter, "soql", 4) == 0)
+    return FILTER_SOQL;
+  if (ph->filter_len == 5 && memcmp(ph->filter, "odata", 5) == 0)
+    return FILTER_ODATA;
+  return FILTER_UNKNOWN;
 }
 
 /* Length of the valid UTF-8 sequence at s[0] (`left` bytes available), or
@@ -159,6 +201,40 @@ static bool has_control(const char *v) {
   return false;
 }
 
+/*
+ * Apply a quoting filter to `v`, appending to `out`. SOQL: backslash,
+ * quote and double quote get a backslash; newline, CR, tab, backspace and
+ * form feed become SOQL's escape sequences (\n \r \t \b \f), so a value
+ * can never end its '...' literal. ODATA: a quote is doubled. Any other
+ * control character is refused (false), as is an unknown filter.
+ */
+static bool apply_filter(filter_kind f, const char *v, buf *out) {
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+    unsigned char ch = *p;
+    if (f == FILTER_SOQL) {
+      static const char from[] = "\\'\"\n\r\t\b\f";
+      static const char to[] = "\\'\"nrtbf";
+      const char *hit = ch ? strchr(from, ch) : NULL;
+      if (hit) {
+        char esc[2] = {'\\', to[hit - from]};
+        buf_put(out, esc, 2);
+        continue;
+      }
+    } else if (f == FILTER_ODATA) {
+      if (ch == '\'') {
+        buf_put(out, "''", 2);
+        continue;
+      }
+    } else {
+      return false;
+    }
+    if (ch < 0x20 || ch == 0x7F)
+      return false;
+    buf_put(out, (const char *)p, 1);
+  }
+  return !out->failed;
+}
+
 static const crm_template_var *find_var(const crm_template_var *vars, size_t n,
                                         const char *name, size_t name_len) {
   for (size_t i = 0; i < n; i++)
@@ -171,36 +247,49 @@ static const crm_template_var *find_var(const crm_template_var *vars, size_t n,
 char *crm_template_render(const char *tmpl, crm_template_target target,
                           const crm_template_var *vars, size_t var_count,
                           size_t *len_out) {
-  buf b = {0};
+  buf b = {0}, filtered = {0};
   bool in_query = false, ok = true;
   if (!tmpl)
     return NULL;
   buf_put(&b, "", 0); /* an empty template renders as "" */
   for (const char *s = tmpl; *s && ok && !b.failed;) {
-    size_t ph = placeholder_len(s);
-    if (ph == 0) {
+    placeholder ph;
+    if (!parse_placeholder(s, &ph)) {
       if (*s == '?')
         in_query = true;
       buf_put(&b, s, 1);
       s++;
       continue;
     }
-    const crm_template_var *v = find_var(vars, var_count, s + 1, ph - 2);
-    s += ph;
+    const crm_template_var *v = find_var(vars, var_count, ph.name, ph.name_len);
+    s += ph.len;
     if (!v || !v->value) {
       ok = false;
-    } else if (v->raw) {
-      buf_put(&b, v->value, strlen(v->value));
-    } else if (target == CRM_TPL_URL) {
-      put_percent(&b, v->value, !in_query);
-    } else if (target == CRM_TPL_BODY) {
-      ok = put_json(&b, v->value);
-    } else {
-      ok = !has_control(v->value);
-      if (ok)
-        buf_put(&b, v->value, strlen(v->value));
+      continue;
     }
+    const char *value = v->value;
+    filter_kind f = filter_of(&ph);
+    if (f != FILTER_NONE) {
+      buf_put(&filtered, "", 0);
+      ok = apply_filter(f, v->value, &filtered);
+      value = filtered.p;
+    }
+    if (!ok) {
+      /* refused by the filter */
+    } else if (v->raw) {
+      buf_put(&b, value, strlen(value));
+    } else if (target == CRM_TPL_URL) {
+      put_percent(&b, value, !in_query);
+    } else if (target == CRM_TPL_BODY) {
+      ok = put_json(&b, value);
+    } else {
+      ok = !has_control(value);
+      if (ok)
+        buf_put(&b, value, strlen(value));
+    }
+    buf_drop(&filtered);
   }
+  buf_drop(&filtered);
   if (!ok || b.failed) {
     buf_drop(&b);
     return NULL;
@@ -210,24 +299,48 @@ char *crm_template_render(const char *tmpl, crm_template_target target,
   return b.p;
 }
 
+/* True when the text just before `at` (template start `tmpl`) opens a
+ * single-quoted literal: a ' or its URL form %27. */
+static bool quoted_before(const char *tmpl, const char *at) {
+  if (at > tmpl && at[-1] == '\'')
+    return true;
+  return at - tmpl >= 3 && at[-3] == '%' && at[-2] == '2' && at[-1] == '7';
+}
+
 bool crm_template_check(const char *tmpl, const char *const *allowed, size_t n,
                         char *err, size_t err_len) {
   for (const char *s = tmpl; *s;) {
-    size_t ph = placeholder_len(s);
-    if (ph == 0) {
+    placeholder ph;
+    if (!parse_placeholder(s, &ph)) {
       s++;
       continue;
     }
+    int shown = (int)(ph.len - 2 > 40 ? 40 : ph.len - 2);
     bool known = false;
     for (size_t i = 0; i < n && !known; i++)
-      known = strlen(allowed[i]) == ph - 2 &&
-              memcmp(allowed[i], s + 1, ph - 2) == 0;
+      known = strlen(allowed[i]) == ph.name_len &&
+              memcmp(allowed[i], ph.name, ph.name_len) == 0;
     if (!known) {
-      snprintf(err, err_len, "unknown placeholder {%.*s}",
-               (int)(ph - 2 > 40 ? 40 : ph - 2), s + 1);
+      snprintf(err, err_len, "unknown placeholder {%.*s}", shown, s + 1);
       return false;
     }
-    s += ph;
+    filter_kind f = filter_of(&ph);
+    if (f == FILTER_UNKNOWN) {
+      snprintf(err, err_len, "unknown filter in {%.*s} (known: |soql, |odata)",
+               shown, s + 1);
+      return false;
+    }
+    /* A value inside a quoted literal must be quoted for that language:
+     * percent- or JSON-escaping alone lets a ' in the value end the
+     * literal once the CRM has decoded the request. */
+    if (f == FILTER_NONE && quoted_before(tmpl, s)) {
+      snprintf(err, err_len,
+               "{%.*s} is inside a '...' literal: write {%.*s|soql} (or "
+               "|odata) so a quote in the value cannot end it",
+               shown, s + 1, shown, s + 1);
+      return false;
+    }
+    s += ph.len;
   }
   return true;
 }
@@ -267,7 +380,9 @@ bool crm_template_resolve_secrets(const char *in, char *out, size_t out_len,
     }
     size_t n = strnlen(secret, sizeof secret);
     bool bad = n == sizeof secret || has_control(secret);
-    if (!bad && o + n < out_len) {
+    /* A secret that does not fit is an error, never silently dropped. */
+    bool fits = o + n + 1 <= out_len;
+    if (!bad && fits) {
       memcpy(out + o, secret, n);
       o += n;
     }
@@ -278,7 +393,7 @@ bool crm_template_resolve_secrets(const char *in, char *out, size_t out_len,
                env ? "env" : "file", ref);
       goto failed;
     }
-    if (o + 1 >= out_len)
+    if (!fits)
       goto too_long;
     if (had_secret)
       *had_secret = true;

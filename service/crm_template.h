@@ -18,6 +18,16 @@
  * A variable marked `raw` (trusted configuration such as {baseUrl}) is
  * inserted verbatim anywhere.
  *
+ * A placeholder may name a quoting filter, "{name|soql}" or "{name|odata}",
+ * for a value that lands inside a query language's '...' literal (a SOQL
+ * WHERE clause in a URL, say). The filter runs first, then the escaping
+ * for the position: "{value|soql}" with O'Brien in a URL query renders
+ * O%5C%27Brien, which the CRM decodes to O\'Brien, still inside the
+ * literal. soql: \ ' " get a backslash, newline/CR/tab/BS/FF become
+ * \n \r \t \b \f; odata: ' is doubled. Other control characters are
+ * refused. Percent- or JSON-escaping alone would not do: the CRM decodes
+ * them before it parses the query.
+ *
  * Secret references "${env:NAME}" and "${file:/path}" are replaced by
  * crm_template_resolve_secrets() through a caller-supplied resolver (the
  * caller does the I/O), once, at configuration load.
@@ -53,7 +63,9 @@ char *crm_template_render(const char *tmpl, crm_template_target target,
 
 /*
  * Check a template at load: every placeholder must be one of `allowed`
- * (count `n`). On failure writes the reason into err and returns false.
+ * (count `n`), name a known filter if any, and use a quoting filter when
+ * it directly follows a ' (or %27), i.e. sits in a quoted literal. On
+ * failure writes the reason into err and returns false.
  */
 bool crm_template_check(const char *tmpl, const char *const *allowed, size_t n,
                         char *err, size_t err_len);

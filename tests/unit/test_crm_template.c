@@ -87,6 +87,95 @@ static void test_secrets_and_mask(void **state) {
   assert_string_equal(out, "a *** b ***");
 }
 
+/* SOQL injection: a ' in the value must not end the '...' literal, neither
+ * in a URL query (where the CRM percent-decodes first) nor in a JSON body
+ * (where it JSON-decodes first). */
+static void test_quoting_filters(void **state) {
+  (void)state;
+  crm_template_var vars[] = {
+      {"baseUrl", "https://sf.example.com", true},
+      {"value", "x' OR Name != '", false},
+      {"nasty", "a\\'\"\n\r\t\b\f+&", false},
+      {"ctl", "a\x01", false},
+  };
+  size_t len = 0;
+  char *u = crm_template_render(
+      "{baseUrl}/q?q=SELECT+Id+FROM+Contact+WHERE+Phone='{value|soql}'",
+      CRM_TPL_URL, vars, 4, &len);
+  assert_non_null(u);
+  assert_string_equal(u, "https://sf.example.com/q?q=SELECT+Id+FROM+Contact+"
+                         "WHERE+Phone='x%5C%27%20OR%20Name%20%21%3D%20%5C%27'");
+  assert_int_equal(len, strlen(u));
+  free(u);
+  /* Every escape sequence SOQL knows, then JSON escaping on top: the
+   * JSON string decodes to W='a\\\'\"\n\r\t\b\f+&'. */
+  char *b = crm_template_render("{\"q\":\"W='{nasty|soql}'\"}", CRM_TPL_BODY,
+                                vars, 4, &len);
+  assert_non_null(b);
+  assert_string_equal(b, "{\"q\":\"W='a\\\\\\\\\\\\'\\\\\\\"\\\\n\\\\r\\\\t"
+                         "\\\\b\\\\f+&'\"}");
+  free(b);
+  char *h =
+      crm_template_render("X: '{value|odata}'", CRM_TPL_HEADER, vars, 4, &len);
+  assert_non_null(h);
+  assert_string_equal(h, "X: 'x'' OR Name != '''");
+  free(h);
+  /* Other control characters and unknown filters are refused. */
+  assert_null(crm_template_render("'{ctl|soql}'", CRM_TPL_URL, vars, 4, &len));
+  assert_null(crm_template_render("'{ctl|odata}'", CRM_TPL_URL, vars, 4, &len));
+  assert_null(crm_template_render("{value|sql}", CRM_TPL_URL, vars, 4, &len));
+  /* An empty value renders as empty. */
+  crm_template_var empty[] = {{"value", "", false}};
+  char *e = crm_template_render("'{value|soql}'", CRM_TPL_URL, empty, 1, &len);
+  assert_non_null(e);
+  assert_string_equal(e, "''");
+  free(e);
+}
+
+static void test_check_quoting(void **state) {
+  (void)state;
+  const char *allowed[] = {"baseUrl", "value"};
+  char err[256];
+  assert_true(crm_template_check("{baseUrl}/q?q=WHERE+P='{value|soql}'",
+                                 allowed, 2, err, sizeof err));
+  assert_true(crm_template_check("{baseUrl}/q?$filter=P+eq+'{value|odata}'",
+                                 allowed, 2, err, sizeof err));
+  /* Quoted without a filter: refused, naming the fix. */
+  assert_false(crm_template_check("{baseUrl}/q?q=WHERE+P='{value}'", allowed, 2,
+                                  err, sizeof err));
+  assert_non_null(strstr(err, "{value|soql}"));
+  assert_false(crm_template_check("{baseUrl}/q?q=WHERE+P=%27{value}%27",
+                                  allowed, 2, err, sizeof err));
+  assert_false(crm_template_check("{\"q\":\"P='{value}'\"}", allowed, 2, err,
+                                  sizeof err));
+  assert_false(
+      crm_template_check("{baseUrl}/{value|sql}", allowed, 2, err, sizeof err));
+  assert_non_null(strstr(err, "unknown filter"));
+  assert_false(
+      crm_template_check("{answer|soql}", allowed, 2, err, sizeof err));
+  assert_non_null(strstr(err, "unknown placeholder {answer|soql}"));
+  /* "{a|}" and "{a|1}" are not placeholders: literal text. */
+  assert_true(crm_template_check("{a|} {a|1}", allowed, 2, err, sizeof err));
+}
+
+/* A secret that does not fit the destination is an error, never silently
+ * dropped (it used to be skipped, leaving "ab" as the value). */
+static void test_secret_too_long(void **state) {
+  (void)state;
+  char out[16], err[128];
+  bool had = true;
+  assert_false(crm_template_resolve_secrets("ab${env:TOKEN}", out, 8, fake,
+                                            NULL, &had, err, sizeof err));
+  assert_non_null(strstr(err, "too long"));
+  assert_string_equal(out, "");
+  /* Exactly fitting (6 + NUL in 7) is fine. */
+  assert_true(crm_template_resolve_secrets("${env:TOKEN}", out, 7, fake, NULL,
+                                           &had, err, sizeof err));
+  assert_string_equal(out, "s3cr3t");
+  assert_false(crm_template_resolve_secrets("${env:TOKEN}", out, 6, fake, NULL,
+                                            &had, err, sizeof err));
+}
+
 static void test_pointer(void **state) {
   (void)state;
   json_t *root = json_loads(
@@ -177,6 +266,9 @@ int main(void) {
       cmocka_unit_test(test_render_positions),
       cmocka_unit_test(test_check),
       cmocka_unit_test(test_secrets_and_mask),
+      cmocka_unit_test(test_quoting_filters),
+      cmocka_unit_test(test_check_quoting),
+      cmocka_unit_test(test_secret_too_long),
       cmocka_unit_test(test_pointer),
       cmocka_unit_test(test_map_custom),
       cmocka_unit_test(test_map_verify_status),
