@@ -175,8 +175,9 @@ class PiiAudit(unittest.TestCase):
                     '{"conversationId":"x","serviceLine":"retail","ani":"+14155550187'):
             resp = c(svc.request("POST", "/v1/sessions", raw_body=raw.encode()))
             self.assertEqual(resp[0], 400, resp)
-        # Busy: a racing step with an answer while another waits on the CRM.
-        crm.set(delay_ms=600)
+        # Busy: a racing step with an answer while another waits on the CRM
+        # (1.5 s, so a loaded machine still sends the second step in time).
+        crm.set(delay_ms=1500)
         t = threading.Thread(target=lambda: c(svc.security(cid, WRONG_ANSWERS[5])), daemon=True)
         t.start()
         h.wait_until(lambda: crm.stats()["inFlight"] >= 1, 3.0, interval=0.01,
