@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const char *const crm_config_keys[] = {
     "operations", "auth",          "tls",     "proxy",
@@ -60,6 +61,20 @@ static bool known_keys(const json_t *obj, const char *path,
   return true;
 }
 
+/* The JSON string `v` (named `where` in errors) into out, secrets
+ * resolved. */
+static bool resolve_str(ctx *c, const json_t *v, const char *where, char *out,
+                        size_t out_len, char *err, size_t err_len) {
+  if (!json_is_string(v) ||
+      memchr(json_string_value(v), '\0', json_string_length(v)))
+    return fail(err, err_len, "%s: must be a string", where);
+  char why[160];
+  if (!crm_template_resolve_secrets(json_string_value(v), out, out_len, record,
+                                    c, NULL, why, sizeof why))
+    return fail(err, err_len, "%s: %s", where, why);
+  return true;
+}
+
 /* A string key (absent: out untouched), secrets resolved. */
 static bool get_str(ctx *c, const json_t *obj, const char *key,
                     const char *path, char *out, size_t out_len, char *err,
@@ -67,14 +82,9 @@ static bool get_str(ctx *c, const json_t *obj, const char *key,
   const json_t *v = json_object_get(obj, key);
   if (!v)
     return true;
-  if (!json_is_string(v) ||
-      memchr(json_string_value(v), '\0', json_string_length(v)))
-    return fail(err, err_len, "%s.%s: must be a string", path, key);
-  char why[160];
-  if (!crm_template_resolve_secrets(json_string_value(v), out, out_len, record,
-                                    c, NULL, why, sizeof why))
-    return fail(err, err_len, "%s.%s: %s", path, key, why);
-  return true;
+  char where[160];
+  snprintf(where, sizeof where, "%s.%s", path, key);
+  return resolve_str(c, v, where, out, out_len, err, err_len);
 }
 
 static bool get_long(const json_t *obj, const char *key, const char *path,
@@ -195,6 +205,8 @@ static bool load_op(ctx *c, const json_t *o, crm_op op, char *err,
       strcmp(d->method, "PUT") != 0 && strcmp(d->method, "PATCH") != 0)
     return fail(err, err_len, "%s.method: must be GET, POST, PUT or PATCH",
                 path);
+  if (strcmp(d->method, "GET") == 0 && d->body[0])
+    return fail(err, err_len, "%s.body: a GET sends no body (use POST)", path);
   if (!url_template_ok(d->url))
     return fail(err, err_len,
                 "%s.url: must start with {baseUrl}, http:// or https:// and "
@@ -213,20 +225,16 @@ static bool load_op(ctx *c, const json_t *o, crm_op op, char *err,
                   path, CRM_OP_HEADERS_MAX);
     d->header_count = 0;
     for (size_t i = 0; i < json_array_size(h); i++) {
-      char key[24];
-      snprintf(key, sizeof key, "%zu", i);
-      json_t *one = json_pack("{sO}", key, json_array_get(h, i));
-      bool ok = one && get_str(c, one, key, path, d->headers[i],
-                               sizeof d->headers[i], err, err_len);
-      json_decref(one);
-      if (!ok)
+      char where[128];
+      snprintf(where, sizeof where, "%s.headers[%zu]", path, i);
+      if (!resolve_str(c, json_array_get(h, i), where, d->headers[i],
+                       sizeof d->headers[i], err, err_len))
         return false;
-      if (!header_line_ok(d->headers[i]) ||
-          !crm_template_check(d->headers[i], vars, nvars, why, sizeof why))
+      if (!header_line_ok(d->headers[i]))
         return fail(err, err_len,
-                    "%s.headers[%zu]: must be \"Name: value\" without line "
-                    "breaks, with known placeholders",
-                    path, i);
+                    "%s: must be \"Name: value\" without line breaks", where);
+      if (!crm_template_check(d->headers[i], vars, nvars, why, sizeof why))
+        return fail(err, err_len, "%s: %s", where, why);
       d->header_count = i + 1;
     }
   }
@@ -252,6 +260,23 @@ static bool load_op(ctx *c, const json_t *o, crm_op op, char *err,
       return fail(err, err_len, "%s: %s applies to %s only", sub,
                   verify ? "noMatch" : "wrongAnswer",
                   verify ? "lookups" : "verify");
+    if (d->map.ok_count == 0)
+      return fail(err, err_len,
+                  "%s.ok: must hold at least one status (else every answer "
+                  "is a CRM error)",
+                  sub);
+    /* One status, one meaning. */
+    for (size_t i = 0; i < d->map.ok_count; i++) {
+      long st = d->map.ok_status[i];
+      for (size_t k = 0; k < d->map.no_match_count; k++)
+        if (d->map.no_match_status[k] == st)
+          return fail(err, err_len, "%s: %ld is in both ok and noMatch", sub,
+                      st);
+      for (size_t k = 0; k < d->map.wrong_answer_count; k++)
+        if (d->map.wrong_answer_status[k] == st)
+          return fail(err, err_len, "%s: %ld is in both ok and wrongAnswer",
+                      sub, st);
+    }
   }
   return true;
 }
@@ -280,22 +305,36 @@ static bool load_auth(ctx *c, const json_t *a, char *err, size_t err_len) {
       !get_long(a, "refreshMarginMs", path, 0, 600000, &d->refresh_margin_ms,
                 err, err_len))
     return false;
-  if (strcmp(type, "none") == 0)
+  if (strcmp(type, "none") == 0) {
     d->kind = CRM_AUTH_NONE;
-  else if (strcmp(type, "bearer") == 0 && d->token[0])
+  } else if (strcmp(type, "bearer") == 0) {
+    if (!d->token[0])
+      return fail(err, err_len, "crm.auth.token: required for bearer auth");
     d->kind = CRM_AUTH_BEARER;
-  else if (strcmp(type, "basic") == 0 && d->username[0] &&
-           !strchr(d->username, ':'))
+  } else if (strcmp(type, "basic") == 0) {
+    if (!d->username[0] || strchr(d->username, ':'))
+      return fail(err, err_len,
+                  "crm.auth.username: required for basic auth, without ':'");
     d->kind = CRM_AUTH_BASIC;
-  else if (strcmp(type, "oauth2") == 0 && url_template_ok(d->token_url) &&
-           strncmp(d->token_url, "{baseUrl}", 9) != 0 && d->client_id[0] &&
-           d->client_secret[0])
+  } else if (strcmp(type, "oauth2") == 0) {
+    /* The token URL is rendered by crm_client against the running base
+     * URL (so AUTHFLOW_CRM_URL moves it too): only {baseUrl} may appear. */
+    static const char *const token_vars[] = {"baseUrl"};
+    char why[128];
+    if (!url_template_ok(d->token_url) ||
+        !crm_template_check(d->token_url, token_vars, 1, why, sizeof why))
+      return fail(err, err_len,
+                  "crm.auth.tokenUrl: required for oauth2: an http(s) URL or "
+                  "{baseUrl}/..., no spaces, '#' or other placeholders");
+    if (!d->client_id[0])
+      return fail(err, err_len, "crm.auth.clientId: required for oauth2");
+    if (!d->client_secret[0])
+      return fail(err, err_len, "crm.auth.clientSecret: required for oauth2");
     d->kind = CRM_AUTH_OAUTH2;
-  else
+  } else {
     return fail(err, err_len,
-                "crm.auth: type must be none, bearer (with token), basic "
-                "(with username, no ':') or oauth2 (with an http(s) "
-                "tokenUrl, clientId and clientSecret)");
+                "crm.auth.type: must be none, bearer, basic or oauth2");
+  }
   /* Auth secrets are masked in --check-crm output whether or not they came
    * from ${...}. */
   const char *const sec[] = {d->token, d->password, d->client_secret};
@@ -325,17 +364,35 @@ static bool load_rest(ctx *c, const json_t *crm, char *err, size_t err_len) {
       return fail(err, err_len, "crm.tls.verify: must be true or false");
     if (v)
       p->tls_verify = json_is_true(v);
+    /* A key alone is a mistake (a cert file may hold its key, so the
+     * reverse is fine). */
+    if (p->client_key[0] && !p->client_cert[0])
+      return fail(err, err_len, "crm.tls.clientKey: needs crm.tls.clientCert");
   }
   if (!get_str(c, crm, "proxy", "crm", p->proxy, sizeof p->proxy, err, err_len))
     return false;
-  if (p->proxy[0] && strncmp(p->proxy, "http://", 7) != 0 &&
-      strncmp(p->proxy, "https://", 8) != 0)
-    return fail(err, err_len, "crm.proxy: must be an http:// or https:// URL");
+  if (p->proxy[0] && ((strncmp(p->proxy, "http://", 7) != 0 &&
+                       strncmp(p->proxy, "https://", 8) != 0) ||
+                      !url_template_ok(p->proxy) || strchr(p->proxy, '{')))
+    return fail(err, err_len,
+                "crm.proxy: must be an http:// or https:// URL without "
+                "spaces");
   long retries = p->lookup_retries;
+  const json_t *timeout = json_object_get(crm, "timeoutMs");
+  long timeout_ms = json_is_integer(timeout) ? (long)json_integer_value(timeout)
+                                             : CRM_CONFIG_DEFAULT_TIMEOUT_MS;
+  if (!json_object_get(crm, "budgetMs") && p->budget_ms < timeout_ms)
+    p->budget_ms = timeout_ms; /* the default budget never cuts timeoutMs */
   if (!get_long(crm, "budgetMs", "crm", 200, 60000, &p->budget_ms, err,
                 err_len) ||
       !get_long(crm, "lookupRetries", "crm", 0, 2, &retries, err, err_len))
     return false;
+  /* The budget bounds the whole step: one below the per-request timeout
+   * would silently cut every request short. */
+  if (p->budget_ms < timeout_ms)
+    return fail(err, err_len,
+                "crm.budgetMs: must be at least crm.timeoutMs (%ld)",
+                timeout_ms);
   p->lookup_retries = (int)retries;
   const json_t *b = json_object_get(crm, "breaker");
   if (b) {
@@ -349,6 +406,32 @@ static bool load_rest(ctx *c, const json_t *crm, char *err, size_t err_len) {
       return false;
     p->breaker_failures = (int)failures;
   }
+  return true;
+}
+
+static bool is_auth_header(const char *line) {
+  return strncasecmp(line, "Authorization:", 14) == 0;
+}
+
+/* With crm.auth set, authflow writes the Authorization header itself: a
+ * second one in crm.headers or an operation's headers would be sent too,
+ * and which one the CRM reads is anyone's guess. */
+static bool no_auth_header(const json_t *crm, const crm_profile *p, char *err,
+                           size_t err_len) {
+  const json_t *h = json_object_get(crm, "headers");
+  for (size_t i = 0; json_is_array(h) && i < json_array_size(h); i++) {
+    const char *line = json_string_value(json_array_get(h, i));
+    if (line && is_auth_header(line))
+      return fail(err, err_len,
+                  "crm.headers[%zu]: Authorization is set by crm.auth", i);
+  }
+  for (int op = 0; op < CRM_OP_COUNT; op++)
+    for (size_t i = 0; i < p->ops[op].header_count; i++)
+      if (is_auth_header(p->ops[op].headers[i]))
+        return fail(err, err_len,
+                    "crm.operations.%s.headers[%zu]: Authorization is set by "
+                    "crm.auth",
+                    crm_op_name((crm_op)op), i);
   return true;
 }
 
@@ -373,6 +456,8 @@ bool crm_config_load(const json_t *crm, crm_profile *p, crm_secret_fn fn,
     ok = load_auth(&c, auth, err, err_len);
   if (ok)
     ok = load_rest(&c, crm, err, err_len);
+  if (ok && p->auth.kind != CRM_AUTH_NONE)
+    ok = no_auth_header(crm, p, err, err_len);
   if (ok && p->auth.kind == CRM_AUTH_OAUTH2) {
     /* 401 is how an OAuth2 CRM says "token expired": it cannot also mean a
      * wrong answer. */

@@ -11,11 +11,12 @@
  *                    "verified":"/ok", "locked":"/locked"},
  *       "status": {"ok":[200], "noMatch":[404], "wrongAnswer":[403]}}},
  *   "auth": {"type":"none|bearer|basic|oauth2", "token", "username",
- *            "password", "tokenUrl", "clientId", "clientSecret", "scope",
- *            "refreshMarginMs"},
+ *            "password", "tokenUrl" (may start with {baseUrl}), "clientId",
+ *            "clientSecret", "scope", "refreshMarginMs"},
  *   "tls": {"verify":true, "caFile", "clientCert", "clientKey"},
  *   "proxy": "http://127.0.0.1:3128",
- *   "budgetMs": 4000, "lookupRetries": 1,
+ *   "budgetMs": 4000 (or timeoutMs when larger; never below it),
+ *   "lookupRetries": 1,
  *   "breaker": {"failures":5, "openMs":5000}
  * Any string may hold ${env:NAME} / ${file:/path}, resolved here through
  * `fn`; every resolved value is remembered in p->secrets for masking.
@@ -29,6 +30,11 @@
 
 #include "crm.h"
 #include "crm_template.h"
+
+/* config.c's default crm.timeoutMs. The budget is checked against the
+ * section's timeoutMs, or this when the section has none (test_crm_config
+ * checks the two agree). */
+#define CRM_CONFIG_DEFAULT_TIMEOUT_MS 3000
 
 /* Keys this module reads from the "crm" object (NULL-terminated), for the
  * caller's unknown-key check. */
