@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "crm.h"
+#include "crm_template.h"
 
 /* Answers larger than this are not a CRM answer we can use. */
 #define RESPONSE_MAX (1024 * 1024)
@@ -91,6 +92,7 @@ static struct {
   double open_until_ms;
   bool probe_in_flight;
   /* OAuth2 */
+  char *token_url; /* auth.token_url with {baseUrl} rendered; heap */
   char token[TOKEN_MAX];
   double token_refresh_ms; /* refresh at or after this time */
   unsigned token_gen;
@@ -236,8 +238,11 @@ static void set_transport(CURL *e, long timeout_ms) {
     curl_easy_setopt(e, CURLOPT_SSLCERT, p->client_cert);
   if (p->client_key[0])
     curl_easy_setopt(e, CURLOPT_SSLKEY, p->client_key);
-  /* "" means no proxy, not even one from the environment. */
+  /* The configuration alone decides: "" means no proxy, not even one from
+   * http_proxy/https_proxy, and a configured proxy is used for the CRM
+   * whatever NO_PROXY says (CURLOPT_NOPROXY "" overrides it). */
   curl_easy_setopt(e, CURLOPT_PROXY, p->proxy);
+  curl_easy_setopt(e, CURLOPT_NOPROXY, "");
 }
 
 static void start_token_fetch(void);
@@ -349,6 +354,8 @@ static void start_token_fetch(void) {
         NULL, "Content-Type: application/x-www-form-urlencoded");
     if (t->headers)
       t->headers = curl_slist_append(t->headers, "Accept: application/json");
+    if (t->headers)
+      t->headers = curl_slist_append(t->headers, "Expect:");
     t->easy = e;
   }
   explicit_bzero(form, sizeof form);
@@ -364,8 +371,7 @@ static void start_token_fetch(void) {
     return;
   }
   client.fetching = true;
-  emit(CRM_EVENT_TOKEN_FETCH, 1);
-  curl_easy_setopt(e, CURLOPT_URL, a->token_url);
+  curl_easy_setopt(e, CURLOPT_URL, client.token_url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   long budget = client.p->budget_ms;
@@ -390,6 +396,35 @@ static void start_token_fetch(void) {
     t->next->prev = t;
 }
 
+/* Token lifetime in seconds from "expires_in": a JSON integer, or a string
+ * of digits (some servers send one); absent means 3600 (Salesforce sends
+ * none). 0 when present but unusable. */
+static long long token_life(const json_t *exp) {
+  if (!exp)
+    return 3600;
+  if (json_is_integer(exp))
+    return json_integer_value(exp);
+  const char *s = json_string_value(exp);
+  long long v = 0;
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0 || n > 9)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+/*
+ * The token fetch ended. A usable answer is HTTP 200 with a non-empty
+ * printable "access_token" and a positive lifetime: it becomes the token
+ * (a new generation), refreshed once refresh_margin_ms (at most half its
+ * lifetime) is left. Every waiting call then goes out with it, or fails
+ * when there is none: one fetch serves them all, and a failed fetch is not
+ * retried for them (each caller's step fails fast, inside its budget).
+ */
 static void token_done(job *t, bool ok_io) {
   long status = 0;
   if (ok_io && !t->too_large)
@@ -398,8 +433,7 @@ static void token_done(job *t, bool ok_io) {
   if (status == 200 && t->response) {
     json_t *root = json_loadb(t->response, t->response_len, 0, NULL);
     const json_t *tok = json_object_get(root, "access_token");
-    const json_t *exp = json_object_get(root, "expires_in");
-    long long life = json_is_integer(exp) ? json_integer_value(exp) : 3600;
+    long long life = token_life(json_object_get(root, "expires_in"));
     if (json_is_string(tok) && json_string_length(tok) > 0 &&
         json_string_length(tok) < sizeof client.token && life > 0) {
       const char *v = json_string_value(tok);
@@ -417,12 +451,15 @@ static void token_done(job *t, bool ok_io) {
         got = true;
       }
     }
+    /* The tree holds a copy of the token: wipe it before it is freed (the
+     * response buffer is wiped by free_job). */
+    if (json_is_string(tok))
+      explicit_bzero((char *)json_string_value(tok), json_string_length(tok));
     json_decref(root);
   }
   client.fetching = false;
   free_job(t);
-  if (!got)
-    emit(CRM_EVENT_TOKEN_FETCH, 0);
+  emit(CRM_EVENT_TOKEN_FETCH, got ? 1 : 0);
   job *w = client.waiting;
   client.waiting = NULL;
   while (w) {
@@ -710,6 +747,19 @@ bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len) {
   }
   client.cfg = *cfg;
   client.p = cfg->profile ? cfg->profile : crm_profile_reference();
+  /* The token URL may be "{baseUrl}/...": rendered against the base URL in
+   * use (AUTHFLOW_CRM_URL may have replaced the file's). */
+  free(client.token_url);
+  client.token_url = NULL;
+  if (client.p->auth.kind == CRM_AUTH_OAUTH2) {
+    crm_template_var base = {"baseUrl", cfg->base_url, true};
+    client.token_url = crm_template_render(client.p->auth.token_url,
+                                           CRM_TPL_URL, &base, 1, NULL);
+    if (!client.token_url) {
+      snprintf(err, err_len, "cannot render crm.auth.tokenUrl");
+      return false;
+    }
+  }
   client.breaker = CRM_BREAKER_CLOSED;
   client.failures = 0;
   client.probe_in_flight = false;
@@ -816,4 +866,6 @@ void crm_client_stop(void) {
   curl_slist_free_all(client.base_headers);
   client.base_headers = NULL;
   explicit_bzero(client.token, sizeof client.token);
+  free(client.token_url);
+  client.token_url = NULL;
 }
