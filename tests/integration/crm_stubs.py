@@ -14,8 +14,9 @@ ForwardProxy is an HTTP forward proxy (absolute-form requests and CONNECT
 tunnels) that counts what went through it.
 
 Every server takes an ssl.SSLContext (server side) to serve https; the TLS
-handshake runs in the connection's own thread, and failed handshakes are
-counted in `tls_failures`.
+handshake runs in the connection's own thread, failed handshakes are
+counted in `tls_failures`, and client certificate CNs are kept in
+`peer_names`.
 """
 import http.client
 import json
@@ -56,6 +57,9 @@ class _Server(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             self.tls_failures += 1
             return None
+        cert = tls.getpeercert() or {}
+        for rdn in cert.get("subject", ()):
+            self.peer_names.extend(v for k, v in rdn if k == "commonName")
         try:
             tls.settimeout(None)
             return super().finish_request(tls, client_address)
@@ -66,6 +70,7 @@ class _Server(ThreadingHTTPServer):
 def _serve(handler, ssl_context=None):
     server = _Server(("127.0.0.1", 0), handler)
     server.ssl_context = ssl_context
+    server.peer_names = []  # client certificate CNs seen (mutual TLS)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
