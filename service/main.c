@@ -131,8 +131,23 @@ static void on_check_done(void *user, const flow_crm_result *result,
   pthread_mutex_unlock(&w->mutex);
 }
 
-/* Print a line with every configured secret masked; Authorization-like
- * header values are masked whole. */
+/* Replace a URL's userinfo ("user:password@") in s (size bytes) by
+ * "***@", as --check-config shows the CRM URL: it is a credential even
+ * when it came from the file rather than a ${...} reference. */
+static void mask_userinfo(char *s, size_t size) {
+  char *scheme = strstr(s, "://");
+  if (!scheme)
+    return;
+  char *host = scheme + 3;
+  char *at = memrchr(host, '@', strcspn(host, "/?#"));
+  if (!at || strlen(s) + 4 > size)
+    return;
+  memmove(host + 3, at, strlen(at) + 1);
+  memcpy(host, "***", 3);
+}
+
+/* Print a line with every configured secret and URL credential masked;
+ * Authorization-like header values are masked whole. */
 static void print_masked(const char *prefix, const char *line,
                          const config *cfg) {
   const char *secrets[CRM_MASK_MAX];
@@ -142,11 +157,14 @@ static void print_masked(const char *prefix, const char *line,
   if (strncasecmp(line, "Authorization:", 14) == 0 ||
       strncasecmp(line, "Proxy-Authorization:", 20) == 0) {
     const char *colon = strchr(line, ':');
-    const char *sp = strchr(colon + 2, ' ');
-    snprintf(out, sizeof out, "%.*s***",
-             sp ? (int)(sp - line + 1) : (int)(colon - line + 2), line);
+    /* The scheme is kept: "Authorization: Bearer ***". A line that ends
+     * at the colon has nothing after it to search. */
+    const char *sp = colon[1] ? strchr(colon + 2, ' ') : NULL;
+    snprintf(out, sizeof out, "%.*s ***",
+             sp ? (int)(sp - line) : (int)(colon - line + 1), line);
   } else {
     crm_template_mask(line, secrets, cfg->crm.secret_count, out, sizeof out);
+    mask_userinfo(out, sizeof out);
   }
   printf("%s%s\n", prefix, out);
 }

@@ -120,6 +120,22 @@ class NumericCrmFlows(unittest.TestCase):
         self.assertNotIn(TOKEN, out.stdout + out.stderr)
         self.assertIn('customerId="100234"', out.stdout)
 
+    def test_check_crm_hides_url_credentials(self):
+        """A password in crm.baseUrl is a secret too: --check-crm masks it
+        as --check-config does."""
+        cfg = json.loads(json.dumps(self.cfg))
+        cfg["crm"]["baseUrl"] = self.crm.url.replace("://", "://svcuser:Hunter2pw@")
+        path = os.path.join(self.svc.dir, "check-cred.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(cfg, f)
+        env = dict(os.environ, CRM_TOKEN=TOKEN)
+        out = subprocess.run([h.AUTHFLOW_BIN, "--check-crm", "--config", path],
+                             capture_output=True, text=True, timeout=15, env=env)
+        self.assertIn("GET http://***@127.0.0.1:%d/v2/contacts/by-phone/" % self.crm.port,
+                      out.stdout, out.stdout + out.stderr)
+        self.assertNotIn("Hunter2pw", out.stdout + out.stderr)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
