@@ -409,6 +409,22 @@ static bool load_rest(ctx *c, const json_t *crm, char *err, size_t err_len) {
   return true;
 }
 
+/* crm.headers are read by config.c as literal text: a ${env:}/${file:}
+ * reference there would be sent to the CRM as written. Secret headers
+ * belong in crm.auth or an operation's headers, where they are resolved. */
+static bool plain_base_headers(const json_t *crm, char *err, size_t err_len) {
+  const json_t *h = json_object_get(crm, "headers");
+  for (size_t i = 0; json_is_array(h) && i < json_array_size(h); i++) {
+    const char *line = json_string_value(json_array_get(h, i));
+    if (line && (strstr(line, "${env:") || strstr(line, "${file:")))
+      return fail(err, err_len,
+                  "crm.headers[%zu]: ${env:}/${file:} are not resolved here; "
+                  "put the header in crm.auth or an operation's headers",
+                  i);
+  }
+  return true;
+}
+
 static bool is_auth_header(const char *line) {
   return strncasecmp(line, "Authorization:", 14) == 0;
 }
@@ -456,6 +472,8 @@ bool crm_config_load(const json_t *crm, crm_profile *p, crm_secret_fn fn,
     ok = load_auth(&c, auth, err, err_len);
   if (ok)
     ok = load_rest(&c, crm, err, err_len);
+  if (ok)
+    ok = plain_base_headers(crm, err, err_len);
   if (ok && p->auth.kind != CRM_AUTH_NONE)
     ok = no_auth_header(crm, p, err, err_len);
   if (ok && p->auth.kind == CRM_AUTH_OAUTH2) {

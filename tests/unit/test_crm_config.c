@@ -130,6 +130,9 @@ static const row rows[] = {
      "\"Authorization: Basic x\"]}",
      "crm.headers[1]: Authorization is set by crm.auth"},
 
+    {"{\"headers\":[\"X-Api-Key: ${env:SECRET}\"]}",
+     "crm.headers[0]: ${env:}/${file:} are not resolved here"},
+
     /* operations */
     {"{\"operations\":{\"lookupFax\":{}}}",
      "crm.operations.lookupFax: unknown key"},
