@@ -59,6 +59,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   char *hdr = crm_template_render(tmpl, CRM_TPL_HEADER, vars, 2, &len);
   free(hdr);
+  /* |soql: a value inside '...' cannot end the literal early: between the
+   * template's quotes every quote is escaped (a backslash escapes the
+   * character after it, a backslash included). */
+  char *lit =
+      crm_template_render("'{value|soql}'", CRM_TPL_HEADER, vars, 2, &len);
+  if (lit) {
+    size_t i = 1;
+    while (i + 1 < len) {
+      if (lit[i] == '\\')
+        i += 2;
+      else if (lit[i] == '\'')
+        abort();
+      else
+        i++;
+    }
+    /* The template's closing quote is the literal's end, unescaped. */
+    if (len < 2 || i != len - 1 || lit[len - 1] != '\'')
+      abort();
+    free(lit);
+  }
   char out[256], err[128];
   if (crm_template_resolve_secrets(tmpl, out, sizeof out, fake_secret, NULL,
                                    NULL, err, sizeof err) &&
