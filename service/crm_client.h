@@ -19,8 +19,16 @@
  * for breaker_open_ms, then one probe call is let through (half-open); its
  * success closes the breaker, its failure opens it again.
  * OAuth2: one token fetch at a time runs on the same multi handle; calls
- * needing a token queue behind it. The token is refreshed when
- * refresh_margin_ms (at most half its lifetime) remains, or after a 401.
+ * needing a token queue behind it (each until its own budget ends) and all
+ * go out with the new token, or all fail when the fetch fails. The token
+ * URL may be "{baseUrl}/..." (rendered at start against cfg->base_url).
+ * The token is refreshed when refresh_margin_ms (at most half its
+ * lifetime) remains, or after a 401: the call is then retried once with a
+ * fresh token (a verify too: the refused attempt checked nothing); a
+ * second 401 is the call's answer. The token lives in memory only.
+ * Transport: the profile's TLS options and proxy apply to every transfer,
+ * the token fetch included; only the profile decides about proxies
+ * (http_proxy and NO_PROXY from the environment are ignored).
  */
 #ifndef AUTHFLOW_CRM_CLIENT_H
 #define AUTHFLOW_CRM_CLIENT_H
@@ -41,7 +49,7 @@ typedef enum {
 typedef enum {
   CRM_EVENT_BREAKER,     /* value: the new crm_breaker_state */
   CRM_EVENT_RETRY,       /* a lookup attempt is being retried */
-  CRM_EVENT_TOKEN_FETCH, /* value: 1 fetched, 0 failed */
+  CRM_EVENT_TOKEN_FETCH, /* a token fetch ended; value: 1 got one, 0 failed */
   CRM_EVENT_FAST_FAIL,   /* refused by the open breaker */
 } crm_client_event;
 
