@@ -205,7 +205,7 @@ class TwoInstances(unittest.TestCase):
         nothing, differ by less than 0.5 ms. Network and scheduler noise is far
         larger than a byte-by-byte comparison leak, so this can only catch a
         gross regression (e.g. a per-byte delay); the real guarantee is the
-        constant-time comparison in service/auth.c (auth_equal_ct, unit
+        constant-time comparison in service/core/auth.c (auth_equal_ct, unit
         tested), which touches every byte of every configured key."""
         near = LONG_KEY[:-1] + ("x" if LONG_KEY[-1] != "x" else "y")
         far = "Z" * len(LONG_KEY)
