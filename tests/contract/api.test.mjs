@@ -400,6 +400,64 @@ describe('faults (non-2xx)', () => {
   });
 });
 
+/** A GET carrying a body (fetch refuses one), through node:http. */
+function rawGet(path, headers, body) {
+  const u = new URL(env.baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: u.hostname, port: u.port, path, method: 'GET', agent: false, timeout: 8000,
+      headers: { 'X-API-Key': env.apiKey, 'Content-Length': Buffer.byteLength(body), ...headers },
+    }, (r) => {
+      let text = '';
+      r.setEncoding('utf8');
+      r.on('data', (d) => { text += d; });
+      r.on('end', () => resolve({
+        method: 'GET', path, status: r.statusCode, text,
+        headers: new Headers(Object.entries(r.headers).map(([k, v]) => [k, String(v)])),
+        json: text && String(r.headers['content-type']).startsWith('application/json') ? JSON.parse(text) : undefined,
+      }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('report endpoints and the dashboard', () => {
+  test('200 JSON and CSV, 400, 401; every answer is no-store', async () => {
+    const id = convId('rep');
+    session(await start(id), {});
+    session(await step(id, 'opt-out', {}), { outcome: 'opted_out' });
+    const s = await api('GET', '/v1/reports/summary?bucket=day');
+    assert.equal(s.status, 200, s.text);
+    assert.ok(s.json.total.completed >= 1);
+    const c = await api('GET', '/v1/reports/interactions?format=csv');
+    assert.equal(c.status, 200);
+    assert.match(c.text, /^id,time,/);
+    // An explicit end past this second (the default end is covered in test_reporting.py).
+    const to = Math.floor(Date.now() / 1000) + 2;
+    const i = await api('GET', `/v1/reports/interactions?limit=5&to=${to}`);
+    assert.equal(i.status, 200);
+    assert.ok(i.json.items.some((x) => x.conversationId === id), i.text);
+    error(await api('GET', '/v1/reports/summary?bucket=week'), 400, 'invalid_request');
+    error(await api('GET', '/v1/reports/interactions?limit=0'), 400, 'invalid_request');
+    error(await api('GET', '/v1/reports/summary', { auth: 'none' }), 401, 'unauthorized');
+    error(await api('GET', '/v1/reports/interactions', { key: 'not-a-key-000' }), 401, 'unauthorized');
+    const d = await api('GET', '/dashboard', { auth: 'none' });
+    assert.equal(d.status, 200);
+    for (const r of [s, c, i, d]) assert.equal(r.headers.get('cache-control'), 'no-store');
+  });
+
+  test('413 and 415 on the report endpoints and the dashboard', async () => {
+    for (const p of ['/v1/reports/summary', '/v1/reports/interactions', '/dashboard']) {
+      error(await api('GET', p, { headers: { 'Content-Type': 'text/xml' } }), 415, 'unsupported_media_type');
+      const res = await rawGet(p, { 'Content-Type': 'application/json' }, 'x'.repeat(17000));
+      V.check(res);
+      error(res, 413, 'payload_too_large');
+    }
+  });
+});
+
 describe('coverage', () => {
   test('every status the service produces was provoked and checked', () => {
     const want = [
@@ -417,6 +475,11 @@ describe('coverage', () => {
       'POST /v1/sessions/{conversationId}/opt-out 400', 'POST /v1/sessions/{conversationId}/opt-out 401',
       'GET /healthz 200', 'POST /healthz 405', 'GET /readyz 200', 'DELETE /readyz 405',
       'GET /metrics 200', 'GET /metrics 401', 'POST /metrics 405', '* (unlisted) 404',
+      'GET /v1/reports/summary 200', 'GET /v1/reports/summary 400', 'GET /v1/reports/summary 401',
+      'GET /v1/reports/summary 413', 'GET /v1/reports/summary 415',
+      'GET /v1/reports/interactions 200', 'GET /v1/reports/interactions 400',
+      'GET /v1/reports/interactions 401', 'GET /v1/reports/interactions 413',
+      'GET /v1/reports/interactions 415', 'GET /dashboard 200', 'GET /dashboard 413', 'GET /dashboard 415',
     ];
     // The 503s are provoked and checked in outage.test.mjs (it runs last).
     const missing = want.filter((w) => !V.seen.has(w));

@@ -1,5 +1,6 @@
 // api-spec/openapi.yaml as a validator of live responses (ajv, JSON Schema 2020-12).
 import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,7 @@ export class SpecValidator {
   constructor(spec = loadSpec()) {
     this.spec = spec;
     this.ajv = new Ajv2020({ strict: true, allErrors: true });
+    addFormats(this.ajv); // the report schemas' date-time fields are checked, not ignored
     this.ajv.addSchema({ $id: SCHEMAS_ID, $defs: rewriteRefs(spec.components?.schemas ?? {}) });
     this.compiled = new Map();
     this.seen = new Set();
