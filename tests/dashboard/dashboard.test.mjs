@@ -1,15 +1,20 @@
 // Loads /dashboard in headless Debian chromium, enters the report key and
-// checks the seeded numbers (EXPECTED, from run.py) in tiles, charts and
-// the interactions table. Every wait is bounded.
+// checks the seeded numbers (EXPECTED, from run.py) in tiles, rates and
+// their definitions, charts and axes, the interactions table (viewer's time
+// zone, paging, filters, search), the CSV exports, the channel fields (shown
+// only when the backend returns them) and the layout at 1600 and 800 px.
+// Every wait is bounded.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 const url = process.env.AUTHFLOW_URL;
 const key = process.env.AUTHFLOW_REPORT_KEY;
 const expected = JSON.parse(process.env.EXPECTED);
 const artifacts = process.env.ARTIFACTS;
+const ZONE = "Asia/Kolkata"; // UTC+05:30 all year: a half-hour offset no UTC rendering can fake
+const OFFSET_MS = 330 * 60 * 1000;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_BIN || "/usr/bin/chromium",
@@ -17,12 +22,218 @@ const browser = await chromium.launch({
          "--disable-component-update", "--disable-sync", "--no-first-run"],
   timeout: 30000,
 });
+
+const two = (n) => String(n).padStart(2, "0");
+function kolkata(ms) {
+  const d = new Date(ms + OFFSET_MS);
+  return `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())} ` +
+    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}`;
+}
+
+/** Column `i` of every table row. */
+const column = (page, i) => page.$$eval("#interactions tr", (trs, k) =>
+  trs.map((tr) => tr.children[k].textContent), i);
+
+/** Run `action` and wait until the table has been redrawn after it. */
+async function tableAfter(page, action) {
+  const before = Number(await page.getAttribute("body", "data-table-loads"));
+  await action();
+  await page.waitForFunction((n) => Number(document.body.getAttribute("data-table-loads")) > n, before);
+}
+
+async function summaryFromServer(params = "") {
+  const r = await fetch(`${url}/v1/reports/summary?${params}`, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(r.status, 200);
+  return r.json();
+}
+
+async function checkTotals(page) {
+  assert.equal(await page.textContent("#kpi-started"), String(expected.started));
+  assert.equal(await page.textContent("#kpi-completed"), String(expected.completed));
+  assert.equal(await page.textContent("#rate-containmentRate"), expected.containment);
+  // Every rate names its definition and its denominator: ANI identification
+  // is over started, the others over completed.
+  const dens = await page.$$eval("#rates .rate", (rs) =>
+    Object.fromEntries(rs.map((r) => [r.getAttribute("data-rate"), r.getAttribute("data-denominator")])));
+  assert.equal(dens.aniIdentificationRate, "started");
+  for (const k of ["identificationRate", "verificationRate", "containmentRate", "transferRate", "optOutRate"]) {
+    assert.equal(dens[k], "completed", k);
+  }
+  assert.match(await page.textContent("#def-aniIdentificationRate"),
+    new RegExp(`\\(${expected.aniIdentified} of ${expected.started} started\\)`));
+  assert.match(await page.textContent("#def-identificationRate"),
+    new RegExp(`\\(${expected.identified} of ${expected.completed} completed\\)`));
+  assert.match(await page.textContent("#def-transferRate"),
+    new RegExp(`\\(${expected.transferred} of ${expected.completed} completed\\)`));
+  const fill = await page.$eval("#rates .rate[data-rate='containmentRate'] .fill", (f) => f.getBoundingClientRect().width);
+  const bar = await page.$eval("#rates .rate[data-rate='containmentRate'] .bar", (f) => f.getBoundingClientRect().width);
+  assert.ok(fill > 0.9 * bar && fill <= bar, `containment bar ${fill} of ${bar}`);
+}
+
+async function checkChart(page) {
+  const bars = await page.$$eval("#outcomes rect.outcome-bar", (rs) =>
+    rs.map((r) => [r.getAttribute("data-outcome"), Number(r.getAttribute("data-count"))]));
+  const sums = {};
+  for (const [o, n] of bars) sums[o] = (sums[o] || 0) + n;
+  assert.deepEqual(sums, expected.outcomes);
+  // Readable axes: y ticks from 0 up to at least the tallest bar, x ticks in
+  // the viewer's zone that do not overlap.
+  const yt = (await page.$$eval("#outcomes .y-tick", (ts) => ts.map((t) => Number(t.textContent))));
+  assert.ok(yt.length >= 2 && yt[0] === 0, `y ticks ${yt}`);
+  assert.ok(Math.max(...yt) >= Math.max(...Object.values(expected.outcomes)) / 1, `y ticks ${yt}`);
+  const xt = await page.$$eval("#outcomes .x-tick", (ts) => ts.map((t) => {
+    const b = t.getBBox();
+    return { text: t.textContent, left: b.x, right: b.x + b.width };
+  }));
+  assert.ok(xt.length >= 3, `x ticks ${JSON.stringify(xt)}`);
+  for (let i = 1; i < xt.length; i++) assert.ok(xt[i - 1].right < xt[i].left, `x ticks overlap: ${JSON.stringify(xt)}`);
+  // Hour buckets start on the hour in UTC, which is hh:30 in Kolkata.
+  for (const t of xt) assert.match(t.text, /^\d\d:30$/, t.text);
+  assert.match(await page.textContent("#outcomes"), /Asia\/(Kolkata|Calcutta), UTC\+05:30/);
+}
+
+async function checkTable(page) {
+  // Page one: 25 rows, newest first, the named sessions on top.
+  let ids = await column(page, 1);
+  assert.equal(ids.length, 25);
+  assert.deepEqual(ids.slice(0, expected.conversationIds.length), [...expected.conversationIds].reverse());
+  // Times in the viewer's zone.
+  const cell = await page.$eval("#interactions tr td", (td) => [td.textContent, Number(td.getAttribute("data-time-ms"))]);
+  assert.equal(cell[0], kolkata(cell[1]));
+  assert.match(await page.textContent("#timehead"), /Asia\/(Kolkata|Calcutta), UTC\+05:30/);
+  // Paging past the latest 25, and back.
+  assert.equal(await page.isDisabled("#newer"), true);
+  await tableAfter(page, () => page.click("#older"));
+  ids = await column(page, 1);
+  assert.equal(ids.length, expected.completed - 25);
+  assert.deepEqual(ids, expected.bulkIds.slice(0, expected.completed - 25).reverse());
+  assert.equal(await page.isDisabled("#older"), true);
+  await tableAfter(page, () => page.click("#newer"));
+  assert.equal((await column(page, 1)).length, 25);
+
+  // Filters: outcome, auth status.
+  await tableAfter(page, () => page.selectOption("#f-outcome", "verified"));
+  assert.deepEqual(await column(page, 3), ["verified", "verified", "verified"]);
+  await tableAfter(page, () => page.selectOption("#f-outcome", ""));
+  await tableAfter(page, () => page.selectOption("#f-auth", "identified_verified"));
+  assert.deepEqual(await column(page, 4), ["identified_verified", "identified_verified", "identified_verified"]);
+  await tableAfter(page, () => page.selectOption("#f-auth", "not_identified"));
+  const st = await column(page, 4);
+  assert.equal(st.length, 25);
+  assert.ok(st.every((s) => s === "not_identified"), st.join());
+  await tableAfter(page, () => page.selectOption("#f-auth", ""));
+
+  // Search by conversation ID.
+  const wanted = expected.conversationIds[1];
+  await page.fill("#f-conv", wanted);
+  await tableAfter(page, () => page.click("#search"));
+  assert.deepEqual(await column(page, 1), [wanted]);
+  await page.fill("#f-conv", "");
+  await tableAfter(page, () => page.click("#search"));
+}
+
+async function checkExports(page) {
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+  assert.equal(dl.suggestedFilename(), "authflow-interactions.csv");
+  const csv = readFileSync(await dl.path(), "utf8").trim().split("\r\n");
+  assert.match(csv[0], /^id,time,conversationId,/);
+  assert.equal(csv.length - 1, expected.completed, "every completed interaction in the export");
+  for (const id of [...expected.conversationIds, ...expected.bulkIds]) {
+    assert.ok(csv.some((l) => l.includes(`,${id},`)), id);
+  }
+  const [ds] = await Promise.all([page.waitForEvent("download"), page.click("#exportsummary")]);
+  assert.equal(ds.suggestedFilename(), "authflow-summary.csv");
+  const sum = readFileSync(await ds.path(), "utf8").trim().split("\r\n");
+  assert.match(sum[0], /^scope,start,end,serviceLine,/);
+  assert.match(sum[sum.length - 1], new RegExp(`^total,.*,${expected.started},${expected.aniIdentified},${expected.completed},`));
+}
+
+/** Channel filter and reuse share: shown exactly when the backend answers them. */
+async function checkChannels(page) {
+  const real = await summaryFromServer();
+  const has = Array.isArray(real.byChannel);
+  assert.equal(await page.isHidden("#channelbox"), !has);
+  assert.equal(await page.isHidden("#channels"), !has);
+  assert.equal(await page.isHidden("#tile-reuse"), !("contextReused" in real.total));
+  assert.equal(await page.locator("#rate-contextReuseRate").count(), "contextReuseRate" in real.total ? 1 : 0);
+}
+
+async function checkChannelsWhenPresent(context) {
+  // The backend's contract (REPORT-CONTRACT): byChannel, channel on items,
+  // contextReused/contextReuseRate on every counts object. Added to real
+  // answers here so the page is tested with and without them.
+  const page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  await page.addInitScript((k) => sessionStorage.setItem("authflowReportKey", k), key);
+  const seen = [];
+  const reuse = (c) => ({ ...c, contextReused: 2, contextReuseRate: c.completed ? 2 / c.completed : null });
+  await page.route((u) => u.pathname === "/v1/reports/summary", async (route) => {
+    seen.push(new URL(route.request().url()).searchParams.get("channel"));
+    const res = await route.fetch();
+    const s = await res.json();
+    s.total = reuse(s.total);
+    s.buckets = s.buckets.map(reuse);
+    s.channel = "all";
+    s.byChannel = [{ channel: "voice", ...reuse(s.total) }, { channel: "web", ...reuse(s.total) }];
+    await route.fulfill({ response: res, json: s });
+  });
+  await page.route((u) => u.pathname === "/v1/reports/interactions", async (route) => {
+    if (new URL(route.request().url()).searchParams.get("format") === "csv") return route.continue();
+    const res = await route.fetch();
+    const b = await res.json();
+    b.items = b.items.map((it) => ({ ...it, channel: "voice" }));
+    await route.fulfill({ response: res, json: b });
+  });
+  await page.goto(url + "/dashboard");
+  await page.locator("body[data-loaded='1']").waitFor();
+  await page.uncheck("#auto");
+  assert.equal(await page.isVisible("#channelbox"), true);
+  assert.deepEqual(await page.$$eval("#channel option", (os) => os.map((o) => o.value)), ["", "voice", "web"]);
+  assert.equal(await page.textContent("#kpi-reuse"), "2");
+  assert.equal(await page.textContent("#rate-contextReuseRate"),
+    `${(200 / expected.completed).toFixed(1)}%`);
+  assert.match(await page.textContent("#def-contextReuseRate"), new RegExp(`\\(2 of ${expected.completed} completed\\)`));
+  assert.equal(await page.getAttribute("#rates .rate[data-rate='contextReuseRate']", "data-denominator"), "completed");
+  assert.deepEqual(await page.$$eval("#channelrows tr", (trs) => trs.map((t) => t.getAttribute("data-channel"))),
+    ["voice", "web"]);
+  assert.equal(await page.isVisible("th.chancol"), true);
+  assert.equal((await column(page, 3))[0], "voice");
+  await tableAfter(page, () => page.selectOption("#channel", "web"));
+  await page.waitForFunction(() => Number(document.body.getAttribute("data-loads")) >= 2);
+  assert.equal(seen[seen.length - 1], "web", `summary asked with channel ${seen}`);
+  await page.close();
+}
+
+async function checkLayout(page) {
+  // Wide: rates and the outcome chart side by side, the page used across.
+  await page.setViewportSize({ width: 1600, height: 900 });
+  const r = await page.locator("#rates").locator("xpath=..").boundingBox();
+  const o = await page.locator("#outcomes").locator("xpath=..").boundingBox();
+  assert.ok(Math.abs(r.y - o.y) < 2 && o.x > r.x + r.width - 1, `side by side: ${JSON.stringify([r, o])}`);
+  assert.ok(o.x + o.width - r.x > 0.9 * 1600, "sections use the width");
+  await page.screenshot({ path: path.join(artifacts, "dashboard-1600.png"), fullPage: true });
+  // Narrow: nothing wider than the window; the table scrolls inside its box.
+  await page.setViewportSize({ width: 800, height: 900 });
+  await page.waitForTimeout(100); // let layout and the chart's resize handler run
+  const sw = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(sw <= 800, `page is ${sw} px wide at 800`);
+  const rights = await page.$$eval("section", (ss) => ss.filter((s) => !s.hidden).map((s) => s.getBoundingClientRect().right));
+  assert.ok(rights.every((x) => x <= 800), `sections end at ${rights}`);
+  const xt = await page.$$eval("#outcomes .x-tick", (ts) => ts.map((t) => { const b = t.getBBox(); return [b.x, b.x + b.width]; }));
+  for (let i = 1; i < xt.length; i++) assert.ok(xt[i - 1][1] < xt[i][0], "x ticks overlap at 800 px");
+  await page.screenshot({ path: path.join(artifacts, "dashboard-800.png"), fullPage: true });
+}
+
 let failed = false;
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  mkdirSync(artifacts, { recursive: true });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 900 }, timezoneId: ZONE, locale: "en-US", acceptDownloads: true,
+  });
+  const page = await context.newPage();
   page.setDefaultTimeout(15000);
   const external = [];
-  page.on("request", (r) => { if (!r.url().startsWith(url)) external.push(r.url()); });
+  page.on("request", (r) => { if (!r.url().startsWith(url) && !r.url().startsWith("blob:")) external.push(r.url()); });
   await page.goto(url + "/dashboard");
 
   // No key yet: the page asks for one and shows no data.
@@ -34,30 +245,18 @@ try {
   await page.fill("#key", key);
   await page.click("#savekey");
   await page.locator("body[data-loaded='1']").waitFor();
+  await page.uncheck("#auto");
   assert.equal(await page.evaluate(() => sessionStorage.getItem("authflowReportKey")), key);
 
-  assert.equal(await page.textContent("#kpi-started"), String(expected.started));
-  assert.equal(await page.textContent("#kpi-completed"), String(expected.completed));
-  assert.equal(await page.textContent("#rate-containmentRate"), expected.containment);
-
-  // The outcome chart's bars add up to the seeded outcomes.
-  const bars = await page.$$eval("#outcomes rect.outcome-bar", (rs) =>
-    rs.map((r) => [r.getAttribute("data-outcome"), Number(r.getAttribute("data-count"))]));
-  const sums = {};
-  for (const [o, n] of bars) sums[o] = (sums[o] || 0) + n;
-  assert.deepEqual(sums, expected.outcomes);
-  // A rate bar is drawn with a width in proportion.
-  const width = await page.getAttribute("#rates rect[data-rate='containmentRate']", "width");
-  assert.ok(Number(width) > 0);
-
-  // The table lists the completed sessions, newest first.
-  const rows = await page.$$eval("#interactions tr", (trs) =>
-    trs.map((tr) => tr.children[1].textContent));
-  assert.deepEqual(rows, [...expected.conversationIds].reverse());
-
-  assert.deepEqual(external, [], "the page fetched something outside the service");
-  mkdirSync(artifacts, { recursive: true });
+  await checkTotals(page);
+  await checkChart(page);
+  await checkTable(page);
+  await checkExports(page);
+  await checkChannels(page);
   await page.screenshot({ path: path.join(artifacts, "dashboard.png"), fullPage: true });
+  await checkLayout(page);
+  assert.deepEqual(external, [], "the page fetched something outside the service");
+  await checkChannelsWhenPresent(context);
   console.log("dashboard test: ok");
 } catch (e) {
   failed = true;

@@ -28,8 +28,18 @@ def ok(result, **expected):
     return body
 
 
+BULK = 24  # opted-out sessions before the named ones: the table needs a second page
+
+
 def seed(svc):
-    """Three verified by ANI, one opt-out, one identify_failed, one pending."""
+    """24 opt-outs, then three verified by ANI, one opt-out, one
+    identify_failed and one pending: 29 completed, more than a page of 25."""
+    bulk = []
+    for _ in range(BULK):
+        c = h.new_id("bulk")
+        ok(svc.start_session(c, "retail"))
+        ok(svc.opt_out(c), outcome="opted_out")
+        bulk.append(c)
     ids = []
     for _ in range(3):
         c = h.new_id("dash")
@@ -47,9 +57,12 @@ def seed(svc):
     assert body["outcome"] == "identify_failed", body
     ids.append(c)
     ok(svc.start_session(h.new_id("dash"), "retail"))
-    return {"started": 6, "completed": 5,
-            "outcomes": {"verified": 3, "opted_out": 1, "identify_failed": 1},
-            "containment": "80.0%", "conversationIds": ids}
+    completed = BULK + 5
+    return {"started": BULK + 6, "completed": completed, "aniIdentified": 3,
+            "identified": 3, "transferred": 1,
+            "outcomes": {"verified": 3, "opted_out": BULK + 1, "identify_failed": 1},
+            "containment": "%.1f%%" % (100.0 * (completed - 1) / completed),
+            "conversationIds": ids, "bulkIds": bulk}
 
 
 def main():
