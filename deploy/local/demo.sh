@@ -1,94 +1,166 @@
 #!/usr/bin/env bash
-# The demo: installs the Debian packages, builds authflow, starts Redis, the
-# demo CRM and authflow on :8080, then prints curl commands that walk calls
-# through the ID&V flow. Everything runs on loopback.
+# The demo: installs the Debian packages, builds authflow, checks the config,
+# starts Redis, the demo CRM and authflow on :8080, then prints curl commands
+# that walk calls through the ID&V flow and the dashboard's address. Everything
+# runs on loopback.
 #
-#   deploy/local/demo.sh            run until Ctrl-C, then stop everything
-#   deploy/local/demo.sh --detach   leave it running; stop with --stop
-#   deploy/local/demo.sh --stop
+#   deploy/local/demo.sh                   run until Ctrl-C, then stop everything
+#   deploy/local/demo.sh --detach          leave it running; stop with --stop
+#   deploy/local/demo.sh --stop            stop a detached demo
+#   deploy/local/demo.sh --reset           stop it and delete its Redis data
+#   deploy/local/demo.sh --config my.json  use another config file (copy
+#                                          deploy/local/authflow.demo.json)
 #
-# Environment: AUTHFLOW_SKIP_INSTALL=1 skips apt-get; AUTHFLOW_DEMO_PORT
-# changes the authflow port (default 8080).
+# Redis keeps its data in <state>/data (append-only file), so sessions and
+# reports survive a restart of the demo; --reset deletes them.
+#
+# Environment:
+#   AUTHFLOW_DEMO_CONFIG   config file (same as --config; --config wins)
+#   AUTHFLOW_DEMO_PORT     authflow's port (default 8080)
+#   AUTHFLOW_DEMO_DIR      state directory: logs, pid files, Redis data
+#                          (default build/demo)
+#   AUTHFLOW_SKIP_INSTALL=1  skip apt-get
+#   AUTHFLOW_DEMO_BIN, AUTHFLOW_DEMO_CRM_BIN  use these binaries, do not build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 build=$root/build/demo
-run=$build/run
+state=${AUTHFLOW_DEMO_DIR:-$build}
+run=$state/run
+data=$state/data
 port=${AUTHFLOW_DEMO_PORT:-8080}
-key=demo-key-not-secret
+config=${AUTHFLOW_DEMO_CONFIG:-$root/deploy/local/authflow.demo.json}
+key=demo-key-not-secret                 # the Genesys (API) key
+report_key=demo-supervisor-key-not-secret  # reportKeys in authflow.demo.json
+mode=run
+
+usage() {
+  echo "usage: $0 [--config FILE] [--detach | --stop | --reset]" >&2
+  exit 2
+}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stop) mode=stop ;;
+    --reset) mode=reset ;;
+    --detach) mode=detach ;;
+    --config) [ $# -ge 2 ] || usage; config=$2; shift ;;
+    --config=*) config=${1#--config=} ;;
+    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) usage ;;
+  esac
+  shift
+done
 
 stop_all() {
+  local name pid
   for name in authflow crm redis; do
     if [ -f "$run/$name.pid" ]; then
-      kill "$(cat "$run/$name.pid")" 2>/dev/null || true
+      pid=$(cat "$run/$name.pid")
+      kill "$pid" 2>/dev/null || true
+      # Wait for it (Redis writes its append-only file on the way out).
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       rm -f "$run/$name.pid"
     fi
   done
 }
 
-case "${1:-}" in
-  --stop) stop_all; echo "demo stopped"; exit 0 ;;
-  --detach | "") ;;
-  *) echo "usage: $0 [--detach|--stop]" >&2; exit 2 ;;
+case "$mode" in
+  stop) stop_all; echo "demo stopped (data kept in $data; --reset deletes it)"; exit 0 ;;
+  reset) stop_all; rm -rf "$data"; echo "demo stopped and its Redis data deleted"; exit 0 ;;
 esac
 
-if [ "${AUTHFLOW_SKIP_INSTALL:-0}" != 1 ]; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  echo "== installing packages" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-    libjansson-dev libhiredis-dev redis-server python3 curl ca-certificates >/dev/null
+[ -f "$config" ] || { echo "demo: config file $config not found" >&2; exit 1; }
+config=$(realpath "$config")
+
+if [ -n "${AUTHFLOW_DEMO_BIN:-}" ] && [ -n "${AUTHFLOW_DEMO_CRM_BIN:-}" ]; then
+  bin=$AUTHFLOW_DEMO_BIN
+  crm_bin=$AUTHFLOW_DEMO_CRM_BIN
+else
+  if [ "${AUTHFLOW_SKIP_INSTALL:-0}" != 1 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "== installing packages" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
+      libjansson-dev libhiredis-dev redis-server python3 curl ca-certificates >/dev/null
+  fi
+  echo "== building in $build" >&2
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF >/dev/null
+  cmake --build "$build" -j"$(nproc)" >/dev/null
+  bin=$build/service/authflow
+  crm_bin=$build/service/demo-crm/authflow-demo-crm
 fi
 
-echo "== building in $build" >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
-
 stop_all
-mkdir -p "$run"
+mkdir -p "$run" "$data"
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
-wait_for() { # URL: wait until it answers
-  for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "demo: $1 did not come up; see $run/*.log" >&2
-  return 1
-}
-
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-  --dir "$run" >"$run/redis.log" 2>&1 &
-echo $! >"$run/redis.pid"
-
 crm_port=$(free_port)
-"$build/service/demo-crm/authflow-demo-crm" --port "$crm_port" \
-  --customers "$root/deploy/local/customers.json" >"$run/crm.log" 2>&1 &
+authflow_env=(AUTHFLOW_CONFIG="$config" AUTHFLOW_PORT="$port"
+  AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+  AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" AUTHFLOW_API_KEYS="$key")
+
+# The config first: a bad one is reported in authflow's own words, before
+# anything is started.
+echo "== checking $config" >&2
+if ! env "${authflow_env[@]}" "$bin" --check-config >"$run/check-config.log" 2>&1; then
+  echo "demo: authflow refused the configuration:" >&2
+  sed 's/^/  /' "$run/check-config.log" >&2
+  echo "Fix it and run $0 again (or check it alone: $bin --check-config --config $config)." >&2
+  exit 1
+fi
+
+# From here on, a failure stops whatever was started.
+trap 'stop_all' EXIT
+trap 'exit 130' INT TERM
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data" --save "" \
+  --appendonly yes --appendfsync everysec >"$run/redis.log" 2>&1 &
+echo $! >"$run/redis.pid"
+"$crm_bin" --port "$crm_port" --customers "$root/deploy/local/customers.json" \
+  >"$run/crm.log" 2>&1 &
 echo $! >"$run/crm.pid"
 
 for _ in $(seq 1 100); do
-  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
   sleep 0.05
 done
-AUTHFLOW_CONFIG="$root/deploy/local/authflow.demo.json" \
-AUTHFLOW_PORT="$port" \
-AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
-AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" \
-AUTHFLOW_API_KEYS="$key" \
-  "$build/service/authflow" >/dev/null 2>"$run/authflow.log" &
+env "${authflow_env[@]}" "$bin" >/dev/null 2>"$run/authflow.log" &
 echo $! >"$run/authflow.pid"
-wait_for "http://127.0.0.1:$port/readyz"
+
+up=0
+for _ in $(seq 1 100); do
+  if curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then up=1; break; fi
+  kill -0 "$(cat "$run/authflow.pid")" 2>/dev/null || break
+  sleep 0.1
+done
+if [ "$up" != 1 ]; then
+  echo "demo: authflow did not come up on port $port. Its last log lines:" >&2
+  tail -n 5 "$run/authflow.log" | sed 's/^/  /' >&2
+  echo "Redis and the demo CRM were stopped again. All logs: $run/" >&2
+  exit 1
+fi
 
 base="http://127.0.0.1:$port"
+if grep -q "$report_key" "$config"; then
+  report_note="sign in with the report key $report_key (reportKeys: reads reports, nothing else)"
+else
+  report_note="sign in with a key from reportKeys in $config (or the API key)"
+fi
 h="-H 'Authorization: Bearer $key' -H 'Content-Type: application/json'"
 cat <<EOF
 
 authflow is running on $base (Redis 127.0.0.1:$redis_port, demo CRM 127.0.0.1:$crm_port)
-Logs: $run/authflow.log   API key: $key
+Config:    $config
+Binary:    $bin   (e.g. $bin --check-config --config my.json)
+Logs:      $run/authflow.log
+Redis data: $data (kept across restarts; $0 --reset deletes it)
+API key (what Genesys uses): $key
+
+Dashboard for supervisors: $base/dashboard
+  $report_note
 
 1. A caller whose number is on file: ANI match -> security answer -> verified
    curl -s $h -d '{"conversationId":"demo-call-1","ani":"tel:+13175550116","serviceLine":"banking"}' $base/v1/sessions
@@ -106,16 +178,21 @@ Logs: $run/authflow.log   API key: $key
    curl -s $h -d '{"identifier":"100234"}' $base/v1/sessions/demo-call-3/identifier
    curl -s $h -X POST $base/v1/sessions/demo-call-3/opt-out
 
+4. Reports with the supervisors' key
+   curl -s -H 'Authorization: Bearer $report_key' $base/v1/reports/summary
+   curl -s -H 'Authorization: Bearer $report_key' '$base/v1/reports/interactions?format=csv'
+
    curl -s $base/healthz ; curl -s $base/readyz
    curl -s -H 'Authorization: Bearer $key' $base/metrics
    curl -s -X DELETE -H 'Authorization: Bearer $key' -o /dev/null -w '%{http_code}\n' $base/v1/sessions/demo-call-1
 
 EOF
 
-if [ "${1:-}" = --detach ]; then
+if [ "$mode" = detach ]; then
+  trap - EXIT
   echo "Running in the background; stop with: $0 --stop"
   exit 0
 fi
-trap 'stop_all; echo; echo "demo stopped"' EXIT INT TERM
+trap 'stop_all; echo; echo "demo stopped (data kept in $data)"' EXIT
 echo "Press Ctrl-C to stop."
 wait "$(cat "$run/authflow.pid")" || true

@@ -1,0 +1,150 @@
+"""deploy/local/demo.sh, run as a user runs it (detached, with the test
+build's binaries instead of its own Release build): it prints the dashboard,
+the binary and the supervisors' report key, which works; a session survives
+--stop and a restart (Redis persists to the state directory); --config takes
+another file; a bad config is refused in authflow's own words and leaves
+nothing running; --reset deletes the data.
+
+Run by hand:
+    AUTHFLOW_BIN=<build>/service/authflow \\
+    AUTHFLOW_DEMO_CRM_BIN=<build>/service/demo-crm/authflow-demo-crm \\
+        python3 tests/integration/test_demo.py -v
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+import harness as h
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DEMO = os.path.join(ROOT, "deploy", "local", "demo.sh")
+DEMO_CONFIG = os.path.join(ROOT, "deploy", "local", "authflow.demo.json")
+API_KEY = "demo-key-not-secret"
+REPORT_KEY = "demo-supervisor-key-not-secret"
+
+
+class Demo(unittest.TestCase):
+    def setUp(self):
+        if not shutil.which("redis-cli") or not shutil.which("curl"):
+            self.skipTest("the demo needs redis-cli and curl")
+        self.dir = h.make_tempdir("authflow-demo-")
+        self.port = h.free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHFLOW_")}
+        self.env.update(AUTHFLOW_DEMO_DIR=self.dir, AUTHFLOW_DEMO_PORT=str(self.port),
+                        AUTHFLOW_DEMO_BIN=os.environ["AUTHFLOW_BIN"],
+                        AUTHFLOW_DEMO_CRM_BIN=os.environ["AUTHFLOW_DEMO_CRM_BIN"],
+                        ASAN_OPTIONS="abort_on_error=0:detect_leaks=0")
+        self.addCleanup(self.demo, "--stop")
+
+    def demo(self, *args, env=None):
+        return subprocess.run([DEMO, *args], env=dict(self.env, **(env or {})), cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    def pids(self):
+        run = os.path.join(self.dir, "run")
+        out = {}
+        for name in ("authflow", "crm", "redis"):
+            p = os.path.join(run, name + ".pid")
+            if os.path.exists(p):
+                with open(p, encoding="utf-8") as f:
+                    out[name] = int(f.read())
+        return out
+
+    def alive(self, pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def call(self, method, path, body=None, key=API_KEY):
+        return h.http_request(self.port, method, path, body=body, key=key)
+
+    def test_runs_survives_a_restart_and_stops(self):
+        r = self.demo("--detach")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        base = "http://127.0.0.1:%d" % self.port
+        self.assertIn("Dashboard for supervisors: %s/dashboard" % base, r.stdout)
+        self.assertIn(REPORT_KEY, r.stdout)
+        self.assertIn(os.environ["AUTHFLOW_BIN"] + " --check-config", r.stdout)
+        self.assertIn("--stop", r.stdout)
+        status, _, body = self.call("POST", "/v1/sessions",
+                                    {"conversationId": "demo-keep-1", "serviceLine": "banking",
+                                     "ani": "tel:+13175550116"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.call("POST", "/v1/sessions/demo-keep-1/security",
+                                   {"answer": "1234"})[2]["outcome"], "verified")
+        # The supervisors' key reads reports and nothing else.
+        status, _, body = self.call("GET", "/v1/reports/summary", key=REPORT_KEY)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["total"]["completed"], 1)
+        self.assertEqual(self.call("GET", "/v1/sessions/demo-keep-1", key=REPORT_KEY)[0], 401)
+
+        first = self.pids()
+        r = self.demo("--stop")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.pids(), {})
+        for name, pid in first.items():
+            self.assertFalse(self.alive(pid), name + " still running after --stop")
+
+        # Restarted: the session and the report are still there.
+        r = self.demo("--detach")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        status, _, body = self.call("GET", "/v1/sessions/demo-keep-1")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["outcome"], "verified")
+        self.assertEqual(self.call("GET", "/v1/reports/summary", key=REPORT_KEY)[2]["total"]["completed"], 1)
+
+        # --reset deletes the data.
+        self.assertEqual(self.demo("--reset").returncode, 0)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "data")))
+        self.assertEqual(self.demo("--detach").returncode, 0)
+        self.assertEqual(self.call("GET", "/v1/sessions/demo-keep-1")[0], 404)
+
+    def test_config_option_and_environment(self):
+        with open(DEMO_CONFIG, encoding="utf-8") as f:
+            cfg = json.load(f)
+        cfg["serviceLines"]["insurance"] = dict(cfg["serviceLines"]["banking"])
+        mine = os.path.join(self.dir, "mine.json")
+        with open(mine, "w", encoding="utf-8") as f:
+            json.dump(cfg, f)
+        for args, env in ((["--config", mine], None), ([], {"AUTHFLOW_DEMO_CONFIG": mine})):
+            r = self.demo("--detach", *args, env=env)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn(mine, r.stdout)
+            status, _, body = self.call("POST", "/v1/sessions",
+                                        {"conversationId": h.new_id("cfg"), "serviceLine": "insurance"})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(self.demo("--stop").returncode, 0)
+
+    def test_bad_config_says_why_and_leaves_nothing_running(self):
+        with open(DEMO_CONFIG, encoding="utf-8") as f:
+            cfg = json.load(f)
+        cfg["serviceLines"]["banking"]["maxIdentifyAttempts"] = 99
+        bad = os.path.join(self.dir, "bad.json")
+        with open(bad, "w", encoding="utf-8") as f:
+            json.dump(cfg, f)
+        r = self.demo("--detach", "--config", bad)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("serviceLines.banking.maxIdentifyAttempts", r.stderr)
+        self.assertNotIn("did not come up", r.stderr)
+        self.assertEqual(self.pids(), {})
+
+    def test_a_service_that_dies_at_start_is_reported_and_cleaned_up(self):
+        # The config is valid, but the port is taken: authflow exits at start.
+        blocker = __import__("socket").socket()
+        blocker.bind(("127.0.0.1", self.port))
+        blocker.listen(1)
+        self.addCleanup(blocker.close)
+        r = self.demo("--detach")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("did not come up", r.stderr)
+        self.assertIn("Its last log lines", r.stderr)
+        self.assertEqual(self.pids(), {})
+
+
+if __name__ == "__main__":
+    unittest.main()
