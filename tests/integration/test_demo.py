@@ -13,6 +13,7 @@ Run by hand:
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import unittest
@@ -103,6 +104,21 @@ class Demo(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.dir, "data")))
         self.assertEqual(self.demo("--detach").returncode, 0)
         self.assertEqual(self.call("GET", "/v1/sessions/demo-keep-1")[0], 404)
+
+    def test_readme_example_answer_is_the_real_one(self):
+        """README's session answer example is what the demo answers."""
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            text = f.read()
+        block = re.search(r"\*\*Every session answer\*\*.*?```json\n(.*?)```", text, re.S)
+        example = json.loads(block.group(1))
+        r = self.demo("--detach")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        status, _, body = self.call("POST", "/v1/sessions",
+                                    {"conversationId": example["conversationId"],
+                                     "ani": "tel:+13175550116",
+                                     "serviceLine": example["serviceLine"]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body, example)
 
     def test_config_option_and_environment(self):
         with open(DEMO_CONFIG, encoding="utf-8") as f:
