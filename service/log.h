@@ -84,4 +84,9 @@ size_t log_format(char *out, size_t out_len, int64_t time_ms, log_level level,
 #define log_lifecycle(msg, ...)                                                \
   log_emit_always(LOG_INFO, (msg), LOG_FIELDS(__VA_ARGS__))
 
+/* The request method as it may be logged: one of the standard methods by
+ * its static name, anything else (unknown, lower-case, bytes >= 0x80)
+ * "other". A client cannot put its own text in the log this way. */
+const char *log_method_name(const char *method);
+
 #endif

@@ -6,7 +6,8 @@
  *   - the output session's updated_ms is the event's (or CRM answer's) time;
  *   - identification (identified, method, customer_id, customer_name) is
  *     never dropped once reached;
- *   - a CRM fault never costs the caller an attempt;
+ *   - a CRM fault never costs the caller an identifier attempt; a
+ *     verification costs one as soon as its request was sent (flow.h);
  *   - a security answer is only read, never copied anywhere.
  */
 #include "flow.h"
@@ -278,6 +279,7 @@ flow_plan_status flow_start(const flow_policy *policy,
   COPY_FIELD(fresh.conversation_id, session_in->conversation_id);
   COPY_FIELD(fresh.service_line, session_in->service_line);
   COPY_FIELD(fresh.language, session_in->language);
+  COPY_FIELD(fresh.ani_hash, session_in->ani_hash);
   fresh.created_ms = session_in->created_ms;
   fresh.state = FLOW_STATE_AWAITING_IDENTIFIER;
   fresh.outcome = FLOW_OUTCOME_PENDING;
@@ -439,18 +441,29 @@ static void complete_identifier(const flow_policy *policy,
   }
 }
 
-/* The security answer's check. Right and wrong answers tell the store what
- * to do with the cross-call failure counter; a CRM fault touches neither
- * the counter nor the caller's attempts. */
+/*
+ * The security answer's check. Right and wrong answers tell the store what
+ * to do with the cross-call failure counter. A CRM fault is free only when
+ * the request was never sent; once it reached the CRM (any status the
+ * mapping does not know, an unusable body, a timeout after sending) the
+ * attempt and the lockout failure stay counted, so an unmapped "wrong PIN"
+ * status cannot be used as a free oracle. Either way the call goes to an
+ * agent as crm_unavailable. The CRM's own "locked" answer is also an
+ * answer to a guess: it counts too.
+ */
 static void complete_verify(const flow_policy *policy,
                             const flow_crm_result *result, flow_step *out) {
   flow_session *s = &out->session;
   if (!result->ok) {
-    refund(&s->verify_attempts);
+    if (result->sent)
+      out->lockout = FLOW_LOCKOUT_RECORD_FAILURE;
+    else
+      refund(&s->verify_attempts);
     s->last_result = FLOW_RESULT_CRM_ERROR;
     complete(s, FLOW_OUTCOME_CRM_UNAVAILABLE);
   } else if (result->locked) {
     s->last_result = FLOW_RESULT_NONE;
+    out->lockout = FLOW_LOCKOUT_RECORD_FAILURE;
     complete(s, FLOW_OUTCOME_LOCKED);
   } else if (result->verified) {
     s->verified = true;
@@ -516,7 +529,8 @@ static const char *completed_prompt(flow_outcome outcome) {
 
 /*
  * What the IVR should do and say next. attemptsRemaining counts what is
- * left for the step being asked (never negative, 0 once completed). A
+ * left for the step being asked (never negative, 0 once completed). The
+ * name may be spoken only once verified, unless the line opted in. A
  * session that is not in a known state is shown as completed and handed to
  * an agent: a person is the safe answer to a corrupt record.
  */
@@ -530,6 +544,7 @@ void flow_view_of(const flow_policy *policy, const flow_session *s,
   else
     out->auth_status = FLOW_AUTH_NOT_IDENTIFIED;
 
+  out->speak_name = s->verified || policy->greet_before_verification;
   int remaining = 0;
   switch (s->state) {
   case FLOW_STATE_AWAITING_IDENTIFIER:

@@ -16,8 +16,13 @@
  * Attempt accounting contract: for FLOW_EV_IDENTIFIER and FLOW_EV_SECURITY the
  * store has ALREADY counted the attempt (identify_attempts / verify_attempts
  * include this submission) before flow_plan() is called; see
- * flow_event_counter(). The flow refunds it when the CRM fails, so a CRM fault
- * never costs the caller an attempt.
+ * flow_event_counter(). The flow refunds an identifier attempt when the CRM
+ * fails. A verification is refunded only when its request was never sent
+ * (flow_crm_result.sent false: connect failure, open breaker, no token,
+ * budget spent before sending): one that reached the CRM and got any HTTP
+ * answer, or timed out after it was sent, stays counted as an attempt and
+ * as a lockout failure whatever the status mapping says (SPEC §6,
+ * "guessing never pays"), so an unmapped status cannot be a free oracle.
  */
 #ifndef AUTHFLOW_FLOW_H
 #define AUTHFLOW_FLOW_H
@@ -33,7 +38,8 @@
 #define FLOW_CUSTOMER_NAME_MAX 128
 #define FLOW_VALUE_MAX 64 /* a normalised identifier or E.164 number */
 #define FLOW_MASKED_MAX 24
-#define FLOW_ANSWER_MAX 32 /* longest security answer accepted, in digits */
+#define FLOW_ANSWER_MAX 32   /* longest security answer accepted, in digits */
+#define FLOW_ANI_HASH_MAX 32 /* hex digits of the keyed ANI hash */
 
 typedef enum {
   FLOW_STATE_AWAITING_IDENTIFIER = 0,
@@ -102,6 +108,10 @@ typedef struct {
   /* Country calling code used to complete national numbers ("1", "34",
    * "82"): digits only, 1..3 of them. */
   char default_country_code[4];
+  /* Speak the customer's name (ask_security, welcome_identified) before
+   * the caller proved who they are. Off by default: anyone who spoofs a
+   * caller number would learn whose number it is (see flow_view). */
+  bool greet_before_verification;
 } flow_policy;
 
 /* The session as kept in the store. Security answers and raw ANI or
@@ -121,7 +131,11 @@ typedef struct {
   int identify_attempts; /* attempts used, including a reserved one */
   int verify_attempts;
   char ani_masked[FLOW_MASKED_MAX + 1]; /* "" or e.g. "*******0116" */
-  int64_t created_ms;                   /* unix ms, set at start */
+  /* Keyed hash of the caller's E.164 number (hex), never the number: the
+   * per-caller failed-verification limit is counted under it. "" when the
+   * call came without a usable ANI. Set by the edge before flow_start(). */
+  char ani_hash[FLOW_ANI_HASH_MAX + 1];
+  int64_t created_ms; /* unix ms, set at start */
   int64_t updated_ms;
 } flow_session;
 
@@ -159,8 +173,14 @@ typedef struct {
 
 /* What the CRM answered, as the connector mapped it. */
 typedef struct {
-  bool ok;         /* false: 5xx, timeout, unreachable or unparseable */
-  int match_count; /* LOOKUP */
+  bool ok; /* false: 5xx, timeout, unreachable or unparseable */
+  /* The request went out: an HTTP answer came back (any status), or the
+   * connection was made and the transfer then failed or timed out. False
+   * only when nothing can have reached the CRM (connect failure, open
+   * breaker, no OAuth2 token, budget spent before sending). A VERIFY that
+   * was sent always counts (see the contract above). */
+  bool sent;
+  int match_count;                            /* LOOKUP */
   char customer_id[FLOW_CUSTOMER_ID_MAX + 1]; /* LOOKUP, first match */
   char customer_name[FLOW_CUSTOMER_NAME_MAX + 1];
   bool verified; /* VERIFY */
@@ -198,11 +218,17 @@ typedef struct {
   flow_auth_status auth_status;
   int attempts_remaining;
   const char *prompt_id; /* static string */
+  /* May the prompt say the customer's name? Only once verified, or when
+   * the service line opted in (greet_before_verification). The API answer
+   * still carries customerName for the agent's screen; the IVR must not
+   * speak it. */
+  bool speak_name;
 } flow_view;
 
 /*
  * Start a new session. `session_in` holds conversation_id, service_line,
- * language and created_ms already filled by the caller; the rest is ignored.
+ * language, created_ms and ani_hash already filled by the caller; the rest
+ * is ignored.
  * Result: DONE (no usable ANI or aniLookup off: ask for an identifier) or
  * NEED_CRM (ANI lookup). Never WRONG_STATE.
  */

@@ -74,6 +74,7 @@ typedef enum {
   CRM_VERIFIED,
   CRM_WRONG,
   CRM_LOCKED,
+  CRM_SENT_ERROR, /* sent, then an unmapped status or a timeout */
 } crm_id;
 
 static const flow_crm_result crm_results[] = {
@@ -92,6 +93,7 @@ static const flow_crm_result crm_results[] = {
     [CRM_VERIFIED] = {.ok = true, .verified = true},
     [CRM_WRONG] = {.ok = true, .verified = false},
     [CRM_LOCKED] = {.ok = true, .verified = false, .locked = true},
+    [CRM_SENT_ERROR] = {.ok = false, .sent = true},
 };
 
 #define T_CREATED 1000
@@ -798,7 +800,7 @@ static const flow_row rows[] = {
      .auth = ID_ONLY,
      .remaining = 0,
      .prompt = "transfer_locked"},
-    {.name = "CRM reports the customer locked: locked",
+    {.name = "CRM reports the customer locked: locked, the guess counts",
      .policy = POL_FULL,
      .from = FROM_ASK_SEC_ID,
      .id_used = 1,
@@ -816,11 +818,58 @@ static const flow_row rows[] = {
      .identified = true,
      .id_after = 1,
      .ver_after = 1,
+     .lockout = FLOW_LOCKOUT_RECORD_FAILURE,
      .next = AGENT,
      .auth = ID_ONLY,
      .remaining = 0,
      .prompt = "transfer_locked"},
-    {.name = "verify CRM error: refund, crm_unavailable, still identified",
+    {.name = "verify sent, unmapped status or timeout: counted, "
+             "recorded, crm_unavailable",
+     .policy = POL_FULL,
+     .from = FROM_ASK_SEC_ANI,
+     .ver_used = 2,
+     .kind = FLOW_EV_SECURITY,
+     .input = SECRET,
+     .crm = CRM_SENT_ERROR,
+     .plan = FLOW_PLAN_NEED_CRM,
+     .crm_kind = FLOW_CRM_VERIFY,
+     .crm_value = "100234",
+     .state = DONE,
+     .outcome = FLOW_OUTCOME_CRM_UNAVAILABLE,
+     .result = FLOW_RESULT_CRM_ERROR,
+     .method = FLOW_METHOD_ANI,
+     .identified = true,
+     .ver_after = 2,
+     .lockout = FLOW_LOCKOUT_RECORD_FAILURE,
+     .next = AGENT,
+     .auth = ID_ONLY,
+     .remaining = 0,
+     .prompt = "transfer_crm_unavailable"},
+    {.name = "verify sent on the first attempt: still counted",
+     .policy = POL_FULL,
+     .from = FROM_ASK_SEC_ID,
+     .id_used = 1,
+     .ver_used = 1,
+     .kind = FLOW_EV_SECURITY,
+     .input = SECRET,
+     .crm = CRM_SENT_ERROR,
+     .plan = FLOW_PLAN_NEED_CRM,
+     .crm_kind = FLOW_CRM_VERIFY,
+     .crm_value = "100234",
+     .state = DONE,
+     .outcome = FLOW_OUTCOME_CRM_UNAVAILABLE,
+     .result = FLOW_RESULT_CRM_ERROR,
+     .method = FLOW_METHOD_IDENTIFIER,
+     .identified = true,
+     .id_after = 1,
+     .ver_after = 1,
+     .lockout = FLOW_LOCKOUT_RECORD_FAILURE,
+     .next = AGENT,
+     .auth = ID_ONLY,
+     .remaining = 0,
+     .prompt = "transfer_crm_unavailable"},
+    {.name = "verify never sent (connect failure, breaker, no token): "
+             "refund, crm_unavailable, still identified",
      .policy = POL_FULL,
      .from = FROM_ASK_SEC_ANI,
      .ver_used = 2,
@@ -1162,6 +1211,65 @@ static void test_view_outcomes(void **state) {
   }
 }
 
+/* The name may be spoken only once verified, or when the line opted in;
+ * every state and outcome, both policies. */
+typedef struct {
+  bool greet_before; /* policy.greet_before_verification */
+  flow_state state;
+  flow_outcome outcome;
+  bool identified, verified;
+  bool speak;
+} name_row;
+
+static const name_row name_rows[] = {
+    {false, AWAIT_ID, FLOW_OUTCOME_PENDING, false, false, false},
+    {false, AWAIT_SEC, FLOW_OUTCOME_PENDING, true, false, false},
+    {false, DONE, FLOW_OUTCOME_IDENTIFIED_ONLY, true, false, false},
+    {false, DONE, FLOW_OUTCOME_VERIFY_FAILED, true, false, false},
+    {false, DONE, FLOW_OUTCOME_LOCKED, true, false, false},
+    {false, DONE, FLOW_OUTCOME_CRM_UNAVAILABLE, true, false, false},
+    {false, DONE, FLOW_OUTCOME_VERIFIED, true, true, true},
+    {true, AWAIT_SEC, FLOW_OUTCOME_PENDING, true, false, true},
+    {true, DONE, FLOW_OUTCOME_IDENTIFIED_ONLY, true, false, true},
+    {true, DONE, FLOW_OUTCOME_VERIFIED, true, true, true},
+};
+
+static void test_speak_name(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof name_rows / sizeof name_rows[0]; i++) {
+    const name_row *r = &name_rows[i];
+    flow_policy policy = policies[POL_FULL];
+    policy.greet_before_verification = r->greet_before;
+    flow_session s;
+    make_session(r->identified ? FROM_ASK_SEC_ID : FROM_ASK_ID, 1, 0, &s);
+    s.state = r->state;
+    s.outcome = r->outcome;
+    s.verified = r->verified;
+    flow_view v;
+    flow_view_of(&policy, &s, &v);
+    print_message("  [%zu] greet=%d %s verified=%d\n", i, r->greet_before,
+                  flow_outcome_name(r->outcome), r->verified);
+    assert_int_equal(v.speak_name, r->speak);
+  }
+}
+
+/* The ANI hash the edge computed is kept by START; nothing else is. */
+static void test_start_keeps_ani_hash(void **state) {
+  (void)state;
+  flow_session in;
+  make_session(FROM_NEW, 0, 0, &in);
+  snprintf(in.ani_hash, sizeof in.ani_hash, "0123456789abcdef");
+  snprintf(in.customer_name, sizeof in.customer_name, "stale");
+  flow_event ev = {
+      .kind = FLOW_EV_START, .ani = "+13175550116", .now_ms = T_EVENT};
+  flow_step out;
+  flow_start(&policies[POL_FULL], &in, &ev, &out);
+  assert_string_equal(out.session.ani_hash, "0123456789abcdef");
+  assert_string_equal(out.session.customer_name, "");
+  /* No raw ANI anywhere in the session. */
+  assert_null(memmem(&out.session, sizeof out.session, "3175550116", 10));
+}
+
 /* The store found the customer locked at commit time. */
 static void test_lock_out(void **state) {
   (void)state;
@@ -1348,6 +1456,8 @@ int main(void) {
       cmocka_unit_test(test_flow_table),
       cmocka_unit_test(test_view_outcomes),
       cmocka_unit_test(test_lock_out),
+      cmocka_unit_test(test_speak_name),
+      cmocka_unit_test(test_start_keeps_ani_hash),
       cmocka_unit_test(test_event_rules),
       cmocka_unit_test(test_normalise_identifier),
       cmocka_unit_test(test_names),

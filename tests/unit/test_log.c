@@ -66,6 +66,65 @@ static void test_log_truncation_keeps_json(void **state) {
   json_decref(j);
 }
 
+/* Invalid UTF-8 never reaches the line raw: each bad byte is a \u00XX
+ * escape, well-formed sequences pass, and a strict parser accepts it. */
+static void test_log_invalid_utf8_escaped(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+    bool valid; /* well-formed: passes through raw */
+  } rows[] = {
+      {"Garc\xc3\xad"
+       "a",
+       "Garc\xc3\xad"
+       "a",
+       true},
+      {"\xe2\x82\xac \xf0\x9f\x98\x80", "\xe2\x82\xac \xf0\x9f\x98\x80", true},
+      {"G\xff"
+       "T",
+       "G\xc3\xbf"
+       "T",
+       false},                                             /* lone byte */
+      {"\xc3", "\xc3\x83", false},                         /* truncated */
+      {"\xc0\xaf", "\xc3\x80\xc2\xaf", false},             /* overlong */
+      {"\xed\xa0\x80", "\xc3\xad\xc2\xa0\xc2\x80", false}, /* surrogate */
+      {"\xf4\x90\x80\x80", "\xc3\xb4\xc2\x90\xc2\x80\xc2\x80", false},
+      {"\x80"
+       "abc",
+       "\xc2\x80"
+       "abc",
+       false}, /* continuation */
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    char line[512];
+    size_t n = log_format(line, sizeof line, 0, LOG_INFO, "m",
+                          LOG_FIELDS(LOG_STR("v", rows[i].in)));
+    json_error_t e;
+    json_t *j = json_loadb(line, n, 0, &e);
+    if (!j)
+      fail_msg("row %zu not JSON: %s (%s)", i, line, e.text);
+    /* The escape decodes to U+00XX, i.e. the byte's Latin-1 reading. */
+    assert_string_equal(json_string_value(json_object_get(j, "v")),
+                        rows[i].want);
+    json_decref(j);
+    bool raw_high = false;
+    for (size_t k = 0; k < n; k++)
+      raw_high = raw_high || (unsigned char)line[k] >= 0x80;
+    assert_int_equal(raw_high, rows[i].valid);
+  }
+}
+
+static void test_log_method_name(void **state) {
+  (void)state;
+  assert_string_equal(log_method_name("GET"), "GET");
+  assert_string_equal(log_method_name("DELETE"), "DELETE");
+  assert_string_equal(log_method_name("get"), "other");
+  assert_string_equal(log_method_name("G\xffT"), "other");
+  assert_string_equal(log_method_name("BREW"), "other");
+  assert_string_equal(log_method_name(""), "other");
+  assert_string_equal(log_method_name(NULL), "other");
+}
+
 static void test_log_level_filter(void **state) {
   (void)state;
   log_set_level(LOG_WARN);
@@ -80,6 +139,8 @@ int main(void) {
       cmocka_unit_test(test_log_fields),
       cmocka_unit_test(test_log_truncation_keeps_json),
       cmocka_unit_test(test_log_level_filter),
+      cmocka_unit_test(test_log_invalid_utf8_escaped),
+      cmocka_unit_test(test_log_method_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
