@@ -13,6 +13,10 @@ and per-endpoint counters.
 ForwardProxy is an HTTP forward proxy (absolute-form requests and CONNECT
 tunnels) that counts what went through it.
 
+GatedFront is a reverse proxy in front of a CRM (the demo CRM) that holds
+chosen requests until the test releases them: an explicit gate, not a
+timer, decides when a held CRM call goes on.
+
 Every server takes an ssl.SSLContext (server side) to serve https; the TLS
 handshake runs in the connection's own thread, failed handshakes are
 counted in `tls_failures`, and client certificate CNs are kept in
@@ -454,5 +458,94 @@ class ForwardProxy:
         self.url = "http://127.0.0.1:%d" % self.port
 
     def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---------------------------------------------------------------------------
+# Gated front
+# ---------------------------------------------------------------------------
+
+
+class GatedFront:
+    """A reverse proxy before a CRM at upstream_url, with a gate.
+
+    hold(path_part) closes the gate for requests whose path contains
+    path_part (e.g. "/verify"): each one is counted in `held` as it arrives
+    and then waits, its connection open and the CRM not yet asked, until
+    release() opens the gate (a 60 s safety bound only keeps a forgotten
+    gate from hanging the run). wait_held(n) blocks until n requests have
+    arrived at the closed gate; `waiting` is how many wait there now.
+    Everything else is forwarded at once. Not a timer: the test decides.
+    """
+
+    def __init__(self, upstream_url):
+        up = urlsplit(upstream_url)
+        self.upstream = (up.hostname, up.port)
+        self.cond = threading.Condition()
+        self.gate = None  # a closed threading.Event while holding
+        self.path_part = None
+        self.held = 0
+        self.waiting = 0
+        front = self
+
+        class Handler(_Handler):
+            def forward(self):
+                body = self.body()
+                front._pass_gate(self.path)
+                conn = http.client.HTTPConnection(*front.upstream, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items()
+                               if k.lower() not in _HOP_BY_HOP}
+                    conn.request(self.command, self.path, body=body or None, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    self.reply(resp.status, data.decode("utf-8", "replace"),
+                               resp.getheader("Content-Type") or "application/json")
+                except OSError:
+                    self.reply(502, {"error": "bad gateway"})
+                finally:
+                    conn.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+        self.server = _serve(Handler)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def _pass_gate(self, path):
+        with self.cond:
+            gate = self.gate
+            if gate is None or self.path_part not in path:
+                return
+            self.held += 1
+            self.waiting += 1
+            self.cond.notify_all()
+        gate.wait(60)
+        with self.cond:
+            self.waiting -= 1
+            self.cond.notify_all()
+
+    def hold(self, path_part):
+        """Close the gate for requests whose path contains path_part."""
+        with self.cond:
+            self.gate = threading.Event()
+            self.path_part = path_part
+            self.held = 0
+
+    def wait_held(self, n, timeout=10.0):
+        """Block until n requests arrived at the closed gate; False on timeout."""
+        with self.cond:
+            return self.cond.wait_for(lambda: self.held >= n, timeout)
+
+    def release(self):
+        """Open the gate: every held request goes on to the CRM."""
+        with self.cond:
+            gate, self.gate = self.gate, None
+        if gate is not None:
+            gate.set()
+
+    def stop(self):
+        self.release()
         self.server.shutdown()
         self.server.server_close()

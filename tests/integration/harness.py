@@ -17,8 +17,13 @@ To run one file by hand from the source tree:
     AUTHFLOW_DEMO_CRM_BIN=$PWD/build-itest/service/demo-crm/authflow-demo-crm \\
         python3 tests/integration/test_flow_paths.py -v
 
-Every child process is started in its own process group and is killed at
-exit (atexit) even when a test fails, so nothing outlives the test file.
+A test starts its processes one way: through a Stack (see StackTestCase),
+which registers every part for teardown the moment it exists and stops them
+all, and removes their temp dirs, on ONE path -- a unittest cleanup, which
+runs even when setUp or setUpClass fails half way. Every child is in its own
+process group. At exit, a child still running or a temp dir still on disk is
+a leak: it is reported and the file exits non-zero (a backstop, not a second
+teardown path).
 """
 
 import atexit
@@ -78,6 +83,7 @@ HTTP_TIMEOUT = 10.0
 _children = []
 _children_lock = threading.Lock()
 _tempdirs = []
+_kept = set()  # temp dirs kept on purpose (a sanitizer report, a bad exit)
 
 
 def _track(proc):
@@ -100,9 +106,13 @@ def _kill_group(proc, sig=signal.SIGKILL):
 
 
 @atexit.register
-def _cleanup_children():
+def _check_for_leaks():
+    """Backstop: a child still running or a temp dir still on disk at exit
+    escaped its Stack. Kill/remove it, say so, and fail the file."""
     with _children_lock:
-        procs = list(_children)
+        procs = [p for p in _children if p.poll() is None]
+    leaks = ["process %d (%s) still running" % (p.pid, os.path.basename(str(p.args[0])))
+             for p in procs]
     for proc in procs:
         _kill_group(proc)
     for proc in procs:
@@ -110,15 +120,34 @@ def _cleanup_children():
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-    if not os.environ.get("AUTHFLOW_ITEST_KEEP"):
-        for d in _tempdirs:
-            shutil.rmtree(d, ignore_errors=True)
+    for d in _tempdirs:
+        if d not in _kept and os.path.exists(d):
+            leaks.append("temp dir %s left behind" % d)
+            remove_tempdir(d)
+    if leaks:
+        sys.stderr.write("LEAK (a part was not started through a Stack):\n  %s\n"
+                         % "\n  ".join(leaks))
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(3)
 
 
 def make_tempdir(prefix="authflow-itest-"):
+    """A temp dir; a Stack removes it (use Stack.tempdir in tests)."""
     d = tempfile.mkdtemp(prefix=prefix)
     _tempdirs.append(d)
     return d
+
+
+def keep_tempdir(d):
+    """Keep d after the run (its logs explain a failure)."""
+    _kept.add(d)
+
+
+def remove_tempdir(d):
+    if d in _kept or os.environ.get("AUTHFLOW_ITEST_KEEP"):
+        return
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def free_port():
@@ -208,30 +237,59 @@ def redis_command(port, *args, timeout=2.0):
 
 
 class Redis:
-    """A throw-away redis-server on a loopback port (no persistence)."""
+    """A throw-away redis-server on a loopback port.
 
-    def __init__(self, port=None):
+    Plain (no persistence) by default. aof=True persists every write
+    (append-only, fsync always) in `directory`, so a restart on the same
+    port and directory reloads it. sentinel_conf (a template with %(port)d)
+    makes it a redis-sentinel. args are appended to the command line
+    (e.g. ["--replicaof", host, port]).
+    """
+
+    def __init__(self, port=None, directory=None, aof=False, args=(), sentinel_conf=None):
         self.port = port or free_port()
-        self.dir = make_tempdir("authflow-redis-")
+        self.dir = directory or make_tempdir("authflow-redis-")
+        self.aof = aof
+        self.args = list(args)
+        self.sentinel_conf = sentinel_conf
         self.proc = None
 
     @property
     def url(self):
         return "redis://%s:%d/0" % (LOOPBACK, self.port)
 
+    def argv(self):
+        if self.sentinel_conf is not None:
+            path = os.path.join(self.dir, "sentinel.conf")
+            with open(path, "w", encoding="ascii") as f:
+                f.write(self.sentinel_conf % {"port": self.port})
+            return [REDIS_BIN, path, "--sentinel"] + self.args
+        persist = (["--appendonly", "yes", "--appendfsync", "always"] if self.aof
+                   else ["--appendonly", "no"])
+        return ([REDIS_BIN, "--port", str(self.port), "--bind", LOOPBACK, "--save", ""]
+                + persist + ["--dir", self.dir, "--daemonize", "no"] + self.args)
+
     def start(self):
         log = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = _track(subprocess.Popen(
-            [REDIS_BIN, "--port", str(self.port), "--bind", LOOPBACK,
-             "--save", "", "--appendonly", "no", "--dir", self.dir,
-             "--daemonize", "no"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True))
         log.close()
-        wait_until(self._ping_or_dead, START_TIMEOUT, what="redis PING")
+        wait_until(self._ping_or_dead, START_TIMEOUT, what="redis PING on %d" % self.port)
         if self.proc.poll() is not None:
             raise AssertionError("redis-server exited with %s" % self.proc.returncode)
+        if self.aof:
+            # PING answers while the AOF is still loading (-LOADING errors);
+            # wait until a real command works.
+            wait_until(self._loaded, START_TIMEOUT, what="redis to load its AOF")
         return self
+
+    def _loaded(self):
+        try:
+            self.command("DBSIZE")
+            return True
+        except (OSError, RedisError):
+            return False
 
     def _ping_or_dead(self):
         if self.proc.poll() is not None:
@@ -451,6 +509,7 @@ class Authflow:
         self.log_path = os.path.join(self.dir, "authflow.log")
         self.proc = None
         self.port = None
+        self.killed = False  # SIGKILLed on purpose: its exit status means nothing
         self._log_offset = 0
 
     def env(self):
@@ -481,8 +540,11 @@ class Authflow:
                 break
             time.sleep(0.05)
         _kill_group(self.proc)
-        raise AssertionError("authflow did not report listening (exit %s); log:\n%s"
-                             % (self.proc.poll(), self.log_text()[-4000:]))
+        self.proc.wait(timeout=STOP_TIMEOUT)
+        self.killed = True
+        keep_tempdir(self.dir)
+        raise AssertionError("authflow did not report listening (exit %s); log kept at %s:\n%s"
+                             % (self.proc.poll(), self.log_path, self.log_text()[-4000:]))
 
     def _listening_port(self):
         for entry in self.log_entries(since_start=True):
@@ -528,8 +590,7 @@ class Authflow:
         reports = self.sanitizer_reports()
         if rc == 0 and not reports:
             return None
-        if self.dir in _tempdirs:
-            _tempdirs.remove(self.dir)
+        keep_tempdir(self.dir)
         text = self.log_text()
         first = min([text.find(m) for m in reports] or [max(0, len(text) - 1500)])
         return ("authflow exit status %s after SIGTERM (expected 0), sanitizer reports %s; "
@@ -548,6 +609,19 @@ class Authflow:
     def terminate(self):
         """Send SIGTERM (does not wait)."""
         _kill_group(self.proc, signal.SIGTERM)
+
+    def kill(self):
+        """SIGKILL, like a crash, and wait for it; the exit status is not checked."""
+        self.killed = True
+        _kill_group(self.proc, signal.SIGKILL)
+        self.proc.wait(timeout=STOP_TIMEOUT)
+
+    def wait_for_log(self, msg, timeout=START_TIMEOUT):
+        """Wait until a log line with this msg has been written; returns it."""
+        def find():
+            return next((e for e in self.log_entries(since_start=True)
+                         if e.get("msg") == msg), None)
+        return wait_until(find, timeout, what="log line %r" % msg)
 
     def stop(self, timeout=STOP_TIMEOUT):
         """SIGTERM and wait; returns the exit status (None if it had to be killed)."""
@@ -598,20 +672,33 @@ class Authflow:
         return self.request("DELETE", "/v1/sessions/%s" % conversation_id, **kw)
 
 
-def check_config(path, timeout=STOP_TIMEOUT):
-    """Run `authflow --check-config --config path`; returns (rc, stdout+stderr)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHFLOW_")}
+def run_authflow(args, timeout=STOP_TIMEOUT, env=None):
+    """Run the authflow binary with args until it exits by itself (a
+    one-shot command, or a start that must fail); the environment holds no
+    AUTHFLOW_* variable but those in env. Returns (rc, stdout+stderr); rc
+    is None when it was still running after timeout (it is then killed)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHFLOW_")}
+    full_env.update(env or {})
     proc = _track(subprocess.Popen(
-        [AUTHFLOW_BIN, "--check-config", "--config", path],
+        [AUTHFLOW_BIN] + list(args),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=env, start_new_session=True))
+        env=full_env, start_new_session=True))
     try:
         out, err = proc.communicate(timeout=timeout)
+        rc = proc.returncode
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         out, err = proc.communicate(timeout=STOP_TIMEOUT)
+        rc = None
+    return rc, (out + err).decode("utf-8", "replace")
+
+
+def check_config(path, timeout=STOP_TIMEOUT):
+    """Run `authflow --check-config --config path`; returns (rc, stdout+stderr)."""
+    rc, text = run_authflow(["--check-config", "--config", path], timeout=timeout)
+    if rc is None:
         raise AssertionError("--check-config did not exit within %.0fs" % timeout)
-    return proc.returncode, (out + err).decode("utf-8", "replace")
+    return rc, text
 
 
 # ---------------------------------------------------------------------------
@@ -904,48 +991,190 @@ def assert_ok(testcase, response, **expected):
     return assert_session_answer(body, **expected)
 
 
-class StackTestCase(unittest.TestCase):
-    """Base class: one Redis + demo CRM + authflow per test class.
+class Stack:
+    """The processes and temp dirs of one test stack, and their ONE teardown.
 
-    Subclasses set SERVICE_LINES / LOCKOUT / CRM_TIMEOUT_MS. Before every test
-    Redis is flushed and the CRM is reset to normal, so tests do not see each
-    other's sessions, lockouts or counters.
+    Built with the unittest cleanup hook of its owner (TestCase.addCleanup
+    for one test, addClassCleanup for a class); close() is registered there
+    before anything starts, so whatever setUp/setUpClass started before it
+    failed is still stopped. Every part is recorded the moment it exists.
+    close() stops the authflow processes first (newest first; each must have
+    exited 0 after SIGTERM with no sanitizer report, unless it was killed on
+    purpose), then every other part (newest first), then removes the temp
+    dirs (a failing authflow's dir is kept for its log). Problems are
+    collected and raised together, so one failure does not leak the rest.
+
+    Named parts live as attributes: redis, crm, svc (the first authflow),
+    svcs (all of them), gate (a GatedFront before the CRM, if any); a suite
+    may add its own (stack.replica, stack.sentinels, ...).
     """
 
+    def __init__(self, add_cleanup):
+        self._authflows = []
+        self._parts = []
+        self._dirs = []
+        self.redis = self.crm = self.svc = self.gate = None
+        self.svcs = []
+        add_cleanup(self.close)
+
+    def tempdir(self, prefix="authflow-itest-"):
+        d = make_tempdir(prefix)
+        self._dirs.append(d)
+        return d
+
+    def start(self, part):
+        """Own part (anything with stop(); a `dir` attribute is removed at
+        close) and start it if it has start() (a stub that serves from its
+        constructor has none). Returns part."""
+        self._parts.append(part)
+        if getattr(part, "dir", None):
+            self._dirs.append(part.dir)
+        if hasattr(part, "start"):
+            part.start()
+        return part
+
+    def authflow(self, config, env=None, log_level="info"):
+        """Start one authflow process on config; returns it."""
+        svc = Authflow(config, env=env, log_level=log_level)
+        self._authflows.append(svc)
+        self._dirs.append(svc.dir)
+        return svc.start()
+
+    def close(self):
+        problems = []
+        for svc in reversed(self._authflows):
+            try:
+                rc = svc.stop()
+                problem = None if svc.killed else svc.exit_problem(rc)
+            except Exception as e:  # noqa: BLE001 - reported below
+                problem = "stopping authflow: %r" % e
+            if problem:
+                problems.append(problem)
+        for part in reversed(self._parts):
+            try:
+                part.stop()
+            except Exception as e:  # noqa: BLE001 - reported below
+                problems.append("stopping %s: %r" % (type(part).__name__, e))
+        for d in self._dirs:
+            remove_tempdir(d)
+        if problems:
+            raise AssertionError("\n\n".join(problems))
+
+
+def _stack_part(name):
+    return property(lambda self: getattr(self.stack, name),
+                    lambda self, value: setattr(self.stack, name, value))
+
+
+class StackTestCase(unittest.TestCase):
+    """Base class of every integration suite: the one way to start a stack.
+
+    By default one stack per test class: a Redis, the demo CRM and
+    INSTANCES authflow processes on make_config(); before every test
+    reset_stack() checks authflow is alive, flushes Redis and puts the CRM
+    back to normal, so tests do not see each other's sessions, lockouts or
+    counters. PER_TEST = True gives every test a fresh stack instead (for
+    tests that kill, pause, restart or stop a part).
+
+    Knobs: SERVICE_LINES, LOCKOUT, CRM_TIMEOUT_MS, LOG_LEVEL, AUTHFLOW_ENV
+    (extra environment, e.g. a CRM secret), INSTANCES (0: the test starts
+    authflow itself with self.stack.authflow(...)), GATED_CRM (a GatedFront
+    between authflow and the CRM, as self.gate, so a test can hold CRM calls
+    until it releases them).
+
+    Special needs override the hooks, each given the Stack: start_redis
+    (AOF, Sentinel), start_crm (a stub CRM), make_config, or start_stack
+    itself; whatever they start goes through stack.start() / authflow() /
+    tempdir(), so it is torn down with the rest. A test that needs extra
+    processes of its own takes them from extra_stack(), torn down after it.
+
+    self.redis, self.crm, self.svc, self.svcs and self.gate are the stack's.
+    """
+
+    PER_TEST = False
     SERVICE_LINES = None
     LOCKOUT = None
     CRM_TIMEOUT_MS = 3000
     LOG_LEVEL = "info"
+    AUTHFLOW_ENV = None
+    INSTANCES = 1
+    GATED_CRM = False
+
+    stack = None
+    redis = _stack_part("redis")
+    crm = _stack_part("crm")
+    svc = _stack_part("svc")
+    svcs = _stack_part("svcs")
+    gate = _stack_part("gate")
 
     @classmethod
     def setUpClass(cls):
-        cls.redis = Redis().start()
-        cls.crm = DemoCrm().start()
-        cls.svc = Authflow(cls.make_config(), log_level=cls.LOG_LEVEL).start()
+        super().setUpClass()
+        if not cls.PER_TEST:
+            cls.stack = Stack(cls.addClassCleanup)
+            cls.start_stack(cls.stack)
+
+    def setUp(self):
+        super().setUp()
+        self._extra = None
+        if self.PER_TEST:
+            self.stack = Stack(self.addCleanup)
+            self.start_stack(self.stack)
+        else:
+            self.reset_stack()
+
+    # -- hooks -----------------------------------------------------------------
 
     @classmethod
-    def make_config(cls, **overrides):
-        cfg = base_config(cls.redis, cls.crm.url, service_lines=cls.SERVICE_LINES,
+    def start_stack(cls, stack):
+        stack.redis = cls.start_redis(stack)
+        stack.crm = cls.start_crm(stack)
+        if cls.GATED_CRM:
+            from crm_stubs import GatedFront  # noqa: PLC0415 - stubs need no harness
+            stack.gate = stack.start(GatedFront(stack.crm.url))
+        stack.svcs = [stack.authflow(cls.make_config(stack), env=cls.AUTHFLOW_ENV,
+                                     log_level=cls.LOG_LEVEL)
+                      for _ in range(cls.INSTANCES)]
+        stack.svc = stack.svcs[0] if stack.svcs else None
+
+    @classmethod
+    def start_redis(cls, stack):
+        return stack.start(Redis())
+
+    @classmethod
+    def start_crm(cls, stack):
+        return stack.start(DemoCrm())
+
+    @classmethod
+    def crm_url(cls, stack):
+        """Where authflow calls the CRM: the gate when there is one."""
+        return (stack.gate or stack.crm).url
+
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = base_config(stack.redis, cls.crm_url(stack), service_lines=cls.SERVICE_LINES,
                           lockout=cls.LOCKOUT, crm_timeout_ms=cls.CRM_TIMEOUT_MS)
         cfg.update(overrides)
         return cfg
 
-    @classmethod
-    def tearDownClass(cls):
-        svc = getattr(cls, "svc", None)
-        svc_rc = svc.stop() if svc else 0
-        for attr in ("crm", "redis"):
-            part = getattr(cls, attr, None)
-            if part:
-                part.stop()
-        problem = svc.exit_problem(svc_rc) if svc else None
-        if problem:
-            raise AssertionError(problem)
+    def reset_stack(self):
+        """Between tests on a shared stack."""
+        for svc in self.svcs:
+            self.assertTrue(svc.alive(), "authflow died; log:\n" + svc.log_text()[-3000:])
+        if self.redis is not None:
+            self.redis.flushall()
+        if hasattr(self.crm, "normal"):
+            self.crm.normal()
+        if self.gate is not None:
+            self.gate.release()
 
-    def setUp(self):
-        self.assertTrue(self.svc.alive(), "authflow died; log:\n" + self.svc.log_text()[-3000:])
-        self.redis.flushall()
-        self.crm.normal()
+    # -- helpers ---------------------------------------------------------------
+
+    def extra_stack(self):
+        """A Stack for processes this test starts itself, torn down after it."""
+        if self._extra is None:
+            self._extra = Stack(self.addCleanup)
+        return self._extra
 
     def crm_delta(self, before, key):
         return self.crm.stats()[key] - before[key]

@@ -27,38 +27,25 @@ MAX_FAILURES = 5
 LONG_KEY = "k" * 40 + "-timing-0123456789abcdefghijklmnopqrstuvwxyz" * 4
 
 
-class TwoInstances(unittest.TestCase):
+class TwoInstances(h.StackTestCase):
     """One Redis, one demo CRM, two authflow instances (A and B)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = h.Redis().start()
-        cls.crm = h.DemoCrm().start()
-        cfg = h.base_config(cls.redis, cls.crm.url,
-                            service_lines={"retail": h.service_line(maxVerifyAttempts=3)},
-                            lockout={"maxFailures": MAX_FAILURES, "windowSeconds": 600},
-                            api_keys=[h.API_KEY, h.API_KEY_2, LONG_KEY])
-        cls.a = h.Authflow(cfg).start()
-        cls.b = h.Authflow(cfg).start()
+    INSTANCES = 2
+    SERVICE_LINES = {"retail": h.service_line(maxVerifyAttempts=3)}
+    LOCKOUT = {"maxFailures": MAX_FAILURES, "windowSeconds": 600}
 
     @classmethod
-    def tearDownClass(cls):
-        problems = []
-        for svc in (getattr(cls, "a", None), getattr(cls, "b", None)):
-            if svc:
-                problems.append(svc.exit_problem(svc.stop()))
-        for part in ("crm", "redis"):
-            if getattr(cls, part, None):
-                getattr(cls, part).stop()
-        problems = [p for p in problems if p]
-        if problems:
-            raise AssertionError("\n".join(problems))
+    def make_config(cls, stack, **overrides):
+        overrides.setdefault("apiKeys", [h.API_KEY, h.API_KEY_2, LONG_KEY])
+        return super().make_config(stack, **overrides)
 
-    def setUp(self):
-        for svc in (self.a, self.b):
-            self.assertTrue(svc.alive(), svc.log_text()[-2000:])
-        self.redis.flushall()
-        self.crm.normal()
+    @property
+    def a(self):
+        return self.svcs[0]
+
+    @property
+    def b(self):
+        return self.svcs[1]
 
     def identified(self, svc, customer):
         cid = new_id("bf")

@@ -29,32 +29,26 @@ def metric(svc, name):
     raise AssertionError("no %s in /metrics (status %s)" % (name, status))
 
 
-class NumericCrmFlows(unittest.TestCase):
+class NumericCrmFlows(h.StackTestCase):
+    AUTHFLOW_ENV = {"CRM_TOKEN": TOKEN}
+
     @classmethod
-    def setUpClass(cls):
-        cls.redis = h.Redis().start()
-        cls.crm = NumericCrm()
+    def start_crm(cls, stack):
+        return stack.start(NumericCrm())
+
+    @classmethod
+    def make_config(cls, stack, **overrides):
         with open(EXAMPLE, encoding="utf-8") as f:
             crm_cfg = json.load(f)["crm"]
-        crm_cfg["baseUrl"] = cls.crm.url
+        crm_cfg["baseUrl"] = stack.crm.url
         crm_cfg["breaker"] = {"failures": 3, "openMs": 1000}
-        cfg = h.base_config(cls.redis, cls.crm.url)
+        cfg = super().make_config(stack, **overrides)
         cfg["crm"] = crm_cfg
-        cls.cfg = cfg
-        cls.svc = h.Authflow(cfg, env={"CRM_TOKEN": TOKEN}).start()
+        return cfg
 
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.svc.stop()
-        cls.crm.stop()
-        cls.redis.stop()
-        problem = cls.svc.exit_problem(rc)
-        if problem:
-            raise AssertionError(problem)
-
-    def setUp(self):
+    def reset_stack(self):
         self.crm.mode = "ok"
-        self.redis.flushall()
+        super().reset_stack()
 
     def test_identify_and_verify(self):
         cid = new_id("num")
@@ -109,7 +103,7 @@ class NumericCrmFlows(unittest.TestCase):
     def test_check_crm(self):
         path = os.path.join(self.svc.dir, "check.json")
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.cfg, f)
+            json.dump(self.svc.config, f)
         env = dict(os.environ, CRM_TOKEN=TOKEN)
         out = subprocess.run([h.AUTHFLOW_BIN, "--check-crm", "--config", path],
                              capture_output=True, text=True, timeout=15, env=env)
@@ -123,7 +117,7 @@ class NumericCrmFlows(unittest.TestCase):
     def test_check_crm_hides_url_credentials(self):
         """A password in crm.baseUrl is a secret too: --check-crm masks it
         as --check-config does."""
-        cfg = json.loads(json.dumps(self.cfg))
+        cfg = json.loads(json.dumps(self.svc.config))
         cfg["crm"]["baseUrl"] = self.crm.url.replace("://", "://svcuser:Hunter2pw@")
         path = os.path.join(self.svc.dir, "check-cred.json")
         with open(path, "w", encoding="utf-8") as f:

@@ -69,28 +69,20 @@ def charged(testcase, svc, cid, field):
     return None
 
 
-class SalesforceFlows(unittest.TestCase):
+class SalesforceFlows(h.StackTestCase):
     """One authflow on the example for every flow."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = h.Redis().start()
-        cls.crm = SalesforceCrm()
-        cls.cfg = config(cls.redis, cls.crm)
-        cls.svc = h.Authflow(cls.cfg, env=ENV).start()
+    AUTHFLOW_ENV = ENV
 
     @classmethod
-    def tearDownClass(cls):
-        rc = cls.svc.stop()
-        cls.crm.stop()
-        cls.redis.stop()
-        problem = cls.svc.exit_problem(rc)
-        if problem:
-            raise AssertionError(problem)
+    def start_crm(cls, stack):
+        return stack.start(SalesforceCrm())
 
-    def setUp(self):
-        self.assertTrue(self.svc.alive(), self.svc.log_text()[-3000:])
-        self.redis.flushall()
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = config(stack.redis, stack.crm)
+        cfg.update(overrides)
+        return cfg
 
     def test_ani_match_then_verified(self):
         cid = new_id("sf-ani")
@@ -146,7 +138,7 @@ class SalesforceFlows(unittest.TestCase):
     def _check_crm(self, *extra):
         path = os.path.join(self.svc.dir, "check.json")
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.cfg, f)
+            json.dump(self.svc.config, f)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHFLOW_")}
         env.update(ENV)
         return subprocess.run([h.AUTHFLOW_BIN, "--check-crm", "--config", path, *extra],
@@ -188,33 +180,20 @@ class SalesforceFlows(unittest.TestCase):
         self.assertEqual(self.crm.count("malformed"), before)
 
 
-class SalesforceTokens(unittest.TestCase):
-    """The OAuth2 token's life. Each test starts its own authflow, so the
-    token cache and the counters start empty."""
+class SalesforceTokens(h.StackTestCase):
+    """The OAuth2 token's life. Each test has its own stack and starts its
+    own authflow, so the token cache and the counters start empty."""
+
+    PER_TEST = True
+    INSTANCES = 0
 
     @classmethod
-    def setUpClass(cls):
-        cls.redis = h.Redis().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.redis.stop()
-
-    def setUp(self):
-        self.redis.flushall()
-        self.crm = SalesforceCrm()
-        self.svc = None
-
-    def tearDown(self):
-        rc = self.svc.stop() if self.svc else 0
-        self.crm.stop()
-        problem = self.svc.exit_problem(rc) if self.svc else None
-        if problem:
-            self.fail(problem)
+    def start_crm(cls, stack):
+        return stack.start(SalesforceCrm())
 
     def launch(self, env=None, **crm_overrides):
-        self.svc = h.Authflow(config(self.redis, self.crm, **crm_overrides),
-                              env=env or ENV).start()
+        self.svc = self.stack.authflow(config(self.redis, self.crm, **crm_overrides),
+                                       env=env or ENV)
         return self.svc
 
     def test_concurrent_calls_share_one_token_fetch(self):

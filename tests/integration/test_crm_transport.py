@@ -92,38 +92,28 @@ def charged(testcase, svc, cid, field):
     return None
 
 
-class TransportCase(unittest.TestCase):
-    """Per test: its own CRM stub and authflow (so TLS sessions, tokens and
-    the breaker start fresh); one Redis and one PKI per class."""
+class TransportCase(h.StackTestCase):
+    """Per test: its own stack -- Redis, the CRM stub(s) the test starts
+    with part(), and the authflow it launches (so TLS sessions, tokens and
+    the breaker start fresh); one PKI per class."""
+
+    PER_TEST = True
+    INSTANCES = 0
 
     @classmethod
     def setUpClass(cls):
-        cls.redis = h.Redis().start()
-        cls.pki = make_pki(h.make_tempdir("authflow-pki-"))
+        super().setUpClass()
+        cls.pki = make_pki(h.Stack(cls.addClassCleanup).tempdir("authflow-pki-"))
 
     @classmethod
-    def tearDownClass(cls):
-        cls.redis.stop()
-
-    def setUp(self):
-        self.redis.flushall()
-        self.parts = []
-        self.svc = None
-
-    def tearDown(self):
-        rc = self.svc.stop() if self.svc else 0
-        for part in self.parts:
-            part.stop()
-        problem = self.svc.exit_problem(rc) if self.svc else None
-        if problem:
-            self.fail(problem)
+    def start_crm(cls, stack):
+        return None  # each test starts its own stub with part()
 
     def part(self, thing):
-        self.parts.append(thing)
-        return thing
+        return self.stack.start(thing)
 
     def launch(self, cfg, env=None):
-        self.svc = h.Authflow(cfg, env=dict({"CRM_TOKEN": TOKEN}, **(env or {}))).start()
+        self.svc = self.stack.authflow(cfg, env=dict({"CRM_TOKEN": TOKEN}, **(env or {})))
         return self.svc
 
     def assert_works(self, svc):

@@ -12,9 +12,6 @@ Run by hand:
         python3 tests/integration/test_faults.py -v
 """
 
-import os
-import signal
-import subprocess
 import threading
 import time
 import unittest
@@ -23,65 +20,27 @@ import harness as h
 from harness import ANA, JIN, LENA, OMAR, assert_error, assert_ok, new_id
 
 
-class AofRedis(h.Redis):
-    """A redis-server that persists every write (AOF, fsync always) in a
-    fixed directory, so a restart on the same port and dir reloads it."""
+class Stack(h.StackTestCase):
+    """Per test: a Redis that persists every write (AOF, fsync always), the
+    demo CRM, and the authflow instances the test starts with authflow()."""
 
-    def __init__(self, port=None, directory=None):
-        super().__init__(port)
-        if directory:
-            self.dir = directory
-
-    def start(self):
-        log = open(os.path.join(self.dir, "redis.log"), "ab")
-        self.proc = h._track(subprocess.Popen(
-            [h.REDIS_BIN, "--port", str(self.port), "--bind", h.LOOPBACK,
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-             "--dir", self.dir, "--daemonize", "no"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True))
-        log.close()
-        h.wait_until(self._ping_or_dead, h.START_TIMEOUT, what="redis PING")
-        if self.proc.poll() is not None:
-            raise AssertionError("redis-server exited with %s" % self.proc.returncode)
-        # PING answers while the AOF is still loading (-LOADING errors);
-        # wait until a real command works.
-        h.wait_until(self._loaded, h.START_TIMEOUT, what="redis to load its AOF")
-        return self
-
-    def _loaded(self):
-        try:
-            self.command("DBSIZE")
-            return True
-        except (OSError, h.RedisError):
-            return False
-
-
-class Stack(unittest.TestCase):
+    PER_TEST = True
+    INSTANCES = 0
     CRM_TIMEOUT_MS = 3000
     CRM_CONNECT_TIMEOUT_MS = 1000
 
-    def setUp(self):
-        self.redis = AofRedis().start()
-        self.crm = h.DemoCrm().start()
-        self.instances = []
-        self.addCleanup(self._teardown)
+    @classmethod
+    def start_redis(cls, stack):
+        return stack.start(h.Redis(aof=True))
 
-    def config(self):
-        cfg = h.base_config(self.redis, self.crm.url, crm_timeout_ms=self.CRM_TIMEOUT_MS)
-        cfg["crm"]["connectTimeoutMs"] = self.CRM_CONNECT_TIMEOUT_MS
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = super().make_config(stack, **overrides)
+        cfg["crm"]["connectTimeoutMs"] = cls.CRM_CONNECT_TIMEOUT_MS
         return cfg
 
     def authflow(self):
-        svc = h.Authflow(self.config()).start()
-        self.instances.append(svc)
-        return svc
-
-    def _teardown(self):
-        for svc in self.instances:
-            svc.stop()
-        self.crm.stop()
-        self.redis.stop()
+        return self.stack.authflow(self.make_config(self.stack))
 
 
 class RedisCrashWithAof(Stack):
@@ -159,7 +118,8 @@ class RedisCrashWithAof(Stack):
             self.assertEqual(resp[0], 503, resp)
             self.assertLess(time.monotonic() - t0, 1.0)
 
-        self.redis = AofRedis(port=self.redis.port, directory=self.redis.dir).start()
+        self.redis = self.stack.start(h.Redis(port=self.redis.port, directory=self.redis.dir,
+                                              aof=True))
         h.wait_until(lambda: svc.request("GET", "/readyz", key=None)[0] == 200, 10.0,
                      what="authflow ready again")
         time.sleep(1.5)
@@ -230,8 +190,7 @@ class AuthflowCrashMidCall(Stack):
                      what="the verification to reach the CRM")
         self.assertLess(time.monotonic() - t0, 0.5, "too slow to kill A mid-step")
         locked_at = t0
-        h._kill_group(a.proc, signal.SIGKILL)
-        a.proc.wait(timeout=5)
+        a.kill()
         t.join(5)
         self.assertFalse(t.is_alive())
         self.assertTrue(result and not (isinstance(result[0], tuple) and result[0][0] == 200),

@@ -150,15 +150,13 @@ class FlowPaths(h.StackTestCase):
     def test_crm_unreachable_at_start_costs_no_attempt(self):
         """With nothing listening at the CRM URL (connection refused) start still
         answers 200: ask for an identifier, crm_error, every attempt left."""
-        svc = h.Authflow(self.make_config(crm={"baseUrl": "http://127.0.0.1:%d" % h.free_port(),
-                                               "timeoutMs": 1000})).start()
-        try:
-            assert_ok(self, svc.start_session(new_id("nocrm"), "retail", ani="+13175550116"),
-                      state="awaiting_identifier", lastResult="crm_error",
-                      attemptsRemaining=3, identified=False)
-        finally:
-            rc = svc.stop()
-        svc.assert_clean_exit(self, rc)
+        nowhere = "http://127.0.0.1:%d" % h.free_port()
+        svc = self.extra_stack().authflow(
+            self.make_config(self.stack, crm={"baseUrl": nowhere, "timeoutMs": 1000}))
+        assert_ok(self, svc.start_session(new_id("nocrm"), "retail", ani="+13175550116"),
+                  state="awaiting_identifier", lastResult="crm_error",
+                  attemptsRemaining=3, identified=False)
+        svc.assert_clean_exit(self, svc.stop())
 
     # -- identifier ----------------------------------------------------------
 
@@ -394,22 +392,17 @@ class FlowPaths(h.StackTestCase):
     def test_session_survives_service_restart(self):
         """Sessions live in Redis: after SIGTERM (exit 0) and a new authflow
         process on the same Redis, the call carries on where it was."""
-        svc = h.Authflow(self.make_config()).start()
+        extra = self.extra_stack()
+        svc = extra.authflow(self.make_config(self.stack))
         cid = new_id("restart")
-        try:
-            started = assert_ok(self, svc.start_session(cid, "retail", ani="+13175550116"),
-                                state="awaiting_security")
-        finally:
-            rc = svc.stop()
-        svc2 = h.Authflow(self.make_config()).start()
-        try:
-            self.assertEqual(assert_ok(self, svc2.get(cid)), started)
-            assert_ok(self, svc2.security(cid, ANA["answer"]),
-                      state="completed", outcome="verified", customerId=ANA["id"])
-        finally:
-            rc2 = svc2.stop()
-        svc.assert_clean_exit(self, rc)
-        svc2.assert_clean_exit(self, rc2)
+        started = assert_ok(self, svc.start_session(cid, "retail", ani="+13175550116"),
+                            state="awaiting_security")
+        svc.assert_clean_exit(self, svc.stop())
+        svc2 = extra.authflow(self.make_config(self.stack))
+        self.assertEqual(assert_ok(self, svc2.get(cid)), started)
+        assert_ok(self, svc2.security(cid, ANA["answer"]),
+                  state="completed", outcome="verified", customerId=ANA["id"])
+        svc2.assert_clean_exit(self, svc2.stop())
 
     def test_get_and_delete(self):
         """GET answers the current state; DELETE answers 204 with no body, after

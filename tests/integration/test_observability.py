@@ -33,25 +33,11 @@ def metric(text, name, **labels):
     return None
 
 
-class Observability(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = h.Redis().start()
-        cls.crm = h.DemoCrm().start()
-        cls.af = h.Authflow(h.base_config(cls.redis, cls.crm.url), log_level="info").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.af.stop()
-        cls.crm.stop()
-        cls.redis.stop()
-        problem = cls.af.exit_problem(rc)
-        if problem:
-            raise AssertionError(problem)
+class Observability(h.StackTestCase):
+    """One stack for the class: Redis, the demo CRM, authflow at info level."""
 
     def metrics_text(self):
-        status, headers, body = self.af.request("GET", "/metrics")
+        status, headers, body = self.svc.request("GET", "/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(headers.get("content-type", "").startswith("text/plain"))
         return body if isinstance(body, str) else body.decode()
@@ -62,8 +48,8 @@ class Observability(unittest.TestCase):
         for requests, CRM calls and sessions."""
         before = self.metrics_text()
         conv = new_id("obs")
-        assert_ok(self, self.af.start_session(conv, ani="tel:+13175550116"))
-        assert_ok(self, self.af.security(conv, ANA["answer"]))
+        assert_ok(self, self.svc.start_session(conv, ani="tel:+13175550116"))
+        assert_ok(self, self.svc.security(conv, ANA["answer"]))
         text = self.metrics_text()
 
         for line in text.splitlines():
@@ -97,7 +83,7 @@ class Observability(unittest.TestCase):
 
     def test_metrics_need_a_key(self):
         """Operational data is not public: /metrics without a key is 401."""
-        status, _, body = self.af.request("GET", "/metrics", key=None)
+        status, _, body = self.svc.request("GET", "/metrics", key=None)
         self.assertEqual(status, 401)
         self.assertEqual(body["error"], "unauthorized")
 
@@ -107,16 +93,16 @@ class Observability(unittest.TestCase):
         unsafe one is replaced."""
         for header in ("X-Request-Id", "ININ-Correlation-Id"):
             rid = "corr-%s" % new_id("rid")
-            status, headers, _ = self.af.request("GET", "/healthz", headers={header: rid},
+            status, headers, _ = self.svc.request("GET", "/healthz", headers={header: rid},
                                                  key=None)
             self.assertEqual(status, 200)
             self.assertEqual(headers.get("x-request-id"), rid)
             h.wait_until(lambda: any(e.get("requestId") == rid and e.get("msg") == "request"
-                                     for e in self.af.log_entries()), 5, what="log line")
-        status, headers, _ = self.af.request("GET", "/healthz", key=None)
+                                     for e in self.svc.log_entries()), 5, what="log line")
+        status, headers, _ = self.svc.request("GET", "/healthz", key=None)
         self.assertRegex(headers.get("x-request-id", ""), r"^[0-9a-f]{24}$")
         bad = "x\"y" + "z" * 100
-        status, headers, _ = self.af.request("GET", "/healthz", headers={"X-Request-Id": bad},
+        status, headers, _ = self.svc.request("GET", "/healthz", headers={"X-Request-Id": bad},
                                              key=None)
         self.assertNotEqual(headers.get("x-request-id"), bad)
 
@@ -124,12 +110,12 @@ class Observability(unittest.TestCase):
         """Every log line is one JSON object with time, level and msg; request
         lines carry method, route, status, latency and request ID."""
         conv = new_id("log")
-        assert_ok(self, self.af.start_session(conv))
+        assert_ok(self, self.svc.start_session(conv))
         # The request line is written when the connection completes, just
         # after the answer went out: wait for it rather than race it.
         h.wait_until(lambda: any(e.get("conversationId") == conv and e.get("msg") == "request"
-                                 for e in self.af.log_entries()), 5, what="request log line")
-        text = self.af.log_text()
+                                 for e in self.svc.log_entries()), 5, what="request log line")
+        text = self.svc.log_text()
         lines = [l for l in text.splitlines() if l.strip()]
         self.assertTrue(lines)
         requests = 0
@@ -147,34 +133,46 @@ class Observability(unittest.TestCase):
         self.assertGreater(requests, 0)
 
 
-class LogLevel(unittest.TestCase):
+class LogLevel(h.StackTestCase):
+    PER_TEST = True
+    LOG_LEVEL = "warn"
 
     def test_warn_level_hides_request_lines(self):
-        """AUTHFLOW_LOG_LEVEL=warn keeps info lines (per request) out."""
-        redis = h.Redis().start()
-        crm = h.DemoCrm().start()
-        af = h.Authflow(h.base_config(redis, crm.url), log_level="warn").start()
-        try:
-            assert_ok(self, af.start_session(new_id("quiet")))
-            af.request("GET", "/healthz", key=None)
-            time.sleep(0.2)
-            self.assertFalse([e for e in af.log_entries() if e.get("msg") == "request"])
-        finally:
-            rc = af.stop()
-            crm.stop()
-            redis.stop()
-        af.assert_clean_exit(self, rc)
+        """AUTHFLOW_LOG_LEVEL=warn keeps info lines (per request) out.
+
+        Absence is proved by order, not by waiting: after the quiet requests
+        a later request must log a warning (a report event dropped), which
+        proves warn lines are written; then SIGTERM, and the "stopped" line
+        comes only after every connection has completed -- so any request
+        line would be in the log before it."""
+        assert_ok(self, self.svc.start_session(new_id("quiet")))
+        status, _, _ = self.svc.request("GET", "/healthz", key=None)
+        self.assertEqual(status, 200)
+        self.redis.command("SET", h.KEY_PREFIX + "report:events", "not-a-stream")
+        loud = new_id("loud")
+        assert_ok(self, self.svc.start_session(loud))
+        assert_ok(self, self.svc.opt_out(loud), outcome="opted_out")
+        dropped = self.svc.wait_for_log("report event dropped")
+        self.assertEqual(dropped.get("level"), "warn", dropped)
+        rc = self.svc.stop()
+        self.svc.assert_clean_exit(self, rc)
+        msgs = [e.get("msg") for e in self.svc.log_entries()]
+        self.assertIn("stopped", msgs)
+        self.assertEqual([e for e in self.svc.log_entries() if e.get("msg") == "request"], [])
+        self.assertEqual([e for e in self.svc.log_entries() if e.get("level") == "info"
+                          and e.get("msg") not in ("listening", "draining", "stopped")], [])
 
 
-class GracefulShutdown(unittest.TestCase):
+class GracefulShutdown(h.StackTestCase):
+    PER_TEST = True
+    GATED_CRM = True  # the draining step waits at the gate until released
+    CRM_TIMEOUT_MS = 20000
 
     def test_sigterm_drains(self):
         """On SIGTERM: /readyz answers 503 at once (on a kept-alive
-        connection), the step waiting on a slow CRM still gets its 200, and
-        the process exits 0 within 10 s."""
-        redis = h.Redis().start()
-        crm = h.DemoCrm().start()
-        af = h.Authflow(h.base_config(redis, crm.url)).start()
+        connection) while a step is still held on its way to the CRM; that
+        step, released, still gets its 200; the process exits 0 within 10 s."""
+        af = self.svc
         conv = new_id("drain")
         assert_ok(self, af.start_session(conv, ani="tel:+13175550116"))
         keep = http.client.HTTPConnection(h.LOOPBACK, af.port, timeout=10)
@@ -183,28 +181,29 @@ class GracefulShutdown(unittest.TestCase):
         first.read()
         self.assertEqual(first.status, 200)
 
-        crm.set(delay_ms=1500)
+        self.gate.hold("/verify")
         result = {}
         t = threading.Thread(target=lambda: result.update(
             r=af.security(conv, ANA["answer"], timeout=20)), daemon=True)
         t.start()
-        time.sleep(0.3)
+        self.assertTrue(self.gate.wait_held(1), "the verification never reached the CRM")
         sent = time.monotonic()
         af.terminate()
-        time.sleep(0.1)
+        af.wait_for_log("draining")
         keep.request("GET", "/readyz")
         ready = keep.getresponse()
         ready.read()
         keep.close()
         self.assertEqual(ready.status, 503)
+        self.assertTrue(t.is_alive() and self.gate.waiting == 1,
+                        "the step was not in flight any more: %r" % result)
+        self.gate.release()
 
         t.join(timeout=20)
         body = assert_ok(self, result["r"])
         self.assertEqual(body["outcome"], "verified")
         rc = af.proc.wait(timeout=12)
         self.assertLess(time.monotonic() - sent, 10)
-        crm.stop()
-        redis.stop()
         af.assert_clean_exit(self, rc)
 
 

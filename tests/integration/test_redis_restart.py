@@ -17,33 +17,27 @@ import harness as h
 from harness import assert_ok, new_id
 
 
-class RedisRestart(unittest.TestCase):
+class RedisRestart(h.StackTestCase):
+    PER_TEST = True  # Redis is killed and restarted
 
-    def setUp(self):
-        self.redis = h.Redis().start()
-        self.crm = h.DemoCrm().start()
-        config = h.base_config(self.redis, self.crm.url)
-        config["server"] = {"threads": 4}
-        self.af = h.Authflow(config).start()
-
-    def tearDown(self):
-        rc = self.af.stop()
-        self.crm.stop()
-        self.redis.stop()
-        self.af.assert_clean_exit(self, rc)
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = super().make_config(stack, **overrides)
+        cfg["server"] = {"threads": 4}
+        return cfg
 
     def test_no_503_after_restart(self):
         """Warm every worker's connection, restart Redis on the same port,
         then every request succeeds at once (no 503 while Redis is up)."""
         for _ in range(40):
-            assert_ok(self, self.af.start_session(new_id("warm")))
+            assert_ok(self, self.svc.start_session(new_id("warm")))
         self.redis.kill()
         self.redis.start()
         statuses = []
         for i in range(40):
             conv = new_id("after")
-            statuses.append(self.af.start_session(conv)[0])
-            statuses.append(self.af.get(conv)[0])
+            statuses.append(self.svc.start_session(conv)[0])
+            statuses.append(self.svc.get(conv)[0])
         self.assertEqual(set(statuses), {200}, statuses)
 
 

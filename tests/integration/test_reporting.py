@@ -26,33 +26,32 @@ def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-class ReportingMix(unittest.TestCase):
+class ReportingMix(h.StackTestCase):
     """Six sessions: five completed (one per outcome kind), one left pending."""
+
+    SERVICE_LINES = LINES
+    INSTANCES = 2
+
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = super().make_config(stack, **overrides)
+        cfg["reportKeys"] = [REPORT_KEY]
+        return cfg
 
     @classmethod
     def setUpClass(cls):
-        cls.redis = h.Redis().start()
-        cls.crm = h.DemoCrm().start()
-        config = h.base_config(cls.redis, cls.crm.url, service_lines=LINES)
-        config["reportKeys"] = [REPORT_KEY]
-        cls.a = h.Authflow(config).start()
-        cls.b = h.Authflow(config).start()
+        super().setUpClass()
+        cls.a, cls.b = cls.stack.svcs
         cls.t0 = int(time.time())
         cls.ids = {}
         cls.completion_order = []
         cls.drive()
         cls.t1 = int(time.time()) + 1
 
-    @classmethod
-    def tearDownClass(cls):
-        problems = []
-        for svc in (cls.a, cls.b):
-            problems.append(svc.exit_problem(svc.stop()))
-        cls.crm.stop()
-        cls.redis.stop()
-        problems = [p for p in problems if p]
-        if problems:
-            raise AssertionError("\n".join(problems))
+    def reset_stack(self):
+        """Every test reads the one mix drive() made: nothing is flushed."""
+        for svc in self.svcs:
+            self.assertTrue(svc.alive(), "authflow died; log:\n" + svc.log_text()[-3000:])
 
     @classmethod
     def step(cls, status_body, **expected):
@@ -103,11 +102,11 @@ class ReportingMix(unittest.TestCase):
         # 6 billing: CRM down during the identifier -> crm_unavailable.
         c = cls.ids["crm_unavailable"] = new_id("rep")
         cls.step(b.start_session(c, "billing"))
-        cls.crm.set(fault="error")
+        cls.stack.crm.set(fault="error")
         try:
             cls.step(a.identifier(c, "300002"), outcome="crm_unavailable")
         finally:
-            cls.crm.normal()
+            cls.stack.crm.normal()
         cls.completion_order.append(c)
         # 7 billing: started, still pending.
         c = cls.ids["pending"] = new_id("rep")
@@ -291,24 +290,9 @@ class ReportingMix(unittest.TestCase):
         self.assertNotIn("https://", html)
 
 
-class RecordingFailure(unittest.TestCase):
+class RecordingFailure(h.StackTestCase):
     """A report key of the wrong type: the step still commits, the event is
     counted as dropped, both in the process and in Redis."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = h.Redis().start()
-        cls.crm = h.DemoCrm().start()
-        cls.svc = h.Authflow(h.base_config(cls.redis, cls.crm.url)).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.svc.stop()
-        cls.crm.stop()
-        cls.redis.stop()
-        problem = cls.svc.exit_problem(rc)
-        if problem:
-            raise AssertionError(problem)
 
     def test_dropped_event_does_not_fail_the_step(self):
         self.redis.command("SET", h.KEY_PREFIX + "report:events", "not-a-stream")

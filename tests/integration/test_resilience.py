@@ -21,29 +21,11 @@ import harness as h
 from harness import ANA, JIN, assert_error, assert_ok, new_id
 
 
-class FreshStack(unittest.TestCase):
+class FreshStack(h.StackTestCase):
     """A new Redis, CRM and authflow for every test."""
 
-    LOG_LEVEL = "info"
+    PER_TEST = True
     CRM_TIMEOUT_MS = 5000
-
-    def setUp(self):
-        self.redis = h.Redis().start()
-        self.crm = h.DemoCrm().start()
-        self.svc = h.Authflow(self.config(), log_level=self.LOG_LEVEL).start()
-        self.addCleanup(self._teardown_stack)
-
-    def config(self):
-        return h.base_config(self.redis, self.crm.url, crm_timeout_ms=self.CRM_TIMEOUT_MS)
-
-    def _teardown_stack(self):
-        try:
-            self.redis.resume()
-        except (ProcessLookupError, AttributeError, TypeError):
-            pass
-        self.svc.stop()
-        self.crm.stop()
-        self.redis.stop()
 
     def wait_recovered(self, probe, timeout=5.0):
         """Wait until probe() answers 200 several times in a row: the service has
@@ -94,7 +76,7 @@ class RedisOutage(FreshStack):
         self.assertEqual(self.crm.stats()["verifications"], 0,
                          "a step ran against the CRM without its session")
 
-        self.redis = h.Redis(port=self.redis.port).start()
+        self.redis = self.stack.start(h.Redis(port=self.redis.port))
         fresh = new_id("after")
 
         self.wait_recovered(lambda: self.svc.start_session(fresh, ani="+13175550116"))
@@ -124,15 +106,17 @@ class RedisOutage(FreshStack):
 
 
 class Shutdown(FreshStack):
+    GATED_CRM = True  # the in-flight step waits at the gate, not on a timer
+    CRM_TIMEOUT_MS = 20000
 
     def test_sigterm_finishes_in_flight_request(self):
-        """SIGTERM while a step waits 1.5 s on the CRM: the step still gets its
-        200 answer, new connections are no longer served, and the process exits
-        0 within 10 s."""
+        """SIGTERM while a step is held on its way to the CRM: new requests
+        are not served while it is held, then (released) it still gets its
+        200 answer, and the process exits 0 within 10 s."""
         cid = new_id("drain")
         assert_ok(self, self.svc.start_session(cid, ani="+13175550116"),
                   state="awaiting_security")
-        self.crm.set(delay_ms=1500)
+        self.gate.hold("/verify")
         outcome = {}
 
         def slow_step():
@@ -143,8 +127,7 @@ class Shutdown(FreshStack):
 
         worker = threading.Thread(target=slow_step, daemon=True)
         worker.start()
-        h.wait_until(lambda: self.crm.stats()["inFlight"] >= 1, 3.0,
-                     what="the step to reach the CRM")
+        self.assertTrue(self.gate.wait_held(1), "the step never reached the CRM")
         t0 = time.monotonic()
         self.svc.terminate()
         h.wait_until(lambda: any(e.get("msg") == "draining" for e in self.svc.log_entries())
@@ -156,6 +139,9 @@ class Shutdown(FreshStack):
             self.assertNotEqual(status, 200, "a new request was served while draining")
         except (ConnectionError, socket.timeout, OSError):
             pass  # refused: not accepting any more
+        self.assertTrue(worker.is_alive() and self.gate.waiting == 1,
+                        "the in-flight step was no longer held: %r" % outcome)
+        self.gate.release()
 
         worker.join(timeout=15)
         self.assertFalse(worker.is_alive(), "the in-flight request never got an answer")
@@ -168,10 +154,18 @@ class Shutdown(FreshStack):
         self.svc.assert_clean_exit(self, rc)
 
 
-class CheckConfig(unittest.TestCase):
+class CheckConfig(h.StackTestCase):
+    """authflow run to its exit on a config file; the stack is a temp dir."""
 
-    def setUp(self):
-        self.dir = h.make_tempdir("authflow-cfg-")
+    PER_TEST = True
+
+    @classmethod
+    def start_stack(cls, stack):
+        stack.dir = stack.tempdir("authflow-cfg-")
+
+    @property
+    def dir(self):
+        return self.stack.dir
 
     def write(self, name, content):
         path = os.path.join(self.dir, name)
@@ -225,20 +219,10 @@ class CheckConfig(unittest.TestCase):
         """Without --check-config an invalid file stops the service at once:
         non-zero exit, the key named, never listening."""
         path = self.write("bad.json", dict(self.VALID, lockout={"maxFailures": 0}))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHFLOW_")}
-        env["AUTHFLOW_PORT"] = "0"
-        proc = h._track(subprocess.Popen([h.AUTHFLOW_BIN, "--config", path],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, env=env,
-                                         start_new_session=True))
-        try:
-            out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            h._kill_group(proc)
-            proc.communicate(timeout=5)
-            self.fail("authflow kept running with an invalid configuration")
-        self.assertNotEqual(proc.returncode, 0)
-        text = (out + err).decode("utf-8", "replace")
+        rc, text = h.run_authflow(["--config", path], timeout=10,
+                                  env={"AUTHFLOW_PORT": "0"})
+        self.assertIsNotNone(rc, "authflow kept running with an invalid configuration")
+        self.assertNotEqual(rc, 0)
         self.assertIn("lockout.maxFailures", text)
         self.assertNotIn('"msg":"listening"', text)
 
