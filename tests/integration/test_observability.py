@@ -50,6 +50,12 @@ class Observability(h.StackTestCase):
         conv = new_id("obs")
         assert_ok(self, self.svc.start_session(conv, ani="tel:+13175550116"))
         assert_ok(self, self.svc.security(conv, ANA["answer"]))
+        # The per-request counters move as the connection completes, just
+        # before its request log line is written (just after the answer
+        # went out): wait for that line, then read.
+        h.wait_until(lambda: any(e.get("conversationId") == conv and e.get("msg") == "request"
+                                 and e.get("route") == "/v1/sessions/{id}/security"
+                                 for e in self.svc.log_entries()), 5, what="request log line")
         text = self.metrics_text()
 
         for line in text.splitlines():
