@@ -316,17 +316,17 @@ unsigned flow_event_allowed_states(flow_event_kind kind) {
   return 0;
 }
 
-int flow_event_counter(flow_event_kind kind) {
+flow_attempt_counter flow_event_counter(flow_event_kind kind) {
   switch (kind) {
   case FLOW_EV_IDENTIFIER:
-    return 1;
+    return FLOW_COUNTER_IDENTIFY;
   case FLOW_EV_SECURITY:
-    return 2;
+    return FLOW_COUNTER_VERIFY;
   case FLOW_EV_START:
   case FLOW_EV_OPT_OUT:
     break;
   }
-  return 0;
+  return FLOW_COUNTER_NONE;
 }
 
 /* IDENTIFIER: the attempt is already counted. Invalid digits are a failed

@@ -270,9 +270,14 @@ void flow_view_of(const flow_policy *policy, const flow_session *session,
  * (1u << flow_state). */
 unsigned flow_event_allowed_states(flow_event_kind kind);
 
-/* Which attempt counter the store reserves for an event before planning:
- * 0 none, 1 identify_attempts, 2 verify_attempts. */
-int flow_event_counter(flow_event_kind kind);
+/* The attempt counter the store reserves for an event before planning. */
+typedef enum {
+  FLOW_COUNTER_NONE = 0,     /* START, OPT_OUT: no attempt counted */
+  FLOW_COUNTER_IDENTIFY = 1, /* identify_attempts */
+  FLOW_COUNTER_VERIFY = 2,   /* verify_attempts */
+} flow_attempt_counter;
+
+flow_attempt_counter flow_event_counter(flow_event_kind kind);
 
 /*
  * Validate and normalise the digits a caller keyed for an identifier of

@@ -1,6 +1,5 @@
 #include "report.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,107 +345,19 @@ void report_compute_rates(const report_counts *c, report_rates *out) {
  * Text.
  * ------------------------------------------------------------------- */
 
-static bool buf_reserve(report_buf *b, size_t extra) {
-  if (b->failed)
-    return false;
-  if (b->len + extra + 1 <= b->cap)
-    return true;
-  size_t cap = b->cap ? b->cap : 1024;
-  while (cap < b->len + extra + 1)
-    cap *= 2;
-  char *grown = realloc(b->p, cap);
-  if (!grown) {
-    b->failed = true;
-    return false;
-  }
-  b->p = grown;
-  b->cap = cap;
-  return true;
-}
-
-void report_buf_append(report_buf *b, const char *s, size_t n) {
-  if (!buf_reserve(b, n))
-    return;
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-void report_buf_printf(report_buf *b, const char *fmt, ...) {
-  char small[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(small, sizeof small, fmt, ap);
-  va_end(ap);
-  if (n < 0) {
-    b->failed = true;
-    return;
-  }
-  if ((size_t)n < sizeof small) {
-    report_buf_append(b, small, (size_t)n);
-    return;
-  }
-  if (!buf_reserve(b, (size_t)n))
-    return;
-  va_start(ap, fmt);
-  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  b->len += (size_t)n;
-}
-
-void report_buf_free(report_buf *b) {
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-}
-
-void report_csv_field(report_buf *b, const char *s) {
+void report_csv_field(buf *b, const char *s) {
   bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
                  s[0] == '\t' || s[0] == '\r';
   bool quote = strpbrk(s, ",\"\r\n") != NULL;
   if (quote)
-    report_buf_append(b, "\"", 1);
+    buf_add(b, "\"", 1);
   if (formula)
-    report_buf_append(b, "'", 1);
+    buf_add(b, "'", 1);
   for (const char *p = s; *p; p++) {
     if (*p == '"')
-      report_buf_append(b, "\"", 1);
-    report_buf_append(b, p, 1);
+      buf_add(b, "\"", 1);
+    buf_add(b, p, 1);
   }
   if (quote)
-    report_buf_append(b, "\"", 1);
-}
-
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-bool report_url_decode(const char *in, char *out, size_t out_len) {
-  size_t o = 0;
-  for (size_t i = 0; in[i]; i++) {
-    char c = in[i];
-    if (c == '+') {
-      c = ' ';
-    } else if (c == '%') {
-      int hi = in[i + 1] ? hex_value(in[i + 1]) : -1;
-      int lo = hi >= 0 && in[i + 2] ? hex_value(in[i + 2]) : -1;
-      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-        return false;
-      c = (char)(hi * 16 + lo);
-      i += 2;
-    }
-    if (o + 1 >= out_len)
-      return false;
-    out[o++] = c;
-  }
-  if (out_len == 0)
-    return false;
-  out[o] = '\0';
-  return true;
+    buf_add(b, "\"", 1);
 }

@@ -10,9 +10,9 @@
  * The event holds only the masked ANI, enums and counts: never a security
  * answer, a raw ANI or an identifier, and not the customer's ID or name.
  *
- * Reading. Time ranges, hour/day buckets, the rates of a set of counters,
- * CSV escaping and query-string decoding are here so they can be unit
- * tested without Redis.
+ * Reading. Time ranges, hour/day buckets, the rates of a set of counters
+ * and CSV escaping are here so they can be unit tested without Redis
+ * (query strings are decoded by core/pct.h).
  */
 #ifndef AUTHFLOW_REPORT_H
 #define AUTHFLOW_REPORT_H
@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "flow.h"
 
 #define REPORT_HOUR_LEN 10 /* "yyyymmddhh" */
@@ -129,29 +130,20 @@ typedef struct {
 
 void report_compute_rates(const report_counts *c, report_rates *out);
 
-/* A growable text buffer; on allocation failure `failed` sticks. */
-typedef struct {
-  char *p;
-  size_t len, cap;
-  bool failed;
-} report_buf;
-
-void report_buf_append(report_buf *b, const char *s, size_t n);
-void report_buf_printf(report_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void report_buf_free(report_buf *b);
+/*
+ * CSV answers are built in a core/buf.h buffer (BUF_PLAIN: reports hold no
+ * secret) capped at REPORT_TEXT_MAX. The cap is far above what the
+ * request limits allow (400 days of hourly rows, or 1,000 interactions),
+ * so it only guards against a bug, never cuts a valid answer.
+ */
+#define REPORT_TEXT_MAX ((size_t)64 * 1024 * 1024)
 
 /*
  * Append `s` as one CSV field (RFC 4180): quoted when it holds a comma,
  * quote, CR or LF, with quotes doubled. A text that a spreadsheet would
  * run as a formula (starting with = + - @ TAB or CR) gets a leading '.
+ * A failure sticks in the buffer (buf_state).
  */
-void report_csv_field(report_buf *b, const char *s);
-
-/*
- * Percent-decode a query-string value ('+' is a space) into out. False when
- * it has a bad escape, decodes to a NUL, or does not fit.
- */
-bool report_url_decode(const char *in, char *out, size_t out_len);
+void report_csv_field(buf *b, const char *s);
 
 #endif

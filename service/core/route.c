@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "pct.h"
+
 typedef struct {
   route_id id;
   const char *method;
@@ -113,42 +115,24 @@ const char *route_conversation_id_error(const char *id) {
   return NULL;
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decode the segment [seg, seg+len) into out (NUL-terminated).
- * Returns NULL on success or a static reason. Decoded bytes are then
- * validated by route_conversation_id_error, so "%2F" or "%00" are refused
- * there rather than reinterpreted. */
+/* Percent-decode the segment [seg, seg+len) into out (NUL-terminated) with
+ * core/pct.h. Returns NULL on success or a static reason. Decoded bytes are
+ * then validated by route_conversation_id_error, so "%2F" is refused there
+ * rather than reinterpreted; "%00" cannot be held in a C string and gets
+ * the same "may hold only" answer. */
 static const char *decode_segment(const char *seg, size_t len, char *out,
                                   size_t out_len) {
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = seg[i];
-    if (c == '%') {
-      if (i + 2 >= len)
-        return "conversationId has a bad percent-escape";
-      int hi = hex_value(seg[i + 1]), lo = hex_value(seg[i + 2]);
-      if (hi < 0 || lo < 0)
-        return "conversationId has a bad percent-escape";
-      c = (char)(hi * 16 + lo);
-      if (c == '\0')
-        return "conversationId may hold only letters, digits and . _ : -";
-      i += 2;
-    }
-    if (o + 1 >= out_len)
-      return "conversationId is longer than 128 characters";
-    out[o++] = c;
+  switch (pct_decode(seg, len, PCT_PLUS_IS_BYTE, out, out_len)) {
+  case PCT_OK:
+    return NULL;
+  case PCT_BAD_ESCAPE:
+    return "conversationId has a bad percent-escape";
+  case PCT_NUL:
+    return "conversationId may hold only letters, digits and . _ : -";
+  case PCT_TOO_LONG:
+    break;
   }
-  out[o] = '\0';
-  return NULL;
+  return "conversationId is longer than 128 characters";
 }
 
 route_match_status route_parse(const char *method, const char *raw_path,

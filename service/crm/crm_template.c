@@ -7,49 +7,14 @@
 #include "crm_template.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  char *p;
-  size_t len, cap;
-  bool failed;
-} buf;
+#include "buf.h"
 
-/* Grow by copying, so the old block can be wiped (realloc would free it
- * unwiped). */
-static void buf_put(buf *b, const char *s, size_t n) {
-  if (b->failed)
-    return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *grown = malloc(cap);
-    if (!grown) {
-      b->failed = true;
-      return;
-    }
-    if (b->p) {
-      memcpy(grown, b->p, b->len);
-      explicit_bzero(b->p, b->cap);
-      free(b->p);
-    }
-    b->p = grown;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void buf_drop(buf *b) {
-  if (b->p)
-    explicit_bzero(b->p, b->cap);
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-}
+/* Rendering has no cap of its own: its output is bounded by its inputs (a
+ * template from the profile and values of fixed size). Every buffer is
+ * BUF_WIPE: it may hold a security answer or a secret. */
+#define RENDER_MAX ((size_t)-1 / 2)
 
 static bool is_name_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -157,13 +122,13 @@ static void put_percent(buf *b, const char *v, bool in_path) {
         (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
         ch == '~') {
       if (ch == '.' && dots) {
-        buf_put(b, "%2E", 3);
+        buf_add(b, "%2E", 3);
         continue;
       }
-      buf_put(b, (const char *)p, 1);
+      buf_add(b, (const char *)p, 1);
     } else {
       char enc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-      buf_put(b, enc, 3);
+      buf_add(b, enc, 3);
     }
   }
 }
@@ -177,17 +142,17 @@ static bool put_json(buf *b, const char *v) {
     unsigned char ch = p[i];
     if (ch == '"' || ch == '\\') {
       char esc[2] = {'\\', (char)ch};
-      buf_put(b, esc, 2);
+      buf_add(b, esc, 2);
       i++;
     } else if (ch < 0x20 || ch == 0x7F) {
       char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
-      buf_put(b, esc, 6);
+      buf_add(b, esc, 6);
       i++;
     } else {
       size_t k = utf8_seq_len(p + i, n - i);
       if (k == 0)
         return false;
-      buf_put(b, (const char *)p + i, k);
+      buf_add(b, (const char *)p + i, k);
       i += k;
     }
   }
@@ -217,12 +182,12 @@ static bool apply_filter(filter_kind f, const char *v, buf *out) {
       const char *hit = ch ? strchr(from, ch) : NULL;
       if (hit) {
         char esc[2] = {'\\', to[hit - from]};
-        buf_put(out, esc, 2);
+        buf_add(out, esc, 2);
         continue;
       }
     } else if (f == FILTER_ODATA) {
       if (ch == '\'') {
-        buf_put(out, "''", 2);
+        buf_add(out, "''", 2);
         continue;
       }
     } else {
@@ -230,9 +195,9 @@ static bool apply_filter(filter_kind f, const char *v, buf *out) {
     }
     if (ch < 0x20 || ch == 0x7F)
       return false;
-    buf_put(out, (const char *)p, 1);
+    buf_add(out, (const char *)p, 1);
   }
-  return !out->failed;
+  return buf_state(out) == BUF_OK;
 }
 
 static const crm_template_var *find_var(const crm_template_var *vars, size_t n,
@@ -247,17 +212,18 @@ static const crm_template_var *find_var(const crm_template_var *vars, size_t n,
 char *crm_template_render(const char *tmpl, crm_template_target target,
                           const crm_template_var *vars, size_t var_count,
                           size_t *len_out) {
-  buf b = {0}, filtered = {0};
+  buf b, filtered;
   bool in_query = false, ok = true;
   if (!tmpl)
     return NULL;
-  buf_put(&b, "", 0); /* an empty template renders as "" */
-  for (const char *s = tmpl; *s && ok && !b.failed;) {
+  buf_init(&b, RENDER_MAX, BUF_WIPE);
+  buf_init(&filtered, RENDER_MAX, BUF_WIPE);
+  for (const char *s = tmpl; *s && ok && buf_state(&b) == BUF_OK;) {
     placeholder ph;
     if (!parse_placeholder(s, &ph)) {
       if (*s == '?')
         in_query = true;
-      buf_put(&b, s, 1);
+      buf_add(&b, s, 1);
       s++;
       continue;
     }
@@ -270,14 +236,13 @@ char *crm_template_render(const char *tmpl, crm_template_target target,
     const char *value = v->value;
     filter_kind f = filter_of(&ph);
     if (f != FILTER_NONE) {
-      buf_put(&filtered, "", 0);
       ok = apply_filter(f, v->value, &filtered);
-      value = filtered.p;
+      value = buf_str(&filtered);
     }
     if (!ok) {
-      /* refused by the filter */
+      /* refused by the filter, or out of memory */
     } else if (v->raw) {
-      buf_put(&b, value, strlen(value));
+      buf_adds(&b, value);
     } else if (target == CRM_TPL_URL) {
       put_percent(&b, value, !in_query);
     } else if (target == CRM_TPL_BODY) {
@@ -285,22 +250,19 @@ char *crm_template_render(const char *tmpl, crm_template_target target,
     } else {
       ok = !has_control(value);
       if (ok)
-        buf_put(&b, value, strlen(value));
+        buf_adds(&b, value);
     }
-    buf_drop(&filtered);
+    buf_free(&filtered);
   }
-  buf_drop(&filtered);
-  if (!ok || b.failed) {
-    buf_drop(&b);
+  buf_free(&filtered);
+  if (!ok) {
+    buf_free(&b);
     return NULL;
   }
-  if (len_out)
-    *len_out = b.len;
-  return b.p;
+  /* NULL when the buffer failed; an empty template renders as "". */
+  return buf_take(&b, len_out, true);
 }
 
-/* True when the text just before `at` (template start `tmpl`) opens a
- * single-quoted literal: a ' or its URL form %27. */
 static bool quoted_before(const char *tmpl, const char *at) {
   if (at > tmpl && at[-1] == '\'')
     return true;

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "pct.h"
 #include "report.h"
 #include "store.h"
 
@@ -36,7 +37,7 @@ static bool param(report_param_fn get, void *ctx, const char *name, char *out,
   out[0] = '\0';
   if (!raw)
     return true;
-  if (!report_url_decode(raw, out, out_len)) {
+  if (pct_decode(raw, strlen(raw), PCT_PLUS_IS_SPACE, out, out_len) != PCT_OK) {
     char msg[96];
     snprintf(msg, sizeof msg, "%s is not a valid value", name);
     api_error(resp, 400, "invalid_request", msg);
@@ -92,19 +93,18 @@ static void store_down(store_status st, const char *err, api_response *resp) {
   api_error(resp, 503, "unavailable", "report store unavailable; retry");
 }
 
-static void csv_answer(report_buf *b, const char *filename,
-                       api_response *resp) {
-  if (b->failed || !b->p) {
-    report_buf_free(b);
+static void csv_answer(buf *b, const char *filename, api_response *resp) {
+  size_t len;
+  char *text = buf_take(b, &len, false);
+  if (!text) {
     api_error(resp, 500, "internal", "out of memory");
     return;
   }
   resp->status = 200;
-  resp->text = b->p;
-  resp->text_len = b->len;
+  resp->text = text;
+  resp->text_len = len;
   resp->content_type = "text/csv; charset=utf-8";
   resp->content_disposition = filename;
-  b->p = NULL;
 }
 
 /* ---------------------------------------------------------------------
@@ -169,28 +169,27 @@ static json_t *counts_json(const report_counts *c, int64_t start, int64_t end) {
       rate_json(r.has_completed, r.average_duration_seconds));
 }
 
-static void csv_rate(report_buf *b, bool has, double v) {
+static void csv_rate(buf *b, bool has, double v) {
   if (has)
-    report_buf_printf(b, ",%.4f", v);
+    buf_addf(b, ",%.4f", v);
   else
-    report_buf_append(b, ",", 1);
+    buf_add(b, ",", 1);
 }
 
-static void counts_csv(report_buf *b, const char *scope, const char *line,
+static void counts_csv(buf *b, const char *scope, const char *line,
                        const report_counts *c, int64_t start, int64_t end) {
   report_rates r;
   report_compute_rates(c, &r);
   char s[21], e[21];
   report_format_time(start, s);
   report_format_time(end, e);
-  report_buf_printf(b, "%s,%s,%s,", scope, s, e);
+  buf_addf(b, "%s,%s,%s,", scope, s, e);
   report_csv_field(b, line[0] ? line : "all");
-  report_buf_printf(b, ",%lld,%lld,%lld", c->started, c->started_ani,
-                    c->completed);
+  buf_addf(b, ",%lld,%lld,%lld", c->started, c->started_ani, c->completed);
   for (int o = 1; o < REPORT_OUTCOMES; o++)
-    report_buf_printf(b, ",%lld", c->outcome[o]);
-  report_buf_printf(b, ",%lld,%lld,%lld,%lld", c->identified, c->verified,
-                    c->transfer, c->crm_errors);
+    buf_addf(b, ",%lld", c->outcome[o]);
+  buf_addf(b, ",%lld,%lld,%lld,%lld", c->identified, c->verified, c->transfer,
+           c->crm_errors);
   csv_rate(b, r.has_started, r.ani_identification);
   csv_rate(b, r.has_completed, r.identification);
   csv_rate(b, r.has_completed, r.verification);
@@ -199,19 +198,19 @@ static void counts_csv(report_buf *b, const char *scope, const char *line,
   csv_rate(b, r.has_completed, r.opt_out);
   csv_rate(b, r.has_completed, r.average_attempts);
   csv_rate(b, r.has_completed, r.average_duration_seconds);
-  report_buf_append(b, "\r\n", 2);
+  buf_add(b, "\r\n", 2);
 }
 
-static void summary_csv_header(report_buf *b) {
-  report_buf_printf(b, "scope,start,end,serviceLine,started,"
-                       "startedAniIdentified,completed");
+static void summary_csv_header(buf *b) {
+  buf_addf(b, "scope,start,end,serviceLine,started,"
+              "startedAniIdentified,completed");
   for (int o = 1; o < REPORT_OUTCOMES; o++)
-    report_buf_printf(b, ",outcome_%s", flow_outcome_name((flow_outcome)o));
-  report_buf_printf(b, ",identified,verified,transferred,crmErrors,"
-                       "aniIdentificationRate,identificationRate,"
-                       "verificationRate,containmentRate,transferRate,"
-                       "optOutRate,averageAttempts,averageDurationSeconds"
-                       "\r\n");
+    buf_addf(b, ",outcome_%s", flow_outcome_name((flow_outcome)o));
+  buf_addf(b, ",identified,verified,transferred,crmErrors,"
+              "aniIdentificationRate,identificationRate,"
+              "verificationRate,containmentRate,transferRate,"
+              "optOutRate,averageAttempts,averageDurationSeconds"
+              "\r\n");
 }
 
 static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
@@ -262,7 +261,8 @@ static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
     report_counts_merge(&total, &c.buckets[i]);
 
   if (csv) {
-    report_buf b = {0};
+    buf b;
+    buf_init(&b, REPORT_TEXT_MAX, BUF_PLAIN);
     summary_csv_header(&b);
     for (size_t i = 0; i < c.bucket_count; i++) {
       int64_t s = c.first_bucket + (int64_t)i * c.bucket_seconds;
@@ -304,7 +304,7 @@ typedef struct {
   size_t limit;
   bool csv;
   json_t *items;
-  report_buf *buf;
+  buf *buf;
   size_t matched;
   bool more;
   char last_returned[48]; /* ID of the last item in the answer */
@@ -353,14 +353,14 @@ static void on_event(void *user, const char *id, size_t n,
   char when[21];
   report_format_time(int_of(v[9]) / 1000, when);
   if (c->csv) {
-    report_buf *b = c->buf;
+    buf *b = c->buf;
     report_csv_field(b, id);
-    report_buf_printf(b, ",%s", when);
+    buf_addf(b, ",%s", when);
     for (size_t i = 0; i < EVENT_COLUMNS; i++) {
-      report_buf_append(b, ",", 1);
+      buf_add(b, ",", 1);
       report_csv_field(b, v[i]);
     }
-    report_buf_append(b, "\r\n", 2);
+    buf_add(b, "\r\n", 2);
     return;
   }
   json_array_append_new(
@@ -434,7 +434,8 @@ static void handle_interactions(const config *cfg, report_param_fn get,
               "cursor must be a nextCursor from an earlier answer");
     return;
   }
-  report_buf b = {0};
+  buf b;
+  buf_init(&b, REPORT_TEXT_MAX, BUF_PLAIN);
   interactions_ctx c = {.line = line,
                         .outcome = outcome,
                         .auth_status = auth,
@@ -443,10 +444,10 @@ static void handle_interactions(const config *cfg, report_param_fn get,
                         .items = json_array(),
                         .buf = &b};
   if (csv) {
-    report_buf_printf(&b, "id,time");
+    buf_addf(&b, "id,time");
     for (size_t i = 0; i < EVENT_COLUMNS; i++)
-      report_buf_printf(&b, ",%s", event_columns[i]);
-    report_buf_append(&b, "\r\n", 2);
+      buf_addf(&b, ",%s", event_columns[i]);
+    buf_add(&b, "\r\n", 2);
   }
   /* Stream IDs are the commit's time in ms: [from, to) maps to IDs
    * from*1000 .. to*1000-1 (a bare ms as the end means its last entry). */
@@ -465,7 +466,7 @@ static void handle_interactions(const config *cfg, report_param_fn get,
                                           &got, err, sizeof err);
     if (st != STORE_OK) {
       json_decref(c.items);
-      report_buf_free(&b);
+      buf_free(&b);
       store_down(st, err, resp);
       return;
     }
@@ -488,7 +489,7 @@ static void handle_interactions(const config *cfg, report_param_fn get,
     csv_answer(&b, "attachment; filename=\"authflow-interactions.csv\"", resp);
     return;
   }
-  report_buf_free(&b);
+  buf_free(&b);
   char f[21], t[21];
   report_format_time(from, f);
   report_format_time(to, t);

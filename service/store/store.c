@@ -802,7 +802,7 @@ store_status store_create(const char *id, const char *token,
 }
 
 store_status store_begin(const char *id, const char *token,
-                         unsigned allowed_states, int counter,
+                         unsigned allowed_states, flow_attempt_counter counter,
                          flow_session *out, bool *customer_locked, char *err,
                          size_t err_len) {
   *customer_locked = false;
@@ -817,9 +817,9 @@ store_status store_begin(const char *id, const char *token,
   snprintf(window, sizeof window, "%d", cfg.lockout_window_seconds);
   const char *args[5 + FLOW_STATE_COMPLETED + 1 + 1] = {
       token, lock_ms,
-      counter == 1   ? "identifyAttempts"
-      : counter == 2 ? "verifyAttempts"
-                     : "",
+      counter == FLOW_COUNTER_IDENTIFY ? "identifyAttempts"
+      : counter == FLOW_COUNTER_VERIFY ? "verifyAttempts"
+                                       : "",
       prefix, max};
   int nargs = 5;
   for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)

@@ -102,7 +102,8 @@ store_status store_create(const char *conversation_id, const char *token,
 /*
  * Begin an IDENTIFIER/SECURITY/OPT_OUT step: take the lock, check the state
  * is in `allowed_states` (mask of 1u << flow_state), and, when `counter` is
- * 1 (identify) or 2 (verify), increment that attempt counter in Redis.
+ * FLOW_COUNTER_IDENTIFY or FLOW_COUNTER_VERIFY, increment that attempt
+ * counter in Redis.
  * *out is the session after the increment. *customer_locked is set when the
  * session's customer has reached the lockout threshold. For a verify
  * attempt on a customer not locked, one lockout failure is counted now,
@@ -113,7 +114,7 @@ store_status store_create(const char *conversation_id, const char *token,
  * increment. STORE_NOT_FOUND / STORE_BUSY / STORE_UNAVAILABLE / CORRUPT.
  */
 store_status store_begin(const char *conversation_id, const char *token,
-                         unsigned allowed_states, int counter,
+                         unsigned allowed_states, flow_attempt_counter counter,
                          flow_session *out, bool *customer_locked, char *err,
                          size_t err_len);
 

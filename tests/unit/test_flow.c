@@ -1297,12 +1297,13 @@ static void test_event_rules(void **state) {
   static const struct {
     flow_event_kind kind;
     unsigned allowed;
-    int counter;
+    flow_attempt_counter counter;
   } rules[] = {
-      {FLOW_EV_START, 0, 0},
-      {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, 1},
-      {FLOW_EV_SECURITY, 1u << AWAIT_SEC, 2},
-      {FLOW_EV_OPT_OUT, (1u << AWAIT_ID) | (1u << AWAIT_SEC), 0},
+      {FLOW_EV_START, 0, FLOW_COUNTER_NONE},
+      {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, FLOW_COUNTER_IDENTIFY},
+      {FLOW_EV_SECURITY, 1u << AWAIT_SEC, FLOW_COUNTER_VERIFY},
+      {FLOW_EV_OPT_OUT, (1u << AWAIT_ID) | (1u << AWAIT_SEC),
+       FLOW_COUNTER_NONE},
   };
   for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
     assert_int_equal(flow_event_allowed_states(rules[i].kind),
