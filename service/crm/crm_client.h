@@ -2,7 +2,8 @@
  * crm_client: runs CRM calls without blocking the HTTP server.
  *
  * One background thread owns a curl multi handle and runs every transfer
- * on it (curl_multi_poll, woken by curl_multi_wakeup when work arrives).
+ * on it, driving curl's multi socket API on an epoll set and woken
+ * through an eventfd when work arrives (crm_loop).
  * Connections to the CRM are kept alive and reused. Callers on any thread
  * submit a call and get a completion callback on the CRM thread.
  *

@@ -435,10 +435,15 @@ static bool parse_long(const char *text, long min, long max, long *out) {
   return true;
 }
 
-int main(int argc, char **argv) {
-  long port = 8081;
-  const char *bind_addr = "127.0.0.1";
-  const char *file = "deploy/local/customers.json";
+typedef struct {
+  long port;
+  const char *bind_addr;
+  const char *file;
+} options;
+
+/* Reads the command line into *o (and the delay and fault globals).
+ * False after printing what is wrong and the usage. */
+static bool parse_options(int argc, char **argv, options *o) {
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *val = i + 1 < argc ? argv[++i] : NULL;
     long n = 0;
@@ -447,11 +452,11 @@ int main(int argc, char **argv) {
     if (!val)
       ok = false;
     else if (!strcmp(opt, "--port"))
-      ok = parse_long(val, 0, 65535, &port);
+      ok = parse_long(val, 0, 65535, &o->port);
     else if (!strcmp(opt, "--bind"))
-      bind_addr = val;
+      o->bind_addr = val;
     else if (!strcmp(opt, "--customers"))
-      file = val;
+      o->file = val;
     else if (!strcmp(opt, "--delay-ms") &&
              (ok = parse_long(val, 0, DELAY_MAX_MS, &n)))
       delay_ms = n;
@@ -463,9 +468,15 @@ int main(int argc, char **argv) {
       fprintf(stderr, "authflow-demo-crm: bad option %s %s\n", opt,
               val ? val : "");
       usage();
-      return 2;
+      return false;
     }
   }
+  return true;
+}
+
+/* Loads the customers file; sets `customers` to its array and returns the
+ * document (the caller releases it), or NULL after printing why. */
+static json_t *load_customers(const char *file) {
   json_error_t jerr;
   json_t *root = json_load_file(file, 0, &jerr);
   customers = json_object_get(root, "customers");
@@ -473,63 +484,83 @@ int main(int argc, char **argv) {
     fprintf(stderr, "authflow-demo-crm: %s: %s\n", file,
             root ? "no \"customers\" array" : jerr.text);
     json_decref(root);
-    return 1;
+    return NULL;
   }
-  /* --bind takes an IPv4 or IPv6 address literal. */
-  struct sockaddr_in addr4 = {.sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)port)};
-  struct sockaddr_in6 addr6 = {.sin6_family = AF_INET6,
-                               .sin6_port = htons((uint16_t)port)};
-  struct sockaddr *addr = (struct sockaddr *)&addr4;
-  unsigned ipv6_flag = 0;
-  if (inet_pton(AF_INET, bind_addr, &addr4.sin_addr) != 1) {
-    if (inet_pton(AF_INET6, bind_addr, &addr6.sin6_addr) != 1) {
-      fprintf(stderr, "authflow-demo-crm: bad --bind %s\n", bind_addr);
-      json_decref(root);
-      return 2;
-    }
-    addr = (struct sockaddr *)&addr6;
-    ipv6_flag = MHD_USE_IPv6;
+  return root;
+}
+
+/* The listening address: --bind takes an IPv4 or IPv6 address literal. */
+typedef struct {
+  struct sockaddr_in v4;
+  struct sockaddr_in6 v6;
+  struct sockaddr *addr;
+  unsigned mhd_flag; /* MHD_USE_IPv6 for an IPv6 address */
+} listen_addr;
+
+static bool parse_bind(const options *o, listen_addr *l) {
+  memset(l, 0, sizeof *l);
+  l->v4.sin_family = AF_INET;
+  l->v4.sin_port = htons((uint16_t)o->port);
+  l->v6.sin6_family = AF_INET6;
+  l->v6.sin6_port = htons((uint16_t)o->port);
+  l->addr = (struct sockaddr *)&l->v4;
+  if (inet_pton(AF_INET, o->bind_addr, &l->v4.sin_addr) == 1)
+    return true;
+  if (inet_pton(AF_INET6, o->bind_addr, &l->v6.sin6_addr) != 1) {
+    fprintf(stderr, "authflow-demo-crm: bad --bind %s\n", o->bind_addr);
+    return false;
   }
+  l->addr = (struct sockaddr *)&l->v6;
+  l->mhd_flag = MHD_USE_IPv6;
+  return true;
+}
+
+/* Blocks SIGTERM/SIGINT (left in *stop for sigwait) in every thread made
+ * from here on, and starts the timer thread that resumes delayed
+ * requests. */
+static bool start_timer(sigset_t *stop, pthread_t *timer) {
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&timer_cond, &ca);
   pthread_condattr_destroy(&ca);
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  sigemptyset(stop);
+  sigaddset(stop, SIGTERM);
+  sigaddset(stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, stop, NULL);
   signal(SIGPIPE, SIG_IGN);
-  pthread_t timer;
-  if (pthread_create(&timer, NULL, timer_main, NULL) != 0) {
+  if (pthread_create(timer, NULL, timer_main, NULL) != 0) {
     fprintf(stderr, "authflow-demo-crm: cannot start the timer thread\n");
-    json_decref(root);
-    return 1;
+    return false;
   }
+  return true;
+}
+
+static struct MHD_Daemon *start_daemon(const options *o, const listen_addr *l) {
   struct MHD_Daemon *d = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-          MHD_ALLOW_SUSPEND_RESUME | ipv6_flag,
-      (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, addr,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+          MHD_ALLOW_SUSPEND_RESUME | l->mhd_flag,
+      (uint16_t)o->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+      l->addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 4000u,
       MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
       4096u, MHD_OPTION_END);
   if (!d) {
-    fprintf(stderr, "authflow-demo-crm: cannot listen on %s:%ld\n", bind_addr,
-            port);
-    json_decref(root);
-    return 1;
+    fprintf(stderr, "authflow-demo-crm: cannot listen on %s:%ld\n",
+            o->bind_addr, o->port);
+    return NULL;
   }
   const union MHD_DaemonInfo *info =
       MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-  printf("listening on %s:%ld\n", bind_addr, info ? (long)info->port : port);
+  printf("listening on %s:%ld\n", o->bind_addr,
+         info ? (long)info->port : o->port);
   fflush(stdout);
-  int sig;
-  sigwait(&stop, &sig);
-  /* Resume every delayed request first (they are then dropped unanswered):
-   * MHD_stop_daemon() must not meet a suspended connection. */
+  return d;
+}
+
+/* Resume every delayed request first (they are then dropped unanswered):
+ * MHD_stop_daemon() must not meet a suspended connection. */
+static void stop_all(pthread_t timer, struct MHD_Daemon *d) {
   pthread_mutex_lock(&timer_mutex);
   stopping = true;
   pthread_cond_signal(&timer_cond);
@@ -537,6 +568,36 @@ int main(int argc, char **argv) {
   pthread_join(timer, NULL);
   MHD_stop_daemon(d);
   free(heap);
+}
+
+int main(int argc, char **argv) {
+  options o = {.port = 8081,
+               .bind_addr = "127.0.0.1",
+               .file = "deploy/local/customers.json"};
+  if (!parse_options(argc, argv, &o))
+    return 2;
+  json_t *root = load_customers(o.file);
+  if (!root)
+    return 1;
+  listen_addr l;
+  if (!parse_bind(&o, &l)) {
+    json_decref(root);
+    return 2;
+  }
+  sigset_t stop;
+  pthread_t timer;
+  if (!start_timer(&stop, &timer)) {
+    json_decref(root);
+    return 1;
+  }
+  struct MHD_Daemon *d = start_daemon(&o, &l);
+  if (!d) {
+    json_decref(root);
+    return 1;
+  }
+  int sig;
+  sigwait(&stop, &sig);
+  stop_all(timer, d);
   json_decref(root);
   return 0;
 }

@@ -1,0 +1,97 @@
+/*
+ * crm_job: one CRM call (or the OAuth2 token fetch) inside the CRM client,
+ * from submit to callback, and the curl easy handle of its current
+ * attempt.
+ *
+ * Only the CRM thread touches a job once it is queued (the submitter
+ * builds it first). A job owns its request copy (crm_http_request: the
+ * body may hold a security answer), its attempt's header list (may hold a
+ * bearer token) and its response buffer (a BUF_WIPE core/buf.h buffer:
+ * the token answer holds the token); each is wiped before it is released.
+ *
+ * Easy handles are pooled: a finished attempt's handle is reset and kept
+ * for the next one instead of being freed (curl_easy_init() and its
+ * buffers cost an allocation storm per call otherwise).
+ */
+#ifndef AUTHFLOW_CRM_JOB_H
+#define AUTHFLOW_CRM_JOB_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+
+#include "buf.h"
+#include "crm.h"
+#include "crm_client.h"
+#include "flow.h"
+
+/* Answers larger than this are not a CRM answer we can use. */
+#define CRM_JOB_RESPONSE_MAX (1024 * 1024)
+
+typedef struct crm_job {
+  struct crm_job *next, *prev; /* the list the job is on */
+  flow_crm_request req;
+  crm_http_request http; /* body holds the answer for VERIFY: wiped */
+  crm_client_done_fn done;
+  void *user;
+  CURL *easy;                 /* the attempt's handle; NULL between */
+  struct curl_slist *headers; /* the attempt's headers; wiped */
+  buf response;               /* the attempt's answer; BUF_WIPE */
+  bool is_token;              /* the OAuth2 token fetch, not a call */
+  bool is_probe;              /* the half-open breaker's probe */
+  bool auth_retried;          /* already retried once after a 401 */
+  int attempts;
+  unsigned token_gen; /* the token generation this attempt used */
+  double started_ms, deadline_ms, due_ms;
+} crm_job;
+
+/* What every transfer is sent with: the profile's TLS options and proxy,
+ * and the configured connect and whole-transfer timeouts. */
+typedef struct {
+  const crm_profile *profile;
+  long connect_timeout_ms;
+  long timeout_ms;
+} crm_job_transport;
+
+/* A zeroed job with an empty response buffer, or NULL (out of memory).
+ * The caller owns it; release with crm_job_free. */
+crm_job *crm_job_new(void);
+
+/* Ends the current attempt: its handle leaves `multi` (when it was on it)
+ * and goes back to the pool; headers and response are wiped and freed. The
+ * job itself stays, ready for another attempt. */
+void crm_job_end_attempt(crm_job *j, CURLM *multi);
+
+/* Ends the attempt (as above), wipes the request copy and frees the job. */
+void crm_job_free(crm_job *j, CURLM *multi);
+
+/* Pushes j at the head of a singly linked list. */
+void crm_job_push(crm_job **list, crm_job *j);
+
+/*
+ * Prepares j's next attempt: takes a pooled easy handle and gives it the
+ * URL, the header list `h` (the job owns it from now on, even on failure),
+ * the transport options with the whole transfer capped at timeout_ms, the
+ * response buffer as the write target, and j->http's method and body (a
+ * GET sends none). False (nothing to send) when `h` is NULL or no easy
+ * handle could be made; crm_job_end_attempt or crm_job_free still
+ * releases what was taken.
+ */
+bool crm_job_attach(crm_job *j, const char *url, struct curl_slist *h,
+                    const crm_job_transport *t, long timeout_ms);
+
+/* The HTTP status of an attempt that ended (ok_io: curl produced an
+ * answer); 0 when it produced none or the answer was refused. */
+long crm_job_status(const crm_job *j, bool ok_io);
+
+/* Appends one "Name: value" line to `h` (NULL: starts a list). Out of
+ * memory: frees (and wipes) `h` and returns NULL, so a list is never
+ * leaked half-built; callers stop adding once it is NULL. */
+struct curl_slist *crm_job_header_add(struct curl_slist *h, const char *line);
+
+/* Frees a header list, wiping every line first (one may carry a token). */
+void crm_job_headers_free(struct curl_slist *h);
+
+/* Frees the pooled easy handles (the CRM thread, when it stops). */
+void crm_job_pool_drain(void);
+
+#endif

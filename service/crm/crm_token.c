@@ -1,0 +1,254 @@
+#include "crm_token.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crm_loop.h"
+#include "crm_template.h"
+
+#define TOKEN_MAX 4096
+
+static struct {
+  const crm_job_transport *t;
+  crm_token_resume_fn resume;
+  char *url; /* auth.token_url with {baseUrl} rendered; heap */
+  char token[TOKEN_MAX];
+  double refresh_ms; /* refresh at or after this time */
+  unsigned gen;
+  bool fetching;
+  crm_job *waiting; /* calls waiting for the token (singly linked) */
+} tok;
+
+static double now_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6;
+}
+
+bool crm_token_start(const crm_job_transport *t, const char *base_url,
+                     crm_token_resume_fn resume, char *err, size_t err_len) {
+  crm_token_stop();
+  tok.t = t;
+  tok.resume = resume;
+  tok.refresh_ms = 0;
+  tok.fetching = false;
+  if (t->profile->auth.kind != CRM_AUTH_OAUTH2)
+    return true;
+  /* AUTHFLOW_CRM_URL may have replaced the file's base URL. */
+  crm_template_var base = {"baseUrl", base_url, true};
+  tok.url = crm_template_render(t->profile->auth.token_url, CRM_TPL_URL, &base,
+                                1, NULL);
+  if (!tok.url) {
+    snprintf(err, err_len, "cannot render crm.auth.tokenUrl");
+    return false;
+  }
+  return true;
+}
+
+void crm_token_stop(void) {
+  explicit_bzero(tok.token, sizeof tok.token);
+  free(tok.url);
+  tok.url = NULL;
+}
+
+bool crm_token_valid(void) {
+  return tok.token[0] && now_ms() < tok.refresh_ms;
+}
+
+struct curl_slist *crm_token_add_header(struct curl_slist *h, unsigned *gen) {
+  char line[TOKEN_MAX + 32];
+  snprintf(line, sizeof line, "Authorization: Bearer %s", tok.token);
+  h = crm_job_header_add(h, line);
+  explicit_bzero(line, sizeof line);
+  *gen = tok.gen;
+  return h;
+}
+
+void crm_token_refused(unsigned gen) {
+  if (gen == tok.gen)
+    tok.refresh_ms = 0;
+}
+
+void crm_token_resume_all(bool got_token) {
+  crm_job *w = tok.waiting;
+  tok.waiting = NULL;
+  while (w) {
+    crm_job *j = w;
+    w = w->next;
+    j->next = NULL;
+    tok.resume(j, got_token);
+  }
+}
+
+/* Percent-encode for application/x-www-form-urlencoded. */
+static void form_put(char *out, size_t out_len, const char *key,
+                     const char *value) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = strlen(out);
+  if (o && o + 1 < out_len)
+    out[o++] = '&';
+  for (const char *k = key; *k && o + 1 < out_len; k++)
+    out[o++] = *k;
+  if (o + 1 < out_len)
+    out[o++] = '=';
+  for (const unsigned char *v = (const unsigned char *)value;
+       *v && o + 3 < out_len; v++) {
+    if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+        (*v >= '0' && *v <= '9') || *v == '-' || *v == '.' || *v == '_' ||
+        *v == '~') {
+      out[o++] = (char)*v;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[*v >> 4];
+      out[o++] = hex[*v & 15];
+    }
+  }
+  out[o] = '\0';
+}
+
+/* The fetch job: a client-credentials POST to the token URL (the form
+ * holds the client secret: wiped), or NULL when memory runs out. */
+static crm_job *fetch_job(void) {
+  const crm_auth *a = &tok.t->profile->auth;
+  crm_job *t = crm_job_new();
+  if (!t)
+    return NULL;
+  char form[3 * (sizeof a->client_id + sizeof a->client_secret +
+                 sizeof a->scope) +
+            64] = "";
+  form_put(form, sizeof form, "grant_type", "client_credentials");
+  form_put(form, sizeof form, "client_id", a->client_id);
+  form_put(form, sizeof form, "client_secret", a->client_secret);
+  if (a->scope[0])
+    form_put(form, sizeof form, "scope", a->scope);
+  t->is_token = true;
+  snprintf(t->http.method, sizeof t->http.method, "POST");
+  t->http.body = strdup(form);
+  t->http.body_len = strlen(form);
+  explicit_bzero(form, sizeof form);
+  struct curl_slist *h = crm_job_header_add(
+      NULL, "Content-Type: application/x-www-form-urlencoded");
+  if (h)
+    h = crm_job_header_add(h, "Accept: application/json");
+  if (h)
+    h = crm_job_header_add(h, "Expect:");
+  long budget = tok.t->profile->budget_ms;
+  long timeout = budget < tok.t->timeout_ms ? budget : tok.t->timeout_ms;
+  if (!crm_job_attach(t, tok.url, h, tok.t, timeout) || !t->http.body) {
+    crm_job_free(t, crm_loop_multi());
+    return NULL;
+  }
+  return t;
+}
+
+void crm_token_wait(crm_job *j) {
+  crm_job_push(&tok.waiting, j);
+  if (tok.fetching)
+    return;
+  crm_job *t = fetch_job();
+  if (t && crm_loop_add(t)) {
+    tok.fetching = true;
+    return;
+  }
+  if (t)
+    crm_job_free(t, crm_loop_multi());
+  /* Cannot fetch: every waiting call fails. */
+  crm_token_resume_all(false);
+}
+
+/* Token lifetime in seconds from "expires_in": a JSON integer, or a string
+ * of digits (some servers send one); absent means 3600 (Salesforce sends
+ * none). 0 when present but unusable. */
+static long long token_life(const json_t *exp) {
+  if (!exp)
+    return 3600;
+  if (json_is_integer(exp))
+    return json_integer_value(exp);
+  const char *s = json_string_value(exp);
+  long long v = 0;
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0 || n > 9)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+/* Keeps `v` as the token for `life` seconds when it is printable ASCII
+ * without spaces and fits; false otherwise. */
+static bool keep_token(const char *v, size_t len, long long life) {
+  if (len == 0 || len >= sizeof tok.token || life <= 0)
+    return false;
+  for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+    if (*c <= 0x20 || *c >= 0x7F)
+      return false;
+  snprintf(tok.token, sizeof tok.token, "%s", v);
+  double life_ms = (double)life * 1000.0;
+  double margin = (double)tok.t->profile->auth.refresh_margin_ms;
+  if (margin > life_ms / 2)
+    margin = life_ms / 2;
+  tok.refresh_ms = now_ms() + life_ms - margin;
+  tok.gen++;
+  return true;
+}
+
+bool crm_token_fetch_done(crm_job *t, bool ok_io) {
+  long status = crm_job_status(t, ok_io);
+  bool got = false;
+  if (status == 200 && buf_len(&t->response) > 0) {
+    json_t *root =
+        json_loadb(buf_str(&t->response), buf_len(&t->response), 0, NULL);
+    const json_t *v = json_object_get(root, "access_token");
+    long long life = token_life(json_object_get(root, "expires_in"));
+    if (json_is_string(v)) {
+      got = keep_token(json_string_value(v), json_string_length(v), life);
+      /* The tree holds a copy of the token: wipe it before it is freed
+       * (the response buffer is wiped by crm_job_free). */
+      explicit_bzero((char *)json_string_value(v), json_string_length(v));
+    }
+    json_decref(root);
+  }
+  tok.fetching = false;
+  crm_job_free(t, crm_loop_multi());
+  return got;
+}
+
+double crm_token_expire(double now, double next) {
+  crm_job *w = tok.waiting, *still = NULL;
+  tok.waiting = NULL;
+  while (w) {
+    crm_job *j = w;
+    w = w->next;
+    if (j->deadline_ms <= now) {
+      tok.resume(j, false);
+    } else {
+      crm_job_push(&still, j);
+      if (j->deadline_ms < next)
+        next = j->deadline_ms;
+    }
+  }
+  /* Back in their order, ahead of anything queued meanwhile. */
+  while (still) {
+    crm_job *j = still;
+    still = j->next;
+    crm_job_push(&tok.waiting, j);
+  }
+  return next;
+}
+
+void crm_token_drop_fetch(crm_job *t) {
+  tok.fetching = false;
+  crm_job_free(t, crm_loop_multi());
+}
+
+crm_job *crm_token_take_waiters(void) {
+  crm_job *w = tok.waiting;
+  tok.waiting = NULL;
+  return w;
+}
