@@ -1,0 +1,52 @@
+/*
+ * store_conn: the calling thread's Redis connection, and the commands run
+ * on it.
+ *
+ * Each thread gets its own connection (thread-local), made lazily with the
+ * configured timeouts, AUTH, SELECT and, with Sentinel, the current master
+ * asked of the sentinels; every script is loaded on it at once. After an
+ * I/O error or timeout the connection is dropped (its state is unknown)
+ * and for RECONNECT_BACKOFF_MS calls fail at once instead of each paying
+ * the timeouts again. An error reply that says the node is no longer a
+ * usable master (READONLY, LOADING, MASTERDOWN) drops it too.
+ *
+ * Every function that fails fills `err` and never logs. Replies returned
+ * belong to the caller (freeReplyObject).
+ *
+ * Internal to service/store: callers use store.h.
+ */
+#ifndef AUTHFLOW_STORE_CONN_H
+#define AUTHFLOW_STORE_CONN_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "store_script.h"
+
+/* This thread's connection, connecting first if needed; NULL (err filled)
+ * when Redis cannot be reached or is in its reconnect backoff. The context
+ * stays owned by this module: use it only until the next store_conn_* call
+ * that can drop it. */
+redisContext *store_conn_get(char *err, size_t err_len);
+
+/* The connection returned by store_conn_get() failed an I/O (error or
+ * timeout): fill err, drop it and start the reconnect backoff. */
+void store_conn_broke(char *err, size_t err_len);
+
+/*
+ * Run script `id` with `nkeys` keys then `nargs` args (all NUL-terminated).
+ * Returns the reply, an array whose first element is a string (the status
+ * word), or NULL with err filled: Redis unreachable, timed out or answered
+ * an error. A connection the peer had closed is retried once on a fresh
+ * one; with Sentinel a lost connection is retried for failover_wait_ms.
+ */
+redisReply *store_conn_script(store_script_id id, const char *const *keys,
+                              int nkeys, const char *const *args, int nargs,
+                              char *err, size_t err_len);
+
+/* Run one plain command (argv NUL-terminated). Returns the reply, never an
+ * error reply, or NULL with err filled, as store_conn_script(). */
+redisReply *store_conn_command(int argc, const char **argv, char *err,
+                               size_t err_len);
+
+#endif

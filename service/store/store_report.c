@@ -1,0 +1,164 @@
+/*
+ * store_report: report arguments for the commit script, and the report
+ * reads: plain commands, not scripts (they only read). See store_report.h.
+ */
+#include "store_report.h"
+
+#include "store.h"
+#include "store_conn.h"
+#include "store_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int store_report_args(const report_record *rec, const char **out,
+                      store_report_texts *txt) {
+  if (!rec || (rec->incr_count == 0 && rec->event_count == 0))
+    return 0;
+  const store_config *cfg = store_cfg();
+  int n = 0;
+  snprintf(txt->ttl, sizeof txt->ttl, "%ld", cfg->report_counter_ttl_seconds);
+  snprintf(txt->nc, sizeof txt->nc, "%zu", rec->incr_count);
+  out[n++] = txt->ttl;
+  out[n++] = txt->nc;
+  for (size_t i = 0; i < rec->incr_count; i++) {
+    out[n++] = rec->incr_field[i];
+    out[n++] = rec->incr_amount[i];
+  }
+  long long minid =
+      (long long)rec->now_ms - cfg->report_stream_max_age_seconds * 1000LL;
+  snprintf(txt->maxlen, sizeof txt->maxlen, "%ld", cfg->report_stream_max_len);
+  snprintf(txt->minid, sizeof txt->minid, "%lld", minid > 0 ? minid : 0);
+  snprintf(txt->ne, sizeof txt->ne, "%zu", rec->event_count);
+  out[n++] = txt->maxlen;
+  out[n++] = txt->minid;
+  out[n++] = txt->ne;
+  for (size_t i = 0; i < rec->event_count; i++) {
+    out[n++] = rec->event_name[i];
+    out[n++] = rec->event_value[i];
+  }
+  return n;
+}
+
+/* Parse a whole decimal integer (possibly negative). */
+static bool parse_count(const char *s, long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end)
+    return false;
+  *out = v;
+  return true;
+}
+
+/* Hashes are read in batches of this many pipelined HGETALLs, so a long
+ * range does not queue everything in the output buffer at once. */
+#define HOURS_BATCH 256
+
+/* Pass every integer field of one HGETALL reply to on_field. A key of
+ * another type answers WRONGTYPE: it holds no counters. */
+static void emit_hour_fields(const redisReply *r, size_t hour_index,
+                             store_hour_field_fn on_field, void *user) {
+  if (r->type != REDIS_REPLY_ARRAY)
+    return;
+  for (size_t j = 0; j + 1 < r->elements; j += 2) {
+    const redisReply *f = r->element[j], *v = r->element[j + 1];
+    long long value;
+    if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+        parse_count(v->str, &value))
+      on_field(user, hour_index, f->str, value);
+  }
+}
+
+store_status store_report_hours(const char (*hours)[REPORT_HOUR_LEN + 1],
+                                size_t n, store_hour_field_fn on_field,
+                                void *user, char *err, size_t err_len) {
+  redisContext *c = store_conn_get(err, err_len);
+  if (!c)
+    return STORE_UNAVAILABLE;
+  for (size_t base = 0; base < n; base += HOURS_BATCH) {
+    size_t m = n - base < HOURS_BATCH ? n - base : HOURS_BATCH;
+    for (size_t i = 0; i < m; i++) {
+      char key[STORE_KEY_MAX];
+      if (!store_key(key, sizeof key, "report:h", hours[base + i], err,
+                     err_len))
+        return STORE_UNAVAILABLE;
+      if (redisAppendCommand(c, "HGETALL %s", key) != REDIS_OK) {
+        store_conn_broke(err, err_len);
+        return STORE_UNAVAILABLE;
+      }
+    }
+    for (size_t i = 0; i < m; i++) {
+      void *reply = NULL;
+      if (redisGetReply(c, &reply) != REDIS_OK || !reply) {
+        store_conn_broke(err, err_len);
+        return STORE_UNAVAILABLE;
+      }
+      emit_hour_fields(reply, base + i, on_field, user);
+      freeReplyObject(reply);
+    }
+  }
+  return STORE_OK;
+}
+
+/* Pass one XREVRANGE entry (id, [field, value, ...]) to on_event, with at
+ * most its first 32 string pairs. A malformed entry is skipped. */
+static void emit_event(const redisReply *e, store_event_fn on_event,
+                       void *user) {
+  enum { MAX_FIELDS = 32 };
+  if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+      e->element[0]->type != REDIS_REPLY_STRING ||
+      e->element[1]->type != REDIS_REPLY_ARRAY)
+    return;
+  const redisReply *kv = e->element[1];
+  const char *names[MAX_FIELDS], *values[MAX_FIELDS];
+  size_t nf = 0;
+  for (size_t j = 0; j + 1 < kv->elements && nf < MAX_FIELDS; j += 2)
+    if (kv->element[j]->type == REDIS_REPLY_STRING &&
+        kv->element[j + 1]->type == REDIS_REPLY_STRING) {
+      names[nf] = kv->element[j]->str;
+      values[nf++] = kv->element[j + 1]->str;
+    }
+  on_event(user, e->element[0]->str, nf, names, values);
+}
+
+store_status store_report_events(const char *end, const char *start,
+                                 size_t count, store_event_fn on_event,
+                                 void *user, size_t *returned, char *err,
+                                 size_t err_len) {
+  *returned = 0;
+  char key[STORE_KEY_MAX], num[24];
+  if (!store_key(key, sizeof key, "report", "events", err, err_len))
+    return STORE_UNAVAILABLE;
+  snprintf(num, sizeof num, "%zu", count);
+  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
+  redisReply *r = store_conn_command(6, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type != REDIS_REPLY_ARRAY) {
+    freeReplyObject(r);
+    return store_fail(STORE_CORRUPT, "report stream: unexpected reply", err,
+                      err_len);
+  }
+  for (size_t i = 0; i < r->elements; i++)
+    emit_event(r->element[i], on_event, user);
+  *returned = r->elements;
+  freeReplyObject(r);
+  return STORE_OK;
+}
+
+store_status store_report_dropped(long long *out, char *err, size_t err_len) {
+  *out = 0;
+  char key[STORE_KEY_MAX];
+  if (!store_key(key, sizeof key, "report", "dropped", err, err_len))
+    return STORE_UNAVAILABLE;
+  const char *argv[] = {"GET", key};
+  redisReply *r = store_conn_command(2, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type == REDIS_REPLY_STRING && !parse_count(r->str, out))
+    *out = 0;
+  freeReplyObject(r);
+  return STORE_OK;
+}
