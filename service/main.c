@@ -109,7 +109,27 @@ static void on_crm_event(crm_client_event event, long value) {
   metrics_crm_event((int)event, value);
 }
 
-/* --check-crm: one lookup by phone, printed with secrets masked. */
+/* The one place the CRM client's settings are made from the configuration
+ * (the server and --check-crm differ only in max_connections and
+ * on_event, which may be NULL). The client borrows `headers` (room for
+ * CONFIG_MAX_CRM_HEADERS, filled here) and cfg until crm_client_stop(). */
+static crm_client_config crm_client_config_from(
+    const config *cfg, const char *headers[CONFIG_MAX_CRM_HEADERS],
+    long max_connections, void (*on_event)(crm_client_event, long)) {
+  for (size_t i = 0; i < cfg->crm_header_count; i++)
+    headers[i] = cfg->crm_headers[i];
+  crm_client_config cc = {.connect_timeout_ms = cfg->crm_connect_timeout_ms,
+                          .timeout_ms = cfg->crm_timeout_ms,
+                          .headers = headers,
+                          .header_count = cfg->crm_header_count,
+                          .max_connections = max_connections,
+                          .profile = &cfg->crm,
+                          .on_event = on_event};
+  snprintf(cc.base_url, sizeof cc.base_url, "%s", cfg->crm_base_url);
+  return cc;
+}
+
+/* --check-crm waits here for its one lookup to finish. */
 typedef struct {
   pthread_mutex_t mutex;
   pthread_cond_t cond;
@@ -169,16 +189,15 @@ static void print_masked(const char *prefix, const char *line,
   printf("%s%s\n", prefix, out);
 }
 
-static int run_check_crm(const config *cfg, const char *value) {
-  flow_crm_request req = {.kind = FLOW_CRM_LOOKUP,
-                          .lookup_type = FLOW_ID_PHONE};
-  snprintf(req.lookup_value, sizeof req.lookup_value, "%s", value);
+/* --check-crm's first half: print the request `req` would send, secrets
+ * masked. False when it cannot be built. */
+static bool print_crm_request(const config *cfg, const flow_crm_request *req) {
   crm_http_request http;
-  if (!crm_build(&cfg->crm, cfg->crm_base_url, &req, NULL, &http)) {
+  if (!crm_build(&cfg->crm, cfg->crm_base_url, req, NULL, &http)) {
     fprintf(stderr, "authflow: cannot build the lookupPhone request\n");
-    return 1;
+    return false;
   }
-  printf("operation: %s\n", crm_op_name(crm_op_for(&req)));
+  printf("operation: %s\n", crm_op_name(crm_op_for(req)));
   printf("request: %s ", http.method);
   print_masked("", http.url, cfg);
   print_masked("  header: ", "Accept: application/json", cfg);
@@ -194,17 +213,20 @@ static int run_check_crm(const config *cfg, const char *value) {
   if (http.body)
     print_masked("  body: ", http.body, cfg);
   crm_http_request_free(&http);
+  return true;
+}
 
+/* --check-crm: print the lookup by phone of `value`, send it through the
+ * CRM client as the server would, and print what came back and how it
+ * mapped. 0 when the CRM answered and the answer mapped. */
+static int run_check_crm(const config *cfg, const char *value) {
+  flow_crm_request req = {.kind = FLOW_CRM_LOOKUP,
+                          .lookup_type = FLOW_ID_PHONE};
+  snprintf(req.lookup_value, sizeof req.lookup_value, "%s", value);
+  if (!print_crm_request(cfg, &req))
+    return 1;
   const char *headers[CONFIG_MAX_CRM_HEADERS];
-  for (size_t i = 0; i < cfg->crm_header_count; i++)
-    headers[i] = cfg->crm_headers[i];
-  crm_client_config cc = {.connect_timeout_ms = cfg->crm_connect_timeout_ms,
-                          .timeout_ms = cfg->crm_timeout_ms,
-                          .headers = headers,
-                          .header_count = cfg->crm_header_count,
-                          .max_connections = 1,
-                          .profile = &cfg->crm};
-  snprintf(cc.base_url, sizeof cc.base_url, "%s", cfg->crm_base_url);
+  crm_client_config cc = crm_client_config_from(cfg, headers, 1, NULL);
   char err[256];
   if (!crm_client_start(&cc, err, sizeof err)) {
     fprintf(stderr, "authflow: %s\n", err);
@@ -243,16 +265,8 @@ static int serve(const config *cfg) {
   store_init(&sc);
 
   const char *headers[CONFIG_MAX_CRM_HEADERS];
-  for (size_t i = 0; i < cfg->crm_header_count; i++)
-    headers[i] = cfg->crm_headers[i];
-  crm_client_config cc = {.connect_timeout_ms = cfg->crm_connect_timeout_ms,
-                          .timeout_ms = cfg->crm_timeout_ms,
-                          .headers = headers,
-                          .header_count = cfg->crm_header_count,
-                          .max_connections = cfg->crm_max_connections,
-                          .profile = &cfg->crm,
-                          .on_event = on_crm_event};
-  snprintf(cc.base_url, sizeof cc.base_url, "%s", cfg->crm_base_url);
+  crm_client_config cc = crm_client_config_from(
+      cfg, headers, cfg->crm_max_connections, on_crm_event);
   char err[256];
   if (!crm_client_start(&cc, err, sizeof err)) {
     log_error("crm client failed to start", LOG_STR("error", err));
@@ -297,6 +311,25 @@ static int serve(const config *cfg) {
   return 0;
 }
 
+/* --check-config's answer for a valid configuration. The CRM URL may
+ * carry credentials (user:password@): it is printed without them. */
+static void print_config_summary(const config *cfg) {
+  char crm_shown[sizeof cfg->crm_base_url];
+  const char *scheme_end = strstr(cfg->crm_base_url, "://");
+  const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
+  if (at && (!strchr(scheme_end + 3, '/') || at < strchr(scheme_end + 3, '/')))
+    snprintf(crm_shown, sizeof crm_shown, "%.*s***@%s",
+             (int)(scheme_end + 3 - cfg->crm_base_url), cfg->crm_base_url,
+             at + 1);
+  else
+    snprintf(crm_shown, sizeof crm_shown, "%s", cfg->crm_base_url);
+  printf("configuration OK: %zu service line(s), %zu API key(s), redis "
+         "%s:%d%s, crm %s\n",
+         cfg->service_line_count, cfg->api_key_count, cfg->redis_host,
+         cfg->redis_port, cfg->redis_sentinel_count ? " (via sentinels)" : "",
+         crm_shown);
+}
+
 int main(int argc, char **argv) {
   const char *config_path = NULL;
   bool check_only = false, healthcheck = false, check_crm = false;
@@ -334,23 +367,7 @@ int main(int argc, char **argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc;
   if (check_only) {
-    /* The CRM URL may carry credentials (user:password@): print it
-     * without them. */
-    char crm_shown[sizeof cfg.crm_base_url];
-    const char *scheme_end = strstr(cfg.crm_base_url, "://");
-    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
-    if (at &&
-        (!strchr(scheme_end + 3, '/') || at < strchr(scheme_end + 3, '/')))
-      snprintf(crm_shown, sizeof crm_shown, "%.*s***@%s",
-               (int)(scheme_end + 3 - cfg.crm_base_url), cfg.crm_base_url,
-               at + 1);
-    else
-      snprintf(crm_shown, sizeof crm_shown, "%s", cfg.crm_base_url);
-    printf("configuration OK: %zu service line(s), %zu API key(s), redis "
-           "%s:%d%s, crm %s\n",
-           cfg.service_line_count, cfg.api_key_count, cfg.redis_host,
-           cfg.redis_port, cfg.redis_sentinel_count ? " (via sentinels)" : "",
-           crm_shown);
+    print_config_summary(&cfg);
     rc = 0;
   } else if (check_crm) {
     rc = run_check_crm(&cfg, check_crm_value);

@@ -5,10 +5,11 @@
  */
 #include "crm_config.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include "config_error.h"
 
 const char *const crm_config_keys[] = {
     "operations", "auth",          "tls",     "proxy",
@@ -19,17 +20,6 @@ typedef struct {
   void *user;
   crm_profile *p;
 } ctx;
-
-static bool fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(char *err, size_t err_len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-  return false;
-}
 
 /* The resolver, remembering every value it hands out for masking. */
 static bool record(void *user, const char *kind, const char *name, char *out,
@@ -48,7 +38,7 @@ static bool record(void *user, const char *kind, const char *name, char *out,
 static bool known_keys(const json_t *obj, const char *path,
                        const char *const *keys, char *err, size_t err_len) {
   if (!json_is_object(obj))
-    return fail(err, err_len, "%s: must be an object", path);
+    return config_error(err, err_len, "%s: must be an object", path);
   const char *k;
   const json_t *v;
   json_object_foreach((json_t *)obj, k, v) {
@@ -56,7 +46,7 @@ static bool known_keys(const json_t *obj, const char *path,
     for (size_t i = 0; keys[i] && !ok; i++)
       ok = strcmp(keys[i], k) == 0;
     if (!ok)
-      return fail(err, err_len, "%s.%.60s: unknown key", path, k);
+      return config_error(err, err_len, "%s.%.60s: unknown key", path, k);
   }
   return true;
 }
@@ -67,11 +57,11 @@ static bool resolve_str(ctx *c, const json_t *v, const char *where, char *out,
                         size_t out_len, char *err, size_t err_len) {
   if (!json_is_string(v) ||
       memchr(json_string_value(v), '\0', json_string_length(v)))
-    return fail(err, err_len, "%s: must be a string", where);
+    return config_error(err, err_len, "%s: must be a string", where);
   char why[160];
   if (!crm_template_resolve_secrets(json_string_value(v), out, out_len, record,
                                     c, NULL, why, sizeof why))
-    return fail(err, err_len, "%s: %s", where, why);
+    return config_error(err, err_len, "%s: %s", where, why);
   return true;
 }
 
@@ -94,8 +84,8 @@ static bool get_long(const json_t *obj, const char *key, const char *path,
     return true;
   if (!json_is_integer(v) || json_integer_value(v) < min ||
       json_integer_value(v) > max)
-    return fail(err, err_len, "%s.%s: must be an integer %ld..%ld", path, key,
-                min, max);
+    return config_error(err, err_len, "%s.%s: must be an integer %ld..%ld",
+                        path, key, min, max);
   *out = (long)json_integer_value(v);
   return true;
 }
@@ -106,15 +96,17 @@ static bool get_statuses(const json_t *obj, const char *key, const char *path,
   if (!v)
     return true;
   if (!json_is_array(v) || json_array_size(v) > CRM_STATUS_MAX)
-    return fail(err, err_len, "%s.%s: must be an array of at most %d statuses",
-                path, key, CRM_STATUS_MAX);
+    return config_error(err, err_len,
+                        "%s.%s: must be an array of at most %d statuses", path,
+                        key, CRM_STATUS_MAX);
   size_t i;
   const json_t *s;
   json_array_foreach(v, i, s) {
     if (!json_is_integer(s) || json_integer_value(s) < 100 ||
         json_integer_value(s) > 599)
-      return fail(err, err_len, "%s.%s[%zu]: must be an HTTP status 100..599",
-                  path, key, i);
+      return config_error(err, err_len,
+                          "%s.%s[%zu]: must be an HTTP status 100..599", path,
+                          key, i);
     out[i] = (long)json_integer_value(s);
   }
   *count = json_array_size(v);
@@ -173,112 +165,149 @@ static bool load_response(const json_t *r, const char *path, crm_mapping *m,
       continue;
     if (!json_is_string(v) || json_string_length(v) > CRM_POINTER_MAX ||
         !crm_pointer_valid(json_string_value(v)))
-      return fail(err, err_len,
-                  "%s.%s: must be a JSON Pointer (\"\" or \"/a/0/b\", "
-                  "at most %d characters)",
-                  path, ptrs[i].key, CRM_POINTER_MAX);
+      return config_error(err, err_len,
+                          "%s.%s: must be a JSON Pointer (\"\" or \"/a/0/b\", "
+                          "at most %d characters)",
+                          path, ptrs[i].key, CRM_POINTER_MAX);
     memcpy(ptrs[i].field, json_string_value(v), json_string_length(v) + 1);
   }
   (void)verify;
   return true;
 }
 
-static bool load_op(ctx *c, const json_t *o, crm_op op, char *err,
-                    size_t err_len) {
-  static const char *const keys[] = {"method",   "url",    "headers", "body",
-                                     "response", "status", NULL};
-  static const char *const lookup_vars[] = {"baseUrl", "value"};
-  static const char *const verify_vars[] = {"baseUrl", "customerId", "answer"};
-  bool verify = op == CRM_OP_VERIFY;
-  const char *const *vars = verify ? verify_vars : lookup_vars;
-  size_t nvars = verify ? 3 : 2;
-  char path[96], why[128];
-  snprintf(path, sizeof path, "crm.operations.%s", crm_op_name(op));
-  crm_operation *d = &c->p->ops[op];
-  if (!known_keys(o, path, keys, err, err_len) ||
-      !get_str(c, o, "method", path, d->method, sizeof d->method, err,
+/* The template variables an operation's url, body and headers may use. */
+static const char *const lookup_vars[] = {"baseUrl", "value"};
+static const char *const verify_vars[] = {"baseUrl", "customerId", "answer"};
+
+typedef struct {
+  const char *const *names;
+  size_t count;
+} op_vars;
+
+static op_vars vars_for(crm_op op) {
+  return op == CRM_OP_VERIFY ? (op_vars){verify_vars, 3}
+                             : (op_vars){lookup_vars, 2};
+}
+
+/* method, url and body of operation `o` (at `path`) into *d: a known
+ * method, no body on GET, a URL template only the operation's variables
+ * fill. */
+static bool load_op_request(ctx *c, const json_t *o, const char *path,
+                            crm_operation *d, op_vars vars, char *err,
+                            size_t err_len) {
+  char why[128];
+  if (!get_str(c, o, "method", path, d->method, sizeof d->method, err,
                err_len) ||
       !get_str(c, o, "url", path, d->url, sizeof d->url, err, err_len) ||
       !get_str(c, o, "body", path, d->body, sizeof d->body, err, err_len))
     return false;
   if (strcmp(d->method, "GET") != 0 && strcmp(d->method, "POST") != 0 &&
       strcmp(d->method, "PUT") != 0 && strcmp(d->method, "PATCH") != 0)
-    return fail(err, err_len, "%s.method: must be GET, POST, PUT or PATCH",
-                path);
+    return config_error(err, err_len,
+                        "%s.method: must be GET, POST, PUT or PATCH", path);
   if (strcmp(d->method, "GET") == 0 && d->body[0])
-    return fail(err, err_len, "%s.body: a GET sends no body (use POST)", path);
+    return config_error(err, err_len, "%s.body: a GET sends no body (use POST)",
+                        path);
   if (!url_template_ok(d->url))
-    return fail(err, err_len,
-                "%s.url: must start with {baseUrl}, http:// or https:// and "
-                "hold no spaces or '#'",
-                path);
-  if (!crm_template_check(d->url, vars, nvars, why, sizeof why))
-    return fail(err, err_len, "%s.url: %s", path, why);
-  if (!crm_template_check(d->body, vars, nvars, why, sizeof why))
-    return fail(err, err_len, "%s.body: %s", path, why);
-  const json_t *h = json_object_get(o, "headers");
-  if (h) {
-    if (!json_is_array(h) || json_array_size(h) > CRM_OP_HEADERS_MAX)
-      return fail(err, err_len,
-                  "%s.headers: must be an array of at most %d "
-                  "strings",
-                  path, CRM_OP_HEADERS_MAX);
-    d->header_count = 0;
-    for (size_t i = 0; i < json_array_size(h); i++) {
-      char where[128];
-      snprintf(where, sizeof where, "%s.headers[%zu]", path, i);
-      if (!resolve_str(c, json_array_get(h, i), where, d->headers[i],
-                       sizeof d->headers[i], err, err_len))
-        return false;
-      if (!header_line_ok(d->headers[i]))
-        return fail(err, err_len,
-                    "%s: must be \"Name: value\" without line breaks", where);
-      if (!crm_template_check(d->headers[i], vars, nvars, why, sizeof why))
-        return fail(err, err_len, "%s: %s", where, why);
-      d->header_count = i + 1;
-    }
+    return config_error(err, err_len,
+                        "%s.url: must start with {baseUrl}, http:// or "
+                        "https:// and hold no spaces or '#'",
+                        path);
+  if (!crm_template_check(d->url, vars.names, vars.count, why, sizeof why))
+    return config_error(err, err_len, "%s.url: %s", path, why);
+  if (!crm_template_check(d->body, vars.names, vars.count, why, sizeof why))
+    return config_error(err, err_len, "%s.body: %s", path, why);
+  return true;
+}
+
+/* The operation's "headers": "Name: value" lines, secrets resolved. */
+static bool load_op_headers(ctx *c, const json_t *h, const char *path,
+                            crm_operation *d, op_vars vars, char *err,
+                            size_t err_len) {
+  if (!json_is_array(h) || json_array_size(h) > CRM_OP_HEADERS_MAX)
+    return config_error(err, err_len,
+                        "%s.headers: must be an array of at most %d strings",
+                        path, CRM_OP_HEADERS_MAX);
+  d->header_count = 0;
+  for (size_t i = 0; i < json_array_size(h); i++) {
+    char where[128], why[128];
+    snprintf(where, sizeof where, "%s.headers[%zu]", path, i);
+    if (!resolve_str(c, json_array_get(h, i), where, d->headers[i],
+                     sizeof d->headers[i], err, err_len))
+      return false;
+    if (!header_line_ok(d->headers[i]))
+      return config_error(err, err_len,
+                          "%s: must be \"Name: value\" without line breaks",
+                          where);
+    if (!crm_template_check(d->headers[i], vars.names, vars.count, why,
+                            sizeof why))
+      return config_error(err, err_len, "%s: %s", where, why);
+    d->header_count = i + 1;
   }
+  return true;
+}
+
+/* The operation's "status" lists (at `sub`): noMatch for lookups only,
+ * wrongAnswer for verify only, at least one ok status, and no status in
+ * two lists. */
+static bool load_op_status(const json_t *s, const char *sub, crm_mapping *m,
+                           bool verify, char *err, size_t err_len) {
+  static const char *const skeys[] = {"ok", "noMatch", "wrongAnswer", NULL};
+  if (!known_keys(s, sub, skeys, err, err_len) ||
+      !get_statuses(s, "ok", sub, m->ok_status, &m->ok_count, err, err_len) ||
+      !get_statuses(s, "noMatch", sub, m->no_match_status, &m->no_match_count,
+                    err, err_len) ||
+      !get_statuses(s, "wrongAnswer", sub, m->wrong_answer_status,
+                    &m->wrong_answer_count, err, err_len))
+    return false;
+  if ((verify && m->no_match_count) || (!verify && m->wrong_answer_count))
+    return config_error(err, err_len, "%s: %s applies to %s only", sub,
+                        verify ? "noMatch" : "wrongAnswer",
+                        verify ? "lookups" : "verify");
+  if (m->ok_count == 0)
+    return config_error(err, err_len,
+                        "%s.ok: must hold at least one status (else every "
+                        "answer is a CRM error)",
+                        sub);
+  /* One status, one meaning. */
+  for (size_t i = 0; i < m->ok_count; i++) {
+    long st = m->ok_status[i];
+    for (size_t k = 0; k < m->no_match_count; k++)
+      if (m->no_match_status[k] == st)
+        return config_error(err, err_len, "%s: %ld is in both ok and noMatch",
+                            sub, st);
+    for (size_t k = 0; k < m->wrong_answer_count; k++)
+      if (m->wrong_answer_status[k] == st)
+        return config_error(err, err_len,
+                            "%s: %ld is in both ok and wrongAnswer", sub, st);
+  }
+  return true;
+}
+
+/* crm.operations.<op>: request, headers, response mapping, statuses, in
+ * that order (the first bad key stops the load). */
+static bool load_op(ctx *c, const json_t *o, crm_op op, char *err,
+                    size_t err_len) {
+  static const char *const keys[] = {"method",   "url",    "headers", "body",
+                                     "response", "status", NULL};
+  bool verify = op == CRM_OP_VERIFY;
+  op_vars vars = vars_for(op);
+  char path[96], sub[128];
+  snprintf(path, sizeof path, "crm.operations.%s", crm_op_name(op));
+  crm_operation *d = &c->p->ops[op];
+  if (!known_keys(o, path, keys, err, err_len) ||
+      !load_op_request(c, o, path, d, vars, err, err_len))
+    return false;
+  const json_t *h = json_object_get(o, "headers");
+  if (h && !load_op_headers(c, h, path, d, vars, err, err_len))
+    return false;
   const json_t *r = json_object_get(o, "response");
-  char sub[128];
   snprintf(sub, sizeof sub, "%s.response", path);
   if (r && !load_response(r, sub, &d->map, verify, err, err_len))
     return false;
   const json_t *s = json_object_get(o, "status");
-  if (s) {
-    static const char *const skeys[] = {"ok", "noMatch", "wrongAnswer", NULL};
-    snprintf(sub, sizeof sub, "%s.status", path);
-    if (!known_keys(s, sub, skeys, err, err_len) ||
-        !get_statuses(s, "ok", sub, d->map.ok_status, &d->map.ok_count, err,
-                      err_len) ||
-        !get_statuses(s, "noMatch", sub, d->map.no_match_status,
-                      &d->map.no_match_count, err, err_len) ||
-        !get_statuses(s, "wrongAnswer", sub, d->map.wrong_answer_status,
-                      &d->map.wrong_answer_count, err, err_len))
-      return false;
-    if ((verify && d->map.no_match_count) ||
-        (!verify && d->map.wrong_answer_count))
-      return fail(err, err_len, "%s: %s applies to %s only", sub,
-                  verify ? "noMatch" : "wrongAnswer",
-                  verify ? "lookups" : "verify");
-    if (d->map.ok_count == 0)
-      return fail(err, err_len,
-                  "%s.ok: must hold at least one status (else every answer "
-                  "is a CRM error)",
-                  sub);
-    /* One status, one meaning. */
-    for (size_t i = 0; i < d->map.ok_count; i++) {
-      long st = d->map.ok_status[i];
-      for (size_t k = 0; k < d->map.no_match_count; k++)
-        if (d->map.no_match_status[k] == st)
-          return fail(err, err_len, "%s: %ld is in both ok and noMatch", sub,
-                      st);
-      for (size_t k = 0; k < d->map.wrong_answer_count; k++)
-        if (d->map.wrong_answer_status[k] == st)
-          return fail(err, err_len, "%s: %ld is in both ok and wrongAnswer",
-                      sub, st);
-    }
-  }
-  return true;
+  snprintf(sub, sizeof sub, "%s.status", path);
+  return !s || load_op_status(s, sub, &d->map, verify, err, err_len);
 }
 
 static bool load_auth(ctx *c, const json_t *a, char *err, size_t err_len) {
@@ -309,12 +338,14 @@ static bool load_auth(ctx *c, const json_t *a, char *err, size_t err_len) {
     d->kind = CRM_AUTH_NONE;
   } else if (strcmp(type, "bearer") == 0) {
     if (!d->token[0])
-      return fail(err, err_len, "crm.auth.token: required for bearer auth");
+      return config_error(err, err_len,
+                          "crm.auth.token: required for bearer auth");
     d->kind = CRM_AUTH_BEARER;
   } else if (strcmp(type, "basic") == 0) {
     if (!d->username[0] || strchr(d->username, ':'))
-      return fail(err, err_len,
-                  "crm.auth.username: required for basic auth, without ':'");
+      return config_error(
+          err, err_len,
+          "crm.auth.username: required for basic auth, without ':'");
     d->kind = CRM_AUTH_BASIC;
   } else if (strcmp(type, "oauth2") == 0) {
     /* The token URL is rendered by crm_client against the running base
@@ -323,17 +354,20 @@ static bool load_auth(ctx *c, const json_t *a, char *err, size_t err_len) {
     char why[128];
     if (!url_template_ok(d->token_url) ||
         !crm_template_check(d->token_url, token_vars, 1, why, sizeof why))
-      return fail(err, err_len,
-                  "crm.auth.tokenUrl: required for oauth2: an http(s) URL or "
-                  "{baseUrl}/..., no spaces, '#' or other placeholders");
+      return config_error(
+          err, err_len,
+          "crm.auth.tokenUrl: required for oauth2: an http(s) URL or "
+          "{baseUrl}/..., no spaces, '#' or other placeholders");
     if (!d->client_id[0])
-      return fail(err, err_len, "crm.auth.clientId: required for oauth2");
+      return config_error(err, err_len,
+                          "crm.auth.clientId: required for oauth2");
     if (!d->client_secret[0])
-      return fail(err, err_len, "crm.auth.clientSecret: required for oauth2");
+      return config_error(err, err_len,
+                          "crm.auth.clientSecret: required for oauth2");
     d->kind = CRM_AUTH_OAUTH2;
   } else {
-    return fail(err, err_len,
-                "crm.auth.type: must be none, bearer, basic or oauth2");
+    return config_error(err, err_len,
+                        "crm.auth.type: must be none, bearer, basic or oauth2");
   }
   /* Auth secrets are masked in --check-crm output whether or not they came
    * from ${...}. */
@@ -361,22 +395,24 @@ static bool load_rest(ctx *c, const json_t *crm, char *err, size_t err_len) {
                  sizeof p->client_key, err, err_len))
       return false;
     if (v && !json_is_boolean(v))
-      return fail(err, err_len, "crm.tls.verify: must be true or false");
+      return config_error(err, err_len,
+                          "crm.tls.verify: must be true or false");
     if (v)
       p->tls_verify = json_is_true(v);
     /* A key alone is a mistake (a cert file may hold its key, so the
      * reverse is fine). */
     if (p->client_key[0] && !p->client_cert[0])
-      return fail(err, err_len, "crm.tls.clientKey: needs crm.tls.clientCert");
+      return config_error(err, err_len,
+                          "crm.tls.clientKey: needs crm.tls.clientCert");
   }
   if (!get_str(c, crm, "proxy", "crm", p->proxy, sizeof p->proxy, err, err_len))
     return false;
   if (p->proxy[0] && ((strncmp(p->proxy, "http://", 7) != 0 &&
                        strncmp(p->proxy, "https://", 8) != 0) ||
                       !url_template_ok(p->proxy) || strchr(p->proxy, '{')))
-    return fail(err, err_len,
-                "crm.proxy: must be an http:// or https:// URL without "
-                "spaces");
+    return config_error(err, err_len,
+                        "crm.proxy: must be an http:// or https:// URL without "
+                        "spaces");
   long retries = p->lookup_retries;
   const json_t *timeout = json_object_get(crm, "timeoutMs");
   long timeout_ms = json_is_integer(timeout) ? (long)json_integer_value(timeout)
@@ -390,9 +426,9 @@ static bool load_rest(ctx *c, const json_t *crm, char *err, size_t err_len) {
   /* The budget bounds the whole step: one below the per-request timeout
    * would silently cut every request short. */
   if (p->budget_ms < timeout_ms)
-    return fail(err, err_len,
-                "crm.budgetMs: must be at least crm.timeoutMs (%ld)",
-                timeout_ms);
+    return config_error(err, err_len,
+                        "crm.budgetMs: must be at least crm.timeoutMs (%ld)",
+                        timeout_ms);
   p->lookup_retries = (int)retries;
   const json_t *b = json_object_get(crm, "breaker");
   if (b) {
@@ -417,10 +453,11 @@ static bool plain_base_headers(const json_t *crm, char *err, size_t err_len) {
   for (size_t i = 0; json_is_array(h) && i < json_array_size(h); i++) {
     const char *line = json_string_value(json_array_get(h, i));
     if (line && (strstr(line, "${env:") || strstr(line, "${file:")))
-      return fail(err, err_len,
-                  "crm.headers[%zu]: ${env:}/${file:} are not resolved here; "
-                  "put the header in crm.auth or an operation's headers",
-                  i);
+      return config_error(
+          err, err_len,
+          "crm.headers[%zu]: ${env:}/${file:} are not resolved here; "
+          "put the header in crm.auth or an operation's headers",
+          i);
   }
   return true;
 }
@@ -438,16 +475,18 @@ static bool no_auth_header(const json_t *crm, const crm_profile *p, char *err,
   for (size_t i = 0; json_is_array(h) && i < json_array_size(h); i++) {
     const char *line = json_string_value(json_array_get(h, i));
     if (line && is_auth_header(line))
-      return fail(err, err_len,
-                  "crm.headers[%zu]: Authorization is set by crm.auth", i);
+      return config_error(err, err_len,
+                          "crm.headers[%zu]: Authorization is set by crm.auth",
+                          i);
   }
   for (int op = 0; op < CRM_OP_COUNT; op++)
     for (size_t i = 0; i < p->ops[op].header_count; i++)
       if (is_auth_header(p->ops[op].headers[i]))
-        return fail(err, err_len,
-                    "crm.operations.%s.headers[%zu]: Authorization is set by "
-                    "crm.auth",
-                    crm_op_name((crm_op)op), i);
+        return config_error(
+            err, err_len,
+            "crm.operations.%s.headers[%zu]: Authorization is set by "
+            "crm.auth",
+            crm_op_name((crm_op)op), i);
   return true;
 }
 
@@ -482,9 +521,10 @@ bool crm_config_load(const json_t *crm, crm_profile *p, crm_secret_fn fn,
     const crm_mapping *m = &p->ops[CRM_OP_VERIFY].map;
     for (size_t i = 0; i < m->wrong_answer_count; i++)
       if (m->wrong_answer_status[i] == 401)
-        ok = fail(err, err_len,
-                  "crm.operations.verify.status.wrongAnswer: 401 cannot mean "
-                  "a wrong answer with oauth2 auth (it means token expired)");
+        ok = config_error(
+            err, err_len,
+            "crm.operations.verify.status.wrongAnswer: 401 cannot mean "
+            "a wrong answer with oauth2 auth (it means token expired)");
   }
   if (!ok)
     crm_profile_wipe(p);

@@ -36,14 +36,16 @@
  * checks the two agree). */
 #define CRM_CONFIG_DEFAULT_TIMEOUT_MS 3000
 
-/* Keys this module reads from the "crm" object (NULL-terminated), for the
- * caller's unknown-key check. */
+/* Keys this module reads from the "crm" object (NULL-terminated): the
+ * config file layer accepts these plus its own in its unknown-key check,
+ * so a connector key is listed here and nowhere else. */
 extern const char *const crm_config_keys[];
 
 /*
  * Read the connector keys of `crm` (the section object) into *p, which
  * must hold defaults (or an earlier layer). Returns false with
- * "crm.<key.path>: <reason>" in err; *p is then wiped.
+ * "crm.<key.path>: <reason>" in err (written by config_error()); *p is
+ * then wiped.
  */
 bool crm_config_load(const json_t *crm, crm_profile *p, crm_secret_fn fn,
                      void *user, char *err, size_t err_len);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "crm_config.h"
 
 /* ---------------------------------------------------------------------
  * A fake environment: NULL-terminated name/value pairs set per test.
@@ -176,6 +177,16 @@ static const file_row file_rows[] = {
     {"{\"apiKeys\":[\"with,comma\"]}", "apiKeys[0]: must be 8..256"},
     {"{\"apiKeys\":[\"tab\\tinside\"]}", "apiKeys[0]: must be 8..256"},
     {"{\"apiKeys\":[\"caf\xc3\xa9-key-1\"]}", "apiKeys[0]: must be 8..256"},
+    /* reportKeys: the same rules as apiKeys */
+    {"{\"reportKeys\":[\"abcdefgh\"]}", NULL},
+    {"{\"reportKeys\":[]}", NULL},
+    {"{\"reportKeys\":\"abcdefgh\"}",
+     "reportKeys: must be an array of strings"},
+    {"{\"reportKeys\":[\"abcdefgh\",7]}", "reportKeys[1]: must be a string"},
+    {"{\"reportKeys\":[\"short\"]}", "reportKeys[0]: must be 8..256 printable"},
+    {"{\"reportKeys\":[\"with,comma\"]}", "reportKeys[0]: must be 8..256"},
+    {"{\"reportKeys\":[\"caf\xc3\xa9-key-1\"]}",
+     "reportKeys[0]: must be 8..256"},
     /* redis */
     {"{\"redis\":{\"url\":\"redis://:pw@h:6380/3\"}}", NULL},
     {"{\"redis\":{\"url\":\"http://h\"}}",
@@ -421,16 +432,54 @@ static void file_values_applied(void **state) {
 
 static void too_many_api_keys(void **state) {
   (void)state;
-  char json[2048] = "{\"apiKeys\":[";
-  for (int i = 0; i <= CONFIG_MAX_API_KEYS; i++) {
-    char key[32];
-    snprintf(key, sizeof key, "%s\"key-%04d\"", i ? "," : "", i);
-    strcat(json, key);
+  static const char *const lists[] = {"apiKeys", "reportKeys"};
+  for (size_t l = 0; l < 2; l++) {
+    char json[2048], want[64];
+    snprintf(json, sizeof json, "{\"%s\":[", lists[l]);
+    for (int i = 0; i <= CONFIG_MAX_API_KEYS; i++) {
+      char key[32];
+      snprintf(key, sizeof key, "%s\"key-%04d\"", i ? "," : "", i);
+      strcat(json, key);
+    }
+    strcat(json, "]}");
+    char err[CONFIG_ERR_MAX];
+    assert_false(load_text(json, err, sizeof err));
+    snprintf(want, sizeof want, "%s: at most 32 keys", lists[l]);
+    assert_non_null(strstr(err, want));
   }
-  strcat(json, "]}");
+}
+
+/* apiKeys and reportKeys fill their own lists. */
+static void report_keys_apart(void **state) {
+  (void)state;
   char err[CONFIG_ERR_MAX];
-  assert_false(load_text(json, err, sizeof err));
-  assert_non_null(strstr(err, "apiKeys: at most 32 keys"));
+  assert_true(load_text("{\"apiKeys\":[\"api-key-1\"],"
+                        "\"reportKeys\":[\"report-key-1\",\"report-key-2\"]}",
+                        err, sizeof err));
+  assert_int_equal(cfg.api_key_count, 1);
+  assert_string_equal(cfg.api_keys[0], "api-key-1");
+  assert_int_equal(cfg.report_key_count, 2);
+  assert_string_equal(cfg.report_keys[0], "report-key-1");
+  assert_string_equal(cfg.report_keys[1], "report-key-2");
+  config_free(&cfg);
+  assert_int_equal(cfg.report_key_count, 0);
+  assert_string_equal(cfg.report_keys[1], "");
+}
+
+/* Every connector key (crm_config_keys) is accepted by the "crm" section's
+ * unknown-key check: a bad value there is refused for its value, never
+ * as an unknown key. */
+static void crm_connector_keys_known(void **state) {
+  (void)state;
+  for (size_t i = 0; crm_config_keys[i]; i++) {
+    char json[128], err[CONFIG_ERR_MAX], unknown[96];
+    snprintf(json, sizeof json, "{\"crm\":{\"%s\":[[]]}}", crm_config_keys[i]);
+    snprintf(unknown, sizeof unknown, "crm.%s: unknown key",
+             crm_config_keys[i]);
+    assert_false(load_text(json, err, sizeof err));
+    if (strstr(err, unknown) || !strstr(err, crm_config_keys[i]))
+      fail_msg("%s: err='%s'", crm_config_keys[i], err);
+  }
 }
 
 /* Prompt overrides are copied (the parsed document is gone afterwards). */
@@ -701,6 +750,14 @@ static const redis_row redis_rows[] = {
     {"redis://:p%4@h", false, NULL, 0, NULL, 0, "badly %-encoded"},
     {"redis://:p%zz@h", false, NULL, 0, NULL, 0, "badly %-encoded"},
     {"redis://:p%00@h", false, NULL, 0, NULL, 0, "badly %-encoded"},
+    {"redis://:1234567@h", true, "h", 6379, "1234567", 0, NULL},
+    {"redis://:p+q%2b@h", true, "h", 6379, "p+q+", 0, NULL},
+    {"redis://:%41%61@h", true, "h", 6379, "Aa", 0, NULL},
+    {"redis://:p%@h", false, NULL, 0, NULL, 0, "badly %-encoded"},
+    {"redis://:p%2@h", false, NULL, 0, NULL, 0, "badly %-encoded"},
+    {"redis://:p%g0@h", false, NULL, 0, NULL, 0, "badly %-encoded"},
+    {"redis://:%00p@h", false, NULL, 0, NULL, 0, "badly %-encoded"},
+    {"redis://:12345678@h", false, NULL, 0, NULL, 0, "password too long"},
     {"redis://:0123456789@h", false, NULL, 0, NULL, 0, "password too long"},
 };
 
@@ -793,6 +850,8 @@ int main(void) {
       cmocka_unit_test(file_layer_rows),
       cmocka_unit_test(file_values_applied),
       cmocka_unit_test(too_many_api_keys),
+      cmocka_unit_test(report_keys_apart),
+      cmocka_unit_test(crm_connector_keys_known),
       cmocka_unit_test(prompts_kept),
       cmocka_unit_test(free_zeroed),
       cmocka_unit_test(file_errors_name_path_and_line),
