@@ -27,11 +27,21 @@ API_KEY = "demo-key-not-secret"
 REPORT_KEY = "demo-supervisor-key-not-secret"
 
 
-class Demo(unittest.TestCase):
+class Demo(h.StackTestCase):
+    """demo.sh starts its own processes (as a user runs it); the stack is
+    the state dir it is given, removed after demo.sh --stop."""
+
+    PER_TEST = True
+
+    @classmethod
+    def start_stack(cls, stack):
+        stack.dir = stack.tempdir("authflow-demo-")
+
     def setUp(self):
         if not shutil.which("redis-cli") or not shutil.which("curl"):
             self.skipTest("the demo needs redis-cli and curl")
-        self.dir = h.make_tempdir("authflow-demo-")
+        super().setUp()
+        self.dir = self.stack.dir
         self.port = h.free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHFLOW_")}
         self.env.update(AUTHFLOW_DEMO_DIR=self.dir, AUTHFLOW_DEMO_PORT=str(self.port),
