@@ -2,7 +2,6 @@
 
 #include "crm_client.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -118,78 +117,30 @@ void metrics_report_dropped(void) {
   atomic_fetch_add_explicit(&report_dropped, 1, memory_order_relaxed);
 }
 
-/* Growable output; on allocation failure `failed` sticks and the render
- * returns NULL. */
-typedef struct {
-  char *p;
-  size_t len, cap;
-  bool failed;
-} out_buf;
-
-static void emit(out_buf *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void emit(out_buf *o, const char *fmt, ...) {
-  if (o->failed)
-    return;
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      o->failed = true;
-      return;
-    }
-    if ((size_t)n < o->cap - o->len) {
-      o->len += (size_t)n;
-      return;
-    }
-    size_t cap = o->cap * 2 + (size_t)n;
-    char *grown = realloc(o->p, cap);
-    if (!grown) {
-      o->failed = true;
-      return;
-    }
-    o->p = grown;
-    o->cap = cap;
-  }
-}
-
 static uint64_t load(_Atomic uint64_t *v) {
   return atomic_load_explicit(v, memory_order_relaxed);
 }
 
 /* Service line names come from config and are [A-Za-z0-9_.-], so they
  * need no label escaping. */
-static void emit_histogram(out_buf *o, const char *name, const char *label,
+static void emit_histogram(buf *o, const char *name, const char *label,
                            const char *value, histogram *h) {
   for (size_t i = 0; i < BUCKET_COUNT; i++)
-    emit(o, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value,
-         buckets[i], (unsigned long long)load(&h->bucket[i]));
+    buf_addf(o, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value,
+             buckets[i], (unsigned long long)load(&h->bucket[i]));
   uint64_t count = load(&h->count);
-  emit(o, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value,
-       (unsigned long long)count);
-  emit(o, "%s_sum{%s=\"%s\"} %.6f\n", name, label, value,
-       (double)load(&h->sum_us) / 1e6);
-  emit(o, "%s_count{%s=\"%s\"} %llu\n", name, label, value,
-       (unsigned long long)count);
+  buf_addf(o, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value,
+           (unsigned long long)count);
+  buf_addf(o, "%s_sum{%s=\"%s\"} %.6f\n", name, label, value,
+           (double)load(&h->sum_us) / 1e6);
+  buf_addf(o, "%s_count{%s=\"%s\"} %llu\n", name, label, value,
+           (unsigned long long)count);
 }
 
-char *metrics_render(size_t *len) {
-  out_buf o = {.p = malloc(8192), .len = 0, .cap = 8192, .failed = false};
-  if (!o.p)
-    return NULL;
-  o.p[0] = '\0';
-
-  emit(&o,
-       "# HELP authflow_build_info Build information.\n"
-       "# TYPE authflow_build_info gauge\n"
-       "authflow_build_info{version=\"%s\"} 1\n",
-       AUTHFLOW_VERSION);
-
-  emit(&o, "# HELP authflow_http_requests_total HTTP requests by route and "
-           "status.\n# TYPE authflow_http_requests_total counter\n");
+/* HTTP requests by route and status, and their latency. */
+static void render_http(buf *o) {
+  buf_adds(o, "# HELP authflow_http_requests_total HTTP requests by route and "
+              "status.\n# TYPE authflow_http_requests_total counter\n");
   for (int r = 0; r < ROUTE_COUNT; r++)
     for (size_t s = 0; s < STATUS_COUNT; s++) {
       uint64_t v = load(&http_requests[r][s]);
@@ -200,93 +151,110 @@ char *metrics_render(size_t *len) {
         snprintf(status, sizeof status, "%u", tracked_statuses[s]);
       else
         snprintf(status, sizeof status, "other");
-      emit(&o,
-           "authflow_http_requests_total{route=\"%s\",status=\"%s\"} "
-           "%llu\n",
-           route_template((route_id)r), status, (unsigned long long)v);
+      buf_addf(o,
+               "authflow_http_requests_total{route=\"%s\",status=\"%s\"} "
+               "%llu\n",
+               route_template((route_id)r), status, (unsigned long long)v);
     }
-  emit(&o, "# HELP authflow_http_request_duration_seconds HTTP request "
-           "latency by route.\n"
-           "# TYPE authflow_http_request_duration_seconds histogram\n");
+  buf_adds(o, "# HELP authflow_http_request_duration_seconds HTTP request "
+              "latency by route.\n"
+              "# TYPE authflow_http_request_duration_seconds histogram\n");
   for (int r = 0; r < ROUTE_COUNT; r++)
     if (load(&http_latency[r].count) > 0)
-      emit_histogram(&o, "authflow_http_request_duration_seconds", "route",
+      emit_histogram(o, "authflow_http_request_duration_seconds", "route",
                      route_template((route_id)r), &http_latency[r]);
+}
 
+/* CRM calls by operation and result, and their latency. */
+static void render_crm_calls(buf *o) {
   static const char *const ops[2] = {"lookup", "verify"};
-  emit(&o, "# HELP authflow_crm_requests_total CRM calls by operation and "
-           "result.\n# TYPE authflow_crm_requests_total counter\n");
+  buf_adds(o, "# HELP authflow_crm_requests_total CRM calls by operation and "
+              "result.\n# TYPE authflow_crm_requests_total counter\n");
   for (int op = 0; op < 2; op++)
     for (int ok = 0; ok < 2; ok++)
-      emit(&o,
-           "authflow_crm_requests_total{operation=\"%s\",result=\"%s\"} "
-           "%llu\n",
-           ops[op], ok == 0 ? "ok" : "error",
-           (unsigned long long)load(&crm_calls[op][ok]));
-  emit(&o, "# HELP authflow_crm_request_duration_seconds CRM call latency.\n"
-           "# TYPE authflow_crm_request_duration_seconds histogram\n");
+      buf_addf(o,
+               "authflow_crm_requests_total{operation=\"%s\",result=\"%s\"} "
+               "%llu\n",
+               ops[op], ok == 0 ? "ok" : "error",
+               (unsigned long long)load(&crm_calls[op][ok]));
+  buf_adds(o, "# HELP authflow_crm_request_duration_seconds CRM call latency.\n"
+              "# TYPE authflow_crm_request_duration_seconds histogram\n");
   for (int op = 0; op < 2; op++)
-    emit_histogram(&o, "authflow_crm_request_duration_seconds", "operation",
+    emit_histogram(o, "authflow_crm_request_duration_seconds", "operation",
                    ops[op], &crm_latency[op]);
+}
 
-  emit(&o,
-       "# HELP authflow_redis_errors_total Redis calls that failed.\n"
-       "# TYPE authflow_redis_errors_total counter\n"
-       "authflow_redis_errors_total %llu\n",
-       (unsigned long long)load(&redis_errors));
-  emit(&o,
-       "# HELP authflow_report_events_dropped_total Report events this "
-       "process could not record (the caller's step still succeeded).\n"
-       "# TYPE authflow_report_events_dropped_total counter\n"
-       "authflow_report_events_dropped_total %llu\n",
-       (unsigned long long)load(&report_dropped));
-  emit(&o,
-       "# HELP authflow_crm_breaker_state CRM circuit breaker: 0 closed, 1 "
-       "open (failing fast), 2 half-open (probing).\n"
-       "# TYPE authflow_crm_breaker_state gauge\n"
-       "authflow_crm_breaker_state %ld\n"
-       "# HELP authflow_crm_breaker_opens_total Times the CRM breaker "
-       "opened.\n# TYPE authflow_crm_breaker_opens_total counter\n"
-       "authflow_crm_breaker_opens_total %llu\n"
-       "# HELP authflow_crm_retries_total CRM lookups retried.\n"
-       "# TYPE authflow_crm_retries_total counter\n"
-       "authflow_crm_retries_total %llu\n"
-       "# HELP authflow_crm_token_fetches_total OAuth2 tokens fetched.\n"
-       "# TYPE authflow_crm_token_fetches_total counter\n"
-       "authflow_crm_token_fetches_total %llu\n"
-       "# HELP authflow_crm_fast_failures_total CRM calls refused by the "
-       "open breaker.\n# TYPE authflow_crm_fast_failures_total counter\n"
-       "authflow_crm_fast_failures_total %llu\n",
-       atomic_load(&crm_breaker), (unsigned long long)load(&crm_breaker_opens),
-       (unsigned long long)load(&crm_events[0]),
-       (unsigned long long)load(&crm_events[1]),
-       (unsigned long long)load(&crm_events[2]));
+/* The single-value counters and gauges: Redis errors, dropped report
+ * events, and the CRM connector's breaker, retries, tokens, fast fails. */
+static void render_counters(buf *o) {
+  buf_addf(o,
+           "# HELP authflow_redis_errors_total Redis calls that failed.\n"
+           "# TYPE authflow_redis_errors_total counter\n"
+           "authflow_redis_errors_total %llu\n",
+           (unsigned long long)load(&redis_errors));
+  buf_addf(o,
+           "# HELP authflow_report_events_dropped_total Report events this "
+           "process could not record (the caller's step still succeeded).\n"
+           "# TYPE authflow_report_events_dropped_total counter\n"
+           "authflow_report_events_dropped_total %llu\n",
+           (unsigned long long)load(&report_dropped));
+  buf_addf(o,
+           "# HELP authflow_crm_breaker_state CRM circuit breaker: 0 closed, 1 "
+           "open (failing fast), 2 half-open (probing).\n"
+           "# TYPE authflow_crm_breaker_state gauge\n"
+           "authflow_crm_breaker_state %ld\n"
+           "# HELP authflow_crm_breaker_opens_total Times the CRM breaker "
+           "opened.\n# TYPE authflow_crm_breaker_opens_total counter\n"
+           "authflow_crm_breaker_opens_total %llu\n"
+           "# HELP authflow_crm_retries_total CRM lookups retried.\n"
+           "# TYPE authflow_crm_retries_total counter\n"
+           "authflow_crm_retries_total %llu\n"
+           "# HELP authflow_crm_token_fetches_total OAuth2 tokens fetched.\n"
+           "# TYPE authflow_crm_token_fetches_total counter\n"
+           "authflow_crm_token_fetches_total %llu\n"
+           "# HELP authflow_crm_fast_failures_total CRM calls refused by the "
+           "open breaker.\n# TYPE authflow_crm_fast_failures_total counter\n"
+           "authflow_crm_fast_failures_total %llu\n",
+           atomic_load(&crm_breaker),
+           (unsigned long long)load(&crm_breaker_opens),
+           (unsigned long long)load(&crm_events[0]),
+           (unsigned long long)load(&crm_events[1]),
+           (unsigned long long)load(&crm_events[2]));
+}
 
-  emit(&o, "# HELP authflow_sessions_started_total Sessions started by "
-           "service line and identification method.\n"
-           "# TYPE authflow_sessions_started_total counter\n");
+/* Sessions started and completed, per service line. */
+static void render_sessions(buf *o) {
+  buf_adds(o, "# HELP authflow_sessions_started_total Sessions started by "
+              "service line and identification method.\n"
+              "# TYPE authflow_sessions_started_total counter\n");
   for (size_t l = 0; l < line_count; l++)
     for (int m = 0; m < METHOD_COUNT; m++)
-      emit(&o,
-           "authflow_sessions_started_total{service_line=\"%s\",method=\"%s\"}"
-           " %llu\n",
-           line_names[l], flow_method_name((flow_method)m),
-           (unsigned long long)load(&started[l][m]));
-  emit(&o, "# HELP authflow_sessions_completed_total Sessions completed by "
-           "service line and outcome.\n"
-           "# TYPE authflow_sessions_completed_total counter\n");
+      buf_addf(o,
+               "authflow_sessions_started_total{service_line=\"%s\","
+               "method=\"%s\"} %llu\n",
+               line_names[l], flow_method_name((flow_method)m),
+               (unsigned long long)load(&started[l][m]));
+  buf_adds(o, "# HELP authflow_sessions_completed_total Sessions completed by "
+              "service line and outcome.\n"
+              "# TYPE authflow_sessions_completed_total counter\n");
   for (size_t l = 0; l < line_count; l++)
     for (int oc = 1; oc < OUTCOME_COUNT; oc++)
-      emit(&o,
-           "authflow_sessions_completed_total{service_line=\"%s\","
-           "outcome=\"%s\"} %llu\n",
-           line_names[l], flow_outcome_name((flow_outcome)oc),
-           (unsigned long long)load(&completed[l][oc]));
+      buf_addf(o,
+               "authflow_sessions_completed_total{service_line=\"%s\","
+               "outcome=\"%s\"} %llu\n",
+               line_names[l], flow_outcome_name((flow_outcome)oc),
+               (unsigned long long)load(&completed[l][oc]));
+}
 
-  if (o.failed) {
-    free(o.p);
-    return NULL;
-  }
-  *len = o.len;
-  return o.p;
+buf_status metrics_render(buf *out) {
+  buf_addf(out,
+           "# HELP authflow_build_info Build information.\n"
+           "# TYPE authflow_build_info gauge\n"
+           "authflow_build_info{version=\"%s\"} 1\n",
+           AUTHFLOW_VERSION);
+  render_http(out);
+  render_crm_calls(out);
+  render_counters(out);
+  render_sessions(out);
+  return buf_state(out);
 }

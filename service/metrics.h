@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "flow.h"
 #include "route.h"
 
@@ -32,8 +33,9 @@ void metrics_session_completed(size_t service_line_index, flow_outcome outcome);
  * committed). */
 void metrics_report_dropped(void);
 
-/* Render everything. Returns a heap string the caller frees, or NULL when
- * out of memory; *len gets its length. */
-char *metrics_render(size_t *len);
+/* Append everything to `out`. Returns out's status: BUF_OK, or its first
+ * failure (BUF_TOO_LARGE past its cap, BUF_NO_MEMORY), in which case the
+ * text is incomplete and must not be served. */
+buf_status metrics_render(buf *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "log.h"
 #include "metrics.h"
 #include "phone.h"
@@ -45,9 +46,10 @@ void api_error(api_response *resp, unsigned status, const char *code,
   resp->body = json_pack("{s:s, s:s}", "error", code, "message", message);
 }
 
-/* Fill a 400 naming the field. Returns false for convenient chaining. */
-static bool field_error(api_response *resp, const char *key,
-                        const char *problem) {
+/* Fill a 400 naming the field. Returns false, so a `..._or_reply` helper
+ * can return it. */
+static bool reply_field_error(api_response *resp, const char *key,
+                              const char *problem) {
   char msg[160];
   snprintf(msg, sizeof msg, "%s %s", key, problem);
   api_error(resp, 400, "invalid_request", msg);
@@ -56,8 +58,9 @@ static bool field_error(api_response *resp, const char *key,
 
 /* Parse a body with request_parse(); on refusal fill the 400 and return
  * false (req must still be freed). */
-static bool parse_request(request_kind kind, const char *body, size_t len,
-                          request_body *req, api_response *resp) {
+static bool parse_request_or_reply(request_kind kind, const char *body,
+                                   size_t len, request_body *req,
+                                   api_response *resp) {
   request_status st = request_parse(kind, body, len, req);
   if (st == REQUEST_OK)
     return true;
@@ -113,10 +116,25 @@ static void render_session(const flow_session *s,
     api_error(resp, 500, "internal", "could not render the answer");
 }
 
-/* Map a store failure to its HTTP answer. `current` is the session the
- * store returned with STORE_WRONG_STATE. */
-static void store_failure(store_status st, const flow_session *current,
-                          const char *err, api_response *resp) {
+/* The words that differ between the two stores (the messages and log
+ * lines each has always had). */
+static const struct {
+  const char *unavailable_log, *unavailable, *corrupt_log, *corrupt;
+} store_words[] = {
+    [API_STORE_SESSIONS] = {"redis unavailable",
+                            "session store unavailable; retry",
+                            "session record unreadable",
+                            "the stored session could not be read"},
+    [API_STORE_REPORTS] = {"report read failed",
+                           "report store unavailable; retry",
+                           "report record unreadable",
+                           "the stored report could not be read"},
+};
+
+void api_reply_store_error(api_response *resp, store_status st,
+                           api_store_subject subject,
+                           const flow_session *current, const char *err) {
+  const char *name = store_status_name(st);
   switch (st) {
   case STORE_NOT_FOUND:
     api_error(resp, 404, "not_found", "no session with that conversationId");
@@ -128,36 +146,39 @@ static void store_failure(store_status st, const flow_session *current,
   case STORE_WRONG_STATE:
     api_error(resp, 409, "wrong_state",
               "that step is not allowed in the session's current state");
-    json_object_set_new(resp->body, "state",
-                        json_string(flow_state_name(current->state)));
+    if (current)
+      json_object_set_new(resp->body, "state",
+                          json_string(flow_state_name(current->state)));
     return;
   case STORE_LOCK_LOST:
     api_error(resp, 409, "busy",
               "the step took longer than its lock allows; retry");
     return;
-  case STORE_CORRUPT:
-    log_error("session record unreadable", LOG_STR("error", err));
-    api_error(resp, 500, "internal", "the stored session could not be read");
-    return;
   case STORE_UNAVAILABLE:
-  default:
     metrics_redis_error();
-    log_warn("redis unavailable", LOG_STR("error", err));
-    api_error(resp, 503, "unavailable", "session store unavailable; retry");
+    log_warn(store_words[subject].unavailable_log, LOG_STR("status", name),
+             LOG_STR("error", err));
+    api_error(resp, 503, "unavailable", store_words[subject].unavailable);
     return;
+  case STORE_CORRUPT:
+    log_error(store_words[subject].corrupt_log, LOG_STR("status", name),
+              LOG_STR("error", err));
+    api_error(resp, 500, "internal", store_words[subject].corrupt);
+    return;
+  case STORE_OK:
+  case STORE_EXISTS:
+  case STORE_CUSTOMER_LOCKED:
+    break;
   }
+  log_error("unexpected store status", LOG_STR("status", name),
+            LOG_STR("error", err));
+  api_error(resp, 500, "internal", "unexpected store status");
 }
 
 /* ---------------------------------------------------------------------
  * Steps.
  * ------------------------------------------------------------------- */
 
-/*
- * Write the step's result and answer with it. Handles the lockout check
- * the flow asked for: if the store reports the just-identified customer
- * locked, the session completes as LOCKED instead (one more round trip,
- * on that rare path only).
- */
 /* Commit `s` with its report data: started counters on a START step, the
  * completion (counters + stream event) when this step completes it. They
  * are written by the same script as the session, so a step is recorded
@@ -182,6 +203,12 @@ static store_status commit_recorded(const api_step *step, const flow_session *s,
   return st;
 }
 
+/*
+ * Write the step's result and answer with it. Handles the lockout check
+ * the flow asked for: if the store reports the just-identified customer
+ * locked, the session completes as LOCKED instead (one more round trip,
+ * on that rare path only).
+ */
 static void commit_and_render(api_step *step, const flow_step *result,
                               api_response *resp) {
   char err[STORE_ERR_MAX];
@@ -203,7 +230,7 @@ static void commit_and_render(api_step *step, const flow_step *result,
                     sizeof ignored);
     }
     step->lock_held = false;
-    store_failure(st, final, err, resp);
+    api_reply_store_error(resp, st, API_STORE_SESSIONS, final, err);
     return;
   }
   step->lock_held = false;
@@ -238,16 +265,19 @@ static api_status plan_outcome(api_step *step, flow_plan_status ps,
   return API_RESPOND;
 }
 
-static bool canonical_language(const config_service_line *line,
-                               const char *requested, char *out, size_t out_len,
-                               api_response *resp) {
+/* The session's language: the line's default when none was asked for or
+ * the asked one has no prompts. Returns false after filling a 400 when
+ * `requested` is not a language tag. */
+static bool canonical_language_or_reply(const config_service_line *line,
+                                        const char *requested, char *out,
+                                        size_t out_len, api_response *resp) {
   if (!requested || !*requested) {
     snprintf(out, out_len, "%s", line->default_language);
     return true;
   }
   if (!prompt_canonical_language(requested, out, out_len))
-    return field_error(resp, "language",
-                       "must be a language tag such as en-US");
+    return reply_field_error(resp, "language",
+                             "must be a language tag such as en-US");
   /* A language with no prompts at all falls back to the line's default,
    * so the caller still hears something they can act on. */
   if (!prompt_language_builtin(out) &&
@@ -260,7 +290,7 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
                                api_response *resp) {
   request_body req;
   api_status result = API_RESPOND;
-  if (!parse_request(REQUEST_START, body, len, &req, resp))
+  if (!parse_request_or_reply(REQUEST_START, body, len, &req, resp))
     goto done;
   const char *id_problem = route_conversation_id_error(req.conversation_id);
   if (id_problem) {
@@ -271,12 +301,13 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
            req.conversation_id);
   step->line = config_find_service_line(cfg, req.service_line);
   if (!step->line) {
-    field_error(resp, "serviceLine", "is not a configured service line");
+    reply_field_error(resp, "serviceLine", "is not a configured service line");
     goto done;
   }
   flow_session session_in = {0};
-  if (!canonical_language(step->line, req.language, session_in.language,
-                          sizeof session_in.language, resp))
+  if (!canonical_language_or_reply(step->line, req.language,
+                                   session_in.language,
+                                   sizeof session_in.language, resp))
     goto done;
 
   char err[STORE_ERR_MAX];
@@ -291,7 +322,7 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
     goto done;
   }
   if (st != STORE_OK) {
-    store_failure(st, NULL, err, resp);
+    api_reply_store_error(resp, st, API_STORE_SESSIONS, NULL, err);
     goto done;
   }
   step->lock_held = true;
@@ -328,7 +359,7 @@ static api_status handle_session_step(const route_match *route,
   };
   request_body req;
   api_status result = API_RESPOND;
-  if (!parse_request(kinds[kind], body, len, &req, resp))
+  if (!parse_request_or_reply(kinds[kind], body, len, &req, resp))
     goto done;
   flow_event ev = {.kind = kind,
                    .identifier = req.identifier,
@@ -346,7 +377,7 @@ static api_status handle_session_step(const route_match *route,
       step->conversation_id, step->token, flow_event_allowed_states(kind),
       flow_event_counter(kind), &session, &customer_locked, err, sizeof err);
   if (st != STORE_OK) {
-    store_failure(st, &session, err, resp);
+    api_reply_store_error(resp, st, API_STORE_SESSIONS, &session, err);
     goto done;
   }
   step->lock_held = true;
@@ -365,7 +396,8 @@ static api_status handle_session_step(const route_match *route,
   if (ps == FLOW_PLAN_WRONG_STATE) {
     store_release(step->conversation_id, step->token, err, sizeof err);
     step->lock_held = false;
-    store_failure(STORE_WRONG_STATE, &session, err, resp);
+    api_reply_store_error(resp, STORE_WRONG_STATE, API_STORE_SESSIONS, &session,
+                          err);
     goto done;
   }
   if (kind == FLOW_EV_IDENTIFIER && log_enabled(LOG_DEBUG)) {
@@ -385,7 +417,7 @@ static void handle_get(const route_match *route, api_response *resp) {
   flow_session s;
   store_status st = store_get(route->conversation_id, &s, err, sizeof err);
   if (st != STORE_OK) {
-    store_failure(st, &s, err, resp);
+    api_reply_store_error(resp, st, API_STORE_SESSIONS, &s, err);
     return;
   }
   render_session(&s, config_find_service_line(cfg, s.service_line), resp);
@@ -395,7 +427,7 @@ static void handle_delete(const route_match *route, api_response *resp) {
   char err[STORE_ERR_MAX];
   store_status st = store_delete(route->conversation_id, err, sizeof err);
   if (st != STORE_OK) {
-    store_failure(st, NULL, err, resp);
+    api_reply_store_error(resp, st, API_STORE_SESSIONS, NULL, err);
     return;
   }
   resp->status = 204;
@@ -418,31 +450,34 @@ static void handle_readyz(api_response *resp) {
     metrics_redis_error();
 }
 
+/* Most bytes a /metrics answer may take; the render is bounded far below
+ * it (fixed tables, at most 64 service lines). */
+#define METRICS_MAX (4 * 1024 * 1024)
+
+/* GET /metrics: this process's metrics plus the dropped-event counter kept
+ * in Redis. The counter covers every instance; it is left out (not failed)
+ * when Redis does not answer. Any buffer failure is a 500. */
 static void handle_metrics(api_response *resp) {
-  resp->text = metrics_render(&resp->text_len);
-  if (!resp->text) {
-    api_error(resp, 500, "internal", "out of memory");
-    return;
-  }
-  /* The dropped-event counter in Redis covers every instance; it is left
-   * out (not failed) when Redis does not answer. */
-  char err[STORE_ERR_MAX], line[256];
+  buf out;
+  buf_init(&out, METRICS_MAX, BUF_PLAIN);
+  metrics_render(&out);
+  char err[STORE_ERR_MAX];
   long long dropped;
-  if (store_report_dropped(&dropped, err, sizeof err) == STORE_OK) {
-    int n = snprintf(line, sizeof line,
-                     "# HELP authflow_report_events_dropped_redis Report "
-                     "events no instance could record (Redis counter).\n"
-                     "# TYPE authflow_report_events_dropped_redis gauge\n"
-                     "authflow_report_events_dropped_redis %lld\n",
-                     dropped);
-    char *grown = n > 0 && (size_t)n < sizeof line
-                      ? realloc(resp->text, resp->text_len + (size_t)n + 1)
-                      : NULL;
-    if (grown) {
-      memcpy(grown + resp->text_len, line, (size_t)n + 1);
-      resp->text = grown;
-      resp->text_len += (size_t)n;
-    }
+  if (buf_state(&out) == BUF_OK &&
+      store_report_dropped(&dropped, err, sizeof err) == STORE_OK)
+    buf_addf(&out,
+             "# HELP authflow_report_events_dropped_redis Report "
+             "events no instance could record (Redis counter).\n"
+             "# TYPE authflow_report_events_dropped_redis gauge\n"
+             "authflow_report_events_dropped_redis %lld\n",
+             dropped);
+  buf_status st = buf_state(&out);
+  resp->text = buf_take(&out, &resp->text_len, false);
+  if (!resp->text) {
+    api_error(resp, 500, "internal",
+              st == BUF_TOO_LARGE ? "metrics exceed their size limit"
+                                  : "out of memory");
+    return;
   }
   resp->status = 200;
   resp->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -3,7 +3,12 @@
  * HTTP server. It validates request bodies, runs a step through
  * store -> flow -> (CRM) -> store, and renders answers. This is the one
  * layer that turns domain errors (store_status, validation failures) into
- * HTTP statuses and {"error","message"} bodies.
+ * HTTP statuses and {"error","message"} bodies: report_api uses its
+ * api_error and api_reply_store_error rather than its own.
+ *
+ * Naming: a static helper whose name ends in `_or_reply` returns false
+ * after it has already filled the error answer in *resp (the caller just
+ * returns); a name starting `reply_` always fills it.
  *
  * A session step that needs the CRM returns API_NEED_CRM: the caller (http)
  * suspends the connection, runs step->crm through crm_client with
@@ -80,6 +85,32 @@ void api_step_abort(api_step *step);
 /* Fill an error answer: {"error":code,"message":message}. */
 void api_error(api_response *resp, unsigned status, const char *code,
                const char *message);
+
+/* Which data a failed store call was after: it names the store in the
+ * message and the log line. */
+typedef enum { API_STORE_SESSIONS = 0, API_STORE_REPORTS } api_store_subject;
+
+/*
+ * The one map from a failed store call to its answer (SPEC §3), used by
+ * api and report_api alike. Always fills *resp:
+ *
+ *   STORE_NOT_FOUND    404 not_found
+ *   STORE_BUSY         409 busy
+ *   STORE_LOCK_LOST    409 busy (the step outlived its lock; retry)
+ *   STORE_WRONG_STATE  409 wrong_state, plus "state" from `current` (which
+ *                      may be NULL only for other statuses)
+ *   STORE_UNAVAILABLE  503 unavailable: Redis down, timed out or answered
+ *                      an error; counted in authflow_redis_errors_total,
+ *                      logged as a warning with `err`
+ *   STORE_CORRUPT      500 internal: a stored record could not be decoded;
+ *                      logged as an error with `err`
+ *   anything else      500 internal, logged as an error (STORE_OK,
+ *                      STORE_EXISTS and STORE_CUSTOMER_LOCKED are not
+ *                      failures; the callers handle them before this)
+ */
+void api_reply_store_error(api_response *resp, store_status st,
+                           api_store_subject subject,
+                           const flow_session *current, const char *err);
 
 void api_response_free(api_response *resp);
 

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "buf.h"
 #include "crm_client.h"
 #include "entropy.h"
 #include "log.h"
@@ -37,6 +38,14 @@ static const config *cfg;
 static atomic_int in_flight;
 static int bound_port;
 
+/* check_headers_or_reply hands config's key arrays to auth_check through a
+ * cast: their rows must be exactly as wide as auth expects, or keys would
+ * be read at the wrong offsets. */
+_Static_assert(sizeof cfg->api_keys[0] == sizeof(char[AUTH_KEY_MAX + 1]),
+               "config api_keys rows must match auth_check's key stride");
+_Static_assert(sizeof cfg->report_keys[0] == sizeof(char[AUTH_KEY_MAX + 1]),
+               "config report_keys rows must match auth_check's key stride");
+
 typedef enum {
   PHASE_READING = 0, /* collecting the body */
   PHASE_WAITING_CRM, /* suspended; crm_client owns the next move */
@@ -53,13 +62,11 @@ typedef struct {
   const char *method; /* static name for logs */
   route_match route;
   route_match_status route_status;
-  /* Body: a capped buffer; `too_large` is set once it would pass the cap
-   * and the rest of the body is then discarded unread. */
-  char *body;
-  size_t body_len;
-  size_t body_cap;
-  bool too_large;
-  size_t discarded; /* bytes thrown away after too_large */
+  /* Body: capped at max_body_bytes and wiped on release (it may hold a
+   * security answer). Once the buffer has failed (BUF_TOO_LARGE past the
+   * cap, BUF_NO_MEMORY) the rest of the body is discarded unread. */
+  buf body;
+  size_t discarded; /* bytes thrown away after the buffer failed */
   _Atomic request_phase phase;
   api_step step;
   flow_crm_result crm_result;
@@ -154,6 +161,8 @@ static enum MHD_Result send_response(http_request *rq, api_response *resp) {
   return ok;
 }
 
+/* Queue an error answer {"error":code,"message":message} (with Allow on a
+ * 405). Returns what queuing it returned. */
 static enum MHD_Result send_error(http_request *rq, unsigned status,
                                   const char *code, const char *message) {
   api_response resp = {0};
@@ -201,10 +210,11 @@ static bool is_v1(route_id id) {
 /*
  * First call for a request: route, authorise and check the headers, so
  * that anything we will refuse is refused before its body is read.
- * Returns MHD_YES to go on reading, or the result of queuing a refusal.
+ * Returns MHD_YES to go on reading (nothing queued), or the result of
+ * queuing the refusal it has already sent.
  */
-static enum MHD_Result on_headers(http_request *rq, const char *method,
-                                  const char *url) {
+static enum MHD_Result
+check_headers_or_reply(http_request *rq, const char *method, const char *url) {
   rq->route_status = route_parse(method, url, &rq->route);
   switch (rq->route_status) {
   case ROUTE_MATCH_NOT_FOUND:
@@ -251,58 +261,34 @@ static enum MHD_Result on_headers(http_request *rq, const char *method,
   return MHD_YES;
 }
 
-/* Append to the capped body buffer. The buffer grows geometrically up to
- * the cap; past it the request is marked too large. */
-static void append_body(http_request *rq, const char *data, size_t len) {
-  if (rq->too_large)
-    return;
-  if (len > cfg->max_body_bytes - rq->body_len) {
-    rq->too_large = true;
-    return;
-  }
-  size_t need = rq->body_len + len;
-  if (need > rq->body_cap) {
-    size_t cap = rq->body_cap ? rq->body_cap * 2 : 1024;
-    while (cap < need)
-      cap *= 2;
-    if (cap > cfg->max_body_bytes)
-      cap = cfg->max_body_bytes;
-    char *grown = realloc(rq->body, cap);
-    if (!grown) {
-      rq->too_large = true;
-      return;
-    }
-    rq->body = grown;
-    rq->body_cap = cap;
-  }
-  memcpy(rq->body + rq->body_len, data, len);
-  rq->body_len = need;
-}
-
-static void wipe_body(http_request *rq) {
-  if (rq->body)
-    explicit_bzero(rq->body, rq->body_cap);
-}
-
 /* A query parameter, raw (keep_raw_path leaves it percent-encoded). */
 static const char *query_param(void *ctx, const char *name) {
   return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* The body is complete: run the request through api. */
+/* The body is complete: run the request through api. A body past the cap
+ * is a 413; a body we had no memory for is a 500, never a 413. */
 static enum MHD_Result on_body_complete(http_request *rq) {
-  if (rq->too_large)
+  switch (buf_state(&rq->body)) {
+  case BUF_OK:
+    break;
+  case BUF_TOO_LARGE:
+    buf_free(&rq->body);
     return send_error(rq, 413, "payload_too_large",
                       "request body exceeds the size limit");
+  case BUF_NO_MEMORY:
+    buf_free(&rq->body);
+    return send_error(rq, 500, "internal", "out of memory");
+  }
   api_response resp = {0};
   if (report_api_route(rq->route.id)) {
-    wipe_body(rq);
+    buf_free(&rq->body);
     report_api_handle(cfg, rq->route.id, query_param, rq->connection, &resp);
     return send_response(rq, &resp);
   }
-  api_status st =
-      api_handle(&rq->route, rq->body, rq->body_len, &rq->step, &resp);
-  wipe_body(rq);
+  api_status st = api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body),
+                             &rq->step, &resp);
+  buf_free(&rq->body);
   if (st == API_RESPOND)
     return send_response(rq, &resp);
 
@@ -330,12 +316,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
     if (!rq)
       return MHD_NO;
     *con_cls = rq;
+    buf_init(&rq->body, cfg->max_body_bytes, BUF_WIPE);
     atomic_fetch_add(&in_flight, 1);
     rq->connection = connection;
     clock_gettime(CLOCK_MONOTONIC, &rq->started);
     rq->method = method;
     assign_request_id(rq);
-    return on_headers(rq, method, url);
+    return check_headers_or_reply(rq, method, url);
   }
   request_phase phase = atomic_load(&rq->phase);
   if (phase == PHASE_RESPONDED) {
@@ -353,14 +340,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
   if (*upload_data_size > 0) {
     /* libmicrohttpd cannot answer in the middle of an upload, so a body
      * found too large (chunked, no Content-Length) is read to its end and
-     * thrown away, then refused with 413. A client that streams on past
-     * DISCARD_MAX is cut off instead, so it cannot hold a worker forever. */
-    if (rq->too_large) {
+     * thrown away, then refused with 413 (or 500 when memory ran out). A
+     * client that streams on past DISCARD_MAX is cut off instead, so it
+     * cannot hold a worker forever. */
+    if (buf_state(&rq->body) != BUF_OK) {
       rq->discarded += *upload_data_size;
       *upload_data_size = 0;
       return rq->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
-    append_body(rq, upload_data, *upload_data_size);
+    buf_add(&rq->body, upload_data, *upload_data_size);
     *upload_data_size = 0;
     return MHD_YES;
   }
@@ -389,8 +377,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection,
           LOG_STR("outcome", rq->outcome ? rq->outcome : ""),
           LOG_STR("error", rq->error ? rq->error : ""),
           LOG_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)));
-  wipe_body(rq);
-  free(rq->body);
+  buf_free(&rq->body);
   explicit_bzero(rq, sizeof *rq);
   free(rq);
   atomic_fetch_sub(&in_flight, 1);
@@ -436,14 +423,16 @@ bool http_start(const config *c, char *err, size_t err_len) {
   }
   daemon_handle = MHD_start_daemon(
       flags, (uint16_t)c->port, NULL, NULL, on_request, NULL,
-      /* The logger goes first so MHD never uses its own stderr logger. */
-      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-      (unsigned)c->threads, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)c->connection_timeout_seconds, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_path, NULL,
-      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+      /* The logger goes first, and only once: MHD logs through its own
+       * stderr logger until it has seen it (and complains when it comes
+       * later, or comes again). */
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* keep first */
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout_seconds,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+      MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_path, NULL,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
       MHD_OPTION_END);

@@ -13,6 +13,26 @@
  * Every response carries X-Request-Id (taken from X-Request-Id or
  * ININ-Correlation-Id when those are sane, generated otherwise) and
  * Cache-Control: no-store. Each finished request logs one line.
+ *
+ * Shutdown order (main.c's drain on SIGTERM/SIGINT relies on it):
+ *   1. api_set_draining(true)   readyz answers 503, so the load balancer
+ *                               stops sending new callers here;
+ *   2. http_quiesce()           the listening socket closes; requests in
+ *                               flight go on;
+ *   3. http_wait_idle(drain)    wait for them to finish;
+ *   4. crm_client_stop()        every step still suspended on the CRM is
+ *                               finished as a CRM failure, which resumes its
+ *                               connection and answers it; a step that
+ *                               submits after this gets the same failure
+ *                               at once (a refused submission);
+ *   5. http_wait_idle(1 s)      again, if step 3 timed out, so those
+ *                               answers go out;
+ *   6. http_stop()              the daemon stops and closes what is left;
+ *                               on_completed releases any session lock.
+ * crm_client_stop must come before http_stop: stopping the daemon with a
+ * connection still suspended is a libmicrohttpd error, and a CRM callback
+ * arriving after http_stop would resume a freed connection. The config
+ * given to http_start must outlive http_stop.
  */
 #ifndef AUTHFLOW_HTTP_H
 #define AUTHFLOW_HTTP_H

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "metrics.h"
 #include "pct.h"
 #include "report.h"
 #include "store.h"
@@ -31,8 +29,8 @@ bool report_api_key_route(route_id id) {
 
 /* Decode parameter `name` into out ("" when absent). On a bad value fill a
  * 400 and return false. */
-static bool param(report_param_fn get, void *ctx, const char *name, char *out,
-                  size_t out_len, api_response *resp) {
+static bool param_or_reply(report_param_fn get, void *ctx, const char *name,
+                           char *out, size_t out_len, api_response *resp) {
   const char *raw = get(ctx, name);
   out[0] = '\0';
   if (!raw)
@@ -46,11 +44,11 @@ static bool param(report_param_fn get, void *ctx, const char *name, char *out,
   return true;
 }
 
-/* format: "" or json -> false, csv -> true; else a 400. */
-static bool format_param(report_param_fn get, void *ctx, bool *csv,
-                         api_response *resp) {
+/* format: "" or json -> false, csv -> true; else a 400 (returns false). */
+static bool format_param_or_reply(report_param_fn get, void *ctx, bool *csv,
+                                  api_response *resp) {
   char f[16];
-  if (!param(get, ctx, "format", f, sizeof f, resp))
+  if (!param_or_reply(get, ctx, "format", f, sizeof f, resp))
     return false;
   *csv = strcmp(f, "csv") == 0;
   if (*csv || !f[0] || strcmp(f, "json") == 0)
@@ -59,12 +57,14 @@ static bool format_param(report_param_fn get, void *ctx, bool *csv,
   return false;
 }
 
-static bool range_params(report_param_fn get, void *ctx, int64_t *from,
-                         int64_t *to, api_response *resp) {
+/* from/to (report_range's defaults and limits); else a 400 (returns
+ * false). */
+static bool range_params_or_reply(report_param_fn get, void *ctx, int64_t *from,
+                                  int64_t *to, api_response *resp) {
   char f[PARAM_MAX], t[PARAM_MAX];
   const char *why = NULL;
-  if (!param(get, ctx, "from", f, sizeof f, resp) ||
-      !param(get, ctx, "to", t, sizeof t, resp))
+  if (!param_or_reply(get, ctx, "from", f, sizeof f, resp) ||
+      !param_or_reply(get, ctx, "to", t, sizeof t, resp))
     return false;
   if (!report_range(f, t, (int64_t)time(NULL), from, to, &why)) {
     api_error(resp, 400, "invalid_request", why);
@@ -73,10 +73,12 @@ static bool range_params(report_param_fn get, void *ctx, int64_t *from,
   return true;
 }
 
-/* serviceLine: "" (all) or a configured line. */
-static bool line_param(const config *cfg, report_param_fn get, void *ctx,
-                       char *out, size_t out_len, api_response *resp) {
-  if (!param(get, ctx, "serviceLine", out, out_len, resp))
+/* serviceLine: "" (all) or a configured line; else a 400 (returns
+ * false). */
+static bool line_param_or_reply(const config *cfg, report_param_fn get,
+                                void *ctx, char *out, size_t out_len,
+                                api_response *resp) {
+  if (!param_or_reply(get, ctx, "serviceLine", out, out_len, resp))
     return false;
   if (out[0] && !config_find_service_line(cfg, out)) {
     api_error(resp, 400, "invalid_request",
@@ -86,13 +88,8 @@ static bool line_param(const config *cfg, report_param_fn get, void *ctx,
   return true;
 }
 
-static void store_down(store_status st, const char *err, api_response *resp) {
-  metrics_redis_error();
-  log_warn("report read failed", LOG_STR("status", store_status_name(st)),
-           LOG_STR("error", err));
-  api_error(resp, 503, "unavailable", "report store unavailable; retry");
-}
-
+/* Answer 200 with the CSV in `b` (taking its bytes) as a download named
+ * by `filename`, or 500 when the buffer failed. */
 static void csv_answer(buf *b, const char *filename, api_response *resp) {
   size_t len;
   char *text = buf_take(b, &len, false);
@@ -213,16 +210,90 @@ static void summary_csv_header(buf *b) {
               "\r\n");
 }
 
+/* Read the hour counters covering c's buckets up to `to` into c->buckets
+ * (allocated here; the caller frees them). On failure fills the answer
+ * (500 out of memory, or the store error) and returns false with
+ * c->buckets freed. */
+static bool read_summary_or_reply(summary_ctx *c, int64_t to,
+                                  api_response *resp) {
+  size_t hours = (size_t)((to - c->first_hour + 3599) / 3600);
+  char(*names)[REPORT_HOUR_LEN + 1] = calloc(hours, sizeof *names);
+  c->buckets = calloc(c->bucket_count, sizeof *c->buckets);
+  if (!names || !c->buckets) {
+    free(names);
+    free(c->buckets);
+    c->buckets = NULL;
+    api_error(resp, 500, "internal", "out of memory");
+    return false;
+  }
+  for (size_t i = 0; i < hours; i++)
+    report_hour_name(c->first_hour + (int64_t)i * 3600, names[i]);
+  char err[STORE_ERR_MAX];
+  store_status st =
+      store_report_hours((const char(*)[REPORT_HOUR_LEN + 1]) names, hours,
+                         on_hour_field, c, err, sizeof err);
+  free(names);
+  if (st != STORE_OK) {
+    free(c->buckets);
+    c->buckets = NULL;
+    api_reply_store_error(resp, st, API_STORE_REPORTS, NULL, err);
+    return false;
+  }
+  return true;
+}
+
+/* The summary as a CSV download: one row per bucket, then the total. */
+static void render_summary_csv(const summary_ctx *c, const report_counts *total,
+                               int64_t from, int64_t to, api_response *resp) {
+  buf b;
+  buf_init(&b, REPORT_TEXT_MAX, BUF_PLAIN);
+  summary_csv_header(&b);
+  for (size_t i = 0; i < c->bucket_count; i++) {
+    int64_t s = c->first_bucket + (int64_t)i * c->bucket_seconds;
+    counts_csv(&b, "bucket", c->line, &c->buckets[i], s, s + c->bucket_seconds);
+  }
+  counts_csv(&b, "total", c->line, total, from, to);
+  csv_answer(&b, "attachment; filename=\"authflow-summary.csv\"", resp);
+}
+
+/* The summary as JSON: range, bucket, lines, total and every bucket. */
+static void render_summary_json(const config *cfg, const summary_ctx *c,
+                                report_bucket bucket,
+                                const report_counts *total, int64_t from,
+                                int64_t to, api_response *resp) {
+  json_t *list = json_array(), *lines = json_array();
+  for (size_t i = 0; i < c->bucket_count; i++) {
+    int64_t s = c->first_bucket + (int64_t)i * c->bucket_seconds;
+    json_array_append_new(
+        list, counts_json(&c->buckets[i], s, s + c->bucket_seconds));
+  }
+  for (size_t i = 0; i < cfg->service_line_count; i++)
+    json_array_append_new(lines, json_string(cfg->service_lines[i].name));
+  char f[21], t[21];
+  report_format_time(from, f);
+  report_format_time(to, t);
+  resp->body =
+      json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "from", f, "to", t,
+                "bucket", bucket == REPORT_BUCKET_DAY ? "day" : "hour",
+                "serviceLine", c->line[0] ? c->line : "all", "serviceLines",
+                lines, "total", counts_json(total, from, to), "buckets", list);
+  resp->status = 200;
+  if (!resp->body)
+    api_error(resp, 500, "internal", "could not render the report");
+}
+
+/* GET /v1/reports/summary: validate, read the hour counters, render. */
 static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
                            api_response *resp) {
   int64_t from, to;
   char line[FLOW_NAME_MAX + 1], bucket_text[16];
   report_bucket bucket;
   bool csv;
-  if (!range_params(get, ctx, &from, &to, resp) ||
-      !line_param(cfg, get, ctx, line, sizeof line, resp) ||
-      !format_param(get, ctx, &csv, resp) ||
-      !param(get, ctx, "bucket", bucket_text, sizeof bucket_text, resp))
+  if (!range_params_or_reply(get, ctx, &from, &to, resp) ||
+      !line_param_or_reply(cfg, get, ctx, line, sizeof line, resp) ||
+      !format_param_or_reply(get, ctx, &csv, resp) ||
+      !param_or_reply(get, ctx, "bucket", bucket_text, sizeof bucket_text,
+                      resp))
     return;
   if (!report_parse_bucket(bucket_text, &bucket)) {
     api_error(resp, 400, "invalid_request", "bucket must be hour or day");
@@ -233,66 +304,18 @@ static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
                    .first_hour = report_bucket_floor(from, REPORT_BUCKET_HOUR),
                    .first_bucket = report_bucket_floor(from, bucket),
                    .bucket_seconds = report_bucket_seconds(bucket)};
-  size_t hours = (size_t)((to - c.first_hour + 3599) / 3600);
   c.bucket_count =
       (size_t)((to - c.first_bucket + c.bucket_seconds - 1) / c.bucket_seconds);
-  char(*names)[REPORT_HOUR_LEN + 1] = calloc(hours, sizeof *names);
-  c.buckets = calloc(c.bucket_count, sizeof *c.buckets);
-  if (!names || !c.buckets) {
-    free(names);
-    free(c.buckets);
-    api_error(resp, 500, "internal", "out of memory");
+  if (!read_summary_or_reply(&c, to, resp))
     return;
-  }
-  for (size_t i = 0; i < hours; i++)
-    report_hour_name(c.first_hour + (int64_t)i * 3600, names[i]);
-  char err[STORE_ERR_MAX];
-  store_status st =
-      store_report_hours((const char(*)[REPORT_HOUR_LEN + 1]) names, hours,
-                         on_hour_field, &c, err, sizeof err);
-  free(names);
-  if (st != STORE_OK) {
-    free(c.buckets);
-    store_down(st, err, resp);
-    return;
-  }
   report_counts total = {0};
   for (size_t i = 0; i < c.bucket_count; i++)
     report_counts_merge(&total, &c.buckets[i]);
-
-  if (csv) {
-    buf b;
-    buf_init(&b, REPORT_TEXT_MAX, BUF_PLAIN);
-    summary_csv_header(&b);
-    for (size_t i = 0; i < c.bucket_count; i++) {
-      int64_t s = c.first_bucket + (int64_t)i * c.bucket_seconds;
-      counts_csv(&b, "bucket", line, &c.buckets[i], s, s + c.bucket_seconds);
-    }
-    counts_csv(&b, "total", line, &total, from, to);
-    free(c.buckets);
-    csv_answer(&b, "attachment; filename=\"authflow-summary.csv\"", resp);
-    return;
-  }
-  json_t *list = json_array(), *lines = json_array();
-  for (size_t i = 0; i < c.bucket_count; i++) {
-    int64_t s = c.first_bucket + (int64_t)i * c.bucket_seconds;
-    json_array_append_new(list,
-                          counts_json(&c.buckets[i], s, s + c.bucket_seconds));
-  }
+  if (csv)
+    render_summary_csv(&c, &total, from, to, resp);
+  else
+    render_summary_json(cfg, &c, bucket, &total, from, to, resp);
   free(c.buckets);
-  for (size_t i = 0; i < cfg->service_line_count; i++)
-    json_array_append_new(lines, json_string(cfg->service_lines[i].name));
-  char f[21], t[21];
-  report_format_time(from, f);
-  report_format_time(to, t);
-  resp->body =
-      json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "from", f, "to", t,
-                "bucket", bucket == REPORT_BUCKET_DAY ? "day" : "hour",
-                "serviceLine", line[0] ? line : "all", "serviceLines", lines,
-                "total", counts_json(&total, from, to), "buckets", list);
-  resp->status = 200;
-  if (!resp->body)
-    api_error(resp, 500, "internal", "could not render the report");
 }
 
 /* ---------------------------------------------------------------------
@@ -393,32 +416,41 @@ static bool auth_status_ok(const char *s) {
   return false;
 }
 
-static void handle_interactions(const config *cfg, report_param_fn get,
-                                void *ctx, api_response *resp) {
+/* An interactions request's parameters, checked. */
+typedef struct {
   int64_t from, to;
-  char line[FLOW_NAME_MAX + 1], outcome[32], auth[32], limit_text[16],
-      cursor[48];
+  char line[FLOW_NAME_MAX + 1], outcome[32], auth[32];
+  char cursor[48]; /* "" for the first page */
+  size_t limit;
   bool csv;
-  if (!range_params(get, ctx, &from, &to, resp) ||
-      !line_param(cfg, get, ctx, line, sizeof line, resp) ||
-      !format_param(get, ctx, &csv, resp) ||
-      !param(get, ctx, "outcome", outcome, sizeof outcome, resp) ||
-      !param(get, ctx, "authStatus", auth, sizeof auth, resp) ||
-      !param(get, ctx, "limit", limit_text, sizeof limit_text, resp) ||
-      !param(get, ctx, "cursor", cursor, sizeof cursor, resp))
-    return;
+} interactions_query;
+
+/* Read and check every parameter into *q; else a 400 (returns false). */
+static bool interactions_query_or_reply(const config *cfg, report_param_fn get,
+                                        void *ctx, interactions_query *q,
+                                        api_response *resp) {
+  char limit_text[16];
+  if (!range_params_or_reply(get, ctx, &q->from, &q->to, resp) ||
+      !line_param_or_reply(cfg, get, ctx, q->line, sizeof q->line, resp) ||
+      !format_param_or_reply(get, ctx, &q->csv, resp) ||
+      !param_or_reply(get, ctx, "outcome", q->outcome, sizeof q->outcome,
+                      resp) ||
+      !param_or_reply(get, ctx, "authStatus", q->auth, sizeof q->auth, resp) ||
+      !param_or_reply(get, ctx, "limit", limit_text, sizeof limit_text, resp) ||
+      !param_or_reply(get, ctx, "cursor", q->cursor, sizeof q->cursor, resp))
+    return false;
   flow_outcome oc;
-  if (outcome[0] &&
-      (!flow_outcome_parse(outcome, &oc) || oc == FLOW_OUTCOME_PENDING)) {
+  if (q->outcome[0] &&
+      (!flow_outcome_parse(q->outcome, &oc) || oc == FLOW_OUTCOME_PENDING)) {
     api_error(resp, 400, "invalid_request",
               "outcome must be a final outcome such as verified");
-    return;
+    return false;
   }
-  if (auth[0] && !auth_status_ok(auth)) {
+  if (q->auth[0] && !auth_status_ok(q->auth)) {
     api_error(resp, 400, "invalid_request",
               "authStatus must be identified_verified, identified or "
               "not_identified");
-    return;
+    return false;
   }
   long limit = LIMIT_DEFAULT;
   if (limit_text[0]) {
@@ -426,80 +458,120 @@ static void handle_interactions(const config *cfg, report_param_fn get,
     limit = strtol(limit_text, &end, 10);
     if (*end || limit < 1 || limit > LIMIT_MAX) {
       api_error(resp, 400, "invalid_request", "limit must be 1..1000");
-      return;
+      return false;
     }
   }
-  if (cursor[0] && !stream_id_ok(cursor)) {
+  q->limit = (size_t)limit;
+  if (q->cursor[0] && !stream_id_ok(q->cursor)) {
     api_error(resp, 400, "invalid_request",
               "cursor must be a nextCursor from an earlier answer");
-    return;
+    return false;
   }
-  buf b;
-  buf_init(&b, REPORT_TEXT_MAX, BUF_PLAIN);
-  interactions_ctx c = {.line = line,
-                        .outcome = outcome,
-                        .auth_status = auth,
-                        .limit = (size_t)limit,
-                        .csv = csv,
-                        .items = json_array(),
-                        .buf = &b};
-  if (csv) {
-    buf_addf(&b, "id,time");
-    for (size_t i = 0; i < EVENT_COLUMNS; i++)
-      buf_addf(&b, ",%s", event_columns[i]);
-    buf_add(&b, "\r\n", 2);
-  }
+  return true;
+}
+
+/*
+ * Read the event stream newest first, SCAN_BATCH entries at a time, from
+ * the query's end (or just below its cursor) down to its start, feeding
+ * on_event, until one more item than the limit matched (so another page is
+ * known to exist), the range is exhausted, or SCAN_MAX entries were read.
+ * Sets *next to the next page's cursor (NULL when there is none). On a
+ * store failure fills its answer and returns false.
+ */
+static bool scan_interactions_or_reply(const interactions_query *q,
+                                       interactions_ctx *c, const char **next,
+                                       api_response *resp) {
   /* Stream IDs are the commit's time in ms: [from, to) maps to IDs
    * from*1000 .. to*1000-1 (a bare ms as the end means its last entry). */
   char end[64], start[32];
-  snprintf(start, sizeof start, "%lld", (long long)from * 1000);
-  if (cursor[0])
-    snprintf(end, sizeof end, "(%s", cursor);
+  snprintf(start, sizeof start, "%lld", (long long)q->from * 1000);
+  if (q->cursor[0])
+    snprintf(end, sizeof end, "(%s", q->cursor);
   else
-    snprintf(end, sizeof end, "%lld", (long long)to * 1000 - 1);
+    snprintf(end, sizeof end, "%lld", (long long)q->to * 1000 - 1);
   size_t scanned = 0, got = 0;
   bool exhausted = false;
   char err[STORE_ERR_MAX];
-  while (!c.more && c.matched < c.limit + 1 && scanned < SCAN_MAX) {
-    /* One more than the limit tells whether another page exists. */
-    store_status st = store_report_events(end, start, SCAN_BATCH, on_event, &c,
+  while (!c->more && c->matched < c->limit + 1 && scanned < SCAN_MAX) {
+    store_status st = store_report_events(end, start, SCAN_BATCH, on_event, c,
                                           &got, err, sizeof err);
     if (st != STORE_OK) {
-      json_decref(c.items);
-      buf_free(&b);
-      store_down(st, err, resp);
-      return;
+      api_reply_store_error(resp, st, API_STORE_REPORTS, NULL, err);
+      return false;
     }
     scanned += got;
     if (got < SCAN_BATCH) {
       exhausted = true;
       break;
     }
-    snprintf(end, sizeof end, "(%s", c.last_scanned);
+    snprintf(end, sizeof end, "(%s", c->last_scanned);
   }
   /* Stopped by the scan cap: the next page goes on from where it stopped,
    * even with fewer items than the limit. */
-  const char *next = NULL;
-  if (c.more)
-    next = c.last_returned;
-  else if (!exhausted && c.last_scanned[0])
-    next = c.last_scanned;
-  if (csv) {
-    json_decref(c.items);
-    csv_answer(&b, "attachment; filename=\"authflow-interactions.csv\"", resp);
+  *next = NULL;
+  if (c->more)
+    *next = c->last_returned;
+  else if (!exhausted && c->last_scanned[0])
+    *next = c->last_scanned;
+  return true;
+}
+
+/* The CSV's header row: the stream ID, the time, then every column. */
+static void interactions_csv_header(buf *b) {
+  buf_addf(b, "id,time");
+  for (size_t i = 0; i < EVENT_COLUMNS; i++)
+    buf_addf(b, ",%s", event_columns[i]);
+  buf_add(b, "\r\n", 2);
+}
+
+/* Answer with what the scan gathered: the CSV download, or JSON with the
+ * range, count, items and nextCursor. Consumes c->items and c->buf. */
+static void render_interactions(const interactions_query *q,
+                                interactions_ctx *c, const char *next,
+                                api_response *resp) {
+  if (q->csv) {
+    json_decref(c->items);
+    csv_answer(c->buf, "attachment; filename=\"authflow-interactions.csv\"",
+               resp);
     return;
   }
-  buf_free(&b);
+  buf_free(c->buf);
   char f[21], t[21];
-  report_format_time(from, f);
-  report_format_time(to, t);
+  report_format_time(q->from, f);
+  report_format_time(q->to, t);
   resp->body =
       json_pack("{s:s, s:s, s:I, s:o, s:o}", "from", f, "to", t, "count",
-                (json_int_t)json_array_size(c.items), "items", c.items,
+                (json_int_t)json_array_size(c->items), "items", c->items,
                 "nextCursor", next ? json_string(next) : json_null());
   resp->status = 200;
   if (!resp->body)
     api_error(resp, 500, "internal", "could not render the report");
+}
+
+/* GET /v1/reports/interactions: validate, scan, render. */
+static void handle_interactions(const config *cfg, report_param_fn get,
+                                void *ctx, api_response *resp) {
+  interactions_query q;
+  if (!interactions_query_or_reply(cfg, get, ctx, &q, resp))
+    return;
+  buf b;
+  buf_init(&b, REPORT_TEXT_MAX, BUF_PLAIN);
+  interactions_ctx c = {.line = q.line,
+                        .outcome = q.outcome,
+                        .auth_status = q.auth,
+                        .limit = q.limit,
+                        .csv = q.csv,
+                        .items = json_array(),
+                        .buf = &b};
+  if (q.csv)
+    interactions_csv_header(&b);
+  const char *next;
+  if (!scan_interactions_or_reply(&q, &c, &next, resp)) {
+    json_decref(c.items);
+    buf_free(&b);
+    return;
+  }
+  render_interactions(&q, &c, next, resp);
 }
 
 void report_api_handle(const config *cfg, route_id id, report_param_fn get,
