@@ -26,7 +26,8 @@ static const char *const next_action_names[] = {
     "ask_identifier", "ask_security", "continue", "transfer_to_agent"};
 static const char *const auth_status_names[] = {"not_identified", "identified",
                                                 "identified_verified"};
-static const char *const method_names[] = {"none", "ani", "identifier"};
+static const char *const method_names[] = {"none", "ani", "identifier",
+                                           "linked", "handoff"};
 static const char *const outcome_names[] = {
     "pending",         "verified",      "identified_only", "opted_out",
     "identify_failed", "verify_failed", "locked",          "crm_unavailable"};
@@ -35,6 +36,11 @@ static const char *const result_names[] = {
     "invalid_input", "wrong_answer", "crm_error"};
 static const char *const identifier_type_names[] = {
     "customer_id", "account_number", "tracking_number", "phone"};
+static const char *const link_verdict_names[] = {
+    "none",    "used",        "locked",         "off",
+    "unknown", "in_progress", "not_identified", "expired"};
+static const char *const handoff_status_names[] = {"redeemed", "no_match",
+                                                   "invalid_input", "refused"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -84,6 +90,15 @@ const char *flow_result_name(flow_result v) {
 
 const char *flow_identifier_type_name(flow_identifier_type v) {
   return name_of(identifier_type_names, COUNT(identifier_type_names),
+                 (unsigned)v);
+}
+
+const char *flow_link_verdict_name(flow_link_verdict v) {
+  return name_of(link_verdict_names, COUNT(link_verdict_names), (unsigned)v);
+}
+
+const char *flow_handoff_status_name(flow_handoff_status v) {
+  return name_of(handoff_status_names, COUNT(handoff_status_names),
                  (unsigned)v);
 }
 
@@ -229,6 +244,9 @@ static void identify(const flow_policy *policy, flow_step *out,
   s->last_result = FLOW_RESULT_MATCH;
   COPY_FIELD(s->customer_id, result->customer_id);
   COPY_FIELD(s->customer_name, result->customer_name);
+  s->context_ms = s->updated_ms; /* an original identification */
+  s->context_channel[0] = '\0';
+  s->linked_conversation_id[0] = '\0';
   if (policy->verification) {
     s->state = FLOW_STATE_AWAITING_SECURITY;
     out->check_lockout = true;
@@ -267,6 +285,80 @@ static void refund(int *attempts) {
 }
 
 /*
+ * Whether a linked session's context may be carried (SPEC §7): the link
+ * is on for the line, the session exists, has completed, identified
+ * someone, and its ORIGINAL proof (context_ms, carried unchanged through
+ * links) is younger than reuseSeconds. A customer locked out since is
+ * carried only to be completed as locked.
+ */
+static flow_link_verdict link_verdict(const flow_policy *policy,
+                                      const flow_link *link, int64_t now_ms) {
+  if (!link)
+    return FLOW_LINK_NONE;
+  if (policy->context_reuse_seconds <= 0)
+    return FLOW_LINK_OFF;
+  if (!link->found)
+    return FLOW_LINK_UNKNOWN;
+  const flow_session *ls = &link->session;
+  if (ls->state != FLOW_STATE_COMPLETED)
+    return FLOW_LINK_IN_PROGRESS;
+  if (!ls->identified || !ls->customer_id[0])
+    return FLOW_LINK_NOT_IDENTIFIED;
+  if (ls->context_ms <= 0 ||
+      now_ms - ls->context_ms >= (int64_t)policy->context_reuse_seconds * 1000)
+    return FLOW_LINK_EXPIRED;
+  return link->customer_locked ? FLOW_LINK_LOCKED : FLOW_LINK_USED;
+}
+
+/*
+ * The customer (and, when verified, the verification) of a redeemed
+ * handoff or a usable link, with the time of the original proof. A
+ * verified context completes; an identified-only one asks for the
+ * security answer on a line that requires it and completes otherwise.
+ * The store re-checks the customer's lockout at commit (check_lockout), so
+ * a customer locked between the read and the write is still caught.
+ */
+static void carry_context(const flow_policy *policy, flow_step *out,
+                          flow_method method, const char *customer_id,
+                          const char *customer_name, bool verified,
+                          int64_t context_ms, const char *channel) {
+  flow_session *s = &out->session;
+  s->identified = true;
+  s->method = method;
+  s->last_result = FLOW_RESULT_MATCH;
+  copy_field(s->customer_id, sizeof s->customer_id, customer_id,
+             FLOW_CUSTOMER_ID_MAX + 1);
+  copy_field(s->customer_name, sizeof s->customer_name, customer_name,
+             FLOW_CUSTOMER_NAME_MAX + 1);
+  copy_field(s->context_channel, sizeof s->context_channel, channel,
+             FLOW_CHANNEL_MAX + 1);
+  s->context_ms = context_ms;
+  s->verified = verified;
+  out->check_lockout = verified || policy->verification;
+  if (verified)
+    complete(s, FLOW_OUTCOME_VERIFIED);
+  else if (policy->verification)
+    s->state = FLOW_STATE_AWAITING_SECURITY;
+  else
+    complete(s, FLOW_OUTCOME_IDENTIFIED_ONLY);
+}
+
+/* START with a usable link: carry it, or complete as locked. The linked
+ * session is only read. */
+static void carry_link(const flow_policy *policy, const flow_session *ls,
+                       flow_step *out) {
+  carry_context(policy, out, FLOW_METHOD_LINKED, ls->customer_id,
+                ls->customer_name, ls->verified, ls->context_ms, ls->channel);
+  COPY_FIELD(out->session.linked_conversation_id, ls->conversation_id);
+  if (out->link == FLOW_LINK_LOCKED) {
+    out->session.verified = false;
+    out->session.last_result = FLOW_RESULT_NONE;
+    out->check_lockout = false;
+    complete(&out->session, FLOW_OUTCOME_LOCKED);
+  }
+}
+
+/*
  * A fresh session asks for an identifier. The ANI is kept only masked; when
  * it is a usable number and the line looks callers up by ANI, the E.164
  * form goes to the CRM (it lives in the request, never in the session).
@@ -280,6 +372,10 @@ flow_plan_status flow_start(const flow_policy *policy,
   COPY_FIELD(fresh.service_line, session_in->service_line);
   COPY_FIELD(fresh.language, session_in->language);
   COPY_FIELD(fresh.ani_hash, session_in->ani_hash);
+  COPY_FIELD(fresh.channel, session_in->channel);
+  if (!fresh.channel[0])
+    COPY_FIELD(fresh.channel, FLOW_DEFAULT_CHANNEL);
+  COPY_FIELD(fresh.ani_digest, session_in->ani_digest);
   fresh.created_ms = session_in->created_ms;
   fresh.state = FLOW_STATE_AWAITING_IDENTIFIER;
   fresh.outcome = FLOW_OUTCOME_PENDING;
@@ -288,11 +384,16 @@ flow_plan_status flow_start(const flow_policy *policy,
   step_init(out, &fresh, event->now_ms);
 
   char e164[PHONE_E164_MAX + 1];
-  if (!phone_normalise(event->ani, policy->default_country_code, e164,
-                       sizeof e164))
+  bool have_ani = phone_normalise(event->ani, policy->default_country_code,
+                                  e164, sizeof e164);
+  if (have_ani)
+    phone_mask(e164, out->session.ani_masked, sizeof out->session.ani_masked);
+  out->link = link_verdict(policy, event->link, event->now_ms);
+  if (out->link == FLOW_LINK_USED || out->link == FLOW_LINK_LOCKED) {
+    carry_link(policy, &event->link->session, out);
     return FLOW_PLAN_DONE;
-  phone_mask(e164, out->session.ani_masked, sizeof out->session.ani_masked);
-  if (!policy->ani_lookup)
+  }
+  if (!have_ani || !policy->ani_lookup)
     return FLOW_PLAN_DONE;
   out->crm.kind = FLOW_CRM_LOOKUP;
   out->crm.from_ani = true;
@@ -308,6 +409,7 @@ unsigned flow_event_allowed_states(flow_event_kind kind) {
   case FLOW_EV_SECURITY:
     return 1u << FLOW_STATE_AWAITING_SECURITY;
   case FLOW_EV_OPT_OUT:
+  case FLOW_EV_HANDOFF:
     return (1u << FLOW_STATE_AWAITING_IDENTIFIER) |
            (1u << FLOW_STATE_AWAITING_SECURITY);
   case FLOW_EV_START:
@@ -319,6 +421,7 @@ unsigned flow_event_allowed_states(flow_event_kind kind) {
 flow_attempt_counter flow_event_counter(flow_event_kind kind) {
   switch (kind) {
   case FLOW_EV_IDENTIFIER:
+  case FLOW_EV_HANDOFF:
     return FLOW_COUNTER_IDENTIFY;
   case FLOW_EV_SECURITY:
     return FLOW_COUNTER_VERIFY;
@@ -373,6 +476,30 @@ static flow_plan_status plan_security(const flow_policy *policy,
 }
 
 /*
+ * HANDOFF: the identify attempt is already counted and the store has
+ * looked the code up (and used it up when it matched). A failure keeps
+ * the state the caller was in: a caller already identified (awaiting the
+ * security answer) is not sent back to the identifier question; once the
+ * identify attempts are spent the call goes to an agent.
+ */
+static flow_plan_status plan_handoff(const flow_policy *policy,
+                                     const flow_handoff *h, flow_step *out) {
+  flow_session *s = &out->session;
+  if (h && h->status == FLOW_HANDOFF_REDEEMED) {
+    carry_context(policy, out, FLOW_METHOD_HANDOFF, h->customer_id,
+                  h->customer_name, h->verified, h->created_ms, h->channel);
+    s->linked_conversation_id[0] = '\0';
+    return FLOW_PLAN_DONE;
+  }
+  s->last_result = h && h->status == FLOW_HANDOFF_INVALID
+                       ? FLOW_RESULT_INVALID_INPUT
+                       : FLOW_RESULT_NO_MATCH;
+  if (s->identify_attempts >= policy->max_identify_attempts)
+    complete(s, FLOW_OUTCOME_IDENTIFY_FAILED);
+  return FLOW_PLAN_DONE;
+}
+
+/*
  * Dispatch a caller's step on a loaded session. An event outside its
  * allowed states (or a session whose state is corrupt) is WRONG_STATE and
  * out->session is the input unchanged but for updated_ms.
@@ -394,6 +521,8 @@ flow_plan_status flow_plan(const flow_policy *policy,
     out->session.last_result = FLOW_RESULT_NONE;
     complete(&out->session, FLOW_OUTCOME_OPTED_OUT);
     return FLOW_PLAN_DONE;
+  case FLOW_EV_HANDOFF:
+    return plan_handoff(policy, event->handoff, out);
   case FLOW_EV_START:
     break;
   }
@@ -467,6 +596,7 @@ static void complete_verify(const flow_policy *policy,
     complete(s, FLOW_OUTCOME_LOCKED);
   } else if (result->verified) {
     s->verified = true;
+    s->context_ms = s->updated_ms; /* an original verification */
     s->last_result = FLOW_RESULT_MATCH;
     out->lockout = FLOW_LOCKOUT_CLEAR;
     complete(s, FLOW_OUTCOME_VERIFIED);

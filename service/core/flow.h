@@ -40,6 +40,9 @@
 #define FLOW_MASKED_MAX 24
 #define FLOW_ANSWER_MAX 32   /* longest security answer accepted, in digits */
 #define FLOW_ANI_HASH_MAX 32 /* hex digits of the keyed ANI hash */
+#define FLOW_CHANNEL_MAX 32
+#define FLOW_DIGEST_MAX 64 /* hex HMAC-SHA256 */
+#define FLOW_DEFAULT_CHANNEL "voice"
 
 typedef enum {
   FLOW_STATE_AWAITING_IDENTIFIER = 0,
@@ -64,6 +67,8 @@ typedef enum {
   FLOW_METHOD_NONE = 0,
   FLOW_METHOD_ANI,
   FLOW_METHOD_IDENTIFIER,
+  FLOW_METHOD_LINKED,  /* carried from a linked conversation (SPEC §7) */
+  FLOW_METHOD_HANDOFF, /* a handoff code from a digital channel */
 } flow_method;
 
 typedef enum {
@@ -112,6 +117,11 @@ typedef struct {
    * the caller proved who they are. Off by default: anyone who spoofs a
    * caller number would learn whose number it is (see flow_view). */
   bool greet_before_verification;
+  /* Context across channels (SPEC §7): how long an identification or
+   * verification may be carried to a linked conversation (0: links off),
+   * and whether handoff codes are accepted on this line. */
+  int context_reuse_seconds;
+  bool handoff;
 } flow_policy;
 
 /* The session as kept in the store. Security answers and raw ANI or
@@ -137,6 +147,21 @@ typedef struct {
   char ani_hash[FLOW_ANI_HASH_MAX + 1];
   int64_t created_ms; /* unix ms, set at start */
   int64_t updated_ms;
+  /* Context across channels (SPEC §7). */
+  char channel[FLOW_CHANNEL_MAX + 1]; /* "voice" unless the start said */
+  /* Unix ms of the ORIGINAL identification, or verification once
+   * verified, that the customer context rests on; 0 when none. A link or
+   * handoff carries the original time, so a chain never extends it. */
+  int64_t context_ms;
+  /* Where a carried context came from: the linked session's channel or
+   * the handoff's; "" otherwise. */
+  char context_channel[FLOW_CHANNEL_MAX + 1];
+  /* The conversation a link was taken from; "" when none was used. */
+  char linked_conversation_id[FLOW_CONVERSATION_ID_MAX + 1];
+  /* hex HMAC-SHA256 of the caller's E.164 number under the handoff
+   * secret ("" without a usable ANI or secret), to check a handoff bound
+   * to a number; never the number itself. */
+  char ani_digest[FLOW_DIGEST_MAX + 1];
 } flow_session;
 
 typedef enum {
@@ -144,13 +169,55 @@ typedef enum {
   FLOW_EV_IDENTIFIER,
   FLOW_EV_SECURITY,
   FLOW_EV_OPT_OUT,
+  FLOW_EV_HANDOFF, /* a handoff code, already looked up by the store */
 } flow_event_kind;
+
+/* START with a linkedConversationId: what the store read of the linked
+ * session, in the same script that created the new one. */
+typedef struct {
+  bool found;           /* the linked session exists and could be read */
+  flow_session session; /* as stored; never changed */
+  bool customer_locked; /* its customer is at the lockout threshold now */
+} flow_link;
+
+/* What became of a link, for logs and metrics. */
+typedef enum {
+  FLOW_LINK_NONE = 0,       /* no link was asked for */
+  FLOW_LINK_USED,           /* the context was carried */
+  FLOW_LINK_LOCKED,         /* carried, but the customer is locked out */
+  FLOW_LINK_OFF,            /* reuseSeconds is 0 on this line */
+  FLOW_LINK_UNKNOWN,        /* no such session */
+  FLOW_LINK_IN_PROGRESS,    /* the linked session has not completed */
+  FLOW_LINK_NOT_IDENTIFIED, /* it never identified anyone */
+  FLOW_LINK_EXPIRED,        /* its original proof is reuseSeconds old */
+} flow_link_verdict;
+
+/* HANDOFF: what the store found for the keyed code. The code itself is
+ * never part of it. */
+typedef enum {
+  FLOW_HANDOFF_REDEEMED = 0, /* a live handoff matched and is now used up */
+  FLOW_HANDOFF_NO_MATCH,     /* wrong, used, expired, other line/number */
+  FLOW_HANDOFF_INVALID,      /* input that cannot be a code */
+  FLOW_HANDOFF_REFUSED,      /* not checked: guess limit reached, or
+                                handoffs off on this line */
+} flow_handoff_status;
+
+typedef struct {
+  flow_handoff_status status;
+  char customer_id[FLOW_CUSTOMER_ID_MAX + 1]; /* REDEEMED */
+  char customer_name[FLOW_CUSTOMER_NAME_MAX + 1];
+  bool verified;
+  char channel[FLOW_CHANNEL_MAX + 1];
+  int64_t created_ms; /* when the digital channel vouched */
+} flow_handoff;
 
 /* A caller's step. Strings are borrowed for the duration of the call. */
 typedef struct {
   flow_event_kind kind;
-  const char *ani;        /* START: raw ANI as Genesys sent it, or NULL */
-  const char *identifier; /* IDENTIFIER: the digits the caller keyed */
+  const char *ani;             /* START: raw ANI as Genesys sent it, or NULL */
+  const flow_link *link;       /* START: NULL when no link was asked for */
+  const flow_handoff *handoff; /* HANDOFF */
+  const char *identifier;      /* IDENTIFIER: the digits the caller keyed */
   bool has_identifier_type;
   flow_identifier_type identifier_type; /* IDENTIFIER, if has_... */
   const char *answer;                   /* SECURITY: never copied by flow */
@@ -210,6 +277,7 @@ typedef struct {
    * store finds the customer locked it writes nothing and the caller applies
    * flow_lock_out() instead. */
   bool check_lockout;
+  flow_link_verdict link; /* START only */
 } flow_step;
 
 /* The derived view an API answer is made from. */
@@ -227,18 +295,28 @@ typedef struct {
 
 /*
  * Start a new session. `session_in` holds conversation_id, service_line,
- * language, created_ms and ani_hash already filled by the caller; the rest
- * is ignored.
- * Result: DONE (no usable ANI or aniLookup off: ask for an identifier) or
- * NEED_CRM (ANI lookup). Never WRONG_STATE.
+ * language, created_ms, ani_hash, channel and ani_digest already filled
+ * by the caller; the rest is ignored.
+ * With event->link, a usable link (SPEC §7) carries the linked customer
+ * with no CRM call: DONE, completed (verified / identified_only / locked)
+ * or awaiting_security. out->link says what became of the link; an
+ * unusable one is ignored and the start goes on as without it.
+ * Result: DONE (a link, no usable ANI or aniLookup off) or NEED_CRM (ANI
+ * lookup). Never WRONG_STATE.
  */
 flow_plan_status flow_start(const flow_policy *policy,
                             const flow_session *session_in,
                             const flow_event *event, flow_step *out);
 
 /*
- * Plan an IDENTIFIER, SECURITY or OPT_OUT event on a loaded session. For the
- * first two the store has already reserved the attempt (see above).
+ * Plan an IDENTIFIER, SECURITY, OPT_OUT or HANDOFF event on a loaded
+ * session. For all but OPT_OUT the store has already reserved the attempt
+ * (see above; HANDOFF spends an identify attempt).
+ * HANDOFF is always DONE: a redeemed handoff identifies its customer
+ * (verified when it says so) and completes, or asks for the security
+ * answer; anything else is a failed identify attempt that keeps the
+ * session's state (no_match, or invalid_input), until the attempts are
+ * spent (identify_failed).
  * `customer_locked` is what the store read of the session's customer's
  * lockout counter (only meaningful for SECURITY); a locked customer
  * completes with FLOW_OUTCOME_LOCKED and no CRM call.
@@ -304,6 +382,8 @@ const char *flow_method_name(flow_method v);
 const char *flow_outcome_name(flow_outcome v);
 const char *flow_result_name(flow_result v);
 const char *flow_identifier_type_name(flow_identifier_type v);
+const char *flow_link_verdict_name(flow_link_verdict v);
+const char *flow_handoff_status_name(flow_handoff_status v);
 bool flow_state_parse(const char *s, flow_state *out);
 bool flow_method_parse(const char *s, flow_method *out);
 bool flow_outcome_parse(const char *s, flow_outcome *out);

@@ -190,15 +190,26 @@ flow_auth_status report_auth_status(const flow_session *s) {
   return s->identified ? FLOW_AUTH_IDENTIFIED : FLOW_AUTH_NOT_IDENTIFIED;
 }
 
-static void add_incr(report_record *r, const char *line, const char *counter,
-                     long long amount) {
+/* One increment of one hash field. */
+static void add_field(report_record *r, const char *field, long long amount) {
   if (r->incr_count >= REPORT_MAX_INCRS)
     return;
-  snprintf(r->incr_field[r->incr_count], REPORT_FIELD_MAX, "%s|%s", line,
-           counter);
+  snprintf(r->incr_field[r->incr_count], REPORT_FIELD_MAX, "%s", field);
   snprintf(r->incr_amount[r->incr_count], sizeof r->incr_amount[0], "%lld",
            amount);
   r->incr_count++;
+}
+
+/* A counter of the session's line, for all channels ("<line>|<counter>")
+ * and for its own ("<line>|<counter>@<channel>"). */
+static void add_incr(report_record *r, const flow_session *s,
+                     const char *counter, long long amount) {
+  char field[REPORT_FIELD_MAX];
+  const char *channel = s->channel[0] ? s->channel : FLOW_DEFAULT_CHANNEL;
+  snprintf(field, sizeof field, "%s|%s", s->service_line, counter);
+  add_field(r, field, amount);
+  snprintf(field, sizeof field, "%s|%s@%s", s->service_line, counter, channel);
+  add_field(r, field, amount);
 }
 
 static void add_event(report_record *r, const char *name, const char *value) {
@@ -226,14 +237,14 @@ void report_build_record(const flow_session *s, bool started, bool completed,
   report_hour_name(now / 1000, out->hour);
   const char *line = s->service_line;
   if (started) {
-    add_incr(out, line, "started", 1);
+    add_incr(out, s, "started", 1);
     if (s->identified && s->method == FLOW_METHOD_ANI)
-      add_incr(out, line, "started_ani", 1);
+      add_incr(out, s, "started_ani", 1);
     /* A CRM failure at start costs the caller nothing (the flow asks for
      * an identifier) but is still a CRM error worth reporting. */
     if (s->last_result == FLOW_RESULT_CRM_ERROR &&
         s->state != FLOW_STATE_COMPLETED)
-      add_incr(out, line, "crm_error", 1);
+      add_incr(out, s, "crm_error", 1);
   }
   if (!completed)
     return;
@@ -241,20 +252,22 @@ void report_build_record(const flow_session *s, bool started, bool completed,
   long long duration = s->updated_ms > s->created_ms && s->created_ms > 0
                            ? (long long)(s->updated_ms - s->created_ms)
                            : 0;
-  add_incr(out, line, "completed", 1);
-  add_incr(out, line, flow_outcome_name(s->outcome), 1);
+  add_incr(out, s, "completed", 1);
+  add_incr(out, s, flow_outcome_name(s->outcome), 1);
   if (s->identified)
-    add_incr(out, line, "auth_identified", 1);
+    add_incr(out, s, "auth_identified", 1);
   if (s->verified)
-    add_incr(out, line, "auth_verified", 1);
+    add_incr(out, s, "auth_verified", 1);
   if (flow_outcome_is_transfer(s->outcome))
-    add_incr(out, line, "transfer", 1);
+    add_incr(out, s, "transfer", 1);
   if (attempts > 0)
-    add_incr(out, line, "attempts", attempts);
+    add_incr(out, s, "attempts", attempts);
   if (duration > 0)
-    add_incr(out, line, "duration_ms", duration);
+    add_incr(out, s, "duration_ms", duration);
   if (s->outcome == FLOW_OUTCOME_CRM_UNAVAILABLE)
-    add_incr(out, line, "crm_error", 1);
+    add_incr(out, s, "crm_error", 1);
+  if (s->method == FLOW_METHOD_LINKED || s->method == FLOW_METHOD_HANDOFF)
+    add_incr(out, s, "context_reused", 1);
 
   add_event(out, "conversationId", s->conversation_id);
   add_event(out, "serviceLine", line);
@@ -267,6 +280,9 @@ void report_build_record(const flow_session *s, bool started, bool completed,
   add_event_int(out, "durationMs", duration);
   add_event_int(out, "timeMs", (long long)now);
   add_event(out, "aniMasked", s->ani_masked);
+  add_event(out, "channel", s->channel[0] ? s->channel : FLOW_DEFAULT_CHANNEL);
+  add_event(out, "contextChannel", s->context_channel);
+  add_event(out, "linkedConversationId", s->linked_conversation_id);
 }
 
 /* ---------------------------------------------------------------------

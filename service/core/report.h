@@ -4,7 +4,11 @@
  * Recording. Each committed step may record, in the same Redis script that
  * commits the session (see store_commit_report()):
  *   - counters in one hash per UTC hour, "<prefix>report:h:<yyyymmddhh>",
- *     with fields "<serviceLine>|<counter>" (see report_counter_suffix());
+ *     with fields "<serviceLine>|<counter>" (all channels) and, for the
+ *     same increments, "<serviceLine>|<counter>@<channel>" (the session's
+ *     channel, SPEC §7). A channel is [a-z0-9_] and a line name cannot hold
+ *     '|' or '@', so both parse unambiguously; readers that do not know
+ *     channels skip the '@' fields (their counter name is unknown);
  *   - for a session that has just completed, one event in the stream
  *     "<prefix>report:events" with the fields of report_build_record().
  * The event holds only the masked ANI, enums and counts: never a security
@@ -24,10 +28,10 @@
 #include "buf.h"
 #include "flow.h"
 
-#define REPORT_HOUR_LEN 10 /* "yyyymmddhh" */
-#define REPORT_MAX_INCRS 16
-#define REPORT_FIELD_MAX (FLOW_NAME_MAX + 24)
-#define REPORT_EVENT_FIELDS 11
+#define REPORT_HOUR_LEN 10  /* "yyyymmddhh" */
+#define REPORT_MAX_INCRS 40 /* each counter twice: all channels, its own */
+#define REPORT_FIELD_MAX (FLOW_NAME_MAX + FLOW_CHANNEL_MAX + 24)
+#define REPORT_EVENT_FIELDS 14
 #define REPORT_OUTCOMES 8 /* flow_outcome values, PENDING included */
 /* Longest range a summary reads: 400 days of hour buckets. */
 #define REPORT_MAX_SPAN_SECONDS (400LL * 86400)
@@ -35,7 +39,8 @@
 /* What one commit records. Built by report_build_record(). Counter names
  * (after "<line>|"): started, started_ani, completed, each final outcome
  * name, auth_identified, auth_verified, transfer, attempts, duration_ms,
- * crm_error. */
+ * crm_error, context_reused (completed with identificationMethod linked or
+ * handoff); each also as "<counter>@<channel>". */
 typedef struct {
   char hour[REPORT_HOUR_LEN + 1]; /* the counters' hour bucket (UTC) */
   size_t incr_count;

@@ -47,13 +47,72 @@ static bool string_field(request_body *req, const char *key, bool required,
   return required ? refuse(req, key, "is required") : true;
 }
 
+bool request_channel_ok(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') ||
+          s[n] == '_') ||
+        n >= FLOW_CHANNEL_MAX)
+      return false;
+  return n > 0;
+}
+
+/* An optional channel: absent is fine, present must be a channel name. */
+static bool channel_field(request_body *req) {
+  if (!string_field(req, "channel", false, &req->channel))
+    return false;
+  if (req->channel && !request_channel_ok(req->channel))
+    return refuse(req, "channel", "must be 1..32 characters of a-z, 0-9 and _");
+  return true;
+}
+
+/* A text that becomes a session field: at most `max` bytes and no control
+ * characters (they would end up in answers, logs and reports). */
+static bool text_ok(request_body *req, const char *key, const char *s,
+                    size_t max) {
+  if (!s)
+    return true;
+  size_t n = strlen(s);
+  if (n == 0 || n > max) {
+    char problem[64];
+    snprintf(problem, sizeof problem, "must be 1..%zu bytes", max);
+    return refuse(req, key, problem);
+  }
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+      return refuse(req, key, "must not contain control characters");
+  return true;
+}
+
+/* POST /v1/handoffs: customerId and verified required. */
+static bool parse_handoff_create(request_body *req) {
+  if (!string_field(req, "customerId", true, &req->customer_id) ||
+      !text_ok(req, "customerId", req->customer_id, FLOW_CUSTOMER_ID_MAX) ||
+      !string_field(req, "customerName", false, &req->customer_name) ||
+      !text_ok(req, "customerName", req->customer_name,
+               FLOW_CUSTOMER_NAME_MAX) ||
+      !string_field(req, "serviceLine", false, &req->service_line) ||
+      !string_field(req, "phone", false, &req->phone) || !channel_field(req))
+    return false;
+  json_t *v = json_object_get(req->root, "verified");
+  if (!v || json_is_null(v))
+    return refuse(req, "verified", "is required");
+  if (!json_is_boolean(v))
+    return refuse(req, "verified", "must be true or false");
+  req->verified = json_is_true(v);
+  return true;
+}
+
 static bool parse_fields(request_kind kind, request_body *req) {
   switch (kind) {
   case REQUEST_START:
     return string_field(req, "conversationId", true, &req->conversation_id) &&
            string_field(req, "serviceLine", true, &req->service_line) &&
            string_field(req, "ani", false, &req->ani) &&
-           string_field(req, "language", false, &req->language);
+           string_field(req, "language", false, &req->language) &&
+           string_field(req, "linkedConversationId", false,
+                        &req->linked_conversation_id) &&
+           channel_field(req);
   case REQUEST_IDENTIFIER: {
     const char *type = NULL;
     if (!string_field(req, "identifier", true, &req->identifier) ||
@@ -72,6 +131,10 @@ static bool parse_fields(request_kind kind, request_body *req) {
     return string_field(req, "answer", true, &req->answer);
   case REQUEST_OPT_OUT:
     return true;
+  case REQUEST_HANDOFF:
+    return string_field(req, "code", true, &req->code);
+  case REQUEST_HANDOFF_CREATE:
+    return parse_handoff_create(req);
   }
   return false;
 }
@@ -114,11 +177,14 @@ request_status request_parse(request_kind kind, const char *body, size_t len,
 void request_free(request_body *req) {
   if (!req->root)
     return;
-  json_t *answer = json_object_get(req->root, "answer");
-  if (json_is_string(answer))
-    explicit_bzero((char *)json_string_value(answer),
-                   json_string_length(answer));
+  static const char *const secrets[] = {"answer", "code"};
+  for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+    json_t *v = json_object_get(req->root, secrets[i]);
+    if (json_is_string(v))
+      explicit_bzero((char *)json_string_value(v), json_string_length(v));
+  }
   json_decref(req->root);
   req->root = NULL;
   req->answer = NULL;
+  req->code = NULL;
 }

@@ -10,7 +10,11 @@
  *   - JSON null, a missing key, and a string of the form "${input.x}" (an
  *     optional Genesys input left unfilled) all mean "absent";
  *   - required: conversationId and serviceLine (start), identifier
- *     (identifier), answer (security).
+ *     (identifier), answer (security), code (handoff), customerId and
+ *     verified (handoff creation);
+ *   - a channel ("channel" of start and of handoff creation) is 1..32 of
+ *     [a-z0-9_]; customerId and customerName of a handoff fit their
+ *     session fields and hold no control characters.
  * Values are checked for type and presence here; their content (digits,
  * lengths, known service line) is judged by flow and api.
  */
@@ -36,6 +40,8 @@ typedef enum {
   REQUEST_IDENTIFIER,
   REQUEST_SECURITY,
   REQUEST_OPT_OUT,
+  REQUEST_HANDOFF,        /* POST /v1/sessions/{id}/handoff {"code"} */
+  REQUEST_HANDOFF_CREATE, /* POST /v1/handoffs */
 } request_kind;
 
 /* A parsed body. String pointers point into `root` and live until
@@ -47,12 +53,21 @@ typedef struct {
   const char *service_line;
   const char *ani;
   const char *language;
+  const char *linked_conversation_id;
+  const char *channel; /* also handoff creation */
   /* identifier */
   const char *identifier;
   bool has_identifier_type;
   flow_identifier_type identifier_type;
   /* security */
   const char *answer;
+  /* handoff: the code as keyed (a secret: wiped by request_free) */
+  const char *code;
+  /* handoff creation */
+  const char *customer_id;
+  const char *customer_name;
+  bool verified;
+  const char *phone;
   /* why it was refused */
   char message[REQUEST_MESSAGE_MAX];
 } request_body;
@@ -64,12 +79,16 @@ typedef struct {
 request_status request_parse(request_kind kind, const char *body, size_t len,
                              request_body *out);
 
-/* Release the JSON tree, first wiping the security answer's bytes so it
- * does not linger in freed memory. Safe to call twice. */
+/* Release the JSON tree, first wiping the security answer's and the
+ * handoff code's bytes so they do not linger in freed memory. Safe to call
+ * twice. */
 void request_free(request_body *req);
 
 /* True for the literal text of an unfilled Genesys input: "${...}" or
  * "$!{...}". */
 bool request_is_unfilled_template(const char *s);
+
+/* True for a channel name: 1..FLOW_CHANNEL_MAX of [a-z0-9_]. */
+bool request_channel_ok(const char *s);
 
 #endif

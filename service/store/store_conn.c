@@ -267,7 +267,7 @@ static redisReply *vet_reply(redisReply *r, char *err, size_t err_len) {
 static redisReply *run_script_once(store_script_id id, const char *const *keys,
                                    int nkeys, const char *const *args,
                                    int nargs, char *err, size_t err_len) {
-  enum { MAX_ARGV = 160 };
+  enum { MAX_ARGV = 256 };
   if (3 + nkeys + nargs > MAX_ARGV) {
     snprintf(err, err_len, "store: too many script arguments");
     return NULL;

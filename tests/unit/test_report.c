@@ -231,9 +231,13 @@ static void test_build_record(void **state) {
 
   report_build_record(&s, true, false, &r);
   assert_string_equal(r.hour, "2024050110");
-  assert_int_equal(r.incr_count, 2);
+  /* Each counter for all channels and for the session's (voice when the
+   * session names none). */
+  assert_int_equal(r.incr_count, 4);
   assert_string_equal(r.incr_field[0], "retail|started");
-  assert_string_equal(r.incr_field[1], "retail|started_ani");
+  assert_string_equal(r.incr_field[1], "retail|started@voice");
+  assert_string_equal(r.incr_field[2], "retail|started_ani");
+  assert_string_equal(r.incr_field[3], "retail|started_ani@voice");
   assert_int_equal(r.event_count, 0);
 
   s.state = FLOW_STATE_COMPLETED;
@@ -267,6 +271,65 @@ static void test_build_record(void **state) {
   assert_int_equal(report_auth_status(&s), FLOW_AUTH_IDENTIFIED_VERIFIED);
 }
 
+/* Context across channels: the channel in every counter's second field
+ * and in the event, and context_reused for linked and handoff sessions
+ * only. A reader that knows no channels skips the '@' fields. */
+static void test_build_record_channels(void **state) {
+  (void)state;
+  flow_session s = {0};
+  snprintf(s.conversation_id, sizeof s.conversation_id, "c-2");
+  snprintf(s.service_line, sizeof s.service_line, "retail");
+  snprintf(s.channel, sizeof s.channel, "callback");
+  snprintf(s.context_channel, sizeof s.context_channel, "chat");
+  snprintf(s.linked_conversation_id, sizeof s.linked_conversation_id, "c-1");
+  s.state = FLOW_STATE_COMPLETED;
+  s.outcome = FLOW_OUTCOME_VERIFIED;
+  s.identified = s.verified = true;
+  s.created_ms = 1714557600000;
+  s.updated_ms = 1714557600100;
+  static const struct {
+    flow_method method;
+    bool reused;
+  } rows[] = {{FLOW_METHOD_LINKED, true},
+              {FLOW_METHOD_HANDOFF, true},
+              {FLOW_METHOD_ANI, false},
+              {FLOW_METHOD_IDENTIFIER, false}};
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    s.method = rows[i].method;
+    report_record r;
+    report_build_record(&s, true, true, &r);
+    assert_true(r.incr_count < REPORT_MAX_INCRS);
+    int reused = 0, reused_ch = 0, completed_ch = 0, all_ch = 0;
+    for (size_t j = 0; j < r.incr_count; j++) {
+      reused += !strcmp(r.incr_field[j], "retail|context_reused");
+      reused_ch += !strcmp(r.incr_field[j], "retail|context_reused@callback");
+      completed_ch += !strcmp(r.incr_field[j], "retail|completed@callback");
+      all_ch += strstr(r.incr_field[j], "@callback") != NULL;
+      report_counts c = {0};
+      char line[FLOW_NAME_MAX + 1];
+      if (strchr(r.incr_field[j], '@'))
+        assert_false(
+            report_counts_add_field(&c, r.incr_field[j], 1, line, sizeof line));
+    }
+    assert_int_equal(reused, rows[i].reused);
+    assert_int_equal(reused_ch, rows[i].reused);
+    assert_int_equal(completed_ch, 1);
+    assert_int_equal(all_ch * 2, (int)r.incr_count);
+    const char *channel = NULL, *context = NULL, *linked = NULL;
+    for (size_t j = 0; j < r.event_count; j++) {
+      if (!strcmp(r.event_name[j], "channel"))
+        channel = r.event_value[j];
+      if (!strcmp(r.event_name[j], "contextChannel"))
+        context = r.event_value[j];
+      if (!strcmp(r.event_name[j], "linkedConversationId"))
+        linked = r.event_value[j];
+    }
+    assert_string_equal(channel, "callback");
+    assert_string_equal(context, "chat");
+    assert_string_equal(linked, "c-1");
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_time),
@@ -277,6 +340,7 @@ int main(void) {
       cmocka_unit_test(test_csv),
       cmocka_unit_test(test_url_decode),
       cmocka_unit_test(test_build_record),
+      cmocka_unit_test(test_build_record_channels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,65 @@ static const request_row rows[] = {
     {REQUEST_OPT_OUT, "{}", REQUEST_OK, NULL},
     {REQUEST_OPT_OUT, "{\"reason\":\"no card\"}", REQUEST_OK, NULL},
     {REQUEST_OPT_OUT, "nope", REQUEST_INVALID_JSON, NULL},
+    /* Context across channels: channel and linkedConversationId. */
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":"
+     "\"web_chat2\",\"linkedConversationId\":\"c0\"}",
+     REQUEST_OK, NULL},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":"
+     "\"Voice\"}",
+     REQUEST_INVALID_REQUEST, "channel must be 1..32"},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":\"\"}",
+     REQUEST_INVALID_REQUEST, "channel must be"},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":"
+     "\"abcdefghijklmnopqrstuvwxyz0123456\"}",
+     REQUEST_INVALID_REQUEST, "channel must be"},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":"
+     "\"abcdefghijklmnopqrstuvwxyz012345\"}",
+     REQUEST_OK, NULL},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":7}",
+     REQUEST_INVALID_REQUEST, "channel must be a string"},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\","
+     "\"linkedConversationId\":[]}",
+     REQUEST_INVALID_REQUEST, "linkedConversationId must be a string"},
+    {REQUEST_START,
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":"
+     "\"${input.channel}\",\"linkedConversationId\":\"${input.link}\"}",
+     REQUEST_OK, NULL},
+    /* Handoff redemption and creation. */
+    {REQUEST_HANDOFF, "{\"code\":\"0123456789\"}", REQUEST_OK, NULL},
+    {REQUEST_HANDOFF, "{}", REQUEST_INVALID_REQUEST, "code is required"},
+    {REQUEST_HANDOFF, "{\"code\":123}", REQUEST_INVALID_REQUEST,
+     "code must be a string"},
+    {REQUEST_HANDOFF_CREATE, "{\"customerId\":\"100234\",\"verified\":true}",
+     REQUEST_OK, NULL},
+    {REQUEST_HANDOFF_CREATE,
+     "{\"customerId\":\"100234\",\"customerName\":\"Ana\",\"verified\":"
+     "false,\"serviceLine\":\"retail\",\"channel\":\"app\",\"phone\":"
+     "\"+13175550116\"}",
+     REQUEST_OK, NULL},
+    {REQUEST_HANDOFF_CREATE, "{\"verified\":true}", REQUEST_INVALID_REQUEST,
+     "customerId is required"},
+    {REQUEST_HANDOFF_CREATE, "{\"customerId\":\"1\"}", REQUEST_INVALID_REQUEST,
+     "verified is required"},
+    {REQUEST_HANDOFF_CREATE, "{\"customerId\":\"1\",\"verified\":\"yes\"}",
+     REQUEST_INVALID_REQUEST, "verified must be true or false"},
+    {REQUEST_HANDOFF_CREATE, "{\"customerId\":\"\",\"verified\":true}",
+     REQUEST_INVALID_REQUEST, "customerId must be 1..64 bytes"},
+    {REQUEST_HANDOFF_CREATE, "{\"customerId\":\"1\\n2\",\"verified\":true}",
+     REQUEST_INVALID_REQUEST, "customerId must not contain control"},
+    {REQUEST_HANDOFF_CREATE,
+     "{\"customerId\":\"1\",\"verified\":true,\"channel\":\"App\"}",
+     REQUEST_INVALID_REQUEST, "channel must be"},
+    {REQUEST_HANDOFF_CREATE,
+     "{\"customerId\":\"1\",\"verified\":true,\"phone\":5}",
+     REQUEST_INVALID_REQUEST, "phone must be a string"},
 };
 
 static void test_request_table(void **state) {
@@ -128,6 +187,24 @@ static void test_request_values(void **state) {
   assert_string_equal(req.answer, "9876");
   request_free(&req);
   assert_null(req.answer);
+
+  const char *code = "{\"code\":\"0123456789\"}";
+  assert_int_equal(request_parse(REQUEST_HANDOFF, code, strlen(code), &req),
+                   REQUEST_OK);
+  assert_string_equal(req.code, "0123456789");
+  request_free(&req);
+  assert_null(req.code);
+
+  const char *create = "{\"customerId\":\"7\",\"verified\":true,"
+                       "\"channel\":\"app\"}";
+  assert_int_equal(
+      request_parse(REQUEST_HANDOFF_CREATE, create, strlen(create), &req),
+      REQUEST_OK);
+  assert_string_equal(req.customer_id, "7");
+  assert_true(req.verified);
+  assert_string_equal(req.channel, "app");
+  assert_null(req.customer_name);
+  request_free(&req);
 }
 
 static void test_unfilled_template(void **state) {
