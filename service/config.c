@@ -14,6 +14,8 @@
 
 #include <string.h>
 
+#include "config_error.h"
+
 #include "config_env.h"
 #include "config_file.h"
 #include "config_lines.h"
@@ -45,6 +47,9 @@ static const config defaults = {
     .report_stream_max_len = 100000,
     .report_stream_max_age_seconds = 2592000,
     .report_counter_retention_days = 90,
+    .handoff_ttl_seconds = 300,
+    .handoff_max_failed_redemptions = 30,
+    .handoff_failure_window_seconds = 3600,
 };
 
 /* The defaults, with redis_url parsed and the one "default" line. */
@@ -61,10 +66,41 @@ static void init_defaults(config *cfg) {
   crm_profile_default(&cfg->crm);
 }
 
+/* True when `key` is one of keys[0..n). */
+static bool key_listed(const char (*keys)[CONFIG_API_KEY_MAX + 1], size_t n,
+                       const char *key) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(keys[i], key) == 0)
+      return true;
+  return false;
+}
+
+/*
+ * Checks across sections, after every layer: a handoff key has that one
+ * scope (a key that also opened sessions would defeat the 403 of SPEC §7),
+ * and handoff keys need the secret codes are stored under.
+ */
+static bool check_scopes(const config *cfg, char *err, size_t err_len) {
+  for (size_t i = 0; i < cfg->handoff_key_count; i++)
+    if (key_listed(cfg->api_keys, cfg->api_key_count, cfg->handoff_keys[i]) ||
+        key_listed(cfg->report_keys, cfg->report_key_count,
+                   cfg->handoff_keys[i]))
+      return config_error(err, err_len,
+                          "handoffKeys[%zu]: is also an API or report key (a "
+                          "handoff key may do nothing else)",
+                          i);
+  if (cfg->handoff_key_count > 0 && !cfg->handoff_secret[0])
+    return config_error(err, err_len,
+                        "handoff.secret: required when handoffKeys are set "
+                        "(codes are stored only as an HMAC under it)");
+  return true;
+}
+
 bool config_load_text(const char *json_text, size_t len, config *out, char *err,
                       size_t err_len) {
   init_defaults(out);
-  bool ok = config_file_load_text(json_text, len, out, err, err_len);
+  bool ok = config_file_load_text(json_text, len, out, err, err_len) &&
+            check_scopes(out, err, err_len);
   if (!ok)
     config_free(out); /* a refused config is always left freed */
   return ok;
@@ -76,7 +112,8 @@ bool config_load(const char *path, char *(*getenv_fn)(const char *),
   if (!path)
     path = config_env(getenv_fn, "AUTHFLOW_CONFIG");
   if ((path && !config_file_load(path, getenv_fn, out, err, err_len)) ||
-      !config_env_apply(out, getenv_fn, err, err_len)) {
+      !config_env_apply(out, getenv_fn, err, err_len) ||
+      !check_scopes(out, err, err_len)) {
     config_free(out);
     return false;
   }
@@ -96,6 +133,9 @@ void config_free(config *cfg) {
   cfg->api_key_count = 0;
   memset(cfg->report_keys, 0, sizeof cfg->report_keys);
   cfg->report_key_count = 0;
+  memset(cfg->handoff_keys, 0, sizeof cfg->handoff_keys);
+  cfg->handoff_key_count = 0;
+  explicit_bzero(cfg->handoff_secret, sizeof cfg->handoff_secret);
   memset(cfg->redis_password, 0, sizeof cfg->redis_password);
 }
 

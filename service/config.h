@@ -24,6 +24,10 @@
  *               config_load, refused by config_load_text),
  *   "log":     {"level":"info"},
  *   "reportKeys": ["key3"],   keys that may read the report endpoints only
+ *   "handoffKeys": ["key4"],  keys that may create handoffs and nothing else
+ *   "handoff": {"secret":"${env:HANDOFF_SECRET}", "ttlSeconds":300,
+ *               "maxFailedRedemptions":30,
+ *               "failedRedemptionWindowSeconds":3600},
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
  *                 "counterRetentionDays":90},
  *   "serviceLines": {
@@ -32,6 +36,7 @@
  *                "maxVerifyAttempts":3, "defaultLanguage":"en-US",
  *                "identifierMinDigits":0, "identifierMaxDigits":0,
  *                "defaultCountryCode":"1",
+ *                "context": {"reuseSeconds":900, "handoff":true},
  *                "prompts": {"en-US": {"ask_identifier": "..."}}}
  *   }
  * }
@@ -44,8 +49,11 @@
  * (comma-separated) and AUTHFLOW_REDIS_MASTER_NAME.
  *
  * Environment (override the file): AUTHFLOW_PORT, AUTHFLOW_REDIS_URL,
- * AUTHFLOW_CRM_URL, AUTHFLOW_API_KEYS (comma-separated), AUTHFLOW_LOG_LEVEL.
+ * AUTHFLOW_CRM_URL, AUTHFLOW_API_KEYS (comma-separated), AUTHFLOW_LOG_LEVEL,
+ * AUTHFLOW_HANDOFF_KEYS (comma-separated).
  * AUTHFLOW_CONFIG names the file when no --config is given.
+ * A key belongs to one scope: the same key in two of apiKeys, reportKeys
+ * and handoffKeys is refused. handoffKeys need handoff.secret.
  */
 #ifndef AUTHFLOW_CONFIG_H
 #define AUTHFLOW_CONFIG_H
@@ -64,6 +72,8 @@
 #define CONFIG_API_KEY_MAX 256
 #define CONFIG_MAX_SERVICE_LINES 64
 #define CONFIG_MAX_CRM_HEADERS 16
+#define CONFIG_HANDOFF_SECRET_MIN 32
+#define CONFIG_HANDOFF_SECRET_MAX 1024
 
 typedef struct {
   char name[FLOW_NAME_MAX + 1];
@@ -129,6 +139,17 @@ typedef struct {
   long report_stream_max_len;
   long report_stream_max_age_seconds;
   long report_counter_retention_days;
+  /* handoffs (SPEC §7): handoff_keys may create handoffs and nothing
+   * else; codes are stored as HMACs under handoff_secret ("" = handoffs
+   * off: no key can create one and every redemption is refused unchecked);
+   * at most handoff_max_failed_redemptions failed redemptions across all
+   * sessions per handoff_failure_window_seconds. */
+  char handoff_keys[CONFIG_MAX_API_KEYS][CONFIG_API_KEY_MAX + 1];
+  size_t handoff_key_count;
+  char handoff_secret[CONFIG_HANDOFF_SECRET_MAX + 1];
+  int handoff_ttl_seconds;
+  int handoff_max_failed_redemptions;
+  int handoff_failure_window_seconds;
   /* service lines */
   config_service_line service_lines[CONFIG_MAX_SERVICE_LINES];
   size_t service_line_count;

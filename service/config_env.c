@@ -11,15 +11,15 @@ const char *config_env(char *(*getenv_fn)(const char *), const char *name) {
   return v && *v ? v : NULL;
 }
 
-/* AUTHFLOW_API_KEYS replaces the file's keys: rotation is done by listing
- * old and new there. Blanks around entries and empty entries are skipped,
- * but a value with no key at all is refused: it would silently lock every
- * client out. */
-static bool set_api_keys_env(config *cfg, const char *v, char *err,
-                             size_t err_len) {
-  static const char var[] = "AUTHFLOW_API_KEYS";
-  memset(cfg->api_keys, 0, sizeof cfg->api_keys);
-  cfg->api_key_count = 0;
+/* AUTHFLOW_API_KEYS (and AUTHFLOW_HANDOFF_KEYS) replace the file's keys:
+ * rotation is done by listing old and new there. Blanks around entries and
+ * empty entries are skipped, but a value with no key at all is refused: it
+ * would silently lock every client out. */
+static bool set_keys_env(const char *var, char (*keys)[CONFIG_API_KEY_MAX + 1],
+                         size_t *count, const char *v, char *err,
+                         size_t err_len) {
+  memset(keys, 0, sizeof(char[CONFIG_MAX_API_KEYS][CONFIG_API_KEY_MAX + 1]));
+  *count = 0;
   while (*v) {
     size_t n = strcspn(v, ",");
     const char *s = v;
@@ -28,14 +28,13 @@ static bool set_api_keys_env(config *cfg, const char *v, char *err,
       s++, len--;
     while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
       len--;
-    if (len > 0 && !config_add_key(cfg->api_keys, &cfg->api_key_count, s, len,
-                                   var, err, err_len))
+    if (len > 0 && !config_add_key(keys, count, s, len, var, err, err_len))
       return false;
     v += n;
     if (*v == ',')
       v++;
   }
-  if (cfg->api_key_count == 0)
+  if (*count == 0)
     return config_error(err, err_len,
                         "%s: holds no key (only commas and blanks)", var);
   return true;
@@ -57,7 +56,12 @@ bool config_env_apply(config *cfg, char *(*getenv_fn)(const char *), char *err,
       !config_set_log_level(cfg, v, "AUTHFLOW_LOG_LEVEL", err, err_len))
     return false;
   if ((v = config_env(getenv_fn, "AUTHFLOW_API_KEYS")) &&
-      !set_api_keys_env(cfg, v, err, err_len))
+      !set_keys_env("AUTHFLOW_API_KEYS", cfg->api_keys, &cfg->api_key_count, v,
+                    err, err_len))
+    return false;
+  if ((v = config_env(getenv_fn, "AUTHFLOW_HANDOFF_KEYS")) &&
+      !set_keys_env("AUTHFLOW_HANDOFF_KEYS", cfg->handoff_keys,
+                    &cfg->handoff_key_count, v, err, err_len))
     return false;
   if ((v = config_env(getenv_fn, "AUTHFLOW_REDIS_SENTINELS")) &&
       !config_set_sentinels_text(cfg, v, err, err_len))

@@ -11,6 +11,7 @@
 #include "config_redis.h"
 #include "config_value.h"
 #include "crm_config.h"
+#include "crm_template.h"
 
 static const config_num_field server_nums[] = {
     {"port", CONFIG_NUM_INT, offsetof(config, port), 0, 65535},
@@ -21,6 +22,15 @@ static const config_num_field server_nums[] = {
      offsetof(config, connection_timeout_seconds), 1, 600},
     {"maxConnections", CONFIG_NUM_INT, offsetof(config, max_connections), 16,
      100000},
+};
+
+static const config_num_field handoff_nums[] = {
+    {"ttlSeconds", CONFIG_NUM_INT, offsetof(config, handoff_ttl_seconds), 1,
+     86400},
+    {"maxFailedRedemptions", CONFIG_NUM_INT,
+     offsetof(config, handoff_max_failed_redemptions), 1, 100000},
+    {"failedRedemptionWindowSeconds", CONFIG_NUM_INT,
+     offsetof(config, handoff_failure_window_seconds), 1, 86400},
 };
 
 static const config_num_field redis_nums[] = {
@@ -93,8 +103,9 @@ static bool load_nums_section(const json_t *root, const char *name,
   return config_read_nums(s, name, nums, n, cfg, err, err_len);
 }
 
-/* "apiKeys" and "reportKeys": arrays of keys appended to keys[*count]
- * (report keys may read the report endpoints only). */
+/* "apiKeys", "reportKeys" and "handoffKeys": arrays of keys appended to
+ * keys[*count] (report keys may read the report endpoints only, handoff
+ * keys may create handoffs only). */
 static bool load_key_list(const json_t *root, const char *name,
                           char (*keys)[CONFIG_API_KEY_MAX + 1], size_t *count,
                           char *err, size_t err_len) {
@@ -109,7 +120,7 @@ static bool load_key_list(const json_t *root, const char *name,
   size_t i;
   const json_t *k;
   json_array_foreach(list, i, k) {
-    char where[32];
+    char where[48];
     snprintf(where, sizeof where, "%s[%zu]", name, i);
     if (!json_is_string(k))
       return config_error(err, err_len, "%s: must be a string", where);
@@ -260,6 +271,42 @@ static bool load_crm(const json_t *root, config *cfg, char *err,
   return crm_config_load(s, &cfg->crm, resolve_secret, NULL, err, err_len);
 }
 
+/* "handoff" (SPEC §7): the secret (${env:}/${file:} resolved, at least
+ * CONFIG_HANDOFF_SECRET_MIN bytes, never echoed), code lifetime and the
+ * guess limit. */
+static bool load_handoff(const json_t *root, config *cfg, char *err,
+                         size_t err_len) {
+  static const char *const others[] = {"secret", NULL};
+  bool ok = true;
+  const json_t *s =
+      config_section(root, "handoff", handoff_nums, CONFIG_COUNT(handoff_nums),
+                     others, &ok, err, err_len);
+  if (!s)
+    return ok;
+  if (!config_read_nums(s, "handoff", handoff_nums, CONFIG_COUNT(handoff_nums),
+                        cfg, err, err_len))
+    return false;
+  const json_t *secret = json_object_get(s, "secret");
+  if (!secret)
+    return true;
+  if (!json_is_string(secret))
+    return config_error(err, err_len, "handoff.secret: must be a string");
+  char why[160];
+  if (!crm_template_resolve_secrets(json_string_value(secret),
+                                    cfg->handoff_secret,
+                                    sizeof cfg->handoff_secret, resolve_secret,
+                                    NULL, NULL, why, sizeof why))
+    return config_error(err, err_len, "handoff.secret: %s", why);
+  if (strlen(cfg->handoff_secret) < CONFIG_HANDOFF_SECRET_MIN) {
+    explicit_bzero(cfg->handoff_secret, sizeof cfg->handoff_secret);
+    return config_error(err, err_len,
+                        "handoff.secret: must be at least %d bytes (a long "
+                        "random value, the same on every instance)",
+                        CONFIG_HANDOFF_SECRET_MIN);
+  }
+  return true;
+}
+
 static bool load_log(const json_t *root, config *cfg, char *err,
                      size_t err_len) {
   static const char *const others[] = {"level", NULL};
@@ -277,8 +324,9 @@ static bool load_log(const json_t *root, config *cfg, char *err,
 static bool load_root(const json_t *root, config *cfg, char *err,
                       size_t err_len) {
   static const char *const others[] = {
-      "server", "apiKeys",      "redis",     "lockout",    "crm",
-      "log",    "serviceLines", "reporting", "reportKeys", NULL};
+      "server",     "apiKeys",     "redis",        "lockout",
+      "crm",        "log",         "serviceLines", "reporting",
+      "reportKeys", "handoffKeys", "handoff",      NULL};
   if (!json_is_object(root))
     return config_error(err, err_len,
                         "the configuration must be a JSON object");
@@ -295,6 +343,9 @@ static bool load_root(const json_t *root, config *cfg, char *err,
                            CONFIG_COUNT(reporting_nums), cfg, err, err_len) &&
          load_key_list(root, "reportKeys", cfg->report_keys,
                        &cfg->report_key_count, err, err_len) &&
+         load_key_list(root, "handoffKeys", cfg->handoff_keys,
+                       &cfg->handoff_key_count, err, err_len) &&
+         load_handoff(root, cfg, err, err_len) &&
          config_lines_load(root, cfg, err, err_len);
 }
 

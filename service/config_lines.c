@@ -22,6 +22,8 @@ static const config_service_line line_defaults = {
             .identifier_min_digits = 0,
             .identifier_max_digits = 0,
             .default_country_code = "1",
+            .context_reuse_seconds = 900,
+            .handoff = true,
         },
     .default_language = "en-US",
     .prompts = NULL,
@@ -135,17 +137,38 @@ static bool load_line_prompts(const json_t *obj, const char *path,
   return true;
 }
 
+/* serviceLines.<name>.context, applied to the line's flow_policy. */
+static const config_num_field context_nums[] = {
+    {"reuseSeconds", CONFIG_NUM_INT,
+     offsetof(flow_policy, context_reuse_seconds), 0, 86400},
+};
+
+/* serviceLines.<name>.context: {"reuseSeconds", "handoff"} (SPEC §7). */
+static bool load_line_context(const json_t *obj, const char *path,
+                              flow_policy *p, char *err, size_t err_len) {
+  static const char *const others[] = {"handoff", NULL};
+  const json_t *c = json_object_get(obj, "context");
+  if (!c)
+    return true;
+  char where[FLOW_NAME_MAX + 32];
+  snprintf(where, sizeof where, "%s.context", path);
+  if (!json_is_object(c))
+    return config_error(err, err_len, "%s: must be an object", where);
+  return config_only_known_keys(c, where, context_nums,
+                                CONFIG_COUNT(context_nums), others, err,
+                                err_len) &&
+         config_read_nums(c, where, context_nums, CONFIG_COUNT(context_nums), p,
+                          err, err_len) &&
+         config_read_bool(c, where, "handoff", &p->handoff, err, err_len);
+}
+
 /* Fill *line from serviceLines.<name>. On failure line->prompts is NULL,
  * since the copy is the last thing made. */
 static bool load_line(const char *name, const json_t *obj,
                       config_service_line *line, char *err, size_t err_len) {
-  static const char *const others[] = {"aniLookup",
-                                       "verification",
-                                       "identifierType",
-                                       "defaultLanguage",
-                                       "defaultCountryCode",
-                                       "prompts",
-                                       NULL};
+  static const char *const others[] = {
+      "aniLookup",          "verification", "identifierType", "defaultLanguage",
+      "defaultCountryCode", "prompts",      "context",        NULL};
   char path[FLOW_NAME_MAX + 16];
   *line = line_defaults;
   if (!line_name_ok(name))
@@ -162,6 +185,7 @@ static bool load_line(const char *name, const json_t *obj,
          config_read_nums(obj, path, line_nums, CONFIG_COUNT(line_nums),
                           &line->policy, err, err_len) &&
          load_line_strings(obj, path, line, err, err_len) &&
+         load_line_context(obj, path, &line->policy, err, err_len) &&
          check_line_digits(path, &line->policy, err, err_len) &&
          load_line_prompts(obj, path, line, err, err_len);
 }

@@ -50,3 +50,9 @@ void entropy_hex(char *out, size_t out_len, size_t random_bytes) {
   }
   out[n] = '\0';
 }
+
+bool entropy_secret_u64(uint64_t *out) {
+  /* getrandom never returns fewer than 256 bytes once the pool is ready;
+   * anything else (EINTR before it is, ENOSYS) is a refusal. */
+  return getrandom(out, sizeof *out, 0) == (ssize_t)sizeof *out;
+}

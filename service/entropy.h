@@ -9,7 +9,9 @@
 #ifndef AUTHFLOW_ENTROPY_H
 #define AUTHFLOW_ENTROPY_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Write 2 * random_bytes lowercase hex digits and a NUL into out, or as
  * many whole bytes as fit in out_len - 1 characters. Never fails: should
@@ -18,5 +20,10 @@
  * tokens and request IDs need from uniqueness; nothing derives secrets
  * from them. */
 void entropy_hex(char *out, size_t out_len, size_t random_bytes);
+
+/* 64 bits straight from getrandom(2), for secrets (handoff codes): no
+ * pool, no fallback. False when the kernel could not supply them; the
+ * caller must then refuse to make the secret. */
+bool entropy_secret_u64(uint64_t *out);
 
 #endif

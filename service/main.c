@@ -101,6 +101,8 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->report_stream_max_len = cfg->report_stream_max_len;
   sc->report_stream_max_age_seconds = cfg->report_stream_max_age_seconds;
   sc->report_counter_ttl_seconds = cfg->report_counter_retention_days * 86400;
+  sc->handoff_max_failures = cfg->handoff_max_failed_redemptions;
+  sc->handoff_failure_window_seconds = cfg->handoff_failure_window_seconds;
   snprintf(sc->master_name, sizeof sc->master_name, "%s",
            cfg->redis_master_name);
 }
@@ -287,6 +289,10 @@ static int serve(const config *cfg) {
     log_warn("no API keys configured: every /v1 request will get 401; set "
              "AUTHFLOW_API_KEYS",
              LOG_INT("apiKeys", 0));
+  if (!cfg->handoff_secret[0])
+    log_info("handoffs off: no handoff.secret, so no code can be created "
+             "and every redemption is refused unchecked",
+             LOG_INT("handoffKeys", (int64_t)cfg->handoff_key_count));
   log_lifecycle("listening", LOG_INT("port", http_port()),
                 LOG_STR("version", AUTHFLOW_VERSION),
                 LOG_INT("threads", cfg->threads),
@@ -324,10 +330,11 @@ static void print_config_summary(const config *cfg) {
   else
     snprintf(crm_shown, sizeof crm_shown, "%s", cfg->crm_base_url);
   printf("configuration OK: %zu service line(s), %zu API key(s), redis "
-         "%s:%d%s, crm %s\n",
+         "%s:%d%s, crm %s, handoffs %s (%zu handoff key(s))\n",
          cfg->service_line_count, cfg->api_key_count, cfg->redis_host,
          cfg->redis_port, cfg->redis_sentinel_count ? " (via sentinels)" : "",
-         crm_shown);
+         crm_shown, cfg->handoff_secret[0] ? "on" : "off",
+         cfg->handoff_key_count);
 }
 
 int main(int argc, char **argv) {

@@ -9,11 +9,12 @@
 #include <string.h>
 
 #define MAX_LINES 64
-#define METHOD_COUNT 3
+#define METHOD_COUNT 5
+#define LINK_VERDICTS 8 /* flow_link_verdict values */
 #define OUTCOME_COUNT 8
 
-static const unsigned tracked_statuses[] = {200, 204, 400, 401, 404, 405,
-                                            409, 413, 415, 500, 503};
+static const unsigned tracked_statuses[] = {200, 201, 204, 400, 401, 403, 404,
+                                            405, 409, 413, 415, 500, 503};
 #define STATUS_COUNT (sizeof tracked_statuses / sizeof tracked_statuses[0] + 1)
 
 /* Upper bounds in seconds; the +Inf bucket is the count. */
@@ -38,6 +39,10 @@ static _Atomic uint64_t crm_breaker_opens; /* transitions to open */
 static _Atomic uint64_t crm_events[3];     /* retry, token, fast fail */
 static _Atomic uint64_t started[MAX_LINES][METHOD_COUNT];
 static _Atomic uint64_t completed[MAX_LINES][OUTCOME_COUNT];
+static _Atomic uint64_t handoffs_created;
+static _Atomic uint64_t handoff_redemptions[METRICS_HANDOFF_RESULTS];
+static _Atomic uint64_t handoff_trips;
+static _Atomic uint64_t context_links[LINK_VERDICTS];
 
 static const char *const *line_names;
 static size_t line_count;
@@ -115,6 +120,25 @@ void metrics_session_completed(size_t line, flow_outcome outcome) {
 
 void metrics_report_dropped(void) {
   atomic_fetch_add_explicit(&report_dropped, 1, memory_order_relaxed);
+}
+
+void metrics_handoff_created(void) {
+  atomic_fetch_add_explicit(&handoffs_created, 1, memory_order_relaxed);
+}
+
+void metrics_handoff_redemption(metrics_handoff_result result) {
+  if ((unsigned)result < METRICS_HANDOFF_RESULTS)
+    atomic_fetch_add_explicit(&handoff_redemptions[result], 1,
+                              memory_order_relaxed);
+}
+
+void metrics_handoff_limiter_trip(void) {
+  atomic_fetch_add_explicit(&handoff_trips, 1, memory_order_relaxed);
+}
+
+void metrics_context_link(flow_link_verdict verdict) {
+  if ((unsigned)verdict < LINK_VERDICTS && verdict != FLOW_LINK_NONE)
+    atomic_fetch_add_explicit(&context_links[verdict], 1, memory_order_relaxed);
 }
 
 static uint64_t load(_Atomic uint64_t *v) {
@@ -246,6 +270,37 @@ static void render_sessions(buf *o) {
                (unsigned long long)load(&completed[l][oc]));
 }
 
+/* Handoffs and links (SPEC §7). */
+static void render_context(buf *o) {
+  static const char *const results[METRICS_HANDOFF_RESULTS] = {
+      "redeemed", "no_match", "invalid_input", "limited", "disabled"};
+  buf_addf(o,
+           "# HELP authflow_handoffs_created_total Handoff codes issued.\n"
+           "# TYPE authflow_handoffs_created_total counter\n"
+           "authflow_handoffs_created_total %llu\n"
+           "# HELP authflow_handoff_redemptions_total Handoff codes keyed by "
+           "callers, by result.\n"
+           "# TYPE authflow_handoff_redemptions_total counter\n",
+           (unsigned long long)load(&handoffs_created));
+  for (int r = 0; r < METRICS_HANDOFF_RESULTS; r++)
+    buf_addf(o, "authflow_handoff_redemptions_total{result=\"%s\"} %llu\n",
+             results[r], (unsigned long long)load(&handoff_redemptions[r]));
+  buf_addf(o,
+           "# HELP authflow_handoff_limiter_trips_total Times failed "
+           "redemptions reached the guess limit "
+           "(handoff.maxFailedRedemptions).\n"
+           "# TYPE authflow_handoff_limiter_trips_total counter\n"
+           "authflow_handoff_limiter_trips_total %llu\n"
+           "# HELP authflow_context_links_total Starts with a "
+           "linkedConversationId, by what became of the link.\n"
+           "# TYPE authflow_context_links_total counter\n",
+           (unsigned long long)load(&handoff_trips));
+  for (int v = FLOW_LINK_USED; v < LINK_VERDICTS; v++)
+    buf_addf(o, "authflow_context_links_total{result=\"%s\"} %llu\n",
+             flow_link_verdict_name((flow_link_verdict)v),
+             (unsigned long long)load(&context_links[v]));
+}
+
 buf_status metrics_render(buf *out) {
   buf_addf(out,
            "# HELP authflow_build_info Build information.\n"
@@ -256,5 +311,6 @@ buf_status metrics_render(buf *out) {
   render_crm_calls(out);
   render_counters(out);
   render_sessions(out);
+  render_context(out);
   return buf_state(out);
 }

@@ -33,6 +33,23 @@ void metrics_session_completed(size_t service_line_index, flow_outcome outcome);
  * committed). */
 void metrics_report_dropped(void);
 
+/* Context across channels (SPEC §7). */
+typedef enum {
+  METRICS_HANDOFF_REDEEMED = 0,
+  METRICS_HANDOFF_NO_MATCH,      /* wrong, used, expired, other line/number */
+  METRICS_HANDOFF_INVALID_INPUT, /* could not be a code */
+  METRICS_HANDOFF_LIMITED,       /* refused unchecked: guess limit reached */
+  METRICS_HANDOFF_DISABLED,      /* refused unchecked: off on the line */
+  METRICS_HANDOFF_RESULTS
+} metrics_handoff_result;
+
+void metrics_handoff_created(void);
+void metrics_handoff_redemption(metrics_handoff_result result);
+/* A failed redemption reached the guess limit. */
+void metrics_handoff_limiter_trip(void);
+/* What became of a start's linkedConversationId. */
+void metrics_context_link(flow_link_verdict verdict);
+
 /* Append everything to `out`. Returns out's status: BUF_OK, or its first
  * failure (BUF_TOO_LARGE past its cap, BUF_NO_MEMORY), in which case the
  * text is incomplete and must not be served. */

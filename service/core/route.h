@@ -27,6 +27,8 @@ typedef enum {
   ROUTE_REPORT_SUMMARY,      /* GET    /v1/reports/summary */
   ROUTE_REPORT_INTERACTIONS, /* GET   /v1/reports/interactions */
   ROUTE_DASHBOARD,           /* GET    /dashboard (no key: holds no data) */
+  ROUTE_SESSION_HANDOFF,     /* POST   /v1/sessions/{id}/handoff */
+  ROUTE_HANDOFFS_CREATE,     /* POST   /v1/handoffs (handoff keys only) */
   ROUTE_COUNT
 } route_id;
 

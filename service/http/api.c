@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "handoff_api.h"
 #include "log.h"
 #include "metrics.h"
 #include "phone.h"
@@ -129,6 +130,10 @@ static const struct {
                            "report store unavailable; retry",
                            "report record unreadable",
                            "the stored report could not be read"},
+    [API_STORE_HANDOFFS] = {"redis unavailable",
+                            "handoff store unavailable; retry",
+                            "handoff record unreadable",
+                            "the handoff could not be stored"},
 };
 
 void api_reply_store_error(api_response *resp, store_status st,
@@ -286,6 +291,32 @@ static bool canonical_language_or_reply(const config_service_line *line,
   return true;
 }
 
+/* What became of a link, for operators (the link itself is not PII). */
+static void note_link(const api_step *step, const char *linked,
+                      flow_link_verdict verdict) {
+  metrics_context_link(verdict);
+  if (verdict == FLOW_LINK_NONE)
+    return;
+  log_info("linked conversation",
+           LOG_STR("conversationId", step->conversation_id),
+           LOG_STR("linkedConversationId", linked),
+           LOG_STR("link", flow_link_verdict_name(verdict)));
+}
+
+/* START's body beyond the base fields: channel (default voice) and a
+ * well-formed linkedConversationId. False with the 400 filled. */
+static bool start_context_or_reply(const request_body *req, flow_session *in,
+                                   api_response *resp) {
+  snprintf(in->channel, sizeof in->channel, "%s",
+           req->channel ? req->channel : FLOW_DEFAULT_CHANNEL);
+  if (req->linked_conversation_id &&
+      route_conversation_id_error(req->linked_conversation_id))
+    return reply_field_error(
+        resp, "linkedConversationId",
+        "must be 1..128 of A-Z a-z 0-9 . _ : - (not . or ..)");
+  return true;
+}
+
 static api_status handle_start(const char *body, size_t len, api_step *step,
                                api_response *resp) {
   request_body req;
@@ -307,14 +338,17 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   flow_session session_in = {0};
   if (!canonical_language_or_reply(step->line, req.language,
                                    session_in.language,
-                                   sizeof session_in.language, resp))
+                                   sizeof session_in.language, resp) ||
+      !start_context_or_reply(&req, &session_in, resp))
     goto done;
 
   char err[STORE_ERR_MAX];
   flow_session existing;
+  flow_link link;
   store_new_token(step->token, sizeof step->token);
-  store_status st = store_create(step->conversation_id, step->token, &existing,
-                                 err, sizeof err);
+  store_status st = store_create_linked(step->conversation_id, step->token,
+                                        req.linked_conversation_id, &existing,
+                                        &link, err, sizeof err);
   if (st == STORE_EXISTS) {
     /* A transferred call starting again keeps its state (SPEC §2.8). */
     render_session(&existing,
@@ -333,10 +367,15 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
            step->conversation_id);
   snprintf(session_in.service_line, sizeof session_in.service_line, "%s",
            step->line->name);
+  handoff_api_number_digest(cfg, step->line, req.ani, session_in.ani_digest);
   session_in.created_ms = now_ms();
-  flow_event ev = {.kind = FLOW_EV_START, .ani = req.ani, .now_ms = now_ms()};
+  flow_event ev = {.kind = FLOW_EV_START,
+                   .ani = req.ani,
+                   .link = req.linked_conversation_id ? &link : NULL,
+                   .now_ms = now_ms()};
   flow_plan_status ps =
       flow_start(&step->line->policy, &session_in, &ev, &step->planned);
+  note_link(step, req.linked_conversation_id, step->planned.link);
   if (req.ani && log_enabled(LOG_DEBUG))
     log_debug("start", LOG_STR("conversationId", step->conversation_id),
               LOG_STR("aniMasked", step->planned.session.ani_masked),
@@ -347,7 +386,7 @@ done:
   return result;
 }
 
-/* IDENTIFIER, SECURITY and OPT_OUT on an existing session. */
+/* IDENTIFIER, SECURITY, OPT_OUT and HANDOFF on an existing session. */
 static api_status handle_session_step(const route_match *route,
                                       flow_event_kind kind, const char *body,
                                       size_t len, api_step *step,
@@ -356,6 +395,7 @@ static api_status handle_session_step(const route_match *route,
       [FLOW_EV_IDENTIFIER] = REQUEST_IDENTIFIER,
       [FLOW_EV_SECURITY] = REQUEST_SECURITY,
       [FLOW_EV_OPT_OUT] = REQUEST_OPT_OUT,
+      [FLOW_EV_HANDOFF] = REQUEST_HANDOFF,
   };
   request_body req;
   api_status result = API_RESPOND;
@@ -389,6 +429,20 @@ static api_status handle_session_step(const route_match *route,
     api_error(resp, 500, "internal",
               "the session's service line is no longer configured");
     goto done;
+  }
+  flow_handoff handoff;
+  if (kind == FLOW_EV_HANDOFF) { /* store_begin checked the state */
+    st = handoff_api_take(cfg, step->line, &session, req.code, &handoff, err,
+                          sizeof err);
+    if (st != STORE_OK) {
+      char ignored[STORE_ERR_MAX];
+      store_release(step->conversation_id, step->token, ignored,
+                    sizeof ignored);
+      step->lock_held = false;
+      api_reply_store_error(resp, st, API_STORE_SESSIONS, &session, err);
+      goto done;
+    }
+    ev.handoff = &handoff;
   }
   ev.now_ms = now_ms();
   flow_plan_status ps = flow_plan(&step->line->policy, &session, &ev,
@@ -497,6 +551,12 @@ api_status api_handle(const route_match *route, const char *body,
   case ROUTE_SESSION_OPT_OUT:
     return handle_session_step(route, FLOW_EV_OPT_OUT, body, body_len, step,
                                resp);
+  case ROUTE_SESSION_HANDOFF:
+    return handle_session_step(route, FLOW_EV_HANDOFF, body, body_len, step,
+                               resp);
+  case ROUTE_HANDOFFS_CREATE:
+    handoff_api_create(cfg, body, body_len, resp);
+    return API_RESPOND;
   case ROUTE_SESSION_GET:
     handle_get(route, resp);
     return API_RESPOND;

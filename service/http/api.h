@@ -88,7 +88,11 @@ void api_error(api_response *resp, unsigned status, const char *code,
 
 /* Which data a failed store call was after: it names the store in the
  * message and the log line. */
-typedef enum { API_STORE_SESSIONS = 0, API_STORE_REPORTS } api_store_subject;
+typedef enum {
+  API_STORE_SESSIONS = 0,
+  API_STORE_REPORTS,
+  API_STORE_HANDOFFS
+} api_store_subject;
 
 /*
  * The one map from a failed store call to its answer (SPEC §3), used by

@@ -207,6 +207,33 @@ static bool is_v1(route_id id) {
          id != ROUTE_DASHBOARD;
 }
 
+typedef enum { SCOPE_OK = 0, SCOPE_FORBIDDEN, SCOPE_UNKNOWN } key_scope;
+
+static bool key_in(const char (*keys)[CONFIG_API_KEY_MAX + 1], size_t n,
+                   const char *authz, const char *xkey) {
+  return auth_check((const char(*)[AUTH_KEY_MAX + 1]) keys, n, authz, xkey);
+}
+
+/*
+ * Key scopes (SPEC §3, §7): apiKeys open the session endpoints, /metrics
+ * and the reports; reportKeys the reports only; handoffKeys POST
+ * /v1/handoffs only, which no other key opens. A configured key used
+ * outside its scope is FORBIDDEN (403), any other is UNKNOWN (401). Every
+ * list is compared in full, in constant time.
+ */
+static key_scope key_scope_check(route_id id, const char *authz,
+                                 const char *xkey) {
+  bool api = key_in(cfg->api_keys, cfg->api_key_count, authz, xkey);
+  bool report = key_in(cfg->report_keys, cfg->report_key_count, authz, xkey);
+  bool handoff = key_in(cfg->handoff_keys, cfg->handoff_key_count, authz, xkey);
+  bool allowed = id == ROUTE_HANDOFFS_CREATE ? handoff
+                 : report_api_key_route(id)  ? api || report
+                                             : api;
+  if (allowed)
+    return SCOPE_OK;
+  return api || report || handoff ? SCOPE_FORBIDDEN : SCOPE_UNKNOWN;
+}
+
 /*
  * First call for a request: route, authorise and check the headers, so
  * that anything we will refuse is refused before its body is read.
@@ -232,17 +259,17 @@ check_headers_or_reply(http_request *rq, const char *method, const char *url) {
         rq->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *xkey = MHD_lookup_connection_value(
         rq->connection, MHD_HEADER_KIND, "X-API-Key");
-    /* reportKeys open the report endpoints only; apiKeys open all. */
-    bool report_key =
-        report_api_key_route(rq->route.id) &&
-        auth_check((const char(*)[AUTH_KEY_MAX + 1]) cfg->report_keys,
-                   cfg->report_key_count, authz, xkey);
-    if (!report_key &&
-        !auth_check((const char(*)[AUTH_KEY_MAX + 1]) cfg->api_keys,
-                    cfg->api_key_count, authz, xkey))
+    switch (key_scope_check(rq->route.id, authz, xkey)) {
+    case SCOPE_OK:
+      break;
+    case SCOPE_FORBIDDEN:
+      return send_error(rq, 403, "forbidden",
+                        "this key may not be used on this endpoint");
+    case SCOPE_UNKNOWN:
       return send_error(rq, 401, "unauthorized",
                         "a valid API key is required (Bearer, X-API-Key or "
                         "Basic)");
+    }
   }
   if (rq->route_status == ROUTE_MATCH_BAD_ID)
     return send_error(rq, 400, "invalid_request", rq->route.id_error);

@@ -132,14 +132,44 @@ static bool reply_session(const redisReply *r, flow_session *out, char *err,
 
 store_status store_create(const char *id, const char *token,
                           flow_session *existing, char *err, size_t err_len) {
+  flow_link none;
+  return store_create_linked(id, token, NULL, existing, &none, err, err_len);
+}
+
+/* The linked session of a create reply that took the lock ({'ok', hash or
+ * {}, locked}). A record that cannot be read is a link to nothing usable:
+ * the start goes on as without it. */
+static void reply_link(const redisReply *r, flow_link *link) {
+  char ignored[STORE_ERR_MAX];
+  if (r->elements >= 3 && r->element[1]->type == REDIS_REPLY_ARRAY &&
+      r->element[1]->elements > 0 &&
+      store_session_decode(r->element[1], &link->session, ignored,
+                           sizeof ignored))
+    link->found = true;
+  link->customer_locked = link->found &&
+                          r->element[2]->type == REDIS_REPLY_INTEGER &&
+                          r->element[2]->integer == 1;
+}
+
+store_status store_create_linked(const char *id, const char *token,
+                                 const char *linked_id, flow_session *existing,
+                                 flow_link *link, char *err, size_t err_len) {
+  memset(link, 0, sizeof *link);
   session_keys k;
-  if (!keys_for(&k, id, err, err_len))
+  char linked_key[STORE_KEY_MAX];
+  bool want_link = linked_id && *linked_id;
+  if (!keys_for(&k, id, err, err_len) ||
+      (want_link && !store_key(linked_key, sizeof linked_key, "session",
+                               linked_id, err, err_len)))
     return STORE_UNAVAILABLE;
-  char lock_ms[16];
+  char lock_ms[16], prefix[STORE_KEY_MAX], max[16];
   snprintf(lock_ms, sizeof lock_ms, "%d", cfg.lock_ms);
-  const char *keys[] = {k.session, k.lock}, *args[] = {token, lock_ms};
+  snprintf(prefix, sizeof prefix, "%slockout:", cfg.key_prefix);
+  snprintf(max, sizeof max, "%d", cfg.lockout_max_failures);
+  const char *keys[] = {k.session, k.lock, want_link ? linked_key : k.session};
+  const char *args[] = {token, lock_ms, want_link ? "1" : "0", prefix, max};
   redisReply *r =
-      store_conn_script(STORE_SCRIPT_CREATE, keys, 2, args, 2, err, err_len);
+      store_conn_script(STORE_SCRIPT_CREATE, keys, 3, args, 5, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
   store_status st = status_of(
@@ -149,6 +179,8 @@ store_status store_create(const char *id, const char *token,
     st = STORE_CORRUPT;
   else if (st == STORE_CORRUPT)
     store_fail(st, "session key is not a hash", err, err_len);
+  else if (st == STORE_OK && want_link)
+    reply_link(r, link);
   freeReplyObject(r);
   return st;
 }

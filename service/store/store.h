@@ -6,6 +6,11 @@
  *   P lock:{conversationId}     step lock: random token, PX = lock_ms
  *   P lockout:{customerId}      failed verifications across calls, with
  *                               the lockout window as TTL
+ *   P handoff:code:{digest}     a live handoff (SPEC §7), keyed by the
+ *                               HMAC of its code, with handoff.ttlSeconds
+ *                               as TTL; the code itself is never stored
+ *   P handoff:failures          failed redemptions across all sessions in
+ *                               the current fixed window (the guess limit)
  *
  * Every operation is one Lua script (EVALSHA, loaded once per connection,
  * falling back to EVAL on NOSCRIPT), so a step costs two round trips: one
@@ -67,6 +72,10 @@ typedef struct {
   long report_stream_max_len;
   long report_stream_max_age_seconds;
   long report_counter_ttl_seconds;
+  /* Handoff guess limit: at most handoff_max_failures failed redemptions
+   * across all sessions per window of handoff_failure_window_seconds. */
+  int handoff_max_failures;
+  int handoff_failure_window_seconds;
 } store_config;
 
 typedef enum {
@@ -98,6 +107,47 @@ void store_new_token(char *token, size_t token_len);
  */
 store_status store_create(const char *conversation_id, const char *token,
                           flow_session *existing, char *err, size_t err_len);
+
+/*
+ * store_create() for a START with a `linked_id` (NULL or "": none): the
+ * same script also reads that session, never changing it. On STORE_OK
+ * *link says whether it was found (and readable), holds it, and whether
+ * its customer is locked out now (SPEC §7).
+ */
+store_status store_create_linked(const char *conversation_id, const char *token,
+                                 const char *linked_id, flow_session *existing,
+                                 flow_link *link, char *err, size_t err_len);
+
+/*
+ * Store a handoff under `digest` (hex HMAC of its code) for ttl_seconds:
+ * h's customer, name, verified flag, channel and created_ms, plus the
+ * service line and number digest it is bound to ("" or NULL: any).
+ * STORE_EXISTS when that digest is already live (draw another code).
+ */
+store_status store_handoff_put(const char *digest, const flow_handoff *h,
+                               const char *service_line,
+                               const char *number_digest, int ttl_seconds,
+                               char *err, size_t err_len);
+
+typedef enum {
+  STORE_HANDOFF_REDEEMED = 0, /* *out filled; the handoff is gone */
+  STORE_HANDOFF_NO_MATCH,     /* a failed redemption, counted */
+  STORE_HANDOFF_TRIPPED,      /* the same, and it reached the guess limit */
+  STORE_HANDOFF_LIMITED,      /* at the limit: not looked at, not counted */
+} store_handoff_result;
+
+/*
+ * Redeem the handoff under `digest` for a session on `service_line` whose
+ * number digest is `number_digest` ("" or NULL: no usable ANI), in one
+ * script: the guess limit first, then the handoff is read and deleted if
+ * its line and number fit. Exactly one of any number of racing calls for
+ * one handoff gets STORE_HANDOFF_REDEEMED. STORE_OK with *result, or
+ * STORE_UNAVAILABLE.
+ */
+store_status store_handoff_take(const char *digest, const char *service_line,
+                                const char *number_digest, flow_handoff *out,
+                                store_handoff_result *result, char *err,
+                                size_t err_len);
 
 /*
  * Begin an IDENTIFIER/SECURITY/OPT_OUT step: take the lock, check the state

@@ -24,13 +24,19 @@ typedef struct {
   const char *name;
   field_kind kind;
   size_t offset;
-  size_t size; /* FIELD_STR: buffer size, NUL included */
+  size_t size;   /* FIELD_STR: buffer size, NUL included */
+  bool optional; /* added later: a record written before may lack it */
 } field_def;
 
 #define FIELD(wire, kind, member)                                              \
   {                                                                            \
     wire, kind, offsetof(flow_session, member),                                \
-        sizeof(((flow_session *)0)->member)                                    \
+        sizeof(((flow_session *)0)->member), false                             \
+  }
+#define FIELD_OPT(wire, kind, member)                                          \
+  {                                                                            \
+    wire, kind, offsetof(flow_session, member),                                \
+        sizeof(((flow_session *)0)->member), true                              \
   }
 
 static const field_def fields[] = {
@@ -50,6 +56,13 @@ static const field_def fields[] = {
     FIELD("aniMasked", FIELD_STR, ani_masked),
     FIELD("createdMs", FIELD_I64, created_ms),
     FIELD("updatedMs", FIELD_I64, updated_ms),
+    /* Context across channels (SPEC §7): absent from records written
+     * before it, which read as voice, no proof time, no link. */
+    FIELD_OPT("channel", FIELD_STR, channel),
+    FIELD_OPT("contextMs", FIELD_I64, context_ms),
+    FIELD_OPT("contextChannel", FIELD_STR, context_channel),
+    FIELD_OPT("linkedConversationId", FIELD_STR, linked_conversation_id),
+    FIELD_OPT("aniDigest", FIELD_STR, ani_digest),
 };
 #define FIELD_COUNT (sizeof fields / sizeof fields[0])
 _Static_assert(FIELD_COUNT == STORE_SESSION_FIELDS,
@@ -138,10 +151,12 @@ bool store_session_decode(const redisReply *h, flow_session *s, char *err,
     }
   }
   for (size_t j = 0; j < FIELD_COUNT; j++)
-    if (!(seen & (1u << j))) {
+    if (!(seen & (1u << j)) && !fields[j].optional) {
       snprintf(err, err_len, "session field %s is missing", fields[j].name);
       return false;
     }
+  if (!s->channel[0])
+    snprintf(s->channel, sizeof s->channel, "%s", FLOW_DEFAULT_CHANNEL);
   return true;
 }
 

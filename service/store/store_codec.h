@@ -19,7 +19,7 @@
 #include "flow.h"
 
 /* How many fields a session hash has (field, value pairs for HSET). */
-#define STORE_SESSION_FIELDS 16
+#define STORE_SESSION_FIELDS 21
 
 /* Decimal texts of the numeric fields while a session is encoded. */
 typedef struct {

@@ -5,7 +5,13 @@
  */
 #include "store_script.h"
 
-/* KEYS: session, lock. ARGV: token, lock_ms. */
+/* KEYS: session, lock, linked session (the session key again when no link
+ * was asked for). ARGV: token, lock_ms, '1' to read the link, lockout key
+ * prefix, lockout max.
+ * With a link, the linked session is read (never written) in the same
+ * script that creates the new one, with whether its customer is locked
+ * out now: {'ok', linked hash or {}, locked}. A lockout counter that is
+ * not a number counts as locked (the safe reading). */
 static const char script_create[] =
     "local t = redis.call('TYPE', KEYS[1]).ok\n"
     "if t == 'hash' then\n"
@@ -16,7 +22,19 @@ static const char script_create[] =
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
     "  return {'busy'}\n"
     "end\n"
-    "return {'ok'}\n";
+    "if ARGV[3] ~= '1' or redis.call('TYPE', KEYS[3]).ok ~= 'hash' then\n"
+    "  return {'ok', {}, 0}\n"
+    "end\n"
+    "local locked = 0\n"
+    "local cid = redis.call('HGET', KEYS[3], 'customerId')\n"
+    "if cid and cid ~= '' then\n"
+    "  local n = redis.pcall('GET', ARGV[4] .. cid)\n"
+    "  if type(n) == 'table' or (n and not string.match(n, '^%d+$')) or\n"
+    "     tonumber(n or '0') >= tonumber(ARGV[5]) then\n"
+    "    locked = 1\n"
+    "  end\n"
+    "end\n"
+    "return {'ok', redis.call('HGETALL', KEYS[3]), locked}\n";
 
 /* KEYS: session, lock. ARGV: token, lock_ms, counter field or '',
  * lockout key prefix, lockout max, allowed state names..., lockout window.
@@ -174,13 +192,58 @@ static const char script_delete[] = "local n = redis.call('DEL', KEYS[1])\n"
                                     "if n == 0 then return {'not_found'} end\n"
                                     "return {'ok'}\n";
 
+/* KEYS: handoff. ARGV: ttl seconds, then field, value, ... A digest that
+ * is already live (two codes colliding) is left alone: 'exists', and the
+ * caller draws another code. */
+static const char script_handoff_put[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
+    "return {'ok'}\n";
+
+/* KEYS: handoff, failed-redemption counter. ARGV: max failures, window
+ * seconds, the session's service line, the session's number digest.
+ * The guess limit is checked first: at the limit nothing is looked at
+ * ('limited'). Otherwise a live handoff whose line and number fit (an
+ * empty one fits anything) is read and deleted in one go, so of any number
+ * of racing redemptions exactly one gets it ('ok', hash). Anything else is
+ * a failed redemption: counted in a fixed window that starts at the
+ * window's first failure ('no_match', or 'tripped' for the failure that
+ * reached the limit). A handoff that exists but does not fit is left for
+ * its rightful caller. A counter that is not a number counts as the limit
+ * (the safe reading). */
+static const char script_handoff_take[] =
+    "local n = redis.pcall('GET', KEYS[2])\n"
+    "if type(n) == 'table' or (n and not string.match(n, '^%d+$')) then\n"
+    "  return {'limited'}\n"
+    "end\n"
+    "if tonumber(n or '0') >= tonumber(ARGV[1]) then return {'limited'} end\n"
+    "if redis.call('TYPE', KEYS[1]).ok == 'hash' then\n"
+    "  local line = redis.call('HGET', KEYS[1], 'serviceLine') or ''\n"
+    "  local num = redis.call('HGET', KEYS[1], 'numberDigest') or ''\n"
+    "  if (line == '' or line == ARGV[3]) and (num == '' or num == ARGV[4])\n"
+    "  then\n"
+    "    local h = redis.call('HGETALL', KEYS[1])\n"
+    "    redis.call('DEL', KEYS[1])\n"
+    "    return {'ok', h}\n"
+    "  end\n"
+    "end\n"
+    "local c = redis.call('INCR', KEYS[2])\n"
+    "if c == 1 or redis.call('TTL', KEYS[2]) < 0 then\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
+    "end\n"
+    "if c == tonumber(ARGV[1]) then return {'tripped'} end\n"
+    "return {'no_match'}\n";
+
 static const char *const scripts[STORE_SCRIPT_COUNT] = {
     [STORE_SCRIPT_CREATE] = script_create,
     [STORE_SCRIPT_BEGIN] = script_begin,
     [STORE_SCRIPT_COMMIT] = script_commit,
     [STORE_SCRIPT_RELEASE] = script_release,
     [STORE_SCRIPT_GET] = script_get,
-    [STORE_SCRIPT_DELETE] = script_delete};
+    [STORE_SCRIPT_DELETE] = script_delete,
+    [STORE_SCRIPT_HANDOFF_PUT] = script_handoff_put,
+    [STORE_SCRIPT_HANDOFF_TAKE] = script_handoff_take};
 
 const char *store_script_source(store_script_id id) {
   return scripts[id];

@@ -869,7 +869,7 @@ ENUMS = {
     "state": {"awaiting_identifier", "awaiting_security", "completed"},
     "nextAction": {"ask_identifier", "ask_security", "continue", "transfer_to_agent"},
     "authStatus": {"identified_verified", "identified", "not_identified"},
-    "identificationMethod": {"ani", "identifier", "none"},
+    "identificationMethod": {"ani", "identifier", "none", "linked", "handoff"},
     "outcome": {"pending", "verified", "identified_only", "opted_out", "identify_failed",
                 "verify_failed", "locked", "crm_unavailable"},
     "lastResult": {"none", "match", "no_match", "multiple_matches", "invalid_input",
@@ -882,7 +882,7 @@ ENUMS = {
 
 ERROR_CODES = {"invalid_json", "invalid_request", "unauthorized", "not_found",
                "wrong_state", "busy", "payload_too_large", "unsupported_media_type",
-               "method_not_allowed", "unavailable", "internal"}
+               "method_not_allowed", "unavailable", "internal", "forbidden"}
 
 
 def _fail(msg, body):

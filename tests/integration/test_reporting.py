@@ -273,11 +273,13 @@ class ReportingMix(h.StackTestCase):
         self.assertEqual(self.get("/v1/reports/summary", key="wrong-key-123")[0], 401)
         self.assertEqual(self.get("/v1/reports/summary", key=REPORT_KEY)[0], 200)
         self.assertEqual(self.get("/v1/reports/interactions", key=REPORT_KEY)[0], 200)
-        # A report key cannot drive or read sessions, nor read /metrics.
-        status, _, _ = self.a.start_session(new_id("rep-x"), "retail", key=REPORT_KEY)
-        self.assertEqual(status, 401)
-        self.assertEqual(self.a.get(self.ids["pending"], key=REPORT_KEY)[0], 401)
-        self.assertEqual(self.get("/metrics", key=REPORT_KEY)[0], 401)
+        # A report key cannot drive or read sessions, nor read /metrics: a
+        # valid key outside its scope is 403 forbidden (SPEC section 3).
+        status, _, body = self.a.start_session(new_id("rep-x"), "retail", key=REPORT_KEY)
+        self.assertEqual(status, 403)
+        self.assertEqual(body["error"], "forbidden")
+        self.assertEqual(self.a.get(self.ids["pending"], key=REPORT_KEY)[0], 403)
+        self.assertEqual(self.get("/metrics", key=REPORT_KEY)[0], 403)
 
     def test_dashboard_needs_no_key_and_is_self_contained(self):
         status, headers, body = self.get("/dashboard", key=None)

@@ -1,0 +1,204 @@
+#include "handoff_api.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "entropy.h"
+#include "handoff.h"
+#include "log.h"
+#include "metrics.h"
+#include "phone.h"
+#include "request.h"
+#include "store.h"
+
+/* Draws before giving up: a collision with a live code is a 1 in 10^6
+ * event at 10,000 live codes, so a fourth draw never happens in practice. */
+#define DRAWS 4
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void field_error(api_response *resp, const char *key,
+                        const char *problem) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s %s", key, problem);
+  api_error(resp, 400, "invalid_request", msg);
+}
+
+/*
+ * The handoff to store from a parsed body: customer, name, verified,
+ * channel, time, and the line and number digest it is bound to. False with
+ * the 400 filled when serviceLine is not configured or phone is not a
+ * number.
+ */
+static bool build(const config *cfg, const request_body *req, flow_handoff *h,
+                  const char **line_name, char number[HANDOFF_DIGEST_LEN + 1],
+                  api_response *resp) {
+  memset(h, 0, sizeof *h);
+  number[0] = '\0';
+  *line_name = "";
+  const config_service_line *line = NULL;
+  if (req->service_line) {
+    line = config_find_service_line(cfg, req->service_line);
+    if (!line) {
+      field_error(resp, "serviceLine", "is not a configured service line");
+      return false;
+    }
+    *line_name = line->name;
+  }
+  if (req->phone) {
+    /* National numbers take the bound line's country code, else the
+     * first line's. */
+    const config_service_line *cc = line ? line : &cfg->service_lines[0];
+    char e164[PHONE_E164_MAX + 1];
+    if (!phone_normalise(req->phone, cc->policy.default_country_code, e164,
+                         sizeof e164)) {
+      field_error(resp, "phone",
+                  "must be a phone number, e.g. +13175550116 (E.164)");
+      return false;
+    }
+    handoff_number_digest(cfg->handoff_secret, strlen(cfg->handoff_secret),
+                          e164, number);
+    explicit_bzero(e164, sizeof e164);
+  }
+  snprintf(h->customer_id, sizeof h->customer_id, "%s", req->customer_id);
+  snprintf(h->customer_name, sizeof h->customer_name, "%s",
+           req->customer_name ? req->customer_name : "");
+  snprintf(h->channel, sizeof h->channel, "%s",
+           req->channel ? req->channel : "digital");
+  h->verified = req->verified;
+  h->created_ms = now_ms();
+  return true;
+}
+
+/*
+ * Draw a code and store the handoff under its digest, drawing again on a
+ * collision with a live code. STORE_OK with `code` filled, or the store's
+ * failure (STORE_EXISTS after DRAWS collisions; STORE_CORRUPT when the
+ * kernel gave no random bits).
+ */
+static store_status issue(const config *cfg, const flow_handoff *h,
+                          const char *line, const char *number,
+                          char code[HANDOFF_CODE_DIGITS + 1], char *err,
+                          size_t err_len) {
+  store_status st = STORE_EXISTS;
+  for (int draw = 0; draw < DRAWS && st == STORE_EXISTS; draw++) {
+    uint64_t bits;
+    do {
+      if (!entropy_secret_u64(&bits)) {
+        snprintf(err, err_len, "getrandom failed");
+        return STORE_CORRUPT;
+      }
+    } while (!handoff_code_from_random(bits, code));
+    bits = 0;
+    char digest[HANDOFF_DIGEST_LEN + 1];
+    handoff_code_digest(cfg->handoff_secret, strlen(cfg->handoff_secret), code,
+                        digest);
+    st = store_handoff_put(digest, h, line, number, cfg->handoff_ttl_seconds,
+                           err, err_len);
+  }
+  return st;
+}
+
+void handoff_api_create(const config *cfg, const char *body, size_t len,
+                        api_response *resp) {
+  request_body req;
+  request_status rs = request_parse(REQUEST_HANDOFF_CREATE, body, len, &req);
+  if (rs != REQUEST_OK) {
+    api_error(resp, 400,
+              rs == REQUEST_INVALID_JSON ? "invalid_json" : "invalid_request",
+              req.message);
+    request_free(&req);
+    return;
+  }
+  flow_handoff h;
+  const char *line = "";
+  char number[HANDOFF_DIGEST_LEN + 1], code[HANDOFF_CODE_DIGITS + 1] = "";
+  char err[STORE_ERR_MAX];
+  if (!cfg->handoff_secret[0]) {
+    /* config refuses handoff keys without a secret: not reached. */
+    api_error(resp, 500, "internal", "handoffs are not configured");
+  } else if (build(cfg, &req, &h, &line, number, resp)) {
+    store_status st = issue(cfg, &h, line, number, code, err, sizeof err);
+    if (st == STORE_OK) {
+      resp->status = 201;
+      resp->body = json_pack("{s:s, s:i}", "code", code, "expiresInSeconds",
+                             cfg->handoff_ttl_seconds);
+      if (!resp->body)
+        api_error(resp, 500, "internal", "could not render the answer");
+      metrics_handoff_created();
+      log_info("handoff created", LOG_STR("serviceLine", line),
+               LOG_STR("channel", h.channel), LOG_BOOL("verified", h.verified),
+               LOG_BOOL("boundToNumber", number[0] != '\0'),
+               LOG_INT("ttlSeconds", cfg->handoff_ttl_seconds));
+    } else {
+      api_reply_store_error(resp, st, API_STORE_HANDOFFS, NULL, err);
+    }
+  }
+  explicit_bzero(code, sizeof code);
+  request_free(&req);
+}
+
+void handoff_api_number_digest(const config *cfg,
+                               const config_service_line *line, const char *ani,
+                               char out[FLOW_DIGEST_MAX + 1]) {
+  char e164[PHONE_E164_MAX + 1];
+  out[0] = '\0';
+  if (cfg->handoff_secret[0] &&
+      phone_normalise(ani, line->policy.default_country_code, e164,
+                      sizeof e164))
+    handoff_number_digest(cfg->handoff_secret, strlen(cfg->handoff_secret),
+                          e164, out);
+  explicit_bzero(e164, sizeof e164);
+}
+
+store_status handoff_api_take(const config *cfg,
+                              const config_service_line *line,
+                              const flow_session *s, const char *raw,
+                              flow_handoff *h, char *err, size_t err_len) {
+  memset(h, 0, sizeof *h);
+  char code[HANDOFF_CODE_DIGITS + 1], digest[HANDOFF_DIGEST_LEN + 1];
+  if (!handoff_code_normalise(raw, code)) {
+    h->status = FLOW_HANDOFF_INVALID;
+    metrics_handoff_redemption(METRICS_HANDOFF_INVALID_INPUT);
+    return STORE_OK;
+  }
+  if (!cfg->handoff_secret[0] || !line->policy.handoff) {
+    explicit_bzero(code, sizeof code);
+    h->status = FLOW_HANDOFF_REFUSED;
+    metrics_handoff_redemption(METRICS_HANDOFF_DISABLED);
+    return STORE_OK;
+  }
+  handoff_code_digest(cfg->handoff_secret, strlen(cfg->handoff_secret), code,
+                      digest);
+  explicit_bzero(code, sizeof code);
+  store_handoff_result taken;
+  store_status st = store_handoff_take(digest, s->service_line, s->ani_digest,
+                                       h, &taken, err, err_len);
+  if (st != STORE_OK)
+    return st;
+  static const metrics_handoff_result counted[] = {
+      [STORE_HANDOFF_REDEEMED] = METRICS_HANDOFF_REDEEMED,
+      [STORE_HANDOFF_NO_MATCH] = METRICS_HANDOFF_NO_MATCH,
+      [STORE_HANDOFF_TRIPPED] = METRICS_HANDOFF_NO_MATCH,
+      [STORE_HANDOFF_LIMITED] = METRICS_HANDOFF_LIMITED,
+  };
+  metrics_handoff_redemption(counted[taken]);
+  h->status = taken == STORE_HANDOFF_REDEEMED  ? FLOW_HANDOFF_REDEEMED
+              : taken == STORE_HANDOFF_LIMITED ? FLOW_HANDOFF_REFUSED
+                                               : FLOW_HANDOFF_NO_MATCH;
+  if (taken == STORE_HANDOFF_TRIPPED) {
+    metrics_handoff_limiter_trip();
+    log_warn(
+        "handoff guess limit reached: redemptions are refused unchecked "
+        "until the window ends; callers fall back to normal ID&V",
+        LOG_STR("conversationId", s->conversation_id),
+        LOG_INT("maxFailedRedemptions", cfg->handoff_max_failed_redemptions),
+        LOG_INT("windowSeconds", cfg->handoff_failure_window_seconds));
+  }
+  return STORE_OK;
+}

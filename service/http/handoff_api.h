@@ -1,0 +1,54 @@
+/*
+ * handoff_api: POST /v1/handoffs (SPEC §7). A digital channel's back end,
+ * holding a handoff key, vouches for a logged-in customer; the answer is a
+ * one-time code the app shows and the caller keys in the IVR (redeemed by
+ * POST /v1/sessions/{id}/handoff, in api).
+ *
+ * The code is made from getrandom(2) bits, stored only as an HMAC under
+ * handoff.secret (with the customer, the verified flag, the channel, and
+ * the service line and number it is bound to, if any) for
+ * handoff.ttlSeconds, returned once in the 201 answer, and never logged.
+ */
+#ifndef AUTHFLOW_HANDOFF_API_H
+#define AUTHFLOW_HANDOFF_API_H
+
+#include <stddef.h>
+
+#include "api.h"
+#include "config.h"
+#include "flow.h"
+#include "store.h"
+
+/*
+ * Handle one creation request whose key was already checked (a handoff
+ * key). Fills *resp: 201 {"code","expiresInSeconds"}, 400 for a bad body
+ * (the message names the field), 503 when Redis is down, 500 when no
+ * random bits or no free code could be had.
+ */
+void handoff_api_create(const config *cfg, const char *body, size_t len,
+                        api_response *resp);
+
+/*
+ * The caller's number as a digest under the handoff secret, kept with the
+ * session to check a handoff bound to a number: "" without a usable ANI or
+ * with handoffs off. The number itself is wiped, never kept.
+ */
+void handoff_api_number_digest(const config *cfg,
+                               const config_service_line *line, const char *ani,
+                               char out[FLOW_DIGEST_MAX + 1]);
+
+/*
+ * A caller keyed `raw` on session `s` of `line` (the identify attempt is
+ * already counted). Input that cannot be a code, a line without handoffs,
+ * or handoffs off never reach the store; otherwise the store applies the
+ * guess limit and uses the handoff up if it fits. Fills *h for the flow,
+ * counts the result in the metrics and logs a warning when the guess limit
+ * trips. STORE_OK, or the store's failure. The code is wiped from every
+ * buffer here and never logged.
+ */
+store_status handoff_api_take(const config *cfg,
+                              const config_service_line *line,
+                              const flow_session *s, const char *raw,
+                              flow_handoff *h, char *err, size_t err_len);
+
+#endif

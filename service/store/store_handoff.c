@@ -1,0 +1,150 @@
+/*
+ * store_handoff: handoff codes in Redis (SPEC §7), one script each to put
+ * a handoff and to take it (see store_script.c). Redis holds a handoff
+ * under the HMAC of its code, never the code.
+ */
+#include "store.h"
+
+#include "store_conn.h"
+#include "store_internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The handoff record's key: "<prefix>handoff:code:<digest>". */
+static bool handoff_key(char *out, size_t len, const char *digest, char *err,
+                        size_t err_len) {
+  return store_key(out, len, "handoff:code", digest, err, err_len);
+}
+
+/* The reply's status word is `word`. */
+static bool said(const redisReply *r, const char *word) {
+  return strcmp(r->element[0]->str, word) == 0;
+}
+
+static store_status unexpected(const redisReply *r, char *err, size_t err_len) {
+  snprintf(err, err_len, "redis: unexpected script status '%s'",
+           r->element[0]->str);
+  return STORE_UNAVAILABLE;
+}
+
+store_status store_handoff_put(const char *digest, const flow_handoff *h,
+                               const char *service_line,
+                               const char *number_digest, int ttl_seconds,
+                               char *err, size_t err_len) {
+  char key[STORE_KEY_MAX], ttl[16], created[24];
+  if (!handoff_key(key, sizeof key, digest, err, err_len))
+    return STORE_UNAVAILABLE;
+  snprintf(ttl, sizeof ttl, "%d", ttl_seconds);
+  snprintf(created, sizeof created, "%lld", (long long)h->created_ms);
+  const char *keys[] = {key};
+  const char *args[] = {ttl,
+                        "customerId",
+                        h->customer_id,
+                        "customerName",
+                        h->customer_name,
+                        "verified",
+                        h->verified ? "1" : "0",
+                        "channel",
+                        h->channel,
+                        "serviceLine",
+                        service_line ? service_line : "",
+                        "numberDigest",
+                        number_digest ? number_digest : "",
+                        "createdMs",
+                        created};
+  redisReply *r =
+      store_conn_script(STORE_SCRIPT_HANDOFF_PUT, keys, 1, args,
+                        (int)(sizeof args / sizeof args[0]), err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  store_status st = said(r, "ok")       ? STORE_OK
+                    : said(r, "exists") ? STORE_EXISTS
+                                        : unexpected(r, err, err_len);
+  freeReplyObject(r);
+  return st;
+}
+
+/* Strict decimal ms (digits only, no overflow). */
+static bool parse_ms(const char *s, int64_t *out) {
+  int64_t v = 0;
+  if (!*s)
+    return false;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9' || v > (INT64_MAX - (*s - '0')) / 10)
+      return false;
+    v = v * 10 + (*s - '0');
+  }
+  *out = v;
+  return true;
+}
+
+/* Copy a reply string into a fixed field; false when it does not fit. */
+static bool copy_str(char *dst, size_t size, const redisReply *v) {
+  if (v->len >= size || strlen(v->str) != v->len)
+    return false;
+  memcpy(dst, v->str, v->len + 1);
+  return true;
+}
+
+/* Read a handoff hash into *h. False when a field is missing or does not
+ * fit (a record this code did not write). */
+static bool decode_handoff(const redisReply *a, flow_handoff *h) {
+  memset(h, 0, sizeof *h);
+  unsigned seen = 0;
+  for (size_t i = 0; i + 1 < a->elements; i += 2) {
+    const redisReply *k = a->element[i], *v = a->element[i + 1];
+    if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+      return false;
+    if (!strcmp(k->str, "customerId"))
+      seen |= copy_str(h->customer_id, sizeof h->customer_id, v) ? 1u : 0u;
+    else if (!strcmp(k->str, "customerName"))
+      seen |= copy_str(h->customer_name, sizeof h->customer_name, v) ? 2u : 0u;
+    else if (!strcmp(k->str, "verified")) {
+      h->verified = !strcmp(v->str, "1");
+      seen |= 4u;
+    } else if (!strcmp(k->str, "channel"))
+      seen |= copy_str(h->channel, sizeof h->channel, v) ? 8u : 0u;
+    else if (!strcmp(k->str, "createdMs"))
+      seen |= parse_ms(v->str, &h->created_ms) ? 16u : 0u;
+  }
+  return seen == 31u && h->customer_id[0] != '\0';
+}
+
+store_status store_handoff_take(const char *digest, const char *service_line,
+                                const char *number_digest, flow_handoff *out,
+                                store_handoff_result *result, char *err,
+                                size_t err_len) {
+  memset(out, 0, sizeof *out);
+  *result = STORE_HANDOFF_NO_MATCH;
+  const store_config *cfg = store_cfg();
+  char key[STORE_KEY_MAX], fkey[STORE_KEY_MAX], max[16], window[16];
+  if (!handoff_key(key, sizeof key, digest, err, err_len) ||
+      !store_key(fkey, sizeof fkey, "handoff", "failures", err, err_len))
+    return STORE_UNAVAILABLE;
+  snprintf(max, sizeof max, "%d", cfg->handoff_max_failures);
+  snprintf(window, sizeof window, "%d", cfg->handoff_failure_window_seconds);
+  const char *keys[] = {key, fkey};
+  const char *args[] = {max, window, service_line,
+                        number_digest ? number_digest : ""};
+  redisReply *r = store_conn_script(STORE_SCRIPT_HANDOFF_TAKE, keys, 2, args, 4,
+                                    err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  store_status st = STORE_OK;
+  if (said(r, "ok")) {
+    /* Used up either way: a record we cannot read is not honoured. */
+    if (r->elements >= 2 && r->element[1]->type == REDIS_REPLY_ARRAY &&
+        decode_handoff(r->element[1], out))
+      *result = STORE_HANDOFF_REDEEMED;
+  } else if (said(r, "tripped")) {
+    *result = STORE_HANDOFF_TRIPPED;
+  } else if (said(r, "limited")) {
+    *result = STORE_HANDOFF_LIMITED;
+  } else if (!said(r, "no_match")) {
+    st = unexpected(r, err, err_len);
+  }
+  freeReplyObject(r);
+  return st;
+}
