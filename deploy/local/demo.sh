@@ -32,6 +32,7 @@ port=${AUTHFLOW_DEMO_PORT:-8080}
 config=${AUTHFLOW_DEMO_CONFIG:-$root/deploy/local/authflow.demo.json}
 key=demo-key-not-secret                 # the Genesys (API) key
 report_key=demo-supervisor-key-not-secret  # reportKeys in authflow.demo.json
+handoff_key=demo-handoff-key-not-secret    # handoffKeys in authflow.demo.json
 mode=run
 
 usage() {
@@ -161,6 +162,8 @@ API key (what Genesys uses): $key
 
 Dashboard for supervisors: $base/dashboard
   $report_note
+Handoff key (the app back end's; creates handoff codes, nothing else): $handoff_key
+  (the handoff secret in deploy/local/authflow.demo.json is a dev-only value)
 
 1. A caller whose number is on file: ANI match -> security answer -> verified
    curl -s $h -d '{"conversationId":"demo-call-1","ani":"tel:+13175550116","serviceLine":"banking"}' $base/v1/sessions
@@ -181,6 +184,15 @@ Dashboard for supervisors: $base/dashboard
 4. Reports with the supervisors' key
    curl -s -H 'Authorization: Bearer $report_key' $base/v1/reports/summary
    curl -s -H 'Authorization: Bearer $report_key' '$base/v1/reports/interactions?format=csv'
+
+5. A callback linked to call 1 (verified minutes ago): verified again with no CRM call and no PIN
+   curl -s $h -d '{"conversationId":"demo-call-4","serviceLine":"banking","channel":"callback","linkedConversationId":"demo-call-1"}' $base/v1/sessions
+
+6. An app handoff: the back end (handoff key) gets a one-time code, the caller keys it in the IVR
+   code=\$(curl -s -H 'Authorization: Bearer $handoff_key' -H 'Content-Type: application/json' -d '{"customerId":"100234","customerName":"Ana García","verified":true,"channel":"app"}' $base/v1/handoffs | sed 's/.*"code":"\([0-9]*\)".*/\1/'); echo "code: \$code"
+   curl -s $h -d '{"conversationId":"demo-call-5","ani":"anonymous","serviceLine":"banking"}' $base/v1/sessions
+   curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/demo-call-5/handoff
+   curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/demo-call-5/handoff   # 409: completed; a code works once
 
    curl -s $base/healthz ; curl -s $base/readyz
    curl -s -H 'Authorization: Bearer $key' $base/metrics
