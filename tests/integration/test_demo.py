@@ -25,6 +25,7 @@ DEMO = os.path.join(ROOT, "deploy", "local", "demo.sh")
 DEMO_CONFIG = os.path.join(ROOT, "deploy", "local", "authflow.demo.json")
 API_KEY = "demo-key-not-secret"
 REPORT_KEY = "demo-supervisor-key-not-secret"
+HANDOFF_KEY = "demo-handoff-key-not-secret"
 
 
 class Demo(h.StackTestCase):
@@ -92,7 +93,8 @@ class Demo(h.StackTestCase):
         status, _, body = self.call("GET", "/v1/reports/summary", key=REPORT_KEY)
         self.assertEqual(status, 200, body)
         self.assertEqual(body["total"]["completed"], 1)
-        self.assertEqual(self.call("GET", "/v1/sessions/demo-keep-1", key=REPORT_KEY)[0], 401)
+        # A valid key outside its scope is 403 forbidden.
+        self.assertEqual(self.call("GET", "/v1/sessions/demo-keep-1", key=REPORT_KEY)[0], 403)
 
         first = self.pids()
         r = self.demo("--stop")
@@ -114,6 +116,35 @@ class Demo(h.StackTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.dir, "data")))
         self.assertEqual(self.demo("--detach").returncode, 0)
         self.assertEqual(self.call("GET", "/v1/sessions/demo-keep-1")[0], 404)
+
+    def test_linked_call_and_handoff_walks(self):
+        """The printed linked-call and handoff walks work with the demo's keys."""
+        r = self.demo("--detach")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('"linkedConversationId":"demo-call-1"', r.stdout)
+        self.assertIn("/v1/handoffs", r.stdout)
+        self.assertIn(HANDOFF_KEY, r.stdout)
+        self.call("POST", "/v1/sessions", {"conversationId": "demo-walk-1",
+                                           "serviceLine": "banking", "ani": "tel:+13175550116"})
+        self.assertEqual(self.call("POST", "/v1/sessions/demo-walk-1/security",
+                                   {"answer": "1234"})[2]["outcome"], "verified")
+        status, _, body = self.call("POST", "/v1/sessions",
+                                    {"conversationId": "demo-walk-2", "serviceLine": "banking",
+                                     "channel": "callback", "linkedConversationId": "demo-walk-1"})
+        self.assertEqual((status, body["identificationMethod"], body["outcome"]),
+                         (200, "linked", "verified"), body)
+        status, _, made = self.call("POST", "/v1/handoffs",
+                                    {"customerId": "100234", "verified": True, "channel": "app"},
+                                    key=HANDOFF_KEY)
+        self.assertEqual(status, 201, made)
+        self.call("POST", "/v1/sessions", {"conversationId": "demo-walk-3",
+                                           "serviceLine": "banking", "ani": "anonymous"})
+        status, _, body = self.call("POST", "/v1/sessions/demo-walk-3/handoff",
+                                    {"code": made["code"]})
+        self.assertEqual((status, body["identificationMethod"], body["outcome"]),
+                         (200, "handoff", "verified"), body)
+        # The handoff key opens nothing else.
+        self.assertEqual(self.call("GET", "/v1/sessions/demo-walk-3", key=HANDOFF_KEY)[0], 403)
 
     def test_readme_example_answer_is_the_real_one(self):
         """README's session answer example is what the demo answers."""
