@@ -1,5 +1,8 @@
 #include "report.h"
 
+#include "request.h"
+
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,54 +292,137 @@ void report_build_record(const flow_session *s, bool started, bool completed,
  * Counters and rates.
  * ------------------------------------------------------------------- */
 
-bool report_counts_add_field(report_counts *c, const char *field,
-                             long long value, char *line, size_t line_len) {
-  const char *bar = strrchr(field, '|');
-  if (!bar || bar == field || (size_t)(bar - field) >= line_len)
-    return false;
-  const char *name = bar + 1;
-  long long *slot = NULL;
+/* The member of *c that counter `name` adds to; NULL for an unknown one. */
+static long long *counter_slot(report_counts *c, const char *name) {
+  static const struct {
+    const char *name;
+    size_t offset;
+  } members[] = {
+      {"started", offsetof(report_counts, started)},
+      {"started_ani", offsetof(report_counts, started_ani)},
+      {"completed", offsetof(report_counts, completed)},
+      {"auth_identified", offsetof(report_counts, identified)},
+      {"auth_verified", offsetof(report_counts, verified)},
+      {"transfer", offsetof(report_counts, transfer)},
+      {"attempts", offsetof(report_counts, attempts)},
+      {"duration_ms", offsetof(report_counts, duration_ms)},
+      {"crm_error", offsetof(report_counts, crm_errors)},
+      {"context_reused", offsetof(report_counts, context_reused)},
+  };
+  for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
+    if (strcmp(name, members[i].name) == 0)
+      return (long long *)((char *)c + members[i].offset);
   flow_outcome oc;
-  if (strcmp(name, "started") == 0)
-    slot = &c->started;
-  else if (strcmp(name, "started_ani") == 0)
-    slot = &c->started_ani;
-  else if (strcmp(name, "completed") == 0)
-    slot = &c->completed;
-  else if (strcmp(name, "auth_identified") == 0)
-    slot = &c->identified;
-  else if (strcmp(name, "auth_verified") == 0)
-    slot = &c->verified;
-  else if (strcmp(name, "transfer") == 0)
-    slot = &c->transfer;
-  else if (strcmp(name, "attempts") == 0)
-    slot = &c->attempts;
-  else if (strcmp(name, "duration_ms") == 0)
-    slot = &c->duration_ms;
-  else if (strcmp(name, "crm_error") == 0)
-    slot = &c->crm_errors;
-  else if (flow_outcome_parse(name, &oc) && (unsigned)oc < REPORT_OUTCOMES)
-    slot = &c->outcome[oc];
+  if (flow_outcome_parse(name, &oc) && (unsigned)oc < REPORT_OUTCOMES)
+    return &c->outcome[oc];
+  return NULL;
+}
+
+bool report_counts_add_scoped(report_counts *c, const char *field,
+                              long long value, report_scope *scope) {
+  const char *bar = strrchr(field, '|');
+  if (!bar || bar == field || (size_t)(bar - field) >= sizeof scope->line)
+    return false;
+  char name[REPORT_FIELD_MAX];
+  const char *at = strchr(bar + 1, '@');
+  size_t name_len = at ? (size_t)(at - bar - 1) : strlen(bar + 1);
+  if (name_len >= sizeof name || (at && !request_channel_ok(at + 1)))
+    return false;
+  memcpy(name, bar + 1, name_len);
+  name[name_len] = '\0';
+  long long *slot = counter_slot(c, name);
   if (!slot)
     return false;
-  memcpy(line, field, (size_t)(bar - field));
-  line[bar - field] = '\0';
+  memcpy(scope->line, field, (size_t)(bar - field));
+  scope->line[bar - field] = '\0';
+  snprintf(scope->channel, sizeof scope->channel, "%s", at ? at + 1 : "");
   *slot += value;
   return true;
 }
 
-void report_counts_merge(report_counts *into, const report_counts *add) {
-  into->started += add->started;
-  into->started_ani += add->started_ani;
-  into->completed += add->completed;
+bool report_counts_add_field(report_counts *c, const char *field,
+                             long long value, char *line, size_t line_len) {
+  report_counts one = {0};
+  report_scope scope;
+  if (!report_counts_add_scoped(&one, field, value, &scope) ||
+      scope.channel[0] || strlen(scope.line) >= line_len)
+    return false;
+  snprintf(line, line_len, "%s", scope.line);
+  report_counts_merge(c, &one);
+  return true;
+}
+
+/* What one member of `add` contributes: its value times `sign`, or 0
+ * when only positive values count and it is not. */
+static long long part(long long v, int sign, bool positive_only) {
+  return positive_only && v < 0 ? 0 : sign * v;
+}
+
+/* into += sign * add, member by member. */
+static void counts_combine(report_counts *into, const report_counts *add,
+                           int sign, bool positive_only) {
+  into->started += part(add->started, sign, positive_only);
+  into->started_ani += part(add->started_ani, sign, positive_only);
+  into->completed += part(add->completed, sign, positive_only);
   for (size_t i = 0; i < REPORT_OUTCOMES; i++)
-    into->outcome[i] += add->outcome[i];
-  into->identified += add->identified;
-  into->verified += add->verified;
-  into->transfer += add->transfer;
-  into->attempts += add->attempts;
-  into->duration_ms += add->duration_ms;
-  into->crm_errors += add->crm_errors;
+    into->outcome[i] += part(add->outcome[i], sign, positive_only);
+  into->identified += part(add->identified, sign, positive_only);
+  into->verified += part(add->verified, sign, positive_only);
+  into->transfer += part(add->transfer, sign, positive_only);
+  into->attempts += part(add->attempts, sign, positive_only);
+  into->duration_ms += part(add->duration_ms, sign, positive_only);
+  into->crm_errors += part(add->crm_errors, sign, positive_only);
+  into->context_reused += part(add->context_reused, sign, positive_only);
+}
+
+void report_counts_merge(report_counts *into, const report_counts *add) {
+  counts_combine(into, add, 1, false);
+}
+
+void report_counts_subtract(report_counts *into, const report_counts *sub) {
+  counts_combine(into, sub, -1, false);
+}
+
+void report_counts_merge_positive(report_counts *into,
+                                  const report_counts *add) {
+  counts_combine(into, add, 1, true);
+}
+
+void report_channels_add(report_channels *t, const char *channel,
+                         const report_counts *one) {
+  report_counts_merge(&t->sum, one);
+  size_t lo = 0, hi = t->count;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int cmp = strcmp(t->name[mid], channel);
+    if (cmp == 0) {
+      report_counts_merge(&t->counts[mid], one);
+      return;
+    }
+    if (cmp < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (t->count == REPORT_CHANNELS_MAX) {
+    t->truncated = true;
+    return;
+  }
+  size_t tail = t->count - lo;
+  memmove(t->name[lo + 1], t->name[lo], tail * sizeof t->name[0]);
+  memmove(&t->counts[lo + 1], &t->counts[lo], tail * sizeof t->counts[0]);
+  snprintf(t->name[lo], sizeof t->name[0], "%s", channel);
+  t->counts[lo] = *one;
+  t->count++;
+}
+
+void report_channels_finish(report_channels *t, const report_counts *all) {
+  report_counts rest = *all, positive = {0};
+  report_counts_subtract(&rest, &t->sum);
+  report_counts_merge_positive(&positive, &rest);
+  static const report_counts none = {0};
+  if (memcmp(&positive, &none, sizeof none) != 0)
+    report_channels_add(t, FLOW_DEFAULT_CHANNEL, &positive);
 }
 
 void report_compute_rates(const report_counts *c, report_rates *out) {
@@ -353,6 +439,7 @@ void report_compute_rates(const report_counts *c, report_rates *out) {
   out->transfer = (double)c->transfer / n;
   out->containment = (double)(c->completed - c->transfer) / n;
   out->opt_out = (double)c->outcome[FLOW_OUTCOME_OPTED_OUT] / n;
+  out->context_reuse = (double)c->context_reused / n;
   out->average_attempts = (double)c->attempts / n;
   out->average_duration_seconds = (double)c->duration_ms / 1000.0 / n;
 }

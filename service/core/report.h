@@ -106,17 +106,68 @@ typedef struct {
   long long attempts;                 /* identify + verify, of completed */
   long long duration_ms;              /* sum, of completed */
   long long crm_errors;
+  long long context_reused; /* completed, identified by linked/handoff */
 } report_counts;
 
 /*
  * Split a counter hash field "<line>|<counter>" and add `value` to the
  * matching member of *c. False (nothing added) for a field of another
- * shape or an unknown counter. *line gets the line name.
+ * shape, an unknown counter, or a per-channel field (see
+ * report_counts_add_scoped). *line gets the line name.
  */
 bool report_counts_add_field(report_counts *c, const char *field,
                              long long value, char *line, size_t line_len);
 
+/* What a counter field counts over: its service line, and its channel
+ * ("" for the all-channels field "<line>|<counter>"). */
+typedef struct {
+  char line[FLOW_NAME_MAX + 1];
+  char channel[FLOW_CHANNEL_MAX + 1];
+} report_scope;
+
+/*
+ * Like report_counts_add_field, for both shapes of field:
+ * "<line>|<counter>" (all channels) and "<line>|<counter>@<channel>" (one
+ * channel, [a-z0-9_]{1,32}). False (nothing added) for any other shape or
+ * an unknown counter; else *scope says whose counter it was.
+ */
+bool report_counts_add_scoped(report_counts *c, const char *field,
+                              long long value, report_scope *scope);
+
 void report_counts_merge(report_counts *into, const report_counts *add);
+
+/* into -= sub, member by member (may go below 0). */
+void report_counts_subtract(report_counts *into, const report_counts *sub);
+
+/* Add `add` to *into, counting a negative member of `add` as 0. */
+void report_counts_merge_positive(report_counts *into,
+                                  const report_counts *add);
+
+/*
+ * Per-channel counters of a summary (byChannel): at most
+ * REPORT_CHANNELS_MAX channels, kept sorted by name. Hours recorded before
+ * channels were counted have only the all-channels fields; their sessions
+ * were all voice calls, so report_channels_finish() gives that remainder
+ * (all minus the sum of every channel) to "voice".
+ */
+#define REPORT_CHANNELS_MAX 100
+typedef struct {
+  size_t count;
+  bool truncated; /* a channel past REPORT_CHANNELS_MAX was left out */
+  char name[REPORT_CHANNELS_MAX][FLOW_CHANNEL_MAX + 1];
+  report_counts counts[REPORT_CHANNELS_MAX];
+  report_counts sum; /* every channel's, those left out included */
+} report_channels;
+
+/* Add `one` to the counters of `channel` (inserted in name order when
+ * new) and to t->sum. A new channel when the table is full only sets
+ * t->truncated. */
+void report_channels_add(report_channels *t, const char *channel,
+                         const report_counts *one);
+
+/* Give the default channel ("voice") what `all` (the all-channels
+ * counters over the same hours and lines) holds beyond t->sum. */
+void report_channels_finish(report_channels *t, const report_counts *all);
 
 /* Rates of a set of counters; a rate whose denominator is 0 has its
  * `has_*` false (rendered as null / empty). Rates are 0..1. */
@@ -129,6 +180,7 @@ typedef struct {
   double containment;        /* (completed - transfer) / completed */
   double transfer;           /* transfer / completed */
   double opt_out;            /* opted_out / completed */
+  double context_reuse;      /* context_reused / completed */
   double average_attempts;   /* attempts / completed */
   double average_duration_seconds;
 } report_rates;

@@ -7,6 +7,7 @@
 
 #include "pct.h"
 #include "report.h"
+#include "request.h"
 #include "store.h"
 
 #define PARAM_MAX 160
@@ -109,12 +110,18 @@ static void csv_answer(buf *b, const char *filename, api_response *resp) {
  * ------------------------------------------------------------------- */
 
 typedef struct {
-  const char *line;   /* "" for every line */
-  int64_t first_hour; /* unix seconds of hours[0] */
+  const char *line;    /* "" for every line */
+  const char *channel; /* "" for every channel */
+  int64_t first_hour;  /* unix seconds of hours[0] */
   int64_t first_bucket;
   int64_t bucket_seconds;
   size_t bucket_count;
   report_counts *buckets;
+  /* With channel=voice: per bucket, the all-channels counters minus every
+   * channel's, i.e. what hours recorded before channels hold (voice). */
+  report_counts *legacy;
+  report_counts all;         /* all-channels counters, the whole range */
+  report_channels *channels; /* byChannel, the whole range */
 } summary_ctx;
 
 static void on_hour_field(void *user, size_t hour_index, const char *field,
@@ -125,12 +132,24 @@ static void on_hour_field(void *user, size_t hour_index, const char *field,
   if (b < 0 || (size_t)b >= c->bucket_count)
     return;
   report_counts one = {0};
-  char line[FLOW_NAME_MAX + 1];
-  if (!report_counts_add_field(&one, field, value, line, sizeof line))
+  report_scope scope;
+  if (!report_counts_add_scoped(&one, field, value, &scope))
     return;
-  if (c->line[0] && strcmp(c->line, line) != 0)
+  if (c->line[0] && strcmp(c->line, scope.line) != 0)
     return;
-  report_counts_merge(&c->buckets[b], &one);
+  if (scope.channel[0]) {
+    report_channels_add(c->channels, scope.channel, &one);
+    if (c->channel[0] && strcmp(c->channel, scope.channel) == 0)
+      report_counts_merge(&c->buckets[b], &one);
+    if (c->legacy)
+      report_counts_subtract(&c->legacy[b], &one);
+    return;
+  }
+  report_counts_merge(&c->all, &one);
+  if (!c->channel[0])
+    report_counts_merge(&c->buckets[b], &one);
+  if (c->legacy)
+    report_counts_merge(&c->legacy[b], &one);
 }
 
 static json_t *rate_json(bool has, double v) {
@@ -148,20 +167,21 @@ static json_t *counts_json(const report_counts *c, int64_t start, int64_t end) {
     json_object_set_new(outcomes, flow_outcome_name((flow_outcome)o),
                         json_integer(c->outcome[o]));
   return json_pack(
-      "{s:s, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
-      "s:o, s:o, s:o, s:o, s:o}",
+      "{s:s, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
+      "s:o, s:o, s:o, s:o, s:o, s:o}",
       "start", s, "end", e, "started", (json_int_t)c->started,
       "startedAniIdentified", (json_int_t)c->started_ani, "completed",
       (json_int_t)c->completed, "outcomes", outcomes, "identified",
       (json_int_t)c->identified, "verified", (json_int_t)c->verified,
       "transferred", (json_int_t)c->transfer, "crmErrors",
-      (json_int_t)c->crm_errors, "aniIdentificationRate",
-      rate_json(r.has_started, r.ani_identification), "identificationRate",
-      rate_json(r.has_completed, r.identification), "verificationRate",
-      rate_json(r.has_completed, r.verification), "containmentRate",
-      rate_json(r.has_completed, r.containment), "transferRate",
-      rate_json(r.has_completed, r.transfer), "optOutRate",
-      rate_json(r.has_completed, r.opt_out), "averageAttempts",
+      (json_int_t)c->crm_errors, "contextReused", (json_int_t)c->context_reused,
+      "aniIdentificationRate", rate_json(r.has_started, r.ani_identification),
+      "identificationRate", rate_json(r.has_completed, r.identification),
+      "verificationRate", rate_json(r.has_completed, r.verification),
+      "containmentRate", rate_json(r.has_completed, r.containment),
+      "transferRate", rate_json(r.has_completed, r.transfer), "optOutRate",
+      rate_json(r.has_completed, r.opt_out), "contextReuseRate",
+      rate_json(r.has_completed, r.context_reuse), "averageAttempts",
       rate_json(r.has_completed, r.average_attempts), "averageDurationSeconds",
       rate_json(r.has_completed, r.average_duration_seconds));
 }
@@ -173,8 +193,11 @@ static void csv_rate(buf *b, bool has, double v) {
     buf_add(b, ",", 1);
 }
 
+/* One summary CSV row: `scope` (bucket, total or channel), its times,
+ * line and channel names, then the counts and rates. */
 static void counts_csv(buf *b, const char *scope, const char *line,
-                       const report_counts *c, int64_t start, int64_t end) {
+                       const char *channel, const report_counts *c,
+                       int64_t start, int64_t end) {
   report_rates r;
   report_compute_rates(c, &r);
   char s[21], e[21];
@@ -182,47 +205,62 @@ static void counts_csv(buf *b, const char *scope, const char *line,
   report_format_time(end, e);
   buf_addf(b, "%s,%s,%s,", scope, s, e);
   report_csv_field(b, line[0] ? line : "all");
+  buf_add(b, ",", 1);
+  report_csv_field(b, channel[0] ? channel : "all");
   buf_addf(b, ",%lld,%lld,%lld", c->started, c->started_ani, c->completed);
   for (int o = 1; o < REPORT_OUTCOMES; o++)
     buf_addf(b, ",%lld", c->outcome[o]);
-  buf_addf(b, ",%lld,%lld,%lld,%lld", c->identified, c->verified, c->transfer,
-           c->crm_errors);
+  buf_addf(b, ",%lld,%lld,%lld,%lld,%lld", c->identified, c->verified,
+           c->transfer, c->crm_errors, c->context_reused);
   csv_rate(b, r.has_started, r.ani_identification);
   csv_rate(b, r.has_completed, r.identification);
   csv_rate(b, r.has_completed, r.verification);
   csv_rate(b, r.has_completed, r.containment);
   csv_rate(b, r.has_completed, r.transfer);
   csv_rate(b, r.has_completed, r.opt_out);
+  csv_rate(b, r.has_completed, r.context_reuse);
   csv_rate(b, r.has_completed, r.average_attempts);
   csv_rate(b, r.has_completed, r.average_duration_seconds);
   buf_add(b, "\r\n", 2);
 }
 
 static void summary_csv_header(buf *b) {
-  buf_addf(b, "scope,start,end,serviceLine,started,"
+  buf_addf(b, "scope,start,end,serviceLine,channel,started,"
               "startedAniIdentified,completed");
   for (int o = 1; o < REPORT_OUTCOMES; o++)
     buf_addf(b, ",outcome_%s", flow_outcome_name((flow_outcome)o));
-  buf_addf(b, ",identified,verified,transferred,crmErrors,"
+  buf_addf(b, ",identified,verified,transferred,crmErrors,contextReused,"
               "aniIdentificationRate,identificationRate,"
               "verificationRate,containmentRate,transferRate,"
-              "optOutRate,averageAttempts,averageDurationSeconds"
-              "\r\n");
+              "optOutRate,contextReuseRate,averageAttempts,"
+              "averageDurationSeconds\r\n");
+}
+
+/* Free what read_summary_or_reply allocated (safe on a zeroed ctx). */
+static void summary_free(summary_ctx *c) {
+  free(c->buckets);
+  free(c->legacy);
+  free(c->channels);
+  c->buckets = c->legacy = NULL;
+  c->channels = NULL;
 }
 
 /* Read the hour counters covering c's buckets up to `to` into c->buckets
- * (allocated here; the caller frees them). On failure fills the answer
- * (500 out of memory, or the store error) and returns false with
- * c->buckets freed. */
+ * (filtered by line and channel), c->all and c->channels, all allocated
+ * here (summary_free releases them). Hours recorded before channels were
+ * counted are read as voice. On failure fills the answer (500 out of
+ * memory, or the store error) and returns false with everything freed. */
 static bool read_summary_or_reply(summary_ctx *c, int64_t to,
                                   api_response *resp) {
   size_t hours = (size_t)((to - c->first_hour + 3599) / 3600);
+  bool voice = strcmp(c->channel, FLOW_DEFAULT_CHANNEL) == 0;
   char(*names)[REPORT_HOUR_LEN + 1] = calloc(hours, sizeof *names);
   c->buckets = calloc(c->bucket_count, sizeof *c->buckets);
-  if (!names || !c->buckets) {
+  c->legacy = voice ? calloc(c->bucket_count, sizeof *c->legacy) : NULL;
+  c->channels = calloc(1, sizeof *c->channels);
+  if (!names || !c->buckets || (voice && !c->legacy) || !c->channels) {
     free(names);
-    free(c->buckets);
-    c->buckets = NULL;
+    summary_free(c);
     api_error(resp, 500, "internal", "out of memory");
     return false;
   }
@@ -234,15 +272,18 @@ static bool read_summary_or_reply(summary_ctx *c, int64_t to,
                          on_hour_field, c, err, sizeof err);
   free(names);
   if (st != STORE_OK) {
-    free(c->buckets);
-    c->buckets = NULL;
+    summary_free(c);
     api_reply_store_error(resp, st, API_STORE_REPORTS, NULL, err);
     return false;
   }
+  for (size_t i = 0; c->legacy && i < c->bucket_count; i++)
+    report_counts_merge_positive(&c->buckets[i], &c->legacy[i]);
+  report_channels_finish(c->channels, &c->all);
   return true;
 }
 
-/* The summary as a CSV download: one row per bucket, then the total. */
+/* The summary as a CSV download: one row per bucket, the total, then one
+ * row per channel over the whole range. */
 static void render_summary_csv(const summary_ctx *c, const report_counts *total,
                                int64_t from, int64_t to, api_response *resp) {
   buf b;
@@ -250,13 +291,33 @@ static void render_summary_csv(const summary_ctx *c, const report_counts *total,
   summary_csv_header(&b);
   for (size_t i = 0; i < c->bucket_count; i++) {
     int64_t s = c->first_bucket + (int64_t)i * c->bucket_seconds;
-    counts_csv(&b, "bucket", c->line, &c->buckets[i], s, s + c->bucket_seconds);
+    counts_csv(&b, "bucket", c->line, c->channel, &c->buckets[i], s,
+               s + c->bucket_seconds);
   }
-  counts_csv(&b, "total", c->line, total, from, to);
+  counts_csv(&b, "total", c->line, c->channel, total, from, to);
+  const report_channels *ch = c->channels;
+  for (size_t i = 0; i < ch->count; i++)
+    counts_csv(&b, "channel", c->line, ch->name[i], &ch->counts[i], from, to);
   csv_answer(&b, "attachment; filename=\"authflow-summary.csv\"", resp);
 }
 
-/* The summary as JSON: range, bucket, lines, total and every bucket. */
+/* byChannel: one counts object per channel over [from, to), by name. */
+static json_t *by_channel_json(const report_channels *ch, int64_t from,
+                               int64_t to) {
+  json_t *list = json_array();
+  for (size_t i = 0; i < ch->count; i++) {
+    json_t *one = json_object();
+    json_object_set_new(one, "channel", json_string(ch->name[i]));
+    json_t *counts = counts_json(&ch->counts[i], from, to);
+    json_object_update(one, counts);
+    json_decref(counts);
+    json_array_append_new(list, one);
+  }
+  return list;
+}
+
+/* The summary as JSON: range, bucket, filters, lines, total, every bucket
+ * and byChannel. */
 static void render_summary_json(const config *cfg, const summary_ctx *c,
                                 report_bucket bucket,
                                 const report_counts *total, int64_t from,
@@ -273,13 +334,29 @@ static void render_summary_json(const config *cfg, const summary_ctx *c,
   report_format_time(from, f);
   report_format_time(to, t);
   resp->body =
-      json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "from", f, "to", t,
-                "bucket", bucket == REPORT_BUCKET_DAY ? "day" : "hour",
-                "serviceLine", c->line[0] ? c->line : "all", "serviceLines",
-                lines, "total", counts_json(total, from, to), "buckets", list);
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "from", f,
+                "to", t, "bucket", bucket == REPORT_BUCKET_DAY ? "day" : "hour",
+                "serviceLine", c->line[0] ? c->line : "all", "channel",
+                c->channel[0] ? c->channel : "all", "serviceLines", lines,
+                "total", counts_json(total, from, to), "buckets", list,
+                "byChannel", by_channel_json(c->channels, from, to));
   resp->status = 200;
   if (!resp->body)
     api_error(resp, 500, "internal", "could not render the report");
+}
+
+/* channel: "" (all) or a channel name ([a-z0-9_]{1,32}); else a 400
+ * (returns false). */
+static bool channel_param_or_reply(report_param_fn get, void *ctx, char *out,
+                                   size_t out_len, api_response *resp) {
+  if (!param_or_reply(get, ctx, "channel", out, out_len, resp))
+    return false;
+  if (out[0] && !request_channel_ok(out)) {
+    api_error(resp, 400, "invalid_request",
+              "channel must be 1..32 characters of a-z, 0-9 and _");
+    return false;
+  }
+  return true;
 }
 
 /* GET /v1/reports/summary: validate, read the hour counters, render. */
@@ -287,10 +364,12 @@ static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
                            api_response *resp) {
   int64_t from, to;
   char line[FLOW_NAME_MAX + 1], bucket_text[16];
+  char channel[PARAM_MAX];
   report_bucket bucket;
   bool csv;
   if (!range_params_or_reply(get, ctx, &from, &to, resp) ||
       !line_param_or_reply(cfg, get, ctx, line, sizeof line, resp) ||
+      !channel_param_or_reply(get, ctx, channel, sizeof channel, resp) ||
       !format_param_or_reply(get, ctx, &csv, resp) ||
       !param_or_reply(get, ctx, "bucket", bucket_text, sizeof bucket_text,
                       resp))
@@ -301,6 +380,7 @@ static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
   }
   /* Counters are kept per hour, so the range is widened to whole hours. */
   summary_ctx c = {.line = line,
+                   .channel = channel,
                    .first_hour = report_bucket_floor(from, REPORT_BUCKET_HOUR),
                    .first_bucket = report_bucket_floor(from, bucket),
                    .bucket_seconds = report_bucket_seconds(bucket)};
@@ -315,7 +395,7 @@ static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
     render_summary_csv(&c, &total, from, to, resp);
   else
     render_summary_json(cfg, &c, bucket, &total, from, to, resp);
-  free(c.buckets);
+  summary_free(&c);
 }
 
 /* ---------------------------------------------------------------------
@@ -323,7 +403,7 @@ static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
  * ------------------------------------------------------------------- */
 
 typedef struct {
-  const char *line, *outcome, *auth_status;
+  const char *line, *outcome, *auth_status, *channel;
   size_t limit;
   bool csv;
   json_t *items;
@@ -351,8 +431,9 @@ static long long int_of(const char *s) {
 static const char *const event_columns[] = {
     "conversationId",       "serviceLine",      "outcome",        "authStatus",
     "identificationMethod", "identifyAttempts", "verifyAttempts", "attempts",
-    "durationMs",           "timeMs",           "aniMasked"};
+    "durationMs",           "timeMs",           "aniMasked",      "channel"};
 #define EVENT_COLUMNS (sizeof event_columns / sizeof event_columns[0])
+#define EVENT_CHANNEL 11 /* index of "channel" in event_columns */
 
 static void on_event(void *user, const char *id, size_t n,
                      const char *const *names, const char *const *values) {
@@ -363,9 +444,13 @@ static void on_event(void *user, const char *id, size_t n,
   const char *v[EVENT_COLUMNS];
   for (size_t i = 0; i < EVENT_COLUMNS; i++)
     v[i] = field_of(n, names, values, event_columns[i]);
+  /* Events recorded before channels were are voice calls. */
+  if (!v[EVENT_CHANNEL][0])
+    v[EVENT_CHANNEL] = FLOW_DEFAULT_CHANNEL;
   if ((c->line[0] && strcmp(v[1], c->line) != 0) ||
       (c->outcome[0] && strcmp(v[2], c->outcome) != 0) ||
-      (c->auth_status[0] && strcmp(v[3], c->auth_status) != 0))
+      (c->auth_status[0] && strcmp(v[3], c->auth_status) != 0) ||
+      (c->channel[0] && strcmp(v[EVENT_CHANNEL], c->channel) != 0))
     return;
   if (c->matched == c->limit) {
     c->more = true;
@@ -389,14 +474,15 @@ static void on_event(void *user, const char *id, size_t n,
   json_array_append_new(
       c->items,
       json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, "
-                "s:I, s:s}",
+                "s:I, s:s, s:s}",
                 "id", id, "time", when, "conversationId", v[0], "serviceLine",
                 v[1], "outcome", v[2], "authStatus", v[3],
                 "identificationMethod", v[4], "identifyAttempts",
                 (json_int_t)int_of(v[5]), "verifyAttempts",
                 (json_int_t)int_of(v[6]), "attempts", (json_int_t)int_of(v[7]),
                 "durationMs", (json_int_t)int_of(v[8]), "timeMs",
-                (json_int_t)int_of(v[9]), "aniMasked", v[10]));
+                (json_int_t)int_of(v[9]), "aniMasked", v[10], "channel",
+                v[EVENT_CHANNEL]));
 }
 
 /* A stream ID: digits '-' digits. */
@@ -420,6 +506,7 @@ static bool auth_status_ok(const char *s) {
 typedef struct {
   int64_t from, to;
   char line[FLOW_NAME_MAX + 1], outcome[32], auth[32];
+  char channel[PARAM_MAX];
   char cursor[48]; /* "" for the first page */
   size_t limit;
   bool csv;
@@ -432,6 +519,7 @@ static bool interactions_query_or_reply(const config *cfg, report_param_fn get,
   char limit_text[16];
   if (!range_params_or_reply(get, ctx, &q->from, &q->to, resp) ||
       !line_param_or_reply(cfg, get, ctx, q->line, sizeof q->line, resp) ||
+      !channel_param_or_reply(get, ctx, q->channel, sizeof q->channel, resp) ||
       !format_param_or_reply(get, ctx, &q->csv, resp) ||
       !param_or_reply(get, ctx, "outcome", q->outcome, sizeof q->outcome,
                       resp) ||
@@ -559,6 +647,7 @@ static void handle_interactions(const config *cfg, report_param_fn get,
   interactions_ctx c = {.line = q.line,
                         .outcome = q.outcome,
                         .auth_status = q.auth,
+                        .channel = q.channel,
                         .limit = q.limit,
                         .csv = q.csv,
                         .items = json_array(),

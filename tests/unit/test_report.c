@@ -330,6 +330,157 @@ static void test_build_record_channels(void **state) {
   }
 }
 
+/* Both shapes of counter field, as a table: what is counted, for which
+ * line and channel, and what is refused. */
+static void test_counts_add_scoped(void **state) {
+  (void)state;
+  static const struct {
+    const char *field;
+    bool ok;
+    const char *line, *channel;
+    size_t member; /* offsetof the member that grows */
+  } rows[] = {
+      {"retail|started", true, "retail", "", offsetof(report_counts, started)},
+      {"retail|started@voice", true, "retail", "voice",
+       offsetof(report_counts, started)},
+      {"retail|context_reused", true, "retail", "",
+       offsetof(report_counts, context_reused)},
+      {"retail|context_reused@web_chat2", true, "retail", "web_chat2",
+       offsetof(report_counts, context_reused)},
+      {"a-b|crm_error@x", true, "a-b", "x",
+       offsetof(report_counts, crm_errors)},
+      {"retail|verified@app", true, "retail", "app",
+       offsetof(report_counts, outcome) +
+           FLOW_OUTCOME_VERIFIED * sizeof(long long)},
+      {"retail|started@", false, "", "", 0},
+      {"retail|started@Voice", false, "", "", 0},
+      {"retail|started@a-b", false, "", "", 0},
+      {"retail|started@voice@voice", false, "", "", 0},
+      {"retail|started@abcdefghijabcdefghijabcdefghijabc", false, "", "", 0},
+      {"retail|started@abcdefghijabcdefghijabcdefghijab", true, "retail",
+       "abcdefghijabcdefghijabcdefghijab", offsetof(report_counts, started)},
+      {"retail|nope@voice", false, "", "", 0},
+      {"retail|@voice", false, "", "", 0},
+      {"|started@voice", false, "", "", 0},
+      {"started@voice", false, "", "", 0},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    report_counts c = {0}, zero = {0};
+    report_scope scope;
+    bool ok = report_counts_add_scoped(&c, rows[i].field, 3, &scope);
+    assert_int_equal(ok, rows[i].ok);
+    if (!ok) {
+      assert_memory_equal(&c, &zero, sizeof c);
+      continue;
+    }
+    assert_string_equal(scope.line, rows[i].line);
+    assert_string_equal(scope.channel, rows[i].channel);
+    long long *grown = (long long *)((char *)&c + rows[i].member);
+    assert_int_equal(*grown, 3);
+    *grown = 0;
+    assert_memory_equal(&c, &zero, sizeof c);
+    /* The all-channels reader takes only the plain shape. */
+    char line[FLOW_NAME_MAX + 1];
+    report_counts d = {0};
+    assert_int_equal(
+        report_counts_add_field(&d, rows[i].field, 1, line, sizeof line),
+        rows[i].channel[0] == '\0');
+  }
+}
+
+/* contextReuseRate is over completed, null (has_completed false) with
+ * none; subtract and merge_positive work member by member. */
+static void test_context_reuse_rate_and_arithmetic(void **state) {
+  (void)state;
+  report_counts c = {.completed = 8, .context_reused = 2, .started = 10};
+  report_rates r;
+  report_compute_rates(&c, &r);
+  assert_true(r.has_completed);
+  assert_float_equal(r.context_reuse, 0.25, 1e-9);
+  report_counts none = {.started = 3, .context_reused = 0};
+  report_compute_rates(&none, &r);
+  assert_false(r.has_completed);
+  assert_float_equal(r.context_reuse, 0, 0);
+
+  report_counts a = {.started = 5, .context_reused = 1, .crm_errors = 2};
+  a.outcome[FLOW_OUTCOME_LOCKED] = 4;
+  report_counts b = {.started = 7, .context_reused = 1};
+  b.outcome[FLOW_OUTCOME_LOCKED] = 1;
+  report_counts_subtract(&a, &b);
+  assert_int_equal(a.started, -2);
+  assert_int_equal(a.context_reused, 0);
+  assert_int_equal(a.crm_errors, 2);
+  assert_int_equal(a.outcome[FLOW_OUTCOME_LOCKED], 3);
+  report_counts into = {.started = 1};
+  report_counts_merge_positive(&into, &a);
+  assert_int_equal(into.started, 1); /* -2 counts as 0 */
+  assert_int_equal(into.crm_errors, 2);
+  assert_int_equal(into.outcome[FLOW_OUTCOME_LOCKED], 3);
+  report_counts_merge(&into, &a);
+  assert_int_equal(into.started, -1);
+}
+
+/* byChannel: sorted by name whatever the arrival order, duplicates merged,
+ * the sum kept over every channel (also those past the cap), and what the
+ * all-channels counters hold beyond the channels' sum given to voice. */
+static void test_channels(void **state) {
+  (void)state;
+  report_channels *t = calloc(1, sizeof *t);
+  assert_non_null(t);
+  static const struct {
+    const char *channel;
+    long long started;
+  } adds[] = {{"web", 2}, {"app", 1}, {"voice", 4}, {"web", 3}, {"chat", 1}};
+  for (size_t i = 0; i < sizeof adds / sizeof adds[0]; i++) {
+    report_counts one = {.started = adds[i].started};
+    report_channels_add(t, adds[i].channel, &one);
+  }
+  static const char *const order[] = {"app", "chat", "voice", "web"};
+  static const long long started[] = {1, 1, 4, 5};
+  assert_int_equal(t->count, 4);
+  for (size_t i = 0; i < 4; i++) {
+    assert_string_equal(t->name[i], order[i]);
+    assert_int_equal(t->counts[i].started, started[i]);
+  }
+  assert_int_equal(t->sum.started, 11);
+  /* 15 started in all: 4 of them in hours before channels were counted. */
+  report_counts all = {.started = 15};
+  report_channels_finish(t, &all);
+  assert_int_equal(t->count, 4);
+  assert_int_equal(t->counts[2].started, 8);
+  /* Nothing beyond the channels' sum: no voice row is invented. */
+  report_channels *u = calloc(1, sizeof *u);
+  assert_non_null(u);
+  report_counts one = {.started = 2, .completed = 1};
+  report_channels_add(u, "app", &one);
+  report_channels_finish(u, &one);
+  assert_int_equal(u->count, 1);
+  assert_string_equal(u->name[0], "app");
+  /* Only legacy counters: voice appears. */
+  memset(u, 0, sizeof *u);
+  report_channels_finish(u, &one);
+  assert_int_equal(u->count, 1);
+  assert_string_equal(u->name[0], "voice");
+  assert_int_equal(u->counts[0].completed, 1);
+  /* Past the cap a new channel is left out of the table, not the sum. */
+  memset(u, 0, sizeof *u);
+  for (int i = 0; i < REPORT_CHANNELS_MAX + 5; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "c%03d", REPORT_CHANNELS_MAX + 4 - i);
+    report_channels_add(u, name, &one);
+  }
+  assert_int_equal(u->count, REPORT_CHANNELS_MAX);
+  assert_true(u->truncated);
+  assert_int_equal(u->sum.started, 2LL * (REPORT_CHANNELS_MAX + 5));
+  for (size_t i = 1; i < u->count; i++)
+    assert_true(strcmp(u->name[i - 1], u->name[i]) < 0);
+  report_counts total = u->sum;
+  report_channels_finish(u, &total);
+  assert_int_equal(u->count, REPORT_CHANNELS_MAX); /* no voice invented */
+  free(t);
+  free(u);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_time),
@@ -341,6 +492,9 @@ int main(void) {
       cmocka_unit_test(test_url_decode),
       cmocka_unit_test(test_build_record),
       cmocka_unit_test(test_build_record_channels),
+      cmocka_unit_test(test_counts_add_scoped),
+      cmocka_unit_test(test_context_reuse_rate_and_arithmetic),
+      cmocka_unit_test(test_channels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
