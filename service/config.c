@@ -38,6 +38,11 @@ static const config defaults = {
     .redis_failover_wait_ms = 5000,
     .lockout_max_failures = 5,
     .lockout_window_seconds = 900,
+    .lockout_max_lock_seconds = 86400,
+    .lockout_escalation_reset_seconds = 2592000,
+    .lockout_global_max_per_minute = 300,
+    .lockout_caller_max_failures = 10,
+    .lockout_caller_window_seconds = 3600,
     .crm_base_url = "http://127.0.0.1:8081",
     .crm_connect_timeout_ms = 1000,
     .crm_timeout_ms = 3000,
@@ -137,6 +142,7 @@ void config_free(config *cfg) {
   cfg->handoff_key_count = 0;
   explicit_bzero(cfg->handoff_secret, sizeof cfg->handoff_secret);
   memset(cfg->redis_password, 0, sizeof cfg->redis_password);
+  explicit_bzero(cfg->caller_hash_key, sizeof cfg->caller_hash_key);
 }
 
 const config_service_line *config_find_service_line(const config *cfg,

@@ -120,6 +120,18 @@ typedef struct {
   /* lockout across calls */
   int lockout_max_failures;
   int lockout_window_seconds;
+  /* each lockout after the first doubles, up to this (seconds) */
+  int lockout_max_lock_seconds;
+  /* how long the count of a customer's lockouts is kept */
+  int lockout_escalation_reset_seconds;
+  /* failed verifications over all customers per minute; 0 = off */
+  int lockout_global_max_per_minute;
+  /* failed verifications per caller number (keyed hash); 0 = off */
+  int lockout_caller_max_failures;
+  int lockout_caller_window_seconds;
+  /* AUTHFLOW_CALLER_HASH_KEY (HMAC key for caller numbers); "" = unset,
+   * main() then makes a random one */
+  char caller_hash_key[CONFIG_API_KEY_MAX + 1];
   /* crm */
   char crm_base_url[CONFIG_URL_MAX + 1]; /* no trailing '/' */
   long crm_connect_timeout_ms;

@@ -63,6 +63,14 @@ bool config_env_apply(config *cfg, char *(*getenv_fn)(const char *), char *err,
       !set_keys_env("AUTHFLOW_HANDOFF_KEYS", cfg->handoff_keys,
                     &cfg->handoff_key_count, v, err, err_len))
     return false;
+  if ((v = config_env(getenv_fn, "AUTHFLOW_CALLER_HASH_KEY"))) {
+    size_t n = strlen(v);
+    if (n < 16 || n >= sizeof cfg->caller_hash_key)
+      return config_error(err, err_len,
+                          "AUTHFLOW_CALLER_HASH_KEY: must be 16..%zu bytes",
+                          sizeof cfg->caller_hash_key - 1);
+    memcpy(cfg->caller_hash_key, v, n + 1);
+  }
   if ((v = config_env(getenv_fn, "AUTHFLOW_REDIS_SENTINELS")) &&
       !config_set_sentinels_text(cfg, v, err, err_len))
     return false;

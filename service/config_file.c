@@ -49,7 +49,33 @@ static const config_num_field lockout_nums[] = {
      100},
     {"windowSeconds", CONFIG_NUM_INT, offsetof(config, lockout_window_seconds),
      60, 86400},
+    {"maxLockSeconds", CONFIG_NUM_INT,
+     offsetof(config, lockout_max_lock_seconds), 60, 2592000},
+    {"escalationResetSeconds", CONFIG_NUM_INT,
+     offsetof(config, lockout_escalation_reset_seconds), 60, 31536000},
+    {"globalMaxFailuresPerMinute", CONFIG_NUM_INT,
+     offsetof(config, lockout_global_max_per_minute), 0, 1000000},
+    {"callerMaxFailures", CONFIG_NUM_INT,
+     offsetof(config, lockout_caller_max_failures), 0, 10000},
+    {"callerWindowSeconds", CONFIG_NUM_INT,
+     offsetof(config, lockout_caller_window_seconds), 60, 86400},
 };
+
+/* The lockout durations must grow: the cap at least the first lockout,
+ * the memory of lockouts at least the cap. */
+static bool check_lockout(const config *cfg, char *err, size_t err_len) {
+  if (cfg->lockout_max_lock_seconds < cfg->lockout_window_seconds)
+    return config_error(err, err_len,
+                        "lockout.maxLockSeconds: must be at least "
+                        "lockout.windowSeconds (%d)",
+                        cfg->lockout_window_seconds);
+  if (cfg->lockout_escalation_reset_seconds < cfg->lockout_max_lock_seconds)
+    return config_error(err, err_len,
+                        "lockout.escalationResetSeconds: must be at least "
+                        "lockout.maxLockSeconds (%d)",
+                        cfg->lockout_max_lock_seconds);
+  return true;
+}
 
 static const config_num_field reporting_nums[] = {
     {"streamMaxLen", CONFIG_NUM_LONG, offsetof(config, report_stream_max_len),
@@ -337,6 +363,7 @@ static bool load_root(const json_t *root, config *cfg, char *err,
          load_redis(root, cfg, err, err_len) &&
          load_nums_section(root, "lockout", lockout_nums,
                            CONFIG_COUNT(lockout_nums), cfg, err, err_len) &&
+         check_lockout(cfg, err, err_len) &&
          load_crm(root, cfg, err, err_len) &&
          load_log(root, cfg, err, err_len) &&
          load_nums_section(root, "reporting", reporting_nums,

@@ -78,6 +78,8 @@ static bool load_line_strings(const json_t *obj, const char *path,
   if (!config_read_bool(obj, path, "aniLookup", &p->ani_lookup, err, err_len) ||
       !config_read_bool(obj, path, "verification", &p->verification, err,
                         err_len) ||
+      !config_read_bool(obj, path, "greetBeforeVerification",
+                        &p->greet_before_verification, err, err_len) ||
       !config_read_str(obj, path, "identifierType", &type, err, err_len) ||
       !config_read_str(obj, path, "defaultLanguage", &language, err, err_len) ||
       !config_read_str(obj, path, "defaultCountryCode", &cc, err, err_len))
@@ -167,8 +169,9 @@ static bool load_line_context(const json_t *obj, const char *path,
 static bool load_line(const char *name, const json_t *obj,
                       config_service_line *line, char *err, size_t err_len) {
   static const char *const others[] = {
-      "aniLookup",          "verification", "identifierType", "defaultLanguage",
-      "defaultCountryCode", "prompts",      "context",        NULL};
+      "aniLookup",      "verification",    "greetBeforeVerification",
+      "identifierType", "defaultLanguage", "defaultCountryCode",
+      "prompts",        "context",         NULL};
   char path[FLOW_NAME_MAX + 16];
   *line = line_defaults;
   if (!line_name_ok(name))

@@ -14,11 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "api.h"
 #include "config.h"
 #include "crm_client.h"
 #include "crm_template.h"
+#include "entropy.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -95,6 +98,11 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->command_timeout_ms = cfg->redis_command_timeout_ms;
   sc->lockout_max_failures = cfg->lockout_max_failures;
   sc->lockout_window_seconds = cfg->lockout_window_seconds;
+  sc->lockout_max_lock_seconds = cfg->lockout_max_lock_seconds;
+  sc->lockout_escalation_reset_seconds = cfg->lockout_escalation_reset_seconds;
+  sc->global_max_failures_per_minute = cfg->lockout_global_max_per_minute;
+  sc->caller_max_failures = cfg->lockout_caller_max_failures;
+  sc->caller_window_seconds = cfg->lockout_caller_window_seconds;
   memcpy(sc->sentinels, cfg->redis_sentinels, sizeof sc->sentinels);
   sc->sentinel_count = cfg->redis_sentinel_count;
   sc->failover_wait_ms = cfg->redis_failover_wait_ms;
@@ -168,10 +176,35 @@ static void mask_userinfo(char *s, size_t size) {
   memcpy(host, "***", 3);
 }
 
+/* True when a header's name suggests its value is a secret (compared
+ * case-insensitively): such values are masked whole in --check-crm output
+ * even when written literally in the config. */
+static bool secret_header(const char *line) {
+  static const char *const hints[] = {
+      "auth",   "token",   "key",       "secret",     "pass",
+      "cookie", "session", "signature", "credential", "api"};
+  const char *colon = strchr(line, ':');
+  if (!colon)
+    return false;
+  char name[128];
+  size_t n = (size_t)(colon - line);
+  if (n >= sizeof name)
+    return true; /* an odd, long name: mask rather than guess */
+  for (size_t i = 0; i < n; i++)
+    name[i] = (char)(line[i] >= 'A' && line[i] <= 'Z' ? line[i] + 32 : line[i]);
+  name[n] = '\0';
+  for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+    if (strstr(name, hints[i]))
+      return true;
+  return false;
+}
+
 /* Print a line with every configured secret and URL credential masked;
- * Authorization-like header values are masked whole. */
+ * Authorization-like header values are masked whole (keeping the scheme),
+ * and so are the values of headers whose names suggest a secret. */
 static void print_masked(const char *prefix, const char *line,
                          const config *cfg) {
+  bool is_header = strstr(prefix, "header") != NULL;
   const char *secrets[CRM_MASK_MAX];
   for (size_t i = 0; i < cfg->crm.secret_count; i++)
     secrets[i] = cfg->crm.secrets[i];
@@ -184,6 +217,9 @@ static void print_masked(const char *prefix, const char *line,
     const char *sp = colon[1] ? strchr(colon + 2, ' ') : NULL;
     snprintf(out, sizeof out, "%.*s ***",
              sp ? (int)(sp - line) : (int)(colon - line + 1), line);
+  } else if (is_header && secret_header(line)) {
+    snprintf(out, sizeof out, "%.*s: ***", (int)(strchr(line, ':') - line),
+             line);
   } else {
     crm_template_mask(line, secrets, cfg->crm.secret_count, out, sizeof out);
     mask_userinfo(out, sizeof out);
@@ -250,6 +286,51 @@ static int run_check_crm(const config *cfg, const char *value) {
   return w.done && w.result.ok ? 0 : 1;
 }
 
+/* Keep secrets out of crash dumps: no core file (soft and hard limit 0)
+ * and not dumpable, which also stops same-user processes from attaching
+ * a debugger or reading our memory through /proc. Called first thing,
+ * before the configuration (which holds secrets) is read. */
+static void no_core_dumps(void) {
+  struct rlimit none = {0, 0};
+  (void)setrlimit(RLIMIT_CORE, &none);
+  (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* Set when main() made a random caller hash key (none configured). */
+static bool caller_key_generated;
+
+/* Start-up warnings about guessing (SPEC §6): a verify operation that maps
+ * no wrongAnswer status turns every wrong answer a CRM answers with an
+ * error status into crm_unavailable (still counted, but the caller goes
+ * to an agent after one try); a random caller hash key makes the
+ * per-number limit per instance. */
+static void warn_guessing(const config *cfg) {
+  const crm_operation *v = &cfg->crm.ops[CRM_OP_VERIFY];
+  const crm_operation *ref = &crm_profile_reference()->ops[CRM_OP_VERIFY];
+  /* The reference API answers a wrong answer 200 {"verified":false}; a
+   * verify operation configured otherwise is the operator's to map. */
+  bool custom = strcmp(v->url, ref->url) != 0 ||
+                strcmp(v->method, ref->method) != 0 ||
+                strcmp(v->body, ref->body) != 0 ||
+                strcmp(v->map.verified, ref->map.verified) != 0 ||
+                v->map.ok_count != ref->map.ok_count ||
+                v->header_count != ref->header_count;
+  if (custom && v->map.wrong_answer_count == 0)
+    log_warn("crm verify maps no wrong answer",
+             LOG_STR("key", "crm.operations.verify.status.wrongAnswer"),
+             LOG_STR("pointer", v->map.verified),
+             LOG_STR("detail",
+                     "a wrong answer must come back as an ok status with the "
+                     "verified pointer false; any other answer still counts "
+                     "as a failed attempt but ends the call as "
+                     "crm_unavailable"));
+  if (caller_key_generated && cfg->lockout_caller_max_failures > 0)
+    log_warn("no caller hash key",
+             LOG_STR("detail", "AUTHFLOW_CALLER_HASH_KEY is not set: a random "
+                               "key was made, so lockout.callerMaxFailures "
+                               "counts per instance and restarts empty"));
+}
+
 /* Serve until SIGTERM/SIGINT, then drain. Returns the exit status. */
 static int serve(const config *cfg) {
   /* Block the stop signals in every thread; this one takes them with
@@ -293,7 +374,9 @@ static int serve(const config *cfg) {
     log_info("handoffs off: no handoff.secret, so no code can be created "
              "and every redemption is refused unchecked",
              LOG_INT("handoffKeys", (int64_t)cfg->handoff_key_count));
+  warn_guessing(cfg);
   log_lifecycle("listening", LOG_INT("port", http_port()),
+                LOG_BOOL("dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1),
                 LOG_STR("version", AUTHFLOW_VERSION),
                 LOG_INT("threads", cfg->threads),
                 LOG_INT("serviceLines", (int64_t)cfg->service_line_count));
@@ -338,6 +421,7 @@ static void print_config_summary(const config *cfg) {
 }
 
 int main(int argc, char **argv) {
+  no_core_dumps();
   const char *config_path = NULL;
   bool check_only = false, healthcheck = false, check_crm = false;
   const char *check_crm_value = "+13175550116";
@@ -381,6 +465,10 @@ int main(int argc, char **argv) {
   } else if (healthcheck) {
     rc = run_healthcheck(&cfg);
   } else {
+    if (!cfg.caller_hash_key[0]) {
+      entropy_hex(cfg.caller_hash_key, sizeof cfg.caller_hash_key, 32);
+      caller_key_generated = true;
+    }
     rc = serve(&cfg);
   }
   config_free(&cfg);

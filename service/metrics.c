@@ -34,6 +34,8 @@ static _Atomic uint64_t crm_calls[2][2]; /* [lookup|verify][ok|error] */
 static histogram crm_latency[2];
 static _Atomic uint64_t redis_errors;
 static _Atomic uint64_t report_dropped;
+static _Atomic uint64_t lockouts;          /* customers locked out */
+static _Atomic uint64_t limit_trips[2];    /* [global|caller] */
 static _Atomic long crm_breaker;           /* crm_breaker_state */
 static _Atomic uint64_t crm_breaker_opens; /* transitions to open */
 static _Atomic uint64_t crm_events[3];     /* retry, token, fast fail */
@@ -116,6 +118,15 @@ void metrics_session_completed(size_t line, flow_outcome outcome) {
   if (line < MAX_LINES && (unsigned)outcome < OUTCOME_COUNT)
     atomic_fetch_add_explicit(&completed[line][outcome], 1,
                               memory_order_relaxed);
+}
+
+void metrics_lockout(void) {
+  atomic_fetch_add_explicit(&lockouts, 1, memory_order_relaxed);
+}
+
+void metrics_verify_limit_trip(bool caller) {
+  atomic_fetch_add_explicit(&limit_trips[caller ? 1 : 0], 1,
+                            memory_order_relaxed);
 }
 
 void metrics_report_dropped(void) {
@@ -206,6 +217,24 @@ static void render_crm_calls(buf *o) {
   for (int op = 0; op < 2; op++)
     emit_histogram(o, "authflow_crm_request_duration_seconds", "operation",
                    ops[op], &crm_latency[op]);
+}
+
+/* Lockouts and failed-verification limit trips (SPEC §6): for alerts. */
+static void render_guessing(buf *o) {
+  buf_addf(o,
+           "# HELP authflow_lockouts_total Customers locked out after "
+           "lockout.maxFailures failed verifications (each lockout once).\n"
+           "# TYPE authflow_lockouts_total counter\n"
+           "authflow_lockouts_total %llu\n"
+           "# HELP authflow_verify_limit_trips_total Security answers held "
+           "(completed as locked) by a failed-verification limit: global "
+           "(all customers per minute) or caller (one caller number).\n"
+           "# TYPE authflow_verify_limit_trips_total counter\n"
+           "authflow_verify_limit_trips_total{scope=\"global\"} %llu\n"
+           "authflow_verify_limit_trips_total{scope=\"caller\"} %llu\n",
+           (unsigned long long)load(&lockouts),
+           (unsigned long long)load(&limit_trips[0]),
+           (unsigned long long)load(&limit_trips[1]));
 }
 
 /* The single-value counters and gauges: Redis errors, dropped report
@@ -310,6 +339,7 @@ buf_status metrics_render(buf *out) {
   render_http(out);
   render_crm_calls(out);
   render_counters(out);
+  render_guessing(out);
   render_sessions(out);
   render_context(out);
   return buf_state(out);

@@ -32,6 +32,11 @@ void metrics_session_completed(size_t service_line_index, flow_outcome outcome);
 /* A completed step whose report recording failed (the step itself
  * committed). */
 void metrics_report_dropped(void);
+/* A customer was just locked out (authflow_lockouts_total). */
+void metrics_lockout(void);
+/* A security answer was held by the global (caller false) or per-caller
+ * failed-verification limit (authflow_verify_limit_trips_total). */
+void metrics_verify_limit_trip(bool caller);
 
 /* Context across channels (SPEC §7). */
 typedef enum {

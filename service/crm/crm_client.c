@@ -102,8 +102,10 @@ static void complete(crm_job *j, const flow_crm_result *r, long status,
   crm_job_free(j, crm_loop_multi());
 }
 
+/* A call that ends without a usable answer; `sent` says whether an earlier
+ * attempt of it reached the CRM (a verify that did still counts). */
 static void complete_failed(crm_job *j, bool record) {
-  flow_crm_result failed = {.ok = false};
+  flow_crm_result failed = {.ok = false, .sent = j->sent};
   complete(j, &failed, 0, record);
 }
 
@@ -174,6 +176,8 @@ static void transfer_done(crm_job *j, bool ok_io) {
     crm_token_resume_all(got);
     return;
   }
+  if (crm_job_sent(j))
+    j->sent = true;
   long status = crm_job_status(j, ok_io);
   if (status == 401 && client.p->auth.kind == CRM_AUTH_OAUTH2 &&
       !j->auth_retried) {
@@ -187,6 +191,7 @@ static void transfer_done(crm_job *j, bool ok_io) {
   flow_crm_result r;
   crm_map(client.p, &j->req, status, buf_str(&j->response),
           buf_len(&j->response), &r);
+  r.sent = j->sent;
   double left = j->deadline_ms - now_ms();
   if (!r.ok && j->http.idempotent && j->attempts <= client.p->lookup_retries &&
       left > jitter_ms() + MIN_ATTEMPT_MS) {

@@ -184,6 +184,16 @@ typedef struct {
   size_t count;
 } op_vars;
 
+/* The security answer may only go in the verify body: a URL or header
+ * lands in CRM, proxy and load-balancer access logs. */
+#define ANSWER_ONLY_IN_BODY                                                    \
+  "{answer} may only be used in the body (a URL or header reaches CRM, "       \
+  "proxy and load-balancer access logs)"
+
+static bool has_answer(const char *tmpl) {
+  return strstr(tmpl, "{answer") != NULL;
+}
+
 static op_vars vars_for(crm_op op) {
   return op == CRM_OP_VERIFY ? (op_vars){verify_vars, 3}
                              : (op_vars){lookup_vars, 2};
@@ -213,6 +223,8 @@ static bool load_op_request(ctx *c, const json_t *o, const char *path,
                         "%s.url: must start with {baseUrl}, http:// or "
                         "https:// and hold no spaces or '#'",
                         path);
+  if (vars.names == verify_vars && has_answer(d->url))
+    return config_error(err, err_len, "%s.url: " ANSWER_ONLY_IN_BODY, path);
   if (!crm_template_check(d->url, vars.names, vars.count, why, sizeof why))
     return config_error(err, err_len, "%s.url: %s", path, why);
   if (!crm_template_check(d->body, vars.names, vars.count, why, sizeof why))
@@ -239,6 +251,8 @@ static bool load_op_headers(ctx *c, const json_t *h, const char *path,
       return config_error(err, err_len,
                           "%s: must be \"Name: value\" without line breaks",
                           where);
+    if (vars.names == verify_vars && has_answer(d->headers[i]))
+      return config_error(err, err_len, "%s: " ANSWER_ONLY_IN_BODY, where);
     if (!crm_template_check(d->headers[i], vars.names, vars.count, why,
                             sizeof why))
       return config_error(err, err_len, "%s: %s", where, why);

@@ -134,6 +134,15 @@ bool crm_job_attach(crm_job *j, const char *url, struct curl_slist *h,
   return true;
 }
 
+bool crm_job_sent(const crm_job *j) {
+  long status = 0, request_size = 0;
+  curl_off_t pretransfer_us = 0;
+  curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(j->easy, CURLINFO_REQUEST_SIZE, &request_size);
+  curl_easy_getinfo(j->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+  return status > 0 || request_size > 0 || pretransfer_us > 0;
+}
+
 long crm_job_status(const crm_job *j, bool ok_io) {
   long status = 0;
   if (ok_io && buf_state(&j->response) == BUF_OK)

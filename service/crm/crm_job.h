@@ -39,6 +39,7 @@ typedef struct crm_job {
   bool is_token;              /* the OAuth2 token fetch, not a call */
   bool is_probe;              /* the half-open breaker's probe */
   bool auth_retried;          /* already retried once after a 401 */
+  bool sent; /* an attempt's request went out (see crm_job_sent) */
   int attempts;
   unsigned token_gen; /* the token generation this attempt used */
   double started_ms, deadline_ms, due_ms;
@@ -82,6 +83,13 @@ bool crm_job_attach(crm_job *j, const char *url, struct curl_slist *h,
 /* The HTTP status of an attempt that ended (ok_io: curl produced an
  * answer); 0 when it produced none or the answer was refused. */
 long crm_job_status(const crm_job *j, bool ok_io);
+
+/* Whether the attempt that just ended may have reached the CRM: it got an
+ * HTTP status, sent request bytes, or got as far as the connection being
+ * ready to send (curl's pretransfer time). False only when nothing can
+ * have been sent (refused or unreachable connection, failed TLS
+ * handshake). Errs on the side of "sent": a verification then counts. */
+bool crm_job_sent(const crm_job *j);
 
 /* Appends one "Name: value" line to `h` (NULL: starts a list). Out of
  * memory: frees (and wipes) `h` and returns NULL, so a list is never

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "handoff_api.h"
+#include "hmac.h"
 #include "log.h"
 #include "metrics.h"
 #include "phone.h"
@@ -91,7 +92,9 @@ static void render_session(const flow_session *s,
   flow_view_of(policy, s, &view);
 
   char text[PROMPT_TEXT_MAX];
-  prompt_vars vars = {.customer_name = s->customer_name,
+  /* No name before verification unless the line opted in (SPEC §6);
+   * customerName below is still filled, for the agent's screen. */
+  prompt_vars vars = {.customer_name = view.speak_name ? s->customer_name : "",
                       .identifier_type = policy->identifier_type,
                       .attempts_remaining = view.attempts_remaining};
   prompt_render(line ? line->prompts : NULL, s->language,
@@ -170,6 +173,13 @@ void api_reply_store_error(api_response *resp, store_status st,
               LOG_STR("error", err));
     api_error(resp, 500, "internal", store_words[subject].corrupt);
     return;
+  case STORE_DELETED:
+    /* A deleted conversation is over: it reads as completed. */
+    api_error(resp, 409, "wrong_state",
+              "that conversation was deleted; it cannot start again");
+    json_object_set_new(resp->body, "state",
+                        json_string(flow_state_name(FLOW_STATE_COMPLETED)));
+    return;
   case STORE_OK:
   case STORE_EXISTS:
   case STORE_CUSTOMER_LOCKED:
@@ -194,12 +204,20 @@ static store_status commit_recorded(const api_step *step, const flow_session *s,
                                     size_t err_len) {
   report_record rec;
   bool dropped = false;
+  int lockout_level = 0;
   report_build_record(s, step->is_start,
                       s->state == FLOW_STATE_COMPLETED &&
                           step->state_before != FLOW_STATE_COMPLETED,
                       &rec);
-  store_status st = store_commit_report(s, step->token, lockout, check_lockout,
-                                        &rec, &dropped, err, err_len);
+  store_status st =
+      store_commit_report(s, step->token, lockout, check_lockout, &rec,
+                          &dropped, &lockout_level, err, err_len);
+  if (lockout_level > 0) {
+    metrics_lockout();
+    log_warn("customer locked out",
+             LOG_STR("conversationId", s->conversation_id),
+             LOG_INT("lockout", lockout_level));
+  }
   if (dropped) {
     metrics_report_dropped();
     log_warn("report event dropped",
@@ -317,6 +335,27 @@ static bool start_context_or_reply(const request_body *req, flow_session *in,
   return true;
 }
 
+/*
+ * The keyed hash the per-caller failed-verification limit counts under:
+ * hex HMAC-SHA256(key, "limit-ani:" || E.164), cut to FLOW_ANI_HASH_MAX
+ * digits. "" when the ANI is missing or not a usable number. The number
+ * itself is never stored (SPEC §6).
+ */
+static void caller_hash(const flow_policy *policy, const char *ani, char *out,
+                        size_t out_len) {
+  char e164[PHONE_E164_MAX + 1], msg[PHONE_E164_MAX + 16];
+  char hex[HMAC_SHA256_HEX_LEN + 1];
+  out[0] = '\0';
+  if (!ani ||
+      !phone_normalise(ani, policy->default_country_code, e164, sizeof e164))
+    return;
+  int n = snprintf(msg, sizeof msg, "limit-ani:%s", e164);
+  hmac_sha256_hex(cfg->caller_hash_key, strlen(cfg->caller_hash_key), msg,
+                  (size_t)n, hex);
+  snprintf(out, out_len, "%.*s", FLOW_ANI_HASH_MAX, hex);
+  explicit_bzero(e164, sizeof e164);
+  explicit_bzero(msg, sizeof msg);
+}
 static api_status handle_start(const char *body, size_t len, api_step *step,
                                api_response *resp) {
   request_body req;
@@ -369,6 +408,8 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
            step->line->name);
   handoff_api_number_digest(cfg, step->line, req.ani, session_in.ani_digest);
   session_in.created_ms = now_ms();
+  caller_hash(&step->line->policy, req.ani, session_in.ani_hash,
+              sizeof session_in.ani_hash);
   flow_event ev = {.kind = FLOW_EV_START,
                    .ani = req.ani,
                    .link = req.linked_conversation_id ? &link : NULL,
@@ -412,10 +453,12 @@ static api_status handle_session_step(const route_match *route,
   char err[STORE_ERR_MAX];
   flow_session session;
   bool customer_locked = false;
+  store_limit limit = STORE_LIMIT_NONE;
   store_new_token(step->token, sizeof step->token);
-  store_status st = store_begin(
-      step->conversation_id, step->token, flow_event_allowed_states(kind),
-      flow_event_counter(kind), &session, &customer_locked, err, sizeof err);
+  store_status st =
+      store_begin(step->conversation_id, step->token,
+                  flow_event_allowed_states(kind), flow_event_counter(kind),
+                  &session, &customer_locked, &limit, err, sizeof err);
   if (st != STORE_OK) {
     api_reply_store_error(resp, st, API_STORE_SESSIONS, &session, err);
     goto done;
@@ -447,6 +490,13 @@ static api_status handle_session_step(const route_match *route,
   ev.now_ms = now_ms();
   flow_plan_status ps = flow_plan(&step->line->policy, &session, &ev,
                                   customer_locked, &step->planned);
+  if (limit != STORE_LIMIT_NONE && ps != FLOW_PLAN_WRONG_STATE) {
+    metrics_verify_limit_trip(limit == STORE_LIMIT_CALLER);
+    log_warn(
+        "verification limit reached",
+        LOG_STR("scope", limit == STORE_LIMIT_CALLER ? "caller" : "global"),
+        LOG_STR("conversationId", step->conversation_id));
+  }
   if (ps == FLOW_PLAN_WRONG_STATE) {
     store_release(step->conversation_id, step->token, err, sizeof err);
     step->lock_held = false;

@@ -27,12 +27,19 @@
 #include "store_report.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static store_config cfg;
 
 void store_init(const store_config *c) {
   cfg = *c;
+  /* Lockouts never shrink: a cap below the first lockout, or a memory of
+   * lockouts shorter than the cap, is raised (config refuses both). */
+  if (cfg.lockout_max_lock_seconds < cfg.lockout_window_seconds)
+    cfg.lockout_max_lock_seconds = cfg.lockout_window_seconds;
+  if (cfg.lockout_escalation_reset_seconds < cfg.lockout_max_lock_seconds)
+    cfg.lockout_escalation_reset_seconds = cfg.lockout_max_lock_seconds;
 }
 
 const store_config *store_cfg(void) {
@@ -59,10 +66,11 @@ store_status store_fail(store_status st, const char *msg, char *err,
   return st;
 }
 
-/* The session and lock keys of a conversation. */
+/* The session, lock and tombstone keys of a conversation. */
 typedef struct {
   char session[STORE_KEY_MAX];
   char lock[STORE_KEY_MAX];
+  char deleted[STORE_KEY_MAX];
 } session_keys;
 
 /* Fill *k for conversation `id`; false (err filled) when a key is too
@@ -71,7 +79,8 @@ static bool keys_for(session_keys *k, const char *id, char *err,
                      size_t err_len) {
   return store_key(k->session, sizeof k->session, "session", id, err,
                    err_len) &&
-         store_key(k->lock, sizeof k->lock, "lock", id, err, err_len);
+         store_key(k->lock, sizeof k->lock, "lock", id, err, err_len) &&
+         store_key(k->deleted, sizeof k->deleted, "deleted", id, err, err_len);
 }
 
 /* ---------------------------------------------------------------------
@@ -90,6 +99,7 @@ static const char *const status_names[] = {
     [STORE_CUSTOMER_LOCKED] = "customer_locked",
     [STORE_UNAVAILABLE] = "unavailable",
     [STORE_CORRUPT] = "corrupt",
+    [STORE_DELETED] = "deleted",
 };
 #define STATUS_COUNT (sizeof status_names / sizeof status_names[0])
 
@@ -166,15 +176,17 @@ store_status store_create_linked(const char *id, const char *token,
   snprintf(lock_ms, sizeof lock_ms, "%d", cfg.lock_ms);
   snprintf(prefix, sizeof prefix, "%slockout:", cfg.key_prefix);
   snprintf(max, sizeof max, "%d", cfg.lockout_max_failures);
-  const char *keys[] = {k.session, k.lock, want_link ? linked_key : k.session};
+  const char *keys[] = {k.session, k.lock, want_link ? linked_key : k.session,
+                        k.deleted};
   const char *args[] = {token, lock_ms, want_link ? "1" : "0", prefix, max};
   redisReply *r =
-      store_conn_script(STORE_SCRIPT_CREATE, keys, 3, args, 5, err, err_len);
+      store_conn_script(STORE_SCRIPT_CREATE, keys, 4, args, 5, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
-  store_status st = status_of(
-      r, ST(STORE_OK) | ST(STORE_BUSY) | ST(STORE_EXISTS) | ST(STORE_CORRUPT),
-      err, err_len);
+  store_status st = status_of(r,
+                              ST(STORE_OK) | ST(STORE_BUSY) | ST(STORE_EXISTS) |
+                                  ST(STORE_CORRUPT) | ST(STORE_DELETED),
+                              err, err_len);
   if (st == STORE_EXISTS && !reply_session(r, existing, err, err_len))
     st = STORE_CORRUPT;
   else if (st == STORE_CORRUPT)
@@ -193,8 +205,8 @@ store_status store_create_linked(const char *id, const char *token,
  */
 static store_status begin_result(redisReply *r, const char *id,
                                  const char *token, flow_session *out,
-                                 bool *customer_locked, char *err,
-                                 size_t err_len) {
+                                 bool *customer_locked, store_limit *limit,
+                                 char *err, size_t err_len) {
   store_status st =
       status_of(r,
                 ST(STORE_NOT_FOUND) | ST(STORE_BUSY) | ST(STORE_CORRUPT) |
@@ -216,42 +228,70 @@ static store_status begin_result(redisReply *r, const char *id,
     *customer_locked = r->elements >= 3 &&
                        r->element[2]->type == REDIS_REPLY_INTEGER &&
                        r->element[2]->integer == 1;
+    const redisReply *w = r->elements >= 4 ? r->element[3] : NULL;
+    if (w && w->type == REDIS_REPLY_STRING)
+      *limit = strcmp(w->str, "global") == 0   ? STORE_LIMIT_GLOBAL
+               : strcmp(w->str, "caller") == 0 ? STORE_LIMIT_CALLER
+                                               : STORE_LIMIT_NONE;
   }
   freeReplyObject(r);
   return st;
 }
 
+/* The begin script's numbers and key names (see script_begin). */
+typedef struct {
+  char lock_ms[16], max[16], window[16], gmax[16], cmax[16], cwindow[16];
+  char prefix[STORE_KEY_MAX], global[STORE_KEY_MAX], caller[STORE_KEY_MAX];
+} begin_texts;
+
+static void begin_texts_fill(begin_texts *t) {
+  snprintf(t->prefix, sizeof t->prefix, "%slockout:", cfg.key_prefix);
+  snprintf(t->global, sizeof t->global, "%slimit:global", cfg.key_prefix);
+  snprintf(t->caller, sizeof t->caller, "%slimit:caller:", cfg.key_prefix);
+  snprintf(t->lock_ms, sizeof t->lock_ms, "%d", cfg.lock_ms);
+  snprintf(t->max, sizeof t->max, "%d", cfg.lockout_max_failures);
+  snprintf(t->window, sizeof t->window, "%d", cfg.lockout_window_seconds);
+  snprintf(t->gmax, sizeof t->gmax, "%d", cfg.global_max_failures_per_minute);
+  snprintf(t->cmax, sizeof t->cmax, "%d", cfg.caller_max_failures);
+  snprintf(t->cwindow, sizeof t->cwindow, "%d", cfg.caller_window_seconds);
+}
+
 store_status store_begin(const char *id, const char *token,
                          unsigned allowed_states, flow_attempt_counter counter,
-                         flow_session *out, bool *customer_locked, char *err,
-                         size_t err_len) {
+                         flow_session *out, bool *customer_locked,
+                         store_limit *limit, char *err, size_t err_len) {
   *customer_locked = false;
+  *limit = STORE_LIMIT_NONE;
   memset(out, 0, sizeof *out);
   session_keys k;
   if (!keys_for(&k, id, err, err_len))
     return STORE_UNAVAILABLE;
-  char lock_ms[16], prefix[STORE_KEY_MAX], max[16], window[16];
-  snprintf(prefix, sizeof prefix, "%slockout:", cfg.key_prefix);
-  snprintf(lock_ms, sizeof lock_ms, "%d", cfg.lock_ms);
-  snprintf(max, sizeof max, "%d", cfg.lockout_max_failures);
-  snprintf(window, sizeof window, "%d", cfg.lockout_window_seconds);
-  const char *args[5 + FLOW_STATE_COMPLETED + 1 + 1] = {
-      token, lock_ms,
+  begin_texts t = {0};
+  begin_texts_fill(&t);
+  const char *args[11 + FLOW_STATE_COMPLETED + 1] = {
+      token,
+      t.lock_ms,
       counter == FLOW_COUNTER_IDENTIFY ? "identifyAttempts"
       : counter == FLOW_COUNTER_VERIFY ? "verifyAttempts"
                                        : "",
-      prefix, max};
-  int nargs = 5;
+      t.prefix,
+      t.max,
+      t.window,
+      t.global,
+      t.gmax,
+      t.caller,
+      t.cmax,
+      t.cwindow};
+  int nargs = 11;
   for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)
     if (allowed_states & (1u << s))
       args[nargs++] = flow_state_name((flow_state)s);
-  args[nargs++] = window; /* always last: the script reads ARGV[#ARGV] */
   const char *keys[] = {k.session, k.lock};
   redisReply *r =
       store_conn_script(STORE_SCRIPT_BEGIN, keys, 2, args, nargs, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
-  return begin_result(r, id, token, out, customer_locked, err, err_len);
+  return begin_result(r, id, token, out, customer_locked, limit, err, err_len);
 }
 
 /*
@@ -263,15 +303,16 @@ store_status store_begin(const char *id, const char *token,
 store_status store_commit(const flow_session *s, const char *token,
                           flow_lockout_effect lockout, bool check_lockout,
                           char *err, size_t err_len) {
-  return store_commit_report(s, token, lockout, check_lockout, NULL, NULL, err,
-                             err_len);
+  return store_commit_report(s, token, lockout, check_lockout, NULL, NULL, NULL,
+                             err, err_len);
 }
 
 /* The commit script's keys beyond session and lock: the customer's
  * lockout counter, the report hour hash, stream and dropped counter. */
 typedef struct {
   char lockout[STORE_KEY_MAX], hour[STORE_KEY_MAX], stream[STORE_KEY_MAX],
-      dropped[STORE_KEY_MAX];
+      dropped[STORE_KEY_MAX], level[STORE_KEY_MAX], global[STORE_KEY_MAX],
+      caller[STORE_KEY_MAX];
 } commit_keys;
 
 /* Fill *k for session `s` and report `rec` (may be NULL); false (err
@@ -281,9 +322,14 @@ static bool commit_keys_for(commit_keys *k, const flow_session *s,
                             size_t err_len) {
   /* With no customer the lockout key is never read or written; name a key
    * that cannot be a customer's so the script's key list stays fixed. */
-  return store_key(k->lockout, sizeof k->lockout, "lockout",
-                   s->customer_id[0] ? s->customer_id : "-none-", err,
+  const char *cid = s->customer_id[0] ? s->customer_id : "-none-";
+  return store_key(k->lockout, sizeof k->lockout, "lockout", cid, err,
                    err_len) &&
+         store_key(k->level, sizeof k->level, "lockouts", cid, err, err_len) &&
+         store_key(k->global, sizeof k->global, "limit", "global", err,
+                   err_len) &&
+         store_key(k->caller, sizeof k->caller, "limit:caller",
+                   s->ani_hash[0] ? s->ani_hash : "-none-", err, err_len) &&
          store_key(k->hour, sizeof k->hour, "report:h",
                    rec ? rec->hour : "none", err, err_len) &&
          store_key(k->stream, sizeof k->stream, "report", "events", err,
@@ -292,10 +338,11 @@ static bool commit_keys_for(commit_keys *k, const flow_session *s,
                    err_len);
 }
 
-/* The commit script's first seven arguments (see script_commit), with the
- * numbers they need kept in *txt. */
+/* The commit script's first COMMIT_HEAD arguments (see script_commit),
+ * with the numbers they need kept in *txt. */
+#define COMMIT_HEAD 11
 typedef struct {
-  char ttl[16], max[16], window[16], rn[16];
+  char ttl[16], max[16], window[16], max_lock[16], reset[16], rn[16];
 } commit_texts;
 
 static void commit_head_args(const flow_session *s, const char *token,
@@ -304,6 +351,10 @@ static void commit_head_args(const flow_session *s, const char *token,
   snprintf(txt->ttl, sizeof txt->ttl, "%d", cfg.session_ttl_seconds);
   snprintf(txt->max, sizeof txt->max, "%d", cfg.lockout_max_failures);
   snprintf(txt->window, sizeof txt->window, "%d", cfg.lockout_window_seconds);
+  snprintf(txt->max_lock, sizeof txt->max_lock, "%d",
+           cfg.lockout_max_lock_seconds);
+  snprintf(txt->reset, sizeof txt->reset, "%d",
+           cfg.lockout_escalation_reset_seconds);
   snprintf(txt->rn, sizeof txt->rn, "%d", nrep);
   args[0] = token;
   args[1] = txt->ttl;
@@ -314,12 +365,17 @@ static void commit_head_args(const flow_session *s, const char *token,
   args[3] = check_lockout && s->customer_id[0] ? "1" : "0";
   args[4] = txt->max;
   args[5] = txt->window;
-  args[6] = txt->rn;
+  args[6] = txt->max_lock;
+  args[7] = txt->reset;
+  args[8] = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
+  args[9] = cfg.caller_max_failures > 0 && s->ani_hash[0] ? "1" : "0";
+  args[10] = txt->rn;
 }
 
 /* The commit script's reply as a status, with *dropped (may be NULL) set
  * when report data was dropped. Frees r. */
-static store_status commit_result(redisReply *r, bool *dropped, char *err,
+static store_status commit_result(redisReply *r, bool *dropped,
+                                  int *lockout_level, char *err,
                                   size_t err_len) {
   store_status st = status_of(r,
                               ST(STORE_OK) | ST(STORE_LOCK_LOST) |
@@ -329,7 +385,10 @@ static store_status commit_result(redisReply *r, bool *dropped, char *err,
       r->element[1]->type == REDIS_REPLY_STRING &&
       strcmp(r->element[1]->str, "1") == 0)
     *dropped = true;
-  else if (st == STORE_LOCK_LOST)
+  if (st == STORE_OK && lockout_level && r->elements >= 3 &&
+      r->element[2]->type == REDIS_REPLY_STRING)
+    *lockout_level = (int)strtol(r->element[2]->str, NULL, 10);
+  if (st == STORE_LOCK_LOST)
     store_fail(st, LOCK_LOST_MSG, err, err_len);
   else if (st == STORE_CORRUPT)
     store_fail(st, "lockout counter is not a number", err, err_len);
@@ -340,9 +399,12 @@ static store_status commit_result(redisReply *r, bool *dropped, char *err,
 store_status store_commit_report(const flow_session *s, const char *token,
                                  flow_lockout_effect lockout,
                                  bool check_lockout, const report_record *rec,
-                                 bool *dropped, char *err, size_t err_len) {
+                                 bool *dropped, int *lockout_level, char *err,
+                                 size_t err_len) {
   if (dropped)
     *dropped = false;
+  if (lockout_level)
+    *lockout_level = 0;
   session_keys k;
   commit_keys ck;
   if (!keys_for(&k, s->conversation_id, err, err_len) ||
@@ -351,22 +413,24 @@ store_status store_commit_report(const flow_session *s, const char *token,
   store_session_texts nums = {0};
   store_report_texts rtxt;
   commit_texts ctxt = {0};
-  const char *args[7 + STORE_REPORT_ARGS_MAX + 2 * STORE_SESSION_FIELDS];
-  int nrep = store_report_args(rec, args + 7, &rtxt);
-  if (!store_session_encode(s, args + 7 + nrep, &nums, err, err_len)) {
+  const char
+      *args[COMMIT_HEAD + STORE_REPORT_ARGS_MAX + 2 * STORE_SESSION_FIELDS];
+  int nrep = store_report_args(rec, args + COMMIT_HEAD, &rtxt);
+  if (!store_session_encode(s, args + COMMIT_HEAD + nrep, &nums, err,
+                            err_len)) {
     char ignored[STORE_ERR_MAX];
     store_release(s->conversation_id, token, ignored, sizeof ignored);
     return STORE_CORRUPT;
   }
   commit_head_args(s, token, lockout, check_lockout, nrep, args, &ctxt);
-  const char *keys[] = {k.session, k.lock,    ck.lockout,
-                        ck.hour,   ck.stream, ck.dropped};
-  redisReply *r =
-      store_conn_script(STORE_SCRIPT_COMMIT, keys, 6, args,
-                        7 + nrep + 2 * STORE_SESSION_FIELDS, err, err_len);
+  const char *keys[] = {k.session,  k.lock,   ck.lockout, ck.hour,  ck.stream,
+                        ck.dropped, ck.level, ck.global,  ck.caller};
+  redisReply *r = store_conn_script(
+      STORE_SCRIPT_COMMIT, keys, 9, args,
+      COMMIT_HEAD + nrep + 2 * STORE_SESSION_FIELDS, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
-  return commit_result(r, dropped, err, err_len);
+  return commit_result(r, dropped, lockout_level, err, err_len);
 }
 
 store_status store_release(const char *id, const char *token, char *err,
@@ -412,9 +476,11 @@ store_status store_delete(const char *id, char *err, size_t err_len) {
   session_keys k;
   if (!keys_for(&k, id, err, err_len))
     return STORE_UNAVAILABLE;
-  const char *keys[] = {k.session, k.lock};
+  char ttl[16];
+  snprintf(ttl, sizeof ttl, "%d", cfg.session_ttl_seconds);
+  const char *keys[] = {k.session, k.lock, k.deleted}, *args[] = {ttl};
   redisReply *r =
-      store_conn_script(STORE_SCRIPT_DELETE, keys, 2, NULL, 0, err, err_len);
+      store_conn_script(STORE_SCRIPT_DELETE, keys, 3, args, 1, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
   store_status st =

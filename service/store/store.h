@@ -5,7 +5,15 @@
  *   P session:{conversationId}  hash of the flow_session fields, with TTL
  *   P lock:{conversationId}     step lock: random token, PX = lock_ms
  *   P lockout:{customerId}      failed verifications across calls, with
- *                               the lockout window as TTL
+ *                               the lockout window (then the lockout's
+ *                               length) as TTL
+ *   P lockouts:{customerId}     how often that customer was locked out
+ *                               (each lockout doubles, up to a cap)
+ *   P limit:global              failed verifications, all customers, in
+ *                               a minute from the first
+ *   P limit:caller:{aniHash}    failed verifications from one caller
+ *                               number (keyed hash), in a window
+ *   P deleted:{conversationId}  tombstone of a deleted session (no data)
  *   P handoff:code:{digest}     a live handoff (SPEC §7), keyed by the
  *                               HMAC of its code, with handoff.ttlSeconds
  *                               as TTL; the code itself is never stored
@@ -55,6 +63,11 @@ typedef struct {
   int command_timeout_ms;
   int lockout_max_failures;
   int lockout_window_seconds;
+  int lockout_max_lock_seconds;         /* escalation cap */
+  int lockout_escalation_reset_seconds; /* lockout count kept this long */
+  int global_max_failures_per_minute;   /* 0 = off */
+  int caller_max_failures;              /* 0 = off */
+  int caller_window_seconds;
   /* Redis Sentinel: when sentinel_count > 0, host/port above are ignored
    * and the master of `master_name` is asked of the sentinels at every
    * (re)connect; the node reached must report ROLE master. */
@@ -88,6 +101,7 @@ typedef enum {
   STORE_CUSTOMER_LOCKED, /* commit with check_lockout: nothing written */
   STORE_UNAVAILABLE,     /* Redis down, timed out, or answered an error */
   STORE_CORRUPT,         /* the stored hash could not be decoded */
+  STORE_DELETED,         /* store_create: deleted within the session TTL */
 } store_status;
 
 /* Copy the configuration (call once, before any other thread uses the
@@ -100,10 +114,19 @@ void store_thread_cleanup(void);
 /* Fill `token` (STORE_TOKEN_MAX+1 bytes) with a fresh random lock token. */
 void store_new_token(char *token, size_t token_len);
 
+/* Which failed-verification limit held a verify step (store_begin). */
+typedef enum {
+  STORE_LIMIT_NONE = 0,
+  STORE_LIMIT_GLOBAL, /* all customers, per minute */
+  STORE_LIMIT_CALLER, /* one caller number */
+} store_limit;
+
 /*
  * Begin a START step. If the session exists: STORE_EXISTS with *existing
- * filled and no lock taken. Otherwise take the lock with `token`:
- * STORE_OK (caller must later commit or release) or STORE_BUSY.
+ * filled and no lock taken. If it was deleted within the session TTL:
+ * STORE_DELETED (a tombstone; it may not start again). Otherwise take the
+ * lock with `token`: STORE_OK (caller must later commit or release) or
+ * STORE_BUSY.
  */
 store_status store_create(const char *conversation_id, const char *token,
                           flow_session *existing, char *err, size_t err_len);
@@ -159,14 +182,17 @@ store_status store_handoff_take(const char *digest, const char *service_line,
  * attempt on a customer not locked, one lockout failure is counted now,
  * before the CRM is asked; store_commit() keeps it (RECORD_FAILURE), clears
  * the counter (CLEAR) or gives it back (NONE). A step that never commits
- * leaves it counted, which errs on the safe side.
+ * leaves it counted, which errs on the safe side. The global and
+ * per-caller failure counters are reserved the same way; when a verify
+ * finds either at its limit, *customer_locked is set (the step completes
+ * as locked, nothing is reserved) and *limit names it.
  * STORE_OK: lock held. STORE_WRONG_STATE: *out filled, no lock held, no
  * increment. STORE_NOT_FOUND / STORE_BUSY / STORE_UNAVAILABLE / CORRUPT.
  */
 store_status store_begin(const char *conversation_id, const char *token,
                          unsigned allowed_states, flow_attempt_counter counter,
-                         flow_session *out, bool *customer_locked, char *err,
-                         size_t err_len);
+                         flow_session *out, bool *customer_locked,
+                         store_limit *limit, char *err, size_t err_len);
 
 /*
  * Write `session` (whole hash, TTL refreshed), apply `lockout` to the
@@ -185,11 +211,14 @@ store_status store_commit(const flow_session *session, const char *token,
  * when rec->event_count > 0, one stream event. Recording failures (e.g. a
  * report key of the wrong type) never fail the commit: they are counted in
  * "<prefix>report:dropped" and *dropped (may be NULL) is set to true.
+ * *lockout_level (may be NULL) is set to the customer's lockout count when
+ * this commit's failure started a lockout, else 0.
  */
 store_status store_commit_report(const flow_session *session, const char *token,
                                  flow_lockout_effect lockout,
                                  bool check_lockout, const report_record *rec,
-                                 bool *dropped, char *err, size_t err_len);
+                                 bool *dropped, int *lockout_level, char *err,
+                                 size_t err_len);
 
 /* Called for every integer field of an hour hash; hour_index indexes the
  * `hours` array passed to store_report_hours(). */
@@ -231,7 +260,8 @@ store_status store_release(const char *conversation_id, const char *token,
 store_status store_get(const char *conversation_id, flow_session *out,
                        char *err, size_t err_len);
 
-/* Delete the session and its lock. STORE_NOT_FOUND if it did not exist. */
+/* Delete the session and its lock, leaving a tombstone for the session TTL
+ * (see store_create). STORE_NOT_FOUND if it did not exist. */
 store_status store_delete(const char *conversation_id, char *err,
                           size_t err_len);
 

@@ -63,6 +63,7 @@ static const field_def fields[] = {
     FIELD_OPT("contextChannel", FIELD_STR, context_channel),
     FIELD_OPT("linkedConversationId", FIELD_STR, linked_conversation_id),
     FIELD_OPT("aniDigest", FIELD_STR, ani_digest),
+    FIELD_OPT("aniHash", FIELD_STR, ani_hash),
 };
 #define FIELD_COUNT (sizeof fields / sizeof fields[0])
 _Static_assert(FIELD_COUNT == STORE_SESSION_FIELDS,

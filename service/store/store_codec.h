@@ -19,7 +19,7 @@
 #include "flow.h"
 
 /* How many fields a session hash has (field, value pairs for HSET). */
-#define STORE_SESSION_FIELDS 21
+#define STORE_SESSION_FIELDS 22
 
 /* Decimal texts of the numeric fields while a session is encoded. */
 typedef struct {

@@ -6,8 +6,10 @@
 #include "store_script.h"
 
 /* KEYS: session, lock, linked session (the session key again when no link
- * was asked for). ARGV: token, lock_ms, '1' to read the link, lockout key
- * prefix, lockout max.
+ * was asked for), tombstone. ARGV: token, lock_ms, '1' to read the link,
+ * lockout key prefix, lockout max.
+ * A conversation deleted within the session TTL left a tombstone: it may
+ * not start again ('deleted'), so DELETE cannot buy fresh attempts.
  * With a link, the linked session is read (never written) in the same
  * script that creates the new one, with whether its customer is locked
  * out now: {'ok', linked hash or {}, locked}. A lockout counter that is
@@ -19,6 +21,7 @@ static const char script_create[] =
     "elseif t ~= 'none' then\n"
     "  return {'corrupt'}\n"
     "end\n"
+    "if redis.call('EXISTS', KEYS[4]) == 1 then return {'deleted'} end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
     "  return {'busy'}\n"
     "end\n"
@@ -36,20 +39,30 @@ static const char script_create[] =
     "end\n"
     "return {'ok', redis.call('HGETALL', KEYS[3]), locked}\n";
 
-/* KEYS: session, lock. ARGV: token, lock_ms, counter field or '',
- * lockout key prefix, lockout max, allowed state names..., lockout window.
+/* KEYS: session, lock. ARGV: 1 token, 2 lock_ms, 3 counter field or '',
+ * 4 lockout key prefix, 5 lockout max, 6 lockout window, 7 global limit
+ * key, 8 global limit (0 = off), 9 caller limit key prefix, 10 caller
+ * limit (0 = off), 11 caller window, 12.. allowed state names.
  * A verify attempt also counts a lockout failure for the customer here,
  * before the CRM is asked, so parallel guesses across sessions cannot all
  * reach the CRM before the first failure is recorded; the lock's value
  * becomes "<token>:r" to tell commit that a failure is reserved (commit
  * keeps it for a wrong answer, clears the counter on success, and gives it
- * back when no verification failed: CRM error, invalid input).
- * The lockout key is built here, not passed in KEYS, because the customer
- * is only known from the hash; that is fine on a single master (and with
- * Sentinel) but would not be on Redis Cluster.
+ * back when no verification failed: nothing sent, invalid input), or
+ * "<token>:R" when this failure is the one that reaches the limit (commit
+ * then starts the lockout, see script_commit). The same reservation is
+ * made on the global and per-caller failure counters (each a fixed window
+ * from its first failure); a verify finding either at its limit is held
+ * like a locked customer and the reply's fourth element names the limit
+ * ('global' or 'caller'; '' for none).
+ * The lockout and caller keys are built here, not passed in KEYS, because
+ * the customer and the caller's hash are only known from the hash; that is
+ * fine on a single master (and with Sentinel) but would not be on Redis
+ * Cluster.
  * Whatever can fail once the lock is taken (a lockout counter or attempt
  * counter that is not an integer) is caught, the lock let go again and
- * 'corrupt' returned; the increment is the last write. */
+ * 'corrupt' returned; the increments are the last writes. A global or
+ * caller counter that is not an integer counts as 0 (pcall). */
 static const char script_begin[] =
     "local t = redis.call('TYPE', KEYS[1]).ok\n"
     "if t == 'none' then return {'not_found'} end\n"
@@ -59,12 +72,24 @@ static const char script_begin[] =
     "end\n"
     "local state = redis.call('HGET', KEYS[1], 'state')\n"
     "local allowed = false\n"
-    "for i = 6, #ARGV - 1 do if ARGV[i] == state then allowed = true end end\n"
+    "for i = 12, #ARGV do if ARGV[i] == state then allowed = true end end\n"
     "if not allowed then\n"
     "  redis.call('DEL', KEYS[2])\n"
     "  return {'wrong_state', redis.call('HGETALL', KEYS[1])}\n"
     "end\n"
-    "local locked = 0\n"
+    "local function num(k)\n"
+    "  local n = redis.pcall('GET', k)\n"
+    "  if type(n) ~= 'string' or not string.match(n, '^%d+$') then return 0 "
+    "end\n"
+    "  return tonumber(n)\n"
+    "end\n"
+    "local function bump(k, ttl)\n"
+    "  local n = redis.pcall('INCR', k)\n"
+    "  if n == 1 or redis.call('TTL', k) < 0 then redis.pcall('EXPIRE', k, "
+    "ttl) end\n"
+    "  return n\n"
+    "end\n"
+    "local locked, limit, max = 0, '', tonumber(ARGV[5])\n"
     "local cid = redis.call('HGET', KEYS[1], 'customerId')\n"
     "if cid and cid ~= '' then\n"
     "  local n = redis.pcall('GET', ARGV[4] .. cid)\n"
@@ -72,7 +97,19 @@ static const char script_begin[] =
     "    redis.call('DEL', KEYS[2])\n"
     "    return {'corrupt'}\n"
     "  end\n"
-    "  if tonumber(n or '0') >= tonumber(ARGV[5]) then locked = 1 end\n"
+    "  if tonumber(n or '0') >= max then locked = 1 end\n"
+    "end\n"
+    "local verify = ARGV[3] == 'verifyAttempts' and cid and cid ~= ''\n"
+    "local gmax, cmax = tonumber(ARGV[8]), tonumber(ARGV[10])\n"
+    "local ah = redis.call('HGET', KEYS[1], 'aniHash') or ''\n"
+    "local ck = ''\n"
+    "if cmax > 0 and ah ~= '' then ck = ARGV[9] .. ah end\n"
+    "if verify and locked == 0 then\n"
+    "  if gmax > 0 and num(ARGV[7]) >= gmax then\n"
+    "    locked, limit = 1, 'global'\n"
+    "  elseif ck ~= '' and num(ck) >= cmax then\n"
+    "    locked, limit = 1, 'caller'\n"
+    "  end\n"
     "end\n"
     "if ARGV[3] ~= '' then\n"
     "  local c = redis.call('HGET', KEYS[1], ARGV[3])\n"
@@ -83,20 +120,27 @@ static const char script_begin[] =
     "    return {'corrupt'}\n"
     "  end\n"
     "end\n"
-    "if ARGV[3] == 'verifyAttempts' and locked == 0 and cid and cid ~= '' "
-    "then\n"
+    "if verify and locked == 0 then\n"
     "  local lk = ARGV[4] .. cid\n"
-    "  if redis.call('INCR', lk) == 1 or redis.call('TTL', lk) < 0 then\n"
-    "    redis.call('EXPIRE', lk, ARGV[#ARGV])\n"
+    "  local n = redis.call('INCR', lk)\n"
+    "  if n == 1 or redis.call('TTL', lk) < 0 then\n"
+    "    redis.call('EXPIRE', lk, ARGV[6])\n"
     "  end\n"
-    "  redis.call('SET', KEYS[2], ARGV[1] .. ':r', 'XX', 'KEEPTTL')\n"
+    "  if gmax > 0 then bump(ARGV[7], 60) end\n"
+    "  if ck ~= '' then bump(ck, ARGV[11]) end\n"
+    "  local mark = ':r'\n"
+    "  if n >= max then mark = ':R' end\n"
+    "  redis.call('SET', KEYS[2], ARGV[1] .. mark, 'XX', 'KEEPTTL')\n"
     "end\n"
-    "return {'ok', redis.call('HGETALL', KEYS[1]), locked}\n";
+    "return {'ok', redis.call('HGETALL', KEYS[1]), locked, limit}\n";
 
-/* KEYS: session, lock, lockout counter, report hour hash, report stream,
- * report dropped counter. ARGV: token, ttl, effect ('none'|'fail'|'clear'),
- * check_lockout ('0'|'1'), lockout max, window seconds, R, then R report
- * arguments, then field, value, ... of the session.
+/* KEYS: 1 session, 2 lock, 3 lockout counter, 4 report hour hash, 5 report
+ * stream, 6 report dropped counter, 7 the customer's lockout count, 8 the
+ * global failure counter, 9 the caller's failure counter. ARGV: 1 token,
+ * 2 ttl, 3 effect ('none'|'fail'|'clear'), 4 check_lockout ('0'|'1'),
+ * 5 lockout max, 6 window seconds, 7 max lock seconds, 8 escalation reset
+ * seconds, 9 global limit on ('0'|'1'), 10 caller limit on ('0'|'1'),
+ * 11 R, then R report arguments, then field, value, ... of the session.
  * Report arguments (R = 0: record nothing): counter ttl, N, N pairs of
  * (hash field, increment), stream max length, stream min ID, E, E pairs of
  * (event field, value). Recording runs after the session is written and
@@ -107,13 +151,18 @@ static const char script_begin[] =
  * 'corrupt', the lock let go, nothing written. The lockout window starts
  * at the first failure: EXPIRE is set only when INCR made the key (or,
  * defensively, if it somehow has no TTL), never pushed back by later
- * failures. */
+ * failures. A kept failure reserved as ':R' (it reached the limit) starts
+ * a lockout: the customer's lockout count goes up (kept for the reset
+ * time) and the counter's TTL becomes window * 2^(count-1), capped at the
+ * max lock; the reply's third element is the count ('0' otherwise). A
+ * success clears both. A reservation not kept as a failure gives the
+ * global and caller counters back too. */
 static const char script_commit[] =
-    "local held = redis.call('GET', KEYS[2])\n"
-    "if held ~= ARGV[1] and held ~= ARGV[1] .. ':r' then\n"
+    "local held, tok = redis.call('GET', KEYS[2]), ARGV[1]\n"
+    "if held ~= tok and held ~= tok .. ':r' and held ~= tok .. ':R' then\n"
     "  return {'lock_lost'}\n"
     "end\n"
-    "local reserved = held ~= ARGV[1]\n"
+    "local reserved = held ~= tok\n"
     "local cur = false\n"
     "if ARGV[3] == 'fail' or ARGV[4] == '1' then\n"
     "  cur = redis.call('GET', KEYS[3])\n"
@@ -126,32 +175,58 @@ static const char script_commit[] =
     "  return {'customer_locked'}\n"
     "end\n"
     "redis.call('DEL', KEYS[1])\n"
-    "local rn = tonumber(ARGV[7])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 8 + rn))\n"
+    "local rn = tonumber(ARGV[11])\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 12 + rn))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "local started = '0'\n"
+    "local function giveback(k)\n"
+    "  local n = redis.pcall('GET', k)\n"
+    "  if type(n) == 'string' and string.match(n, '^%d+$') and tonumber(n) > 0 "
+    "then\n"
+    "    redis.pcall('DECR', k)\n"
+    "  end\n"
+    "end\n"
     "if ARGV[3] == 'fail' and not reserved then\n"
     "  local n = redis.call('INCR', KEYS[3])\n"
     "  if n == 1 or redis.call('TTL', KEYS[3]) < 0 then\n"
     "    redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
     "  end\n"
+    "elseif ARGV[3] == 'fail' and held == tok .. ':R' then\n"
+    "  local lv = redis.pcall('INCR', KEYS[7])\n"
+    "  if type(lv) ~= 'number' then\n"
+    "    redis.call('DEL', KEYS[7])\n"
+    "    lv = redis.call('INCR', KEYS[7])\n"
+    "  end\n"
+    "  local d, cap = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+    "  for _ = 2, lv do\n"
+    "    if d >= cap then break end\n"
+    "    d = d * 2\n"
+    "  end\n"
+    "  if d > cap then d = cap end\n"
+    "  redis.call('EXPIRE', KEYS[3], d)\n"
+    "  redis.call('EXPIRE', KEYS[7], ARGV[8])\n"
+    "  started = tostring(lv)\n"
     "elseif ARGV[3] == 'clear' then\n"
-    "  redis.call('DEL', KEYS[3])\n"
+    "  redis.call('DEL', KEYS[3], KEYS[7])\n"
     "elseif ARGV[3] ~= 'fail' and reserved then\n"
-    "  local n = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
-    "  if n > 0 then redis.call('DECR', KEYS[3]) end\n"
+    "  giveback(KEYS[3])\n"
+    "end\n"
+    "if reserved and ARGV[3] ~= 'fail' then\n"
+    "  if ARGV[9] == '1' then giveback(KEYS[8]) end\n"
+    "  if ARGV[10] == '1' then giveback(KEYS[9]) end\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
-    "if rn == 0 then return {'ok', '0'} end\n"
+    "if rn == 0 then return {'ok', '0', started} end\n"
     "local failed = false\n"
     "local function bad(x) return type(x) == 'table' and x.err ~= nil end\n"
-    "local nc, i = tonumber(ARGV[9]), 10\n"
+    "local nc, i = tonumber(ARGV[13]), 14\n"
     "for _ = 1, nc do\n"
     "  if bad(redis.pcall('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1])) then\n"
     "    failed = true\n"
     "  end\n"
     "  i = i + 2\n"
     "end\n"
-    "if nc > 0 and bad(redis.pcall('EXPIRE', KEYS[4], ARGV[8])) then\n"
+    "if nc > 0 and bad(redis.pcall('EXPIRE', KEYS[4], ARGV[12])) then\n"
     "  failed = true\n"
     "end\n"
     "local ne = tonumber(ARGV[i + 2])\n"
@@ -166,14 +241,15 @@ static const char script_commit[] =
     "end\n"
     "if failed then\n"
     "  redis.pcall('INCR', KEYS[6])\n"
-    "  return {'ok', '1'}\n"
+    "  return {'ok', '1', started}\n"
     "end\n"
-    "return {'ok', '0'}\n";
+    "return {'ok', '0', started}\n";
 
 /* KEYS: lock. ARGV: token. */
 static const char script_release[] =
     "local held = redis.call('GET', KEYS[1])\n"
-    "if held == ARGV[1] or held == ARGV[1] .. ':r' then\n"
+    "if held == ARGV[1] or held == ARGV[1] .. ':r' or\n"
+    "   held == ARGV[1] .. ':R' then\n"
     "  redis.call('DEL', KEYS[1])\n"
     "  return {'ok'}\n"
     "end\n"
@@ -186,11 +262,15 @@ static const char script_get[] =
     "if t ~= 'hash' then return {'corrupt'} end\n"
     "return {'ok', redis.call('HGETALL', KEYS[1])}\n";
 
-/* KEYS: session, lock. */
-static const char script_delete[] = "local n = redis.call('DEL', KEYS[1])\n"
-                                    "redis.call('DEL', KEYS[2])\n"
-                                    "if n == 0 then return {'not_found'} end\n"
-                                    "return {'ok'}\n";
+/* KEYS: session, lock, tombstone. ARGV: session ttl. A deleted session
+ * leaves a tombstone holding no customer data ("1") for the session TTL,
+ * so the conversation cannot start again with fresh attempts. */
+static const char script_delete[] =
+    "local n = redis.call('DEL', KEYS[1])\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "if n == 0 then return {'not_found'} end\n"
+    "redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])\n"
+    "return {'ok'}\n";
 
 /* KEYS: handoff. ARGV: ttl seconds, then field, value, ... A digest that
  * is already live (two codes colliding) is left alone: 'exists', and the

@@ -34,11 +34,25 @@ function kolkata(ms) {
 const column = (page, i) => page.$$eval("#interactions tr", (trs, k) =>
   trs.map((tr) => tr.children[k].textContent), i);
 
+/**
+ * Wait until page-side `fn(arg)` is truthy. The page is served with a
+ * Content-Security-Policy without 'unsafe-eval', which Playwright's own
+ * waitForFunction polling needs; page.evaluate is not subject to it, so
+ * poll with that and keep the policy enforced for the page.
+ */
+async function waitInPage(page, fn, arg, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(fn, arg))) {
+    if (Date.now() > deadline) throw new Error("waitInPage: timed out: " + fn);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Run `action` and wait until the table has been redrawn after it. */
 async function tableAfter(page, action) {
   const before = Number(await page.getAttribute("body", "data-table-loads"));
   await action();
-  await page.waitForFunction((n) => Number(document.body.getAttribute("data-table-loads")) > n, before);
+  await waitInPage(page, (n) => Number(document.body.getAttribute("data-table-loads")) > n, before);
 }
 
 async function summaryFromServer(params = "") {
@@ -199,7 +213,7 @@ async function checkChannelsWhenPresent(context) {
   assert.equal(await page.isVisible("th.chancol"), true);
   assert.equal((await column(page, 3))[0], "voice");
   await tableAfter(page, () => page.selectOption("#channel", "web"));
-  await page.waitForFunction(() => Number(document.body.getAttribute("data-loads")) >= 2);
+  await waitInPage(page, () => Number(document.body.getAttribute("data-loads")) >= 2);
   assert.equal(seen[seen.length - 1], "web", `summary asked with channel ${seen}`);
   await page.close();
 }
@@ -234,7 +248,14 @@ try {
   page.setDefaultTimeout(15000);
   const external = [];
   page.on("request", (r) => { if (!r.url().startsWith(url) && !r.url().startsWith("blob:")) external.push(r.url()); });
-  await page.goto(url + "/dashboard");
+  // The page works under its Content-Security-Policy: nothing it does is
+  // refused (a violation is reported on the console).
+  const cspViolations = [];
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
+  const nav = await page.goto(url + "/dashboard");
+  assert.match(nav.headers()["content-security-policy"] || "", /script-src 'unsafe-inline'/);
+  assert.equal(nav.headers()["x-frame-options"], "DENY");
+  assert.equal(nav.headers()["x-content-type-options"], "nosniff");
 
   // No key yet: the page asks for one and shows no data.
   await page.locator("#keyform").waitFor({ state: "visible" });
@@ -256,6 +277,7 @@ try {
   await page.screenshot({ path: path.join(artifacts, "dashboard.png"), fullPage: true });
   await checkLayout(page);
   assert.deepEqual(external, [], "the page fetched something outside the service");
+  assert.deepEqual(cspViolations, [], "the page broke its Content-Security-Policy");
   await checkChannelsWhenPresent(context);
   console.log("dashboard test: ok");
 } catch (e) {

@@ -29,7 +29,8 @@ class FlowPaths(h.StackTestCase):
         # Korean by default.
         "seoul": h.service_line(defaultLanguage="ko-KR"),
         # A prompt override.
-        "custom": h.service_line(prompts={"en-US": {
+        # Opts in to the name before verification (greetBeforeVerification).
+        "custom": h.service_line(greetBeforeVerification=True, prompts={"en-US": {
             "ask_security": "Custom greeting for {firstName}: key your PIN."}}),
     }
     LOCKOUT = {"maxFailures": 3, "windowSeconds": 600}
@@ -74,7 +75,8 @@ class FlowPaths(h.StackTestCase):
                     identificationMethod="ani", outcome="pending", lastResult="match",
                     attemptsRemaining=3, promptId="ask_security",
                     customerId=ANA["id"], customerName=ANA["name"])
-                self.assertIn("Ana", body["promptText"])
+                # No name before verification (SPEC §6).
+                self.assertNotIn("Ana", body["promptText"])
                 self.assertEqual(self.crm_delta(before, "lookups"), 1)
                 self.assertEqual(self.crm_delta(before, "verifications"), 0)
 
@@ -128,7 +130,7 @@ class FlowPaths(h.StackTestCase):
                          state="awaiting_security", identificationMethod="identifier",
                          customerId=LUIS["id"], customerName=LUIS["name"],
                          lastResult="match", attemptsRemaining=3)
-        self.assertIn("Luis", body["promptText"])
+        self.assertNotIn("Luis", body["promptText"])  # not before verification
 
     def test_crm_error_at_start_costs_no_attempt(self):
         """A CRM failure (5xx, garbage body) during the ANI lookup: ask for an
@@ -313,7 +315,8 @@ class FlowPaths(h.StackTestCase):
     def test_crm_failure_during_security(self):
         """A CRM failure (5xx, garbage or timeout) while checking the answer
         completes crm_unavailable / transfer_to_agent, keeping the
-        identification; the attempt is refunded."""
+        identification. The request reached the CRM, so the attempt stays
+        counted (guessing never pays, SPEC §6): 2 attempts spent."""
         for fault in ("error", "garbage", "hang"):
             with self.subTest(fault=fault):
                 self.redis.flushall()  # earlier subtests' failures must not lock Ana
@@ -326,7 +329,7 @@ class FlowPaths(h.StackTestCase):
                           nextAction="transfer_to_agent", lastResult="crm_error",
                           identified=True, verified=False, authStatus="identified",
                           customerId=ANA["id"], promptId="transfer_crm_unavailable")
-                self._assert_logged_attempts(cid, "verifyAttempts", 1)
+                self._assert_logged_attempts(cid, "verifyAttempts", 2)
         self.crm.set(fault="none")
 
     def _assert_logged_attempts(self, cid, field, expected):
@@ -406,7 +409,8 @@ class FlowPaths(h.StackTestCase):
 
     def test_get_and_delete(self):
         """GET answers the current state; DELETE answers 204 with no body, after
-        which GET is 404 not_found and a new start begins afresh (CRM asked)."""
+        which GET is 404 not_found and a new start with the same ID is 409
+        wrong_state (a tombstone; no fresh attempts, no CRM call)."""
         cid = self.identified_by_ani(ANA)
         got = assert_ok(self, self.svc.get(cid), state="awaiting_security",
                         customerId=ANA["id"])
@@ -417,8 +421,8 @@ class FlowPaths(h.StackTestCase):
         assert_error(self, self.svc.get(cid), 404, "not_found")
         assert_error(self, self.svc.security(cid, "1234"), 404, "not_found")
         before = self.crm.stats()
-        assert_ok(self, self.start(cid, ani="+13175550116"), state="awaiting_security")
-        self.assertEqual(self.crm_delta(before, "lookups"), 1)
+        assert_error(self, self.start(cid, ani="+13175550116"), 409, "wrong_state")
+        self.assertEqual(self.crm_delta(before, "lookups"), 0)
 
     def test_get_unknown_session_is_404(self):
         """GET of a conversation that never started is 404 not_found."""
@@ -428,7 +432,7 @@ class FlowPaths(h.StackTestCase):
 
     def test_prompts_in_spanish_and_korean(self):
         """language is canonicalised ('es-es' -> 'es-ES', 'ko-kr' -> 'ko-KR'), prompts
-        come from that language's set and greet by name; an unsupported language
+        come from that language's set (the name only once verified); an unsupported language
         falls back to the line's default, as does a missing one."""
         english = assert_ok(self, self.start(new_id("en"), ani="+13175550116",
                                              language="en-US"), language="en-US")
@@ -438,10 +442,10 @@ class FlowPaths(h.StackTestCase):
         korean = assert_ok(self, self.start(new_id("ko"), ani="+13175550116",
                                             language="ko-KR"),
                            language="ko-KR", promptId="ask_security")
-        self.assertIn("Ana", spanish["promptText"])
+        self.assertNotIn("Ana", spanish["promptText"])
         self.assertNotEqual(spanish["promptText"], english["promptText"])
         self.assertRegex(korean["promptText"], HANGUL)
-        self.assertIn("Ana", korean["promptText"])
+        self.assertNotIn("Ana", korean["promptText"])
         lower = assert_ok(self, self.start(new_id("ko"), language="ko-kr"), language="ko-KR")
         self.assertRegex(lower["promptText"], HANGUL)
 
@@ -456,10 +460,11 @@ class FlowPaths(h.StackTestCase):
         done = assert_ok(self, self.svc.security(cid, ANA["answer"]), language="es-ES",
                          promptId="welcome_verified")
         self.assertNotRegex(done["promptText"], "(?i)thank you")
+        self.assertIn("Ana", done["promptText"])
 
     def test_prompt_override(self):
         """A service line's prompt override replaces the built-in text, with the
-        caller's first name filled in."""
+        caller's first name filled in (the line sets greetBeforeVerification)."""
         cid = new_id("custom")
         assert_ok(self, self.start(cid, "custom", ani="+13175550116"),
                   promptId="ask_security",

@@ -150,6 +150,16 @@ static const row rows[] = {
     {"{\"operations\":{\"lookupPhone\":{\"url\":\"{baseUrl}/c?x={answer}\"}}"
      "}",
      "crm.operations.lookupPhone.url: unknown placeholder {answer}"},
+    /* The answer goes in the verify body only, never a URL or header. */
+    {"{\"operations\":{\"verify\":{\"url\":"
+     "\"{baseUrl}/v/{customerId}?pin={answer}\"}}}",
+     "crm.operations.verify.url: {answer} may only be used in the body"},
+    {"{\"operations\":{\"verify\":{\"url\":"
+     "\"{baseUrl}/v/{answer|path}\"}}}",
+     "crm.operations.verify.url: {answer} may only be used in the body"},
+    {"{\"operations\":{\"verify\":{\"headers\":[\"X-Pin: {answer}\"]}}}",
+     "crm.operations.verify.headers[0]: {answer} may only be used in the "
+     "body"},
     {"{\"operations\":{\"verify\":{\"body\":\"{\\\"v\\\":\\\"{value}\\\"}\"}}"
      "}",
      "crm.operations.verify.body: unknown placeholder {value}"},

@@ -37,6 +37,8 @@
 #define LOCKOUT_WINDOW 600
 #define TIMEOUT_MS 200
 
+/* Which limit held a verify (store_begin); these tests set none. */
+static store_limit lim;
 static pid_t redis_pid = -1;
 static int redis_port;
 static redisContext *raw_ctx;
@@ -412,7 +414,7 @@ static void test_ttls(void **state) {
 
   store_new_token(token, sizeof token);
   assert_int_equal(store_begin("conv-ttl", token, ALL_STATES, 0, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_OK);
   long long pttl = raw_int("PTTL %s", key(k, sizeof k, "lock", "conv-ttl"));
   assert_true(pttl > 0 && pttl <= LOCK_MS);
@@ -440,7 +442,7 @@ static void test_begin_counts_attempts(void **state) {
   store_new_token(token, sizeof token);
   assert_int_equal(store_begin("conv-2", token,
                                1u << FLOW_STATE_AWAITING_IDENTIFIER, 1, &out,
-                               &locked, err, sizeof err),
+                               &locked, &lim, err, sizeof err),
                    STORE_OK);
   assert_false(locked);
   assert_int_equal(out.identify_attempts, 1);
@@ -450,7 +452,7 @@ static void test_begin_counts_attempts(void **state) {
 
   store_new_token(token, sizeof token);
   assert_int_equal(store_begin("conv-2", token, ALL_STATES, 2, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_OK);
   assert_int_equal(out.identify_attempts, 1);
   assert_int_equal(out.verify_attempts, 1);
@@ -460,7 +462,7 @@ static void test_begin_counts_attempts(void **state) {
   /* counter 0 (opt-out) counts nothing */
   store_new_token(token, sizeof token);
   assert_int_equal(store_begin("conv-2", token, ALL_STATES, 0, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_OK);
   assert_int_equal(out.identify_attempts, 1);
   assert_int_equal(out.verify_attempts, 1);
@@ -476,7 +478,7 @@ static void test_begin_wrong_state(void **state) {
   store_new_token(token, sizeof token);
   assert_int_equal(store_begin("conv-3", token,
                                1u << FLOW_STATE_AWAITING_SECURITY, 1, &out,
-                               &locked, err, sizeof err),
+                               &locked, &lim, err, sizeof err),
                    STORE_WRONG_STATE);
   assert_int_equal(out.state, FLOW_STATE_AWAITING_IDENTIFIER);
   assert_int_equal(out.identify_attempts, 0);
@@ -486,7 +488,7 @@ static void test_begin_wrong_state(void **state) {
   assert_false(lock_exists("conv-3"));
   /* nothing allowed at all is also just a wrong state */
   assert_int_equal(
-      store_begin("conv-3", token, 0, 0, &out, &locked, err, sizeof err),
+      store_begin("conv-3", token, 0, 0, &out, &locked, &lim, err, sizeof err),
       STORE_WRONG_STATE);
   assert_false(lock_exists("conv-3"));
 }
@@ -499,17 +501,17 @@ static void test_begin_busy_and_not_found(void **state) {
   put_session("conv-4", NULL, &s);
   store_new_token(a, sizeof a);
   store_new_token(b, sizeof b);
-  assert_int_equal(
-      store_begin("conv-4", a, ALL_STATES, 1, &out, &locked, err, sizeof err),
-      STORE_OK);
-  assert_int_equal(
-      store_begin("conv-4", b, ALL_STATES, 1, &out, &locked, err, sizeof err),
-      STORE_BUSY);
+  assert_int_equal(store_begin("conv-4", a, ALL_STATES, 1, &out, &locked, &lim,
+                               err, sizeof err),
+                   STORE_OK);
+  assert_int_equal(store_begin("conv-4", b, ALL_STATES, 1, &out, &locked, &lim,
+                               err, sizeof err),
+                   STORE_BUSY);
   /* the loser counted nothing */
   assert_int_equal(store_get("conv-4", &out, err, sizeof err), STORE_OK);
   assert_int_equal(out.identify_attempts, 1);
   assert_int_equal(store_begin("no-such-conv", b, ALL_STATES, 1, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_NOT_FOUND);
   assert_false(lock_exists("no-such-conv"));
 }
@@ -525,9 +527,9 @@ static void test_commit_lock(void **state) {
   put_session("conv-5", NULL, &s);
   store_new_token(a, sizeof a);
   store_new_token(b, sizeof b);
-  assert_int_equal(
-      store_begin("conv-5", a, ALL_STATES, 0, &out, &locked, err, sizeof err),
-      STORE_OK);
+  assert_int_equal(store_begin("conv-5", a, ALL_STATES, 0, &out, &locked, &lim,
+                               err, sizeof err),
+                   STORE_OK);
   changed = out;
   changed.state = FLOW_STATE_COMPLETED;
   changed.updated_ms += 1000;
@@ -556,9 +558,9 @@ static void test_commit_lock(void **state) {
       store_commit(&changed, a, FLOW_LOCKOUT_NONE, false, err, sizeof err),
       STORE_LOCK_LOST);
   /* and the next step gets in */
-  assert_int_equal(
-      store_begin("conv-5", b, ALL_STATES, 0, &out, &locked, err, sizeof err),
-      STORE_OK);
+  assert_int_equal(store_begin("conv-5", b, ALL_STATES, 0, &out, &locked, &lim,
+                               err, sizeof err),
+                   STORE_OK);
 }
 
 static void test_release_own_token_only(void **state) {
@@ -569,9 +571,9 @@ static void test_release_own_token_only(void **state) {
   put_session("conv-6", NULL, &s);
   store_new_token(a, sizeof a);
   store_new_token(b, sizeof b);
-  assert_int_equal(
-      store_begin("conv-6", a, ALL_STATES, 0, &out, &locked, err, sizeof err),
-      STORE_OK);
+  assert_int_equal(store_begin("conv-6", a, ALL_STATES, 0, &out, &locked, &lim,
+                               err, sizeof err),
+                   STORE_OK);
   assert_int_equal(store_release("conv-6", b, err, sizeof err),
                    STORE_LOCK_LOST);
   assert_true(lock_exists("conv-6"));
@@ -588,16 +590,16 @@ static void test_delete(void **state) {
   bool locked;
   put_session("conv-7", NULL, &s);
   store_new_token(a, sizeof a);
-  assert_int_equal(
-      store_begin("conv-7", a, ALL_STATES, 0, &out, &locked, err, sizeof err),
-      STORE_OK);
+  assert_int_equal(store_begin("conv-7", a, ALL_STATES, 0, &out, &locked, &lim,
+                               err, sizeof err),
+                   STORE_OK);
   assert_int_equal(store_delete("conv-7", err, sizeof err), STORE_OK);
   assert_false(lock_exists("conv-7"));
   assert_int_equal(store_get("conv-7", &out, err, sizeof err), STORE_NOT_FOUND);
   assert_int_equal(store_delete("conv-7", err, sizeof err), STORE_NOT_FOUND);
-  assert_int_equal(
-      store_begin("conv-7", a, ALL_STATES, 0, &out, &locked, err, sizeof err),
-      STORE_NOT_FOUND);
+  assert_int_equal(store_begin("conv-7", a, ALL_STATES, 0, &out, &locked, &lim,
+                               err, sizeof err),
+                   STORE_NOT_FOUND);
 }
 
 /* One security attempt on `id`: begin (reporting the lockout) and commit
@@ -607,8 +609,8 @@ static bool security_step(const char *id, flow_lockout_effect effect) {
   flow_session out;
   bool locked = false;
   store_new_token(token, sizeof token);
-  store_status st =
-      store_begin(id, token, ALL_STATES, 2, &out, &locked, err, sizeof err);
+  store_status st = store_begin(id, token, ALL_STATES, 2, &out, &locked, &lim,
+                                err, sizeof err);
   if (st != STORE_OK)
     fail_msg("begin: %s (%s)", store_status_name(st), err);
   st = store_commit(&out, token, effect, false, err, sizeof err);
@@ -648,7 +650,7 @@ static void test_lockout(void **state) {
   /* At the threshold begin reports it... */
   store_new_token(token, sizeof token);
   assert_int_equal(store_begin("call-1", token, ALL_STATES, 0, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_OK);
   assert_true(locked);
   /* ...and a commit that checks writes nothing and keeps the lock. */
@@ -733,7 +735,8 @@ static void test_corrupt_table(void **state) {
     assert_true(strlen(err) > 0);
 
     store_new_token(token, sizeof token);
-    st = store_begin(id, token, ALL_STATES, 1, &out, &locked, err, sizeof err);
+    st = store_begin(id, token, ALL_STATES, 1, &out, &locked, &lim, err,
+                     sizeof err);
     if (st != STORE_CORRUPT)
       fail_msg("row %zu %s: begin gave %s", i, row->field,
                store_status_name(st));
@@ -770,7 +773,7 @@ static void test_corrupt_wrong_type(void **state) {
   assert_int_equal(store_create("conv-str", token, &out, err, sizeof err),
                    STORE_CORRUPT);
   assert_int_equal(store_begin("conv-str", token, ALL_STATES, 1, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_CORRUPT);
   assert_false(lock_exists("conv-str"));
 }
@@ -785,7 +788,7 @@ static void test_corrupt_lockout_counter(void **state) {
   raw_ok("SET %s abc", key(k, sizeof k, "lockout", "C-88"));
   store_new_token(token, sizeof token);
   assert_int_equal(store_begin("conv-lc", token, ALL_STATES, 2, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_CORRUPT);
   assert_false(lock_exists("conv-lc"));
   assert_int_equal(store_get("conv-lc", &got, err, sizeof err), STORE_OK);
@@ -794,7 +797,7 @@ static void test_corrupt_lockout_counter(void **state) {
   /* Through commit: the lock is taken while the counter is still fine. */
   raw_ok("DEL %s", k);
   assert_int_equal(store_begin("conv-lc", token, ALL_STATES, 2, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_OK);
   raw_ok("SET %s abc", k);
   flow_session changed = out;
@@ -816,7 +819,7 @@ static void test_commit_refuses_invalid_session(void **state) {
   put_session("conv-inv", NULL, &s);
   store_new_token(token, sizeof token);
   assert_int_equal(store_begin("conv-inv", token, ALL_STATES, 0, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_OK);
   flow_session bad = out;
   bad.state = (flow_state)7;
@@ -884,7 +887,7 @@ static void test_readonly_drops_connection(void **state) {
   raw_ok("REPLICAOF 127.0.0.1 %s", port);
   store_new_token(token, sizeof token);
   store_status st = store_begin("conv-ro", token, ALL_STATES, 1, &out, &locked,
-                                err, sizeof err);
+                                &lim, err, sizeof err);
   raw_ok("REPLICAOF NO ONE");
   assert_int_equal(st, STORE_UNAVAILABLE);
   assert_non_null(strstr(err, "READONLY"));
@@ -896,7 +899,7 @@ static void test_readonly_drops_connection(void **state) {
   assert_int_equal(after, before - 1);
   /* and the store is back at once */
   assert_int_equal(store_begin("conv-ro", token, ALL_STATES, 1, &out, &locked,
-                               err, sizeof err),
+                               &lim, err, sizeof err),
                    STORE_OK);
   assert_int_equal(out.identify_attempts, 1);
 }
@@ -924,8 +927,8 @@ static void *race(void *arg) {
   if (r->create)
     r->result = store_create(r->id, token, &out, err, sizeof err);
   else
-    r->result = store_begin(r->id, token, ALL_STATES, 1, &out, &locked, err,
-                            sizeof err);
+    r->result = store_begin(r->id, token, ALL_STATES, 1, &out, &locked, &lim,
+                            err, sizeof err);
   store_thread_cleanup();
   return NULL;
 }
@@ -996,8 +999,9 @@ static void test_outage_and_recovery(void **state) {
                             store_get("conv-down", &out, err, sizeof err));
   /* Right after a failure, calls do not even try. */
   ASSERT_UNAVAILABLE_WITHIN(50, store_ping(err, sizeof err));
-  ASSERT_UNAVAILABLE_WITHIN(50, store_begin("conv-down", token, ALL_STATES, 1,
-                                            &out, &locked, err, sizeof err));
+  ASSERT_UNAVAILABLE_WITHIN(50,
+                            store_begin("conv-down", token, ALL_STATES, 1, &out,
+                                        &locked, &lim, err, sizeof err));
   /* After the back-off a reconnect is tried; the kernel still accepts the
    * connection, the hung server never answers. */
   sleep_ms(150);
