@@ -57,10 +57,20 @@ bool request_channel_ok(const char *s) {
   return n > 0;
 }
 
-/* An optional channel: absent is fine, present must be a channel name. */
-static bool channel_field(request_body *req) {
+/* Clear *s when it is "": an optional start input that a Genesys data
+ * action left unset, rendered by the silent form $!{...}. */
+static void empty_is_absent(const char **s) {
+  if (*s && !**s)
+    *s = NULL;
+}
+
+/* An optional channel: absent is fine, present must be a channel name.
+ * With `empty_absent` (a start, from the Genesys kit) "" is absent too. */
+static bool channel_field(request_body *req, bool empty_absent) {
   if (!string_field(req, "channel", false, &req->channel))
     return false;
+  if (empty_absent)
+    empty_is_absent(&req->channel);
   if (req->channel && !request_channel_ok(req->channel))
     return refuse(req, "channel", "must be 1..32 characters of a-z, 0-9 and _");
   return true;
@@ -92,7 +102,8 @@ static bool parse_handoff_create(request_body *req) {
       !text_ok(req, "customerName", req->customer_name,
                FLOW_CUSTOMER_NAME_MAX) ||
       !string_field(req, "serviceLine", false, &req->service_line) ||
-      !string_field(req, "phone", false, &req->phone) || !channel_field(req))
+      !string_field(req, "phone", false, &req->phone) ||
+      !channel_field(req, false))
     return false;
   json_t *v = json_object_get(req->root, "verified");
   if (!v || json_is_null(v))
@@ -103,6 +114,16 @@ static bool parse_handoff_create(request_body *req) {
   return true;
 }
 
+/* A start's optional linkedConversationId and channel; "" (an unset
+ * Genesys input in the silent form) is absent for both. */
+static bool start_context_fields(request_body *req) {
+  if (!string_field(req, "linkedConversationId", false,
+                    &req->linked_conversation_id))
+    return false;
+  empty_is_absent(&req->linked_conversation_id);
+  return channel_field(req, true);
+}
+
 static bool parse_fields(request_kind kind, request_body *req) {
   switch (kind) {
   case REQUEST_START:
@@ -110,9 +131,7 @@ static bool parse_fields(request_kind kind, request_body *req) {
            string_field(req, "serviceLine", true, &req->service_line) &&
            string_field(req, "ani", false, &req->ani) &&
            string_field(req, "language", false, &req->language) &&
-           string_field(req, "linkedConversationId", false,
-                        &req->linked_conversation_id) &&
-           channel_field(req);
+           start_context_fields(req);
   case REQUEST_IDENTIFIER: {
     const char *type = NULL;
     if (!string_field(req, "identifier", true, &req->identifier) ||

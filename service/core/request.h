@@ -8,7 +8,9 @@
  *   - a known field of the wrong JSON type is an error naming the field;
  *     unknown fields are ignored;
  *   - JSON null, a missing key, and a string of the form "${input.x}" (an
- *     optional Genesys input left unfilled) all mean "absent";
+ *     optional Genesys input left unfilled) all mean "absent"; so does ""
+ *     for a start's channel and linkedConversationId (what the kit's silent
+ *     form $!{...} sends for an unset input);
  *   - required: conversationId and serviceLine (start), identifier
  *     (identifier), answer (security), code (handoff), customerId and
  *     verified (handoff creation);

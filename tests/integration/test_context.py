@@ -295,7 +295,7 @@ class LinkedConversationTest(ContextCase):
                      mentions="linkedConversationId")
 
     def test_channel_is_validated_and_defaults_to_voice(self):
-        for bad in ("Voice", "", "x" * 33, "web-chat", "chat!"):
+        for bad in ("Voice", "x" * 33, "web-chat", "chat!"):
             with self.subTest(channel=bad):
                 assert_error(self, self.start(new_id("ctx-ch"), channel=bad), 400,
                              "invalid_request", mentions="channel")
@@ -305,6 +305,13 @@ class LinkedConversationTest(ContextCase):
         conv = new_id("ctx-ch")
         self.ok(self.start(conv, channel="web_chat_2"))
         self.assertEqual(self.session_hash(conv)["channel"], "web_chat_2")
+        # "" is what the Genesys kit's silent form sends for an unset input:
+        # absent, like "${input.channel}" (and so for linkedConversationId).
+        for unset in ("", "${input.channel}"):
+            conv = new_id("ctx-ch")
+            self.ok(self.start(conv, channel=unset, linked=unset.replace("channel", "link")),
+                    identificationMethod="none")
+            self.assertEqual(self.session_hash(conv)["channel"], "voice")
 
 
 class HandoffTest(ContextCase):

@@ -91,9 +91,11 @@ static const request_row rows[] = {
      "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":"
      "\"Voice\"}",
      REQUEST_INVALID_REQUEST, "channel must be 1..32"},
+    /* "" is how the kit's silent form sends an unset input: absent. */
     {REQUEST_START,
-     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":\"\"}",
-     REQUEST_INVALID_REQUEST, "channel must be"},
+     "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":\"\","
+     "\"linkedConversationId\":\"\"}",
+     REQUEST_OK, NULL},
     {REQUEST_START,
      "{\"conversationId\":\"c\",\"serviceLine\":\"b\",\"channel\":"
      "\"abcdefghijklmnopqrstuvwxyz0123456\"}",
@@ -137,6 +139,9 @@ static const request_row rows[] = {
      REQUEST_INVALID_REQUEST, "customerId must not contain control"},
     {REQUEST_HANDOFF_CREATE,
      "{\"customerId\":\"1\",\"verified\":true,\"channel\":\"App\"}",
+     REQUEST_INVALID_REQUEST, "channel must be"},
+    {REQUEST_HANDOFF_CREATE,
+     "{\"customerId\":\"1\",\"verified\":true,\"channel\":\"\"}",
      REQUEST_INVALID_REQUEST, "channel must be"},
     {REQUEST_HANDOFF_CREATE,
      "{\"customerId\":\"1\",\"verified\":true,\"phone\":5}",
@@ -194,6 +199,14 @@ static void test_request_values(void **state) {
   assert_string_equal(req.code, "0123456789");
   request_free(&req);
   assert_null(req.code);
+
+  const char *unset = "{\"conversationId\":\"c\",\"serviceLine\":\"b\","
+                      "\"channel\":\"\",\"linkedConversationId\":\"\"}";
+  assert_int_equal(request_parse(REQUEST_START, unset, strlen(unset), &req),
+                   REQUEST_OK);
+  assert_null(req.channel);
+  assert_null(req.linked_conversation_id);
+  request_free(&req);
 
   const char *create = "{\"customerId\":\"7\",\"verified\":true,"
                        "\"channel\":\"app\"}";
