@@ -462,6 +462,33 @@ class ProcessAndHttpHardening(GuessingStack):
         rc, out = self.check(cfg)
         self.assertEqual(rc, 0, out)
 
+    def test_check_config_names_the_new_keys(self):
+        cases = [
+            ({"lockout": {"windowSeconds": 900, "maxLockSeconds": 600}},
+             "lockout.maxLockSeconds"),
+            ({"lockout": {"maxLockSeconds": 86400, "escalationResetSeconds": 3600}},
+             "lockout.escalationResetSeconds"),
+            ({"lockout": {"globalMaxFailuresPerMinute": -1}},
+             "lockout.globalMaxFailuresPerMinute"),
+            ({"lockout": {"callerMaxFailures": 10001}}, "lockout.callerMaxFailures"),
+            ({"lockout": {"callerWindowSeconds": 59}}, "lockout.callerWindowSeconds"),
+            ({"serviceLines": {"retail": h.service_line(greetBeforeVerification="yes")}},
+             "serviceLines.retail.greetBeforeVerification"),
+        ]
+        for overrides, key in cases:
+            with self.subTest(key=key):
+                cfg = json.loads(json.dumps(self.cfg))
+                for section, value in overrides.items():
+                    if section == "lockout":
+                        cfg["lockout"] = dict(cfg["lockout"], **value)
+                    else:
+                        cfg[section] = value
+                rc, out = self.check(cfg)
+                self.assertNotEqual(rc, 0, out)
+                self.assertIn(key, out)
+        rc, out = self.check(self.cfg)
+        self.assertEqual(rc, 0, out)
+
     def test_check_crm_masks_header_values(self):
         secret = "literal-" + new_id("s")
         cfg = json.loads(json.dumps(self.cfg))
