@@ -400,6 +400,159 @@ describe('faults (non-2xx)', () => {
   });
 });
 
+/** POST /v1/handoffs with the handoff key; asserts the 201 and returns the code. */
+async function createHandoff(body) {
+  const r = await api('POST', '/v1/handoffs', { body, key: env.handoffKey });
+  assert.equal(r.status, 201, r.text);
+  assert.deepEqual(Object.keys(r.json).sort(), ['code', 'expiresInSeconds']);
+  assert.match(r.json.code, /^[0-9]{10}$/);
+  assert.equal(r.json.expiresInSeconds, 300);
+  return r.json.code;
+}
+
+describe('context across channels', () => {
+  test('linked: a verified conversation carries to a callback with no security question', async () => {
+    const first = convId('link-a');
+    session(await start(first, { ani: 'tel:+13175550116' }), { state: 'awaiting_security' });
+    session(await step(first, 'security', { answer: '1234' }), { outcome: 'verified' });
+    const cb = convId('link-b');
+    const s = session(await start(cb, { linkedConversationId: first, channel: 'callback' }), {
+      state: 'completed', nextAction: 'continue', outcome: 'verified', authStatus: 'identified_verified',
+      identified: true, verified: true, identificationMethod: 'linked', customerId: '100234',
+      customerName: 'Ana García', promptId: 'welcome_verified',
+    });
+    session(await get(cb), s);
+    // The linked session itself is not changed.
+    session(await get(first), { identificationMethod: 'ani', outcome: 'verified' });
+  });
+
+  test('linked: identified only -> the new line asks only the security answer', async () => {
+    const first = convId('link-io');
+    session(await start(first, { serviceLine: 'parcels' }), { state: 'awaiting_identifier' });
+    session(await step(first, 'identifier', { identifier: '40000000001' }), { outcome: 'identified_only', customerId: '100234' });
+    const next = convId('link-io-b');
+    session(await start(next, { linkedConversationId: first, channel: 'voice' }), {
+      state: 'awaiting_security', nextAction: 'ask_security', identificationMethod: 'linked',
+      customerId: '100234', verified: false, attemptsRemaining: 3,
+    });
+    session(await step(next, 'security', { answer: '1234' }), { outcome: 'verified', identificationMethod: 'linked' });
+  });
+
+  test('linked: an unusable link is ignored; unset forms are absent; malformed values are 400', async () => {
+    session(await start(convId('link-unknown'), { ani: 'anonymous', linkedConversationId: convId('never-was') }), {
+      state: 'awaiting_identifier', identificationMethod: 'none', attemptsRemaining: 3,
+    });
+    const pending = convId('link-pending');
+    session(await start(pending), { state: 'awaiting_identifier' });
+    session(await start(convId('link-to-pending'), { ani: 'tel:+13175550116', linkedConversationId: pending }), {
+      state: 'awaiting_security', identificationMethod: 'ani',
+    });
+    for (const unset of ['', '${input.linkedConversationId}', null]) {
+      session(await start(convId('link-unset'), { linkedConversationId: unset, channel: unset === null ? null : '' }), {
+        state: 'awaiting_identifier', identificationMethod: 'none',
+      });
+    }
+    let e = error(await start(convId('x'), { linkedConversationId: 'a/b' }), 400, 'invalid_request');
+    assert.match(e.message, /linkedConversationId/);
+    e = error(await start(convId('x'), { linkedConversationId: 42 }), 400, 'invalid_request');
+    assert.match(e.message, /linkedConversationId/);
+    for (const channel of ['Voice', 'web-chat', 'x'.repeat(33), 7]) {
+      e = error(await start(convId('x'), { channel }), 400, 'invalid_request');
+      assert.match(e.message, /channel/);
+    }
+  });
+
+  test('handoff: created by the back end, redeemed once by the IVR', async () => {
+    const code = await createHandoff({ customerId: '100244', customerName: 'Lee Chen', verified: true, channel: 'app' });
+    const id = convId('handoff');
+    session(await start(id, { ani: 'anonymous' }), { state: 'awaiting_identifier' });
+    session(await step(id, 'handoff', { code: `${code.slice(0, 3)} ${code.slice(3, 6)}-${code.slice(6)}` }), {
+      state: 'completed', nextAction: 'continue', outcome: 'verified', authStatus: 'identified_verified',
+      identificationMethod: 'handoff', customerId: '100244', customerName: 'Lee Chen', lastResult: 'match',
+    });
+    // Used up: the same code on another call is a failed identify attempt.
+    const again = convId('handoff-again');
+    session(await start(again, { ani: 'anonymous' }), { attemptsRemaining: 3 });
+    session(await step(again, 'handoff', { code }), {
+      state: 'awaiting_identifier', lastResult: 'no_match', attemptsRemaining: 2, identified: false,
+    });
+    session(await step(again, 'handoff', { code: '12' }), { lastResult: 'invalid_input', attemptsRemaining: 1 });
+    // A completed session takes no code; an unknown one is 404; a body without one is 400.
+    error(await step(id, 'handoff', { code }), 409, 'wrong_state');
+    error(await step(convId('handoff-none'), 'handoff', { code }), 404, 'not_found');
+    const e = error(await step(again, 'handoff', {}), 400, 'invalid_request');
+    assert.match(e.message, /code/);
+  });
+
+  test('handoff: not verified -> the security answer is still asked; redeemable while awaiting it', async () => {
+    const code = await createHandoff({ customerId: '100234', verified: false });
+    const id = convId('handoff-unverified');
+    session(await start(id, { ani: 'anonymous' }), { state: 'awaiting_identifier' });
+    session(await step(id, 'handoff', { code }), {
+      state: 'awaiting_security', identificationMethod: 'handoff', customerId: '100234', verified: false,
+    });
+    session(await step(id, 'security', { answer: '1234' }), { outcome: 'verified', identificationMethod: 'handoff' });
+    const code2 = await createHandoff({ customerId: '100234', verified: true, serviceLine: 'banking', phone: '+13175550116' });
+    const sec = convId('handoff-in-security');
+    session(await start(sec, { ani: 'tel:+13175550116' }), { state: 'awaiting_security' });
+    session(await step(sec, 'handoff', { code: code2 }), { outcome: 'verified', identificationMethod: 'handoff' });
+  });
+
+  test('handoff creation: 400 naming the field', async () => {
+    for (const [body, field] of [[{ verified: true }, 'customerId'], [{ customerId: '1' }, 'verified'],
+      [{ customerId: '1', verified: 'yes' }, 'verified'], [{ customerId: '1', verified: true, channel: 'App' }, 'channel'],
+      [{ customerId: '1', verified: true, serviceLine: 'no-such-line' }, 'serviceLine'],
+      [{ customerId: '1', verified: true, phone: 'call me' }, 'phone']]) {
+      const e = error(await api('POST', '/v1/handoffs', { body, key: env.handoffKey }), 400, 'invalid_request');
+      assert.match(e.message, new RegExp(field));
+    }
+    const J = { 'Content-Type': 'application/json' };
+    error(await api('POST', '/v1/handoffs', { raw: '{', headers: J, key: env.handoffKey }), 400, 'invalid_json');
+    error(await api('POST', '/v1/handoffs', { raw: '{}', headers: { 'Content-Type': 'text/plain' }, key: env.handoffKey }),
+      415, 'unsupported_media_type');
+    error(await api('POST', '/v1/handoffs', { raw: JSON.stringify({ customerId: '1', verified: true, pad: 'x'.repeat(17000) }),
+      headers: J, key: env.handoffKey }), 413, 'payload_too_large');
+    error(await api('GET', '/v1/handoffs', { key: env.handoffKey }), 405, 'method_not_allowed');
+    error(await step(convId('h413'), 'handoff', undefined, { raw: JSON.stringify({ code: 'x'.repeat(17000) }), headers: J }),
+      413, 'payload_too_large');
+    error(await step(convId('h415'), 'handoff', undefined, { raw: '{}', headers: { 'Content-Type': 'text/plain' } }),
+      415, 'unsupported_media_type');
+  });
+
+  test('key scopes: a valid key outside its scope is 403 forbidden, an unknown one 401', async () => {
+    const id = convId('scopes');
+    session(await start(id), { state: 'awaiting_identifier' });
+    const body = { customerId: '100234', verified: true };
+    // Only handoff keys create handoffs.
+    error(await api('POST', '/v1/handoffs', { body }), 403, 'forbidden');
+    error(await api('POST', '/v1/handoffs', { body, key: env.reportKey }), 403, 'forbidden');
+    error(await api('POST', '/v1/handoffs', { body, auth: 'none' }), 401, 'unauthorized');
+    error(await api('POST', '/v1/handoffs', { body, key: 'not-a-key-000' }), 401, 'unauthorized');
+    // A handoff key opens nothing else; a report key only the reports.
+    const elsewhere = [
+      ['POST', '/v1/sessions', { conversationId: convId('scoped'), serviceLine: 'banking' }],
+      ['GET', `/v1/sessions/${id}`], ['DELETE', `/v1/sessions/${id}`],
+      ['POST', `/v1/sessions/${id}/identifier`, { identifier: '100234' }],
+      ['POST', `/v1/sessions/${id}/security`, { answer: '1234' }],
+      ['POST', `/v1/sessions/${id}/opt-out`, {}],
+      ['POST', `/v1/sessions/${id}/handoff`, { code: '0123456789' }],
+      ['GET', '/metrics'],
+    ];
+    for (const [m, p, b] of elsewhere) {
+      for (const auth of ['x-api-key', 'bearer', 'basic']) {
+        error(await api(m, p, { body: b, key: env.handoffKey, auth }), 403, 'forbidden');
+      }
+      error(await api(m, p, { body: b, key: env.reportKey }), 403, 'forbidden');
+    }
+    for (const p of ['/v1/reports/summary', '/v1/reports/interactions']) {
+      error(await api('GET', p, { key: env.handoffKey }), 403, 'forbidden');
+      assert.equal((await api('GET', p, { key: env.reportKey })).status, 200);
+    }
+    // None of that touched the session.
+    session(await get(id), { state: 'awaiting_identifier', attemptsRemaining: 3 });
+  });
+});
+
 /** A GET carrying a body (fetch refuses one), through node:http. */
 function rawGet(path, headers, body) {
   const u = new URL(env.baseUrl);
@@ -440,12 +593,41 @@ describe('report endpoints and the dashboard', () => {
     assert.equal(i.status, 200);
     assert.ok(i.json.items.some((x) => x.conversationId === id), i.text);
     error(await api('GET', '/v1/reports/summary?bucket=week'), 400, 'invalid_request');
+    for (const p of ['summary', 'interactions']) {
+      const e = error(await api('GET', `/v1/reports/${p}?channel=Voice`), 400, 'invalid_request');
+      assert.match(e.message, /channel/);
+    }
     error(await api('GET', '/v1/reports/interactions?limit=0'), 400, 'invalid_request');
     error(await api('GET', '/v1/reports/summary', { auth: 'none' }), 401, 'unauthorized');
     error(await api('GET', '/v1/reports/interactions', { key: 'not-a-key-000' }), 401, 'unauthorized');
     const d = await api('GET', '/dashboard', { auth: 'none' });
     assert.equal(d.status, 200);
     for (const r of [s, c, i, d]) assert.equal(r.headers.get('cache-control'), 'no-store');
+  });
+
+  test('by channel: channel filter, byChannel, contextReused and the channel of each interaction', async () => {
+    const first = convId('rep-ch-a');
+    session(await start(first, { ani: 'tel:+13175550116', channel: 'chat' }), { state: 'awaiting_security' });
+    session(await step(first, 'security', { answer: '1234' }), { outcome: 'verified' });
+    const cb = convId('rep-ch-b');
+    session(await start(cb, { linkedConversationId: first, channel: 'callback' }), { identificationMethod: 'linked' });
+    const to = Math.floor(Date.now() / 1000) + 2;
+    const all = await api('GET', `/v1/reports/summary?to=${to}`);
+    assert.equal(all.status, 200, all.text);
+    assert.equal(all.json.channel, 'all');
+    const names = all.json.byChannel.map((c) => c.channel);
+    assert.deepEqual(names, [...names].sort());
+    assert.ok(names.includes('chat') && names.includes('callback'), all.text);
+    assert.ok(all.json.total.contextReused >= 1);
+    const only = await api('GET', `/v1/reports/summary?channel=callback&to=${to}`);
+    assert.equal(only.json.channel, 'callback');
+    assert.ok(only.json.total.contextReused >= 1 && only.json.total.contextReused <= only.json.total.completed);
+    assert.equal(only.json.total.contextReuseRate, only.json.total.contextReused / only.json.total.completed);
+    const items = await api('GET', `/v1/reports/interactions?channel=callback&to=${to}`);
+    assert.ok(items.json.items.some((i) => i.conversationId === cb && i.identificationMethod === 'linked'), items.text);
+    assert.ok(items.json.items.every((i) => i.channel === 'callback'));
+    const csv = await api('GET', `/v1/reports/summary?format=csv&channel=chat&to=${to}`);
+    assert.match(csv.text.split('\r\n')[0], /^scope,start,end,serviceLine,channel,.*,contextReused,.*,contextReuseRate,/);
   });
 
   test('413 and 415 on the report endpoints and the dashboard', async () => {
@@ -474,7 +656,17 @@ describe('coverage', () => {
       'POST /v1/sessions/{conversationId}/opt-out 200', 'POST /v1/sessions/{conversationId}/opt-out 409',
       'POST /v1/sessions/{conversationId}/opt-out 400', 'POST /v1/sessions/{conversationId}/opt-out 401',
       'GET /healthz 200', 'POST /healthz 405', 'GET /readyz 200', 'DELETE /readyz 405',
-      'GET /metrics 200', 'GET /metrics 401', 'POST /metrics 405', '* (unlisted) 404',
+      'GET /metrics 200', 'GET /metrics 401', 'GET /metrics 403', 'POST /metrics 405', '* (unlisted) 404',
+      'POST /v1/sessions 403', 'GET /v1/sessions/{conversationId} 403', 'DELETE /v1/sessions/{conversationId} 403',
+      'POST /v1/sessions/{conversationId}/identifier 403', 'POST /v1/sessions/{conversationId}/security 403',
+      'POST /v1/sessions/{conversationId}/opt-out 403',
+      'POST /v1/sessions/{conversationId}/handoff 200', 'POST /v1/sessions/{conversationId}/handoff 400',
+      'POST /v1/sessions/{conversationId}/handoff 403', 'POST /v1/sessions/{conversationId}/handoff 404',
+      'POST /v1/sessions/{conversationId}/handoff 409', 'POST /v1/sessions/{conversationId}/handoff 413',
+      'POST /v1/sessions/{conversationId}/handoff 415',
+      'POST /v1/handoffs 201', 'POST /v1/handoffs 400', 'POST /v1/handoffs 401', 'POST /v1/handoffs 403',
+      'POST /v1/handoffs 413', 'POST /v1/handoffs 415', 'GET /v1/handoffs 405',
+      'GET /v1/reports/summary 403', 'GET /v1/reports/interactions 403',
       'GET /v1/reports/summary 200', 'GET /v1/reports/summary 400', 'GET /v1/reports/summary 401',
       'GET /v1/reports/summary 413', 'GET /v1/reports/summary 415',
       'GET /v1/reports/interactions 200', 'GET /v1/reports/interactions 400',

@@ -7,7 +7,7 @@ import velocity from 'velocityjs';
 
 import { ajv04, esc, loadActions, PLACEHOLDER_ORIGIN, runAction } from './lib/genesys.mjs';
 import { loadSpec } from './lib/spec.mjs';
-import { convId, crmControl, env, waitReady } from './lib/stack.mjs';
+import { call, convId, crmControl, env, waitReady } from './lib/stack.mjs';
 
 const FILES = {
   start: 'start-authentication.custom.json',
@@ -15,6 +15,7 @@ const FILES = {
   security: 'submit-security-answer.custom.json',
   optOut: 'opt-out.custom.json',
   status: 'get-authentication-status.custom.json',
+  handoff: 'redeem-handoff-code.custom.json',
 };
 const actions = loadActions();
 const A = Object.fromEntries(Object.entries(FILES).map(([k, f]) => [k, actions[f]]));
@@ -43,7 +44,7 @@ after(async () => {
 });
 
 describe('the data action files', () => {
-  test('all five are present and nothing else', () => {
+  test('all six are present and nothing else', () => {
     assert.deepEqual(Object.keys(actions).sort(), Object.values(FILES).sort());
   });
 
@@ -189,10 +190,13 @@ describe('whole calls through the data actions alone', () => {
 
   test('optional inputs left unset, silent form: they render empty and mean "absent"', async () => {
     const conversationId = convId('g-unset');
-    let r = await ok(A.start, { conversationId, serviceLine: 'parcels' }); // no ani, no language
+    // no ani, no language, no linkedConversationId, no channel
+    let r = await ok(A.start, { conversationId, serviceLine: 'parcels' });
     const sent = JSON.parse(r.request.body);
     assert.equal(sent.ani, '');
     assert.equal(sent.language, '');
+    assert.equal(sent.linkedConversationId, '');
+    assert.equal(sent.channel, '');
     expectOutput(r.output, { language: 'es-ES', nextAction: 'ask_identifier', identificationMethod: 'none' });
     r = await ok(A.identifier, { conversationId, identifier: '40000000003' }); // no identifierType
     assert.equal(JSON.parse(r.request.body).identifierType, '');
@@ -212,10 +216,62 @@ describe('whole calls through the data actions alone', () => {
     const sent = JSON.parse(r.request.body);
     assert.equal(sent.ani, '${input.ani}');
     assert.equal(sent.language, '${input.language}');
-    expectOutput(r.output, { language: 'en-US', nextAction: 'ask_identifier' });
+    assert.equal(sent.linkedConversationId, '${input.linkedConversationId}');
+    assert.equal(sent.channel, '${input.channel}');
+    expectOutput(r.output, { language: 'en-US', nextAction: 'ask_identifier', identificationMethod: 'none' });
     r = await ok(loud(A.identifier), { conversationId, identifier: '100244' });
     assert.equal(JSON.parse(r.request.body).identifierType, '${input.identifierType}');
     expectOutput(r.output, { nextAction: 'ask_security', customerId: '100244' });
+  });
+
+  test('a callback: a new conversation passes the earlier one as linkedConversationId -> verified, no question', async () => {
+    // The first call: verified by ANI and PIN.
+    const first = convId('g-first');
+    await ok(A.start, { conversationId: first, ani: 'tel:+13175550116', serviceLine: 'banking' });
+    let r = await ok(A.security, { conversationId: first, answer: '1234' });
+    expectOutput(r.output, { outcome: 'verified' });
+    // The callback is a NEW conversation; its flow reads the first ID from the callback data.
+    const callback = convId('g-callback');
+    r = await ok(A.start, { conversationId: callback, ani: 'tel:+13175550116', serviceLine: 'banking',
+      linkedConversationId: first, channel: 'callback' });
+    const sent = JSON.parse(r.request.body);
+    assert.equal(sent.linkedConversationId, first);
+    assert.equal(sent.channel, 'callback');
+    expectOutput(r.output, { conversationId: callback, nextAction: 'continue', outcome: 'verified',
+      identificationMethod: 'linked', customerId: '100234', customerName: 'Ana García', authStatus: 'identified_verified' });
+    r = await ok(A.status, { conversationId: callback });
+    expectOutput(r.output, { identificationMethod: 'linked', verified: true });
+  });
+
+  test('an app handoff: the back end creates a code, the IVR redeems it once through the action', async () => {
+    const made = await call('POST', '/v1/handoffs', { key: env.handoffKey,
+      body: { customerId: '100244', customerName: 'Lee Chen', verified: true, channel: 'app' } });
+    assert.equal(made.status, 201, made.text);
+    const { code } = made.json;
+    const conversationId = convId('g-handoff');
+    let r = await ok(A.start, { conversationId, ani: 'anonymous', serviceLine: 'banking' });
+    expectOutput(r.output, { nextAction: 'ask_identifier' });
+    r = await ok(A.handoff, { conversationId, code: `${code.slice(0, 5)} ${code.slice(5)}` });
+    assert.ok(r.request.url.endsWith(`/v1/sessions/${encodeURIComponent(conversationId)}/handoff`));
+    expectOutput(r.output, { nextAction: 'continue', outcome: 'verified', identificationMethod: 'handoff',
+      customerId: '100244', customerName: 'Lee Chen', authStatus: 'identified_verified' });
+    // A used code, and digits that cannot be a code: 200, a spent identify attempt each.
+    const other = convId('g-handoff-used');
+    await ok(A.start, { conversationId: other, ani: 'anonymous', serviceLine: 'banking' });
+    r = await ok(A.handoff, { conversationId: other, code });
+    expectOutput(r.output, { nextAction: 'ask_identifier', lastResult: 'no_match', attemptsRemaining: 2, identified: false });
+    r = await ok(A.handoff, { conversationId: other, code: '12"3\\4' });
+    expectOutput(r.output, { nextAction: 'ask_identifier', lastResult: 'invalid_input', attemptsRemaining: 1 });
+    // The Failure path: a completed session (409), an unknown one (404), a wrong key (401).
+    r = await runAction(A.handoff, { conversationId, code }, { baseUrl: env.baseUrl, credentials: creds() });
+    assert.deepEqual([r.path, r.status], ['failure', 409]);
+    r = await runAction(A.handoff, { conversationId: convId('g-none'), code }, { baseUrl: env.baseUrl, credentials: creds() });
+    assert.deepEqual([r.path, r.status], ['failure', 404]);
+    r = await runAction(A.handoff, { conversationId: other, code }, { baseUrl: env.baseUrl, credentials: { apiKey: 'not-the-key' } });
+    assert.deepEqual([r.path, r.status], ['failure', 401]);
+    // The handoff key is the back end's, never Genesys': on an action it is 403, the Failure path.
+    r = await runAction(A.handoff, { conversationId: other, code }, { baseUrl: env.baseUrl, credentials: { apiKey: env.handoffKey } });
+    assert.deepEqual([r.path, r.status], ['failure', 403]);
   });
 
   test('verification not required, ANI match: continue at once', async () => {
@@ -279,5 +335,7 @@ describe('whole calls through the data actions alone', () => {
   test('the input contract refuses what Genesys would refuse', async () => {
     await assert.rejects(runAction(A.start, { serviceLine: 'banking' }, { baseUrl: env.baseUrl, credentials: creds() }), /inputSchema/);
     await assert.rejects(runAction(A.identifier, { conversationId: 'x', identifier: 5 }, { baseUrl: env.baseUrl, credentials: creds() }), /inputSchema/);
+    await assert.rejects(runAction(A.handoff, { conversationId: 'x' }, { baseUrl: env.baseUrl, credentials: creds() }), /inputSchema/);
+    await assert.rejects(runAction(A.start, { conversationId: 'x', serviceLine: 'banking', channel: 3 }, { baseUrl: env.baseUrl, credentials: creds() }), /inputSchema/);
   });
 });

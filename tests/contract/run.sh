@@ -94,11 +94,16 @@ wait_for 10 grep -q '^listening on ' "$WORK/crm.out" || { echo "demo CRM did not
 CRM_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$WORK/crm.out" | head -n1)
 
 API_KEY="contract-key-$RANDOM$RANDOM"
+HANDOFF_KEY="contract-handoff-key-$RANDOM$RANDOM"
+# A throw-away handoff secret per run (the fixture reads it with ${env:...}).
+CONTRACT_HANDOFF_SECRET="contract-handoff-secret-for-tests-only-$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM"
+export CONTRACT_HANDOFF_SECRET
 AUTHFLOW_CONFIG="$HERE/fixtures/authflow.contract.json" \
 AUTHFLOW_PORT=0 \
 AUTHFLOW_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
 AUTHFLOW_CRM_URL="http://127.0.0.1:$CRM_PORT" \
 AUTHFLOW_API_KEYS="$API_KEY,contract-second-key" \
+AUTHFLOW_HANDOFF_KEYS="$HANDOFF_KEY" \
   "$AUTHFLOW_BIN" --config "$HERE/fixtures/authflow.contract.json" 2>"$WORK/authflow.log" &
 AF_PID=$!
 wait_for 10 grep -q '"msg":"listening"' "$WORK/authflow.log" || { echo "authflow did not start" >&2; cat "$WORK/authflow.log" >&2; exit 1; }
@@ -108,6 +113,8 @@ echo "redis :$REDIS_PORT  demo CRM :$CRM_PORT  authflow :$AF_PORT"
 export CONTRACT_AUTHFLOW_URL="http://127.0.0.1:$AF_PORT"
 export CONTRACT_CRM_URL="http://127.0.0.1:$CRM_PORT"
 export CONTRACT_API_KEY="$API_KEY"
+export CONTRACT_HANDOFF_KEY="$HANDOFF_KEY"
+export CONTRACT_REPORT_KEY="contract-report-key-0001"
 export CONTRACT_REDIS_PORT="$REDIS_PORT"
 export CONTRACT_REDIS_PIDFILE="$WORK/redis.pid"
 export CONTRACT_REDIS_SERVER="$REDIS_SERVER_BIN"

@@ -14,6 +14,8 @@ export const env = {
   get baseUrl() { return need('CONTRACT_AUTHFLOW_URL'); },
   get crmUrl() { return need('CONTRACT_CRM_URL'); },
   get apiKey() { return need('CONTRACT_API_KEY'); },
+  get handoffKey() { return need('CONTRACT_HANDOFF_KEY'); },
+  get reportKey() { return need('CONTRACT_REPORT_KEY'); },
   get redisPort() { return Number(need('CONTRACT_REDIS_PORT')); },
 };
 
