@@ -17,7 +17,7 @@
  *   "lockout": {"maxFailures":5, "windowSeconds":900},
  *   "crm":     {"baseUrl":"http://127.0.0.1:8081", "connectTimeoutMs":1000,
  *               "timeoutMs":3000, "headers":["X-Env: prod"],
- *               "maxConnections":64, "operations":{...}, "auth":{...},
+ *               "maxConnections":1024, "operations":{...}, "auth":{...},
  *               "tls":{...}, "proxy":"...", "budgetMs":4000,
  *               "lookupRetries":1, "breaker":{...}} (see crm_config.h;
  *               ${env:NAME} / ${file:/path} secrets there are resolved by

@@ -92,7 +92,7 @@ static const config_num_field crm_nums[] = {
     {"timeoutMs", CONFIG_NUM_LONG, offsetof(config, crm_timeout_ms), 100,
      30000},
     {"maxConnections", CONFIG_NUM_LONG, offsetof(config, crm_max_connections),
-     1, 1024},
+     1, 16384},
 };
 
 /* ---------------------------------------------------------------------

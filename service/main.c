@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "api.h"
 #include "config.h"
@@ -115,8 +117,61 @@ static void store_config_from(const config *cfg, store_config *sc) {
            cfg->redis_master_name);
 }
 
+/* A CRM call that waited this long for a free connection, or one whose
+ * budget ran out waiting, means crm.maxConnections is too small for the
+ * load: warned about at most once per CRM_QUEUE_WARN_EVERY_S. */
+#define CRM_QUEUE_WARN_MS 100
+#define CRM_QUEUE_WARN_EVERY_S 10
+
+static long crm_pool_size; /* crm.maxConnections, for the warning */
+static _Atomic long crm_queue_length;
+
+/* The queue warning, rate-limited. Runs on the CRM thread only. */
+static void warn_crm_queue(long wait_us, bool expired) {
+  static time_t last;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if (last && now.tv_sec - last < CRM_QUEUE_WARN_EVERY_S)
+    return;
+  last = now.tv_sec;
+  log_warn("CRM calls are waiting for a free connection; raise "
+           "crm.maxConnections if the CRM can take more",
+           LOG_INT("waitMs", wait_us / 1000), LOG_BOOL("budgetSpent", expired),
+           LOG_INT("waiting", atomic_load(&crm_queue_length)),
+           LOG_INT("maxConnections", crm_pool_size));
+}
+
 static void on_crm_event(crm_client_event event, long value) {
   metrics_crm_event((int)event, value);
+  if (event == CRM_EVENT_QUEUE_LENGTH)
+    atomic_store(&crm_queue_length, value);
+  else if (event == CRM_EVENT_QUEUE_WAIT && value >= CRM_QUEUE_WARN_MS * 1000)
+    warn_crm_queue(value, false);
+  else if (event == CRM_EVENT_QUEUE_EXPIRED)
+    warn_crm_queue(0, true);
+}
+
+/* Raises the soft limit on open files to the hard one: every caller on a
+ * slow CRM holds two descriptors (its HTTP connection and a CRM
+ * connection), so the usual soft limit of 1,024 is too few for the
+ * defaults. Warns when even the hard limit is below what the
+ * configuration may need. */
+static void raise_fd_limit(const config *cfg) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+      getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  rlim_t need = (rlim_t)cfg->max_connections +
+                (rlim_t)cfg->crm_max_connections + 64 + (rlim_t)cfg->threads;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need)
+    log_warn("the open-file limit is below what server.maxConnections and "
+             "crm.maxConnections may need; raise it (ulimit -n)",
+             LOG_INT("limit", (int64_t)lim.rlim_cur),
+             LOG_INT("needed", (int64_t)need));
 }
 
 /* The one place the CRM client's settings are made from the configuration
@@ -343,6 +398,8 @@ static int serve(const config *cfg) {
   signal(SIGPIPE, SIG_IGN);
 
   log_set_level((log_level)cfg->log_level);
+  raise_fd_limit(cfg);
+  crm_pool_size = cfg->crm_max_connections;
   store_config sc;
   store_config_from(cfg, &sc);
   store_init(&sc);

@@ -39,6 +39,10 @@ static _Atomic uint64_t limit_trips[2];    /* [global|caller] */
 static _Atomic long crm_breaker;           /* crm_breaker_state */
 static _Atomic uint64_t crm_breaker_opens; /* transitions to open */
 static _Atomic uint64_t crm_events[3];     /* retry, token, fast fail */
+static histogram crm_queue_wait;           /* per attempt, 0 included */
+static _Atomic uint64_t crm_queued;        /* attempts that waited */
+static _Atomic uint64_t crm_queue_expired; /* calls whose budget ran out */
+static _Atomic long crm_queue_length;      /* calls waiting now */
 static _Atomic uint64_t started[MAX_LINES][METHOD_COUNT];
 static _Atomic uint64_t completed[MAX_LINES][OUTCOME_COUNT];
 static _Atomic uint64_t handoffs_created;
@@ -102,6 +106,17 @@ void metrics_crm_event(int event, long value) {
   case CRM_EVENT_FAST_FAIL:
     atomic_fetch_add_explicit(&crm_events[2], 1, memory_order_relaxed);
     break;
+  case CRM_EVENT_QUEUE_WAIT:
+    if (value > 0)
+      atomic_fetch_add_explicit(&crm_queued, 1, memory_order_relaxed);
+    observe(&crm_queue_wait, (double)value / 1e6);
+    break;
+  case CRM_EVENT_QUEUE_LENGTH:
+    atomic_store(&crm_queue_length, value);
+    break;
+  case CRM_EVENT_QUEUE_EXPIRED:
+    atomic_fetch_add_explicit(&crm_queue_expired, 1, memory_order_relaxed);
+    break;
   }
 }
 
@@ -157,19 +172,22 @@ static uint64_t load(_Atomic uint64_t *v) {
 }
 
 /* Service line names come from config and are [A-Za-z0-9_.-], so they
- * need no label escaping. */
+ * need no label escaping. label NULL: a histogram without labels. */
 static void emit_histogram(buf *o, const char *name, const char *label,
                            const char *value, histogram *h) {
+  char lbl[160] = "", set[164] = "";
+  if (label) {
+    snprintf(lbl, sizeof lbl, "%s=\"%s\",", label, value);
+    snprintf(set, sizeof set, "{%.*s}", (int)strlen(lbl) - 1, lbl);
+  }
   for (size_t i = 0; i < BUCKET_COUNT; i++)
-    buf_addf(o, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value,
-             buckets[i], (unsigned long long)load(&h->bucket[i]));
+    buf_addf(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, lbl, buckets[i],
+             (unsigned long long)load(&h->bucket[i]));
   uint64_t count = load(&h->count);
-  buf_addf(o, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value,
+  buf_addf(o, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, lbl,
            (unsigned long long)count);
-  buf_addf(o, "%s_sum{%s=\"%s\"} %.6f\n", name, label, value,
-           (double)load(&h->sum_us) / 1e6);
-  buf_addf(o, "%s_count{%s=\"%s\"} %llu\n", name, label, value,
-           (unsigned long long)count);
+  buf_addf(o, "%s_sum%s %.6f\n", name, set, (double)load(&h->sum_us) / 1e6);
+  buf_addf(o, "%s_count%s %llu\n", name, set, (unsigned long long)count);
 }
 
 /* HTTP requests by route and status, and their latency. */
@@ -217,6 +235,26 @@ static void render_crm_calls(buf *o) {
   for (int op = 0; op < 2; op++)
     emit_histogram(o, "authflow_crm_request_duration_seconds", "operation",
                    ops[op], &crm_latency[op]);
+  buf_adds(o, "# HELP authflow_crm_queue_wait_seconds Time each CRM attempt "
+              "waited for a free connection (crm.maxConnections); 0 when "
+              "one was free.\n"
+              "# TYPE authflow_crm_queue_wait_seconds histogram\n");
+  emit_histogram(o, "authflow_crm_queue_wait_seconds", NULL, NULL,
+                 &crm_queue_wait);
+  buf_addf(o,
+           "# HELP authflow_crm_queued_total CRM attempts that waited for a "
+           "free connection.\n# TYPE authflow_crm_queued_total counter\n"
+           "authflow_crm_queued_total %llu\n"
+           "# HELP authflow_crm_queue_expired_total CRM calls whose budget "
+           "ran out while they waited for a connection.\n"
+           "# TYPE authflow_crm_queue_expired_total counter\n"
+           "authflow_crm_queue_expired_total %llu\n"
+           "# HELP authflow_crm_queue_length CRM calls waiting for a free "
+           "connection now.\n# TYPE authflow_crm_queue_length gauge\n"
+           "authflow_crm_queue_length %ld\n",
+           (unsigned long long)load(&crm_queued),
+           (unsigned long long)load(&crm_queue_expired),
+           atomic_load(&crm_queue_length));
 }
 
 /* Lockouts and failed-verification limit trips (SPEC §6): for alerts. */

@@ -5,9 +5,11 @@
  * CRM thread touches the jobs (crm_job), the retry list, the breaker and
  * the OAuth2 token (crm_token).
  *
- * This file is the scheduling: admission through the breaker, each
- * attempt's launch, what an ended transfer means (401 retry, lookup retry,
- * completion), the retry timers, and the thread's start and stop.
+ * This file is the scheduling: admission through the breaker, the
+ * connection gate (at most max_connections calls on the wire, the rest
+ * wait oldest first), each attempt's launch, what an ended transfer means (401
+ * retry, lookup retry, completion), the retry timers, and the thread's start
+ * and stop.
  */
 #include "crm_client.h"
 
@@ -41,6 +43,13 @@ static struct {
   bool stopping;
   crm_job *queued;  /* submitted, not yet admitted (singly linked) */
   crm_job *delayed; /* waiting for a retry's due time (singly linked) */
+  /* The gate: calls waiting for a connection (FIFO), their count, the
+   * earliest time one of them may run out of budget, and the calls now on
+   * the wire (CRM thread only). */
+  crm_job *gate_head, *gate_tail;
+  long gate_len;
+  double gate_next_expiry_ms;
+  long in_use;
   struct curl_slist *base_headers;
   crm_client_config cfg;
   const crm_profile *p;
@@ -125,8 +134,53 @@ static struct curl_slist *call_headers(crm_job *j) {
   return h;
 }
 
+/* Puts j at the tail of the gate's queue (its wait starts now). */
+static void gate_push(crm_job *j) {
+  j->next = j->prev = NULL;
+  j->queued_ms = now_ms();
+  if (client.gate_tail)
+    client.gate_tail->next = j;
+  else
+    client.gate_head = j;
+  client.gate_tail = j;
+  double expiry = j->deadline_ms - MIN_ATTEMPT_MS;
+  if (client.gate_len == 0 || expiry < client.gate_next_expiry_ms)
+    client.gate_next_expiry_ms = expiry;
+  emit(CRM_EVENT_QUEUE_LENGTH, ++client.gate_len);
+}
+
+/* Takes the gate's whole queue (oldest first); the gate is empty after. */
+static crm_job *gate_take_all(void) {
+  crm_job *all = client.gate_head;
+  client.gate_head = client.gate_tail = NULL;
+  if (client.gate_len > 0) {
+    client.gate_len = 0;
+    emit(CRM_EVENT_QUEUE_LENGTH, 0);
+  }
+  return all;
+}
+
+/* µs j waited at the gate for this attempt (0 when it did not); resets
+ * the wait. */
+static long queue_wait_us(crm_job *j) {
+  if (j->queued_ms <= 0)
+    return 0;
+  double waited = now_ms() - j->queued_ms;
+  j->queued_ms = 0;
+  return waited > 0 ? (long)(waited * 1000.0) : 0;
+}
+
+/* A call whose budget ran out at the gate: the CRM never saw it, so the
+ * breaker does not count it. */
+static void gate_expired(crm_job *j) {
+  emit(CRM_EVENT_QUEUE_WAIT, queue_wait_us(j));
+  emit(CRM_EVENT_QUEUE_EXPIRED, 1);
+  complete_failed(j, false);
+}
+
 /* Put a call's next attempt on the multi handle (or behind the token
- * fetch). Finishes it as a failure when the budget is spent. */
+ * fetch, or in the gate's queue when every connection is busy). Finishes
+ * it as a failure when the budget is spent. */
 static void launch(crm_job *j) {
   double left = j->deadline_ms - now_ms();
   if (left < MIN_ATTEMPT_MS) {
@@ -135,6 +189,10 @@ static void launch(crm_job *j) {
   }
   if (client.p->auth.kind == CRM_AUTH_OAUTH2 && !crm_token_valid()) {
     crm_token_wait(j);
+    return;
+  }
+  if (client.in_use >= client.cfg.max_connections) {
+    gate_push(j);
     return;
   }
   long budget = (long)left;
@@ -146,8 +204,13 @@ static void launch(crm_job *j) {
     return;
   }
   j->attempts++;
-  if (!crm_loop_add(j))
+  if (!crm_loop_add(j)) {
     complete_failed(j, true);
+    return;
+  }
+  j->holds_slot = true;
+  client.in_use++;
+  emit(CRM_EVENT_QUEUE_WAIT, queue_wait_us(j));
 }
 
 /* crm_token's resume callback: a call that waited for the token. */
@@ -178,6 +241,10 @@ static void transfer_done(crm_job *j, bool ok_io) {
   }
   if (crm_job_sent(j))
     j->sent = true;
+  if (j->holds_slot) {
+    j->holds_slot = false;
+    client.in_use--;
+  }
   long status = crm_job_status(j, ok_io);
   if (status == 401 && client.p->auth.kind == CRM_AUTH_OAUTH2 &&
       !j->auth_retried) {
@@ -220,6 +287,59 @@ static void admit(crm_job *j) {
   launch(j);
 }
 
+/* Calls waiting at the gate take the connections that are free, oldest
+ * first; one whose budget is spent fails instead. */
+static void gate_drain(void) {
+  while (client.gate_head && client.in_use < client.cfg.max_connections) {
+    crm_job *j = client.gate_head;
+    client.gate_head = j->next;
+    if (!client.gate_head)
+      client.gate_tail = NULL;
+    j->next = NULL;
+    emit(CRM_EVENT_QUEUE_LENGTH, --client.gate_len);
+    if (j->deadline_ms - now_ms() < MIN_ATTEMPT_MS)
+      gate_expired(j);
+    else
+      launch(j);
+  }
+}
+
+/* Calls at the gate whose budget is spent fail (without waiting for a
+ * connection to free). Returns `next`, or the earliest time another one
+ * will be spent when that comes sooner. */
+static double gate_expire(double now, double next) {
+  if (client.gate_head && now >= client.gate_next_expiry_ms) {
+    crm_job *expired = NULL, *last = NULL;
+    double earliest = next;
+    crm_job **link = &client.gate_head;
+    while (*link) {
+      crm_job *j = *link;
+      if (j->deadline_ms - now < MIN_ATTEMPT_MS) {
+        *link = j->next;
+        crm_job_push(&expired, j);
+        client.gate_len--;
+        continue;
+      }
+      if (j->deadline_ms - MIN_ATTEMPT_MS < earliest)
+        earliest = j->deadline_ms - MIN_ATTEMPT_MS;
+      last = j;
+      link = &j->next;
+    }
+    client.gate_tail = last;
+    client.gate_next_expiry_ms = earliest;
+    if (expired)
+      emit(CRM_EVENT_QUEUE_LENGTH, client.gate_len);
+    while (expired) {
+      crm_job *j = expired;
+      expired = j->next;
+      gate_expired(j);
+    }
+  }
+  if (client.gate_head && client.gate_next_expiry_ms < next)
+    next = client.gate_next_expiry_ms;
+  return next;
+}
+
 /* Due retries go out; token waiters past their budget fail. Returns the
  * ms until the next due retry or budget end (CRM_LOOP_WAIT_MAX_MS if
  * none). */
@@ -244,6 +364,7 @@ static int run_timers(void) {
     launch(j);
   }
   next = crm_token_expire(now, next);
+  next = gate_expire(now, next);
   int wait = (int)(next - now_ms()) + 1;
   return wait < 0                      ? 0
          : wait > CRM_LOOP_WAIT_MAX_MS ? CRM_LOOP_WAIT_MAX_MS
@@ -299,6 +420,7 @@ static void *run(void *arg) {
     crm_job *done;
     while ((done = crm_loop_next_done(&ok_io)))
       transfer_done(done, ok_io);
+    gate_drain();
     crm_loop_run_once(run_timers());
   }
   /* Everything still in flight or waiting ends as a CRM error. */
@@ -312,6 +434,7 @@ static void *run(void *arg) {
   crm_job *delayed = client.delayed;
   client.delayed = NULL;
   fail_list(delayed);
+  fail_list(gate_take_all());
   fail_list(crm_token_take_waiters());
   crm_job_pool_drain();
   return NULL;
@@ -346,6 +469,9 @@ static bool reset_state(const crm_client_config *cfg, char *err,
   client.breaker = CRM_BREAKER_CLOSED;
   client.failures = 0;
   client.probe_in_flight = false;
+  client.gate_head = client.gate_tail = NULL;
+  client.gate_len = 0;
+  client.in_use = 0;
   client.rng = (unsigned)now_ms() | 1u;
   return true;
 }

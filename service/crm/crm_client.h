@@ -27,6 +27,13 @@
  * lifetime) remains, or after a 401: the call is then retried once with a
  * fresh token (a verify too: the refused attempt checked nothing); a
  * second 401 is the call's answer. The token lives in memory only.
+ * Connections: at most max_connections calls are on the wire at once
+ * (every call goes to the one CRM host). A call that finds them all busy
+ * waits in a FIFO queue for the next free one; the wait counts against its
+ * budget (the deadline is fixed at submit) and a call whose budget runs
+ * out while waiting fails (a CRM error the breaker does not count). Each
+ * attempt reports how long it waited (CRM_EVENT_QUEUE_WAIT, 0 when it did
+ * not), so an undersized pool shows in /metrics.
  * Transport: the profile's TLS options and proxy apply to every transfer,
  * the token fetch included; only the profile decides about proxies
  * (http_proxy and NO_PROXY from the environment are ignored).
@@ -48,10 +55,14 @@ typedef enum {
 } crm_breaker_state;
 
 typedef enum {
-  CRM_EVENT_BREAKER,     /* value: the new crm_breaker_state */
-  CRM_EVENT_RETRY,       /* a lookup attempt is being retried */
-  CRM_EVENT_TOKEN_FETCH, /* a token fetch ended; value: 1 got one, 0 failed */
-  CRM_EVENT_FAST_FAIL,   /* refused by the open breaker */
+  CRM_EVENT_BREAKER,       /* value: the new crm_breaker_state */
+  CRM_EVENT_RETRY,         /* a lookup attempt is being retried */
+  CRM_EVENT_TOKEN_FETCH,   /* a token fetch ended; value: 1 got one, 0 failed */
+  CRM_EVENT_FAST_FAIL,     /* refused by the open breaker */
+  CRM_EVENT_QUEUE_WAIT,    /* an attempt got a connection; value: µs it waited
+                              for one (0: none was busy) */
+  CRM_EVENT_QUEUE_LENGTH,  /* value: calls now waiting for a connection */
+  CRM_EVENT_QUEUE_EXPIRED, /* a call's budget ran out while it waited */
 } crm_client_event;
 
 typedef struct {
@@ -60,7 +71,7 @@ typedef struct {
   long timeout_ms;            /* whole transfer */
   const char *const *headers; /* "Name: value" lines, borrowed until stop */
   size_t header_count;
-  long max_connections; /* per host */
+  long max_connections; /* calls on the wire at once (>= 1); more wait */
   /* Templates, mapping, auth, TLS, budget, retries and breaker; borrowed
    * until stop. NULL: crm_profile_reference(). */
   const crm_profile *profile;

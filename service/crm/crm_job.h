@@ -39,10 +39,12 @@ typedef struct crm_job {
   bool is_token;              /* the OAuth2 token fetch, not a call */
   bool is_probe;              /* the half-open breaker's probe */
   bool auth_retried;          /* already retried once after a 401 */
-  bool sent; /* an attempt's request went out (see crm_job_sent) */
+  bool sent;       /* an attempt's request went out (see crm_job_sent) */
+  bool holds_slot; /* counted in the client's connections */
   int attempts;
   unsigned token_gen; /* the token generation this attempt used */
   double started_ms, deadline_ms, due_ms;
+  double queued_ms; /* when it began waiting for a connection; 0: not */
 } crm_job;
 
 /* What every transfer is sent with: the profile's TLS options and proxy,

@@ -75,7 +75,7 @@ static void defaults_without_file(void **state) {
   assert_string_equal(cfg.crm_base_url, "http://127.0.0.1:8081");
   assert_int_equal(cfg.crm_connect_timeout_ms, 1000);
   assert_int_equal(cfg.crm_timeout_ms, 3000);
-  assert_int_equal(cfg.crm_max_connections, 64);
+  assert_int_equal(cfg.crm_max_connections, 1024);
   assert_int_equal(cfg.crm_header_count, 0);
   assert_int_equal(cfg.log_level, CONFIG_LOG_INFO);
 
@@ -238,8 +238,8 @@ static const file_row file_rows[] = {
      "crm.timeoutMs: must be an integer 100..30000"},
     {"{\"crm\":{\"timeoutMs\":30001}}", "crm.timeoutMs:"},
     {"{\"crm\":{\"maxConnections\":0}}",
-     "crm.maxConnections: must be an integer 1..1024"},
-    {"{\"crm\":{\"maxConnections\":1025}}", "crm.maxConnections:"},
+     "crm.maxConnections: must be an integer 1..16384"},
+    {"{\"crm\":{\"maxConnections\":16385}}", "crm.maxConnections:"},
     {"{\"crm\":{\"headers\":[\"X-Env: prod\",\"Authorization: Bearer t\"]}}",
      NULL},
     {"{\"crm\":{\"headers\":\"X-Env: prod\"}}",

@@ -2,8 +2,8 @@
  * crm_client against an in-process CRM stub (libmicrohttpd on 127.0.0.1,
  * port 0, one thread per connection so a delayed answer delays only its
  * own request). Checks callbacks, concurrency, timeouts, refused
- * connections, keep-alive reuse, the answer-size cap and stop with calls
- * in flight.
+ * connections, keep-alive reuse, the answer-size cap, stop with calls
+ * in flight, and the connection gate (max_connections).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +40,7 @@ static struct {
   pthread_mutex_t mutex;  /* guards the fields below */
   pthread_cond_t cond;
   bool stopping;
+  bool held; /* requests wait in the handler until released */
   char url[256], phone[64], body[256], accept[64], content_type[64],
       api_key[64];
 } stub = {.mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -117,6 +118,10 @@ static enum MHD_Result stub_handler(void *cls, struct MHD_Connection *c,
   long delay = atomic_load(&stub.delay_ms);
   if (delay > 0)
     stub_sleep(delay);
+  pthread_mutex_lock(&stub.mutex);
+  while (stub.held && !stub.stopping)
+    pthread_cond_wait(&stub.cond, &stub.mutex);
+  pthread_mutex_unlock(&stub.mutex);
 
   if (strcmp(method, "GET") == 0 && strcmp(url, "/crm/customers") == 0) {
     if (phone && strcmp(phone, "+13175550116") == 0) {
@@ -467,6 +472,127 @@ static void test_stop_with_calls_in_flight(void **state) {
   crm_client_stop();
 }
 
+/* ---- the connection gate ---- */
+
+static struct {
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;
+  int waits;          /* CRM_EVENT_QUEUE_WAIT events */
+  int waited;         /* ... of which with a wait > 0 */
+  long length;        /* last CRM_EVENT_QUEUE_LENGTH */
+  long longest_queue; /* largest CRM_EVENT_QUEUE_LENGTH */
+  int expired;        /* CRM_EVENT_QUEUE_EXPIRED events */
+} gate = {.mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void on_gate_event(crm_client_event ev, long value) {
+  pthread_mutex_lock(&gate.mutex);
+  if (ev == CRM_EVENT_QUEUE_WAIT) {
+    gate.waits++;
+    gate.waited += value > 0;
+  } else if (ev == CRM_EVENT_QUEUE_LENGTH) {
+    gate.length = value;
+    if (value > gate.longest_queue)
+      gate.longest_queue = value;
+  } else if (ev == CRM_EVENT_QUEUE_EXPIRED) {
+    gate.expired++;
+  }
+  pthread_cond_broadcast(&gate.cond);
+  pthread_mutex_unlock(&gate.mutex);
+}
+
+static void set_held(bool held) {
+  pthread_mutex_lock(&stub.mutex);
+  stub.held = held;
+  pthread_cond_broadcast(&stub.cond);
+  pthread_mutex_unlock(&stub.mutex);
+}
+
+/* Waits (at most 5 s) until one call is at the stub and one at the gate. */
+static bool wait_one_sent_one_queued(void) {
+  for (int i = 0; i < 500; i++) {
+    pthread_mutex_lock(&gate.mutex);
+    long queued = gate.length;
+    pthread_mutex_unlock(&gate.mutex);
+    if (queued == 1 && atomic_load(&stub.requests) == 1)
+      return true;
+    usleep(10 * 1000);
+  }
+  return false;
+}
+
+static void start_gated_client(const crm_profile *p) {
+  pthread_mutex_lock(&gate.mutex);
+  memset(&gate.waits, 0, sizeof gate - offsetof(__typeof__(gate), waits));
+  pthread_mutex_unlock(&gate.mutex);
+  crm_client_config cfg = {.connect_timeout_ms = 1000,
+                           .timeout_ms = 5000,
+                           .max_connections = 1,
+                           .profile = p,
+                           .on_event = on_gate_event};
+  snprintf(cfg.base_url, sizeof cfg.base_url, "http://127.0.0.1:%u/crm",
+           stub.port);
+  char err[128] = "";
+  if (!crm_client_start(&cfg, err, sizeof err))
+    fail_msg("crm_client_start: %s", err);
+}
+
+/* max_connections 1 and a CRM that holds its answer: the second call waits
+ * at the gate (it never reaches the CRM meanwhile), goes out once the
+ * first ends, and is the one attempt reported as having waited. */
+static void test_gate_queues_past_max_connections(void **state) {
+  (void)state;
+  start_gated_client(NULL);
+  set_held(true);
+  flow_crm_request r = lookup("+13175550116");
+  assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[0]));
+  assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[1]));
+  bool queued = wait_one_sent_one_queued();
+  set_held(false);
+  assert_true(queued);
+  assert_true(wait_done(2, 5000));
+  assert_true(got.calls[0].result.ok);
+  assert_true(got.calls[1].result.ok);
+  assert_int_equal(atomic_load(&stub.requests), 2);
+  pthread_mutex_lock(&gate.mutex);
+  assert_int_equal(gate.waits, 2);
+  assert_int_equal(gate.waited, 1);
+  assert_int_equal(gate.longest_queue, 1);
+  assert_int_equal(gate.length, 0);
+  assert_int_equal(gate.expired, 0);
+  pthread_mutex_unlock(&gate.mutex);
+}
+
+/* The wait at the gate counts against the call's budget: with the only
+ * connection held, the queued call fails when its budget runs out, while
+ * the first is still at the CRM, and the CRM never sees it. */
+static void test_gate_wait_spends_the_budget(void **state) {
+  (void)state;
+  static crm_profile p;
+  p = *crm_profile_reference();
+  p.budget_ms = 300;
+  p.lookup_retries = 0;
+  p.breaker_failures = 0;
+  start_gated_client(&p);
+  set_held(true);
+  flow_crm_request r = lookup("+13175550116");
+  /* Back to back: the second call's budget ends before the first's
+   * transfer times out, so it can only end at the gate. */
+  assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[0]));
+  assert_true(crm_client_submit(&r, NULL, on_done, &got.calls[1]));
+  pthread_mutex_lock(&got.mutex);
+  while (!got.calls[1].called)
+    pthread_cond_wait(&got.cond, &got.mutex); /* bounded by the budget */
+  pthread_mutex_unlock(&got.mutex);
+  set_held(false);
+  assert_false(got.calls[1].result.ok);
+  assert_true(wait_done(2, 5000));
+  assert_int_equal(atomic_load(&stub.requests), 1);
+  pthread_mutex_lock(&gate.mutex);
+  assert_int_equal(gate.expired, 1);
+  assert_int_equal(gate.length, 0);
+  pthread_mutex_unlock(&gate.mutex);
+}
+
 static void test_submit_refused_when_not_running(void **state) {
   (void)state;
   flow_crm_request r = lookup("+13175550116");
@@ -499,6 +625,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_connection_reused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oversized_answer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stop_with_calls_in_flight, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_gate_queues_past_max_connections,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gate_wait_spends_the_budget, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_submit_refused_when_not_running,
                                       setup, teardown),

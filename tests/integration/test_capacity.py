@@ -1,0 +1,135 @@
+"""Capacity under load, proved by ordering (no timed assertions): the CRM
+connection pool (crm.maxConnections) and the queue in front of it.
+
+Run by hand:
+    AUTHFLOW_BIN=<build>/service/authflow \\
+    AUTHFLOW_DEMO_CRM_BIN=<build>/service/demo-crm/authflow-demo-crm \\
+        python3 tests/integration/test_capacity.py -v
+"""
+
+import re
+import threading
+import time
+import unittest
+
+import harness as h
+from harness import ANA, assert_ok, new_id
+
+# Longer than the warning threshold for a wait at the CRM queue (100 ms).
+HOLD_S = 0.3
+
+
+def metric(text, name):
+    """The value of an unlabelled sample `name` in Prometheus text."""
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    if not m:
+        raise AssertionError("no %s in /metrics" % name)
+    return float(m.group(1))
+
+
+class CrmQueue(h.StackTestCase):
+    """crm.maxConnections 1: a second call waits for the connection, and
+    /metrics and the log say so."""
+
+    PER_TEST = True
+    GATED_CRM = True
+
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = super().make_config(stack, **overrides)
+        cfg["crm"]["maxConnections"] = 1
+        return cfg
+
+    def metrics(self):
+        status, _, body = self.svc.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        return body.decode("utf-8") if isinstance(body, bytes) else body
+
+    def test_second_call_waits_for_the_only_connection(self):
+        """Two verifications at once with one CRM connection: while the first
+        is held at the CRM, the second waits in authflow (never reaching the
+        CRM) and /metrics shows one call queued; released, both verify, the
+        wait histogram counts every CRM attempt with exactly one that waited
+        (held longer than the warning threshold, so one rate-limited
+        warning is logged)."""
+        convs = [new_id("q1"), new_id("q2")]
+        for c in convs:
+            assert_ok(self, self.svc.start_session(c, ani="+13175550116"),
+                      state="awaiting_security")
+        self.gate.hold("/verify")
+        results = {}
+
+        def step(c):
+            results[c] = self.svc.security(c, ANA["answer"], timeout=20)
+
+        threads = [threading.Thread(target=step, args=(c,), daemon=True) for c in convs]
+        for t in threads:
+            t.start()
+        self.assertTrue(self.gate.wait_held(1), "no verification reached the CRM")
+        h.wait_until(lambda: metric(self.metrics(), "authflow_crm_queue_length") == 1,
+                     10.0, what="the second call to wait for a connection")
+        self.assertEqual((self.gate.held, self.gate.waiting), (1, 1),
+                         "the queued call reached the CRM")
+        time.sleep(HOLD_S)  # a lower bound on the queued call's wait
+        self.gate.release()
+        for t in threads:
+            t.join(timeout=20)
+        for c in convs:
+            assert_ok(self, results[c], outcome="verified")
+
+        text = self.metrics()
+        attempts = 4  # two lookups, two verifications
+        self.assertEqual(metric(text, "authflow_crm_queue_wait_seconds_count"), attempts)
+        self.assertEqual(metric(text, "authflow_crm_queued_total"), 1)
+        self.assertEqual(metric(text, "authflow_crm_queue_length"), 0)
+        self.assertEqual(metric(text, "authflow_crm_queue_expired_total"), 0)
+        self.assertGreaterEqual(metric(text, "authflow_crm_queue_wait_seconds_sum"), HOLD_S)
+        under = re.search(r'^authflow_crm_queue_wait_seconds_bucket\{le="0.1"\} (\d+)$',
+                          text, re.M)
+        self.assertIsNotNone(under, text)
+        self.assertEqual(int(under.group(1)), attempts - 1)
+        warned = [e for e in self.svc.log_entries()
+                  if e.get("msg", "").startswith("CRM calls are waiting for a free connection")]
+        self.assertEqual(len(warned), 1, warned)
+        self.assertEqual(warned[0].get("maxConnections"), 1)
+        self.assertGreaterEqual(warned[0].get("waitMs"), HOLD_S * 1000)
+
+
+class CrmPoolDefault(h.StackTestCase):
+    """With no crm.maxConnections in the file, the pool is sized for 1,000
+    callers waiting on a slow CRM (deploy/config/README.md)."""
+
+    GATED_CRM = True
+    # One customer for every call: its lockout counts verifications in
+    # flight, so allow them all.
+    LOCKOUT = {"maxFailures": 100, "windowSeconds": 600}
+
+    def test_default_pool_takes_many_held_calls_at_once(self):
+        """Eighty verifications held at the CRM at once (more than the
+        old default pool of 64): all reach it, none waits in authflow, and
+        all verify once released."""
+        n = 80
+        convs = [new_id("pool") for _ in range(n)]
+        for c in convs:
+            assert_ok(self, self.svc.start_session(c, ani="+13175550116"),
+                      state="awaiting_security")
+        self.gate.hold("/verify")
+        results = {}
+
+        def step(c):
+            results[c] = self.svc.security(c, ANA["answer"], timeout=30)
+
+        threads = [threading.Thread(target=step, args=(c,), daemon=True) for c in convs]
+        for t in threads:
+            t.start()
+        held = self.gate.wait_held(n, timeout=20)
+        self.gate.release()
+        for t in threads:
+            t.join(timeout=30)
+        self.assertTrue(held, "only %d of %d calls reached the CRM" % (self.gate.held, n))
+        for c in convs:
+            assert_ok(self, results[c], outcome="verified")
+
+
+if __name__ == "__main__":
+    unittest.main()
