@@ -3,8 +3,9 @@
  * Cloud IVRs. See README.md and SPEC.md.
  *
  * Threads: the MHD pool (HTTP + Redis, one Redis connection each), one CRM
- * thread (curl multi), and this main thread, which only waits for signals
- * and runs the orderly shutdown.
+ * thread (curl multi), one offload thread (reports, dashboard, metrics,
+ * with its own Redis connection), and this main thread, which only waits
+ * for signals and runs the orderly shutdown.
  */
 #include <curl/curl.h>
 #include <errno.h>

@@ -4,6 +4,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "entropy.h"
 #include "log.h"
 #include "metrics.h"
+#include "offload.h"
 #include "report_api.h"
 #include "route.h"
 
@@ -39,6 +41,12 @@
 /* How much of an oversized chunked body is read and dropped before the
  * connection is closed without an answer. */
 #define DISCARD_MAX (1024 * 1024)
+/* Room for an offloaded request's query arguments (they came in a request
+ * line that fits CONNECTION_MEMORY). */
+#define ARGS_MAX CONNECTION_MEMORY
+/* Offloaded requests that may wait for the offload thread at once; more
+ * are refused with 503. */
+#define OFFLOAD_QUEUE_MAX 64
 
 static struct MHD_Daemon *daemon_handle;
 static const config *cfg;
@@ -54,10 +62,12 @@ _Static_assert(sizeof cfg->report_keys[0] == sizeof(char[AUTH_KEY_MAX + 1]),
                "config report_keys rows must match auth_check's key stride");
 
 typedef enum {
-  PHASE_READING = 0, /* collecting the body */
-  PHASE_WAITING_CRM, /* suspended; crm_client owns the next move */
-  PHASE_CRM_DONE,    /* resumed with crm_result filled */
-  PHASE_RESPONDED,   /* a response is queued */
+  PHASE_READING = 0,  /* collecting the body */
+  PHASE_WAITING_CRM,  /* suspended; crm_client owns the next move */
+  PHASE_CRM_DONE,     /* resumed with crm_result filled */
+  PHASE_OFFLOADED,    /* suspended; the offload thread owns the next move */
+  PHASE_OFFLOAD_DONE, /* resumed with offload_resp filled */
+  PHASE_RESPONDED,    /* a response is queued */
 } request_phase;
 
 /* One request's context: made on the first handler call, freed in
@@ -79,6 +89,12 @@ typedef struct {
   flow_crm_result crm_result;
   long crm_status;
   double crm_latency_ms;
+  /* Offloaded requests (reports, dashboard, metrics): the job, a copy of
+   * the query arguments ("name\0value\0" pairs: the offload thread must
+   * not read the connection) and the answer it made. */
+  offload_job job;
+  buf args;
+  api_response offload_resp;
   /* For the log line. */
   unsigned status;
   const char *outcome;
@@ -302,9 +318,74 @@ check_headers_or_reply(http_request *rq, const char *method, const char *url) {
   return MHD_YES;
 }
 
-/* A query parameter, raw (keep_raw_path leaves it percent-encoded). */
+/* MHD_KeyValueIterator: appends one query argument to rq->args (an
+ * argument without a value is left out, as if absent). */
+static enum MHD_Result copy_arg(void *ctx, enum MHD_ValueKind kind,
+                                const char *key, const char *value) {
+  (void)kind;
+  http_request *rq = ctx;
+  if (value) {
+    buf_add(&rq->args, key, strlen(key) + 1);
+    buf_add(&rq->args, value, strlen(value) + 1);
+  }
+  return MHD_YES;
+}
+
+/* A query parameter from the copy, raw (keep_raw_path leaves it
+ * percent-encoded); the first one of that name, NULL when absent. */
 static const char *query_param(void *ctx, const char *name) {
-  return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+  const http_request *rq = ctx;
+  const char *p = buf_str(&rq->args), *end = p + buf_len(&rq->args);
+  while (p < end) {
+    const char *key = p;
+    const char *value = key + strlen(key) + 1;
+    p = value + strlen(value) + 1;
+    if (strcmp(key, name) == 0)
+      return value;
+  }
+  return NULL;
+}
+
+/* The routes served on the offload thread: none of them is a caller's
+ * step, and each may take long (a report scan, Redis for /metrics). */
+static bool offloaded_route(route_id id) {
+  return report_api_route(id) || id == ROUTE_METRICS;
+}
+
+/* Runs on the offload thread: make the answer and wake the connection
+ * (suspended, so the request cannot be freed meanwhile). */
+static void run_offloaded(offload_job *job) {
+  http_request *rq =
+      (http_request *)((char *)job - offsetof(http_request, job));
+  if (report_api_route(rq->route.id))
+    report_api_handle(cfg, rq->route.id, query_param, rq, &rq->offload_resp);
+  else
+    api_handle(&rq->route, NULL, 0, &rq->step, &rq->offload_resp);
+  atomic_store(&rq->phase, PHASE_OFFLOAD_DONE);
+  MHD_resume_connection(rq->connection);
+}
+
+/* Hands the request to the offload thread (suspending the connection
+ * first, so the resume cannot come before it). A 503 when the offload
+ * queue is full. */
+static enum MHD_Result offload(http_request *rq) {
+  buf_init(&rq->args, ARGS_MAX, BUF_PLAIN);
+  MHD_get_connection_values(rq->connection, MHD_GET_ARGUMENT_KIND, copy_arg,
+                            rq);
+  if (buf_state(&rq->args) != BUF_OK) {
+    buf_free(&rq->args);
+    return send_error(rq, 500, "internal", "out of memory");
+  }
+  rq->job.run = run_offloaded;
+  atomic_store(&rq->phase, PHASE_OFFLOADED);
+  MHD_suspend_connection(rq->connection);
+  if (!offload_submit(&rq->job)) {
+    api_error(&rq->offload_resp, 503, "unavailable",
+              "too many report requests at once; try again");
+    atomic_store(&rq->phase, PHASE_OFFLOAD_DONE);
+    MHD_resume_connection(rq->connection);
+  }
+  return MHD_YES;
 }
 
 /* The body is complete: run the request through api. A body past the cap
@@ -321,12 +402,11 @@ static enum MHD_Result on_body_complete(http_request *rq) {
     buf_free(&rq->body);
     return send_error(rq, 500, "internal", "out of memory");
   }
-  api_response resp = {0};
-  if (report_api_route(rq->route.id)) {
+  if (offloaded_route(rq->route.id)) {
     buf_free(&rq->body);
-    report_api_handle(cfg, rq->route.id, query_param, rq->connection, &resp);
-    return send_response(rq, &resp);
+    return offload(rq);
   }
+  api_response resp = {0};
   api_status st = api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body),
                              &rq->step, &resp);
   buf_free(&rq->body);
@@ -376,7 +456,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
     api_crm_done(&rq->step, &rq->crm_result, &resp);
     return send_response(rq, &resp);
   }
-  if (phase == PHASE_WAITING_CRM)
+  if (phase == PHASE_OFFLOAD_DONE) {
+    buf_free(&rq->args);
+    return send_response(rq, &rq->offload_resp);
+  }
+  if (phase == PHASE_WAITING_CRM || phase == PHASE_OFFLOADED)
     return MHD_YES; /* spurious call while suspended */
   if (*upload_data_size > 0) {
     /* libmicrohttpd cannot answer in the middle of an upload, so a body
@@ -419,6 +503,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection,
           LOG_STR("error", rq->error ? rq->error : ""),
           LOG_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)));
   buf_free(&rq->body);
+  buf_free(&rq->args);
+  api_response_free(&rq->offload_resp);
   explicit_bzero(rq, sizeof *rq);
   free(rq);
   atomic_fetch_sub(&in_flight, 1);
@@ -462,6 +548,8 @@ bool http_start(const config *c, char *err, size_t err_len) {
              c->bind_address);
     return false;
   }
+  if (!offload_start(OFFLOAD_QUEUE_MAX, err, err_len))
+    return false;
   daemon_handle = MHD_start_daemon(
       flags, (uint16_t)c->port, NULL, NULL, on_request, NULL,
       /* The logger goes first, and only once: MHD logs through its own
@@ -478,6 +566,7 @@ bool http_start(const config *c, char *err, size_t err_len) {
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
       MHD_OPTION_END);
   if (!daemon_handle) {
+    offload_stop();
     snprintf(err, err_len, "could not listen on %s:%d", c->bind_address,
              c->port);
     return false;
@@ -511,6 +600,9 @@ bool http_wait_idle(int timeout_ms) {
 }
 
 void http_stop(void) {
+  /* Offloaded requests still queued are answered first (a suspended
+   * connection must be resumed before the daemon stops). */
+  offload_stop();
   if (daemon_handle)
     MHD_stop_daemon(daemon_handle);
   daemon_handle = NULL;

@@ -1,5 +1,6 @@
 """Capacity under load, proved by ordering (no timed assertions): the CRM
-connection pool (crm.maxConnections) and the queue in front of it.
+connection pool (crm.maxConnections) and the queue in front of it, and
+reports served apart from callers' steps.
 
 Run by hand:
     AUTHFLOW_BIN=<build>/service/authflow \\
@@ -8,6 +9,7 @@ Run by hand:
 """
 
 import re
+import socket
 import threading
 import time
 import unittest
@@ -129,6 +131,135 @@ class CrmPoolDefault(h.StackTestCase):
         self.assertTrue(held, "only %d of %d calls reached the CRM" % (self.gate.held, n))
         for c in convs:
             assert_ok(self, results[c], outcome="verified")
+
+
+class RedisFront:
+    """A TCP relay before Redis that can hold one command: hold(name)
+    makes the first connection that sends that command (as a RESP bulk
+    string, so a script's text never matches) stop there, Redis not yet
+    asked, until release(). Every other connection, and everything else,
+    is relayed at once. wait_held() blocks until the command arrived."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.cond = threading.Condition()
+        self.pattern = None
+        self.gate = None
+        self.held = 0
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((h.LOOPBACK, 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.url = "redis://%s:%d/0" % (h.LOOPBACK, self.port)
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((h.LOOPBACK, self.upstream_port))
+            self.socks += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False),
+                             daemon=True).start()
+
+    def _pass(self, data):
+        with self.cond:
+            gate = self.gate
+            if gate is None or self.pattern not in data:
+                return
+            self.gate = None  # one connection only
+            self.held += 1
+            self.cond.notify_all()
+        gate.wait(60)
+
+    def _pump(self, src, dst, from_client):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if from_client:
+                    self._pass(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def hold(self, command):
+        name = command.encode()
+        with self.cond:
+            self.pattern = b"$%d\r\n%s\r\n" % (len(name), name)
+            self.gate = threading.Event()
+            self.released = self.gate
+            self.held = 0
+
+    def wait_held(self, timeout=10.0):
+        with self.cond:
+            return self.cond.wait_for(lambda: self.held >= 1, timeout)
+
+    def release(self):
+        with self.cond:
+            self.gate = None
+            released = getattr(self, "released", None)
+        if released is not None:
+            released.set()
+
+    def stop(self):
+        self.release()
+        self.listener.close()
+        for s in self.socks:
+            s.close()
+
+
+class ReportIsolation(h.StackTestCase):
+    """One HTTP worker thread (server.threads 1), and a report whose Redis
+    scan is held at Redis: callers' steps are still answered."""
+
+    PER_TEST = True
+    INSTANCES = 0
+
+    def test_step_answered_while_a_report_scan_is_held(self):
+        """A report is mid-scan (its XREVRANGE held before Redis) on a
+        server with a single worker thread; a caller's whole ANI ->
+        security call is answered meanwhile, and the report still gets its
+        200 once the scan goes on."""
+        front = RedisFront(self.redis.port)
+        self.addCleanup(front.stop)
+        cfg = self.make_config(self.stack)
+        cfg["redis"]["url"] = front.url
+        cfg["redis"]["commandTimeoutMs"] = 5000
+        cfg["server"] = {"threads": 1}
+        svc = self.stack.authflow(cfg)
+
+        front.hold("XREVRANGE")
+        report = {}
+        t = threading.Thread(target=lambda: report.update(
+            r=svc.request("GET", "/v1/reports/interactions", timeout=30)), daemon=True)
+        t.start()
+        self.assertTrue(front.wait_held(), "the report never reached Redis")
+
+        conv = new_id("iso")
+        assert_ok(self, svc.start_session(conv, ani="+13175550116", timeout=30),
+                  state="awaiting_security")
+        assert_ok(self, svc.security(conv, ANA["answer"], timeout=30), outcome="verified")
+        status, _, _ = svc.request("GET", "/healthz", timeout=30)
+        self.assertEqual(status, 200)
+        self.assertTrue(t.is_alive() and front.held == 1 and "r" not in report,
+                        "the report was no longer held: %r" % report)
+        front.release()
+        t.join(timeout=30)
+        status, _, body = report["r"]
+        self.assertEqual(status, 200, body)
 
 
 if __name__ == "__main__":
