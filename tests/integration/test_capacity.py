@@ -102,24 +102,31 @@ class CrmPoolDefault(h.StackTestCase):
     callers waiting on a slow CRM (deploy/config/README.md)."""
 
     GATED_CRM = True
-    # One customer for every call: its lockout counts verifications in
-    # flight, so allow them all.
-    LOCKOUT = {"maxFailures": 100, "windowSeconds": 600}
+    # A customer of its own for every call: one customer's lockout limits
+    # the verifications in flight for it.
+    POOL_CALLS = 80
+    POOL_CUSTOMERS = [{"id": "5%05d" % i, "name": "Pool %d" % i,
+                       "phones": ["+1317600%04d" % i], "answer": "1234"}
+                      for i in range(POOL_CALLS)]
+
+    @classmethod
+    def start_crm(cls, stack):
+        return stack.start(h.DemoCrm(customers=cls.POOL_CUSTOMERS))
 
     def test_default_pool_takes_many_held_calls_at_once(self):
         """Eighty verifications held at the CRM at once (more than the
         old default pool of 64): all reach it, none waits in authflow, and
         all verify once released."""
-        n = 80
+        n = self.POOL_CALLS
         convs = [new_id("pool") for _ in range(n)]
-        for c in convs:
-            assert_ok(self, self.svc.start_session(c, ani="+13175550116"),
+        for c, who in zip(convs, self.POOL_CUSTOMERS):
+            assert_ok(self, self.svc.start_session(c, ani=who["phones"][0]),
                       state="awaiting_security")
         self.gate.hold("/verify")
         results = {}
 
         def step(c):
-            results[c] = self.svc.security(c, ANA["answer"], timeout=30)
+            results[c] = self.svc.security(c, "1234", timeout=30)
 
         threads = [threading.Thread(target=step, args=(c,), daemon=True) for c in convs]
         for t in threads:
