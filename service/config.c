@@ -55,6 +55,8 @@ static const config defaults = {
     .handoff_ttl_seconds = 300,
     .handoff_max_failed_redemptions = 30,
     .handoff_failure_window_seconds = 3600,
+    .report_export_max_rows = 50000,
+    .genesys_action_timeout_seconds = 8,
 };
 
 /* The defaults, with redis_url parsed and the one "default" line. */
@@ -122,6 +124,36 @@ bool config_load(const char *path, char *(*getenv_fn)(const char *),
     config_free(out);
     return false;
   }
+  return true;
+}
+
+long config_step_worst_case_ms(const config *cfg) {
+  long redis = 2 * ((long)cfg->redis_connect_timeout_ms +
+                    (long)cfg->redis_command_timeout_ms);
+  long failover =
+      cfg->redis_sentinel_count > 0 ? (long)cfg->redis_failover_wait_ms : 0;
+  return cfg->crm.budget_ms + redis + failover;
+}
+
+bool config_timeout_warning(const config *cfg, char *out, size_t out_len) {
+  long worst = config_step_worst_case_ms(cfg);
+  long limit = cfg->genesys_action_timeout_seconds * 1000;
+  if (worst < limit)
+    return false;
+  char failover[64] = "";
+  if (cfg->redis_sentinel_count > 0)
+    snprintf(failover, sizeof failover, " + redis.failoverWaitMs %d",
+             cfg->redis_failover_wait_ms);
+  snprintf(out, out_len,
+           "warning: one step may take %ld ms (crm.budgetMs %ld + 2 x "
+           "(redis.connectTimeoutMs %d + redis.commandTimeoutMs %d)%s), not "
+           "less than the Genesys data action timeout of %ld s "
+           "(genesys.dataActionTimeoutSeconds): Genesys would take the "
+           "Timeout path while the step still runs. Lower the budget or "
+           "raise the actions' timeoutSeconds (and this key with it).",
+           worst, cfg->crm.budget_ms, cfg->redis_connect_timeout_ms,
+           cfg->redis_command_timeout_ms, failover,
+           cfg->genesys_action_timeout_seconds);
   return true;
 }
 

@@ -29,7 +29,7 @@
  *               "maxFailedRedemptions":30,
  *               "failedRedemptionWindowSeconds":3600},
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
- *                 "counterRetentionDays":90},
+ *                 "counterRetentionDays":90, "exportMaxRows":50000},
  *   "serviceLines": {
  *     "<name>": {"aniLookup":true, "verification":true,
  *                "identifierType":"customer_id", "maxIdentifyAttempts":3,
@@ -162,6 +162,10 @@ typedef struct {
   int handoff_ttl_seconds;
   int handoff_max_failed_redemptions;
   int handoff_failure_window_seconds;
+  long report_export_max_rows; /* most rows one CSV export holds */
+  /* genesys: the data actions' timeoutSeconds (--check-config warns when
+   * a step could outlast it; see config_step_worst_case_ms) */
+  long genesys_action_timeout_seconds;
   /* service lines */
   config_service_line service_lines[CONFIG_MAX_SERVICE_LINES];
   size_t service_line_count;
@@ -185,6 +189,20 @@ bool config_load_text(const char *json_text, size_t len, config *out, char *err,
 
 /* Release what config_load*() allocated; safe on a zeroed struct. */
 void config_free(config *cfg);
+
+/*
+ * The longest one step can take, in ms: the CRM budget (crm.budgetMs) plus
+ * two Redis round trips of at most connect + command timeout each, plus
+ * redis.failoverWaitMs when Sentinel is used.
+ */
+long config_step_worst_case_ms(const config *cfg);
+
+/*
+ * When that worst case is not below the Genesys data actions' timeout
+ * (genesys.dataActionTimeoutSeconds), write a one-line warning naming the
+ * keys into out and return true (--check-config prints it); else false.
+ */
+bool config_timeout_warning(const config *cfg, char *out, size_t out_len);
 
 /* The service line called `name`, or NULL. */
 const config_service_line *config_find_service_line(const config *cfg,

@@ -84,6 +84,15 @@ static const config_num_field reporting_nums[] = {
      offsetof(config, report_stream_max_age_seconds), 3600, 31622400},
     {"counterRetentionDays", CONFIG_NUM_LONG,
      offsetof(config, report_counter_retention_days), 1, 400},
+    /* 150,000 rows of at most ~400 bytes stay under REPORT_TEXT_MAX */
+    {"exportMaxRows", CONFIG_NUM_LONG, offsetof(config, report_export_max_rows),
+     100, 150000},
+};
+
+/* Only --check-config uses it: the Genesys data actions' timeoutSeconds. */
+static const config_num_field genesys_nums[] = {
+    {"dataActionTimeoutSeconds", CONFIG_NUM_LONG,
+     offsetof(config, genesys_action_timeout_seconds), 1, 60},
 };
 
 static const config_num_field crm_nums[] = {
@@ -350,9 +359,10 @@ static bool load_log(const json_t *root, config *cfg, char *err,
 static bool load_root(const json_t *root, config *cfg, char *err,
                       size_t err_len) {
   static const char *const others[] = {
-      "server",     "apiKeys",     "redis",        "lockout",
-      "crm",        "log",         "serviceLines", "reporting",
-      "reportKeys", "handoffKeys", "handoff",      NULL};
+      "server",    "apiKeys",    "redis",       "lockout",
+      "crm",       "log",        "genesys",     "serviceLines",
+      "reporting", "reportKeys", "handoffKeys", "handoff",
+      NULL};
   if (!json_is_object(root))
     return config_error(err, err_len,
                         "the configuration must be a JSON object");
@@ -366,6 +376,8 @@ static bool load_root(const json_t *root, config *cfg, char *err,
          check_lockout(cfg, err, err_len) &&
          load_crm(root, cfg, err, err_len) &&
          load_log(root, cfg, err, err_len) &&
+         load_nums_section(root, "genesys", genesys_nums,
+                           CONFIG_COUNT(genesys_nums), cfg, err, err_len) &&
          load_nums_section(root, "reporting", reporting_nums,
                            CONFIG_COUNT(reporting_nums), cfg, err, err_len) &&
          load_key_list(root, "reportKeys", cfg->report_keys,

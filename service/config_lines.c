@@ -76,6 +76,8 @@ static bool load_line_strings(const json_t *obj, const char *path,
   flow_policy *p = &line->policy;
   const char *type = NULL, *language = NULL, *cc = NULL;
   if (!config_read_bool(obj, path, "aniLookup", &p->ani_lookup, err, err_len) ||
+      !config_read_bool(obj, path, "askWhenCrmDown", &p->ask_when_crm_down, err,
+                        err_len) ||
       !config_read_bool(obj, path, "verification", &p->verification, err,
                         err_len) ||
       !config_read_bool(obj, path, "greetBeforeVerification",
@@ -168,10 +170,16 @@ static bool load_line_context(const json_t *obj, const char *path,
  * since the copy is the last thing made. */
 static bool load_line(const char *name, const json_t *obj,
                       config_service_line *line, char *err, size_t err_len) {
-  static const char *const others[] = {
-      "aniLookup",      "verification",    "greetBeforeVerification",
-      "identifierType", "defaultLanguage", "defaultCountryCode",
-      "prompts",        "context",         NULL};
+  static const char *const others[] = {"aniLookup",
+                                       "askWhenCrmDown",
+                                       "verification",
+                                       "greetBeforeVerification",
+                                       "identifierType",
+                                       "defaultLanguage",
+                                       "defaultCountryCode",
+                                       "prompts",
+                                       "context",
+                                       NULL};
   char path[FLOW_NAME_MAX + 16];
   *line = line_defaults;
   if (!line_name_ok(name))

@@ -39,8 +39,9 @@
 
 static void usage(FILE *out) {
   fputs(
-      "usage: authflow [--config FILE] [--check-config] [--healthcheck]\n"
-      "                [--version] [--help]\n"
+      "usage: authflow [--config FILE] [--check-config] [--check-crm\n"
+      "                [--check-crm-value V]] [--healthcheck] [--version]\n"
+      "                [--help]\n"
       "\n"
       "  --config FILE   JSON configuration (default: $AUTHFLOW_CONFIG, or\n"
       "                  built-in defaults). Environment variables\n"
@@ -52,7 +53,8 @@ static void usage(FILE *out) {
       "                  print what was sent (secrets masked) and mapped\n"
       "  --healthcheck   GET /healthz on the configured port and exit 0/1\n"
       "                  (for container HEALTHCHECKs; needs no curl binary)\n"
-      "  --version       print the version\n",
+      "  --version       print the version\n"
+      "  --help          print this help\n",
       out);
 }
 
@@ -142,9 +144,32 @@ static void warn_crm_queue(long wait_us, bool expired) {
            LOG_INT("maxConnections", crm_pool_size));
 }
 
+/* The breaker's settings, for its transition log lines. */
+static const crm_profile *breaker_profile;
+
+/* A log line for each breaker transition (the client itself never logs). */
+static void log_breaker(long state) {
+  if (!breaker_profile)
+    return;
+  if (state == CRM_BREAKER_OPEN)
+    log_warn("crm breaker opened",
+             LOG_INT("failures", breaker_profile->breaker_failures),
+             LOG_INT("openMs", breaker_profile->breaker_open_ms));
+  else if (state == CRM_BREAKER_HALF_OPEN)
+    log_info("crm breaker half-open",
+             LOG_INT("openMs", breaker_profile->breaker_open_ms));
+  else
+    log_info("crm breaker closed",
+             LOG_INT("failures", breaker_profile->breaker_failures));
+}
+
+/* The CRM client's events (CRM thread): metrics, the queue warning and
+ * the breaker's transitions. */
 static void on_crm_event(crm_client_event event, long value) {
   metrics_crm_event((int)event, value);
-  if (event == CRM_EVENT_QUEUE_LENGTH)
+  if (event == CRM_EVENT_BREAKER)
+    log_breaker(value);
+  else if (event == CRM_EVENT_QUEUE_LENGTH)
     atomic_store(&crm_queue_length, value);
   else if (event == CRM_EVENT_QUEUE_WAIT && value >= CRM_QUEUE_WARN_MS * 1000)
     warn_crm_queue(value, false);
@@ -203,15 +228,17 @@ typedef struct {
   flow_crm_result result;
   long status;
   double latency_ms;
+  crm_fail_reason reason;
 } check_wait;
 
 static void on_check_done(void *user, const flow_crm_result *result,
-                          long http_status, double latency_ms) {
+                          const crm_client_info *info) {
   check_wait *w = user;
   pthread_mutex_lock(&w->mutex);
   w->result = *result;
-  w->status = http_status;
-  w->latency_ms = latency_ms;
+  w->status = info->http_status;
+  w->latency_ms = info->latency_ms;
+  w->reason = info->reason;
   w->done = true;
   pthread_cond_signal(&w->cond);
   pthread_mutex_unlock(&w->mutex);
@@ -336,6 +363,8 @@ static int run_check_crm(const config *cfg, const char *value) {
   }
   crm_client_stop();
   printf("crm replied: status %ld in %.0f ms\n", w.status, w.latency_ms);
+  if (w.done && !w.result.ok)
+    printf("failure: %s\n", crm_fail_reason_name(w.reason));
   printf("mapped: ok=%s matches=%d customerId=\"%s\" customerName=\"%s\"\n",
          w.result.ok ? "true" : "false", w.result.match_count,
          w.result.customer_id, w.result.customer_name);
@@ -406,6 +435,7 @@ static int serve(const config *cfg) {
   store_init(&sc);
 
   const char *headers[CONFIG_MAX_CRM_HEADERS];
+  breaker_profile = &cfg->crm;
   crm_client_config cc = crm_client_config_from(
       cfg, headers, cfg->crm_max_connections, on_crm_event);
   char err[256];
@@ -476,6 +506,9 @@ static void print_config_summary(const config *cfg) {
          cfg->redis_port, cfg->redis_sentinel_count ? " (via sentinels)" : "",
          crm_shown, cfg->handoff_secret[0] ? "on" : "off",
          cfg->handoff_key_count);
+  char warning[512];
+  if (config_timeout_warning(cfg, warning, sizeof warning))
+    printf("%s\n", warning);
 }
 
 int main(int argc, char **argv) {

@@ -172,13 +172,14 @@ static uint64_t load(_Atomic uint64_t *v) {
 }
 
 /* Service line names come from config and are [A-Za-z0-9_.-], so they
- * need no label escaping. label NULL: a histogram without labels. */
-static void emit_histogram(buf *o, const char *name, const char *label,
-                           const char *value, histogram *h) {
-  char lbl[160] = "", set[164] = "";
-  if (label) {
-    snprintf(lbl, sizeof lbl, "%s=\"%s\",", label, value);
-    snprintf(set, sizeof set, "{%.*s}", (int)strlen(lbl) - 1, lbl);
+ * need no label escaping. `labels`: the label list without braces (e.g.
+ * `method="GET",route="/healthz"`), or NULL for a histogram without any. */
+static void emit_histogram(buf *o, const char *name, const char *labels,
+                           histogram *h) {
+  char lbl[200] = "", set[204] = "";
+  if (labels) {
+    snprintf(lbl, sizeof lbl, "%s,", labels);
+    snprintf(set, sizeof set, "{%s}", labels);
   }
   for (size_t i = 0; i < BUCKET_COUNT; i++)
     buf_addf(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, lbl, buckets[i],
@@ -192,8 +193,9 @@ static void emit_histogram(buf *o, const char *name, const char *label,
 
 /* HTTP requests by route and status, and their latency. */
 static void render_http(buf *o) {
-  buf_adds(o, "# HELP authflow_http_requests_total HTTP requests by route and "
-              "status.\n# TYPE authflow_http_requests_total counter\n");
+  buf_adds(o, "# HELP authflow_http_requests_total HTTP requests by method, "
+              "route and status.\n"
+              "# TYPE authflow_http_requests_total counter\n");
   for (int r = 0; r < ROUTE_COUNT; r++)
     for (size_t s = 0; s < STATUS_COUNT; s++) {
       uint64_t v = load(&http_requests[r][s]);
@@ -205,17 +207,22 @@ static void render_http(buf *o) {
       else
         snprintf(status, sizeof status, "other");
       buf_addf(o,
-               "authflow_http_requests_total{route=\"%s\",status=\"%s\"} "
-               "%llu\n",
-               route_template((route_id)r), status, (unsigned long long)v);
+               "authflow_http_requests_total{method=\"%s\",route=\"%s\","
+               "status=\"%s\"} %llu\n",
+               route_id_method((route_id)r), route_template((route_id)r),
+               status, (unsigned long long)v);
     }
   buf_adds(o, "# HELP authflow_http_request_duration_seconds HTTP request "
-              "latency by route.\n"
+              "latency by method and route.\n"
               "# TYPE authflow_http_request_duration_seconds histogram\n");
   for (int r = 0; r < ROUTE_COUNT; r++)
-    if (load(&http_latency[r].count) > 0)
-      emit_histogram(o, "authflow_http_request_duration_seconds", "route",
-                     route_template((route_id)r), &http_latency[r]);
+    if (load(&http_latency[r].count) > 0) {
+      char labels[96];
+      snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"",
+               route_id_method((route_id)r), route_template((route_id)r));
+      emit_histogram(o, "authflow_http_request_duration_seconds", labels,
+                     &http_latency[r]);
+    }
 }
 
 /* CRM calls by operation and result, and their latency. */
@@ -232,15 +239,17 @@ static void render_crm_calls(buf *o) {
                (unsigned long long)load(&crm_calls[op][ok]));
   buf_adds(o, "# HELP authflow_crm_request_duration_seconds CRM call latency.\n"
               "# TYPE authflow_crm_request_duration_seconds histogram\n");
-  for (int op = 0; op < 2; op++)
-    emit_histogram(o, "authflow_crm_request_duration_seconds", "operation",
-                   ops[op], &crm_latency[op]);
+  for (int op = 0; op < 2; op++) {
+    char labels[32];
+    snprintf(labels, sizeof labels, "operation=\"%s\"", ops[op]);
+    emit_histogram(o, "authflow_crm_request_duration_seconds", labels,
+                   &crm_latency[op]);
+  }
   buf_adds(o, "# HELP authflow_crm_queue_wait_seconds Time each CRM attempt "
               "waited for a free connection (crm.maxConnections); 0 when "
               "one was free.\n"
               "# TYPE authflow_crm_queue_wait_seconds histogram\n");
-  emit_histogram(o, "authflow_crm_queue_wait_seconds", NULL, NULL,
-                 &crm_queue_wait);
+  emit_histogram(o, "authflow_crm_queue_wait_seconds", NULL, &crm_queue_wait);
   buf_addf(o,
            "# HELP authflow_crm_queued_total CRM attempts that waited for a "
            "free connection.\n# TYPE authflow_crm_queued_total counter\n"

@@ -393,6 +393,12 @@ flow_plan_status flow_start(const flow_policy *policy,
     carry_link(policy, &event->link->session, out);
     return FLOW_PLAN_DONE;
   }
+  if (event->crm_down && !policy->ask_when_crm_down) {
+    /* Nothing the caller keys could be checked: transfer at once. */
+    out->session.last_result = FLOW_RESULT_CRM_ERROR;
+    complete(&out->session, FLOW_OUTCOME_CRM_UNAVAILABLE);
+    return FLOW_PLAN_DONE;
+  }
   if (!have_ani || !policy->ani_lookup)
     return FLOW_PLAN_DONE;
   out->crm.kind = FLOW_CRM_LOOKUP;

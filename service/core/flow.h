@@ -122,6 +122,11 @@ typedef struct {
    * and whether handoff codes are accepted on this line. */
   int context_reuse_seconds;
   bool handoff;
+  /* A start while the CRM is known to be down (flow_event.crm_down): ask
+   * for an identifier anyway (true) or complete at once as crm_unavailable
+   * with a transfer (false, the default): digits that cannot be checked
+   * are not worth the caller's time. */
+  bool ask_when_crm_down;
 } flow_policy;
 
 /* The session as kept in the store. Security answers and raw ANI or
@@ -221,6 +226,7 @@ typedef struct {
   bool has_identifier_type;
   flow_identifier_type identifier_type; /* IDENTIFIER, if has_... */
   const char *answer;                   /* SECURITY: never copied by flow */
+  bool crm_down; /* START: the CRM is known to be down (breaker open) */
   int64_t now_ms;
 } flow_event;
 

@@ -160,7 +160,7 @@ bool report_parse_time(const char *text, int64_t *out) {
 
 bool report_range(const char *from_text, const char *to_text, int64_t now,
                   int64_t *from, int64_t *to, const char **why) {
-  int64_t t = now, f;
+  int64_t t = now + 1, f; /* exclusive: the current second is in */
   if (to_text && *to_text && !report_parse_time(to_text, &t)) {
     *why = "to must be unix seconds or an ISO 8601 UTC time";
     return false;

@@ -88,8 +88,10 @@ void report_format_time(int64_t unix_seconds, char out[21]);
 
 /*
  * The range [from, to) of a report, in unix seconds. Absent (NULL or "")
- * `to` is `now`; absent `from` is to - 24 h. Refused (static reason in
- * *why): unparseable, from >= to, or longer than REPORT_MAX_SPAN_SECONDS.
+ * `to` is `now` + 1: the end of the current second, so what completed in
+ * it is included (the end is exclusive); absent `from` is to - 24 h. Refused
+ * (static reason in *why): unparseable, from >= to, or longer than
+ * REPORT_MAX_SPAN_SECONDS.
  */
 bool report_range(const char *from_text, const char *to_text, int64_t now,
                   int64_t *from, int64_t *to, const char **why);
@@ -190,7 +192,8 @@ void report_compute_rates(const report_counts *c, report_rates *out);
 /*
  * CSV answers are built in a core/buf.h buffer (BUF_PLAIN: reports hold no
  * secret) capped at REPORT_TEXT_MAX. The cap is far above what the
- * request limits allow (400 days of hourly rows, or 1,000 interactions),
+ * request limits allow (400 days of hourly rows, or an export of at most
+ * 150,000 interactions of at most ~400 bytes each: reporting.exportMaxRows),
  * so it only guards against a bug, never cuts a valid answer.
  */
 #define REPORT_TEXT_MAX ((size_t)64 * 1024 * 1024)

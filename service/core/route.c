@@ -108,6 +108,14 @@ const char *route_template(route_id id) {
   return "other";
 }
 
+const char *route_id_method(route_id id) {
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    for (size_t m = 0; m < 2; m++)
+      if (shapes[i].methods[m].method && shapes[i].methods[m].id == id)
+        return shapes[i].methods[m].method;
+  return "other";
+}
+
 static bool id_char_ok(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';

@@ -70,4 +70,9 @@ const char *route_conversation_id_error(const char *id);
 /* Template path of a route id, static ("other" for ROUTE_NOT_FOUND). */
 const char *route_template(route_id id);
 
+/* The method of a route id, static ("GET", ...; "other" for
+ * ROUTE_NOT_FOUND). Two ids share a template (GET and DELETE on
+ * /v1/sessions/{id}), never a template and a method. */
+const char *route_id_method(route_id id);
+
 #endif

@@ -15,6 +15,8 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +75,18 @@ static void emit(crm_client_event ev, long value) {
     client.cfg.on_event(ev, value);
 }
 
+/* What crm_client_known_down() reads from other threads: the unix ms
+ * until which the breaker stays open, 0 when it is not open. */
+static _Atomic int64_t open_until_public;
+
+bool crm_client_known_down(void) {
+  int64_t until = atomic_load(&open_until_public);
+  return until > 0 && now_ms() < (double)until;
+}
+
 static void set_breaker(crm_breaker_state s) {
+  atomic_store(&open_until_public,
+               s == CRM_BREAKER_OPEN ? (int64_t)client.open_until_ms : 0);
   if (client.breaker != s) {
     client.breaker = s;
     emit(CRM_EVENT_BREAKER, (long)s);
@@ -99,23 +112,66 @@ static void breaker_record(const crm_job *j, bool ok) {
   }
 }
 
+const char *crm_fail_reason_name(crm_fail_reason r) {
+  static const char *const names[] = {
+      [CRM_FAIL_NONE] = "none",
+      [CRM_FAIL_REFUSED] = "refused",
+      [CRM_FAIL_TIMEOUT] = "timeout",
+      [CRM_FAIL_TRANSPORT] = "transport",
+      [CRM_FAIL_HTTP_STATUS] = "http_status",
+      [CRM_FAIL_UNPARSEABLE] = "unparseable",
+      [CRM_FAIL_BREAKER_OPEN] = "breaker_open",
+      [CRM_FAIL_TOKEN] = "token",
+      [CRM_FAIL_BUDGET] = "budget",
+      [CRM_FAIL_STOPPING] = "stopping",
+      [CRM_FAIL_INTERNAL] = "internal",
+  };
+  return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "internal";
+}
+
+/* Why a transfer that ended (ok_io: with an HTTP answer `status`) gave no
+ * usable answer. */
+static crm_fail_reason transfer_reason(const crm_job *j, bool ok_io,
+                                       long status) {
+  if (ok_io)
+    return status < 200 || status > 299 ? CRM_FAIL_HTTP_STATUS
+                                        : CRM_FAIL_UNPARSEABLE;
+  switch ((CURLcode)j->curl_rc) {
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+    return CRM_FAIL_REFUSED;
+  case CURLE_OPERATION_TIMEDOUT:
+    return CRM_FAIL_TIMEOUT;
+  default:
+    return CRM_FAIL_TRANSPORT;
+  }
+}
+
 /* Call back and release. `record` false for calls that never reached the
  * CRM because of the breaker or a stop. */
 static void complete(crm_job *j, const flow_crm_result *r, long status,
-                     bool record) {
+                     crm_fail_reason reason, bool record) {
   if (record)
     breaker_record(j, r->ok);
   else if (j->is_probe)
     client.probe_in_flight = false;
-  j->done(j->user, r, status, now_ms() - j->started_ms);
+  crm_client_info info = {.reason = r->ok ? CRM_FAIL_NONE : reason,
+                          .http_status = status,
+                          .attempts = j->attempts,
+                          .latency_ms = now_ms() - j->started_ms};
+  j->done(j->user, r, &info);
   crm_job_free(j, crm_loop_multi());
 }
 
 /* A call that ends without a usable answer; `sent` says whether an earlier
  * attempt of it reached the CRM (a verify that did still counts). */
-static void complete_failed(crm_job *j, bool record) {
+static void complete_failed(crm_job *j, crm_fail_reason reason, bool record) {
   flow_crm_result failed = {.ok = false, .sent = j->sent};
-  complete(j, &failed, 0, record);
+  complete(j, &failed, 0, reason, record);
 }
 
 /* The header list of a call's attempt: the client's, the request's, and
@@ -175,7 +231,7 @@ static long queue_wait_us(crm_job *j) {
 static void gate_expired(crm_job *j) {
   emit(CRM_EVENT_QUEUE_WAIT, queue_wait_us(j));
   emit(CRM_EVENT_QUEUE_EXPIRED, 1);
-  complete_failed(j, false);
+  complete_failed(j, CRM_FAIL_BUDGET, false);
 }
 
 /* Put a call's next attempt on the multi handle (or behind the token
@@ -184,7 +240,7 @@ static void gate_expired(crm_job *j) {
 static void launch(crm_job *j) {
   double left = j->deadline_ms - now_ms();
   if (left < MIN_ATTEMPT_MS) {
-    complete_failed(j, true);
+    complete_failed(j, CRM_FAIL_BUDGET, true);
     return;
   }
   if (client.p->auth.kind == CRM_AUTH_OAUTH2 && !crm_token_valid()) {
@@ -200,12 +256,12 @@ static void launch(crm_job *j) {
       budget < client.cfg.timeout_ms ? budget : client.cfg.timeout_ms;
   if (!crm_job_attach(j, j->http.url, call_headers(j), &client.transport,
                       timeout)) {
-    complete_failed(j, true);
+    complete_failed(j, CRM_FAIL_INTERNAL, true);
     return;
   }
   j->attempts++;
   if (!crm_loop_add(j)) {
-    complete_failed(j, true);
+    complete_failed(j, CRM_FAIL_INTERNAL, true);
     return;
   }
   j->holds_slot = true;
@@ -218,7 +274,7 @@ static void resume_after_token(crm_job *j, bool got_token) {
   if (got_token)
     launch(j);
   else
-    complete_failed(j, true);
+    complete_failed(j, CRM_FAIL_TOKEN, true);
 }
 
 /* Jitter of 50..150 ms for a retry (xorshift; no security use). */
@@ -268,7 +324,7 @@ static void transfer_done(crm_job *j, bool ok_io) {
     crm_job_push(&client.delayed, j);
     return;
   }
-  complete(j, &r, status, true);
+  complete(j, &r, status, transfer_reason(j, ok_io, status), true);
 }
 
 /* A newly submitted call: the breaker decides whether it goes out. */
@@ -278,7 +334,7 @@ static void admit(crm_job *j) {
       set_breaker(CRM_BREAKER_HALF_OPEN);
     if (client.breaker == CRM_BREAKER_OPEN || client.probe_in_flight) {
       emit(CRM_EVENT_FAST_FAIL, 1);
-      complete_failed(j, false);
+      complete_failed(j, CRM_FAIL_BREAKER_OPEN, false);
       return;
     }
     j->is_probe = true;
@@ -377,7 +433,7 @@ static void fail_list(crm_job *list) {
   while (list) {
     crm_job *j = list;
     list = j->next;
-    complete_failed(j, false);
+    complete_failed(j, CRM_FAIL_STOPPING, false);
   }
 }
 
@@ -410,7 +466,7 @@ static void *run(void *arg) {
       incoming = j->next;
       j->next = NULL;
       if (stopping)
-        complete_failed(j, false);
+        complete_failed(j, CRM_FAIL_STOPPING, false);
       else
         admit(j);
     }
@@ -429,7 +485,7 @@ static void *run(void *arg) {
     if (j->is_token)
       crm_token_drop_fetch(j);
     else
-      complete_failed(j, false);
+      complete_failed(j, CRM_FAIL_STOPPING, false);
   }
   crm_job *delayed = client.delayed;
   client.delayed = NULL;
@@ -467,6 +523,7 @@ static bool reset_state(const crm_client_config *cfg, char *err,
                        err, err_len))
     return false;
   client.breaker = CRM_BREAKER_CLOSED;
+  atomic_store(&open_until_public, 0);
   client.failures = 0;
   client.probe_in_flight = false;
   client.gate_head = client.gate_tail = NULL;

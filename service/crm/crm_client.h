@@ -75,17 +75,43 @@ typedef struct {
   /* Templates, mapping, auth, TLS, budget, retries and breaker; borrowed
    * until stop. NULL: crm_profile_reference(). */
   const crm_profile *profile;
-  /* Optional, called on the CRM thread (must not block): for metrics. */
+  /* Optional, called on the CRM thread (must not block): for metrics and
+   * the breaker's transition log lines. */
   void (*on_event)(crm_client_event event, long value);
 } crm_client_config;
 
+/* Why a call failed (the client never logs: its caller does). */
+typedef enum {
+  CRM_FAIL_NONE = 0,     /* result->ok */
+  CRM_FAIL_REFUSED,      /* connection refused or reset, host unknown */
+  CRM_FAIL_TIMEOUT,      /* the attempt ran out of time */
+  CRM_FAIL_TRANSPORT,    /* another network or TLS error */
+  CRM_FAIL_HTTP_STATUS,  /* a status the connector gives no meaning */
+  CRM_FAIL_UNPARSEABLE,  /* a 2xx answer that does not map */
+  CRM_FAIL_BREAKER_OPEN, /* not sent: the breaker is open */
+  CRM_FAIL_TOKEN,        /* no OAuth2 token could be had */
+  CRM_FAIL_BUDGET,       /* the budget ran out before an attempt */
+  CRM_FAIL_STOPPING,     /* the client is stopping */
+  CRM_FAIL_INTERNAL,     /* out of memory */
+} crm_fail_reason;
+
+/* Wire name of a reason: "refused", "timeout", ... ("none"). */
+const char *crm_fail_reason_name(crm_fail_reason r);
+
+/* How a call went, for logs and metrics. */
+typedef struct {
+  crm_fail_reason reason; /* of the last attempt; NONE when ok */
+  long http_status;       /* of the last attempt; 0 when none came */
+  int attempts;           /* attempts sent (0: none went out) */
+  double latency_ms;      /* submit to completion */
+} crm_client_info;
+
 /*
  * Completion callback, called exactly once per accepted submission, on the
- * CRM thread. `result` is valid only during the call. `http_status` and
- * `latency_ms` are for logs and metrics.
+ * CRM thread. `result` and `info` are valid only during the call.
  */
 typedef void (*crm_client_done_fn)(void *user, const flow_crm_result *result,
-                                   long http_status, double latency_ms);
+                                   const crm_client_info *info);
 
 /* Start the CRM thread. Returns false with a reason in err. */
 bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len);
@@ -96,6 +122,10 @@ bool crm_client_start(const crm_client_config *cfg, char *err, size_t err_len);
  */
 bool crm_client_submit(const flow_crm_request *req, const char *answer,
                        crm_client_done_fn done, void *user);
+
+/* True while the breaker is open and its openMs has not run out: a call
+ * made now would fail at once without reaching the CRM. Any thread. */
+bool crm_client_known_down(void);
 
 /* Stop the thread. Transfers still running are finished with ok = false
  * before it returns, so every callback has run. Safe to call twice; must

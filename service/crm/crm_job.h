@@ -42,6 +42,7 @@ typedef struct crm_job {
   bool sent;       /* an attempt's request went out (see crm_job_sent) */
   bool holds_slot; /* counted in the client's connections */
   int attempts;
+  int curl_rc;        /* the last transfer's CURLcode */
   unsigned token_gen; /* the token generation this attempt used */
   double started_ms, deadline_ms, due_ms;
   double queued_ms; /* when it began waiting for a connection; 0: not */

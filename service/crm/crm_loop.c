@@ -168,6 +168,7 @@ crm_job *crm_loop_next_done(bool *ok_io) {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
     crm_job *j = (crm_job *)priv;
     *ok_io = msg->data.result == CURLE_OK;
+    j->curl_rc = (int)msg->data.result;
     unlink_active(j);
     return j;
   }

@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,17 +8,23 @@
 #include <time.h>
 
 #include "buf.h"
+#include "crm.h"
 #include "handoff_api.h"
 #include "hmac.h"
 #include "log.h"
 #include "metrics.h"
 #include "phone.h"
 #include "prompt.h"
+#include "ratelimit.h"
 #include "report.h"
 #include "request.h"
 
 static const config *cfg;
 static atomic_bool draining;
+
+/* Repeats of one CRM failure reason are rate-limited in the log. */
+static pthread_mutex_t crm_log_mutex = PTHREAD_MUTEX_INITIALIZER;
+static ratelimit crm_log_limit[CRM_FAIL_INTERNAL + 1];
 
 void api_init(const config *c) {
   cfg = c;
@@ -31,6 +38,35 @@ static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * One warn line for a failed CRM call (or a start that skipped the CRM
+ * because it is known down: operation "start"): operation, reason, status,
+ * latency and attempts, never the value asked about. The first
+ * API_CRM_LOG_BURST of a reason per API_CRM_LOG_WINDOW_MS are written;
+ * the next one written says how many were left out ("suppressed").
+ */
+static void log_crm_failure(const char *conversation_id, const char *operation,
+                            const crm_client_info *info) {
+  unsigned r = (unsigned)info->reason;
+  if (r >= sizeof crm_log_limit / sizeof crm_log_limit[0])
+    r = CRM_FAIL_INTERNAL;
+  long suppressed = 0;
+  pthread_mutex_lock(&crm_log_mutex);
+  bool write =
+      ratelimit_allow(&crm_log_limit[r], now_ms(), API_CRM_LOG_WINDOW_MS,
+                      API_CRM_LOG_BURST, &suppressed);
+  pthread_mutex_unlock(&crm_log_mutex);
+  if (!write)
+    return;
+  log_warn("crm call failed", LOG_STR("operation", operation),
+           LOG_STR("reason", crm_fail_reason_name((crm_fail_reason)r)),
+           LOG_INT("httpStatus", info->http_status),
+           LOG_DBL("latencyMs", info->latency_ms),
+           LOG_INT("attempts", info->attempts),
+           LOG_STR("conversationId", conversation_id),
+           LOG_INT("suppressed", suppressed));
 }
 
 void api_response_free(api_response *resp) {
@@ -413,10 +449,16 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   flow_event ev = {.kind = FLOW_EV_START,
                    .ani = req.ani,
                    .link = req.linked_conversation_id ? &link : NULL,
+                   .crm_down = crm_client_known_down(),
                    .now_ms = now_ms()};
   flow_plan_status ps =
       flow_start(&step->line->policy, &session_in, &ev, &step->planned);
   note_link(step, req.linked_conversation_id, step->planned.link);
+  if (ev.crm_down && ps == FLOW_PLAN_DONE &&
+      step->planned.session.outcome == FLOW_OUTCOME_CRM_UNAVAILABLE) {
+    crm_client_info down = {.reason = CRM_FAIL_BREAKER_OPEN};
+    log_crm_failure(step->conversation_id, "start", &down);
+  }
   if (req.ani && log_enabled(LOG_DEBUG))
     log_debug("start", LOG_STR("conversationId", step->conversation_id),
               LOG_STR("aniMasked", step->planned.session.ani_masked),
@@ -635,8 +677,11 @@ api_status api_handle(const route_match *route, const char *body,
 }
 
 void api_crm_done(api_step *step, const flow_crm_result *result,
-                  api_response *resp) {
+                  const crm_client_info *info, api_response *resp) {
   explicit_bzero(step->answer, sizeof step->answer);
+  if (!result->ok)
+    log_crm_failure(step->conversation_id, crm_op_name(crm_op_for(&step->crm)),
+                    info);
   flow_step done;
   flow_complete(&step->line->policy, &step->planned.session, &step->crm, result,
                 now_ms(), &done);

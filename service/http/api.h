@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "crm_client.h"
 #include "flow.h"
 #include "route.h"
 #include "store.h"
@@ -74,9 +75,15 @@ void api_set_draining(bool draining);
 api_status api_handle(const route_match *route, const char *body,
                       size_t body_len, api_step *step, api_response *resp);
 
-/* Finish a NEED_CRM step with the CRM's answer. Always fills *resp. */
+/* Finish a NEED_CRM step with the CRM's answer. A failed call is logged
+ * here (warn; operation, reason, status, latency, attempts; never the
+ * value asked about), repeats of one reason rate-limited: the first
+ * API_CRM_LOG_BURST per API_CRM_LOG_WINDOW_MS, then a count of those left
+ * out on the next line written. Always fills *resp. */
 void api_crm_done(api_step *step, const flow_crm_result *result,
-                  api_response *resp);
+                  const crm_client_info *info, api_response *resp);
+#define API_CRM_LOG_BURST 3
+#define API_CRM_LOG_WINDOW_MS 5000
 
 /* Release the session lock if the step still holds it (the request ended
  * before finishing). Wipes the answer. */

@@ -87,8 +87,7 @@ typedef struct {
   _Atomic request_phase phase;
   api_step step;
   flow_crm_result crm_result;
-  long crm_status;
-  double crm_latency_ms;
+  crm_client_info crm_info; /* how the CRM call went (for the log) */
   /* Offloaded requests (reports, dashboard, metrics): the job, a copy of
    * the query arguments ("name\0value\0" pairs: the offload thread must
    * not read the connection) and the answer it made. */
@@ -148,12 +147,18 @@ static enum MHD_Result send_response(http_request *rq, api_response *resp) {
     resp->text = NULL;
     content_type = resp->content_type;
   } else if (resp->body) {
-    char *text = json_dumps(resp->body, JSON_COMPACT);
+    /* One line of JSON, ended by a newline (so `curl` output ends cleanly;
+     * JSON parsers ignore it). */
+    char *json = json_dumps(resp->body, JSON_COMPACT);
+    size_t n = json ? strlen(json) : 0;
+    char *text = json ? realloc(json, n + 2) : NULL;
     if (!text) {
+      free(json);
       r = NULL;
     } else {
-      r = MHD_create_response_from_buffer(strlen(text), text,
-                                          MHD_RESPMEM_MUST_FREE);
+      text[n] = '\n';
+      text[n + 1] = '\0';
+      r = MHD_create_response_from_buffer(n + 1, text, MHD_RESPMEM_MUST_FREE);
       if (!r)
         free(text);
     }
@@ -183,6 +188,9 @@ static enum MHD_Result send_response(http_request *rq, api_response *resp) {
     MHD_add_response_header(r, "Content-Security-Policy", DASHBOARD_CSP);
   if (allow)
     MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+  if (rq->status == 401) /* RFC 9110 §11.6.1: every 401 names a scheme */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            "Bearer realm=\"authflow\"");
   if (disposition)
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                             disposition);
@@ -206,12 +214,11 @@ static enum MHD_Result send_error(http_request *rq, unsigned status,
  * request cannot be freed meanwhile: a suspended connection does not
  * complete. */
 static void on_crm_done(void *user, const flow_crm_result *result,
-                        long http_status, double latency_ms) {
+                        const crm_client_info *info) {
   http_request *rq = user;
   rq->crm_result = *result;
-  rq->crm_status = http_status;
-  rq->crm_latency_ms = latency_ms;
-  metrics_crm_call(rq->step.crm.kind, result->ok, latency_ms / 1000.0);
+  rq->crm_info = *info;
+  metrics_crm_call(rq->step.crm.kind, result->ok, info->latency_ms / 1000.0);
   atomic_store(&rq->phase, PHASE_CRM_DONE);
   MHD_resume_connection(rq->connection);
 }
@@ -422,7 +429,8 @@ static enum MHD_Result on_body_complete(http_request *rq) {
   explicit_bzero(rq->step.answer, sizeof rq->step.answer);
   if (!queued) {
     flow_crm_result failed = {.ok = false};
-    on_crm_done(rq, &failed, 0, 0.0);
+    crm_client_info info = {.reason = CRM_FAIL_INTERNAL};
+    on_crm_done(rq, &failed, &info);
   }
   return MHD_YES;
 }
@@ -453,7 +461,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
   }
   if (phase == PHASE_CRM_DONE) {
     api_response resp = {0};
-    api_crm_done(&rq->step, &rq->crm_result, &resp);
+    api_crm_done(&rq->step, &rq->crm_result, &rq->crm_info, &resp);
     return send_response(rq, &resp);
   }
   if (phase == PHASE_OFFLOAD_DONE) {

@@ -17,6 +17,9 @@
  * rare filter over a long stream costs a bounded amount of Redis work;
  * the answer then carries a cursor to go on from. */
 #define SCAN_MAX 20000
+/* A CSV export reads the whole range; past this many stream entries it is
+ * refused (400) rather than cut. */
+#define EXPORT_SCAN_MAX 2000000
 #define SCAN_BATCH 500
 
 bool report_api_route(route_id id) {
@@ -403,7 +406,7 @@ static void handle_summary(const config *cfg, report_param_fn get, void *ctx,
  * ------------------------------------------------------------------- */
 
 typedef struct {
-  const char *line, *outcome, *auth_status, *channel;
+  const char *line, *outcome, *auth_status, *channel, *conversation_id;
   size_t limit;
   bool csv;
   json_t *items;
@@ -450,7 +453,8 @@ static void on_event(void *user, const char *id, size_t n,
   if ((c->line[0] && strcmp(v[1], c->line) != 0) ||
       (c->outcome[0] && strcmp(v[2], c->outcome) != 0) ||
       (c->auth_status[0] && strcmp(v[3], c->auth_status) != 0) ||
-      (c->channel[0] && strcmp(v[EVENT_CHANNEL], c->channel) != 0))
+      (c->channel[0] && strcmp(v[EVENT_CHANNEL], c->channel) != 0) ||
+      (c->conversation_id[0] && strcmp(v[0], c->conversation_id) != 0))
     return;
   if (c->matched == c->limit) {
     c->more = true;
@@ -507,8 +511,10 @@ typedef struct {
   int64_t from, to;
   char line[FLOW_NAME_MAX + 1], outcome[32], auth[32];
   char channel[PARAM_MAX];
-  char cursor[48]; /* "" for the first page */
-  size_t limit;
+  char conversation_id[FLOW_CONVERSATION_ID_MAX + 1]; /* "" for any */
+  char cursor[48]; /* "" for the first page; not used by a CSV export */
+  size_t limit;    /* a CSV export: reporting.exportMaxRows */
+  size_t scan_max; /* stream entries one request may read */
   bool csv;
 } interactions_query;
 
@@ -525,8 +531,17 @@ static bool interactions_query_or_reply(const config *cfg, report_param_fn get,
                       resp) ||
       !param_or_reply(get, ctx, "authStatus", q->auth, sizeof q->auth, resp) ||
       !param_or_reply(get, ctx, "limit", limit_text, sizeof limit_text, resp) ||
-      !param_or_reply(get, ctx, "cursor", q->cursor, sizeof q->cursor, resp))
+      !param_or_reply(get, ctx, "cursor", q->cursor, sizeof q->cursor, resp) ||
+      !param_or_reply(get, ctx, "conversationId", q->conversation_id,
+                      sizeof q->conversation_id, resp))
     return false;
+  const char *id_problem = q->conversation_id[0]
+                               ? route_conversation_id_error(q->conversation_id)
+                               : NULL;
+  if (id_problem) {
+    api_error(resp, 400, "invalid_request", id_problem);
+    return false;
+  }
   flow_outcome oc;
   if (q->outcome[0] &&
       (!flow_outcome_parse(q->outcome, &oc) || oc == FLOW_OUTCOME_PENDING)) {
@@ -550,6 +565,13 @@ static bool interactions_query_or_reply(const config *cfg, report_param_fn get,
     }
   }
   q->limit = (size_t)limit;
+  q->scan_max = SCAN_MAX;
+  if (q->csv) {
+    /* An export holds the whole range: no page, no cursor. */
+    q->limit = (size_t)cfg->report_export_max_rows;
+    q->scan_max = EXPORT_SCAN_MAX;
+    q->cursor[0] = '\0';
+  }
   if (q->cursor[0] && !stream_id_ok(q->cursor)) {
     api_error(resp, 400, "invalid_request",
               "cursor must be a nextCursor from an earlier answer");
@@ -580,7 +602,7 @@ static bool scan_interactions_or_reply(const interactions_query *q,
   size_t scanned = 0, got = 0;
   bool exhausted = false;
   char err[STORE_ERR_MAX];
-  while (!c->more && c->matched < c->limit + 1 && scanned < SCAN_MAX) {
+  while (!c->more && c->matched < c->limit + 1 && scanned < q->scan_max) {
     store_status st = store_report_events(end, start, SCAN_BATCH, on_event, c,
                                           &got, err, sizeof err);
     if (st != STORE_OK) {
@@ -612,13 +634,31 @@ static void interactions_csv_header(buf *b) {
   buf_add(b, "\r\n", 2);
 }
 
-/* Answer with what the scan gathered: the CSV download, or JSON with the
+/* Answer with what the scan gathered: the CSV download (a 400 instead when
+ * the range holds more than an export may: it is never cut), or JSON with the
  * range, count, items and nextCursor. Consumes c->items and c->buf. */
 static void render_interactions(const interactions_query *q,
                                 interactions_ctx *c, const char *next,
                                 api_response *resp) {
   if (q->csv) {
     json_decref(c->items);
+    if (next) {
+      /* Never cut an export: refuse it and say why. */
+      buf_free(c->buf);
+      char msg[192];
+      if (c->more)
+        snprintf(msg, sizeof msg,
+                 "the export would hold more than %zu interactions "
+                 "(reporting.exportMaxRows); narrow from/to or add a filter",
+                 q->limit);
+      else
+        snprintf(msg, sizeof msg,
+                 "the range holds more than %d events to read; narrow "
+                 "from/to",
+                 EXPORT_SCAN_MAX);
+      api_error(resp, 400, "invalid_request", msg);
+      return;
+    }
     csv_answer(c->buf, "attachment; filename=\"authflow-interactions.csv\"",
                resp);
     return;
@@ -648,6 +688,7 @@ static void handle_interactions(const config *cfg, report_param_fn get,
                         .outcome = q.outcome,
                         .auth_status = q.auth,
                         .channel = q.channel,
+                        .conversation_id = q.conversation_id,
                         .limit = q.limit,
                         .csv = q.csv,
                         .items = json_array(),

@@ -33,6 +33,43 @@ def metric(text, name, **labels):
     return None
 
 
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"')
+
+
+def parse_exposition(text):
+    """Parse Prometheus text into {(name, sorted label pairs): value}.
+    Refuses what Prometheus refuses and promtool lets through: the same
+    series twice, a family declared twice, a sample before its TYPE."""
+    series, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            if name in types:
+                raise AssertionError("family %s declared twice" % name)
+            types[name] = kind
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
+        if not m:
+            raise AssertionError("not a sample line: %r" % line)
+        name, labels = m.group(1), m.group(2) or ""
+        pairs = LABEL.findall(labels)
+        if ",".join('%s="%s"' % p for p in pairs) != labels:
+            raise AssertionError("bad label list: %r" % line)
+        names = [k for k, _ in pairs]
+        if len(set(names)) != len(names):
+            raise AssertionError("a label twice: %r" % line)
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        if name not in types and family not in types:
+            raise AssertionError("sample before its TYPE: %r" % line)
+        key = (name, tuple(sorted(pairs)))
+        if key in series:
+            raise AssertionError("series twice: %r" % line)
+        series[key] = float(m.group(3))
+    return series
+
+
 class Observability(h.StackTestCase):
     """One stack for the class: Redis, the demo CRM, authflow at info level."""
 
@@ -63,6 +100,7 @@ class Observability(h.StackTestCase):
                 self.assertRegex(line, r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$")
             else:
                 self.assertRegex(line, SAMPLE)
+        parse_exposition(text)
         promtool = shutil.which("promtool")
         if promtool:
             out = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
@@ -86,6 +124,36 @@ class Observability(h.StackTestCase):
             delta("authflow_http_request_duration_seconds_count", route="/v1/sessions"), 1)
         self.assertIsNotNone(metric(text, "authflow_build_info"))
         self.assertIsNotNone(metric(text, "authflow_redis_errors_total"))
+
+    def test_metrics_series_are_unique(self):
+        """GET and DELETE on one path share a route template: the method
+        label keeps their series apart, so no series appears twice."""
+        for method in ("GET", "DELETE"):
+            status, _, _ = self.svc.request(method, "/v1/sessions/%s" % new_id("nobody"))
+            self.assertEqual(status, 404)
+        conv = new_id("uniq")
+        assert_ok(self, self.svc.start_session(conv))
+        self.assertEqual(self.svc.request("DELETE", "/v1/sessions/" + conv)[0], 204)
+        h.wait_until(lambda: any(e.get("conversationId") == conv and e.get("status") == 204
+                                 for e in self.svc.log_entries()), 5, what="the DELETE's log line")
+        series = parse_exposition(self.metrics_text())
+
+        def value(name, **labels):
+            return series.get((name, tuple(sorted(labels.items()))))
+        route = "/v1/sessions/{id}"
+        self.assertEqual(value("authflow_http_requests_total", method="GET", route=route,
+                               status="404"), 1)
+        self.assertEqual(value("authflow_http_requests_total", method="DELETE", route=route,
+                               status="404"), 1)
+        self.assertEqual(value("authflow_http_requests_total", method="DELETE", route=route,
+                               status="204"), 1)
+        self.assertEqual(value("authflow_http_request_duration_seconds_count",
+                               method="DELETE", route=route), 2)
+        self.assertEqual(value("authflow_http_request_duration_seconds_count",
+                               method="GET", route=route), 1)
+        # The parser refuses what it must.
+        with self.assertRaises(AssertionError):
+            parse_exposition("# TYPE a counter\na{x=\"1\"} 1\na{x=\"1\"} 2\n")
 
     def test_metrics_need_a_key(self):
         """Operational data is not public: /metrics without a key is 401."""

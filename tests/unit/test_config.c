@@ -805,6 +805,48 @@ static void source_path(const char *rel, char *out, size_t out_len) {
     snprintf(out, out_len, "%s", rel);
 }
 
+/* --check-config's warning: the step's worst case against the Genesys
+ * data action timeout, Sentinel's failover wait included. */
+static void timeout_warning(void **state) {
+  (void)state;
+  char err[512], w[512];
+  assert_true(load_text("{}", err, sizeof err));
+  /* 4000 + 2 x (200 + 500) = 5400 < 8000 */
+  assert_int_equal(config_step_worst_case_ms(&cfg), 5400);
+  assert_false(config_timeout_warning(&cfg, w, sizeof w));
+  config_free(&cfg);
+  assert_true(load_text("{\"crm\":{\"timeoutMs\":7000,\"budgetMs\":7000}}", err,
+                        sizeof err));
+  assert_true(config_timeout_warning(&cfg, w, sizeof w));
+  assert_non_null(strstr(w, "crm.budgetMs 7000"));
+  assert_non_null(strstr(w, "genesys.dataActionTimeoutSeconds"));
+  config_free(&cfg);
+  assert_true(load_text("{\"crm\":{\"timeoutMs\":7000,\"budgetMs\":7000},"
+                        "\"genesys\":{\"dataActionTimeoutSeconds\":9}}",
+                        err, sizeof err));
+  assert_false(config_timeout_warning(&cfg, w, sizeof w));
+  config_free(&cfg);
+  assert_true(load_text("{\"redis\":{\"sentinels\":[\"10.0.0.1:26379\"],"
+                        "\"masterName\":\"m\"}}",
+                        err, sizeof err));
+  assert_int_equal(config_step_worst_case_ms(&cfg), 5400 + 5000);
+  assert_true(config_timeout_warning(&cfg, w, sizeof w));
+  assert_non_null(strstr(w, "redis.failoverWaitMs 5000"));
+  config_free(&cfg);
+  assert_false(load_text("{\"genesys\":{\"dataActionTimeoutSeconds\":61}}", err,
+                         sizeof err));
+  assert_non_null(strstr(err, "genesys.dataActionTimeoutSeconds"));
+  assert_false(load_text("{\"serviceLines\":{\"a\":{\"askWhenCrmDown\":1}}}",
+                         err, sizeof err));
+  assert_non_null(strstr(err, "askWhenCrmDown"));
+  assert_true(load_text("{\"serviceLines\":{\"a\":{\"askWhenCrmDown\":true}},"
+                        "\"reporting\":{\"exportMaxRows\":100}}",
+                        err, sizeof err));
+  assert_true(cfg.service_lines[0].policy.ask_when_crm_down);
+  assert_int_equal(cfg.report_export_max_rows, 100);
+  config_free(&cfg);
+}
+
 static void example_file_loads(void **state) {
   (void)state;
   static const char *const env[] = {NULL};
@@ -859,6 +901,7 @@ int main(void) {
       cmocka_unit_test(env_layer_rows),
       cmocka_unit_test(env_api_key_limit),
       cmocka_unit_test(redis_url_rows),
+      cmocka_unit_test(timeout_warning),
       cmocka_unit_test(example_file_loads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

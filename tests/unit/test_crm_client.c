@@ -208,6 +208,8 @@ typedef struct {
   flow_crm_result result;
   long status;
   double latency_ms;
+  crm_fail_reason reason;
+  int attempts;
 } call;
 
 static struct {
@@ -218,16 +220,18 @@ static struct {
   int duplicate; /* a callback ran twice for one call */
 } got = {.mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
-static void on_done(void *user, const flow_crm_result *result, long http_status,
-                    double latency_ms) {
+static void on_done(void *user, const flow_crm_result *result,
+                    const crm_client_info *info) {
   call *c = user;
   pthread_mutex_lock(&got.mutex);
   if (c->called)
     got.duplicate++;
   c->called = true;
   c->result = *result;
-  c->status = http_status;
-  c->latency_ms = latency_ms;
+  c->status = info->http_status;
+  c->latency_ms = info->latency_ms;
+  c->reason = info->reason;
+  c->attempts = info->attempts;
   got.done++;
   pthread_cond_broadcast(&got.cond);
   pthread_mutex_unlock(&got.mutex);
@@ -353,6 +357,11 @@ static void test_verify_and_errors(void **state) {
   /* A 5xx is a CRM error; the status still reaches the callback. */
   assert_false(got.calls[2].result.ok);
   assert_int_equal(got.calls[2].status, 500);
+  /* ... and the reason, for the caller's log line. */
+  assert_int_equal(got.calls[2].reason, CRM_FAIL_HTTP_STATUS);
+  assert_int_equal(got.calls[0].reason, CRM_FAIL_NONE);
+  assert_string_equal(crm_fail_reason_name(CRM_FAIL_HTTP_STATUS),
+                      "http_status");
 }
 
 static void test_concurrent_calls(void **state) {
@@ -388,6 +397,8 @@ static void test_timeout_respected(void **state) {
   double elapsed = now_ms() - t0;
   assert_false(got.calls[0].result.ok);
   assert_int_equal(got.calls[0].status, 0);
+  assert_int_equal(got.calls[0].reason, CRM_FAIL_TIMEOUT);
+  assert_true(got.calls[0].attempts >= 1);
   assert_true(got.calls[0].latency_ms >= 250.0);
   if (elapsed > 1500.0 || got.calls[0].latency_ms > 1500.0)
     fail_msg("a 300 ms timeout took %.0f ms", elapsed);
@@ -411,6 +422,7 @@ static void test_connection_refused(void **state) {
   assert_true(wait_done(1, 5000));
   assert_false(got.calls[0].result.ok);
   assert_int_equal(got.calls[0].status, 0);
+  assert_int_equal(got.calls[0].reason, CRM_FAIL_REFUSED);
   if (now_ms() - t0 > 1000.0)
     fail_msg("refused connection took %.0f ms", now_ms() - t0);
 }

@@ -1270,6 +1270,70 @@ static void test_start_keeps_ani_hash(void **state) {
   assert_null(memmem(&out.session, sizeof out.session, "3175550116", 10));
 }
 
+/* A start while the CRM is known down: a transfer at once, unless the
+ * line asks anyway; every policy, with and without a usable ANI. */
+typedef struct {
+  int policy;
+  bool ask_when_down;
+  const char *ani;
+  flow_plan_status plan;
+  flow_state state;
+  flow_outcome outcome;
+  flow_result last;
+} down_row;
+
+static const down_row down_rows[] = {
+    {POL_FULL, false, "+13175550116", FLOW_PLAN_DONE, DONE,
+     FLOW_OUTCOME_CRM_UNAVAILABLE, FLOW_RESULT_CRM_ERROR},
+    {POL_FULL, false, NULL, FLOW_PLAN_DONE, DONE, FLOW_OUTCOME_CRM_UNAVAILABLE,
+     FLOW_RESULT_CRM_ERROR},
+    {POL_NO_ANI, false, "+13175550116", FLOW_PLAN_DONE, DONE,
+     FLOW_OUTCOME_CRM_UNAVAILABLE, FLOW_RESULT_CRM_ERROR},
+    {POL_NO_VERIFY, false, "anonymous", FLOW_PLAN_DONE, DONE,
+     FLOW_OUTCOME_CRM_UNAVAILABLE, FLOW_RESULT_CRM_ERROR},
+    /* askWhenCrmDown: as if the CRM were up (the lookup then fails fast). */
+    {POL_FULL, true, "+13175550116", FLOW_PLAN_NEED_CRM, AWAIT_ID,
+     FLOW_OUTCOME_PENDING, FLOW_RESULT_NONE},
+    {POL_FULL, true, NULL, FLOW_PLAN_DONE, AWAIT_ID, FLOW_OUTCOME_PENDING,
+     FLOW_RESULT_NONE},
+};
+
+static void test_start_while_crm_down(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof down_rows / sizeof down_rows[0]; i++) {
+    const down_row *r = &down_rows[i];
+    flow_policy policy = policies[r->policy];
+    policy.ask_when_crm_down = r->ask_when_down;
+    flow_session in;
+    make_session(FROM_NEW, 0, 0, &in);
+    flow_event ev = {.kind = FLOW_EV_START,
+                     .ani = r->ani,
+                     .crm_down = true,
+                     .now_ms = T_EVENT};
+    flow_step out;
+    print_message("  [%zu]\n", i);
+    assert_int_equal(flow_start(&policy, &in, &ev, &out), r->plan);
+    assert_int_equal(out.session.state, r->state);
+    assert_int_equal(out.session.outcome, r->outcome);
+    assert_int_equal(out.session.last_result, r->last);
+    assert_int_equal(out.session.identify_attempts, 0);
+    if (r->state == DONE) {
+      flow_view v;
+      flow_view_of(&policy, &out.session, &v);
+      assert_int_equal(v.next_action, AGENT);
+      assert_string_equal(v.prompt_id, "transfer_crm_unavailable");
+    }
+  }
+  /* Not down: the ordinary start. */
+  flow_session in;
+  make_session(FROM_NEW, 0, 0, &in);
+  flow_event ev = {.kind = FLOW_EV_START, .ani = NULL, .now_ms = T_EVENT};
+  flow_step out;
+  assert_int_equal(flow_start(&policies[POL_FULL], &in, &ev, &out),
+                   FLOW_PLAN_DONE);
+  assert_int_equal(out.session.state, AWAIT_ID);
+}
+
 /* The store found the customer locked at commit time. */
 static void test_lock_out(void **state) {
   (void)state;
@@ -1459,6 +1523,7 @@ int main(void) {
       cmocka_unit_test(test_lock_out),
       cmocka_unit_test(test_speak_name),
       cmocka_unit_test(test_start_keeps_ani_hash),
+      cmocka_unit_test(test_start_while_crm_down),
       cmocka_unit_test(test_event_rules),
       cmocka_unit_test(test_normalise_identifier),
       cmocka_unit_test(test_names),

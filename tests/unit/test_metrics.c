@@ -19,6 +19,9 @@ static void renders_counters_and_families(void **state) {
   metrics_http_request(ROUTE_SESSIONS_CREATE, 200, 0.003);
   metrics_http_request(ROUTE_SESSIONS_CREATE, 200, 0.003);
   metrics_http_request(ROUTE_METRICS, 418, 0.001); /* untracked status */
+  /* GET and DELETE share a template: the method keeps them apart. */
+  metrics_http_request(ROUTE_SESSION_GET, 404, 0.001);
+  metrics_http_request(ROUTE_SESSION_DELETE, 404, 0.001);
   metrics_crm_call(FLOW_CRM_VERIFY, false, 0.2);
   metrics_session_completed(1, FLOW_OUTCOME_VERIFIED);
   buf out;
@@ -27,9 +30,16 @@ static void renders_counters_and_families(void **state) {
   const char *t = buf_str(&out);
   assert_int_equal(strlen(t), buf_len(&out));
   assert_non_null(strstr(t, "authflow_build_info{version=\""));
-  assert_non_null(strstr(t, "authflow_http_requests_total{route=\"/v1/"
-                            "sessions\",status=\"200\"} 2\n"));
+  assert_non_null(strstr(t, "authflow_http_requests_total{method=\"POST\","
+                            "route=\"/v1/sessions\",status=\"200\"} 2\n"));
   assert_non_null(strstr(t, "status=\"other\"} 1\n"));
+  assert_non_null(strstr(t, "{method=\"GET\",route=\"/v1/sessions/{id}\","
+                            "status=\"404\"} 1\n"));
+  assert_non_null(strstr(t, "{method=\"DELETE\",route=\"/v1/sessions/{id}\","
+                            "status=\"404\"} 1\n"));
+  assert_non_null(strstr(t, "authflow_http_request_duration_seconds_count{"
+                            "method=\"DELETE\",route=\"/v1/sessions/{id}\"} "
+                            "1\n"));
   assert_non_null(strstr(t, "authflow_crm_requests_total{operation=\"verify\","
                             "result=\"error\"} 1\n"));
   assert_non_null(

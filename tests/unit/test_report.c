@@ -89,11 +89,14 @@ static void test_range(void **state) {
   (void)state;
   int64_t f, t;
   const char *why = NULL;
+  /* The default end is exclusive and past the current second. */
   assert_true(report_range(NULL, NULL, 1000000, &f, &t, &why));
-  assert_int_equal(t, 1000000);
-  assert_int_equal(f, 1000000 - 86400);
+  assert_int_equal(t, 1000001);
+  assert_int_equal(f, 1000001 - 86400);
   assert_true(report_range("2024-05-01", "", 1715000000, &f, &t, &why));
   assert_int_equal(f, 1714521600);
+  assert_int_equal(t, 1715000001);
+  assert_true(report_range(NULL, "1715000000", 1715000000, &f, &t, &why));
   assert_int_equal(t, 1715000000);
   assert_false(report_range("2024-05-02", "2024-05-01", 0, &f, &t, &why));
   assert_string_equal(why, "from must be before to");

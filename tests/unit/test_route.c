@@ -151,6 +151,17 @@ static void test_route_templates(void **state) {
   assert_string_equal(route_template(ROUTE_SESSION_SECURITY),
                       "/v1/sessions/{id}/security");
   assert_string_equal(route_template(ROUTE_NOT_FOUND), "other");
+  /* Every (template, method) pair is unique: metrics label by both. */
+  assert_string_equal(route_id_method(ROUTE_SESSION_GET), "GET");
+  assert_string_equal(route_id_method(ROUTE_SESSION_DELETE), "DELETE");
+  assert_string_equal(route_id_method(ROUTE_SESSIONS_CREATE), "POST");
+  assert_string_equal(route_id_method(ROUTE_NOT_FOUND), "other");
+  for (int a = 1; a < ROUTE_COUNT; a++)
+    for (int b = a + 1; b < ROUTE_COUNT; b++)
+      assert_false(strcmp(route_template((route_id)a),
+                          route_template((route_id)b)) == 0 &&
+                   strcmp(route_id_method((route_id)a),
+                          route_id_method((route_id)b)) == 0);
   route_match m;
   route_parse("GET", "/nope", &m);
   assert_string_equal(m.template_path, "other");
