@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The benchmark, run by hand (never in CI): builds a Release authflow, the
-# demo CRM and a minimal libmicrohttpd "ceiling" server, starts them and a
-# redis-server on loopback, drives them with wrk, and prints one table.
+# demo CRM and a minimal libmicrohttpd "ceiling" server, installs the
+# Node.js peer (bench/node-peer: express + ioredis, one worker per core),
+# starts them and a redis-server on loopback, drives them with wrk, and
+# prints one table: issue 13's four rows as ratios against the peers the
+# bench starts itself, then the other measurements.
 #
-#   bench/run.sh              full run (about 4 minutes)
+#   bench/run.sh                   full run (about 5 minutes)
 #   BENCH_SECONDS=5 bench/run.sh   shorter phases
+#   BENCH_SESSIONS=N               live sessions for the RSS row (100000)
 #
 # Everything runs on this machine and on 127.0.0.1 only. Numbers depend on
-# the machine: wrk, Redis, the CRM stub and authflow share its cores.
+# the machine: wrk, Redis, the CRM stub and the servers share its cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -24,14 +28,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in wrk redis-server redis-cli cmake curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench: needs $tool (apt-get install wrk redis-server cmake curl python3)" >&2; exit 2; }
+for tool in wrk redis-server redis-cli cmake curl python3 node npm; do
+  command -v "$tool" >/dev/null || { echo "bench: needs $tool (apt-get install wrk redis-server cmake curl python3 nodejs npm)" >&2; exit 2; }
 done
+# Customers every call can match: 1,000 of them, so concurrent calls rarely
+# verify the same customer at once (a customer's lockout limits that).
+customers=1000
 
 echo "== building Release in $build" >&2
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 cc -O2 -o "$build/ceiling" bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd)
+echo "== installing the Node.js peer (npm ci)" >&2
+(cd bench/node-peer && npm ci --no-audit --no-fund --silent >/dev/null)
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -55,10 +64,13 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
   --dir "$work" >"$work/redis.log" 2>&1 &
 redis_pid=$!
 pids+=("$redis_pid")
-cat >"$work/customers.json" <<'JSON'
-{"customers":[{"id":"100234","name":"Ana Garcia","phones":["+13175550116"],
-  "customerId":"100234","accountNumber":"12345678","answer":"1234"}]}
-JSON
+python3 - "$customers" >"$work/customers.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+rows = [{"id": str(600000 + i), "name": "Bench %d" % i, "phones": ["+1317%07d" % (6000000 + i)],
+         "customerId": str(600000 + i), "answer": "1234"} for i in range(n)]
+print(json.dumps({"customers": rows}))
+PY
 crm_port=$(free_port)
 "$build/service/demo-crm/authflow-demo-crm" --port "$crm_port" \
   --customers "$work/customers.json" >"$work/crm.log" 2>&1 &
@@ -67,16 +79,18 @@ pids+=("$crm_pid")
 wait_http "http://127.0.0.1:$crm_port/_control/stats"
 for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-# start_authflow THREADS -> sets af_pid and af_port
+# start_authflow [THREADS [EXTRA]] -> sets af_pid and af_port. Without
+# THREADS the configuration has no server or crm section: every capacity
+# setting (server.threads, server.maxConnections, crm.maxConnections,
+# timeouts) is the default. EXTRA: more top-level members ("key":{...},).
 start_authflow() {
-  local threads=$1
+  local server="${2:-}"
+  [ -n "${1:-}" ] && server="$server\"server\":{\"threads\":$1},"
   af_port=$(free_port)
   cat >"$work/authflow.json" <<JSON
-{"server":{"threads":$threads,"maxConnections":20000},
+{$server
  "apiKeys":["$key"],
  "redis":{"keyPrefix":"bench:","sessionTtlSeconds":3600},
- "lockout":{"maxFailures":100},
- "crm":{"maxConnections":1024,"timeoutMs":3000},
  "log":{"level":"warn"},
  "serviceLines":{"bench":{"aniLookup":true,"verification":true,
    "identifierType":"customer_id"}}}
@@ -89,6 +103,20 @@ JSON
   pids+=("$af_pid")
   wait_http "http://127.0.0.1:$af_port/readyz"
 }
+# start_peer -> sets peer_pid and peer_port (the Node.js peer, one worker
+# per core, on the same Redis and CRM stub).
+start_peer() {
+  peer_port=$(free_port)
+  PORT=$peer_port REDIS_URL="redis://127.0.0.1:$redis_port/0" \
+  CRM_URL="http://127.0.0.1:$crm_port" API_KEY=$key \
+    node bench/node-peer/server.js 2>>"$work/peer.log" &
+  peer_pid=$!
+  pids+=("$peer_pid")
+  for _ in $(seq 1 200); do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$peer_port/v1/sessions" && break
+    sleep 0.05
+  done
+}
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 crm_delay() {
   curl -fsS -o /dev/null -H 'Content-Type: application/json' \
@@ -100,9 +128,9 @@ run_wrk() {
   local label=$1 url=$2 conns=$3 script=$4
   shift 4
   local threads=2
-  [ "$conns" -lt 2 ] && threads=1
+  [ "$conns" -lt 4 ] && threads=1
   local out
-  out=$(env "$@" BENCH_KEY=$key BENCH_CONNECTIONS="$conns" \
+  out=$(env BENCH_ANI_COUNT=$customers "$@" BENCH_KEY=$key BENCH_CONNECTIONS="$conns" \
     wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s -s "bench/$script" "$url" 2>&1)
   local result
   result=$(grep '^RESULT' <<<"$out" | sed 's/^RESULT //')
@@ -128,8 +156,8 @@ ceiling_paced=$(run_wrk ceiling_paced_1000 "http://127.0.0.1:$ceil_port/" 20 fix
 add "$ceiling_paced"
 stop_pid "$ceil_pid"
 
-echo "== 1. authflow, 4 threads (the default): complete calls, ANI path and identifier path" >&2
-start_authflow 4
+echo "== 1. authflow, default configuration: complete calls, ANI path and identifier path" >&2
+start_authflow
 idle_rss=$(rss_kb "$af_pid")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu0=$(cpu_ticks "$af_pid"); cmd0=$(redis_cmds)
@@ -152,9 +180,27 @@ add "$ident"
 paced=$(run_wrk paced_1000 "http://127.0.0.1:$af_port" 20 calls.lua BENCH_PATH=ani BENCH_RATE=1000)
 add "$paced"
 
+echo "== 2. isolation: steps paced at 500/s, alone and while 3 clients pull a filtered report" >&2
+# The phases above left tens of thousands of completed calls in the report
+# stream; the filter matches none of them, so every report request scans
+# as far as one request may.
+stream_len=$(redis-cli -p "$redis_port" xlen bench:report:events)
+iso_alone=$(run_wrk paced_500_alone "http://127.0.0.1:$af_port" 10 calls.lua BENCH_PATH=ani BENCH_RATE=500)
+add "$iso_alone"
+secs_save=$secs; secs=$((secs + 2))
+run_wrk reports "http://127.0.0.1:$af_port" 3 reports.lua >"$work/reports" &
+reports_wrk=$!
+secs=$secs_save
+sleep 1
+iso_loaded=$(run_wrk paced_500_with_reports "http://127.0.0.1:$af_port" 10 calls.lua BENCH_PATH=ani BENCH_RATE=500)
+wait "$reports_wrk"
+add "$iso_loaded"
+reports=$(cat "$work/reports")
+add "$reports"
+
 echo "== 3. 100,000 live sessions" >&2
 redis-cli -p "$redis_port" flushall >/dev/null
-target=100000
+target=${BENCH_SESSIONS:-100000}
 while :; do
   n=$(redis-cli -p "$redis_port" dbsize)
   [ "$n" -ge "$target" ] && break
@@ -171,17 +217,37 @@ redis_used=$(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory:/ {
 stop_pid "$af_pid"
 redis-cli -p "$redis_port" flushall >/dev/null
 
-echo "== 2. slow CRM: 300 ms per answer, 1,000 concurrent callers" >&2
-start_authflow 4
+echo "== 4. the Node.js peer: complete calls, ANI path, and paced at 1,000/s" >&2
+start_peer
+peer=$(run_wrk peer_ani_path "http://127.0.0.1:$peer_port" 50 calls.lua BENCH_PATH=ani)
+add "$peer"
+peer_paced=$(run_wrk peer_paced_1000 "http://127.0.0.1:$peer_port" 20 calls.lua BENCH_PATH=ani BENCH_RATE=1000)
+add "$peer_paced"
+stop_pid "$peer_pid"
+redis-cli -p "$redis_port" flushall >/dev/null
+
+echo "== 5. slow CRM: 300 ms per answer, 1,000 concurrent callers, default configuration" >&2
+start_authflow
 crm_delay 300
 slow=$(run_wrk slow_crm_300ms "http://127.0.0.1:$af_port" 1000 calls.lua BENCH_PATH=ani)
 slow_hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$af_pid/status")
+slow_queued=$(curl -fsS -H "Authorization: Bearer $key" "http://127.0.0.1:$af_port/metrics" |
+  awk '/^authflow_crm_queued_total / {print $2}')
 add "$slow"
+stop_pid "$af_pid"
+redis-cli -p "$redis_port" flushall >/dev/null
+# The same with the global limit on failed verifications off: that limit
+# counts verifications still waiting for the CRM (issue 16), and 1,000
+# callers on a slow CRM keep about 500 of them in flight.
+start_authflow "" '"lockout":{"globalMaxFailuresPerMinute":0},'
+slow_nolimit=$(run_wrk slow_crm_300ms_no_global_limit "http://127.0.0.1:$af_port" 1000 calls.lua BENCH_PATH=ani)
+slow_nolimit_hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$af_pid/status")
+add "$slow_nolimit"
 crm_delay 0
 stop_pid "$af_pid"
 redis-cli -p "$redis_port" flushall >/dev/null
 
-echo "== 4. scaling: worker threads, and two instances on one Redis" >&2
+echo "== 6. scaling: worker threads, and two instances on one Redis" >&2
 declare -A scale
 for t in 1 2 4; do
   start_authflow "$t"
@@ -202,22 +268,41 @@ stop_pid "$a_pid"; stop_pid "$b_pid"
 
 ceil_sps=$(field "$ceiling" steps_per_s)
 ani_sps=$(field "$ani" steps_per_s)
+peer_sps=$(field "$peer" steps_per_s)
 slow_sps=$(field "$slow" steps_per_s)
+ratio() { python3 -c "print(round($1/max($2,1e-9),1))"; }
+bad() { echo $(( $(field "$1" non200) + $(field "$1" socket_errors) + $(field "$1" fallbacks) + $(field "$1" unverified) )); }
+slow_bad=$(bad "$slow")
+slow_nolimit_sps=$(field "$slow_nolimit" steps_per_s)
 cat <<EOF
 
 authflow benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')
-wrk, redis-server, the demo CRM and authflow all share this machine; ${secs}s per phase.
+wrk, redis-server, the demo CRM, the peers and authflow all share this machine; ${secs}s per phase.
 Load average before the ANI-path phase: $load_before (anything well above 0 means other work shared the cores).
+authflow runs its default configuration (no server or crm section) in every phase but the scaling one.
+
+Issue 13's rows:
+
+| measure | result | target |
+|---|---|---|
+| complete calls (ANI → security), authflow ÷ the Node.js peer (express + ioredis, $(nproc) workers), 50 conns | **$(ratio "$ani_sps" "$peer_sps")×** ($ani_sps vs $peer_sps steps/s) | ≥ 3× |
+| p99 of steps paced at 1,000/s, authflow ÷ minimal libmicrohttpd server paced the same way | **$(ratio "$(field "$paced" p99_ms)" "$(field "$ceiling_paced" p99_ms)")×** ($(field "$paced" p99_ms) vs $(field "$ceiling_paced" p99_ms) ms) | ≤ 3× |
+| p99 of steps paced at 500/s with 3 clients pulling a filtered interactions report ($stream_len events in the stream), ÷ the same load without them | **$(ratio "$(field "$iso_loaded" p99_ms)" "$(field "$iso_alone" p99_ms)")×** ($(field "$iso_alone" p99_ms) → $(field "$iso_loaded" p99_ms) ms; $(field "$iso_alone" steps_per_s) → $(field "$iso_loaded" steps_per_s) steps/s; reports answered $(field "$reports" steps_per_s)/s, p50 $(field "$reports" p50_ms) ms) | ≤ 2× |
+| CRM answering in 300 ms, 1,000 concurrent callers, default config | **$(python3 -c "print(round($slow_sps/3333*100,1))") %** of the 3,333 steps/s Little's-law bound ($slow_sps steps/s); errors and fallbacks $slow_bad (non-200 $(field "$slow" non200), socket $(field "$slow" socket_errors), CRM fallbacks $(field "$slow" fallbacks), calls ended otherwise than verified $(field "$slow" unverified) of $(field "$slow" calls_completed)); calls queued for a CRM connection ${slow_queued:-?}; peak RSS $((slow_hwm/1024)) MB | ≥ 90 %, 0 errors, ≤ 64 MB |
+| the same, \`lockout.globalMaxFailuresPerMinute\` 0 (off) | $(python3 -c "print(round($slow_nolimit_sps/3333*100,1))") % ($slow_nolimit_sps steps/s); errors and fallbacks $(bad "$slow_nolimit") (not verified $(field "$slow_nolimit" unverified) of $(field "$slow_nolimit" calls_completed)); peak RSS $((slow_nolimit_hwm/1024)) MB | |
+
+Other measurements:
 
 | measurement | value |
 |---|---|
 | ceiling (minimal MHD, fixed JSON, 50 conns) | $ceil_sps req/s, p99 $(field "$ceiling" p99_ms) ms |
-| complete calls, ANI path (50 conns) | $ani_sps steps/s, p50 $(field "$ani" p50_ms) / p99 $(field "$ani" p99_ms) / p99.9 $(field "$ani" p999_ms) ms, non-200 $(field "$ani" non200) |
+| complete calls, ANI path (50 conns) | $ani_sps steps/s, p50 $(field "$ani" p50_ms) / p99 $(field "$ani" p99_ms) / p99.9 $(field "$ani" p999_ms) ms, non-200 $(field "$ani" non200), not verified $(field "$ani" unverified) |
+| the Node.js peer, ANI path (50 conns) | $peer_sps steps/s, p50 $(field "$peer" p50_ms) / p99 $(field "$peer" p99_ms) ms, non-200 $(field "$peer" non200) |
 | authflow / ceiling | $(python3 -c "print(round($ani_sps/$ceil_sps*100,1))") % |
 | complete calls, identifier path (50 conns) | $(field "$ident" steps_per_s) steps/s, p99 $(field "$ident" p99_ms) ms, non-200 $(field "$ident" non200) |
 | paced at 1,000 steps/s (20 conns) | $(field "$paced" steps_per_s) steps/s, p50 $(field "$paced" p50_ms) / p99 $(field "$paced" p99_ms) / p99.9 $(field "$paced" p999_ms) ms |
 | ceiling paced the same way (20 conns) | $(field "$ceiling_paced" steps_per_s) req/s, p50 $(field "$ceiling_paced" p50_ms) / p99 $(field "$ceiling_paced" p99_ms) ms |
-| slow CRM (300 ms), 1,000 callers | $slow_sps steps/s = $(python3 -c "print(round($slow_sps/3333*100,1))") % of 3,333; non-200 $(field "$slow" non200), socket errors $(field "$slow" socket_errors); peak RSS $((slow_hwm/1024)) MB |
+| the Node.js peer paced the same way (20 conns) | $(field "$peer_paced" steps_per_s) steps/s, p50 $(field "$peer_paced" p50_ms) / p99 $(field "$peer_paced" p99_ms) ms |
 | CPU per step (ANI path): authflow / redis-server / CRM stub | $cpu_us_per_step / $redis_cpu_us / $crm_cpu_us µs |
 | Redis round trips per step (ANI path) | $redis_per_step |
 | idle RSS | $((idle_rss/1024)) MB |

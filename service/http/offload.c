@@ -7,6 +7,12 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The offload thread's nice value: the lowest priority. */
+#define OFFLOAD_NICE 19
 
 static struct {
   pthread_mutex_t mutex;
@@ -37,6 +43,11 @@ static offload_job *take(void) {
 
 static void *run(void *arg) {
   (void)arg;
+  /* The lowest CPU priority for this thread only (Linux nice is per
+   * thread): on a busy machine the workers' steps go first. A weight, not
+   * a ban, so the jobs still run. Failing to lower it changes nothing
+   * else. */
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), OFFLOAD_NICE);
   offload_job *j;
   while ((j = take()))
     j->run(j);

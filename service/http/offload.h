@@ -5,11 +5,13 @@
  * holds the thread (and its own Redis connection) for as long as it
  * takes, while every worker stays free for callers' steps.
  *
- * Jobs run one at a time, oldest first. The caller owns each job (it is
- * usually embedded in a request) and must keep it alive until its run
- * function has been called; run is called exactly once per accepted job,
- * on the offload thread (or, for jobs still queued at stop, before
- * offload_stop returns).
+ * The thread runs at the lowest CPU priority (nice 19): when the cores are
+ * busy, callers' steps go first and reports take what is left (a weight,
+ * not a ban: they still run). Jobs run one at a time, oldest first. The caller
+ * owns each job (it is usually embedded in a request) and must keep it alive
+ * until its run function has been called; run is called exactly once per
+ * accepted job, on the offload thread (or, for jobs still queued at stop,
+ * before offload_stop returns).
  */
 #ifndef AUTHFLOW_OFFLOAD_H
 #define AUTHFLOW_OFFLOAD_H
