@@ -262,6 +262,15 @@ static store_status commit_recorded(const api_step *step, const flow_session *s,
   return st;
 }
 
+/* Gives back the step's session lock after a step that will not commit
+ * (the session is left exactly as it was). A failed release is not worth
+ * an answer of its own: the lock expires by itself. */
+static void release_step(api_step *step) {
+  char ignored[STORE_ERR_MAX];
+  store_release(step->conversation_id, step->token, ignored, sizeof ignored);
+  step->lock_held = false;
+}
+
 /*
  * Write the step's result and answer with it. Handles the lockout check
  * the flow asked for: if the store reports the just-identified customer
@@ -284,9 +293,7 @@ static void commit_and_render(api_step *step, const flow_step *result,
   if (st != STORE_OK) {
     if (st == STORE_UNAVAILABLE || st == STORE_LOCK_LOST) {
       /* Best effort: let the next step in rather than wait for expiry. */
-      char ignored[STORE_ERR_MAX];
-      store_release(step->conversation_id, step->token, ignored,
-                    sizeof ignored);
+      release_step(step);
     }
     step->lock_held = false;
     api_reply_store_error(resp, st, API_STORE_SESSIONS, final, err);
@@ -469,6 +476,26 @@ done:
   return result;
 }
 
+/* What a planned step logs before it runs: a verification limit that
+ * tripped (warn, with a metric), and at debug level the masked
+ * identifier. */
+static void log_step_start(const api_step *step, store_limit limit,
+                           const flow_event *ev) {
+  if (limit != STORE_LIMIT_NONE) {
+    metrics_verify_limit_trip(limit == STORE_LIMIT_CALLER);
+    log_warn(
+        "verification limit reached",
+        LOG_STR("scope", limit == STORE_LIMIT_CALLER ? "caller" : "global"),
+        LOG_STR("conversationId", step->conversation_id));
+  }
+  if (ev->kind == FLOW_EV_IDENTIFIER && log_enabled(LOG_DEBUG)) {
+    char masked[FLOW_MASKED_MAX + 1];
+    phone_mask(ev->identifier, masked, sizeof masked);
+    log_debug("identifier", LOG_STR("conversationId", step->conversation_id),
+              LOG_STR("identifierMasked", masked));
+  }
+}
+
 /* IDENTIFIER, SECURITY, OPT_OUT and HANDOFF on an existing session. */
 static api_status handle_session_step(const route_match *route,
                                       flow_event_kind kind, const char *body,
@@ -509,8 +536,7 @@ static api_status handle_session_step(const route_match *route,
   step->state_before = session.state;
   step->line = config_find_service_line(cfg, session.service_line);
   if (!step->line) {
-    store_release(step->conversation_id, step->token, err, sizeof err);
-    step->lock_held = false;
+    release_step(step);
     api_error(resp, 500, "internal",
               "the session's service line is no longer configured");
     goto done;
@@ -520,10 +546,7 @@ static api_status handle_session_step(const route_match *route,
     st = handoff_api_take(cfg, step->line, &session, req.code, &handoff, err,
                           sizeof err);
     if (st != STORE_OK) {
-      char ignored[STORE_ERR_MAX];
-      store_release(step->conversation_id, step->token, ignored,
-                    sizeof ignored);
-      step->lock_held = false;
+      release_step(step);
       api_reply_store_error(resp, st, API_STORE_SESSIONS, &session, err);
       goto done;
     }
@@ -532,26 +555,13 @@ static api_status handle_session_step(const route_match *route,
   ev.now_ms = now_ms();
   flow_plan_status ps = flow_plan(&step->line->policy, &session, &ev,
                                   customer_locked, &step->planned);
-  if (limit != STORE_LIMIT_NONE && ps != FLOW_PLAN_WRONG_STATE) {
-    metrics_verify_limit_trip(limit == STORE_LIMIT_CALLER);
-    log_warn(
-        "verification limit reached",
-        LOG_STR("scope", limit == STORE_LIMIT_CALLER ? "caller" : "global"),
-        LOG_STR("conversationId", step->conversation_id));
-  }
   if (ps == FLOW_PLAN_WRONG_STATE) {
-    store_release(step->conversation_id, step->token, err, sizeof err);
-    step->lock_held = false;
+    release_step(step);
     api_reply_store_error(resp, STORE_WRONG_STATE, API_STORE_SESSIONS, &session,
                           err);
     goto done;
   }
-  if (kind == FLOW_EV_IDENTIFIER && log_enabled(LOG_DEBUG)) {
-    char masked[FLOW_MASKED_MAX + 1];
-    phone_mask(ev.identifier, masked, sizeof masked);
-    log_debug("identifier", LOG_STR("conversationId", step->conversation_id),
-              LOG_STR("identifierMasked", masked));
-  }
+  log_step_start(step, limit, &ev);
   result = plan_outcome(step, ps, ev.answer, resp);
 done:
   request_free(&req);
@@ -690,9 +700,6 @@ void api_crm_done(api_step *step, const flow_crm_result *result,
 
 void api_step_abort(api_step *step) {
   explicit_bzero(step->answer, sizeof step->answer);
-  if (!step->lock_held)
-    return;
-  char err[STORE_ERR_MAX];
-  store_release(step->conversation_id, step->token, err, sizeof err);
-  step->lock_held = false;
+  if (step->lock_held)
+    release_step(step);
 }
