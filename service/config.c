@@ -38,6 +38,7 @@ static const config defaults = {
     .redis_failover_wait_ms = 5000,
     .lockout_max_failures = 5,
     .lockout_window_seconds = 900,
+    .lockout_failure_memory_seconds = 86400,
     .lockout_max_lock_seconds = 86400,
     .lockout_escalation_reset_seconds = 2592000,
     .lockout_global_max_per_minute = 300,

@@ -119,7 +119,11 @@ typedef struct {
   int redis_failover_wait_ms;
   /* lockout across calls */
   int lockout_max_failures;
-  int lockout_window_seconds;
+  int lockout_window_seconds; /* the first lockout's length */
+  /* failures count toward a lockout for this long from the first one (a
+   * success clears them): longer than a lockout, so guessing just under
+   * maxFailures per lockout window still ends in a lockout */
+  int lockout_failure_memory_seconds;
   /* each lockout after the first doubles, up to this (seconds) */
   int lockout_max_lock_seconds;
   /* how long the count of a customer's lockouts is kept */

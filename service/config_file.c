@@ -49,6 +49,8 @@ static const config_num_field lockout_nums[] = {
      100},
     {"windowSeconds", CONFIG_NUM_INT, offsetof(config, lockout_window_seconds),
      60, 86400},
+    {"failureMemorySeconds", CONFIG_NUM_INT,
+     offsetof(config, lockout_failure_memory_seconds), 60, 31536000},
     {"maxLockSeconds", CONFIG_NUM_INT,
      offsetof(config, lockout_max_lock_seconds), 60, 2592000},
     {"escalationResetSeconds", CONFIG_NUM_INT,
@@ -62,8 +64,14 @@ static const config_num_field lockout_nums[] = {
 };
 
 /* The lockout durations must grow: the cap at least the first lockout,
- * the memory of lockouts at least the cap. */
+ * the memory of lockouts at least the cap; failures are remembered at
+ * least as long as the first lockout lasts. */
 static bool check_lockout(const config *cfg, char *err, size_t err_len) {
+  if (cfg->lockout_failure_memory_seconds < cfg->lockout_window_seconds)
+    return config_error(err, err_len,
+                        "lockout.failureMemorySeconds: must be at least "
+                        "lockout.windowSeconds (%d)",
+                        cfg->lockout_window_seconds);
   if (cfg->lockout_max_lock_seconds < cfg->lockout_window_seconds)
     return config_error(err, err_len,
                         "lockout.maxLockSeconds: must be at least "

@@ -103,6 +103,7 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->command_timeout_ms = cfg->redis_command_timeout_ms;
   sc->lockout_max_failures = cfg->lockout_max_failures;
   sc->lockout_window_seconds = cfg->lockout_window_seconds;
+  sc->lockout_failure_memory_seconds = cfg->lockout_failure_memory_seconds;
   sc->lockout_max_lock_seconds = cfg->lockout_max_lock_seconds;
   sc->lockout_escalation_reset_seconds = cfg->lockout_escalation_reset_seconds;
   sc->global_max_failures_per_minute = cfg->lockout_global_max_per_minute;

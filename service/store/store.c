@@ -40,6 +40,8 @@ void store_init(const store_config *c) {
     cfg.lockout_max_lock_seconds = cfg.lockout_window_seconds;
   if (cfg.lockout_escalation_reset_seconds < cfg.lockout_max_lock_seconds)
     cfg.lockout_escalation_reset_seconds = cfg.lockout_max_lock_seconds;
+  if (cfg.lockout_failure_memory_seconds < cfg.lockout_window_seconds)
+    cfg.lockout_failure_memory_seconds = cfg.lockout_window_seconds;
 }
 
 const store_config *store_cfg(void) {
@@ -240,7 +242,7 @@ static store_status begin_result(redisReply *r, const char *id,
 
 /* The begin script's numbers and key names (see script_begin). */
 typedef struct {
-  char lock_ms[16], max[16], window[16], gmax[16], cmax[16], cwindow[16];
+  char lock_ms[16], max[16], memory[16], gmax[16], cmax[16], cwindow[16];
   char prefix[STORE_KEY_MAX], global[STORE_KEY_MAX], caller[STORE_KEY_MAX];
 } begin_texts;
 
@@ -250,7 +252,8 @@ static void begin_texts_fill(begin_texts *t) {
   snprintf(t->caller, sizeof t->caller, "%slimit:caller:", cfg.key_prefix);
   snprintf(t->lock_ms, sizeof t->lock_ms, "%d", cfg.lock_ms);
   snprintf(t->max, sizeof t->max, "%d", cfg.lockout_max_failures);
-  snprintf(t->window, sizeof t->window, "%d", cfg.lockout_window_seconds);
+  snprintf(t->memory, sizeof t->memory, "%d",
+           cfg.lockout_failure_memory_seconds);
   snprintf(t->gmax, sizeof t->gmax, "%d", cfg.global_max_failures_per_minute);
   snprintf(t->cmax, sizeof t->cmax, "%d", cfg.caller_max_failures);
   snprintf(t->cwindow, sizeof t->cwindow, "%d", cfg.caller_window_seconds);
@@ -276,7 +279,7 @@ store_status store_begin(const char *id, const char *token,
                                        : "",
       t.prefix,
       t.max,
-      t.window,
+      t.memory,
       t.global,
       t.gmax,
       t.caller,
@@ -340,9 +343,10 @@ static bool commit_keys_for(commit_keys *k, const flow_session *s,
 
 /* The commit script's first COMMIT_HEAD arguments (see script_commit),
  * with the numbers they need kept in *txt. */
-#define COMMIT_HEAD 11
+#define COMMIT_HEAD 12
 typedef struct {
-  char ttl[16], max[16], window[16], max_lock[16], reset[16], rn[16];
+  char ttl[16], max[16], window[16], max_lock[16], reset[16], memory[16];
+  char rn[16];
 } commit_texts;
 
 static void commit_head_args(const flow_session *s, const char *token,
@@ -355,6 +359,8 @@ static void commit_head_args(const flow_session *s, const char *token,
            cfg.lockout_max_lock_seconds);
   snprintf(txt->reset, sizeof txt->reset, "%d",
            cfg.lockout_escalation_reset_seconds);
+  snprintf(txt->memory, sizeof txt->memory, "%d",
+           cfg.lockout_failure_memory_seconds);
   snprintf(txt->rn, sizeof txt->rn, "%d", nrep);
   args[0] = token;
   args[1] = txt->ttl;
@@ -369,7 +375,8 @@ static void commit_head_args(const flow_session *s, const char *token,
   args[7] = txt->reset;
   args[8] = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
   args[9] = cfg.caller_max_failures > 0 && s->ani_hash[0] ? "1" : "0";
-  args[10] = txt->rn;
+  args[10] = txt->memory;
+  args[11] = txt->rn;
 }
 
 /* The commit script's reply as a status, with *dropped (may be NULL) set

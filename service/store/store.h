@@ -62,7 +62,8 @@ typedef struct {
   int connect_timeout_ms;
   int command_timeout_ms;
   int lockout_max_failures;
-  int lockout_window_seconds;
+  int lockout_window_seconds;           /* the first lockout's length */
+  int lockout_failure_memory_seconds;   /* failures count this long */
   int lockout_max_lock_seconds;         /* escalation cap */
   int lockout_escalation_reset_seconds; /* lockout count kept this long */
   int global_max_failures_per_minute;   /* 0 = off */

@@ -40,7 +40,8 @@ static const char script_create[] =
     "return {'ok', redis.call('HGETALL', KEYS[3]), locked}\n";
 
 /* KEYS: session, lock. ARGV: 1 token, 2 lock_ms, 3 counter field or '',
- * 4 lockout key prefix, 5 lockout max, 6 lockout window, 7 global limit
+ * 4 lockout key prefix, 5 lockout max, 6 failure memory (seconds the
+ * failures count, from the first; see script_commit), 7 global limit
  * key, 8 global limit (0 = off), 9 caller limit key prefix, 10 caller
  * limit (0 = off), 11 caller window, 12.. allowed state names.
  * A verify attempt also counts a lockout failure for the customer here,
@@ -140,7 +141,8 @@ static const char script_begin[] =
  * 2 ttl, 3 effect ('none'|'fail'|'clear'), 4 check_lockout ('0'|'1'),
  * 5 lockout max, 6 window seconds, 7 max lock seconds, 8 escalation reset
  * seconds, 9 global limit on ('0'|'1'), 10 caller limit on ('0'|'1'),
- * 11 R, then R report arguments, then field, value, ... of the session.
+ * 11 failure memory seconds, 12 R, then R report arguments, then field,
+ * value, ... of the session.
  * Report arguments (R = 0: record nothing): counter ttl, N, N pairs of
  * (hash field, increment), stream max length, stream min ID, E, E pairs of
  * (event field, value). Recording runs after the session is written and
@@ -148,15 +150,17 @@ static const char script_begin[] =
  * error, must not fail the caller's step; it is counted in the dropped
  * counter and reported as the reply's second element ('1').
  * A lockout counter that is not an integer is found before any write:
- * 'corrupt', the lock let go, nothing written. The lockout window starts
- * at the first failure: EXPIRE is set only when INCR made the key (or,
- * defensively, if it somehow has no TTL), never pushed back by later
- * failures. A kept failure reserved as ':R' (it reached the limit) starts
- * a lockout: the customer's lockout count goes up (kept for the reset
- * time) and the counter's TTL becomes window * 2^(count-1), capped at the
- * max lock; the reply's third element is the count ('0' otherwise). A
- * success clears both. A reservation not kept as a failure gives the
- * global and caller counters back too. */
+ * 'corrupt', the lock let go, nothing written. Failures count for the
+ * failure memory from the first one: EXPIRE is set only when INCR made the
+ * key (or, defensively, if it somehow has no TTL), never pushed back by
+ * later failures. The memory is longer than a lockout (by default a day
+ * against 15 minutes), so a guesser who stays just under the limit in
+ * each lockout window still reaches it; a success clears the count. A kept
+ * failure reserved as ':R' (it reached the limit) starts a lockout: the
+ * customer's lockout count goes up (kept for the reset time) and the counter's
+ * TTL becomes window * 2^(count-1), capped at the max lock; the reply's third
+ * element is the count ('0' otherwise). A success clears both. A reservation
+ * not kept as a failure gives the global and caller counters back too. */
 static const char script_commit[] =
     "local held, tok = redis.call('GET', KEYS[2]), ARGV[1]\n"
     "if held ~= tok and held ~= tok .. ':r' and held ~= tok .. ':R' then\n"
@@ -175,8 +179,8 @@ static const char script_commit[] =
     "  return {'customer_locked'}\n"
     "end\n"
     "redis.call('DEL', KEYS[1])\n"
-    "local rn = tonumber(ARGV[11])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 12 + rn))\n"
+    "local rn = tonumber(ARGV[12])\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 13 + rn))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
     "local started = '0'\n"
     "local function giveback(k)\n"
@@ -189,7 +193,7 @@ static const char script_commit[] =
     "if ARGV[3] == 'fail' and not reserved then\n"
     "  local n = redis.call('INCR', KEYS[3])\n"
     "  if n == 1 or redis.call('TTL', KEYS[3]) < 0 then\n"
-    "    redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
+    "    redis.call('EXPIRE', KEYS[3], ARGV[11])\n"
     "  end\n"
     "elseif ARGV[3] == 'fail' and held == tok .. ':R' then\n"
     "  local lv = redis.pcall('INCR', KEYS[7])\n"
@@ -219,14 +223,14 @@ static const char script_commit[] =
     "if rn == 0 then return {'ok', '0', started} end\n"
     "local failed = false\n"
     "local function bad(x) return type(x) == 'table' and x.err ~= nil end\n"
-    "local nc, i = tonumber(ARGV[13]), 14\n"
+    "local nc, i = tonumber(ARGV[14]), 15\n"
     "for _ = 1, nc do\n"
     "  if bad(redis.pcall('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1])) then\n"
     "    failed = true\n"
     "  end\n"
     "  i = i + 2\n"
     "end\n"
-    "if nc > 0 and bad(redis.pcall('EXPIRE', KEYS[4], ARGV[12])) then\n"
+    "if nc > 0 and bad(redis.pcall('EXPIRE', KEYS[4], ARGV[13])) then\n"
     "  failed = true\n"
     "end\n"
     "local ne = tonumber(ARGV[i + 2])\n"

@@ -285,6 +285,38 @@ class EscalatingLockout(GuessingStack):
         self.assertTrue(0 < self.lock_once() <= 60)
 
 
+class PatientGuesser(GuessingStack):
+    """Finding 2: staying one failure under the limit per lockout window does
+    not pay. Failures count for lockout.failureMemorySeconds from the first
+    (a day by default), far longer than a lockout (windowSeconds), so a
+    guesser who waits out the window between batches still reaches the
+    limit; a success clears the count."""
+
+    LOCKOUT = {"maxFailures": 3, "windowSeconds": 60, "failureMemorySeconds": 3600,
+               "maxLockSeconds": 200}
+
+    def test_failures_outlive_the_lockout_window(self):
+        self.crm.mode = "mapped"
+        for _ in range(2):
+            self.assertEqual(self.call_and_guess("0000")["lastResult"], "wrong_answer")
+        self.assertEqual(self.rcmd("GET", self.lockout_key()), "2")
+        ttl = self.rcmd("TTL", self.lockout_key())
+        # Remembered for the failure memory, not the 60 s lockout window: a
+        # guesser who comes back after 60 s still has both failures counted.
+        self.assertTrue(3000 < ttl <= 3600, ttl)
+        self.assertEqual(self.call_and_guess("0000")["lastResult"], "wrong_answer")
+        # The third failure reached the limit: the customer is locked for the
+        # first lockout's length, and a right answer is refused.
+        self.assertTrue(0 < self.rcmd("TTL", self.lockout_key()) <= 60)
+        self.assertEqual(self.call_and_guess(PIN)["outcome"], "locked")
+
+    def test_a_success_clears_remembered_failures(self):
+        self.crm.mode = "mapped"
+        self.assertEqual(self.call_and_guess("0000")["lastResult"], "wrong_answer")
+        self.assertEqual(self.call_and_guess(PIN)["outcome"], "verified")
+        self.assertIsNone(self.rcmd("GET", self.lockout_key()))
+
+
 class GlobalLimiter(GuessingStack):
     """Finding 2: failed verifications across all customers per minute."""
 
@@ -466,6 +498,8 @@ class ProcessAndHttpHardening(GuessingStack):
         cases = [
             ({"lockout": {"windowSeconds": 900, "maxLockSeconds": 600}},
              "lockout.maxLockSeconds"),
+            ({"lockout": {"windowSeconds": 900, "failureMemorySeconds": 600}},
+             "lockout.failureMemorySeconds"),
             ({"lockout": {"maxLockSeconds": 86400, "escalationResetSeconds": 3600}},
              "lockout.escalationResetSeconds"),
             ({"lockout": {"globalMaxFailuresPerMinute": -1}},

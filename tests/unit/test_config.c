@@ -72,6 +72,7 @@ static void defaults_without_file(void **state) {
   assert_int_equal(cfg.redis_command_timeout_ms, 500);
   assert_int_equal(cfg.lockout_max_failures, 5);
   assert_int_equal(cfg.lockout_window_seconds, 900);
+  assert_int_equal(cfg.lockout_failure_memory_seconds, 86400);
   assert_string_equal(cfg.crm_base_url, "http://127.0.0.1:8081");
   assert_int_equal(cfg.crm_connect_timeout_ms, 1000);
   assert_int_equal(cfg.crm_timeout_ms, 3000);
