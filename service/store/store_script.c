@@ -52,8 +52,13 @@ static const char script_create[] =
  * back when no verification failed: nothing sent, invalid input), or
  * "<token>:R" when this failure is the one that reaches the limit (commit
  * then starts the lockout, see script_commit). The same reservation is
- * made on the global and per-caller failure counters (each a fixed window
- * from its first failure); a verify finding either at its limit is held
+ * made on the per-caller failure counter (a fixed window from its first
+ * failure). The global counter is NOT reserved here, only counted by
+ * commit when a verification failed: reserving it would count every
+ * verification in flight as a failure, so a few hundred callers waiting on
+ * a slow CRM would trip the global limit without one wrong answer; a
+ * per-minute limit over all customers can afford to overshoot by the
+ * verifications in flight. A verify finding either at its limit is held
  * like a locked customer and the reply's fourth element names the limit
  * ('global' or 'caller'; '' for none).
  * The lockout and caller keys are built here, not passed in KEYS, because
@@ -127,7 +132,6 @@ static const char script_begin[] =
     "  if n == 1 or redis.call('TTL', lk) < 0 then\n"
     "    redis.call('EXPIRE', lk, ARGV[6])\n"
     "  end\n"
-    "  if gmax > 0 then bump(ARGV[7], 60) end\n"
     "  if ck ~= '' then bump(ck, ARGV[11]) end\n"
     "  local mark = ':r'\n"
     "  if n >= max then mark = ':R' end\n"
@@ -160,7 +164,8 @@ static const char script_begin[] =
  * customer's lockout count goes up (kept for the reset time) and the counter's
  * TTL becomes window * 2^(count-1), capped at the max lock; the reply's third
  * element is the count ('0' otherwise). A success clears both. A reservation
- * not kept as a failure gives the global and caller counters back too. */
+ * not kept as a failure gives the caller counter back too; a kept failure
+ * is counted on the global counter (a fixed minute from its first). */
 static const char script_commit[] =
     "local held, tok = redis.call('GET', KEYS[2]), ARGV[1]\n"
     "if held ~= tok and held ~= tok .. ':r' and held ~= tok .. ':R' then\n"
@@ -215,9 +220,14 @@ static const char script_commit[] =
     "elseif ARGV[3] ~= 'fail' and reserved then\n"
     "  giveback(KEYS[3])\n"
     "end\n"
-    "if reserved and ARGV[3] ~= 'fail' then\n"
-    "  if ARGV[9] == '1' then giveback(KEYS[8]) end\n"
-    "  if ARGV[10] == '1' then giveback(KEYS[9]) end\n"
+    "if reserved and ARGV[3] ~= 'fail' and ARGV[10] == '1' then\n"
+    "  giveback(KEYS[9])\n"
+    "end\n"
+    "if ARGV[3] == 'fail' and ARGV[9] == '1' then\n"
+    "  local g = redis.pcall('INCR', KEYS[8])\n"
+    "  if g == 1 or redis.call('TTL', KEYS[8]) < 0 then\n"
+    "    redis.pcall('EXPIRE', KEYS[8], 60)\n"
+    "  end\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
     "if rn == 0 then return {'ok', '0', started} end\n"

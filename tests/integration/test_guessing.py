@@ -317,6 +317,40 @@ class PatientGuesser(GuessingStack):
         self.assertIsNone(self.rcmd("GET", self.lockout_key()))
 
 
+class InFlightIsNotFailed(h.StackTestCase):
+    """The global limit counts failed verifications, not verifications in
+    flight: more callers than the limit waiting on the CRM at once are all
+    verified (a slow CRM at peak must not turn into a wave of `locked`)."""
+
+    GATED_CRM = True
+    LOCKOUT = {"globalMaxFailuresPerMinute": 2, "callerMaxFailures": 0}
+
+    def test_more_verifications_in_flight_than_the_limit_all_verify(self):
+        callers = [h.ANA, h.JIN, h.LENA]
+        cids = []
+        for c in callers:
+            cid = new_id("inflight")
+            assert_ok(self, self.svc.start_session(cid, ani=c["phones"][0]),
+                      state="awaiting_security", customerId=c["id"])
+            cids.append(cid)
+        self.gate.hold("/verify")
+        answers = {}
+
+        def verify(cid, answer):
+            answers[cid] = self.svc.security(cid, answer)
+        threads = [threading.Thread(target=verify, args=(cid, c["answer"]))
+                   for cid, c in zip(cids, callers)]
+        for t in threads:
+            t.start()
+        # All three are at the CRM at once, one more than the global limit.
+        self.assertTrue(self.gate.wait_held(3), "not every verification reached the CRM")
+        self.gate.release()
+        for t in threads:
+            t.join(15)
+        for cid in cids:
+            assert_ok(self, answers[cid], outcome="verified")
+
+
 class GlobalLimiter(GuessingStack):
     """Finding 2: failed verifications across all customers per minute."""
 
