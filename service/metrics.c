@@ -349,7 +349,8 @@ static void render_sessions(buf *o) {
 /* Handoffs and links (SPEC §7). */
 static void render_context(buf *o) {
   static const char *const results[METRICS_HANDOFF_RESULTS] = {
-      "redeemed", "no_match", "invalid_input", "limited", "disabled"};
+      "redeemed", "no_match", "invalid_input",
+      "limited",  "disabled", "no_attempts"};
   buf_addf(o,
            "# HELP authflow_handoffs_created_total Handoff codes issued.\n"
            "# TYPE authflow_handoffs_created_total counter\n"

@@ -45,6 +45,7 @@ typedef enum {
   METRICS_HANDOFF_INVALID_INPUT, /* could not be a code */
   METRICS_HANDOFF_LIMITED,       /* refused unchecked: guess limit reached */
   METRICS_HANDOFF_DISABLED,      /* refused unchecked: off on the line */
+  METRICS_HANDOFF_NO_ATTEMPTS,   /* refused unchecked: no attempts left */
   METRICS_HANDOFF_RESULTS
 } metrics_handoff_result;
 

@@ -203,8 +203,9 @@ typedef enum {
   FLOW_HANDOFF_REDEEMED = 0, /* a live handoff matched and is now used up */
   FLOW_HANDOFF_NO_MATCH,     /* wrong, used, expired, other line/number */
   FLOW_HANDOFF_INVALID,      /* input that cannot be a code */
-  FLOW_HANDOFF_REFUSED,      /* not checked: guess limit reached, or
-                                handoffs off on this line */
+  FLOW_HANDOFF_REFUSED,      /* not checked: guess limit reached,
+                                handoffs off on this line, or the
+                                identify attempts already spent */
 } flow_handoff_status;
 
 typedef struct {

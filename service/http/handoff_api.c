@@ -173,6 +173,16 @@ store_status handoff_api_take(const config *cfg,
     metrics_handoff_redemption(METRICS_HANDOFF_DISABLED);
     return STORE_OK;
   }
+  if (s->identify_attempts > line->policy.max_identify_attempts) {
+    /* This attempt is beyond the line's identify attempts (a call
+     * identified on its last one, now asked the security answer): a code
+     * keyed now is not looked at, so no call checks more codes than
+     * maxIdentifyAttempts. The flow then sends it to an agent. */
+    explicit_bzero(code, sizeof code);
+    h->status = FLOW_HANDOFF_REFUSED;
+    metrics_handoff_redemption(METRICS_HANDOFF_NO_ATTEMPTS);
+    return STORE_OK;
+  }
   handoff_code_digest(cfg->handoff_secret, strlen(cfg->handoff_secret), code,
                       digest);
   explicit_bzero(code, sizeof code);

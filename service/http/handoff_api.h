@@ -40,7 +40,8 @@ void handoff_api_number_digest(const config *cfg,
 /*
  * A caller keyed `raw` on session `s` of `line` (the identify attempt is
  * already counted). Input that cannot be a code, a line without handoffs,
- * or handoffs off never reach the store; otherwise the store applies the
+ * handoffs off, or an attempt beyond the line's maxIdentifyAttempts never
+ * reach the store; otherwise the store applies the
  * guess limit and uses the handoff up if it fits. Fills *h for the flow,
  * counts the result in the metrics and logs a warning when the guess limit
  * trips. STORE_OK, or the store's failure. The code is wiped from every

@@ -27,7 +27,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ANA, API_KEY, JIN, KEY_PREFIX, OMAR, StackTestCase,  # noqa: E402
-                     Stack, assert_error, check_config, new_id, service_line)
+                     Stack, assert_error, assert_session_answer, check_config, new_id,
+                     service_line)
 
 HANDOFF_KEY = "itest-handoff-key-0123456789"
 REPORT_KEY = "itest-report-key-0123456789"
@@ -93,8 +94,11 @@ class ContextCase(StackTestCase):
 
     # -- helpers ----------------------------------------------------------
 
-    def start(self, conv, line="retail", ani=None, linked=None, channel=None, key=API_KEY):
+    def start(self, conv, line="retail", ani=None, linked=None, channel=None, key=API_KEY,
+              language=None):
         body = {"conversationId": conv, "serviceLine": line}
+        if language is not None:
+            body["language"] = language
         if ani is not None:
             body["ani"] = ani
         if linked is not None:
@@ -106,10 +110,10 @@ class ContextCase(StackTestCase):
     def ok(self, response, **expected):
         status, _, body = response
         self.assertEqual(status, 200, body)
-        for k, v in expected.items():
-            self.assertEqual(body[k], v, "%s in %r" % (k, body))
-        self.assertEqual(len(body), 16, "the session answer keeps its 16 keys")
-        return body
+        # Exactly the 16 keys, their JSON types, no null, the enumerations
+        # and the invariants of SPEC section 3 (a count of keys alone would
+        # pass a null or a missing key swapped for another).
+        return assert_session_answer(body, **expected)
 
     def verified_session(self, line="retail", channel=None):
         conv = new_id("ctx-a")
@@ -294,6 +298,60 @@ class LinkedConversationTest(ContextCase):
         assert_error(self, self.start(new_id("ctx-bad"), linked="a/b"), 400, "invalid_request",
                      mentions="linkedConversationId")
 
+    def test_a_later_start_keeps_its_state_and_never_relinks(self):
+        # A start on an existing conversation answers its kept state: a link
+        # given then (a usable one, or the conversation itself) is not read.
+        verified = self.verified_session()
+        conv = new_id("ctx-keep")
+        self.ok(self.start(conv), state="awaiting_identifier", identificationMethod="none")
+        used = self.metric("authflow_context_links_total", result="used")
+        crm = self.crm.stats()
+        for linked in (verified, conv):
+            with self.subTest(linked=linked):
+                self.ok(self.start(conv, ani=ANA_ANI, linked=linked),
+                        state="awaiting_identifier", identificationMethod="none",
+                        customerId="", attemptsRemaining=3)
+        self.assertEqual(self.crm_delta(crm, "requests"), 0)
+        self.assertEqual(self.session_hash(conv)["linkedConversationId"], "")
+        # A linked conversation started again keeps the link it took.
+        carried = new_id("ctx-keep")
+        self.ok(self.start(carried, linked=verified), outcome="verified",
+                identificationMethod="linked")
+        other = self.identified_session()
+        self.ok(self.start(carried, "noverify", linked=other), outcome="verified",
+                serviceLine="retail", identificationMethod="linked")
+        self.assertEqual(self.session_hash(carried)["linkedConversationId"], verified)
+        self.assertEqual(self.metric("authflow_context_links_total", result="used"), used + 1)
+
+    def test_deleted_conversations_carry_nothing_and_stay_deleted(self):
+        verified = self.verified_session()
+        # A link to a deleted conversation is a link to nothing: the
+        # tombstone holds no customer.
+        gone = self.verified_session()
+        self.assertEqual(self.svc.delete(gone)[0], 204)
+        self.ok(self.start(new_id("ctx-x"), ani=ANA_ANI, linked=gone),
+                state="awaiting_security", identificationMethod="ani")
+        # A deleted conversation cannot start again, not even with a usable
+        # link, and a handoff code keyed on it finds no session (and is not
+        # used up).
+        dead = new_id("ctx-dead")
+        self.ok(self.start(dead), state="awaiting_identifier")
+        self.assertEqual(self.svc.delete(dead)[0], 204)
+        crm = self.crm.stats()
+        body = assert_error(self, self.start(dead, ani=ANA_ANI, linked=verified), 409,
+                            "wrong_state")
+        self.assertEqual(body["state"], "completed")
+        code = self.create_handoff()["code"]
+        assert_error(self, self.redeem(dead, code), 404, "not_found")
+        assert_error(self, self.svc.get(dead), 404, "not_found")
+        self.assertEqual(self.crm_delta(crm, "requests"), 0)
+        self.assertEqual([k.decode() if isinstance(k, bytes) else k
+                          for k in self.redis.keys(KEY_PREFIX + "*" + dead)],
+                         [KEY_PREFIX + "deleted:" + dead])
+        fresh = new_id("ctx-y")
+        self.ok(self.start(fresh))
+        self.ok(self.redeem(fresh, code), outcome="verified", customerId=JIN["id"])
+
     def test_channel_is_validated_and_defaults_to_voice(self):
         for bad in ("Voice", "x" * 33, "web-chat", "chat!"):
             with self.subTest(channel=bad):
@@ -383,6 +441,30 @@ class HandoffTest(ContextCase):
         conv = self.fresh(ani=ANA_ANI)
         self.ok(self.redeem(conv, "0000000000"), state="awaiting_security",
                 lastResult="no_match", customerId=ANA["id"], identificationMethod="ani")
+
+    def test_no_code_is_checked_once_the_identify_attempts_are_spent(self):
+        # Identified on the last of its 3 identify attempts, the call is
+        # asked for the security answer. A code keyed now would be a 4th
+        # identify attempt: it is refused unchecked (no_match, to an agent),
+        # neither used up nor counted as a failed redemption.
+        code = self.create_handoff()["code"]
+        conv = self.fresh()
+        for wrong in ("999991", "999992"):
+            self.ok(self.svc.identifier(conv, wrong), lastResult="no_match")
+        self.ok(self.svc.identifier(conv, OMAR["customerId"]), state="awaiting_security",
+                customerId=OMAR["id"])
+        failures = self.redis.command("GET", KEY_PREFIX + "handoff:failures")
+        self.ok(self.redeem(conv, code), state="completed", outcome="identify_failed",
+                lastResult="no_match", customerId=OMAR["id"], verified=False,
+                identificationMethod="identifier")
+        self.assertEqual(self.redis.command("GET", KEY_PREFIX + "handoff:failures"), failures)
+        self.assertGreaterEqual(
+            self.metric("authflow_handoff_redemptions_total", result="no_attempts"), 1)
+        self.ok(self.redeem(self.fresh(), code), outcome="verified", customerId=JIN["id"])
+        # With attempts left, the same state still redeems (ANI: none spent).
+        code = self.create_handoff()["code"]
+        self.ok(self.redeem(self.fresh(ani=ANA_ANI), code), outcome="verified",
+                customerId=JIN["id"])
 
     def test_service_line_binding(self):
         code = self.create_handoff(serviceLine="noverify")["code"]
@@ -539,12 +621,93 @@ class GuessLimitTest(ContextCase):
     def test_codes_expire(self):
         code = self.create_handoff()["code"]
         time.sleep(4.2)
-        self.ok(self.redeem(self.fresh(), code), lastResult="no_match")
+        self.ok(self.redeem(self.fresh(), code), lastResult="no_match", attemptsRemaining=2,
+                identificationMethod="none")
         self.assertEqual(self.redis_keys_like("handoff:*"), [])
 
     def redis_keys_like(self, pattern):
         return [k for k in self.redis.keys(KEY_PREFIX + pattern)
                 if not k.startswith(KEY_PREFIX + "handoff:failures")]
+
+
+PROMPT_IDS = ("ask_identifier", "ask_identifier_retry", "ask_security", "ask_security_retry",
+              "welcome_verified", "welcome_identified", "opted_out", "transfer_to_agent",
+              "transfer_locked", "transfer_crm_unavailable")
+# Every prompt of the "custom" lines says the name if it is given one, so a
+# prompt that got the name before verification would show it.
+NAMED_PROMPTS = {lang: {pid: "%s %s[[ {customerName}]][[ ({firstName})]]." % (lang, pid)
+                        for pid in PROMPT_IDS}
+                 for lang in ("en-US", "es-ES", "ko-KR")}
+
+
+class NoNameBeforeVerificationTest(ContextCase):
+    """SPEC section 6: no customer data is spoken before verification. Every
+    prompt a caller can hear while identified but not verified, in every
+    built-in language, with the built-in prompts and with a line whose every
+    prompt names the customer: ask_security and its retry, welcome_identified,
+    the transfers (verify_failed, locked by lockout and by a locked link,
+    crm_unavailable), a linked identified-only start and an unverified
+    handoff. After verification the name is spoken (the check can fail)."""
+
+    SERVICE_LINES = {
+        "retail": service_line(),
+        "noverify": service_line(verification=False),
+        "custom": service_line(prompts=NAMED_PROMPTS),
+        "customnv": service_line(verification=False, prompts=NAMED_PROMPTS),
+    }
+
+    def silent(self, response, names, **expected):
+        body = self.ok(response, **expected)
+        for name in names:
+            self.assertNotIn(name, body["promptText"], "%s spoke the name" % body["promptId"])
+        self.assertTrue(body["customerName"], "the agent's screen keeps the name")
+        return body
+
+    def one_language(self, lang, line, nv_line):
+        self.redis.flushall()
+        ana, jin = ("Ana", "García"), ("Jin", "Park")
+        wrong = "0000"
+        a = new_id("nm")
+        self.silent(self.start(a, line, ani=ANA_ANI, language=lang), ana,
+                    promptId="ask_security", language=lang)
+        self.silent(self.svc.security(a, wrong), ana, promptId="ask_security_retry")
+        self.svc.security(a, wrong)
+        self.silent(self.svc.security(a, wrong), ana, outcome="verify_failed",
+                    promptId="transfer_to_agent")  # 3 failures for Ana
+        b = new_id("nm")
+        self.silent(self.start(b, nv_line, ani=ANA_ANI, language=lang), ana,
+                    outcome="identified_only", promptId="welcome_identified")
+        c = new_id("nm")
+        self.silent(self.start(c, line, linked=b, language=lang), ana,
+                    identificationMethod="linked", promptId="ask_security")
+        self.crm.set(fault="error")
+        self.silent(self.svc.security(c, ANA["answer"]), ana, outcome="crm_unavailable",
+                    promptId="transfer_crm_unavailable")  # sent: 4 failures
+        self.crm.set(fault="none")
+        d = new_id("nm")
+        self.start(d, line, ani=ANA_ANI, language=lang)
+        self.silent(self.svc.security(d, wrong), ana, promptId="ask_security_retry")  # 5: locked
+        self.silent(self.start(new_id("nm"), line, ani=ANA_ANI, language=lang), ana,
+                    outcome="locked", promptId="transfer_locked", identificationMethod="ani")
+        self.silent(self.start(new_id("nm"), line, linked=b, language=lang), ana,
+                    outcome="locked", promptId="transfer_locked",
+                    identificationMethod="linked")
+        g = new_id("nm")
+        self.ok(self.start(g, line, language=lang))
+        self.silent(self.redeem(g, self.create_handoff(verified=False)["code"]), jin,
+                    identificationMethod="handoff", promptId="ask_security")
+        # Verified: now the name is spoken (en/es the first name, ko the full
+        # name, the custom prompts both).
+        body = self.ok(self.svc.security(g, JIN["answer"]), outcome="verified",
+                       promptId="welcome_verified")
+        self.assertIn("Jin Park" if lang == "ko-KR" or line == "custom" else "Jin",
+                      body["promptText"])
+
+    def test_no_prompt_speaks_the_name_before_verification(self):
+        for lang in ("en-US", "es-ES", "ko-KR"):
+            for line, nv_line in (("retail", "noverify"), ("custom", "customnv")):
+                with self.subTest(lang=lang, line=line):
+                    self.one_language(lang, line, nv_line)
 
 
 class CheckConfigTest(unittest.TestCase):
