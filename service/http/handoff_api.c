@@ -32,8 +32,8 @@ static void field_error(api_response *resp, const char *key,
 /*
  * The handoff to store from a parsed body: customer, name, verified,
  * channel, time, and the line and number digest it is bound to. False with
- * the 400 filled when serviceLine is not configured or phone is not a
- * number.
+ * the 400 filled when serviceLine is not configured or refuses handoffs, or
+ * phone is not a number.
  */
 static bool build(const config *cfg, const request_body *req, flow_handoff *h,
                   const char **line_name, char number[HANDOFF_DIGEST_LEN + 1],
@@ -46,6 +46,13 @@ static bool build(const config *cfg, const request_body *req, flow_handoff *h,
     line = config_find_service_line(cfg, req->service_line);
     if (!line) {
       field_error(resp, "serviceLine", "is not a configured service line");
+      return false;
+    }
+    if (!line->policy.handoff) {
+      /* Its callers could never redeem it: say so to the back end rather
+       * than issue a code that only costs a caller an attempt. */
+      field_error(resp, "serviceLine",
+                  "does not accept handoffs (context.handoff is false)");
       return false;
     }
     *line_name = line->name;

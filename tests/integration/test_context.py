@@ -466,6 +466,13 @@ class HandoffTest(ContextCase):
         self.ok(self.redeem(self.fresh(ani=ANA_ANI), code), outcome="verified",
                 customerId=JIN["id"])
 
+    def test_a_handoff_for_a_line_that_refuses_handoffs_is_refused(self):
+        assert_error(self, self.svc.request("POST", "/v1/handoffs",
+                                            {"customerId": JIN["id"], "verified": True,
+                                             "serviceLine": "nohandoff"}, key=HANDOFF_KEY),
+                     400, "invalid_request", mentions="serviceLine")
+        self.assertEqual(self.redis.keys(KEY_PREFIX + "handoff:code:*"), [])
+
     def test_service_line_binding(self):
         code = self.create_handoff(serviceLine="noverify")["code"]
         self.ok(self.redeem(self.fresh("retail"), code), lastResult="no_match")
