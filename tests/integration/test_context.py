@@ -186,6 +186,7 @@ class LinkedConversationTest(ContextCase):
 
     def test_verified_link_completes_verified_without_the_crm(self):
         before = self.verified_session()
+        linked_before = self.session_hash(before)
         crm = self.crm.stats()
         conv = new_id("ctx-b")
         body = self.ok(self.start(conv, ani=ANA_ANI, linked=before, channel="callback"),
@@ -194,6 +195,7 @@ class LinkedConversationTest(ContextCase):
                        customerName=ANA["name"], verified=True, lastResult="match")
         self.assertEqual(body["promptId"], "welcome_verified")
         self.assertEqual(self.crm_delta(crm, "requests"), 0, "a link costs no CRM call")
+        self.assertEqual(self.session_hash(before), linked_before, "linked session changed")
         stored = self.session_hash(conv)
         self.assertEqual(stored["channel"], "callback")
         self.assertEqual(stored["linkedConversationId"], before)
@@ -259,10 +261,12 @@ class LinkedConversationTest(ContextCase):
             self.svc.security(conv, "0000")
         conv = new_id("ctx-b")
         crm = self.crm.stats()
+        linked_before = self.session_hash(before)
         self.ok(self.start(conv, linked=before), state="completed", outcome="locked",
                 nextAction="transfer_to_agent", verified=False,
                 identificationMethod="linked", customerId=ANA["id"])
         self.assertEqual(self.crm_delta(crm, "requests"), 0)
+        self.assertEqual(self.session_hash(before), linked_before, "linked session changed")
         self.assertGreaterEqual(self.metric("authflow_context_links_total", result="locked"), 1)
 
     def test_unusable_links_are_ignored_and_never_change_the_linked_session(self):
@@ -549,8 +553,19 @@ class HandoffTest(ContextCase):
                 assert_forbidden(self, self.svc.request(method, path, payload, key=HANDOFF_KEY))
         # ... and the session was not touched by any of that.
         self.ok(self.svc.get(conv), state="awaiting_identifier", attemptsRemaining=3)
-        # A report key on a session endpoint is outside its scope too.
-        assert_forbidden(self, self.svc.get(conv, key=REPORT_KEY))
+        # A report key on a session endpoint (or /metrics) is outside its
+        # scope too, and a session key may read the reports.
+        for method, path, payload in (
+                ("POST", "/v1/sessions", {"conversationId": new_id(), "serviceLine": "retail"}),
+                ("GET", "/v1/sessions/" + conv, None),
+                ("DELETE", "/v1/sessions/" + conv, None),
+                ("POST", "/v1/sessions/%s/handoff" % conv, {"code": "0123456789"}),
+                ("POST", "/v1/sessions/%s/opt-out" % conv, {}),
+                ("GET", "/metrics", None)):
+            with self.subTest(path=path, method=method, key="report"):
+                assert_forbidden(self, self.svc.request(method, path, payload, key=REPORT_KEY))
+        self.assertEqual(self.svc.request("GET", "/v1/reports/summary", key=API_KEY)[0], 200)
+        self.ok(self.svc.get(conv), state="awaiting_identifier", attemptsRemaining=3)
 
     def test_handoff_creation_validation(self):
         for payload, field in (({"verified": True}, "customerId"),
