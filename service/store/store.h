@@ -75,9 +75,11 @@ typedef struct {
   sentinel_addr sentinels[SENTINEL_MAX];
   size_t sentinel_count;
   char master_name[128];
-  /* With sentinels: how long an operation whose connection broke keeps
-   * re-asking the sentinels and retrying, so a step in flight during a
-   * failover completes on the promoted replica instead of failing. */
+  /* With sentinels: how long an operation that found no usable master
+   * keeps re-asking the sentinels and retrying, so a step in flight during
+   * a failover completes on the promoted replica instead of failing. A
+   * script that was sent and whose reply was lost is never run again (it
+   * may have run): that step fails as unavailable. */
   int failover_wait_ms;
   /* Reporting (see report.h): the event stream is trimmed to about
    * report_stream_max_len entries and report_stream_max_age_seconds; the
@@ -266,7 +268,13 @@ store_status store_get(const char *conversation_id, flow_session *out,
 store_status store_delete(const char *conversation_id, char *err,
                           size_t err_len);
 
-/* PING with the configured timeouts. */
+/* Whether this thread can use the store now, with the configured
+ * timeouts: PING, or with Sentinel ROLE, which must say master (a demoted
+ * master still answers PING but refuses every write). A kept connection
+ * found closed (before or while asking) or no longer a master is replaced
+ * and asked once more, so a connection left over from before a restart or
+ * a failover does not make a healthy store look down. STORE_OK or
+ * STORE_UNAVAILABLE (err filled). */
 store_status store_ping(char *err, size_t err_len);
 
 /* Static name of a status, for logs. */

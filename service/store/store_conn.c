@@ -8,6 +8,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -105,13 +106,18 @@ static bool setup_command(redisContext *c, const char *what, redisReply *r,
   return ok;
 }
 
+/* Whether r (may be NULL) is a ROLE reply that says master. */
+static bool role_is_master(const redisReply *r) {
+  return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+         r->element[0]->type == REDIS_REPLY_STRING &&
+         strcmp(r->element[0]->str, "master") == 0;
+}
+
 /* The node we reached must be a master: during a failover a sentinel can
  * still name the old one for a moment. */
 static bool is_master(redisContext *c, char *err, size_t err_len) {
   redisReply *r = redisCommand(c, "ROLE");
-  bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-            r->element[0]->type == REDIS_REPLY_STRING &&
-            strcmp(r->element[0]->str, "master") == 0;
+  bool ok = role_is_master(r);
   if (!ok)
     snprintf(err, err_len, "redis node is not a master (failover?)");
   freeReplyObject(r);
@@ -198,11 +204,29 @@ static bool prepare_context(redisContext *c, const store_config *cfg, char *err,
 }
 
 /*
+ * True when this thread's kept connection is known to be unusable before
+ * anything is sent on it. Between two commands Redis owes us nothing, so
+ * a socket with something to read holds the peer's close (EOF or reset:
+ * Redis restarted, died, or an idle connection was cut) or bytes nobody
+ * asked for; either way the connection must not carry a command. Costs
+ * one poll() that does not wait. A close that arrives after this check is
+ * the caller's to handle (see store_conn_script).
+ */
+static bool kept_connection_dead(void) {
+  struct pollfd p = {.fd = conn.ctx->fd, .events = POLLIN};
+  return poll(&p, 1, 0) != 0; /* readable, hung up, error, or poll failed */
+}
+
+/*
  * Make sure this thread has a working connection with the scripts loaded.
- * Within RECONNECT_BACKOFF_MS of a failure it does not try and fails at
- * once, so a dead Redis does not cost every request the timeouts.
+ * A kept connection found dead before use is replaced at once (nothing was
+ * sent on it, so this is no failure and starts no backoff). Within
+ * RECONNECT_BACKOFF_MS of a failure it does not try and fails at once, so
+ * a dead Redis does not cost every request the timeouts.
  */
 static bool connect_if_needed(char *err, size_t err_len) {
+  if (conn.ctx && kept_connection_dead())
+    drop_connection();
   if (conn.ctx)
     return true;
   int64_t now = monotonic_ms();
@@ -258,15 +282,46 @@ static redisReply *vet_reply(redisReply *r, char *err, size_t err_len) {
 }
 
 /*
+ * Send one command on this thread's connection and read its reply, as
+ * redisCommandArgv() does, but in two phases so the caller knows what a
+ * failure means. *sent becomes true once the whole command has left for
+ * Redis: from then on a missing reply (EOF, reset, timeout) says nothing
+ * about whether Redis ran it. A failure while writing leaves *sent false:
+ * Redis only runs a command it has received whole, so it did not run.
+ * Returns the reply, or NULL when the connection failed (ctx->err set).
+ */
+static redisReply *exchange(int argc, const char **argv, const size_t *argvlen,
+                            bool *sent) {
+  *sent = false;
+  if (redisAppendCommandArgv(conn.ctx, argc, argv, argvlen) != REDIS_OK)
+    return NULL;
+  int done = 0;
+  do {
+    if (redisBufferWrite(conn.ctx, &done) != REDIS_OK)
+      return NULL;
+  } while (!done);
+  *sent = true;
+  void *reply = NULL;
+  if (redisGetReply(conn.ctx, &reply) != REDIS_OK)
+    return NULL;
+  return reply;
+}
+
+/*
  * Run script `id` once with `nkeys` keys then `nargs` args, by SHA, and by
  * source if the server answers NOSCRIPT. Returns the reply, an array whose
  * first element is the status word (the caller frees it), or NULL with err
  * filled: Redis unreachable, timed out (the connection is then dropped) or
- * answered an error.
+ * answered an error. *may_have_run is true when the reply is missing after
+ * the command was sent: Redis may have run the script, so it must not be
+ * run again. It is false for every other NULL (not connected, the write
+ * failed, or an error reply: Redis refused the script or it failed).
  */
 static redisReply *run_script_once(store_script_id id, const char *const *keys,
                                    int nkeys, const char *const *args,
-                                   int nargs, char *err, size_t err_len) {
+                                   int nargs, bool *may_have_run, char *err,
+                                   size_t err_len) {
+  *may_have_run = false;
   enum { MAX_ARGV = 256 };
   if (3 + nkeys + nargs > MAX_ARGV) {
     snprintf(err, err_len, "store: too many script arguments");
@@ -289,7 +344,8 @@ static redisReply *run_script_once(store_script_id id, const char *const *keys,
   for (int i = 0; i < argc; i++)
     argvlen[i] = strlen(argv[i]);
 
-  redisReply *r = redisCommandArgv(conn.ctx, argc, argv, argvlen);
+  bool sent = false;
+  redisReply *r = exchange(argc, argv, argvlen, &sent);
   if (r && r->type == REDIS_REPLY_ERROR &&
       strncmp(r->str, "NOSCRIPT", 8) == 0) {
     /* The server lost its script cache (SCRIPT FLUSH, restart behind the
@@ -300,8 +356,9 @@ static redisReply *run_script_once(store_script_id id, const char *const *keys,
     argv[1] = store_script_source(id);
     argvlen[0] = 4;
     argvlen[1] = strlen(argv[1]);
-    r = redisCommandArgv(conn.ctx, argc, argv, argvlen);
+    r = exchange(argc, argv, argvlen, &sent);
   }
+  *may_have_run = !r && sent;
   r = vet_reply(r, err, err_len);
   if (r && (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
             r->element[0]->type != REDIS_REPLY_STRING)) {
@@ -313,15 +370,18 @@ static redisReply *run_script_once(store_script_id id, const char *const *keys,
 }
 
 /*
- * Beyond the header's contract: with Sentinel, ride out a failover: while
- * the connection is gone (no connection, I/O error, or the node turned
- * replica), wait and retry until failover_wait_ms has passed. Each retry
- * reconnects, asking the sentinels for the current master. Script replies
- * (including error replies that are not about the connection) are never
- * retried.
- *
- * A retried commit whose first try did run but whose reply was lost finds
- * its lock gone and reports STORE_LOCK_LOST; the session was written.
+ * Beyond the header's contract: a command is run again only when it
+ * cannot have run. The one retry on a fresh connection is for a write
+ * that found the connection closed by the peer (a close noticed before
+ * the write is handled by connect_if_needed, which needs no retry). With
+ * Sentinel, ride out a failover: while there is no usable master (no
+ * connection, a write that failed, or the node refused the script as a
+ * replica, loading or without its master), wait and retry until
+ * failover_wait_ms has passed; each retry reconnects, asking the sentinels
+ * for the current master. A script sent whose reply never came (EOF,
+ * reset, timeout) is never retried, failover or not: Redis may have run
+ * it (a begin would then find its own lock, a commit its lock gone), so
+ * the caller gets the failure and the state is for the next step to read.
  */
 redisReply *store_conn_script(store_script_id id, const char *const *keys,
                               int nkeys, const char *const *args, int nargs,
@@ -329,16 +389,19 @@ redisReply *store_conn_script(store_script_id id, const char *const *keys,
   const store_config *cfg = store_cfg();
   int64_t deadline = monotonic_ms() + cfg->failover_wait_ms;
   for (int attempt = 0;; attempt++) {
-    bool was_connected = conn.ctx != NULL;
+    bool may_have_run = false;
     conn.peer_closed = false;
-    redisReply *r = run_script_once(id, keys, nkeys, args, nargs, err, err_len);
-    if (!r && attempt == 0 && was_connected && conn.peer_closed) {
-      /* The connection this thread kept was dead (Redis restarted since
-       * its last use): try once more on a new one before failing. */
+    redisReply *r = run_script_once(id, keys, nkeys, args, nargs, &may_have_run,
+                                    err, err_len);
+    if (r || may_have_run)
+      return r;
+    if (attempt == 0 && conn.peer_closed) {
+      /* The write found the connection closed: nothing reached Redis, so
+       * try once more on a new connection before failing. */
       conn.failed_at_ms = 0;
       continue;
     }
-    if (r || cfg->sentinel_count == 0 || conn.ctx != NULL ||
+    if (cfg->sentinel_count == 0 || conn.ctx != NULL ||
         monotonic_ms() >= deadline)
       return r;
     /* The connection was dropped: wait out the reconnect backoff. */
@@ -356,14 +419,43 @@ redisReply *store_conn_command(int argc, const char **argv, char *err,
   return vet_reply(redisCommandArgv(conn.ctx, argc, argv, NULL), err, err_len);
 }
 
-store_status store_ping(char *err, size_t err_len) {
-  const char *argv[] = {"PING"};
+/* Ask once (see store_ping). Sets *replace when the failure was this
+ * thread's connection itself: closed by the peer, or a node that is no
+ * longer the master (the connection is then dropped). */
+static store_status check_once(bool *replace, char *err, size_t err_len) {
+  bool sentinel = store_cfg()->sentinel_count > 0;
+  const char *argv[] = {sentinel ? "ROLE" : "PING"};
+  conn.peer_closed = false;
+  *replace = false;
   redisReply *r = store_conn_command(1, argv, err, err_len);
-  if (!r)
+  if (!r) {
+    *replace = conn.peer_closed;
     return STORE_UNAVAILABLE;
-  bool ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-  if (!ok)
-    snprintf(err, err_len, "redis: unexpected PING reply");
+  }
+  bool ok = sentinel
+                ? role_is_master(r)
+                : r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
   freeReplyObject(r);
-  return ok ? STORE_OK : STORE_UNAVAILABLE;
+  if (ok)
+    return STORE_OK;
+  if (sentinel) {
+    snprintf(err, err_len, "redis node is not a master (failover?)");
+    drop_connection();
+    *replace = true;
+  } else {
+    snprintf(err, err_len, "redis: unexpected PING reply");
+  }
+  return STORE_UNAVAILABLE;
+}
+
+store_status store_ping(char *err, size_t err_len) {
+  bool kept = conn.ctx != NULL, replace = false;
+  store_status st = check_once(&replace, err, err_len);
+  if (st != STORE_OK && kept && replace) {
+    /* The check is read-only, so asking again is harmless; the new
+     * connection reaches the current master (through the sentinels). */
+    conn.failed_at_ms = 0;
+    st = check_once(&replace, err, err_len);
+  }
+  return st;
 }

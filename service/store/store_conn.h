@@ -4,7 +4,10 @@
  *
  * Each thread gets its own connection (thread-local), made lazily with the
  * configured timeouts, AUTH, SELECT and, with Sentinel, the current master
- * asked of the sentinels; every script is loaded on it at once. After an
+ * asked of the sentinels; every script is loaded on it at once. Before a
+ * kept connection carries a command it is checked (one poll() that does
+ * not wait): one the peer has closed since its last use is replaced, with
+ * nothing sent on it and no backoff. After an
  * I/O error or timeout the connection is dropped (its state is unknown)
  * and for RECONNECT_BACKOFF_MS calls fail at once instead of each paying
  * the timeouts again. An error reply that says the node is no longer a
@@ -37,8 +40,13 @@ void store_conn_broke(char *err, size_t err_len);
  * Run script `id` with `nkeys` keys then `nargs` args (all NUL-terminated).
  * Returns the reply, an array whose first element is a string (the status
  * word), or NULL with err filled: Redis unreachable, timed out or answered
- * an error. A connection the peer had closed is retried once on a fresh
- * one; with Sentinel a lost connection is retried for failover_wait_ms.
+ * an error. A script is run again only when it cannot have run: when the
+ * write of the command found the connection closed by the peer it is
+ * retried once on a fresh connection, and with Sentinel, while there is no
+ * usable master, for failover_wait_ms. Once the whole command was sent, a
+ * lost reply (EOF, reset, timeout) is a failure, never a retry: Redis may
+ * have run it, and running a begin or commit twice would find its own
+ * lock, or its lock gone.
  */
 redisReply *store_conn_script(store_script_id id, const char *const *keys,
                               int nkeys, const char *const *args, int nargs,
