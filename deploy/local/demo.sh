@@ -95,6 +95,23 @@ fi
 
 stop_all
 mkdir -p "$run" "$data"
+# A conversation ID works once, and Redis keeps the calls of earlier runs
+# (and a deleted ID cannot start again for a while), so every run after the
+# first gives its walk's calls IDs of their own: demo-call-1, then
+# demo-call-1-run2, ... (--reset starts again from demo-call-1).
+runs=$(cat "$data/demo-runs" 2>/dev/null || echo 0)
+case "$runs" in '' | *[!0-9]*) runs=0 ;; esac
+# Data from before this counter existed: that was a run too.
+[ "$runs" != 0 ] || [ ! -d "$data/appendonlydir" ] || runs=1
+runs=$((runs + 1))
+echo "$runs" >"$data/demo-runs"
+sfx=""
+[ "$runs" = 1 ] || sfx="-run$runs"
+c1=demo-call-1$sfx c2=demo-call-2$sfx c3=demo-call-3$sfx c4=demo-call-4$sfx c5=demo-call-5$sfx
+run_note=""
+[ -z "$sfx" ] || run_note="Redis kept the calls of earlier runs, so this run's are demo-call-N$sfx ($0 --reset clears them).
+
+"
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
@@ -156,6 +173,7 @@ cat <<EOF
 authflow is running on $base (Redis 127.0.0.1:$redis_port, demo CRM 127.0.0.1:$crm_port)
 Config:    $config
 Binary:    $bin   (e.g. $bin --check-config --config my.json)
+CRM check: AUTHFLOW_CRM_URL=http://127.0.0.1:$crm_port $bin --check-crm --config $config
 Logs:      $run/authflow.log
 Redis data: $data (kept across restarts; $0 --reset deletes it)
 API key (what Genesys uses): $key
@@ -165,38 +183,38 @@ Dashboard for supervisors: $base/dashboard
 Handoff key (the app back end's; creates handoff codes, nothing else): $handoff_key
   (the handoff secret in deploy/local/authflow.demo.json is a dev-only value)
 
-1. A caller whose number is on file: ANI match -> security answer -> verified
-   curl -s $h -d '{"conversationId":"demo-call-1","ani":"tel:+13175550116","serviceLine":"banking"}' $base/v1/sessions
-   curl -s $h -d '{"answer":"1234"}' $base/v1/sessions/demo-call-1/security
-   curl -s -H 'Authorization: Bearer $key' $base/v1/sessions/demo-call-1
+${run_note}1. A caller whose number is on file: ANI match -> security answer -> verified
+   curl -s $h -d '{"conversationId":"$c1","ani":"tel:+13175550116","serviceLine":"banking"}' $base/v1/sessions
+   curl -s $h -d '{"answer":"1234"}' $base/v1/sessions/$c1/security
+   curl -s -H 'Authorization: Bearer $key' $base/v1/sessions/$c1
 
 2. A withheld number: wrong identifiers until the call goes to an agent
-   curl -s $h -d '{"conversationId":"demo-call-2","ani":"anonymous","serviceLine":"banking"}' $base/v1/sessions
-   curl -s $h -d '{"identifier":"999999"}' $base/v1/sessions/demo-call-2/identifier
-   curl -s $h -d '{"identifier":"12ab"}' $base/v1/sessions/demo-call-2/identifier
-   curl -s $h -d '{"identifier":"888888"}' $base/v1/sessions/demo-call-2/identifier
+   curl -s $h -d '{"conversationId":"$c2","ani":"anonymous","serviceLine":"banking"}' $base/v1/sessions
+   curl -s $h -d '{"identifier":"999999"}' $base/v1/sessions/$c2/identifier
+   curl -s $h -d '{"identifier":"12ab"}' $base/v1/sessions/$c2/identifier
+   curl -s $h -d '{"identifier":"888888"}' $base/v1/sessions/$c2/identifier
 
 3. No ANI, Spanish prompts: the caller keys a right customer number, then opts out of the PIN
-   curl -s $h -d '{"conversationId":"demo-call-3","serviceLine":"banking","language":"es-ES"}' $base/v1/sessions
-   curl -s $h -d '{"identifier":"100234"}' $base/v1/sessions/demo-call-3/identifier
-   curl -s $h -X POST $base/v1/sessions/demo-call-3/opt-out
+   curl -s $h -d '{"conversationId":"$c3","serviceLine":"banking","language":"es-ES"}' $base/v1/sessions
+   curl -s $h -d '{"identifier":"100234"}' $base/v1/sessions/$c3/identifier
+   curl -s $h -X POST $base/v1/sessions/$c3/opt-out
 
 4. Reports with the supervisors' key
    curl -s -H 'Authorization: Bearer $report_key' $base/v1/reports/summary
    curl -s -H 'Authorization: Bearer $report_key' '$base/v1/reports/interactions?format=csv'
 
 5. A callback linked to call 1 (verified minutes ago): verified again with no CRM call and no PIN
-   curl -s $h -d '{"conversationId":"demo-call-4","serviceLine":"banking","channel":"callback","linkedConversationId":"demo-call-1"}' $base/v1/sessions
+   curl -s $h -d '{"conversationId":"$c4","serviceLine":"banking","channel":"callback","linkedConversationId":"$c1"}' $base/v1/sessions
 
 6. An app handoff: the back end (handoff key) gets a one-time code, the caller keys it in the IVR
    code=\$(curl -s -H 'Authorization: Bearer $handoff_key' -H 'Content-Type: application/json' -d '{"customerId":"100234","customerName":"Ana García","verified":true,"channel":"app"}' $base/v1/handoffs | sed 's/.*"code":"\([0-9]*\)".*/\1/'); echo "code: \$code"
-   curl -s $h -d '{"conversationId":"demo-call-5","ani":"anonymous","serviceLine":"banking"}' $base/v1/sessions
-   curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/demo-call-5/handoff
-   curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/demo-call-5/handoff   # 409: completed; a code works once
+   curl -s $h -d '{"conversationId":"$c5","ani":"anonymous","serviceLine":"banking"}' $base/v1/sessions
+   curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/$c5/handoff
+   curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/$c5/handoff   # 409: completed; a code works once
 
    curl -s $base/healthz ; curl -s $base/readyz
    curl -s -H 'Authorization: Bearer $key' $base/metrics
-   curl -s -X DELETE -H 'Authorization: Bearer $key' -o /dev/null -w '%{http_code}\n' $base/v1/sessions/demo-call-1
+   curl -s -X DELETE -H 'Authorization: Bearer $key' -o /dev/null -w '%{http_code}\n' $base/v1/sessions/$c1
 
 EOF
 

@@ -1,7 +1,8 @@
 """deploy/local/demo.sh, run as a user runs it (detached, with the test
 build's binaries instead of its own Release build): it prints the dashboard,
 the binary and the supervisors' report key, which works; a session survives
---stop and a restart (Redis persists to the state directory); --config takes
+--stop and a restart (Redis persists to the state directory); every printed
+curl command works, and again after a restart; --config takes
 another file; a bad config is refused in authflow's own words and leaves
 nothing running; --reset deletes the data.
 
@@ -145,6 +146,70 @@ class Demo(h.StackTestCase):
                          (200, "handoff", "verified"), body)
         # The handoff key opens nothing else.
         self.assertEqual(self.call("GET", "/v1/sessions/demo-walk-3", key=HANDOFF_KEY)[0], 403)
+
+    def walk(self, stdout):
+        """Runs every command the demo printed, in order, in one shell (the
+        handoff walk keeps its code in $code): [(command, output)]."""
+        cmds = [line.strip() for line in stdout.splitlines()
+                if line.startswith("   curl ") or line.startswith("   code=")]
+        self.assertGreater(len(cmds), 15, stdout)
+        script = "".join("%s\necho; echo '@@@'\n" % c for c in cmds)
+        r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        outs = [o.strip() for o in r.stdout.split("@@@")[:len(cmds)]]
+        return list(zip(cmds, outs))
+
+    def check_walk(self, steps, ids):
+        """Every printed step answered as its comment says; the five calls
+        end as the demo describes them."""
+        last = {}
+        for cmd, out in steps:
+            if out.startswith("{"):
+                body = json.loads(out.splitlines()[0])
+                if "# 409" in cmd:
+                    self.assertEqual(body.get("error"), "wrong_state", (cmd, out))
+                    continue
+                self.assertNotIn("error", body, (cmd, out))
+                if "conversationId" in body:
+                    last[body["conversationId"]] = body
+        want = [("verified", "ani"), ("identify_failed", "none"), ("opted_out", "identifier"),
+                ("verified", "linked"), ("verified", "handoff")]
+        for cid, (outcome, method) in zip(ids, want):
+            self.assertIn(cid, last, steps)
+            self.assertEqual((last[cid]["outcome"], last[cid]["identificationMethod"]),
+                             (outcome, method), last[cid])
+        self.assertEqual(steps[-1][1], "204", steps[-1])
+
+    def test_printed_walk_works_and_works_again_after_a_restart(self):
+        """A user runs every printed curl command, restarts the demo (the
+        data is kept) and runs the new ones: both walks succeed, because a
+        restart's calls get IDs of their own. The printed --check-crm
+        command reaches the demo CRM."""
+        r = self.demo("--detach")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.check_walk(self.walk(r.stdout), ["demo-call-%d" % i for i in range(1, 6)])
+        crm = re.search(r"^CRM check: (.*)$", r.stdout, re.M)
+        self.assertIsNotNone(crm, r.stdout)
+        c = subprocess.run(["bash", "-c", crm.group(1)], capture_output=True, text=True,
+                           env=self.env, timeout=60)
+        self.assertEqual(c.returncode, 0, c.stdout + c.stderr)
+        self.assertIn('matches=1 customerId="100234"', c.stdout)
+
+        self.assertEqual(self.demo("--stop").returncode, 0)
+        r = self.demo("--detach")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("demo-call-1-run2", r.stdout)
+        self.check_walk(self.walk(r.stdout), ["demo-call-%d-run2" % i for i in range(1, 6)])
+        # The first run's calls are still there.
+        status, _, body = self.call("GET", "/v1/sessions/demo-call-3")
+        self.assertEqual((status, body["outcome"]), (200, "opted_out"), body)
+
+        # --reset starts the IDs again.
+        self.assertEqual(self.demo("--reset").returncode, 0)
+        r = self.demo("--detach")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("-run", r.stdout)
+        self.check_walk(self.walk(r.stdout), ["demo-call-%d" % i for i in range(1, 6)])
 
     def test_readme_example_answer_is_the_real_one(self):
         """README's session answer example is what the demo answers."""
