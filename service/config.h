@@ -72,7 +72,11 @@
 #define CONFIG_API_KEY_MAX 256
 #define CONFIG_MAX_SERVICE_LINES 64
 #define CONFIG_MAX_CRM_HEADERS 16
-#define CONFIG_HANDOFF_SECRET_MIN 32
+/* handoff.secret: shorter is refused; shorter than the recommended length
+ * starts with a warning (a Redis dump plus a guessable secret reveals the
+ * live codes). */
+#define CONFIG_HANDOFF_SECRET_MIN 16
+#define CONFIG_HANDOFF_SECRET_RECOMMENDED 32
 #define CONFIG_HANDOFF_SECRET_MAX 1024
 
 typedef struct {

@@ -414,6 +414,12 @@ static void warn_guessing(const config *cfg) {
                      "verified pointer false; any other answer still counts "
                      "as a failed attempt but ends the call as "
                      "crm_unavailable"));
+  if (cfg->handoff_secret[0] &&
+      strlen(cfg->handoff_secret) < CONFIG_HANDOFF_SECRET_RECOMMENDED)
+    log_warn("short handoff secret", LOG_STR("key", "handoff.secret"),
+             LOG_STR("detail", "use at least 32 random bytes: with a short or "
+                               "guessable secret, a copy of Redis reveals the "
+                               "live handoff codes"));
   if (caller_key_generated && cfg->lockout_caller_max_failures > 0)
     log_warn("no caller hash key",
              LOG_STR("detail", "AUTHFLOW_CALLER_HASH_KEY is not set: a random "
@@ -514,6 +520,11 @@ static void print_config_summary(const config *cfg) {
   char warning[512];
   if (config_timeout_warning(cfg, warning, sizeof warning))
     printf("%s\n", warning);
+  if (cfg->handoff_secret[0] &&
+      strlen(cfg->handoff_secret) < CONFIG_HANDOFF_SECRET_RECOMMENDED)
+    printf("warning: handoff.secret is shorter than %d bytes; use a long "
+           "random value\n",
+           CONFIG_HANDOFF_SECRET_RECOMMENDED);
 }
 
 int main(int argc, char **argv) {

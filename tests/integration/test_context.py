@@ -748,7 +748,7 @@ class CheckConfigTest(unittest.TestCase):
         good_secret = "x" * 32
         cases = [
             ({"handoffKeys": [HANDOFF_KEY]}, "handoff.secret: required"),
-            ({"handoff": {"secret": "short"}}, "handoff.secret: must be at least 32"),
+            ({"handoff": {"secret": "short"}}, "handoff.secret: must be at least 16"),
             ({"handoff": {"secret": good_secret, "ttlSeconds": 0}}, "handoff.ttlSeconds"),
             ({"handoff": {"secret": good_secret, "maxFailedRedemptions": 0}},
              "handoff.maxFailedRedemptions"),
@@ -770,6 +770,14 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("handoffs on", out)
         self.assertNotIn(good_secret, out)
+        self.assertNotIn("handoff.secret is shorter", out)
+        # 16..31 bytes: accepted, with a warning (and never echoed).
+        fair_secret = "y" * 20
+        rc, out = self.check({"handoffKeys": [HANDOFF_KEY],
+                              "handoff": {"secret": fair_secret}})
+        self.assertEqual(rc, 0, out)
+        self.assertIn("warning: handoff.secret is shorter than 32 bytes", out)
+        self.assertNotIn(fair_secret, out)
 
 
 if __name__ == "__main__":

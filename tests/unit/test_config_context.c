@@ -49,7 +49,7 @@ static const row rows[] = {
     {"{\"handoffKeys\":[\"" HKEY "\"]}", false,
      "handoff.secret: required when handoffKeys are set"},
     {"{\"handoff\":{\"secret\":\"short\"}}", false,
-     "handoff.secret: must be at least 32 bytes"},
+     "handoff.secret: must be at least 16 bytes"},
     {"{\"handoff\":{\"secret\":42}}", false,
      "handoff.secret: must be a string"},
     {"{\"handoff\":{\"ttlSeconds\":0}}", false, "handoff.ttlSeconds"},
