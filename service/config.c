@@ -167,15 +167,18 @@ void config_free(config *cfg) {
   cfg->service_line_count = 0;
   /* Secrets do not outlive the configuration. */
   crm_profile_wipe(&cfg->crm);
-  memset(cfg->api_keys, 0, sizeof cfg->api_keys);
+  explicit_bzero(cfg->api_keys, sizeof cfg->api_keys);
   cfg->api_key_count = 0;
-  memset(cfg->report_keys, 0, sizeof cfg->report_keys);
+  explicit_bzero(cfg->report_keys, sizeof cfg->report_keys);
   cfg->report_key_count = 0;
-  memset(cfg->handoff_keys, 0, sizeof cfg->handoff_keys);
+  explicit_bzero(cfg->handoff_keys, sizeof cfg->handoff_keys);
   cfg->handoff_key_count = 0;
   explicit_bzero(cfg->handoff_secret, sizeof cfg->handoff_secret);
-  memset(cfg->redis_password, 0, sizeof cfg->redis_password);
+  explicit_bzero(cfg->redis_password, sizeof cfg->redis_password);
   explicit_bzero(cfg->caller_hash_key, sizeof cfg->caller_hash_key);
+  /* Both URLs may carry user:password@. */
+  explicit_bzero(cfg->redis_url, sizeof cfg->redis_url);
+  explicit_bzero(cfg->crm_base_url, sizeof cfg->crm_base_url);
 }
 
 const config_service_line *config_find_service_line(const config *cfg,

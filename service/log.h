@@ -9,7 +9,7 @@
  * JSON-escaped; a line longer than LOG_LINE_MAX is cut and marked
  * "truncated":true.
  *
- * PII contract: callers pass ANI and identifiers only through log_mask()
+ * PII contract: callers pass ANI and identifiers only through phone_mask()
  * (last 4 digits kept) and never pass security answers at all.
  */
 #ifndef AUTHFLOW_LOG_H

@@ -499,18 +499,33 @@ static int serve(const config *cfg) {
   return 0;
 }
 
+/* A random caller hash key (32 bytes as hex) for a process that was given
+ * none. It keys the HMAC of caller numbers kept in Redis, so it is a
+ * secret: drawn straight from getrandom (entropy_secret_u64), never from
+ * entropy_hex's clock fallback. False when the kernel could not supply it. */
+static bool make_caller_hash_key(config *cfg) {
+  char *out = cfg->caller_hash_key;
+  for (int i = 0; i < 4; i++) {
+    uint64_t v;
+    if (!entropy_secret_u64(&v)) {
+      explicit_bzero(cfg->caller_hash_key, sizeof cfg->caller_hash_key);
+      return false;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)v);
+    out += 16;
+    explicit_bzero(&v, sizeof v);
+  }
+  caller_key_generated = true;
+  return true;
+}
+
 /* --check-config's answer for a valid configuration. The CRM URL may
  * carry credentials (user:password@): it is printed without them. */
 static void print_config_summary(const config *cfg) {
-  char crm_shown[sizeof cfg->crm_base_url];
-  const char *scheme_end = strstr(cfg->crm_base_url, "://");
-  const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
-  if (at && (!strchr(scheme_end + 3, '/') || at < strchr(scheme_end + 3, '/')))
-    snprintf(crm_shown, sizeof crm_shown, "%.*s***@%s",
-             (int)(scheme_end + 3 - cfg->crm_base_url), cfg->crm_base_url,
-             at + 1);
-  else
-    snprintf(crm_shown, sizeof crm_shown, "%s", cfg->crm_base_url);
+  /* Room for the "***" mask_userinfo writes in place of the userinfo. */
+  char crm_shown[sizeof cfg->crm_base_url + 4];
+  snprintf(crm_shown, sizeof crm_shown, "%s", cfg->crm_base_url);
+  mask_userinfo(crm_shown, sizeof crm_shown);
   printf("configuration OK: %zu service line(s), %zu API key(s), redis "
          "%s:%d%s, crm %s, handoffs %s (%zu handoff key(s))\n",
          cfg->service_line_count, cfg->api_key_count, cfg->redis_host,
@@ -572,11 +587,14 @@ int main(int argc, char **argv) {
   } else if (healthcheck) {
     rc = run_healthcheck(&cfg);
   } else {
-    if (!cfg.caller_hash_key[0]) {
-      entropy_hex(cfg.caller_hash_key, sizeof cfg.caller_hash_key, 32);
-      caller_key_generated = true;
+    if (!cfg.caller_hash_key[0] && !make_caller_hash_key(&cfg)) {
+      log_error("no caller hash key: getrandom failed and "
+                "AUTHFLOW_CALLER_HASH_KEY is not set",
+                LOG_STR("key", "AUTHFLOW_CALLER_HASH_KEY"));
+      rc = 1;
+    } else {
+      rc = serve(&cfg);
     }
-    rc = serve(&cfg);
   }
   config_free(&cfg);
   curl_global_cleanup();

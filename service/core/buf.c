@@ -71,11 +71,24 @@ buf_status buf_vaddf(buf *b, const char *fmt, va_list ap) {
     return b->status;
   va_list again;
   va_copy(again, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  /* One pass when the text fits the room already there; measure, grow and
+   * format again only when it does not. */
+  char *end = b->p ? b->p + b->len : NULL;
+  size_t room = end ? b->cap - b->len : 0;
+  int n = vsnprintf(end, room, fmt, ap);
   if (n < 0) {
+    if (end)
+      *end = '\0';
     va_end(again);
     return b->status = BUF_NO_MEMORY;
   }
+  if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+    b->len += (size_t)n;
+    va_end(again);
+    return BUF_OK;
+  }
+  if (end)
+    *end = '\0'; /* undo the partial text */
   buf_status st = reserve(b, (size_t)n);
   if (st == BUF_OK) {
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, again);

@@ -196,7 +196,9 @@ request_status request_parse(request_kind kind, const char *body, size_t len,
 void request_free(request_body *req) {
   if (!req->root)
     return;
-  static const char *const secrets[] = {"answer", "code"};
+  /* The security answer and the handoff code are secrets; the caller's
+   * full number (a start's ani, a handoff's phone) is PII. */
+  static const char *const secrets[] = {"answer", "code", "ani", "phone"};
   for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
     json_t *v = json_object_get(req->root, secrets[i]);
     if (json_is_string(v))

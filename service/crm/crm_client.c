@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "crm.h"
 #include "crm_job.h"
@@ -64,24 +63,18 @@ static struct {
   unsigned rng;
 } client = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 
-static double now_ms(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6;
-}
-
 static void emit(crm_client_event ev, long value) {
   if (client.cfg.on_event)
     client.cfg.on_event(ev, value);
 }
 
-/* What crm_client_known_down() reads from other threads: the unix ms
+/* What crm_client_known_down() reads from other threads: the monotonic ms
  * until which the breaker stays open, 0 when it is not open. */
 static _Atomic int64_t open_until_public;
 
 bool crm_client_known_down(void) {
   int64_t until = atomic_load(&open_until_public);
-  return until > 0 && now_ms() < (double)until;
+  return until > 0 && crm_loop_now_ms() < (double)until;
 }
 
 static void set_breaker(crm_breaker_state s) {
@@ -107,7 +100,8 @@ static void breaker_record(const crm_job *j, bool ok) {
   client.failures++;
   if (client.breaker == CRM_BREAKER_HALF_OPEN ||
       client.failures >= client.p->breaker_failures) {
-    client.open_until_ms = now_ms() + (double)client.p->breaker_open_ms;
+    client.open_until_ms =
+        crm_loop_now_ms() + (double)client.p->breaker_open_ms;
     set_breaker(CRM_BREAKER_OPEN);
   }
 }
@@ -162,7 +156,7 @@ static void complete(crm_job *j, const flow_crm_result *r, long status,
   crm_client_info info = {.reason = r->ok ? CRM_FAIL_NONE : reason,
                           .http_status = status,
                           .attempts = j->attempts,
-                          .latency_ms = now_ms() - j->started_ms};
+                          .latency_ms = crm_loop_now_ms() - j->started_ms};
   j->done(j->user, r, &info);
   crm_job_free(j, crm_loop_multi());
 }
@@ -193,7 +187,7 @@ static struct curl_slist *call_headers(crm_job *j) {
 /* Puts j at the tail of the gate's queue (its wait starts now). */
 static void gate_push(crm_job *j) {
   j->next = j->prev = NULL;
-  j->queued_ms = now_ms();
+  j->queued_ms = crm_loop_now_ms();
   if (client.gate_tail)
     client.gate_tail->next = j;
   else
@@ -221,7 +215,7 @@ static crm_job *gate_take_all(void) {
 static long queue_wait_us(crm_job *j) {
   if (j->queued_ms <= 0)
     return 0;
-  double waited = now_ms() - j->queued_ms;
+  double waited = crm_loop_now_ms() - j->queued_ms;
   j->queued_ms = 0;
   return waited > 0 ? (long)(waited * 1000.0) : 0;
 }
@@ -238,7 +232,7 @@ static void gate_expired(crm_job *j) {
  * fetch, or in the gate's queue when every connection is busy). Finishes
  * it as a failure when the budget is spent. */
 static void launch(crm_job *j) {
-  double left = j->deadline_ms - now_ms();
+  double left = j->deadline_ms - crm_loop_now_ms();
   if (left < MIN_ATTEMPT_MS) {
     complete_failed(j, CRM_FAIL_BUDGET, true);
     return;
@@ -315,11 +309,12 @@ static void transfer_done(crm_job *j, bool ok_io) {
   crm_map(client.p, &j->req, status, buf_str(&j->response),
           buf_len(&j->response), &r);
   r.sent = j->sent;
-  double left = j->deadline_ms - now_ms();
+  double left = j->deadline_ms - crm_loop_now_ms();
+  double wait = jitter_ms(); /* the same wait is checked and used */
   if (!r.ok && j->http.idempotent && j->attempts <= client.p->lookup_retries &&
-      left > jitter_ms() + MIN_ATTEMPT_MS) {
+      left > wait + MIN_ATTEMPT_MS) {
     crm_job_end_attempt(j, crm_loop_multi());
-    j->due_ms = now_ms() + jitter_ms();
+    j->due_ms = crm_loop_now_ms() + wait;
     emit(CRM_EVENT_RETRY, 1);
     crm_job_push(&client.delayed, j);
     return;
@@ -330,7 +325,8 @@ static void transfer_done(crm_job *j, bool ok_io) {
 /* A newly submitted call: the breaker decides whether it goes out. */
 static void admit(crm_job *j) {
   if (client.p->breaker_failures > 0 && client.breaker != CRM_BREAKER_CLOSED) {
-    if (client.breaker == CRM_BREAKER_OPEN && now_ms() >= client.open_until_ms)
+    if (client.breaker == CRM_BREAKER_OPEN &&
+        crm_loop_now_ms() >= client.open_until_ms)
       set_breaker(CRM_BREAKER_HALF_OPEN);
     if (client.breaker == CRM_BREAKER_OPEN || client.probe_in_flight) {
       emit(CRM_EVENT_FAST_FAIL, 1);
@@ -353,7 +349,7 @@ static void gate_drain(void) {
       client.gate_tail = NULL;
     j->next = NULL;
     emit(CRM_EVENT_QUEUE_LENGTH, --client.gate_len);
-    if (j->deadline_ms - now_ms() < MIN_ATTEMPT_MS)
+    if (j->deadline_ms - crm_loop_now_ms() < MIN_ATTEMPT_MS)
       gate_expired(j);
     else
       launch(j);
@@ -400,7 +396,7 @@ static double gate_expire(double now, double next) {
  * ms until the next due retry or budget end (CRM_LOOP_WAIT_MAX_MS if
  * none). */
 static int run_timers(void) {
-  double now = now_ms(), next = now + CRM_LOOP_WAIT_MAX_MS;
+  double now = crm_loop_now_ms(), next = now + CRM_LOOP_WAIT_MAX_MS;
   crm_job *due = NULL, *keep = NULL;
   while (client.delayed) {
     crm_job *j = client.delayed;
@@ -421,7 +417,7 @@ static int run_timers(void) {
   }
   next = crm_token_expire(now, next);
   next = gate_expire(now, next);
-  int wait = (int)(next - now_ms()) + 1;
+  int wait = (int)(next - crm_loop_now_ms()) + 1;
   return wait < 0                      ? 0
          : wait > CRM_LOOP_WAIT_MAX_MS ? CRM_LOOP_WAIT_MAX_MS
                                        : wait;
@@ -529,7 +525,7 @@ static bool reset_state(const crm_client_config *cfg, char *err,
   client.gate_head = client.gate_tail = NULL;
   client.gate_len = 0;
   client.in_use = 0;
-  client.rng = (unsigned)now_ms() | 1u;
+  client.rng = (unsigned)crm_loop_now_ms() | 1u;
   return true;
 }
 
@@ -590,7 +586,7 @@ bool crm_client_submit(const flow_crm_request *req, const char *answer,
   j->req = *req;
   j->done = done;
   j->user = user;
-  j->started_ms = now_ms();
+  j->started_ms = crm_loop_now_ms();
   pthread_mutex_lock(&client.mutex);
   /* The request is built under the mutex: the base URL and profile belong
    * to the running client and a concurrent stop/start must not change them

@@ -14,7 +14,7 @@ static struct {
   crm_job *active;    /* on the multi handle (doubly linked) */
 } loop = {.epoll_fd = -1, .wake_fd = -1, .curl_due_ms = -1};
 
-static double now_ms(void) {
+double crm_loop_now_ms(void) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   return (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6;
@@ -49,7 +49,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *unused,
  * (-1: no timer). */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *unused) {
   (void)multi, (void)unused;
-  loop.curl_due_ms = timeout_ms < 0 ? -1 : now_ms() + (double)timeout_ms;
+  loop.curl_due_ms =
+      timeout_ms < 0 ? -1 : crm_loop_now_ms() + (double)timeout_ms;
   return 0;
 }
 
@@ -142,7 +143,7 @@ static void dispatch(const struct epoll_event *ready) {
 
 void crm_loop_run_once(int wait_ms) {
   if (loop.curl_due_ms >= 0) {
-    double until = loop.curl_due_ms - now_ms();
+    double until = loop.curl_due_ms - crm_loop_now_ms();
     int curl_wait = until <= 0 ? 0 : (int)until + 1;
     if (curl_wait < wait_ms)
       wait_ms = curl_wait;
@@ -151,7 +152,7 @@ void crm_loop_run_once(int wait_ms) {
   int n = epoll_wait(loop.epoll_fd, ready, 64, wait_ms);
   for (int i = 0; i < n; i++)
     dispatch(&ready[i]);
-  if (loop.curl_due_ms >= 0 && now_ms() >= loop.curl_due_ms) {
+  if (loop.curl_due_ms >= 0 && crm_loop_now_ms() >= loop.curl_due_ms) {
     int running = 0;
     loop.curl_due_ms = -1; /* on_curl_timer may set a new one */
     curl_multi_socket_action(loop.multi, CURL_SOCKET_TIMEOUT, 0, &running);

@@ -56,4 +56,8 @@ crm_job *crm_loop_next_done(bool *ok_io);
 /* Takes any job off the active list (for stopping); NULL when empty. */
 crm_job *crm_loop_take_active(void);
 
+/* Milliseconds on the monotonic clock: the one time base of the CRM
+ * thread's deadlines, timers, breaker and token expiry. */
+double crm_loop_now_ms(void);
+
 #endif

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "crm_loop.h"
 #include "crm_template.h"
@@ -21,12 +20,6 @@ static struct {
   bool fetching;
   crm_job *waiting; /* calls waiting for the token (singly linked) */
 } tok;
-
-static double now_ms(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6;
-}
 
 bool crm_token_start(const crm_job_transport *t, const char *base_url,
                      crm_token_resume_fn resume, char *err, size_t err_len) {
@@ -55,7 +48,7 @@ void crm_token_stop(void) {
 }
 
 bool crm_token_valid(void) {
-  return tok.token[0] && now_ms() < tok.refresh_ms;
+  return tok.token[0] && crm_loop_now_ms() < tok.refresh_ms;
 }
 
 struct curl_slist *crm_token_add_header(struct curl_slist *h, unsigned *gen) {
@@ -188,12 +181,14 @@ static bool keep_token(const char *v, size_t len, long long life) {
   for (const unsigned char *c = (const unsigned char *)v; *c; c++)
     if (*c <= 0x20 || *c >= 0x7F)
       return false;
+  /* Wipe the old token first: a shorter new one would leave its tail. */
+  explicit_bzero(tok.token, sizeof tok.token);
   snprintf(tok.token, sizeof tok.token, "%s", v);
   double life_ms = (double)life * 1000.0;
   double margin = (double)tok.t->profile->auth.refresh_margin_ms;
   if (margin > life_ms / 2)
     margin = life_ms / 2;
-  tok.refresh_ms = now_ms() + life_ms - margin;
+  tok.refresh_ms = crm_loop_now_ms() + life_ms - margin;
   tok.gen++;
   return true;
 }

@@ -34,7 +34,7 @@ void api_set_draining(bool d) {
   atomic_store(&draining, d);
 }
 
-static int64_t now_ms(void) {
+int64_t api_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -55,7 +55,7 @@ static void log_crm_failure(const char *conversation_id, const char *operation,
   long suppressed = 0;
   pthread_mutex_lock(&crm_log_mutex);
   bool write =
-      ratelimit_allow(&crm_log_limit[r], now_ms(), API_CRM_LOG_WINDOW_MS,
+      ratelimit_allow(&crm_log_limit[r], api_now_ms(), API_CRM_LOG_WINDOW_MS,
                       API_CRM_LOG_BURST, &suppressed);
   pthread_mutex_unlock(&crm_log_mutex);
   if (!write)
@@ -84,21 +84,16 @@ void api_error(api_response *resp, unsigned status, const char *code,
   resp->body = json_pack("{s:s, s:s}", "error", code, "message", message);
 }
 
-/* Fill a 400 naming the field. Returns false, so a `..._or_reply` helper
- * can return it. */
-static bool reply_field_error(api_response *resp, const char *key,
-                              const char *problem) {
+bool api_reply_field_error(api_response *resp, const char *key,
+                           const char *problem) {
   char msg[160];
   snprintf(msg, sizeof msg, "%s %s", key, problem);
   api_error(resp, 400, "invalid_request", msg);
   return false;
 }
 
-/* Parse a body with request_parse(); on refusal fill the 400 and return
- * false (req must still be freed). */
-static bool parse_request_or_reply(request_kind kind, const char *body,
-                                   size_t len, request_body *req,
-                                   api_response *resp) {
+bool api_parse_request_or_reply(request_kind kind, const char *body, size_t len,
+                                request_body *req, api_response *resp) {
   request_status st = request_parse(kind, body, len, req);
   if (st == REQUEST_OK)
     return true;
@@ -285,7 +280,7 @@ static void commit_and_render(api_step *step, const flow_step *result,
   store_status st = commit_recorded(step, final, result->lockout,
                                     result->check_lockout, err, sizeof err);
   if (st == STORE_CUSTOMER_LOCKED) {
-    flow_lock_out(final, now_ms(), &locked);
+    flow_lock_out(final, api_now_ms(), &locked);
     final = &locked;
     st =
         commit_recorded(step, final, FLOW_LOCKOUT_NONE, false, err, sizeof err);
@@ -342,8 +337,8 @@ static bool canonical_language_or_reply(const config_service_line *line,
     return true;
   }
   if (!prompt_canonical_language(requested, out, out_len))
-    return reply_field_error(resp, "language",
-                             "must be a language tag such as en-US");
+    return api_reply_field_error(resp, "language",
+                                 "must be a language tag such as en-US");
   /* A language with no prompts at all falls back to the line's default,
    * so the caller still hears something they can act on. */
   if (!prompt_language_builtin(out) &&
@@ -372,7 +367,7 @@ static bool start_context_or_reply(const request_body *req, flow_session *in,
            req->channel ? req->channel : FLOW_DEFAULT_CHANNEL);
   if (req->linked_conversation_id &&
       route_conversation_id_error(req->linked_conversation_id))
-    return reply_field_error(
+    return api_reply_field_error(
         resp, "linkedConversationId",
         "must be 1..128 of A-Z a-z 0-9 . _ : - (not . or ..)");
   return true;
@@ -403,7 +398,7 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
                                api_response *resp) {
   request_body req;
   api_status result = API_RESPOND;
-  if (!parse_request_or_reply(REQUEST_START, body, len, &req, resp))
+  if (!api_parse_request_or_reply(REQUEST_START, body, len, &req, resp))
     goto done;
   const char *id_problem = route_conversation_id_error(req.conversation_id);
   if (id_problem) {
@@ -414,7 +409,8 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
            req.conversation_id);
   step->line = config_find_service_line(cfg, req.service_line);
   if (!step->line) {
-    reply_field_error(resp, "serviceLine", "is not a configured service line");
+    api_reply_field_error(resp, "serviceLine",
+                          "is not a configured service line");
     goto done;
   }
   flow_session session_in = {0};
@@ -450,14 +446,14 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   snprintf(session_in.service_line, sizeof session_in.service_line, "%s",
            step->line->name);
   handoff_api_number_digest(cfg, step->line, req.ani, session_in.ani_digest);
-  session_in.created_ms = now_ms();
+  session_in.created_ms = api_now_ms();
   caller_hash(&step->line->policy, req.ani, session_in.ani_hash,
               sizeof session_in.ani_hash);
   flow_event ev = {.kind = FLOW_EV_START,
                    .ani = req.ani,
                    .link = req.linked_conversation_id ? &link : NULL,
                    .crm_down = crm_client_known_down(),
-                   .now_ms = now_ms()};
+                   .now_ms = api_now_ms()};
   flow_plan_status ps =
       flow_start(&step->line->policy, &session_in, &ev, &step->planned);
   note_link(step, req.linked_conversation_id, step->planned.link);
@@ -509,7 +505,7 @@ static api_status handle_session_step(const route_match *route,
   };
   request_body req;
   api_status result = API_RESPOND;
-  if (!parse_request_or_reply(kinds[kind], body, len, &req, resp))
+  if (!api_parse_request_or_reply(kinds[kind], body, len, &req, resp))
     goto done;
   flow_event ev = {.kind = kind,
                    .identifier = req.identifier,
@@ -552,7 +548,7 @@ static api_status handle_session_step(const route_match *route,
     }
     ev.handoff = &handoff;
   }
-  ev.now_ms = now_ms();
+  ev.now_ms = api_now_ms();
   flow_plan_status ps = flow_plan(&step->line->policy, &session, &ev,
                                   customer_locked, &step->planned);
   if (ps == FLOW_PLAN_WRONG_STATE) {
@@ -694,7 +690,7 @@ void api_crm_done(api_step *step, const flow_crm_result *result,
                     info);
   flow_step done;
   flow_complete(&step->line->policy, &step->planned.session, &step->crm, result,
-                now_ms(), &done);
+                api_now_ms(), &done);
   commit_and_render(step, &done, resp);
 }
 

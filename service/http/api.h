@@ -22,10 +22,12 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "crm_client.h"
 #include "flow.h"
+#include "request.h"
 #include "route.h"
 #include "store.h"
 
@@ -88,6 +90,20 @@ void api_crm_done(api_step *step, const flow_crm_result *result,
 /* Release the session lock if the step still holds it (the request ended
  * before finishing). Wipes the answer. */
 void api_step_abort(api_step *step);
+
+/* Fill a 400 invalid_request whose message names the field ("<key>
+ * <problem>"). Returns false, so a `..._or_reply` helper can return it. */
+bool api_reply_field_error(api_response *resp, const char *key,
+                           const char *problem);
+
+/* Parse a body with request_parse(); on refusal fill the 400
+ * (invalid_json or invalid_request with the parser's message) and return
+ * false. *req must be freed with request_free either way. */
+bool api_parse_request_or_reply(request_kind kind, const char *body, size_t len,
+                                request_body *req, api_response *resp);
+
+/* Wall-clock milliseconds (sessions' and handoffs' times). */
+int64_t api_now_ms(void);
 
 /* Fill an error answer: {"error":code,"message":message}. */
 void api_error(api_response *resp, unsigned status, const char *code,

@@ -2,7 +2,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "entropy.h"
 #include "handoff.h"
@@ -15,19 +14,6 @@
 /* Draws before giving up: a collision with a live code is a 1 in 10^6
  * event at 10,000 live codes, so a fourth draw never happens in practice. */
 #define DRAWS 4
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void field_error(api_response *resp, const char *key,
-                        const char *problem) {
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s %s", key, problem);
-  api_error(resp, 400, "invalid_request", msg);
-}
 
 /*
  * The handoff to store from a parsed body: customer, name, verified,
@@ -45,14 +31,16 @@ static bool build(const config *cfg, const request_body *req, flow_handoff *h,
   if (req->service_line) {
     line = config_find_service_line(cfg, req->service_line);
     if (!line) {
-      field_error(resp, "serviceLine", "is not a configured service line");
+      api_reply_field_error(resp, "serviceLine",
+                            "is not a configured service line");
       return false;
     }
     if (!line->policy.handoff) {
       /* Its callers could never redeem it: say so to the back end rather
        * than issue a code that only costs a caller an attempt. */
-      field_error(resp, "serviceLine",
-                  "does not accept handoffs (context.handoff is false)");
+      api_reply_field_error(
+          resp, "serviceLine",
+          "does not accept handoffs (context.handoff is false)");
       return false;
     }
     *line_name = line->name;
@@ -64,8 +52,8 @@ static bool build(const config *cfg, const request_body *req, flow_handoff *h,
     char e164[PHONE_E164_MAX + 1];
     if (!phone_normalise(req->phone, cc->policy.default_country_code, e164,
                          sizeof e164)) {
-      field_error(resp, "phone",
-                  "must be a phone number, e.g. +13175550116 (E.164)");
+      api_reply_field_error(
+          resp, "phone", "must be a phone number, e.g. +13175550116 (E.164)");
       return false;
     }
     handoff_number_digest(cfg->handoff_secret, strlen(cfg->handoff_secret),
@@ -78,7 +66,7 @@ static bool build(const config *cfg, const request_body *req, flow_handoff *h,
   snprintf(h->channel, sizeof h->channel, "%s",
            req->channel ? req->channel : "digital");
   h->verified = req->verified;
-  h->created_ms = now_ms();
+  h->created_ms = api_now_ms();
   return true;
 }
 
@@ -114,11 +102,8 @@ static store_status issue(const config *cfg, const flow_handoff *h,
 void handoff_api_create(const config *cfg, const char *body, size_t len,
                         api_response *resp) {
   request_body req;
-  request_status rs = request_parse(REQUEST_HANDOFF_CREATE, body, len, &req);
-  if (rs != REQUEST_OK) {
-    api_error(resp, 400,
-              rs == REQUEST_INVALID_JSON ? "invalid_json" : "invalid_request",
-              req.message);
+  if (!api_parse_request_or_reply(REQUEST_HANDOFF_CREATE, body, len, &req,
+                                  resp)) {
     request_free(&req);
     return;
   }

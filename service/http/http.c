@@ -255,20 +255,29 @@ static bool key_in(const char (*keys)[CONFIG_API_KEY_MAX + 1], size_t n,
  * Key scopes (SPEC §3, §7): apiKeys open the session endpoints, /metrics
  * and the reports; reportKeys the reports only; handoffKeys POST
  * /v1/handoffs only, which no other key opens. A configured key used
- * outside its scope is FORBIDDEN (403), any other is UNKNOWN (401). Every
- * list is compared in full, in constant time.
+ * outside its scope is FORBIDDEN (403), any other is UNKNOWN (401). The
+ * lists that open the route are compared first (a caller's step needs only
+ * apiKeys); the others only for a refusal, to tell 403 from 401. Each list
+ * is compared in full, in constant time.
  */
 static key_scope key_scope_check(route_id id, const char *authz,
                                  const char *xkey) {
-  bool api = key_in(cfg->api_keys, cfg->api_key_count, authz, xkey);
-  bool report = key_in(cfg->report_keys, cfg->report_key_count, authz, xkey);
-  bool handoff = key_in(cfg->handoff_keys, cfg->handoff_key_count, authz, xkey);
-  bool allowed = id == ROUTE_HANDOFFS_CREATE ? handoff
-                 : report_api_key_route(id)  ? api || report
-                                             : api;
-  if (allowed)
+  bool handoff_route = id == ROUTE_HANDOFFS_CREATE;
+  bool report_route = !handoff_route && report_api_key_route(id);
+  if (handoff_route
+          ? key_in(cfg->handoff_keys, cfg->handoff_key_count, authz, xkey)
+          : key_in(cfg->api_keys, cfg->api_key_count, authz, xkey) ||
+                (report_route &&
+                 key_in(cfg->report_keys, cfg->report_key_count, authz, xkey)))
     return SCOPE_OK;
-  return api || report || handoff ? SCOPE_FORBIDDEN : SCOPE_UNKNOWN;
+  bool elsewhere =
+      (handoff_route &&
+       key_in(cfg->api_keys, cfg->api_key_count, authz, xkey)) ||
+      (!report_route &&
+       key_in(cfg->report_keys, cfg->report_key_count, authz, xkey)) ||
+      (!handoff_route &&
+       key_in(cfg->handoff_keys, cfg->handoff_key_count, authz, xkey));
+  return elsewhere ? SCOPE_FORBIDDEN : SCOPE_UNKNOWN;
 }
 
 /*

@@ -96,9 +96,12 @@ static bool line_param_or_reply(const config *cfg, report_param_fn get,
  * by `filename`, or 500 when the buffer failed. */
 static void csv_answer(buf *b, const char *filename, api_response *resp) {
   size_t len;
+  buf_status st = buf_state(b);
   char *text = buf_take(b, &len, false);
   if (!text) {
-    api_error(resp, 500, "internal", "out of memory");
+    api_error(resp, 500, "internal",
+              st == BUF_TOO_LARGE ? "the report exceeds its size limit"
+                                  : "out of memory");
     return;
   }
   resp->status = 200;
