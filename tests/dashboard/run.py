@@ -21,11 +21,7 @@ REPORT_KEY = "dashboard-report-key-1"
 
 
 def ok(result, **expected):
-    status, _, body = result
-    assert status == 200, (status, body)
-    for k, v in expected.items():
-        assert body.get(k) == v, (k, v, body)
-    return body
+    return h.expect_step(result, **expected)
 
 
 BULK = 24  # opted-out sessions before the named ones: the table needs a second page

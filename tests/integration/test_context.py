@@ -27,7 +27,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ANA, API_KEY, JIN, KEY_PREFIX, OMAR, StackTestCase,  # noqa: E402
-                     Stack, assert_error, assert_session_answer, check_config, new_id,
+                     Stack, assert_error, assert_ok, check_config, new_id,
                      service_line)
 
 HANDOFF_KEY = "itest-handoff-key-0123456789"
@@ -36,36 +36,6 @@ SECRET = "itest-handoff-secret-not-for-production-0123456789"
 
 ANA_ANI = "tel:+13175550116"
 JIN_ANI = "tel:+13125550142"
-
-
-def redis_scan_dump(redis):
-    """Every key (SCAN, not KEYS) and every value, dumped by type."""
-    blob, cursor = [], b"0"
-    while True:
-        cursor, keys = redis.command("SCAN", cursor, "COUNT", 1000)
-        for key in keys:
-            kind = redis.command("TYPE", key)
-            kind = kind.decode() if isinstance(kind, bytes) else kind
-            blob.append(key)
-            if kind == "string":
-                blob.append(redis.command("GET", key) or b"")
-            elif kind == "hash":
-                blob.extend(redis.command("HGETALL", key))
-            elif kind == "list":
-                blob.extend(redis.command("LRANGE", key, 0, -1))
-            elif kind == "set":
-                blob.extend(redis.command("SMEMBERS", key))
-            elif kind == "zset":
-                blob.extend(redis.command("ZRANGE", key, 0, -1, "WITHSCORES"))
-            elif kind == "stream":
-                for _id, fields in redis.command("XRANGE", key, "-", "+"):
-                    blob.append(_id)
-                    blob.extend(fields)
-            else:
-                raise AssertionError("key %r of unexpected type %r" % (key, kind))
-        if cursor in (b"0", 0, "0"):
-            break
-    return b"\n".join(x if isinstance(x, bytes) else str(x).encode() for x in blob)
 
 
 class ContextCase(StackTestCase):
@@ -108,12 +78,9 @@ class ContextCase(StackTestCase):
         return self.svc.request("POST", "/v1/sessions", body, key=key)
 
     def ok(self, response, **expected):
-        status, _, body = response
-        self.assertEqual(status, 200, body)
-        # Exactly the 16 keys, their JSON types, no null, the enumerations
-        # and the invariants of SPEC section 3 (a count of keys alone would
-        # pass a null or a missing key swapped for another).
-        return assert_session_answer(body, **expected)
+        # 200 with exactly the 16 keys, their JSON types, no null, the
+        # enumerations and the invariants of SPEC section 3.
+        return assert_ok(self, response, **expected)
 
     def verified_session(self, line="retail", channel=None):
         conv = new_id("ctx-a")
@@ -535,7 +502,8 @@ class HandoffTest(ContextCase):
         conv = self.fresh()
         # A session key may not create handoffs; nor may a report key.
         for key in (API_KEY, REPORT_KEY):
-            assert_forbidden(self, self.svc.request("POST", "/v1/handoffs", body, key=key))
+            assert_error(self, self.svc.request("POST", "/v1/handoffs", body, key=key), 403,
+                         "forbidden")
         self.assertEqual(self.svc.request("POST", "/v1/handoffs", body, key=None)[0], 401)
         self.assertEqual(self.svc.request("POST", "/v1/handoffs", body,
                                           key="not-a-key-at-all")[0], 401)
@@ -550,7 +518,8 @@ class HandoffTest(ContextCase):
                 ("GET", "/v1/reports/summary", None),
                 ("GET", "/v1/reports/interactions", None)):
             with self.subTest(path=path, method=method):
-                assert_forbidden(self, self.svc.request(method, path, payload, key=HANDOFF_KEY))
+                assert_error(self, self.svc.request(method, path, payload, key=HANDOFF_KEY),
+                             403, "forbidden")
         # ... and the session was not touched by any of that.
         self.ok(self.svc.get(conv), state="awaiting_identifier", attemptsRemaining=3)
         # A report key on a session endpoint (or /metrics) is outside its
@@ -563,7 +532,8 @@ class HandoffTest(ContextCase):
                 ("POST", "/v1/sessions/%s/opt-out" % conv, {}),
                 ("GET", "/metrics", None)):
             with self.subTest(path=path, method=method, key="report"):
-                assert_forbidden(self, self.svc.request(method, path, payload, key=REPORT_KEY))
+                assert_error(self, self.svc.request(method, path, payload, key=REPORT_KEY),
+                             403, "forbidden")
         self.assertEqual(self.svc.request("GET", "/v1/reports/summary", key=API_KEY)[0], 200)
         self.ok(self.svc.get(conv), state="awaiting_identifier", attemptsRemaining=3)
 
@@ -588,7 +558,7 @@ class HandoffTest(ContextCase):
         self.ok(self.redeem(self.fresh(), code), outcome="verified")
         self.ok(self.redeem(self.fresh(), code), lastResult="no_match")
         self.assertGreater(len(self.issued), 10)
-        dump = redis_scan_dump(self.redis)
+        dump = self.redis.dump_all_values()
         self.assertIn(b"handoff", dump)  # the store does hold handoffs
         logs = self.svc.log_text()
         self.assertIn("handoff", logs)
@@ -597,13 +567,6 @@ class HandoffTest(ContextCase):
             self.assertNotIn(code, logs, "a code was logged")
             # nor in grouped form
             self.assertNotIn("%s %s" % (code[:3], code[3:6]), logs)
-
-
-def assert_forbidden(testcase, response):
-    status, _, body = response
-    testcase.assertEqual(status, 403, body)
-    testcase.assertEqual(body["error"], "forbidden", body)
-    testcase.assertTrue(body["message"])
 
 
 class GuessLimitTest(ContextCase):

@@ -22,10 +22,6 @@ REPORT_KEY = "itest-report-only-key-1"
 LINES = {"retail": h.service_line(), "billing": h.service_line()}
 
 
-def iso(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
 class ReportingMix(h.StackTestCase):
     """Six sessions: five completed (one per outcome kind), one left pending."""
 
@@ -54,14 +50,8 @@ class ReportingMix(h.StackTestCase):
             self.assertTrue(svc.alive(), "authflow died; log:\n" + svc.log_text()[-3000:])
 
     @classmethod
-    def step(cls, status_body, **expected):
-        status, _, body = status_body
-        if status != 200:
-            raise AssertionError("step failed: %s %r" % (status, body))
-        for k, v in expected.items():
-            if body.get(k) != v:
-                raise AssertionError("%s: expected %r, got %r" % (k, v, body))
-        return body
+    def step(cls, response, **expected):
+        return h.expect_step(response, **expected)
 
     @classmethod
     def drive(cls):
@@ -117,8 +107,8 @@ class ReportingMix(h.StackTestCase):
         return (svc or self.a).request("GET", path + query, key=key)
 
     def summary(self, **params):
-        params.setdefault("from", iso(self.t0 - 10))
-        params.setdefault("to", iso(self.t1 + 10))
+        params.setdefault("from", h.iso(self.t0 - 10))
+        params.setdefault("to", h.iso(self.t1 + 10))
         status, headers, body = self.get("/v1/reports/summary", params)
         self.assertEqual(status, 200, body)
         return body
@@ -166,13 +156,13 @@ class ReportingMix(h.StackTestCase):
         self.assertIsNone(old["total"]["identificationRate"])
 
     def test_summary_from_the_other_instance_is_the_same(self):
-        params = {"from": iso(self.t0 - 10), "to": iso(self.t1 + 10)}
+        params = {"from": h.iso(self.t0 - 10), "to": h.iso(self.t1 + 10)}
         _, _, from_a = self.get("/v1/reports/summary", params, svc=self.a)
         _, _, from_b = self.get("/v1/reports/summary", params, svc=self.b)
         self.assertEqual(from_a["total"], from_b["total"])
 
     def test_summary_csv(self):
-        params = {"from": iso(self.t0 - 10), "to": iso(self.t1 + 10), "format": "csv"}
+        params = {"from": h.iso(self.t0 - 10), "to": h.iso(self.t1 + 10), "format": "csv"}
         status, headers, body = self.get("/v1/reports/summary", params)
         self.assertEqual(status, 200)
         self.assertTrue(headers["content-type"].startswith("text/csv"))
@@ -188,8 +178,8 @@ class ReportingMix(h.StackTestCase):
         self.assertEqual(sum(int(r["completed"]) for r in rows if r["scope"] == "bucket"), 6)
 
     def interactions(self, **params):
-        params.setdefault("from", iso(self.t0 - 10))
-        params.setdefault("to", iso(self.t1 + 10))
+        params.setdefault("from", h.iso(self.t0 - 10))
+        params.setdefault("to", h.iso(self.t1 + 10))
         status, _, body = self.get("/v1/reports/interactions", params)
         self.assertEqual(status, 200, body)
         return body
@@ -243,7 +233,7 @@ class ReportingMix(h.StackTestCase):
         self.assertEqual(seen, list(reversed(self.completion_order)))
 
     def test_interactions_csv(self):
-        params = {"from": iso(self.t0 - 10), "to": iso(self.t1 + 10), "format": "csv"}
+        params = {"from": h.iso(self.t0 - 10), "to": h.iso(self.t1 + 10), "format": "csv"}
         status, headers, body = self.get("/v1/reports/interactions", params)
         self.assertEqual(status, 200)
         self.assertTrue(headers["content-type"].startswith("text/csv"))

@@ -26,10 +26,6 @@ SECRET = "itest-handoff-secret-reports-not-for-production-0123"
 ANA_ANI = "tel:+13175550116"
 
 
-def iso(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
 class ChannelMix(h.StackTestCase):
     """Eight sessions (one recorded as before channels existed):
 
@@ -69,13 +65,7 @@ class ChannelMix(h.StackTestCase):
 
     @classmethod
     def ok(cls, response, **expected):
-        status, _, body = response
-        if status != 200:
-            raise AssertionError("step failed: %s %r" % (status, body))
-        for k, v in expected.items():
-            if body.get(k) != v:
-                raise AssertionError("%s: expected %r, got %r" % (k, v, body))
-        return body
+        return h.expect_step(response, **expected)
 
     @classmethod
     def start(cls, tag, line="retail", channel=None, **fields):
@@ -136,8 +126,8 @@ class ChannelMix(h.StackTestCase):
 
     def get(self, path, params):
         params = dict(params)
-        params.setdefault("from", iso(self.t0 - 10))
-        params.setdefault("to", iso(self.t1 + 10))
+        params.setdefault("from", h.iso(self.t0 - 10))
+        params.setdefault("to", h.iso(self.t1 + 10))
         return self.a.request("GET", path + "?" + urllib.parse.urlencode(params))
 
     def summary(self, **params):
