@@ -1,0 +1,174 @@
+/* loop: timers fire in due order, watchers see their fd, a watcher or
+ * timer stopped by a callback is not called again, tasks posted from
+ * another thread run on the loop's thread in order, loop_stop ends
+ * loop_run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+typedef struct {
+  loop *l;
+  int order[16];
+  int fired;
+  int stop_after;
+} timer_log;
+
+typedef struct {
+  timer_log *log;
+  int id;
+} timer_ctx;
+
+static void on_timer(void *ctx) {
+  timer_ctx *t = ctx;
+  t->log->order[t->log->fired++] = t->id;
+  if (t->log->fired == t->log->stop_after)
+    loop_stop(t->log->l);
+}
+
+static loop *new_loop(void) {
+  char err[128];
+  loop *l = loop_new(err, sizeof err);
+  assert_non_null(l);
+  return l;
+}
+
+static void timers_fire_in_due_order(void **state) {
+  (void)state;
+  loop *l = new_loop();
+  timer_log log = {.l = l, .stop_after = 4};
+  loop_timer timers[5];
+  timer_ctx ctx[5];
+  static const int delays[5] = {30, 5, 20, 10, 1000};
+  memset(timers, 0, sizeof timers);
+  for (int i = 0; i < 5; i++) {
+    ctx[i] = (timer_ctx){.log = &log, .id = i};
+    assert_true(loop_timer_start(l, &timers[i], delays[i], on_timer, &ctx[i]));
+  }
+  /* Disarm one, re-arm another later than it was. */
+  loop_timer_stop(l, &timers[3]);
+  assert_false(loop_timer_armed(&timers[3]));
+  assert_true(loop_timer_start(l, &timers[1], 40, on_timer, &ctx[1]));
+  assert_true(loop_timer_start(l, &timers[3], 35, on_timer, &ctx[3]));
+  loop_run(l);
+  assert_int_equal(log.fired, 4);
+  assert_int_equal(log.order[0], 2);
+  assert_int_equal(log.order[1], 0);
+  assert_int_equal(log.order[2], 3);
+  assert_int_equal(log.order[3], 1);
+  assert_true(loop_timer_armed(&timers[4]));
+  loop_free(l);
+}
+
+typedef struct {
+  loop *l;
+  loop_io a, b;
+  int calls_a, calls_b;
+} pipe_ctx;
+
+/* a's callback stops b, whose fd is ready in the same round: b must not
+ * be called. */
+static void on_a(void *ctx, uint32_t events) {
+  pipe_ctx *p = ctx;
+  assert_true(events & EPOLLIN);
+  p->calls_a++;
+  loop_io_stop(p->l, &p->b);
+  loop_io_stop(p->l, &p->a);
+  loop_stop(p->l);
+}
+
+static void on_b(void *ctx, uint32_t events) {
+  pipe_ctx *p = ctx;
+  (void)events;
+  p->calls_b++;
+  loop_io_stop(p->l, &p->a);
+  loop_io_stop(p->l, &p->b);
+  loop_stop(p->l);
+}
+
+static void stopped_watcher_is_not_called(void **state) {
+  (void)state;
+  int fa[2], fb[2];
+  assert_int_equal(pipe(fa), 0);
+  assert_int_equal(pipe(fb), 0);
+  pipe_ctx p = {.l = new_loop()};
+  assert_true(loop_io_start(p.l, &p.a, fa[0], EPOLLIN, on_a, &p));
+  assert_true(loop_io_start(p.l, &p.b, fb[0], EPOLLIN, on_b, &p));
+  assert_int_equal(write(fa[1], "x", 1), 1);
+  assert_int_equal(write(fb[1], "x", 1), 1);
+  loop_run(p.l);
+  /* Exactly one of them ran: whichever came first stopped the other. */
+  assert_int_equal(p.calls_a + p.calls_b, 1);
+  loop_free(p.l);
+  close(fa[0]), close(fa[1]), close(fb[0]), close(fb[1]);
+}
+
+typedef struct {
+  loop_task task;
+  loop *l;
+  int index;
+  int *seen;
+  int *count;
+  pthread_t *ran_on;
+} posted;
+
+static void run_posted_task(loop_task *task) {
+  posted *p = (posted *)task;
+  p->seen[(*p->count)++] = p->index;
+  *p->ran_on = pthread_self();
+  if (p->index == 9)
+    loop_stop(p->l);
+}
+
+typedef struct {
+  loop *l;
+  posted tasks[10];
+} poster_args;
+
+static void *poster(void *arg) {
+  poster_args *a = arg;
+  for (int i = 0; i < 10; i++)
+    loop_post(a->l, &a->tasks[i].task);
+  return NULL;
+}
+
+static void posts_run_on_the_loop_thread_in_order(void **state) {
+  (void)state;
+  poster_args a = {.l = new_loop()};
+  int seen[10], count = 0;
+  pthread_t ran_on = 0;
+  for (int i = 0; i < 10; i++)
+    a.tasks[i] = (posted){.task.run = run_posted_task,
+                          .l = a.l,
+                          .index = i,
+                          .seen = seen,
+                          .count = &count,
+                          .ran_on = &ran_on};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, poster, &a), 0);
+  loop_run(a.l);
+  pthread_join(th, NULL);
+  assert_int_equal(count, 10);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(seen[i], i);
+  assert_true(pthread_equal(ran_on, pthread_self()));
+  assert_null(loop_current());
+  loop_free(a.l);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(timers_fire_in_due_order),
+      cmocka_unit_test(stopped_watcher_is_not_called),
+      cmocka_unit_test(posts_run_on_the_loop_thread_in_order),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
