@@ -1,7 +1,8 @@
 /*
  * crm_job: a CRM call's job, its attempt's easy handle and header list,
- * and the pool of idle easy handles. Runs on the CRM thread only (but for
- * crm_job_new / crm_job_free on a submission that was never queued).
+ * and the per-thread pool of idle easy handles. Runs on the thread of the
+ * loop instance that owns the job (but for crm_job_new / crm_job_free on a
+ * submission that was never handed over).
  */
 #include "crm_job.h"
 
@@ -9,10 +10,11 @@
 #include <string.h>
 
 /* Finished easy handles are reset and kept for the next attempt instead
- * of being freed (perf: malloc/free were a fifth of the CRM thread). */
+ * of being freed (perf: malloc/free were a fifth of the CRM thread). One
+ * pool per thread: each loop thread reuses its own handles. */
 #define IDLE_EASY_MAX 64
-static CURL *idle_easy[IDLE_EASY_MAX];
-static int idle_easy_count;
+static _Thread_local CURL *idle_easy[IDLE_EASY_MAX];
+static _Thread_local int idle_easy_count;
 
 static CURL *take_easy(void) {
   return idle_easy_count > 0 ? idle_easy[--idle_easy_count] : curl_easy_init();

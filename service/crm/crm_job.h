@@ -3,15 +3,17 @@
  * from submit to callback, and the curl easy handle of its current
  * attempt.
  *
- * Only the CRM thread touches a job once it is queued (the submitter
- * builds it first). A job owns its request copy (crm_http_request: the
- * body may hold a security answer), its attempt's header list (may hold a
- * bearer token) and its response buffer (a BUF_WIPE core/buf.h buffer:
- * the token answer holds the token); each is wiped before it is released.
+ * Only the thread of the loop instance that runs a job touches it once it
+ * is handed over (the submitter builds it first; see crm_inst.h). A job owns
+ * its request copy (crm_http_request: the body may hold a security answer), its
+ * attempt's header list (may hold a bearer token) and its response buffer (a
+ * BUF_WIPE core/buf.h buffer: the token answer holds the token); each is wiped
+ * before it is released.
  *
- * Easy handles are pooled: a finished attempt's handle is reset and kept
- * for the next one instead of being freed (curl_easy_init() and its
- * buffers cost an allocation storm per call otherwise).
+ * Easy handles are pooled per thread: a finished attempt's handle is reset
+ * and kept for the next one on the same loop thread instead of being freed
+ * (curl_easy_init() and its buffers cost an allocation storm per call
+ * otherwise).
  */
 #ifndef AUTHFLOW_CRM_JOB_H
 #define AUTHFLOW_CRM_JOB_H
@@ -23,12 +25,29 @@
 #include "crm.h"
 #include "crm_client.h"
 #include "flow.h"
+#include "loop.h"
 
 /* Answers larger than this are not a CRM answer we can use. */
 #define CRM_JOB_RESPONSE_MAX (1024 * 1024)
 
+struct crm_inst;
+
+/* Where a job waits between attempts (crm_call: what its timer means). */
+typedef enum {
+  CRM_JOB_BUSY = 0, /* on the wire, or being handled */
+  CRM_JOB_ADMIT,    /* submitted on its loop; admitted when the timer fires */
+  CRM_JOB_RETRY,    /* a lookup retry's jitter */
+  CRM_JOB_GATE,     /* waiting for a connection; the timer ends its budget */
+  CRM_JOB_TOKEN,    /* waiting for the OAuth2 token; ditto */
+} crm_job_wait;
+
 typedef struct crm_job {
-  struct crm_job *next, *prev; /* the list the job is on */
+  struct crm_job *next, *prev;         /* the wait list the job is on */
+  struct crm_job *all_next, *all_prev; /* its instance's jobs */
+  struct crm_inst *inst;               /* the instance running it */
+  loop_timer timer;                    /* what it waits for: `wait` */
+  loop_task task; /* carries a submission to the internal loop */
+  crm_job_wait wait;
   flow_crm_request req;
   crm_http_request http; /* body holds the answer for VERIFY: wiped */
   crm_client_done_fn done;
@@ -102,7 +121,8 @@ struct curl_slist *crm_job_header_add(struct curl_slist *h, const char *line);
 /* Frees a header list, wiping every line first (one may carry a token). */
 void crm_job_headers_free(struct curl_slist *h);
 
-/* Frees the pooled easy handles (the CRM thread, when it stops). */
+/* Frees the calling thread's pooled easy handles (a loop thread, when its
+ * instance is detached). */
 void crm_job_pool_drain(void);
 
 #endif

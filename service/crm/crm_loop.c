@@ -1,18 +1,29 @@
+/*
+ * crm_loop: curl's multi socket API on a service/loop. See crm_loop.h.
+ */
 #include "crm_loop.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
-static struct {
+/* A socket curl asked us to watch (its socketp). */
+typedef struct sock {
+  loop_io io;
+  struct crm_loop *cl;
+  curl_socket_t fd;
+  struct sock *next, *prev;
+} sock;
+
+struct crm_loop {
+  loop *l;
   CURLM *multi;
-  int epoll_fd;       /* curl's sockets and wake_fd */
-  int wake_fd;        /* eventfd: submit and stop wake the thread */
-  double curl_due_ms; /* when curl wants CURL_SOCKET_TIMEOUT; < 0: never */
-  crm_job *active;    /* on the multi handle (doubly linked) */
-} loop = {.epoll_fd = -1, .wake_fd = -1, .curl_due_ms = -1};
+  loop_timer timer; /* curl's CURL_SOCKET_TIMEOUT */
+  crm_loop_done_fn done;
+  void *ctx;
+  sock *socks; /* every watcher (freed at close) */
+};
 
 double crm_loop_now_ms(void) {
   struct timespec now;
@@ -20,165 +31,156 @@ double crm_loop_now_ms(void) {
   return (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6;
 }
 
-/* CURLMOPT_SOCKETFUNCTION: mirror curl's interest in a socket in the
- * epoll set. socketp is non-NULL once the socket is in the set (curl
- * forgets it when the socket is removed). Errors are ignored: a socket
- * curl already closed has left the epoll set by itself. */
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *unused,
-                          void *socketp) {
-  (void)easy, (void)unused;
-  if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-    return 0;
-  }
-  struct epoll_event ev = {.data.fd = fd};
-  if (what & CURL_POLL_IN)
-    ev.events |= EPOLLIN;
-  if (what & CURL_POLL_OUT)
-    ev.events |= EPOLLOUT;
-  if (socketp) {
-    epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, fd, &ev);
-  } else if (epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ||
-             epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, fd, &ev) == 0) {
-    curl_multi_assign(loop.multi, fd, &loop);
-  }
-  return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: curl wants CURL_SOCKET_TIMEOUT after timeout_ms
- * (-1: no timer). */
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *unused) {
-  (void)multi, (void)unused;
-  loop.curl_due_ms =
-      timeout_ms < 0 ? -1 : crm_loop_now_ms() + (double)timeout_ms;
-  return 0;
-}
-
-static void close_fds(void) {
-  if (loop.epoll_fd >= 0)
-    close(loop.epoll_fd);
-  if (loop.wake_fd >= 0)
-    close(loop.wake_fd);
-  loop.epoll_fd = loop.wake_fd = -1;
-}
-
-bool crm_loop_open(long max_connections) {
-  loop.curl_due_ms = -1;
-  loop.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  loop.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  struct epoll_event wake_ev = {.events = EPOLLIN, .data.fd = loop.wake_fd};
-  if (loop.epoll_fd < 0 || loop.wake_fd < 0 ||
-      epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, loop.wake_fd, &wake_ev) != 0 ||
-      !(loop.multi = curl_multi_init())) {
-    close_fds();
-    return false;
-  }
-  curl_multi_setopt(loop.multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-  curl_multi_setopt(loop.multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-  curl_multi_setopt(loop.multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections);
-  curl_multi_setopt(loop.multi, CURLMOPT_MAXCONNECTS, max_connections);
-  return true;
-}
-
-void crm_loop_close(void) {
-  if (loop.multi)
-    curl_multi_cleanup(loop.multi); /* may still call on_curl_socket */
-  loop.multi = NULL;
-  close_fds();
-}
-
-CURLM *crm_loop_multi(void) {
-  return loop.multi;
-}
-
-void crm_loop_wake(void) {
-  uint64_t one = 1;
-  if (write(loop.wake_fd, &one, sizeof one) < 0) {
-    /* EAGAIN: the counter is already non-zero, so the thread will wake. */
-  }
-}
-
-bool crm_loop_add(crm_job *j) {
-  if (curl_multi_add_handle(loop.multi, j->easy) != CURLM_OK)
-    return false;
-  j->next = loop.active;
-  j->prev = NULL;
-  if (loop.active)
-    loop.active->prev = j;
-  loop.active = j;
-  return true;
-}
-
-static void unlink_active(crm_job *j) {
-  if (j->prev)
-    j->prev->next = j->next;
+static void sock_free(crm_loop *cl, sock *s) {
+  loop_io_stop(cl->l, &s->io);
+  if (s->prev)
+    s->prev->next = s->next;
   else
-    loop.active = j->next;
-  if (j->next)
-    j->next->prev = j->prev;
-  j->next = j->prev = NULL;
+    cl->socks = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  free(s);
 }
 
-/* Lets curl act on one ready descriptor (the eventfd is only drained). */
-static void dispatch(const struct epoll_event *ready) {
-  int fd = ready->data.fd;
-  if (fd == loop.wake_fd) {
-    uint64_t count;
-    if (read(fd, &count, sizeof count) < 0) {
-      /* EAGAIN: another read took it; nothing to do. */
-    }
-    return;
-  }
-  uint32_t ev = ready->events;
-  int flags = 0;
-  if (ev & (EPOLLIN | EPOLLHUP))
-    flags |= CURL_CSELECT_IN;
-  if (ev & EPOLLOUT)
-    flags |= CURL_CSELECT_OUT;
-  if (ev & EPOLLERR)
-    flags |= CURL_CSELECT_ERR;
-  int running = 0;
-  curl_multi_socket_action(loop.multi, fd, flags, &running);
-}
-
-void crm_loop_run_once(int wait_ms) {
-  if (loop.curl_due_ms >= 0) {
-    double until = loop.curl_due_ms - crm_loop_now_ms();
-    int curl_wait = until <= 0 ? 0 : (int)until + 1;
-    if (curl_wait < wait_ms)
-      wait_ms = curl_wait;
-  }
-  struct epoll_event ready[64];
-  int n = epoll_wait(loop.epoll_fd, ready, 64, wait_ms);
-  for (int i = 0; i < n; i++)
-    dispatch(&ready[i]);
-  if (loop.curl_due_ms >= 0 && crm_loop_now_ms() >= loop.curl_due_ms) {
-    int running = 0;
-    loop.curl_due_ms = -1; /* on_curl_timer may set a new one */
-    curl_multi_socket_action(loop.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  }
-}
-
-crm_job *crm_loop_next_done(bool *ok_io) {
+/* Hands every finished transfer to the done callback. */
+static void finish(crm_loop *cl) {
   CURLMsg *msg;
   int left;
-  while ((msg = curl_multi_info_read(loop.multi, &left))) {
+  while ((msg = curl_multi_info_read(cl->multi, &left))) {
     if (msg->msg != CURLMSG_DONE)
       continue;
     char *priv = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
     crm_job *j = (crm_job *)priv;
-    *ok_io = msg->data.result == CURLE_OK;
     j->curl_rc = (int)msg->data.result;
-    unlink_active(j);
-    return j;
+    cl->done(cl->ctx, j, msg->data.result == CURLE_OK);
   }
-  return NULL;
 }
 
-crm_job *crm_loop_take_active(void) {
-  crm_job *j = loop.active;
-  if (j)
-    unlink_active(j);
-  return j;
+/* A watched socket is ready. The watcher may be freed by curl's socket
+ * callback during the action: it is not touched after. */
+static void on_io(void *ctx, uint32_t events) {
+  sock *s = ctx;
+  crm_loop *cl = s->cl;
+  int flags = 0;
+  if (events & (EPOLLIN | EPOLLHUP))
+    flags |= CURL_CSELECT_IN;
+  if (events & EPOLLOUT)
+    flags |= CURL_CSELECT_OUT;
+  if (events & EPOLLERR)
+    flags |= CURL_CSELECT_ERR;
+  int running = 0;
+  curl_multi_socket_action(cl->multi, s->fd, flags, &running);
+  finish(cl);
+}
+
+static void on_timer(void *ctx) {
+  crm_loop *cl = ctx;
+  int running = 0;
+  curl_multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  finish(cl);
+}
+
+/* A new watcher for fd. A stale one for the same number (a socket curl
+ * closed without a CURL_POLL_REMOVE; its close left the epoll set) is
+ * dropped first. NULL when out of memory or refused. */
+static sock *sock_new(crm_loop *cl, curl_socket_t fd, uint32_t events) {
+  for (sock *s = cl->socks; s; s = s->next)
+    if (s->fd == fd) {
+      sock_free(cl, s);
+      break;
+    }
+  sock *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->cl = cl;
+  s->fd = fd;
+  if (!loop_io_start(cl->l, &s->io, fd, events, on_io, s)) {
+    free(s);
+    return NULL;
+  }
+  s->next = cl->socks;
+  if (cl->socks)
+    cl->socks->prev = s;
+  cl->socks = s;
+  return s;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: mirror curl's interest in a socket. socketp is
+ * the socket's watcher once it has one. -1 (curl fails the transfer) when
+ * the socket cannot be watched. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+                          void *socketp) {
+  (void)easy;
+  crm_loop *cl = userp;
+  sock *s = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (s)
+      sock_free(cl, s);
+    return 0;
+  }
+  uint32_t events = 0;
+  if (what & CURL_POLL_IN)
+    events |= EPOLLIN;
+  if (what & CURL_POLL_OUT)
+    events |= EPOLLOUT;
+  if (s)
+    return loop_io_update(cl->l, &s->io, events) ? 0 : -1;
+  s = sock_new(cl, fd, events);
+  if (!s)
+    return -1;
+  curl_multi_assign(cl->multi, fd, s);
+  return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl wants CURL_SOCKET_TIMEOUT after timeout_ms
+ * (-1: no timer). */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
+  (void)multi;
+  crm_loop *cl = userp;
+  if (timeout_ms < 0) {
+    loop_timer_stop(cl->l, &cl->timer);
+    return 0;
+  }
+  return loop_timer_start(cl->l, &cl->timer, timeout_ms, on_timer, cl) ? 0 : -1;
+}
+
+crm_loop *crm_loop_open(loop *l, long max_connections, crm_loop_done_fn done,
+                        void *ctx) {
+  crm_loop *cl = calloc(1, sizeof *cl);
+  if (!cl)
+    return NULL;
+  cl->l = l;
+  cl->done = done;
+  cl->ctx = ctx;
+  cl->multi = curl_multi_init();
+  if (!cl->multi) {
+    free(cl);
+    return NULL;
+  }
+  curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+  curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
+  curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
+  curl_multi_setopt(cl->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections);
+  curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, max_connections);
+  return cl;
+}
+
+void crm_loop_close(crm_loop *cl) {
+  if (!cl)
+    return;
+  curl_multi_cleanup(cl->multi); /* may still call on_curl_socket */
+  loop_timer_stop(cl->l, &cl->timer);
+  while (cl->socks)
+    sock_free(cl, cl->socks);
+  free(cl);
+}
+
+CURLM *crm_loop_multi(const crm_loop *cl) {
+  return cl->multi;
+}
+
+bool crm_loop_add(crm_loop *cl, crm_job *j) {
+  return curl_multi_add_handle(cl->multi, j->easy) == CURLM_OK;
 }

@@ -1,17 +1,18 @@
 /*
- * crm_loop: the CRM thread's event loop. curl's multi socket API runs on
- * an epoll set (CURLMOPT_SOCKETFUNCTION mirrors curl's interest in each
- * socket, CURLMOPT_TIMERFUNCTION its timer), and an eventfd in the same
- * set lets other threads wake the loop. One wake costs in proportion to
- * the sockets that are ready, not to the transfers in flight: with 1,000
- * callers waiting on a slow CRM, curl_multi_poll() and
- * curl_multi_perform() would walk all 1,000 on every answer (bench/).
+ * crm_loop: one curl multi handle driven by a service/loop event loop.
+ * curl's multi socket API mirrors its interest in each socket as a
+ * loop_io watcher (CURLMOPT_SOCKETFUNCTION) and its timer as a loop_timer
+ * (CURLMOPT_TIMERFUNCTION), so a wake costs in proportion to the sockets
+ * that are ready, not to the transfers in flight (with 1,000 callers on a
+ * slow CRM, curl_multi_poll() would walk all 1,000 on every answer).
  *
- * The loop also keeps the list of jobs on the multi handle. Finished easy
- * handles leave it, but their connections stay in the multi handle's
- * connection cache, so the next call to the same CRM reuses a kept-alive
- * connection. Everything here but crm_loop_wake runs on the CRM thread
- * (or before it starts / after it is joined).
+ * After curl has acted on a socket or its timer, every finished transfer
+ * is handed to the `done` callback, outside any curl callback: it may add
+ * and remove easy handles. Finished handles leave the multi handle but
+ * their connections stay in its cache, so the next call to the same CRM
+ * reuses a kept-alive connection.
+ *
+ * Everything here runs on the loop's thread (or before it starts).
  */
 #ifndef AUTHFLOW_CRM_LOOP_H
 #define AUTHFLOW_CRM_LOOP_H
@@ -20,44 +21,32 @@
 #include <stdbool.h>
 
 #include "crm_job.h"
+#include "loop.h"
 
-/* Longest wait for events when nothing wakes the loop; curl's own timer
- * (timeouts, connect retries) and the caller's shorten it. */
-#define CRM_LOOP_WAIT_MAX_MS 1000
+typedef struct crm_loop crm_loop;
 
-/* Makes the epoll set, the eventfd and the multi handle (at most
- * max_connections per host and in its cache). False when any of them
- * cannot be made (nothing is left open). */
-bool crm_loop_open(long max_connections);
+/* A finished transfer of j (ok_io: it produced an HTTP answer; j->curl_rc
+ * holds curl's result). j's handle is still on the multi handle. */
+typedef void (*crm_loop_done_fn)(void *ctx, crm_job *j, bool ok_io);
 
-/* Cleans up the multi handle (it may still report sockets), then closes
- * the epoll set and the eventfd. Safe when not open. */
-void crm_loop_close(void);
+/* A multi handle on l (at most max_connections per host and in its
+ * cache), or NULL when it cannot be made. */
+crm_loop *crm_loop_open(loop *l, long max_connections, crm_loop_done_fn done,
+                        void *ctx);
+
+/* Cleans up the multi handle (every easy handle must have left it) and
+ * stops and frees its watchers and timer. Safe with NULL. */
+void crm_loop_close(crm_loop *cl);
 
 /* The multi handle (for crm_job_end_attempt / crm_job_free). */
-CURLM *crm_loop_multi(void);
+CURLM *crm_loop_multi(const crm_loop *cl);
 
-/* Wakes the loop from any thread. Callers must know the loop is open
- * (crm_client holds its mutex across the check and the wake). */
-void crm_loop_wake(void);
+/* Puts j's attached easy handle on the multi handle. False when curl
+ * refuses it (j is untouched). */
+bool crm_loop_add(crm_loop *cl, crm_job *j);
 
-/* Puts j's attached easy handle on the multi handle and j on the active
- * list. False when curl refuses it (j is untouched). */
-bool crm_loop_add(crm_job *j);
-
-/* Waits up to wait_ms (less when curl's timer is due sooner) for a socket
- * or a wake, then lets curl act on what is ready and on its timer. */
-void crm_loop_run_once(int wait_ms);
-
-/* The next finished transfer, taken off the active list, with ok_io set
- * when it produced an HTTP answer; NULL when none is left. */
-crm_job *crm_loop_next_done(bool *ok_io);
-
-/* Takes any job off the active list (for stopping); NULL when empty. */
-crm_job *crm_loop_take_active(void);
-
-/* Milliseconds on the monotonic clock: the one time base of the CRM
- * thread's deadlines, timers, breaker and token expiry. */
+/* Milliseconds on the monotonic clock (sub-millisecond precision): the one
+ * time base of the client's deadlines, breaker and token expiry. */
 double crm_loop_now_ms(void);
 
 #endif

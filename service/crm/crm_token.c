@@ -1,6 +1,10 @@
+/*
+ * crm_token: the shared OAuth2 token behind a mutex. See crm_token.h.
+ */
 #include "crm_token.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,23 +15,25 @@
 #define TOKEN_MAX 4096
 
 static struct {
+  pthread_mutex_t mutex; /* guards all but t and url (fixed while running) */
   const crm_job_transport *t;
-  crm_token_resume_fn resume;
+  crm_token_notify_fn notify;
   char *url; /* auth.token_url with {baseUrl} rendered; heap */
   char token[TOKEN_MAX];
   double refresh_ms; /* refresh at or after this time */
   unsigned gen;
   bool fetching;
-  crm_job *waiting; /* calls waiting for the token (singly linked) */
-} tok;
+  crm_token_sub *subs; /* instances waiting for the fetch in flight */
+} tok = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 
 bool crm_token_start(const crm_job_transport *t, const char *base_url,
-                     crm_token_resume_fn resume, char *err, size_t err_len) {
+                     crm_token_notify_fn notify, char *err, size_t err_len) {
   crm_token_stop();
   tok.t = t;
-  tok.resume = resume;
+  tok.notify = notify;
   tok.refresh_ms = 0;
   tok.fetching = false;
+  tok.subs = NULL;
   if (t->profile->auth.kind != CRM_AUTH_OAUTH2)
     return true;
   /* AUTHFLOW_CRM_URL may have replaced the file's base URL. */
@@ -47,33 +53,86 @@ void crm_token_stop(void) {
   tok.url = NULL;
 }
 
-bool crm_token_valid(void) {
+/* Under the lock. */
+static bool valid_locked(void) {
   return tok.token[0] && crm_loop_now_ms() < tok.refresh_ms;
+}
+
+bool crm_token_valid(void) {
+  pthread_mutex_lock(&tok.mutex);
+  bool valid = valid_locked();
+  pthread_mutex_unlock(&tok.mutex);
+  return valid;
 }
 
 struct curl_slist *crm_token_add_header(struct curl_slist *h, unsigned *gen) {
   char line[TOKEN_MAX + 32];
+  pthread_mutex_lock(&tok.mutex);
   snprintf(line, sizeof line, "Authorization: Bearer %s", tok.token);
+  *gen = tok.gen;
+  pthread_mutex_unlock(&tok.mutex);
   h = crm_job_header_add(h, line);
   explicit_bzero(line, sizeof line);
-  *gen = tok.gen;
   return h;
 }
 
 void crm_token_refused(unsigned gen) {
+  pthread_mutex_lock(&tok.mutex);
   if (gen == tok.gen)
     tok.refresh_ms = 0;
+  pthread_mutex_unlock(&tok.mutex);
 }
 
-void crm_token_resume_all(bool got_token) {
-  crm_job *w = tok.waiting;
-  tok.waiting = NULL;
-  while (w) {
-    crm_job *j = w;
-    w = w->next;
-    j->next = NULL;
-    tok.resume(j, got_token);
+crm_token_join_result crm_token_join(crm_token_sub *sub) {
+  pthread_mutex_lock(&tok.mutex);
+  crm_token_join_result r = CRM_TOKEN_VALID;
+  if (valid_locked()) {
+    r = CRM_TOKEN_VALID;
+  } else if (tok.fetching) {
+    if (!sub->on) {
+      sub->on = true;
+      sub->next = tok.subs;
+      tok.subs = sub;
+    }
+    r = CRM_TOKEN_WAIT;
+  } else {
+    tok.fetching = true;
+    r = CRM_TOKEN_FETCH;
   }
+  pthread_mutex_unlock(&tok.mutex);
+  return r;
+}
+
+/* Under the lock: the fetch is over; every subscriber is told. */
+static void end_fetch(crm_token_news news) {
+  tok.fetching = false;
+  crm_token_sub *s = tok.subs;
+  tok.subs = NULL;
+  while (s) {
+    crm_token_sub *next = s->next;
+    s->on = false;
+    s->next = NULL;
+    tok.notify(s, news);
+    s = next;
+  }
+}
+
+void crm_token_fetch_end(crm_token_news news) {
+  pthread_mutex_lock(&tok.mutex);
+  end_fetch(news);
+  pthread_mutex_unlock(&tok.mutex);
+}
+
+void crm_token_leave(crm_token_sub *sub) {
+  pthread_mutex_lock(&tok.mutex);
+  crm_token_sub **link = &tok.subs;
+  while (*link && *link != sub)
+    link = &(*link)->next;
+  if (*link)
+    *link = sub->next;
+  sub->on = false;
+  sub->next = NULL;
+  pthread_mutex_unlock(&tok.mutex);
 }
 
 /* Percent-encode for application/x-www-form-urlencoded. */
@@ -102,9 +161,7 @@ static void form_put(char *out, size_t out_len, const char *key,
   out[o] = '\0';
 }
 
-/* The fetch job: a client-credentials POST to the token URL (the form
- * holds the client secret: wiped), or NULL when memory runs out. */
-static crm_job *fetch_job(void) {
+crm_job *crm_token_fetch_job(void) {
   const crm_auth *a = &tok.t->profile->auth;
   crm_job *t = crm_job_new();
   if (!t)
@@ -131,25 +188,10 @@ static crm_job *fetch_job(void) {
   long budget = tok.t->profile->budget_ms;
   long timeout = budget < tok.t->timeout_ms ? budget : tok.t->timeout_ms;
   if (!crm_job_attach(t, tok.url, h, tok.t, timeout) || !t->http.body) {
-    crm_job_free(t, crm_loop_multi());
+    crm_job_free(t, NULL);
     return NULL;
   }
   return t;
-}
-
-void crm_token_wait(crm_job *j) {
-  crm_job_push(&tok.waiting, j);
-  if (tok.fetching)
-    return;
-  crm_job *t = fetch_job();
-  if (t && crm_loop_add(t)) {
-    tok.fetching = true;
-    return;
-  }
-  if (t)
-    crm_job_free(t, crm_loop_multi());
-  /* Cannot fetch: every waiting call fails. */
-  crm_token_resume_all(false);
 }
 
 /* Token lifetime in seconds from "expires_in": a JSON integer, or a string
@@ -174,7 +216,7 @@ static long long token_life(const json_t *exp) {
 }
 
 /* Keeps `v` as the token for `life` seconds when it is printable ASCII
- * without spaces and fits; false otherwise. */
+ * without spaces and fits; false otherwise. Under the lock. */
 static bool keep_token(const char *v, size_t len, long long life) {
   if (len == 0 || len >= sizeof tok.token || life <= 0)
     return false;
@@ -195,55 +237,20 @@ static bool keep_token(const char *v, size_t len, long long life) {
 
 bool crm_token_fetch_done(crm_job *t, bool ok_io) {
   long status = crm_job_status(t, ok_io);
-  bool got = false;
-  if (status == 200 && buf_len(&t->response) > 0) {
-    json_t *root =
-        json_loadb(buf_str(&t->response), buf_len(&t->response), 0, NULL);
-    const json_t *v = json_object_get(root, "access_token");
-    long long life = token_life(json_object_get(root, "expires_in"));
-    if (json_is_string(v)) {
-      got = keep_token(json_string_value(v), json_string_length(v), life);
-      /* The tree holds a copy of the token: wipe it before it is freed
-       * (the response buffer is wiped by crm_job_free). */
-      explicit_bzero((char *)json_string_value(v), json_string_length(v));
-    }
-    json_decref(root);
-  }
-  tok.fetching = false;
-  crm_job_free(t, crm_loop_multi());
+  json_t *root = NULL;
+  if (status == 200 && buf_len(&t->response) > 0)
+    root = json_loadb(buf_str(&t->response), buf_len(&t->response), 0, NULL);
+  const json_t *v = json_object_get(root, "access_token");
+  long long life = token_life(json_object_get(root, "expires_in"));
+  pthread_mutex_lock(&tok.mutex);
+  bool got = json_is_string(v) &&
+             keep_token(json_string_value(v), json_string_length(v), life);
+  end_fetch(got ? CRM_TOKEN_GOT : CRM_TOKEN_FAILED);
+  pthread_mutex_unlock(&tok.mutex);
+  /* The tree holds a copy of the token: wipe it before it is freed (the
+   * response buffer is wiped when the job is freed). */
+  if (json_is_string(v))
+    explicit_bzero((char *)json_string_value(v), json_string_length(v));
+  json_decref(root);
   return got;
-}
-
-double crm_token_expire(double now, double next) {
-  crm_job *w = tok.waiting, *still = NULL;
-  tok.waiting = NULL;
-  while (w) {
-    crm_job *j = w;
-    w = w->next;
-    if (j->deadline_ms <= now) {
-      tok.resume(j, false);
-    } else {
-      crm_job_push(&still, j);
-      if (j->deadline_ms < next)
-        next = j->deadline_ms;
-    }
-  }
-  /* Back in their order, ahead of anything queued meanwhile. */
-  while (still) {
-    crm_job *j = still;
-    still = j->next;
-    crm_job_push(&tok.waiting, j);
-  }
-  return next;
-}
-
-void crm_token_drop_fetch(crm_job *t) {
-  tok.fetching = false;
-  crm_job_free(t, crm_loop_multi());
-}
-
-crm_job *crm_token_take_waiters(void) {
-  crm_job *w = tok.waiting;
-  tok.waiting = NULL;
-  return w;
 }

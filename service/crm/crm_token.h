@@ -1,16 +1,19 @@
 /*
- * crm_token: the OAuth2 client-credentials token of the CRM client, and
- * the single flight that fetches it.
+ * crm_token: the OAuth2 client-credentials token of the CRM client, shared
+ * by every loop instance (thread-safe), and the single flight that
+ * fetches it.
  *
- * One token fetch at a time runs on the loop's multi handle; calls that
- * need a token wait behind it (crm_token_wait) and are all handed back
- * together through the resume callback: with the new token, or failed when
- * the fetch fails (one fetch serves them all; a failed fetch is not
- * retried for them). The token lives in this module's memory only, is
- * wiped when replaced or stopped, and is refreshed once refresh_margin_ms
- * (at most half its lifetime) is left, or after a 401 (crm_token_refused).
- * Everything runs on the CRM thread, but start/stop (before the thread
- * starts, after it is joined).
+ * One token fetch at a time runs in the whole process, on the multi
+ * handle of the instance that first needed it (crm_token_join answers
+ * CRM_TOKEN_FETCH to exactly one caller). Calls that need the token wait
+ * in their own instance; an instance with waiting calls subscribes to the
+ * fetch (its crm_token_sub) and is told how it ended through the notify
+ * hook given at start: with the new token, or failed (one fetch serves
+ * them all; a failed fetch is not retried for them), or abandoned (the
+ * fetching instance went away: they may start another). The token lives
+ * in this module's memory only, is wiped when replaced or stopped, and is
+ * refreshed once refresh_margin_ms (at most half its lifetime) is left, or
+ * after a 401 (crm_token_refused).
  */
 #ifndef AUTHFLOW_CRM_TOKEN_H
 #define AUTHFLOW_CRM_TOKEN_H
@@ -21,20 +24,35 @@
 
 #include "crm_job.h"
 
-/* What the client does with a call that waited for the token: send it
- * (got_token) or finish it as a failed CRM call. */
-typedef void (*crm_token_resume_fn)(crm_job *j, bool got_token);
+/* How a fetch ended, for its subscribers. */
+typedef enum {
+  CRM_TOKEN_GOT = 1,   /* a new token is held */
+  CRM_TOKEN_FAILED,    /* the fetch failed: the waiters fail */
+  CRM_TOKEN_ABANDONED, /* the fetch never ended: the waiters may retry */
+} crm_token_news;
+
+/* An instance's subscription to the fetch in flight (embed, zeroed). */
+typedef struct crm_token_sub {
+  struct crm_token_sub *next;
+  bool on;
+} crm_token_sub;
+
+/* Called under the token's lock for every subscriber but the fetcher when
+ * a fetch ends (the subscription is over by then). Must not block nor call
+ * back into this module. */
+typedef void (*crm_token_notify_fn)(crm_token_sub *sub, crm_token_news news);
 
 /*
  * Readies the token for a client start: forgets any token and, for an
  * OAuth2 profile, renders the token URL ("{baseUrl}/..." against
  * base_url, the one in use). `t` is borrowed until crm_token_stop. False
- * with a reason in err when the URL cannot be rendered.
+ * with a reason in err when the URL cannot be rendered. Not while calls
+ * run.
  */
 bool crm_token_start(const crm_job_transport *t, const char *base_url,
-                     crm_token_resume_fn resume, char *err, size_t err_len);
+                     crm_token_notify_fn notify, char *err, size_t err_len);
 
-/* Wipes the token and frees the token URL. */
+/* Wipes the token and frees the token URL. Not while calls run. */
 void crm_token_stop(void);
 
 /* A token is held and not yet due for a refresh. */
@@ -48,32 +66,34 @@ struct curl_slist *crm_token_add_header(struct curl_slist *h, unsigned *gen);
  * still the current token, it is refreshed before its next use. */
 void crm_token_refused(unsigned gen);
 
-/* Queues j behind the token fetch, starting one when none is in flight.
- * j comes back through the resume callback (maybe before this returns,
- * when the fetch cannot even start). */
-void crm_token_wait(crm_job *j);
+typedef enum {
+  CRM_TOKEN_VALID, /* a token is held now: no need to wait */
+  CRM_TOKEN_WAIT,  /* a fetch is in flight; sub is subscribed to it */
+  CRM_TOKEN_FETCH, /* the caller must run the fetch (crm_token_fetch_job) */
+} crm_token_join_result;
+
+/* An instance has a call needing the token: what it should do. */
+crm_token_join_result crm_token_join(crm_token_sub *sub);
+
+/* The fetch job (a client-credentials POST; its form holds the secret and
+ * is wiped with the job) for the caller told CRM_TOKEN_FETCH to run, or
+ * NULL when out of memory (then end the fetch: crm_token_fetch_end). */
+crm_job *crm_token_fetch_job(void);
 
 /*
  * The fetch job `t` ended (ok_io: it produced an HTTP answer). A usable
  * answer is HTTP 200 with a non-empty printable "access_token" and a
- * positive lifetime: it becomes the token (a new generation). Frees t.
- * Returns whether a token was got; the caller reports it, then hands the
- * waiters back with crm_token_resume_all.
+ * positive lifetime: it becomes the token (a new generation). Ends the
+ * fetch and notifies the subscribers. Returns whether a token was got;
+ * the caller frees t and hands its own waiters back.
  */
 bool crm_token_fetch_done(crm_job *t, bool ok_io);
 
-/* Hands every waiting call back through the resume callback, with
- * got_token (the one way waiters leave but expiry and stop). */
-void crm_token_resume_all(bool got_token);
+/* The fetch could not start (CRM_TOKEN_FAILED) or its instance is going
+ * away (CRM_TOKEN_ABANDONED): it ends and the subscribers are told. */
+void crm_token_fetch_end(crm_token_news news);
 
-/* Fails (resume, false) the waiters whose budget ends at or before now.
- * Returns the earliest budget end of those left, or `next` if sooner. */
-double crm_token_expire(double now, double next);
-
-/* For stopping: the fetch job is dropped (freed, no fetch in flight). */
-void crm_token_drop_fetch(crm_job *t);
-
-/* For stopping: takes the waiting calls (singly linked) away. */
-crm_job *crm_token_take_waiters(void);
+/* Ends sub's subscription (an instance going away). */
+void crm_token_leave(crm_token_sub *sub);
 
 #endif
