@@ -21,6 +21,7 @@
 #include "store.h"
 
 #include "entropy.h"
+#include "store_call.h"
 #include "store_codec.h"
 #include "store_conn.h"
 #include "store_internal.h"
@@ -66,23 +67,6 @@ store_status store_fail(store_status st, const char *msg, char *err,
                         size_t err_len) {
   snprintf(err, err_len, "%s", msg);
   return st;
-}
-
-/* The session, lock and tombstone keys of a conversation. */
-typedef struct {
-  char session[STORE_KEY_MAX];
-  char lock[STORE_KEY_MAX];
-  char deleted[STORE_KEY_MAX];
-} session_keys;
-
-/* Fill *k for conversation `id`; false (err filled) when a key is too
- * long. */
-static bool keys_for(session_keys *k, const char *id, char *err,
-                     size_t err_len) {
-  return store_key(k->session, sizeof k->session, "session", id, err,
-                   err_len) &&
-         store_key(k->lock, sizeof k->lock, "lock", id, err, err_len) &&
-         store_key(k->deleted, sizeof k->deleted, "deleted", id, err, err_len);
 }
 
 /* ---------------------------------------------------------------------
@@ -139,14 +123,162 @@ static bool reply_session(const redisReply *r, flow_session *out, char *err,
 }
 
 /* ---------------------------------------------------------------------
- * Operations.
+ * Requests: one builder per operation (see store_call.h).
  * ------------------------------------------------------------------- */
 
-store_status store_create(const char *id, const char *token,
-                          flow_session *existing, char *err, size_t err_len) {
-  flow_link none;
-  return store_create_linked(id, token, NULL, existing, &none, err, err_len);
+store_status store_call_create(store_call *c, const char *id, const char *token,
+                               const char *linked_id, char *err,
+                               size_t err_len) {
+  bool want_link = linked_id && *linked_id;
+  store_call_start(c, STORE_SCRIPT_CREATE, STORE_READ_CREATE);
+  c->want_link = want_link;
+  /* Without a link the third key is the session again (see script_create). */
+  if (!store_call_key(c, "session", id, err, err_len) ||
+      !store_call_key(c, "lock", id, err, err_len) ||
+      !store_call_key(c, "session", want_link ? linked_id : id, err, err_len) ||
+      !store_call_key(c, "deleted", id, err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_arg(c, token);
+  store_call_int(c, cfg.lock_ms);
+  store_call_arg(c, want_link ? "1" : "0");
+  if (!store_call_key_arg(c, "lockout", "", err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_int(c, cfg.lockout_max_failures);
+  return store_call_built(c, err, err_len);
 }
+
+store_status store_call_begin(store_call *c, const char *id, const char *token,
+                              unsigned allowed_states,
+                              flow_attempt_counter counter, char *err,
+                              size_t err_len) {
+  store_call_start(c, STORE_SCRIPT_BEGIN, STORE_READ_BEGIN);
+  if (!store_call_key(c, "session", id, err, err_len) ||
+      !store_call_key(c, "lock", id, err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_arg(c, token);
+  store_call_int(c, cfg.lock_ms);
+  store_call_arg(c, counter == FLOW_COUNTER_IDENTIFY ? "identifyAttempts"
+                    : counter == FLOW_COUNTER_VERIFY ? "verifyAttempts"
+                                                     : "");
+  if (!store_call_key_arg(c, "lockout", "", err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_int(c, cfg.lockout_max_failures);
+  store_call_int(c, cfg.lockout_failure_memory_seconds);
+  if (!store_call_key_arg(c, "limit", "global", err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_int(c, cfg.global_max_failures_per_minute);
+  if (!store_call_key_arg(c, "limit:caller", "", err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_int(c, cfg.caller_max_failures);
+  store_call_int(c, cfg.caller_window_seconds);
+  for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)
+    if (allowed_states & (1u << s))
+      store_call_arg(c, flow_state_name((flow_state)s));
+  return store_call_built(c, err, err_len);
+}
+
+/* The commit script's keys: session, lock, the customer's lockout counter,
+ * the report hour hash, stream and dropped counter, the customer's lockout
+ * count, the global and the caller's failure counters. False (err filled)
+ * when a key is too long. */
+static bool commit_keys(store_call *c, const flow_session *s,
+                        const report_record *rec, char *err, size_t err_len) {
+  /* With no customer the lockout key is never read or written; name a key
+   * that cannot be a customer's so the script's key list stays fixed. */
+  const char *cid = s->customer_id[0] ? s->customer_id : "-none-";
+  const char *id = s->conversation_id;
+  return store_call_key(c, "session", id, err, err_len) &&
+         store_call_key(c, "lock", id, err, err_len) &&
+         store_call_key(c, "lockout", cid, err, err_len) &&
+         store_call_key(c, "report:h", rec ? rec->hour : "none", err,
+                        err_len) &&
+         store_call_key(c, "report", "events", err, err_len) &&
+         store_call_key(c, "report", "dropped", err, err_len) &&
+         store_call_key(c, "lockouts", cid, err, err_len) &&
+         store_call_key(c, "limit", "global", err, err_len) &&
+         store_call_key(c, "limit:caller",
+                        s->ani_hash[0] ? s->ani_hash : "-none-", err, err_len);
+}
+
+/* The commit script's first COMMIT_HEAD arguments (see script_commit),
+ * written to head[]; nrep is how many report arguments follow them. */
+#define COMMIT_HEAD 12
+static void commit_head_args(store_call *c, const char **head,
+                             const flow_session *s, const char *token,
+                             flow_lockout_effect lockout, bool check_lockout,
+                             int nrep) {
+  head[0] = token;
+  head[1] = store_call_num(c, cfg.session_ttl_seconds);
+  head[2] = !s->customer_id[0]                       ? "none"
+            : lockout == FLOW_LOCKOUT_RECORD_FAILURE ? "fail"
+            : lockout == FLOW_LOCKOUT_CLEAR          ? "clear"
+                                                     : "none";
+  head[3] = check_lockout && s->customer_id[0] ? "1" : "0";
+  head[4] = store_call_num(c, cfg.lockout_max_failures);
+  head[5] = store_call_num(c, cfg.lockout_window_seconds);
+  head[6] = store_call_num(c, cfg.lockout_max_lock_seconds);
+  head[7] = store_call_num(c, cfg.lockout_escalation_reset_seconds);
+  head[8] = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
+  head[9] = cfg.caller_max_failures > 0 && s->ani_hash[0] ? "1" : "0";
+  head[10] = store_call_num(c, cfg.lockout_failure_memory_seconds);
+  head[11] = store_call_num(c, nrep);
+}
+
+store_status store_call_commit(store_call *c, const flow_session *s,
+                               const char *token, flow_lockout_effect lockout,
+                               bool check_lockout, const report_record *rec,
+                               char *err, size_t err_len) {
+  store_call_start(c, STORE_SCRIPT_COMMIT, STORE_READ_COMMIT);
+  if (!commit_keys(c, s, rec, err, err_len))
+    return STORE_UNAVAILABLE;
+  const char **head = c->argv + c->argc;
+  int nrep = store_report_args(rec, head + COMMIT_HEAD, &c->report_texts);
+  if (!store_session_encode(s, head + COMMIT_HEAD + nrep, &c->session_texts,
+                            err, err_len))
+    return STORE_CORRUPT;
+  commit_head_args(c, head, s, token, lockout, check_lockout, nrep);
+  c->argc += COMMIT_HEAD + nrep + 2 * STORE_SESSION_FIELDS;
+  return store_call_built(c, err, err_len);
+}
+
+store_status store_call_release(store_call *c, const char *id,
+                                const char *token, char *err, size_t err_len) {
+  store_call_start(c, STORE_SCRIPT_RELEASE, STORE_READ_RELEASE);
+  if (!store_call_key(c, "lock", id, err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_arg(c, token);
+  return store_call_built(c, err, err_len);
+}
+
+void store_call_let_go(store_call *c, const char *const *begin_argv,
+                       int begin_nkeys) {
+  store_call_start(c, STORE_SCRIPT_RELEASE, STORE_READ_RELEASE);
+  store_call_raw_key(c, begin_argv[1]);
+  store_call_arg(c, begin_argv[begin_nkeys]);
+}
+
+store_status store_call_get(store_call *c, const char *id, char *err,
+                            size_t err_len) {
+  store_call_start(c, STORE_SCRIPT_GET, STORE_READ_GET);
+  if (!store_call_key(c, "session", id, err, err_len))
+    return STORE_UNAVAILABLE;
+  return store_call_built(c, err, err_len);
+}
+
+store_status store_call_delete(store_call *c, const char *id, char *err,
+                               size_t err_len) {
+  store_call_start(c, STORE_SCRIPT_DELETE, STORE_READ_DELETE);
+  if (!store_call_key(c, "session", id, err, err_len) ||
+      !store_call_key(c, "lock", id, err, err_len) ||
+      !store_call_key(c, "deleted", id, err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_int(c, cfg.session_ttl_seconds);
+  return store_call_built(c, err, err_len);
+}
+
+/* ---------------------------------------------------------------------
+ * Replies: one reader per operation (see store_call.h).
+ * ------------------------------------------------------------------- */
 
 /* The linked session of a create reply that took the lock ({'ok', hash or
  * {}, locked}). A record that cannot be read is a link to nothing usable:
@@ -163,52 +295,35 @@ static void reply_link(const redisReply *r, flow_link *link) {
                           r->element[2]->integer == 1;
 }
 
-store_status store_create_linked(const char *id, const char *token,
-                                 const char *linked_id, flow_session *existing,
-                                 flow_link *link, char *err, size_t err_len) {
-  memset(link, 0, sizeof *link);
-  session_keys k;
-  char linked_key[STORE_KEY_MAX];
-  bool want_link = linked_id && *linked_id;
-  if (!keys_for(&k, id, err, err_len) ||
-      (want_link && !store_key(linked_key, sizeof linked_key, "session",
-                               linked_id, err, err_len)))
-    return STORE_UNAVAILABLE;
-  char lock_ms[16], prefix[STORE_KEY_MAX], max[16];
-  snprintf(lock_ms, sizeof lock_ms, "%d", cfg.lock_ms);
-  snprintf(prefix, sizeof prefix, "%slockout:", cfg.key_prefix);
-  snprintf(max, sizeof max, "%d", cfg.lockout_max_failures);
-  const char *keys[] = {k.session, k.lock, want_link ? linked_key : k.session,
-                        k.deleted};
-  const char *args[] = {token, lock_ms, want_link ? "1" : "0", prefix, max};
-  redisReply *r =
-      store_conn_script(STORE_SCRIPT_CREATE, keys, 4, args, 5, err, err_len);
-  if (!r)
-    return STORE_UNAVAILABLE;
+void store_read_create(const redisReply *r, bool want_link, store_result *out) {
+  char *err = out->err;
+  size_t err_len = sizeof out->err;
   store_status st = status_of(r,
                               ST(STORE_OK) | ST(STORE_BUSY) | ST(STORE_EXISTS) |
                                   ST(STORE_CORRUPT) | ST(STORE_DELETED),
                               err, err_len);
-  if (st == STORE_EXISTS && !reply_session(r, existing, err, err_len))
+  if (st == STORE_EXISTS && !reply_session(r, &out->session, err, err_len))
     st = STORE_CORRUPT;
   else if (st == STORE_CORRUPT)
     store_fail(st, "session key is not a hash", err, err_len);
   else if (st == STORE_OK && want_link)
-    reply_link(r, link);
-  freeReplyObject(r);
-  return st;
+    reply_link(r, &out->link);
+  out->status = st;
 }
 
-/*
- * The begin script's reply as a status (see store_begin() in store.h), with
- * *out and *customer_locked filled. Frees r. When the script took the lock
- * but the session cannot be decoded, the lock is let go here, so the caller
- * has nothing to release.
- */
-static store_status begin_result(redisReply *r, const char *id,
-                                 const char *token, flow_session *out,
-                                 bool *customer_locked, store_limit *limit,
-                                 char *err, size_t err_len) {
+/* A begin reply's fourth element: the limit that held a verify. */
+static store_limit reply_limit(const redisReply *r) {
+  const redisReply *w = r->elements >= 4 ? r->element[3] : NULL;
+  if (!w || w->type != REDIS_REPLY_STRING)
+    return STORE_LIMIT_NONE;
+  return strcmp(w->str, "global") == 0   ? STORE_LIMIT_GLOBAL
+         : strcmp(w->str, "caller") == 0 ? STORE_LIMIT_CALLER
+                                         : STORE_LIMIT_NONE;
+}
+
+void store_read_begin(const redisReply *r, store_result *out, bool *let_go) {
+  char *err = out->err;
+  size_t err_len = sizeof out->err;
   store_status st =
       status_of(r,
                 ST(STORE_NOT_FOUND) | ST(STORE_BUSY) | ST(STORE_CORRUPT) |
@@ -217,84 +332,128 @@ static store_status begin_result(redisReply *r, const char *id,
   if (st == STORE_CORRUPT) {
     store_fail(st, "session or lockout counter is malformed", err, err_len);
   } else if ((st == STORE_OK || st == STORE_WRONG_STATE) &&
-             !reply_session(r, out, err, err_len)) {
-    freeReplyObject(r);
-    if (st == STORE_OK) {
-      /* We hold the lock on a record we cannot read: let it go, so the
-       * caller has nothing to release. */
-      char ignored[STORE_ERR_MAX];
-      store_release(id, token, ignored, sizeof ignored);
-    }
-    return STORE_CORRUPT;
+             !reply_session(r, &out->session, err, err_len)) {
+    /* Took the lock on a record nobody can read: let it go, so the
+     * caller has nothing to release. */
+    *let_go = st == STORE_OK;
+    st = STORE_CORRUPT;
   } else if (st == STORE_OK) {
-    *customer_locked = r->elements >= 3 &&
-                       r->element[2]->type == REDIS_REPLY_INTEGER &&
-                       r->element[2]->integer == 1;
-    const redisReply *w = r->elements >= 4 ? r->element[3] : NULL;
-    if (w && w->type == REDIS_REPLY_STRING)
-      *limit = strcmp(w->str, "global") == 0   ? STORE_LIMIT_GLOBAL
-               : strcmp(w->str, "caller") == 0 ? STORE_LIMIT_CALLER
-                                               : STORE_LIMIT_NONE;
+    out->customer_locked = r->elements >= 3 &&
+                           r->element[2]->type == REDIS_REPLY_INTEGER &&
+                           r->element[2]->integer == 1;
+    out->limit = reply_limit(r);
   }
-  freeReplyObject(r);
-  return st;
+  out->status = st;
 }
 
-/* The begin script's numbers and key names (see script_begin). */
-typedef struct {
-  char lock_ms[16], max[16], memory[16], gmax[16], cmax[16], cwindow[16];
-  char prefix[STORE_KEY_MAX], global[STORE_KEY_MAX], caller[STORE_KEY_MAX];
-} begin_texts;
+void store_read_commit(const redisReply *r, store_result *out) {
+  char *err = out->err;
+  size_t err_len = sizeof out->err;
+  store_status st = status_of(r,
+                              ST(STORE_OK) | ST(STORE_LOCK_LOST) |
+                                  ST(STORE_CUSTOMER_LOCKED) | ST(STORE_CORRUPT),
+                              err, err_len);
+  if (st == STORE_OK && r->elements >= 2 &&
+      r->element[1]->type == REDIS_REPLY_STRING &&
+      strcmp(r->element[1]->str, "1") == 0)
+    out->dropped = true;
+  if (st == STORE_OK && r->elements >= 3 &&
+      r->element[2]->type == REDIS_REPLY_STRING)
+    out->lockout_level = (int)strtol(r->element[2]->str, NULL, 10);
+  if (st == STORE_LOCK_LOST)
+    store_fail(st, LOCK_LOST_MSG, err, err_len);
+  else if (st == STORE_CORRUPT)
+    store_fail(st, "lockout counter is not a number", err, err_len);
+  out->status = st;
+}
 
-static void begin_texts_fill(begin_texts *t) {
-  snprintf(t->prefix, sizeof t->prefix, "%slockout:", cfg.key_prefix);
-  snprintf(t->global, sizeof t->global, "%slimit:global", cfg.key_prefix);
-  snprintf(t->caller, sizeof t->caller, "%slimit:caller:", cfg.key_prefix);
-  snprintf(t->lock_ms, sizeof t->lock_ms, "%d", cfg.lock_ms);
-  snprintf(t->max, sizeof t->max, "%d", cfg.lockout_max_failures);
-  snprintf(t->memory, sizeof t->memory, "%d",
-           cfg.lockout_failure_memory_seconds);
-  snprintf(t->gmax, sizeof t->gmax, "%d", cfg.global_max_failures_per_minute);
-  snprintf(t->cmax, sizeof t->cmax, "%d", cfg.caller_max_failures);
-  snprintf(t->cwindow, sizeof t->cwindow, "%d", cfg.caller_window_seconds);
+void store_read_release(const redisReply *r, store_result *out) {
+  store_status st = status_of(r, ST(STORE_OK) | ST(STORE_LOCK_LOST), out->err,
+                              sizeof out->err);
+  if (st == STORE_LOCK_LOST)
+    store_fail(st, LOCK_LOST_MSG, out->err, sizeof out->err);
+  out->status = st;
+}
+
+void store_read_get(const redisReply *r, store_result *out) {
+  char *err = out->err;
+  size_t err_len = sizeof out->err;
+  store_status st = status_of(
+      r, ST(STORE_NOT_FOUND) | ST(STORE_CORRUPT) | ST(STORE_OK), err, err_len);
+  if (st == STORE_CORRUPT)
+    store_fail(st, "session key is not a hash", err, err_len);
+  else if (st == STORE_OK && !reply_session(r, &out->session, err, err_len))
+    st = STORE_CORRUPT;
+  out->status = st;
+}
+
+void store_read_delete(const redisReply *r, store_result *out) {
+  out->status = status_of(r, ST(STORE_OK) | ST(STORE_NOT_FOUND), out->err,
+                          sizeof out->err);
+}
+
+/* ---------------------------------------------------------------------
+ * The blocking operations: a call run on this thread's connection.
+ * ------------------------------------------------------------------- */
+
+store_status store_call_run(store_status built, store_call *c,
+                            store_result *res, char *err, size_t err_len) {
+  res->status = built;
+  if (built == STORE_OK) {
+    redisReply *r =
+        store_conn_script(c->script, c->argv, c->nkeys, c->argv + c->nkeys,
+                          c->argc - c->nkeys, res->err, sizeof res->err);
+    bool let_go = false;
+    if (r)
+      store_call_read(c->read, c->want_link, r, res, &let_go);
+    else
+      res->status = STORE_UNAVAILABLE;
+    freeReplyObject(r);
+    if (let_go) {
+      store_call release;
+      store_result ignored = {0};
+      store_call_let_go(&release, c->argv, c->nkeys);
+      store_call_run(STORE_OK, &release, &ignored, NULL, 0);
+    }
+  }
+  if (res->err[0] && err_len > 0)
+    snprintf(err, err_len, "%s", res->err);
+  return res->status;
+}
+
+store_status store_create(const char *id, const char *token,
+                          flow_session *existing, char *err, size_t err_len) {
+  flow_link none;
+  return store_create_linked(id, token, NULL, existing, &none, err, err_len);
+}
+
+store_status store_create_linked(const char *id, const char *token,
+                                 const char *linked_id, flow_session *existing,
+                                 flow_link *link, char *err, size_t err_len) {
+  store_call c;
+  store_result res = {0};
+  store_status built =
+      store_call_create(&c, id, token, linked_id, res.err, sizeof res.err);
+  store_status st = store_call_run(built, &c, &res, err, err_len);
+  if (st == STORE_EXISTS)
+    *existing = res.session;
+  *link = res.link;
+  return st;
 }
 
 store_status store_begin(const char *id, const char *token,
                          unsigned allowed_states, flow_attempt_counter counter,
                          flow_session *out, bool *customer_locked,
                          store_limit *limit, char *err, size_t err_len) {
-  *customer_locked = false;
-  *limit = STORE_LIMIT_NONE;
-  memset(out, 0, sizeof *out);
-  session_keys k;
-  if (!keys_for(&k, id, err, err_len))
-    return STORE_UNAVAILABLE;
-  begin_texts t = {0};
-  begin_texts_fill(&t);
-  const char *args[11 + FLOW_STATE_COMPLETED + 1] = {
-      token,
-      t.lock_ms,
-      counter == FLOW_COUNTER_IDENTIFY ? "identifyAttempts"
-      : counter == FLOW_COUNTER_VERIFY ? "verifyAttempts"
-                                       : "",
-      t.prefix,
-      t.max,
-      t.memory,
-      t.global,
-      t.gmax,
-      t.caller,
-      t.cmax,
-      t.cwindow};
-  int nargs = 11;
-  for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)
-    if (allowed_states & (1u << s))
-      args[nargs++] = flow_state_name((flow_state)s);
-  const char *keys[] = {k.session, k.lock};
-  redisReply *r =
-      store_conn_script(STORE_SCRIPT_BEGIN, keys, 2, args, nargs, err, err_len);
-  if (!r)
-    return STORE_UNAVAILABLE;
-  return begin_result(r, id, token, out, customer_locked, limit, err, err_len);
+  store_call c;
+  store_result res = {0};
+  store_status built = store_call_begin(&c, id, token, allowed_states, counter,
+                                        res.err, sizeof res.err);
+  store_status st = store_call_run(built, &c, &res, err, err_len);
+  *out = res.session;
+  *customer_locked = res.customer_locked;
+  *limit = res.limit;
+  return st;
 }
 
 /*
@@ -310,188 +469,49 @@ store_status store_commit(const flow_session *s, const char *token,
                              err, err_len);
 }
 
-/* The commit script's keys beyond session and lock: the customer's
- * lockout counter, the report hour hash, stream and dropped counter. */
-typedef struct {
-  char lockout[STORE_KEY_MAX], hour[STORE_KEY_MAX], stream[STORE_KEY_MAX],
-      dropped[STORE_KEY_MAX], level[STORE_KEY_MAX], global[STORE_KEY_MAX],
-      caller[STORE_KEY_MAX];
-} commit_keys;
-
-/* Fill *k for session `s` and report `rec` (may be NULL); false (err
- * filled) when a key is too long. */
-static bool commit_keys_for(commit_keys *k, const flow_session *s,
-                            const report_record *rec, char *err,
-                            size_t err_len) {
-  /* With no customer the lockout key is never read or written; name a key
-   * that cannot be a customer's so the script's key list stays fixed. */
-  const char *cid = s->customer_id[0] ? s->customer_id : "-none-";
-  return store_key(k->lockout, sizeof k->lockout, "lockout", cid, err,
-                   err_len) &&
-         store_key(k->level, sizeof k->level, "lockouts", cid, err, err_len) &&
-         store_key(k->global, sizeof k->global, "limit", "global", err,
-                   err_len) &&
-         store_key(k->caller, sizeof k->caller, "limit:caller",
-                   s->ani_hash[0] ? s->ani_hash : "-none-", err, err_len) &&
-         store_key(k->hour, sizeof k->hour, "report:h",
-                   rec ? rec->hour : "none", err, err_len) &&
-         store_key(k->stream, sizeof k->stream, "report", "events", err,
-                   err_len) &&
-         store_key(k->dropped, sizeof k->dropped, "report", "dropped", err,
-                   err_len);
-}
-
-/* The commit script's first COMMIT_HEAD arguments (see script_commit),
- * with the numbers they need kept in *txt. */
-#define COMMIT_HEAD 12
-typedef struct {
-  char ttl[16], max[16], window[16], max_lock[16], reset[16], memory[16];
-  char rn[16];
-} commit_texts;
-
-static void commit_head_args(const flow_session *s, const char *token,
-                             flow_lockout_effect lockout, bool check_lockout,
-                             int nrep, const char **args, commit_texts *txt) {
-  snprintf(txt->ttl, sizeof txt->ttl, "%d", cfg.session_ttl_seconds);
-  snprintf(txt->max, sizeof txt->max, "%d", cfg.lockout_max_failures);
-  snprintf(txt->window, sizeof txt->window, "%d", cfg.lockout_window_seconds);
-  snprintf(txt->max_lock, sizeof txt->max_lock, "%d",
-           cfg.lockout_max_lock_seconds);
-  snprintf(txt->reset, sizeof txt->reset, "%d",
-           cfg.lockout_escalation_reset_seconds);
-  snprintf(txt->memory, sizeof txt->memory, "%d",
-           cfg.lockout_failure_memory_seconds);
-  snprintf(txt->rn, sizeof txt->rn, "%d", nrep);
-  args[0] = token;
-  args[1] = txt->ttl;
-  args[2] = !s->customer_id[0]                       ? "none"
-            : lockout == FLOW_LOCKOUT_RECORD_FAILURE ? "fail"
-            : lockout == FLOW_LOCKOUT_CLEAR          ? "clear"
-                                                     : "none";
-  args[3] = check_lockout && s->customer_id[0] ? "1" : "0";
-  args[4] = txt->max;
-  args[5] = txt->window;
-  args[6] = txt->max_lock;
-  args[7] = txt->reset;
-  args[8] = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
-  args[9] = cfg.caller_max_failures > 0 && s->ani_hash[0] ? "1" : "0";
-  args[10] = txt->memory;
-  args[11] = txt->rn;
-}
-
-/* The commit script's reply as a status, with *dropped (may be NULL) set
- * when report data was dropped. Frees r. */
-static store_status commit_result(redisReply *r, bool *dropped,
-                                  int *lockout_level, char *err,
-                                  size_t err_len) {
-  store_status st = status_of(r,
-                              ST(STORE_OK) | ST(STORE_LOCK_LOST) |
-                                  ST(STORE_CUSTOMER_LOCKED) | ST(STORE_CORRUPT),
-                              err, err_len);
-  if (st == STORE_OK && dropped && r->elements >= 2 &&
-      r->element[1]->type == REDIS_REPLY_STRING &&
-      strcmp(r->element[1]->str, "1") == 0)
-    *dropped = true;
-  if (st == STORE_OK && lockout_level && r->elements >= 3 &&
-      r->element[2]->type == REDIS_REPLY_STRING)
-    *lockout_level = (int)strtol(r->element[2]->str, NULL, 10);
-  if (st == STORE_LOCK_LOST)
-    store_fail(st, LOCK_LOST_MSG, err, err_len);
-  else if (st == STORE_CORRUPT)
-    store_fail(st, "lockout counter is not a number", err, err_len);
-  freeReplyObject(r);
-  return st;
-}
-
 store_status store_commit_report(const flow_session *s, const char *token,
                                  flow_lockout_effect lockout,
                                  bool check_lockout, const report_record *rec,
                                  bool *dropped, int *lockout_level, char *err,
                                  size_t err_len) {
-  if (dropped)
-    *dropped = false;
-  if (lockout_level)
-    *lockout_level = 0;
-  session_keys k;
-  commit_keys ck;
-  if (!keys_for(&k, s->conversation_id, err, err_len) ||
-      !commit_keys_for(&ck, s, rec, err, err_len))
-    return STORE_UNAVAILABLE;
-  store_session_texts nums = {0};
-  store_report_texts rtxt;
-  commit_texts ctxt = {0};
-  const char
-      *args[COMMIT_HEAD + STORE_REPORT_ARGS_MAX + 2 * STORE_SESSION_FIELDS];
-  int nrep = store_report_args(rec, args + COMMIT_HEAD, &rtxt);
-  if (!store_session_encode(s, args + COMMIT_HEAD + nrep, &nums, err,
-                            err_len)) {
+  store_call c;
+  store_result res = {0};
+  store_status built = store_call_commit(&c, s, token, lockout, check_lockout,
+                                         rec, res.err, sizeof res.err);
+  if (built == STORE_CORRUPT) {
     char ignored[STORE_ERR_MAX];
     store_release(s->conversation_id, token, ignored, sizeof ignored);
-    return STORE_CORRUPT;
   }
-  commit_head_args(s, token, lockout, check_lockout, nrep, args, &ctxt);
-  const char *keys[] = {k.session,  k.lock,   ck.lockout, ck.hour,  ck.stream,
-                        ck.dropped, ck.level, ck.global,  ck.caller};
-  redisReply *r = store_conn_script(
-      STORE_SCRIPT_COMMIT, keys, 9, args,
-      COMMIT_HEAD + nrep + 2 * STORE_SESSION_FIELDS, err, err_len);
-  if (!r)
-    return STORE_UNAVAILABLE;
-  return commit_result(r, dropped, lockout_level, err, err_len);
+  store_status st = store_call_run(built, &c, &res, err, err_len);
+  if (dropped)
+    *dropped = res.dropped;
+  if (lockout_level)
+    *lockout_level = res.lockout_level;
+  return st;
 }
 
 store_status store_release(const char *id, const char *token, char *err,
                            size_t err_len) {
-  session_keys k;
-  if (!keys_for(&k, id, err, err_len))
-    return STORE_UNAVAILABLE;
-  const char *keys[] = {k.lock}, *args[] = {token};
-  redisReply *r =
-      store_conn_script(STORE_SCRIPT_RELEASE, keys, 1, args, 1, err, err_len);
-  if (!r)
-    return STORE_UNAVAILABLE;
-  store_status st =
-      status_of(r, ST(STORE_OK) | ST(STORE_LOCK_LOST), err, err_len);
-  if (st == STORE_LOCK_LOST)
-    store_fail(st, LOCK_LOST_MSG, err, err_len);
-  freeReplyObject(r);
-  return st;
+  store_call c;
+  store_result res = {0};
+  store_status built =
+      store_call_release(&c, id, token, res.err, sizeof res.err);
+  return store_call_run(built, &c, &res, err, err_len);
 }
 
 store_status store_get(const char *id, flow_session *out, char *err,
                        size_t err_len) {
-  memset(out, 0, sizeof *out);
-  session_keys k;
-  if (!keys_for(&k, id, err, err_len))
-    return STORE_UNAVAILABLE;
-  const char *keys[] = {k.session};
-  redisReply *r =
-      store_conn_script(STORE_SCRIPT_GET, keys, 1, NULL, 0, err, err_len);
-  if (!r)
-    return STORE_UNAVAILABLE;
-  store_status st = status_of(
-      r, ST(STORE_NOT_FOUND) | ST(STORE_CORRUPT) | ST(STORE_OK), err, err_len);
-  if (st == STORE_CORRUPT)
-    store_fail(st, "session key is not a hash", err, err_len);
-  else if (st == STORE_OK && !reply_session(r, out, err, err_len))
-    st = STORE_CORRUPT;
-  freeReplyObject(r);
+  store_call c;
+  store_result res = {0};
+  store_status built = store_call_get(&c, id, res.err, sizeof res.err);
+  store_status st = store_call_run(built, &c, &res, err, err_len);
+  *out = res.session;
   return st;
 }
 
 store_status store_delete(const char *id, char *err, size_t err_len) {
-  session_keys k;
-  if (!keys_for(&k, id, err, err_len))
-    return STORE_UNAVAILABLE;
-  char ttl[16];
-  snprintf(ttl, sizeof ttl, "%d", cfg.session_ttl_seconds);
-  const char *keys[] = {k.session, k.lock, k.deleted}, *args[] = {ttl};
-  redisReply *r =
-      store_conn_script(STORE_SCRIPT_DELETE, keys, 3, args, 1, err, err_len);
-  if (!r)
-    return STORE_UNAVAILABLE;
-  store_status st =
-      status_of(r, ST(STORE_OK) | ST(STORE_NOT_FOUND), err, err_len);
-  freeReplyObject(r);
-  return st;
+  store_call c;
+  store_result res = {0};
+  store_status built = store_call_delete(&c, id, res.err, sizeof res.err);
+  return store_call_run(built, &c, &res, err, err_len);
 }

@@ -106,8 +106,7 @@ static bool setup_command(redisContext *c, const char *what, redisReply *r,
   return ok;
 }
 
-/* Whether r (may be NULL) is a ROLE reply that says master. */
-static bool role_is_master(const redisReply *r) {
+bool store_reply_is_master(const redisReply *r) {
   return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
          r->element[0]->type == REDIS_REPLY_STRING &&
          strcmp(r->element[0]->str, "master") == 0;
@@ -117,7 +116,7 @@ static bool role_is_master(const redisReply *r) {
  * still name the old one for a moment. */
 static bool is_master(redisContext *c, char *err, size_t err_len) {
   redisReply *r = redisCommand(c, "ROLE");
-  bool ok = role_is_master(r);
+  bool ok = store_reply_is_master(r);
   if (!ok)
     snprintf(err, err_len, "redis node is not a master (failover?)");
   freeReplyObject(r);
@@ -248,14 +247,16 @@ static bool connect_if_needed(char *err, size_t err_len) {
   return true;
 }
 
+bool store_reply_is_script(const redisReply *r) {
+  return r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+         r->element[0]->type == REDIS_REPLY_STRING;
+}
+
 redisContext *store_conn_get(char *err, size_t err_len) {
   return connect_if_needed(err, err_len) ? conn.ctx : NULL;
 }
 
-/* Error replies after which this connection must not be used again: the
- * node is a replica now, still loading, or has lost its master. The next
- * call reconnects (through Sentinel, when configured). */
-static bool error_is_fatal(const char *msg) {
+bool store_reply_fatal(const char *msg) {
   return strncmp(msg, "READONLY", 8) == 0 || strncmp(msg, "LOADING", 7) == 0 ||
          strncmp(msg, "MASTERDOWN", 10) == 0;
 }
@@ -273,7 +274,7 @@ static redisReply *vet_reply(redisReply *r, char *err, size_t err_len) {
   }
   if (r->type == REDIS_REPLY_ERROR) {
     snprintf(err, err_len, "redis: %s", r->str);
-    if (error_is_fatal(r->str))
+    if (store_reply_fatal(r->str))
       drop_connection();
     freeReplyObject(r);
     return NULL;
@@ -360,8 +361,7 @@ static redisReply *run_script_once(store_script_id id, const char *const *keys,
   }
   *may_have_run = !r && sent;
   r = vet_reply(r, err, err_len);
-  if (r && (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-            r->element[0]->type != REDIS_REPLY_STRING)) {
+  if (r && !store_reply_is_script(r)) {
     snprintf(err, err_len, "redis: unexpected script reply");
     freeReplyObject(r);
     return NULL;
@@ -433,7 +433,7 @@ static store_status check_once(bool *replace, char *err, size_t err_len) {
     return STORE_UNAVAILABLE;
   }
   bool ok = sentinel
-                ? role_is_master(r)
+                ? store_reply_is_master(r)
                 : r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
   freeReplyObject(r);
   if (ok)

@@ -22,6 +22,7 @@
 #define AUTHFLOW_STORE_CONN_H
 
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store_script.h"
@@ -56,5 +57,18 @@ redisReply *store_conn_script(store_script_id id, const char *const *keys,
  * error reply, or NULL with err filled, as store_conn_script(). */
 redisReply *store_conn_command(int argc, const char **argv, char *err,
                                size_t err_len);
+
+/* Whether r (may be NULL) is a ROLE reply that says master. */
+bool store_reply_is_master(const redisReply *r);
+
+/* Whether error reply text `msg` says this connection must not be used
+ * again: the node is a replica now, still loading, or has lost its
+ * master. The next command reconnects (through Sentinel, when
+ * configured). Nothing ran. */
+bool store_reply_fatal(const char *msg);
+
+/* Whether r has the shape every script answers with: an array whose first
+ * element is a string (the status word). */
+bool store_reply_is_script(const redisReply *r);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include "store.h"
 
+#include "store_call.h"
 #include "store_conn.h"
 #include "store_internal.h"
 
@@ -112,39 +113,50 @@ static bool decode_handoff(const redisReply *a, flow_handoff *h) {
   return seen == 31u && h->customer_id[0] != '\0';
 }
 
+store_status store_call_handoff_take(store_call *c, const char *digest,
+                                     const char *service_line,
+                                     const char *number_digest, char *err,
+                                     size_t err_len) {
+  const store_config *cfg = store_cfg();
+  store_call_start(c, STORE_SCRIPT_HANDOFF_TAKE, STORE_READ_HANDOFF_TAKE);
+  if (!store_call_key(c, "handoff:code", digest, err, err_len) ||
+      !store_call_key(c, "handoff", "failures", err, err_len))
+    return STORE_UNAVAILABLE;
+  store_call_int(c, cfg->handoff_max_failures);
+  store_call_int(c, cfg->handoff_failure_window_seconds);
+  store_call_arg(c, service_line);
+  store_call_arg(c, number_digest ? number_digest : "");
+  return store_call_built(c, err, err_len);
+}
+
+void store_read_handoff_take(const redisReply *r, store_result *out) {
+  out->status = STORE_OK;
+  out->taken = STORE_HANDOFF_NO_MATCH;
+  if (said(r, "ok")) {
+    /* Used up either way: a record we cannot read is not honoured. */
+    if (r->elements >= 2 && r->element[1]->type == REDIS_REPLY_ARRAY &&
+        decode_handoff(r->element[1], &out->handoff))
+      out->taken = STORE_HANDOFF_REDEEMED;
+  } else if (said(r, "tripped")) {
+    out->taken = STORE_HANDOFF_TRIPPED;
+  } else if (said(r, "limited")) {
+    out->taken = STORE_HANDOFF_LIMITED;
+  } else if (!said(r, "no_match")) {
+    out->status = unexpected(r, out->err, sizeof out->err);
+  }
+}
+
 store_status store_handoff_take(const char *digest, const char *service_line,
                                 const char *number_digest, flow_handoff *out,
                                 store_handoff_result *result, char *err,
                                 size_t err_len) {
-  memset(out, 0, sizeof *out);
-  *result = STORE_HANDOFF_NO_MATCH;
-  const store_config *cfg = store_cfg();
-  char key[STORE_KEY_MAX], fkey[STORE_KEY_MAX], max[16], window[16];
-  if (!handoff_key(key, sizeof key, digest, err, err_len) ||
-      !store_key(fkey, sizeof fkey, "handoff", "failures", err, err_len))
-    return STORE_UNAVAILABLE;
-  snprintf(max, sizeof max, "%d", cfg->handoff_max_failures);
-  snprintf(window, sizeof window, "%d", cfg->handoff_failure_window_seconds);
-  const char *keys[] = {key, fkey};
-  const char *args[] = {max, window, service_line,
-                        number_digest ? number_digest : ""};
-  redisReply *r = store_conn_script(STORE_SCRIPT_HANDOFF_TAKE, keys, 2, args, 4,
-                                    err, err_len);
-  if (!r)
-    return STORE_UNAVAILABLE;
-  store_status st = STORE_OK;
-  if (said(r, "ok")) {
-    /* Used up either way: a record we cannot read is not honoured. */
-    if (r->elements >= 2 && r->element[1]->type == REDIS_REPLY_ARRAY &&
-        decode_handoff(r->element[1], out))
-      *result = STORE_HANDOFF_REDEEMED;
-  } else if (said(r, "tripped")) {
-    *result = STORE_HANDOFF_TRIPPED;
-  } else if (said(r, "limited")) {
-    *result = STORE_HANDOFF_LIMITED;
-  } else if (!said(r, "no_match")) {
-    st = unexpected(r, err, err_len);
-  }
-  freeReplyObject(r);
+  store_call c;
+  store_result res = {0};
+  res.taken = STORE_HANDOFF_NO_MATCH;
+  store_status built = store_call_handoff_take(
+      &c, digest, service_line, number_digest, res.err, sizeof res.err);
+  store_status st = store_call_run(built, &c, &res, err, err_len);
+  *out = res.handoff;
+  *result = res.taken;
   return st;
 }

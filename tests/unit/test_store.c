@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "redis_server.h"
 #include "store.h"
 
 #define SESSION_TTL 300
@@ -50,89 +51,25 @@ static int test_serial;
  * ------------------------------------------------------------------- */
 
 static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return redis_test_now_ms();
 }
 
 static void sleep_ms(int ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
+  redis_test_sleep_ms(ms);
 }
 
-/* A loopback port nobody listens on right now. */
 static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-    port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
-
-static bool raw_ping(int port) {
-  struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
-  redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-  bool ok = false;
-  if (c && !c->err) {
-    redisSetTimeout(c, tv);
-    redisReply *r = redisCommand(c, "PING");
-    ok = r && r->type == REDIS_REPLY_STATUS;
-    freeReplyObject(r);
-  }
-  redisFree(c);
-  return ok;
+  return redis_test_free_port();
 }
 
 /* Start redis-server on `port` and wait until it answers PING. */
 static bool start_redis(int port) {
-  char port_arg[16];
-  snprintf(port_arg, sizeof port_arg, "%d", port);
-  pid_t pid = fork();
-  if (pid < 0)
-    return false;
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      dup2(devnull, STDIN_FILENO);
-      dup2(devnull, STDOUT_FILENO);
-      dup2(devnull, STDERR_FILENO);
-    }
-    char *argv[] = {"redis-server", "--port",      port_arg, "--bind",
-                    "127.0.0.1",    "--save",      "",       "--appendonly",
-                    "no",           "--daemonize", "no",     NULL};
-    execvp("redis-server", argv);
-    execv("/usr/bin/redis-server", argv);
-    _exit(127);
-  }
-  redis_pid = pid;
-  for (int i = 0; i < 100; i++) {
-    if (raw_ping(port))
-      return true;
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      redis_pid = -1;
-      return false;
-    }
-    sleep_ms(50);
-  }
-  return false;
+  redis_pid = redis_test_start(port);
+  return redis_pid > 0;
 }
 
 static void stop_redis(void) {
-  if (redis_pid <= 0)
-    return;
-  kill(redis_pid, SIGCONT);
-  kill(redis_pid, SIGKILL);
-  waitpid(redis_pid, NULL, 0);
+  redis_test_stop(redis_pid);
   redis_pid = -1;
 }
 

@@ -1,0 +1,119 @@
+/*
+ * store_call: the request half every operation shares (argv and the text
+ * area its keys and numbers live in), and the dispatch to each
+ * operation's reply reader. See store_call.h.
+ */
+#include "store_call.h"
+
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void store_call_start(store_call *c, store_script_id id, store_read_kind read) {
+  c->script = id;
+  c->read = read;
+  c->want_link = false;
+  c->bad = false;
+  c->nkeys = 0;
+  c->argc = 0;
+  c->used = 0;
+}
+
+/* Append s to argv; a full argv marks the call bad (never with the
+ * builders here: STORE_CALL_ARGV_MAX is their most). */
+static void push(store_call *c, const char *s) {
+  if (c->argc >= STORE_CALL_ARGV_MAX) {
+    c->bad = true;
+    return;
+  }
+  c->argv[c->argc++] = s;
+}
+
+/* Write "<prefix><kind>:<id>" into the text area and append it; false
+ * (err filled) when it is too long. */
+static bool push_key(store_call *c, const char *kind, const char *id, char *err,
+                     size_t err_len) {
+  size_t room = sizeof c->text - c->used;
+  if (room > STORE_KEY_MAX)
+    room = STORE_KEY_MAX;
+  char *out = c->text + c->used;
+  if (!store_key(out, room, kind, id, err, err_len))
+    return false;
+  c->used += strlen(out) + 1;
+  push(c, out);
+  return true;
+}
+
+bool store_call_key(store_call *c, const char *kind, const char *id, char *err,
+                    size_t err_len) {
+  if (!push_key(c, kind, id, err, err_len))
+    return false;
+  c->nkeys = c->argc;
+  return true;
+}
+
+bool store_call_key_arg(store_call *c, const char *kind, const char *id,
+                        char *err, size_t err_len) {
+  return push_key(c, kind, id, err, err_len);
+}
+
+void store_call_raw_key(store_call *c, const char *key) {
+  push(c, key);
+  c->nkeys = c->argc;
+}
+
+store_status store_call_built(const store_call *c, char *err, size_t err_len) {
+  if (!c->bad)
+    return STORE_OK;
+  snprintf(err, err_len, "store: request too large");
+  return STORE_UNAVAILABLE;
+}
+
+void store_call_arg(store_call *c, const char *s) {
+  push(c, s);
+}
+
+const char *store_call_num(store_call *c, long long v) {
+  size_t room = sizeof c->text - c->used;
+  int n = snprintf(c->text + c->used, room, "%lld", v);
+  if (n < 0 || (size_t)n >= room) {
+    c->bad = true;
+    return "0";
+  }
+  const char *s = c->text + c->used;
+  c->used += (size_t)n + 1;
+  return s;
+}
+
+void store_call_int(store_call *c, long long v) {
+  push(c, store_call_num(c, v));
+}
+
+void store_call_read(store_read_kind read, bool want_link, const redisReply *r,
+                     store_result *out, bool *let_go) {
+  *let_go = false;
+  switch (read) {
+  case STORE_READ_CREATE:
+    store_read_create(r, want_link, out);
+    break;
+  case STORE_READ_BEGIN:
+    store_read_begin(r, out, let_go);
+    break;
+  case STORE_READ_COMMIT:
+    store_read_commit(r, out);
+    break;
+  case STORE_READ_RELEASE:
+    store_read_release(r, out);
+    break;
+  case STORE_READ_GET:
+    store_read_get(r, out);
+    break;
+  case STORE_READ_DELETE:
+    store_read_delete(r, out);
+    break;
+  case STORE_READ_HANDOFF_TAKE:
+    store_read_handoff_take(r, out);
+    break;
+  }
+}
