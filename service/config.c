@@ -12,7 +12,9 @@
  */
 #include "config.h"
 
+#include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config_error.h"
 
@@ -25,7 +27,7 @@
 static const config defaults = {
     .port = 8080,
     .bind_address = "0.0.0.0",
-    .threads = 4, /* workers wait on Redis round trips: see README */
+    .threads = 0, /* one event loop per online core (config_loop_count) */
     .max_body_bytes = 16384,
     .connection_timeout_seconds = 15,
     .max_connections = 4096,
@@ -189,4 +191,16 @@ const config_service_line *config_find_service_line(const config *cfg,
     if (strcmp(cfg->service_lines[i].name, name) == 0)
       return &cfg->service_lines[i];
   return NULL;
+}
+
+int config_loop_count(const config *c) {
+  if (c->threads > 0)
+    return c->threads;
+  /* The cores this process may run on (a cpuset narrows them; a CPU quota
+   * does not: containers with a limit set server.threads). */
+  cpu_set_t set;
+  long cores = sched_getaffinity(0, sizeof set, &set) == 0
+                   ? CPU_COUNT(&set)
+                   : sysconf(_SC_NPROCESSORS_ONLN);
+  return cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
 }

@@ -7,7 +7,7 @@
  *
  * File shape (every key optional):
  * {
- *   "server":  {"port":8080, "bindAddress":"0.0.0.0", "threads":2,
+ *   "server":  {"port":8080, "bindAddress":"0.0.0.0", "threads":0,
  *               "maxBodyBytes":16384, "connectionTimeoutSeconds":15,
  *               "maxConnections":4096},
  *   "apiKeys": ["key1","key2"],
@@ -97,7 +97,7 @@ typedef struct {
   /* server */
   int port;
   char bind_address[64];
-  int threads;
+  int threads; /* event loops; 0: one per online core */
   size_t max_body_bytes;
   int connection_timeout_seconds;
   int max_connections;
@@ -213,6 +213,10 @@ long config_step_worst_case_ms(const config *cfg);
 bool config_timeout_warning(const config *cfg, char *out, size_t out_len);
 
 /* The service line called `name`, or NULL. */
+/* How many event loops (threads serving callers' steps) to run:
+ * server.threads, or when that is 0 one per online core (1..64). */
+int config_loop_count(const config *cfg);
+
 const config_service_line *config_find_service_line(const config *cfg,
                                                     const char *name);
 

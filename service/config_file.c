@@ -15,7 +15,7 @@
 
 static const config_num_field server_nums[] = {
     {"port", CONFIG_NUM_INT, offsetof(config, port), 0, 65535},
-    {"threads", CONFIG_NUM_INT, offsetof(config, threads), 1, 64},
+    {"threads", CONFIG_NUM_INT, offsetof(config, threads), 0, 64},
     {"maxBodyBytes", CONFIG_NUM_SIZE, offsetof(config, max_body_bytes), 1024,
      1048576},
     {"connectionTimeoutSeconds", CONFIG_NUM_INT,

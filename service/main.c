@@ -197,7 +197,8 @@ static void raise_fd_limit(const config *cfg) {
       getrlimit(RLIMIT_NOFILE, &lim);
   }
   rlim_t need = (rlim_t)cfg->max_connections +
-                (rlim_t)cfg->crm_max_connections + 64 + (rlim_t)cfg->threads;
+                (rlim_t)cfg->crm_max_connections + 64 +
+                (rlim_t)config_loop_count(cfg);
   if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need)
     log_warn("the open-file limit is below what server.maxConnections and "
              "crm.maxConnections may need; raise it (ulimit -n)",
@@ -477,7 +478,7 @@ static int serve(const config *cfg) {
   log_lifecycle("listening", LOG_INT("port", http_port()),
                 LOG_BOOL("dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1),
                 LOG_STR("version", AUTHFLOW_VERSION),
-                LOG_INT("threads", cfg->threads),
+                LOG_INT("loops", config_loop_count(cfg)),
                 LOG_INT("serviceLines", (int64_t)cfg->service_line_count));
 
   int sig = 0;

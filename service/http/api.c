@@ -222,80 +222,100 @@ void api_reply_store_error(api_response *resp, store_status st,
 }
 
 /* ---------------------------------------------------------------------
- * Steps.
+ * Steps. Each phase is started by the one before it, from its callback:
+ *
+ *   start:  create script -> plan -> [CRM] -> commit -> answer
+ *   others: reserve script -> [handoff script] -> plan -> [CRM] -> commit
+ *           -> answer
+ *
+ * A phase that ends the step (an answer, an error) calls finish().
  * ------------------------------------------------------------------- */
+
+/* The step's answer is in *step->resp: hand it back. */
+static void finish(api_step *step) {
+  if (step->has_req) {
+    request_free(&step->req);
+    step->has_req = false;
+  }
+  explicit_bzero(step->answer, sizeof step->answer);
+  step->done(step->done_ctx);
+}
+
+/* Gives back the step's session lock after a step that will not commit
+ * (the session is left exactly as it was). Nobody waits for the answer:
+ * a lost release only means the lock expires by itself. */
+static void release_step(api_step *step) {
+  store_release_async(step->conversation_id, step->token);
+  step->lock_held = false;
+}
+
+/* Releases the lock, fills the store error and ends the step. */
+static void fail_step(api_step *step, store_status st,
+                      const flow_session *current) {
+  if (step->lock_held)
+    release_step(step);
+  api_reply_store_error(step->resp, st, API_STORE_SESSIONS, current,
+                        step->store.err);
+  finish(step);
+}
+
+static void on_committed(void *ctx, store_result *out);
 
 /* Commit `s` with its report data: started counters on a START step, the
  * completion (counters + stream event) when this step completes it. They
  * are written by the same script as the session, so a step is recorded
  * exactly when it commits. */
-static store_status commit_recorded(const api_step *step, const flow_session *s,
-                                    flow_lockout_effect lockout,
-                                    bool check_lockout, char *err,
-                                    size_t err_len) {
+static void commit_recorded(api_step *step, flow_lockout_effect lockout,
+                            bool check_lockout) {
+  const flow_session *s = &step->finished.session;
   report_record rec;
-  bool dropped = false;
-  int lockout_level = 0;
   report_build_record(s, step->is_start,
                       s->state == FLOW_STATE_COMPLETED &&
                           step->state_before != FLOW_STATE_COMPLETED,
                       &rec);
-  store_status st =
-      store_commit_report(s, step->token, lockout, check_lockout, &rec,
-                          &dropped, &lockout_level, err, err_len);
-  if (lockout_level > 0) {
+  store_commit_async(s, step->token, lockout, check_lockout, &rec, &step->store,
+                     on_committed, step);
+}
+
+/* Write the step's result (step->finished) and answer with it. */
+static void commit_and_render(api_step *step) {
+  step->relocking = false;
+  commit_recorded(step, step->finished.lockout, step->finished.check_lockout);
+}
+
+/* The commit's answer. If the store reports the just-identified customer
+ * locked, the session completes as LOCKED instead (one more round trip, on
+ * that rare path only). */
+static void on_committed(void *ctx, store_result *out) {
+  api_step *step = ctx;
+  const flow_session *final = &step->finished.session;
+  if (out->lockout_level > 0) {
     metrics_lockout();
     log_warn("customer locked out",
-             LOG_STR("conversationId", s->conversation_id),
-             LOG_INT("lockout", lockout_level));
+             LOG_STR("conversationId", final->conversation_id),
+             LOG_INT("lockout", out->lockout_level));
   }
-  if (dropped) {
+  if (out->dropped) {
     metrics_report_dropped();
     log_warn("report event dropped",
-             LOG_STR("conversationId", s->conversation_id));
+             LOG_STR("conversationId", final->conversation_id));
   }
-  return st;
-}
-
-/* Gives back the step's session lock after a step that will not commit
- * (the session is left exactly as it was). A failed release is not worth
- * an answer of its own: the lock expires by itself. */
-static void release_step(api_step *step) {
-  char ignored[STORE_ERR_MAX];
-  store_release(step->conversation_id, step->token, ignored, sizeof ignored);
-  step->lock_held = false;
-}
-
-/*
- * Write the step's result and answer with it. Handles the lockout check
- * the flow asked for: if the store reports the just-identified customer
- * locked, the session completes as LOCKED instead (one more round trip,
- * on that rare path only).
- */
-static void commit_and_render(api_step *step, const flow_step *result,
-                              api_response *resp) {
-  char err[STORE_ERR_MAX];
-  const flow_session *final = &result->session;
-  flow_session locked;
-  store_status st = commit_recorded(step, final, result->lockout,
-                                    result->check_lockout, err, sizeof err);
-  if (st == STORE_CUSTOMER_LOCKED) {
+  if (out->status == STORE_CUSTOMER_LOCKED && !step->relocking) {
+    flow_session locked;
     flow_lock_out(final, api_now_ms(), &locked);
-    final = &locked;
-    st =
-        commit_recorded(step, final, FLOW_LOCKOUT_NONE, false, err, sizeof err);
+    step->finished.session = locked;
+    step->relocking = true;
+    commit_recorded(step, FLOW_LOCKOUT_NONE, false);
+    return;
   }
-  if (st != STORE_OK) {
-    if (st == STORE_UNAVAILABLE || st == STORE_LOCK_LOST) {
-      /* Best effort: let the next step in rather than wait for expiry. */
-      release_step(step);
-    }
-    step->lock_held = false;
-    api_reply_store_error(resp, st, API_STORE_SESSIONS, final, err);
+  if (out->status != STORE_OK) {
+    /* Best effort: let the next step in rather than wait for expiry. */
+    if (out->status != STORE_UNAVAILABLE && out->status != STORE_LOCK_LOST)
+      step->lock_held = false;
+    fail_step(step, out->status, final);
     return;
   }
   step->lock_held = false;
-
   size_t idx = line_index(step->line);
   if (step->is_start)
     metrics_session_started(idx, final->method);
@@ -310,20 +330,47 @@ static void commit_and_render(api_step *step, const flow_step *result,
              LOG_INT("identifyAttempts", final->identify_attempts),
              LOG_INT("verifyAttempts", final->verify_attempts));
   }
-  render_session(final, step->line, resp);
+  render_session(final, step->line, step->resp);
+  finish(step);
 }
 
-/* Either finish the planned step now or hand its CRM call to the caller. */
-static api_status plan_outcome(api_step *step, flow_plan_status ps,
-                               const char *answer, api_response *resp) {
+/* The CRM's answer (on the loop's thread): the flow completes the step,
+ * which is then committed. */
+static void on_crm_done(void *ctx, const flow_crm_result *result,
+                        const crm_client_info *info) {
+  api_step *step = ctx;
+  explicit_bzero(step->answer, sizeof step->answer);
+  metrics_crm_call(step->crm.kind, result->ok, info->latency_ms / 1000.0);
+  if (!result->ok)
+    log_crm_failure(step->conversation_id, crm_op_name(crm_op_for(&step->crm)),
+                    info);
+  flow_complete(&step->line->policy, &step->planned.session, &step->crm, result,
+                api_now_ms(), &step->finished);
+  commit_and_render(step);
+}
+
+/* Either finish the planned step now or ask the CRM first. The parsed body
+ * is let go here: the answer (VERIFY) is copied for the CRM call only. */
+static void run_plan(api_step *step, flow_plan_status ps) {
   if (ps == FLOW_PLAN_NEED_CRM) {
     step->crm = step->planned.crm;
-    if (step->crm.kind == FLOW_CRM_VERIFY && answer)
-      snprintf(step->answer, sizeof step->answer, "%s", answer);
-    return API_NEED_CRM;
+    if (step->crm.kind == FLOW_CRM_VERIFY && step->req.answer)
+      snprintf(step->answer, sizeof step->answer, "%s", step->req.answer);
   }
-  commit_and_render(step, &step->planned, resp);
-  return API_RESPOND;
+  request_free(&step->req);
+  step->has_req = false;
+  if (ps != FLOW_PLAN_NEED_CRM) {
+    step->finished = step->planned;
+    commit_and_render(step);
+    return;
+  }
+  bool queued = crm_client_submit(&step->crm, step->answer, on_crm_done, step);
+  explicit_bzero(step->answer, sizeof step->answer);
+  if (!queued) {
+    flow_crm_result failed = {.ok = false};
+    crm_client_info info = {.reason = CRM_FAIL_INTERNAL};
+    on_crm_done(step, &failed, &info);
+  }
 }
 
 /* The session's language: the line's default when none was asked for or
@@ -394,82 +441,85 @@ static void caller_hash(const flow_policy *policy, const char *ani, char *out,
   explicit_bzero(e164, sizeof e164);
   explicit_bzero(msg, sizeof msg);
 }
-static api_status handle_start(const char *body, size_t len, api_step *step,
-                               api_response *resp) {
-  request_body req;
-  api_status result = API_RESPOND;
-  if (!api_parse_request_or_reply(REQUEST_START, body, len, &req, resp))
-    goto done;
-  const char *id_problem = route_conversation_id_error(req.conversation_id);
-  if (id_problem) {
-    api_error(resp, 400, "invalid_request", id_problem);
-    goto done;
-  }
-  snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
-           req.conversation_id);
-  step->line = config_find_service_line(cfg, req.service_line);
-  if (!step->line) {
-    api_reply_field_error(resp, "serviceLine",
-                          "is not a configured service line");
-    goto done;
-  }
-  flow_session session_in = {0};
-  if (!canonical_language_or_reply(step->line, req.language,
-                                   session_in.language,
-                                   sizeof session_in.language, resp) ||
-      !start_context_or_reply(&req, &session_in, resp))
-    goto done;
-
-  char err[STORE_ERR_MAX];
-  flow_session existing;
-  flow_link link;
-  store_new_token(step->token, sizeof step->token);
-  store_status st = store_create_linked(step->conversation_id, step->token,
-                                        req.linked_conversation_id, &existing,
-                                        &link, err, sizeof err);
-  if (st == STORE_EXISTS) {
+/* The create script's answer: an existing session is answered as it is;
+ * a new one is planned with its link (if any) and the caller's number. */
+static void on_created(void *ctx, store_result *out) {
+  api_step *step = ctx;
+  const request_body *req = &step->req;
+  if (out->status == STORE_EXISTS) {
     /* A transferred call starting again keeps its state (SPEC §2.8). */
-    render_session(&existing,
-                   config_find_service_line(cfg, existing.service_line), resp);
-    goto done;
+    render_session(&out->session,
+                   config_find_service_line(cfg, out->session.service_line),
+                   step->resp);
+    finish(step);
+    return;
   }
-  if (st != STORE_OK) {
-    api_reply_store_error(resp, st, API_STORE_SESSIONS, NULL, err);
-    goto done;
+  if (out->status != STORE_OK) {
+    fail_step(step, out->status, NULL);
+    return;
   }
   step->lock_held = true;
   step->is_start = true;
   step->state_before = FLOW_STATE_AWAITING_IDENTIFIER;
-
-  snprintf(session_in.conversation_id, sizeof session_in.conversation_id, "%s",
+  flow_session *in = &step->session;
+  snprintf(in->conversation_id, sizeof in->conversation_id, "%s",
            step->conversation_id);
-  snprintf(session_in.service_line, sizeof session_in.service_line, "%s",
-           step->line->name);
-  handoff_api_number_digest(cfg, step->line, req.ani, session_in.ani_digest);
-  session_in.created_ms = api_now_ms();
-  caller_hash(&step->line->policy, req.ani, session_in.ani_hash,
-              sizeof session_in.ani_hash);
+  snprintf(in->service_line, sizeof in->service_line, "%s", step->line->name);
+  handoff_api_number_digest(cfg, step->line, req->ani, in->ani_digest);
+  in->created_ms = api_now_ms();
+  caller_hash(&step->line->policy, req->ani, in->ani_hash, sizeof in->ani_hash);
   flow_event ev = {.kind = FLOW_EV_START,
-                   .ani = req.ani,
-                   .link = req.linked_conversation_id ? &link : NULL,
+                   .ani = req->ani,
+                   .link = req->linked_conversation_id ? &out->link : NULL,
                    .crm_down = crm_client_known_down(),
                    .now_ms = api_now_ms()};
   flow_plan_status ps =
-      flow_start(&step->line->policy, &session_in, &ev, &step->planned);
-  note_link(step, req.linked_conversation_id, step->planned.link);
+      flow_start(&step->line->policy, in, &ev, &step->planned);
+  note_link(step, req->linked_conversation_id, step->planned.link);
   if (ev.crm_down && ps == FLOW_PLAN_DONE &&
       step->planned.session.outcome == FLOW_OUTCOME_CRM_UNAVAILABLE) {
     crm_client_info down = {.reason = CRM_FAIL_BREAKER_OPEN};
     log_crm_failure(step->conversation_id, "start", &down);
   }
-  if (req.ani && log_enabled(LOG_DEBUG))
+  if (req->ani && log_enabled(LOG_DEBUG))
     log_debug("start", LOG_STR("conversationId", step->conversation_id),
               LOG_STR("aniMasked", step->planned.session.ani_masked),
               LOG_BOOL("aniLookup", ps == FLOW_PLAN_NEED_CRM));
-  result = plan_outcome(step, ps, NULL, resp);
-done:
-  request_free(&req);
-  return result;
+  run_plan(step, ps);
+}
+
+/* START: everything that can be refused without Redis is refused here;
+ * then the create script (which also reads a linked session). */
+static api_status handle_start(const char *body, size_t len, api_step *step,
+                               api_response *resp) {
+  request_body *req = &step->req;
+  step->has_req = true;
+  if (!api_parse_request_or_reply(REQUEST_START, body, len, req, resp))
+    return API_RESPOND;
+  const char *id_problem = route_conversation_id_error(req->conversation_id);
+  if (id_problem) {
+    api_error(resp, 400, "invalid_request", id_problem);
+    return API_RESPOND;
+  }
+  snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
+           req->conversation_id);
+  step->line = config_find_service_line(cfg, req->service_line);
+  if (!step->line) {
+    api_reply_field_error(resp, "serviceLine",
+                          "is not a configured service line");
+    return API_RESPOND;
+  }
+  flow_session *in = &step->session;
+  memset(in, 0, sizeof *in);
+  if (!canonical_language_or_reply(step->line, req->language, in->language,
+                                   sizeof in->language, resp) ||
+      !start_context_or_reply(req, in, resp))
+    return API_RESPOND;
+  store_new_token(step->token, sizeof step->token);
+  store_create_async(step->conversation_id, step->token,
+                     req->linked_conversation_id, &step->store, on_created,
+                     step);
+  return API_PENDING;
 }
 
 /* What a planned step logs before it runs: a verification limit that
@@ -492,7 +542,75 @@ static void log_step_start(const api_step *step, store_limit limit,
   }
 }
 
-/* IDENTIFIER, SECURITY, OPT_OUT and HANDOFF on an existing session. */
+/* The session as reserved (step->session) and the event, planned. */
+static void plan_step(api_step *step, const flow_handoff *handoff,
+                      bool customer_locked, store_limit limit) {
+  const request_body *req = &step->req;
+  flow_event ev = {.kind = step->kind,
+                   .identifier = req->identifier,
+                   .has_identifier_type = req->has_identifier_type,
+                   .identifier_type = req->identifier_type,
+                   .answer = req->answer,
+                   .handoff = handoff,
+                   .now_ms = api_now_ms()};
+  flow_plan_status ps = flow_plan(&step->line->policy, &step->session, &ev,
+                                  customer_locked, &step->planned);
+  if (ps == FLOW_PLAN_WRONG_STATE) {
+    fail_step(step, STORE_WRONG_STATE, &step->session);
+    return;
+  }
+  log_step_start(step, limit, &ev);
+  run_plan(step, ps);
+}
+
+/* The handoff script's answer (HANDOFF only). */
+static void on_handoff_taken(void *ctx, store_result *out) {
+  api_step *step = ctx;
+  if (out->status != STORE_OK) {
+    fail_step(step, out->status, &step->session);
+    return;
+  }
+  handoff_api_taken(cfg, &step->session, out->taken, &out->handoff);
+  plan_step(step, &out->handoff, false, STORE_LIMIT_NONE);
+}
+
+/* The reserve script's answer: the session locked, its attempt counted. */
+static void on_reserved(void *ctx, store_result *out) {
+  api_step *step = ctx;
+  if (out->status != STORE_OK) {
+    fail_step(step, out->status, &out->session);
+    return;
+  }
+  step->lock_held = true;
+  step->session = out->session;
+  step->state_before = out->session.state;
+  step->line = config_find_service_line(cfg, out->session.service_line);
+  if (!step->line) {
+    release_step(step);
+    api_error(step->resp, 500, "internal",
+              "the session's service line is no longer configured");
+    finish(step);
+    return;
+  }
+  if (step->kind != FLOW_EV_HANDOFF) {
+    plan_step(step, NULL, out->customer_locked, out->limit);
+    return;
+  }
+  /* The reserve checked the state. */
+  char digest[FLOW_DIGEST_MAX + 1];
+  if (!handoff_api_prepare(cfg, step->line, &step->session, step->req.code,
+                           &out->handoff, digest)) {
+    plan_step(step, &out->handoff, false, STORE_LIMIT_NONE);
+    return;
+  }
+  store_handoff_take_async(digest, step->session.service_line,
+                           step->session.ani_digest, &step->store,
+                           on_handoff_taken, step);
+  explicit_bzero(digest, sizeof digest);
+}
+
+/* IDENTIFIER, SECURITY, OPT_OUT and HANDOFF on an existing session: the
+ * body is checked, then the reserve script takes the lock. */
 static api_status handle_session_step(const route_match *route,
                                       flow_event_kind kind, const char *body,
                                       size_t len, api_step *step,
@@ -503,103 +621,74 @@ static api_status handle_session_step(const route_match *route,
       [FLOW_EV_OPT_OUT] = REQUEST_OPT_OUT,
       [FLOW_EV_HANDOFF] = REQUEST_HANDOFF,
   };
-  request_body req;
-  api_status result = API_RESPOND;
-  if (!api_parse_request_or_reply(kinds[kind], body, len, &req, resp))
-    goto done;
-  flow_event ev = {.kind = kind,
-                   .identifier = req.identifier,
-                   .has_identifier_type = req.has_identifier_type,
-                   .identifier_type = req.identifier_type,
-                   .answer = req.answer};
-
+  step->has_req = true;
+  if (!api_parse_request_or_reply(kinds[kind], body, len, &step->req, resp))
+    return API_RESPOND;
+  step->kind = kind;
   snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
            route->conversation_id);
-  char err[STORE_ERR_MAX];
-  flow_session session;
-  bool customer_locked = false;
-  store_limit limit = STORE_LIMIT_NONE;
   store_new_token(step->token, sizeof step->token);
-  store_status st =
-      store_begin(step->conversation_id, step->token,
-                  flow_event_allowed_states(kind), flow_event_counter(kind),
-                  &session, &customer_locked, &limit, err, sizeof err);
-  if (st != STORE_OK) {
-    api_reply_store_error(resp, st, API_STORE_SESSIONS, &session, err);
-    goto done;
-  }
-  step->lock_held = true;
-  step->state_before = session.state;
-  step->line = config_find_service_line(cfg, session.service_line);
-  if (!step->line) {
-    release_step(step);
-    api_error(resp, 500, "internal",
-              "the session's service line is no longer configured");
-    goto done;
-  }
-  flow_handoff handoff;
-  if (kind == FLOW_EV_HANDOFF) { /* store_begin checked the state */
-    st = handoff_api_take(cfg, step->line, &session, req.code, &handoff, err,
-                          sizeof err);
-    if (st != STORE_OK) {
-      release_step(step);
-      api_reply_store_error(resp, st, API_STORE_SESSIONS, &session, err);
-      goto done;
-    }
-    ev.handoff = &handoff;
-  }
-  ev.now_ms = api_now_ms();
-  flow_plan_status ps = flow_plan(&step->line->policy, &session, &ev,
-                                  customer_locked, &step->planned);
-  if (ps == FLOW_PLAN_WRONG_STATE) {
-    release_step(step);
-    api_reply_store_error(resp, STORE_WRONG_STATE, API_STORE_SESSIONS, &session,
-                          err);
-    goto done;
-  }
-  log_step_start(step, limit, &ev);
-  result = plan_outcome(step, ps, ev.answer, resp);
-done:
-  request_free(&req);
-  return result;
+  store_begin_async(step->conversation_id, step->token,
+                    flow_event_allowed_states(kind), flow_event_counter(kind),
+                    &step->store, on_reserved, step);
+  return API_PENDING;
 }
 
-static void handle_get(const route_match *route, api_response *resp) {
-  char err[STORE_ERR_MAX];
-  flow_session s;
-  store_status st = store_get(route->conversation_id, &s, err, sizeof err);
-  if (st != STORE_OK) {
-    api_reply_store_error(resp, st, API_STORE_SESSIONS, &s, err);
+static void on_got(void *ctx, store_result *out) {
+  api_step *step = ctx;
+  if (out->status != STORE_OK) {
+    fail_step(step, out->status, &out->session);
     return;
   }
-  render_session(&s, config_find_service_line(cfg, s.service_line), resp);
+  render_session(&out->session,
+                 config_find_service_line(cfg, out->session.service_line),
+                 step->resp);
+  finish(step);
 }
 
-static void handle_delete(const route_match *route, api_response *resp) {
-  char err[STORE_ERR_MAX];
-  store_status st = store_delete(route->conversation_id, err, sizeof err);
-  if (st != STORE_OK) {
-    api_reply_store_error(resp, st, API_STORE_SESSIONS, NULL, err);
+static void on_deleted(void *ctx, store_result *out) {
+  api_step *step = ctx;
+  if (out->status != STORE_OK) {
+    fail_step(step, out->status, NULL);
     return;
   }
-  resp->status = 204;
+  step->resp->status = 204;
+  finish(step);
 }
 
-static void handle_readyz(api_response *resp) {
-  char err[STORE_ERR_MAX];
+static void on_pinged(void *ctx, store_result *out) {
+  api_step *step = ctx;
+  bool ok = out->status == STORE_OK;
+  step->resp->status = ok ? 200 : 503;
+  step->resp->body =
+      json_pack("{s:s, s:s}", "status", ok ? "ready" : "unavailable", "redis",
+                ok ? "ok" : "unavailable");
+  if (!ok)
+    metrics_redis_error();
+  finish(step);
+}
+
+/* GET, DELETE and readyz: one store call each. */
+static api_status handle_simple(const route_match *route, api_step *step,
+                                api_response *resp) {
+  switch (route->id) {
+  case ROUTE_SESSION_GET:
+    store_get_async(route->conversation_id, &step->store, on_got, step);
+    return API_PENDING;
+  case ROUTE_SESSION_DELETE:
+    store_delete_async(route->conversation_id, &step->store, on_deleted, step);
+    return API_PENDING;
+  default:
+    break;
+  }
   if (atomic_load(&draining)) {
     resp->status = 503;
     resp->body =
         json_pack("{s:s, s:s}", "status", "draining", "redis", "unknown");
-    return;
+    return API_RESPOND;
   }
-  store_status st = store_ping(err, sizeof err);
-  resp->status = st == STORE_OK ? 200 : 503;
-  resp->body = json_pack("{s:s, s:s}", "status",
-                         st == STORE_OK ? "ready" : "unavailable", "redis",
-                         st == STORE_OK ? "ok" : "unavailable");
-  if (st != STORE_OK)
-    metrics_redis_error();
+  store_ping_async(&step->store, on_pinged, step);
+  return API_PENDING;
 }
 
 /* Most bytes a /metrics answer may take; the render is bounded far below
@@ -635,8 +724,9 @@ static void handle_metrics(api_response *resp) {
   resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-api_status api_handle(const route_match *route, const char *body,
-                      size_t body_len, api_step *step, api_response *resp) {
+static api_status dispatch(const route_match *route, const char *body,
+                           size_t body_len, api_step *step,
+                           api_response *resp) {
   switch (route->id) {
   case ROUTE_SESSIONS_CREATE:
     return handle_start(body, body_len, step, resp);
@@ -656,17 +746,12 @@ api_status api_handle(const route_match *route, const char *body,
     handoff_api_create(cfg, body, body_len, resp);
     return API_RESPOND;
   case ROUTE_SESSION_GET:
-    handle_get(route, resp);
-    return API_RESPOND;
   case ROUTE_SESSION_DELETE:
-    handle_delete(route, resp);
-    return API_RESPOND;
+  case ROUTE_READYZ:
+    return handle_simple(route, step, resp);
   case ROUTE_HEALTHZ:
     resp->status = 200;
     resp->body = json_pack("{s:s}", "status", "ok");
-    return API_RESPOND;
-  case ROUTE_READYZ:
-    handle_readyz(resp);
     return API_RESPOND;
   case ROUTE_METRICS:
     handle_metrics(resp);
@@ -682,20 +767,26 @@ api_status api_handle(const route_match *route, const char *body,
   return API_RESPOND;
 }
 
-void api_crm_done(api_step *step, const flow_crm_result *result,
-                  const crm_client_info *info, api_response *resp) {
-  explicit_bzero(step->answer, sizeof step->answer);
-  if (!result->ok)
-    log_crm_failure(step->conversation_id, crm_op_name(crm_op_for(&step->crm)),
-                    info);
-  flow_step done;
-  flow_complete(&step->line->policy, &step->planned.session, &step->crm, result,
-                api_now_ms(), &done);
-  commit_and_render(step, &done, resp);
+api_status api_handle(const route_match *route, const char *body,
+                      size_t body_len, api_step *step, api_response *resp,
+                      api_done_fn done, void *ctx) {
+  step->resp = resp;
+  step->done = done;
+  step->done_ctx = ctx;
+  api_status st = dispatch(route, body, body_len, step, resp);
+  if (st == API_RESPOND && step->has_req) {
+    request_free(&step->req);
+    step->has_req = false;
+  }
+  return st;
 }
 
 void api_step_abort(api_step *step) {
   explicit_bzero(step->answer, sizeof step->answer);
+  if (step->has_req) {
+    request_free(&step->req);
+    step->has_req = false;
+  }
   if (step->lock_held)
     release_step(step);
 }

@@ -148,22 +148,21 @@ void handoff_api_number_digest(const config *cfg,
   explicit_bzero(e164, sizeof e164);
 }
 
-store_status handoff_api_take(const config *cfg,
-                              const config_service_line *line,
-                              const flow_session *s, const char *raw,
-                              flow_handoff *h, char *err, size_t err_len) {
+bool handoff_api_prepare(const config *cfg, const config_service_line *line,
+                         const flow_session *s, const char *raw,
+                         flow_handoff *h, char digest[FLOW_DIGEST_MAX + 1]) {
   memset(h, 0, sizeof *h);
-  char code[HANDOFF_CODE_DIGITS + 1], digest[HANDOFF_DIGEST_LEN + 1];
+  char code[HANDOFF_CODE_DIGITS + 1];
   if (!handoff_code_normalise(raw, code)) {
     h->status = FLOW_HANDOFF_INVALID;
     metrics_handoff_redemption(METRICS_HANDOFF_INVALID_INPUT);
-    return STORE_OK;
+    return false;
   }
   if (!cfg->handoff_secret[0] || !line->policy.handoff) {
     explicit_bzero(code, sizeof code);
     h->status = FLOW_HANDOFF_REFUSED;
     metrics_handoff_redemption(METRICS_HANDOFF_DISABLED);
-    return STORE_OK;
+    return false;
   }
   if (s->identify_attempts > line->policy.max_identify_attempts) {
     /* This attempt is beyond the line's identify attempts (a call
@@ -173,16 +172,18 @@ store_status handoff_api_take(const config *cfg,
     explicit_bzero(code, sizeof code);
     h->status = FLOW_HANDOFF_REFUSED;
     metrics_handoff_redemption(METRICS_HANDOFF_NO_ATTEMPTS);
-    return STORE_OK;
+    return false;
   }
+  _Static_assert(HANDOFF_DIGEST_LEN <= FLOW_DIGEST_MAX,
+                 "a handoff digest must fit the digest buffer");
   handoff_code_digest(cfg->handoff_secret, strlen(cfg->handoff_secret), code,
                       digest);
   explicit_bzero(code, sizeof code);
-  store_handoff_result taken;
-  store_status st = store_handoff_take(digest, s->service_line, s->ani_digest,
-                                       h, &taken, err, err_len);
-  if (st != STORE_OK)
-    return st;
+  return true;
+}
+
+void handoff_api_taken(const config *cfg, const flow_session *s,
+                       store_handoff_result taken, flow_handoff *h) {
   static const metrics_handoff_result counted[] = {
       [STORE_HANDOFF_REDEEMED] = METRICS_HANDOFF_REDEEMED,
       [STORE_HANDOFF_NO_MATCH] = METRICS_HANDOFF_NO_MATCH,
@@ -202,5 +203,4 @@ store_status handoff_api_take(const config *cfg,
         LOG_INT("maxFailedRedemptions", cfg->handoff_max_failed_redemptions),
         LOG_INT("windowSeconds", cfg->handoff_failure_window_seconds));
   }
-  return STORE_OK;
 }

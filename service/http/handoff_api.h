@@ -12,6 +12,7 @@
 #ifndef AUTHFLOW_HANDOFF_API_H
 #define AUTHFLOW_HANDOFF_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "api.h"
@@ -41,15 +42,19 @@ void handoff_api_number_digest(const config *cfg,
  * A caller keyed `raw` on session `s` of `line` (the identify attempt is
  * already counted). Input that cannot be a code, a line without handoffs,
  * handoffs off, or an attempt beyond the line's maxIdentifyAttempts never
- * reach the store; otherwise the store applies the
- * guess limit and uses the handoff up if it fits. Fills *h for the flow,
- * counts the result in the metrics and logs a warning when the guess limit
- * trips. STORE_OK, or the store's failure. The code is wiped from every
- * buffer here and never logged.
+ * reach the store: false, with h->status set for the flow and the metric
+ * counted. Otherwise true, with the code's digest in `digest` for the
+ * store's take script (it applies the guess limit and uses the handoff up
+ * if it fits); h is zeroed. The code is wiped from every buffer here and
+ * never logged.
  */
-store_status handoff_api_take(const config *cfg,
-                              const config_service_line *line,
-                              const flow_session *s, const char *raw,
-                              flow_handoff *h, char *err, size_t err_len);
+bool handoff_api_prepare(const config *cfg, const config_service_line *line,
+                         const flow_session *s, const char *raw,
+                         flow_handoff *h, char digest[FLOW_DIGEST_MAX + 1]);
+
+/* The take script's result for session `s`: h->status for the flow, the
+ * metric, and a warning when the guess limit trips. */
+void handoff_api_taken(const config *cfg, const flow_session *s,
+                       store_handoff_result taken, flow_handoff *h);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,10 +20,13 @@
 #include "crm_client.h"
 #include "entropy.h"
 #include "log.h"
+#include "loop.h"
+#include "loop_pool.h"
 #include "metrics.h"
 #include "offload.h"
 #include "report_api.h"
 #include "route.h"
+#include "store_async.h"
 
 /* The dashboard's Content-Security-Policy: its script and style are inline,
  * it fetches reports from this origin and draws with inline SVG. */
@@ -48,7 +52,6 @@
  * are refused with 503. */
 #define OFFLOAD_QUEUE_MAX 64
 
-static struct MHD_Daemon *daemon_handle;
 static const config *cfg;
 static atomic_int in_flight;
 static int bound_port;
@@ -61,19 +64,32 @@ _Static_assert(sizeof cfg->api_keys[0] == sizeof(char[AUTH_KEY_MAX + 1]),
 _Static_assert(sizeof cfg->report_keys[0] == sizeof(char[AUTH_KEY_MAX + 1]),
                "config report_keys rows must match auth_check's key stride");
 
+/* What each loop runs: its daemon, MHD's epoll fd in the loop's set, and a
+ * timer for MHD's own timeouts (idle connections). */
+typedef struct {
+  loop *l;
+  struct MHD_Daemon *daemon;
+  loop_io io;
+  loop_timer timer;
+} server;
+
+/* The server of the loop running on this thread (NULL elsewhere). */
+static _Thread_local server *current_server;
+
 typedef enum {
-  PHASE_READING = 0,  /* collecting the body */
-  PHASE_WAITING_CRM,  /* suspended; crm_client owns the next move */
-  PHASE_CRM_DONE,     /* resumed with crm_result filled */
-  PHASE_OFFLOADED,    /* suspended; the offload thread owns the next move */
-  PHASE_OFFLOAD_DONE, /* resumed with offload_resp filled */
-  PHASE_RESPONDED,    /* a response is queued */
+  PHASE_READING = 0, /* collecting the body */
+  PHASE_STEPPING,    /* suspended; api's step owns the next move */
+  PHASE_OFFLOADED,   /* suspended; the offload thread owns the next move */
+  PHASE_ANSWERED,    /* resumed with `answer` filled */
+  PHASE_RESPONDED,   /* a response is queued */
 } request_phase;
 
 /* One request's context: made on the first handler call, freed in
  * on_completed(). */
 typedef struct {
   struct MHD_Connection *connection;
+  server *srv;           /* the loop the connection belongs to */
+  loop_task resume_task; /* a resume posted from another thread */
   struct timespec started;
   char request_id[REQUEST_ID_MAX + 1];
   const char *method; /* static name for logs */
@@ -86,14 +102,13 @@ typedef struct {
   size_t discarded; /* bytes thrown away after the buffer failed */
   _Atomic request_phase phase;
   api_step step;
-  flow_crm_result crm_result;
-  crm_client_info crm_info; /* how the CRM call went (for the log) */
-  /* Offloaded requests (reports, dashboard, metrics): the job, a copy of
-   * the query arguments ("name\0value\0" pairs: the offload thread must
-   * not read the connection) and the answer it made. */
+  /* Offloaded requests (reports, dashboard, metrics, handoff creation):
+   * the job and a copy of the query arguments ("name\0value\0" pairs:
+   * the offload thread must not read the connection). */
   offload_job job;
   buf args;
-  api_response offload_resp;
+  /* The answer of a step or an offloaded request, made while suspended. */
+  api_response answer;
   /* For the log line. */
   unsigned status;
   const char *outcome;
@@ -210,17 +225,31 @@ static enum MHD_Result send_error(http_request *rq, unsigned status,
   return send_response(rq, &resp);
 }
 
-/* Runs on the CRM thread: keep the answer and wake the connection. The
- * request cannot be freed meanwhile: a suspended connection does not
- * complete. */
-static void on_crm_done(void *user, const flow_crm_result *result,
-                        const crm_client_info *info) {
-  http_request *rq = user;
-  rq->crm_result = *result;
-  rq->crm_info = *info;
-  metrics_crm_call(rq->step.crm.kind, result->ok, info->latency_ms / 1000.0);
-  atomic_store(&rq->phase, PHASE_CRM_DONE);
+static void serve_soon(server *s);
+
+/* Resumes the connection on its own loop's thread. libmicrohttpd in
+ * external-epoll mode takes a resume into account only at its next
+ * MHD_run, so the loop runs it at once (from a zero timer: never inside
+ * the MHD_run that may be on the stack). */
+static void resume_here(http_request *rq) {
   MHD_resume_connection(rq->connection);
+  serve_soon(rq->srv);
+}
+
+static void run_resume_task(loop_task *task) {
+  resume_here(
+      (http_request *)((char *)task - offsetof(http_request, resume_task)));
+}
+
+/* Wakes a suspended request from any thread: directly on its own loop's
+ * thread, else through a task posted to that loop. */
+static void resume(http_request *rq) {
+  if (loop_current() == rq->srv->l) {
+    resume_here(rq);
+    return;
+  }
+  rq->resume_task.run = run_resume_task;
+  loop_post(rq->srv->l, &rq->resume_task);
 }
 
 /* True when the request carries a JSON body type (or none at all). */
@@ -362,10 +391,12 @@ static const char *query_param(void *ctx, const char *name) {
   return NULL;
 }
 
-/* The routes served on the offload thread: none of them is a caller's
- * step, and each may take long (a report scan, Redis for /metrics). */
+/* The routes served on the offload thread, with blocking calls: none of
+ * them is a caller's step, and each may take long (a report scan, Redis
+ * for /metrics, a handoff code drawn and stored). */
 static bool offloaded_route(route_id id) {
-  return report_api_route(id) || id == ROUTE_METRICS;
+  return report_api_route(id) || id == ROUTE_METRICS ||
+         id == ROUTE_HANDOFFS_CREATE;
 }
 
 /* Runs on the offload thread: make the answer and wake the connection
@@ -374,11 +405,13 @@ static void run_offloaded(offload_job *job) {
   http_request *rq =
       (http_request *)((char *)job - offsetof(http_request, job));
   if (report_api_route(rq->route.id))
-    report_api_handle(cfg, rq->route.id, query_param, rq, &rq->offload_resp);
+    report_api_handle(cfg, rq->route.id, query_param, rq, &rq->answer);
   else
-    api_handle(&rq->route, NULL, 0, &rq->step, &rq->offload_resp);
-  atomic_store(&rq->phase, PHASE_OFFLOAD_DONE);
-  MHD_resume_connection(rq->connection);
+    api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body), &rq->step,
+               &rq->answer, NULL, NULL); /* answered at once */
+  buf_free(&rq->body);
+  atomic_store(&rq->phase, PHASE_ANSWERED);
+  resume(rq);
 }
 
 /* Hands the request to the offload thread (suspending the connection
@@ -396,12 +429,21 @@ static enum MHD_Result offload(http_request *rq) {
   atomic_store(&rq->phase, PHASE_OFFLOADED);
   MHD_suspend_connection(rq->connection);
   if (!offload_submit(&rq->job)) {
-    api_error(&rq->offload_resp, 503, "unavailable",
+    buf_free(&rq->body);
+    api_error(&rq->answer, 503, "unavailable",
               "too many report requests at once; try again");
-    atomic_store(&rq->phase, PHASE_OFFLOAD_DONE);
-    MHD_resume_connection(rq->connection);
+    atomic_store(&rq->phase, PHASE_ANSWERED);
+    resume(rq);
   }
   return MHD_YES;
+}
+
+/* api's step filled rq->answer (on this loop's thread): wake the
+ * connection to send it. */
+static void on_step_done(void *ctx) {
+  http_request *rq = ctx;
+  atomic_store(&rq->phase, PHASE_ANSWERED);
+  resume(rq);
 }
 
 /* The body is complete: run the request through api. A body past the cap
@@ -418,29 +460,17 @@ static enum MHD_Result on_body_complete(http_request *rq) {
     buf_free(&rq->body);
     return send_error(rq, 500, "internal", "out of memory");
   }
-  if (offloaded_route(rq->route.id)) {
-    buf_free(&rq->body);
-    return offload(rq);
-  }
-  api_response resp = {0};
+  if (offloaded_route(rq->route.id))
+    return offload(rq); /* the offload thread frees the body */
   api_status st = api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body),
-                             &rq->step, &resp);
+                             &rq->step, &rq->answer, on_step_done, rq);
   buf_free(&rq->body);
   if (st == API_RESPOND)
-    return send_response(rq, &resp);
-
-  /* Suspend before submitting, so the CRM thread's resume can never come
-   * before the suspend. */
-  atomic_store(&rq->phase, PHASE_WAITING_CRM);
+    return send_response(rq, &rq->answer);
+  /* api calls on_step_done from a later loop callback, never from inside
+   * api_handle, so the suspend always comes first. */
+  atomic_store(&rq->phase, PHASE_STEPPING);
   MHD_suspend_connection(rq->connection);
-  bool queued =
-      crm_client_submit(&rq->step.crm, rq->step.answer, on_crm_done, rq);
-  explicit_bzero(rq->step.answer, sizeof rq->step.answer);
-  if (!queued) {
-    flow_crm_result failed = {.ok = false};
-    crm_client_info info = {.reason = CRM_FAIL_INTERNAL};
-    on_crm_done(rq, &failed, &info);
-  }
   return MHD_YES;
 }
 
@@ -457,6 +487,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
     buf_init(&rq->body, cfg->max_body_bytes, BUF_WIPE);
     atomic_fetch_add(&in_flight, 1);
     rq->connection = connection;
+    rq->srv = current_server;
     clock_gettime(CLOCK_MONOTONIC, &rq->started);
     rq->method = log_method_name(method);
     assign_request_id(rq);
@@ -468,16 +499,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection,
     *upload_data_size = 0;
     return MHD_YES;
   }
-  if (phase == PHASE_CRM_DONE) {
-    api_response resp = {0};
-    api_crm_done(&rq->step, &rq->crm_result, &rq->crm_info, &resp);
-    return send_response(rq, &resp);
-  }
-  if (phase == PHASE_OFFLOAD_DONE) {
+  if (phase == PHASE_ANSWERED) {
     buf_free(&rq->args);
-    return send_response(rq, &rq->offload_resp);
+    return send_response(rq, &rq->answer);
   }
-  if (phase == PHASE_WAITING_CRM || phase == PHASE_OFFLOADED)
+  if (phase == PHASE_STEPPING || phase == PHASE_OFFLOADED)
     return MHD_YES; /* spurious call while suspended */
   if (*upload_data_size > 0) {
     /* libmicrohttpd cannot answer in the middle of an upload, so a body
@@ -521,7 +547,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection,
           LOG_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)));
   buf_free(&rq->body);
   buf_free(&rq->args);
-  api_response_free(&rq->offload_resp);
+  api_response_free(&rq->answer);
   explicit_bzero(rq, sizeof *rq);
   free(rq);
   atomic_fetch_sub(&in_flight, 1);
@@ -545,52 +571,167 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   log_warn("http server", LOG_STR("detail", text));
 }
 
-bool http_start(const config *c, char *err, size_t err_len) {
-  cfg = c;
-  struct sockaddr_storage addr;
-  memset(&addr, 0, sizeof addr);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
-  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
-  if (inet_pton(AF_INET, c->bind_address, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)c->port);
-  } else if (inet_pton(AF_INET6, c->bind_address, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons((uint16_t)c->port);
-    flags |= MHD_USE_IPv6;
-  } else {
-    snprintf(err, err_len, "server.bindAddress: not an IP address: %s",
-             c->bind_address);
+/* ---------------------------------------------------------------------
+ * The loops: one per core, each with its own libmicrohttpd daemon in
+ * external-epoll mode on the shared port (SO_REUSEPORT: the kernel spreads
+ * new connections over the loops' listening sockets).
+ * ------------------------------------------------------------------- */
+
+static loop_pool *pool;
+static server *servers;
+static size_t server_count;
+static struct sockaddr_storage listen_addr;
+static unsigned daemon_flags;
+
+static void serve(void *ctx, uint32_t events);
+
+/* Let MHD do what is ready, then arm the timer for its next timeout. */
+static void serve_timer(void *ctx) {
+  serve(ctx, 0);
+}
+
+static void serve_soon(server *s) {
+  loop_timer_start(s->l, &s->timer, 0, serve_timer, s);
+}
+
+static void serve(void *ctx, uint32_t events) {
+  (void)events;
+  server *s = ctx;
+  MHD_run(s->daemon);
+  MHD_UNSIGNED_LONG_LONG timeout;
+  if (MHD_get_timeout(s->daemon, &timeout) == MHD_YES)
+    loop_timer_start(s->l, &s->timer,
+                     timeout > 60000 ? 60000 : (int64_t)timeout, serve_timer,
+                     s);
+  else
+    loop_timer_stop(s->l, &s->timer);
+}
+
+/* Starts loop `index`'s daemon on the shared port (the first loop's bound
+ * port when the configured one is 0), on that loop's thread. */
+static bool start_server(loop *l, size_t index, void *ctx, char *err,
+                         size_t err_len) {
+  (void)ctx;
+  server *s = &servers[index];
+  s->l = l;
+  current_server = s;
+  if (!store_async_attach(l, err, err_len))
+    return false;
+  if (!crm_client_attach(l, err, err_len)) {
+    store_async_detach();
     return false;
   }
-  if (!offload_start(OFFLOAD_QUEUE_MAX, err, err_len))
-    return false;
-  daemon_handle = MHD_start_daemon(
-      flags, (uint16_t)c->port, NULL, NULL, on_request, NULL,
+  struct sockaddr_storage addr = listen_addr;
+  uint16_t port = (uint16_t)(index == 0 ? cfg->port : bound_port);
+  if (addr.ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)&addr)->sin6_port = htons(port);
+  else
+    ((struct sockaddr_in *)&addr)->sin_port = htons(port);
+  unsigned per_loop = (unsigned)cfg->max_connections / (unsigned)server_count;
+  s->daemon = MHD_start_daemon(
+      daemon_flags, port, NULL, NULL, on_request, NULL,
       /* The logger goes first, and only once: MHD logs through its own
        * stderr logger until it has seen it (and complains when it comes
        * later, or comes again). */
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* keep first */
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout_seconds,
+      MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+      MHD_OPTION_CONNECTION_LIMIT, per_loop > 0 ? per_loop : 1u,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_seconds,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_path, NULL,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
       MHD_OPTION_END);
-  if (!daemon_handle) {
-    offload_stop();
-    snprintf(err, err_len, "could not listen on %s:%d", c->bind_address,
-             c->port);
+  if (!s->daemon) {
+    snprintf(err, err_len, "could not listen on %s:%d", cfg->bind_address,
+             cfg->port);
     return false;
   }
-  const union MHD_DaemonInfo *info =
-      MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
-  bound_port = info ? info->port : c->port;
+  if (index == 0) {
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    bound_port = info ? info->port : cfg->port;
+  }
+  const union MHD_DaemonInfo *epoll_info =
+      MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+  if (!epoll_info ||
+      !loop_io_start(l, &s->io, epoll_info->epoll_fd, EPOLLIN, serve, s)) {
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+    snprintf(err, err_len, "could not watch the server's sockets");
+    return false;
+  }
+  serve(s, 0);
+  return true;
+}
+
+/* The listening address from server.bindAddress (port set per daemon),
+ * with MHD_USE_IPv6 added to daemon_flags for an IPv6 address. */
+static bool listen_address(const config *c, char *err, size_t err_len) {
+  memset(&listen_addr, 0, sizeof listen_addr);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&listen_addr;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&listen_addr;
+  if (inet_pton(AF_INET, c->bind_address, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+  } else if (inet_pton(AF_INET6, c->bind_address, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    daemon_flags |= MHD_USE_IPv6;
+  } else {
+    snprintf(err, err_len, "server.bindAddress: not an IP address: %s",
+             c->bind_address);
+    return false;
+  }
+  return true;
+}
+
+/* Stops loop `index`'s daemon (on its thread), closing its connections. */
+static bool stop_server(loop *l, size_t index, void *ctx, char *err,
+                        size_t err_len) {
+  (void)ctx, (void)err, (void)err_len;
+  server *s = &servers[index];
+  if (!s->daemon)
+    return true;
+  /* Steps still waiting on Redis fail (503) and resume their
+   * connections; MHD_run takes the resumes in (the daemon must not stop
+   * with a connection still suspended) and queues their answers. */
+  store_async_detach();
+  MHD_run(s->daemon);
+  loop_io_stop(l, &s->io);
+  loop_timer_stop(l, &s->timer);
+  MHD_stop_daemon(s->daemon);
+  s->daemon = NULL;
+  return true;
+}
+
+bool http_start(const config *c, char *err, size_t err_len) {
+  cfg = c;
+  daemon_flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  if (!listen_address(c, err, err_len))
+    return false;
+  server_count = (size_t)config_loop_count(c);
+  servers = calloc(server_count, sizeof *servers);
+  if (!servers) {
+    snprintf(err, err_len, "out of memory");
+    return false;
+  }
+  if (!offload_start(OFFLOAD_QUEUE_MAX, err, err_len)) {
+    free(servers);
+    servers = NULL;
+    return false;
+  }
+  pool = loop_pool_start(server_count, start_server, NULL, err, err_len);
+  if (!pool) {
+    /* Daemons of the loops that did start are stopped from here: their
+     * threads are gone. */
+    for (size_t i = 0; i < server_count; i++)
+      if (servers[i].daemon)
+        MHD_stop_daemon(servers[i].daemon);
+    offload_stop();
+    free(servers);
+    servers = NULL;
+    return false;
+  }
   return true;
 }
 
@@ -598,12 +739,21 @@ int http_port(void) {
   return bound_port;
 }
 
+static bool quiesce_server(loop *l, size_t index, void *ctx, char *err,
+                           size_t err_len) {
+  (void)l, (void)ctx, (void)err, (void)err_len;
+  server *s = &servers[index];
+  if (s->daemon) {
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+      close(fd);
+  }
+  return true;
+}
+
 void http_quiesce(void) {
-  if (!daemon_handle)
-    return;
-  MHD_socket fd = MHD_quiesce_daemon(daemon_handle);
-  if (fd != MHD_INVALID_SOCKET)
-    close(fd);
+  if (pool)
+    loop_pool_each(pool, quiesce_server, NULL);
 }
 
 bool http_wait_idle(int timeout_ms) {
@@ -620,7 +770,12 @@ void http_stop(void) {
   /* Offloaded requests still queued are answered first (a suspended
    * connection must be resumed before the daemon stops). */
   offload_stop();
-  if (daemon_handle)
-    MHD_stop_daemon(daemon_handle);
-  daemon_handle = NULL;
+  if (pool) {
+    loop_pool_each(pool, stop_server, NULL);
+    loop_pool_stop(pool);
+  }
+  pool = NULL;
+  free(servers);
+  servers = NULL;
+  server_count = 0;
 }

@@ -215,7 +215,7 @@ bool loop_timer_start(loop *l, loop_timer *t, int64_t delay_ms,
   loop_timer_stop(l, t);
   if (l->heap_len == l->heap_cap) {
     size_t cap = l->heap_cap ? 2 * l->heap_cap : 64;
-    loop_timer **grown = realloc(l->heap, cap * sizeof *grown);
+    loop_timer **grown = realloc(l->heap, cap * sizeof(loop_timer *));
     if (!grown)
       return false;
     l->heap = grown;

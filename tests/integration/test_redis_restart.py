@@ -11,6 +11,7 @@ Run by hand:
         python3 tests/integration/test_redis_restart.py -v
 """
 
+import threading
 import unittest
 
 import harness as h
@@ -39,6 +40,38 @@ class RedisRestart(h.StackTestCase):
             statuses.append(self.svc.start_session(conv)[0])
             statuses.append(self.svc.get(conv)[0])
         self.assertEqual(set(statuses), {200}, statuses)
+
+
+    def test_step_waits_through_a_restart(self):
+        """Redis is down when the steps arrive: each waits for the loop's
+        new connection (within redis.connectTimeoutMs, the reconnect grace)
+        instead of failing, and every one is answered 200 once Redis is
+        back. Ordered, not timed: Redis starts only after every request has
+        been sent."""
+        cfg = self.make_config(self.stack)
+        cfg["redis"]["connectTimeoutMs"] = 5000
+        svc = self.stack.authflow(cfg)
+        for _ in range(8):
+            assert_ok(self, svc.start_session(new_id("warm")))
+        self.redis.kill()
+        results = {}
+        sent = threading.Barrier(9)
+
+        def step(i):
+            conv = new_id("during")
+            sent.wait(timeout=10)
+            results[i] = svc.start_session(conv, timeout=30)
+
+        threads = [threading.Thread(target=step, args=(i,), daemon=True) for i in range(8)]
+        for t in threads:
+            t.start()
+        sent.wait(timeout=10)
+        self.redis.start()
+        for t in threads:
+            t.join(timeout=30)
+        self.assertEqual(sorted(results), list(range(8)))
+        statuses = [results[i][0] for i in range(8)]
+        self.assertEqual(statuses, [200] * 8, [results[i] for i in range(8)])
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ static void defaults_without_file(void **state) {
   assert_true(config_load(NULL, fake_getenv, &cfg, err, sizeof err));
   assert_int_equal(cfg.port, 8080);
   assert_string_equal(cfg.bind_address, "0.0.0.0");
-  assert_int_equal(cfg.threads, 4);
+  assert_int_equal(cfg.threads, 0);
   assert_int_equal(cfg.max_body_bytes, 16384);
   assert_int_equal(cfg.connection_timeout_seconds, 15);
   assert_int_equal(cfg.max_connections, 4096);
@@ -144,8 +144,9 @@ static const file_row file_rows[] = {
     {"{\"server\":{\"port\":65536}}", "server.port: must be an integer"},
     {"{\"server\":{\"port\":\"8080\"}}", "server.port: must be an integer"},
     {"{\"server\":{\"port\":8080.0}}", "server.port: must be an integer"},
-    {"{\"server\":{\"threads\":0}}",
-     "server.threads: must be an integer 1..64"},
+    {"{\"server\":{\"threads\":-1}}",
+     "server.threads: must be an integer 0..64"},
+    {"{\"server\":{\"threads\":0}}", NULL},
     {"{\"server\":{\"threads\":65}}", "server.threads:"},
     {"{\"server\":{\"threads\":64}}", NULL},
     {"{\"server\":{\"maxBodyBytes\":1023}}",

@@ -9,11 +9,13 @@
 
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include "loop.h"
+#include "loop_pool.h"
 
 typedef struct {
   loop *l;
@@ -164,11 +166,77 @@ static void posts_run_on_the_loop_thread_in_order(void **state) {
   loop_free(a.l);
 }
 
+/* What the pool's start and each functions saw, per loop. */
+typedef struct {
+  pthread_t started_on[3], each_on[3];
+  loop *loops[3];
+  int starts, eaches;
+  pthread_mutex_t mutex;
+} pool_log;
+
+static bool on_pool_start(loop *l, size_t i, void *ctx, char *err,
+                          size_t err_len) {
+  (void)err, (void)err_len;
+  pool_log *p = ctx;
+  /* Started one after the other: loop i sees exactly i starts before it. */
+  assert_int_equal(p->starts, (int)i);
+  p->started_on[i] = pthread_self();
+  p->loops[i] = l;
+  p->starts++;
+  return true;
+}
+
+static bool on_pool_each(loop *l, size_t i, void *ctx, char *err,
+                         size_t err_len) {
+  (void)err, (void)err_len;
+  pool_log *p = ctx;
+  pthread_mutex_lock(&p->mutex);
+  p->each_on[i] = pthread_self();
+  p->eaches++;
+  pthread_mutex_unlock(&p->mutex);
+  assert_ptr_equal(loop_current(), l);
+  return true;
+}
+
+static bool fail_second(loop *l, size_t i, void *ctx, char *err,
+                        size_t err_len) {
+  (void)l, (void)ctx;
+  if (i == 1) {
+    snprintf(err, err_len, "no room");
+    return false;
+  }
+  return true;
+}
+
+static void pool_runs_each_on_its_own_thread(void **state) {
+  (void)state;
+  pool_log p = {.mutex = PTHREAD_MUTEX_INITIALIZER};
+  char err[128];
+  loop_pool *pool = loop_pool_start(3, on_pool_start, &p, err, sizeof err);
+  assert_non_null(pool);
+  assert_int_equal(p.starts, 3);
+  loop_pool_each(pool, on_pool_each, &p);
+  /* Every each ran before loop_pool_each returned, each on the thread
+   * that started its loop, and the three threads differ. */
+  assert_int_equal(p.eaches, 3);
+  for (int i = 0; i < 3; i++) {
+    assert_true(pthread_equal(p.each_on[i], p.started_on[i]));
+    assert_false(pthread_equal(p.started_on[i], pthread_self()));
+  }
+  assert_false(pthread_equal(p.started_on[0], p.started_on[1]));
+  assert_false(pthread_equal(p.started_on[1], p.started_on[2]));
+  loop_pool_stop(pool);
+  /* A failed start stops what was started and says why. */
+  assert_null(loop_pool_start(3, fail_second, NULL, err, sizeof err));
+  assert_string_equal(err, "no room");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(timers_fire_in_due_order),
       cmocka_unit_test(stopped_watcher_is_not_called),
       cmocka_unit_test(posts_run_on_the_loop_thread_in_order),
+      cmocka_unit_test(pool_runs_each_on_its_own_thread),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
