@@ -146,7 +146,10 @@ static crm_inst *inst_new(loop *l, char *err, size_t err_len) {
   }
   in->l = l;
   in->sh = &client.sh;
-  in->cl = crm_loop_open(l, client.sh.cfg.max_connections,
+  const crm_client_config *cfg = &client.sh.cfg;
+  long loops = cfg->loops > 1 ? cfg->loops : 1;
+  long idle = (cfg->max_connections + loops - 1) / loops;
+  in->cl = crm_loop_open(l, cfg->max_connections, idle > 0 ? idle : 1,
                          crm_call_transfer_done, in);
   if (!in->cl) {
     free(in);

@@ -47,7 +47,8 @@
  * out while waiting fails (a CRM error the breaker does not count). Each
  * attempt reports how long it waited (CRM_EVENT_QUEUE_WAIT, 0 when it did
  * not), so an undersized pool shows in /metrics. Idle kept-alive
- * connections are cached per loop (up to max_connections each).
+ * connections are cached per loop, ceil(max_connections / cfg->loops)
+ * each at most (a loop may still use up to max_connections at once).
  * Transport: the profile's TLS options and proxy apply to every transfer,
  * the token fetch included; only the profile decides about proxies
  * (http_proxy and NO_PROXY from the environment are ignored).
@@ -87,6 +88,11 @@ typedef struct {
   const char *const *headers; /* "Name: value" lines, borrowed until stop */
   size_t header_count;
   long max_connections; /* calls on the wire at once (>= 1); more wait */
+  /* How many loops will attach (0: one). Each loop's multi handle keeps
+   * at most ceil(max_connections / loops) idle connections (the internal
+   * loop too), so idle CRM connections stay near max_connections in all
+   * rather than max_connections per loop. */
+  long loops;
   /* Templates, mapping, auth, TLS, budget, retries and breaker; borrowed
    * until stop. NULL: crm_profile_reference(). */
   const crm_profile *profile;

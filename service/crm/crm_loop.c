@@ -145,8 +145,8 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
   return loop_timer_start(cl->l, &cl->timer, timeout_ms, on_timer, cl) ? 0 : -1;
 }
 
-crm_loop *crm_loop_open(loop *l, long max_connections, crm_loop_done_fn done,
-                        void *ctx) {
+crm_loop *crm_loop_open(loop *l, long max_connections, long max_idle,
+                        crm_loop_done_fn done, void *ctx) {
   crm_loop *cl = calloc(1, sizeof *cl);
   if (!cl)
     return NULL;
@@ -163,7 +163,7 @@ crm_loop *crm_loop_open(loop *l, long max_connections, crm_loop_done_fn done,
   curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
   curl_multi_setopt(cl->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections);
-  curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, max_connections);
+  curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, max_idle);
   return cl;
 }
 

@@ -29,10 +29,11 @@ typedef struct crm_loop crm_loop;
  * holds curl's result). j's handle is still on the multi handle. */
 typedef void (*crm_loop_done_fn)(void *ctx, crm_job *j, bool ok_io);
 
-/* A multi handle on l (at most max_connections per host and in its
- * cache), or NULL when it cannot be made. */
-crm_loop *crm_loop_open(loop *l, long max_connections, crm_loop_done_fn done,
-                        void *ctx);
+/* A multi handle on l using at most max_connections to the CRM host at
+ * once and keeping at most max_idle alive after use, or NULL when it
+ * cannot be made. */
+crm_loop *crm_loop_open(loop *l, long max_connections, long max_idle,
+                        crm_loop_done_fn done, void *ctx);
 
 /* Cleans up the multi handle (every easy handle must have left it) and
  * stops and frees its watchers and timer. Safe with NULL. */
