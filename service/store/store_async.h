@@ -33,6 +33,13 @@
  *     the loop (a resolver thread posts it back) and the node reached must
  *     answer ROLE master before any operation is sent to it.
  *
+ * Exceptions: when memory runs out while an operation is being started,
+ * its callback is called at once (STORE_UNAVAILABLE); an operation on a
+ * thread that never attached completes at once the same way.
+ *
+ * With Sentinel the reconnect grace is failoverWaitMs, or connectTimeoutMs
+ * when that is longer.
+ *
  * Low-level module: it never logs. Failures are described in out->err.
  */
 #ifndef AUTHFLOW_STORE_ASYNC_H
@@ -71,7 +78,11 @@ typedef void (*store_done_fn)(void *ctx, store_result *out);
 bool store_async_attach(loop *l, char *err, size_t err_len);
 
 /* Closes the calling thread's connection: operations still waiting or in
- * flight complete with STORE_UNAVAILABLE before it returns. */
+ * flight complete with STORE_UNAVAILABLE before it returns (so do any
+ * their callbacks issue). Call it from the loop thread but not from inside
+ * a store callback (e.g. from a loop task, or after loop_run returned). A
+ * Sentinel lookup in progress is waited for (at most the sentinels'
+ * connect timeouts). */
 void store_async_detach(void);
 
 /* store_create_linked() (store.h): session, link. */

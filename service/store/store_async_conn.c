@@ -185,7 +185,10 @@ static void send_op(sa_op *op) {
     op->lens[1] = strlen(op->argv[1]);
   }
   if (send_argv(op->argc, op->argv, op->lens, on_reply, op) == 0) {
-    fail_now(op, "redis: the command could not be queued");
+    /* Out of memory (or a context being torn down): may be inside the
+     * operation's own call, so reported from the loop. */
+    sa_fail_later(op, STORE_UNAVAILABLE,
+                  "redis: the command could not be queued");
     return;
   }
   op->end = sa->appended;

@@ -63,11 +63,12 @@ static inline bool redis_test_ping(int port) {
   return ok;
 }
 
-/* Start redis-server on `port` and wait until it answers PING: its pid,
- * or -1. */
-static inline pid_t redis_test_start(int port) {
-  char port_arg[16];
+/* Start redis-server on `port`, a replica of 127.0.0.1:replica_of when
+ * that is > 0, and wait until it answers PING: its pid, or -1. */
+static inline pid_t redis_test_start_replica(int port, int replica_of) {
+  char port_arg[16], master_arg[16];
   snprintf(port_arg, sizeof port_arg, "%d", port);
+  snprintf(master_arg, sizeof master_arg, "%d", replica_of);
   pid_t pid = fork();
   if (pid < 0)
     return -1;
@@ -81,7 +82,13 @@ static inline pid_t redis_test_start(int port) {
     }
     char *argv[] = {"redis-server", "--port",      port_arg, "--bind",
                     "127.0.0.1",    "--save",      "",       "--appendonly",
-                    "no",           "--daemonize", "no",     NULL};
+                    "no",           "--daemonize", "no",     NULL,
+                    NULL,           NULL,          NULL};
+    if (replica_of > 0) {
+      argv[11] = "--replicaof";
+      argv[12] = "127.0.0.1";
+      argv[13] = master_arg;
+    }
     execvp("redis-server", argv);
     execv("/usr/bin/redis-server", argv);
     _exit(127);
@@ -97,6 +104,10 @@ static inline pid_t redis_test_start(int port) {
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
   return -1;
+}
+
+static inline pid_t redis_test_start(int port) {
+  return redis_test_start_replica(port, 0);
 }
 
 /* Kill a server started by redis_test_start (no-op for pid <= 0); its

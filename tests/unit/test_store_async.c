@@ -14,6 +14,7 @@
  * ran once; past the grace operations fail at once and a background
  * reconnect brings them back; detach completes everything pending.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <setjmp.h>
@@ -29,6 +30,7 @@
 
 #include "loop.h"
 #include "redis_server.h"
+#include "redis_stand_ins.h"
 #include "store.h"
 #include "store_async.h"
 
@@ -583,22 +585,34 @@ static void create_batch(req *r, char (*ids)[32], const char *tag) {
   }
 }
 
+/* On the loop: kill Redis, then (before the loop has seen the close) hand
+ * the batch to the connection it does not know is dead yet. */
+static void kill_then_issue(void *arg) {
+  redis_test_stop(redis_pid);
+  redis_pid = -1;
+  issue_on_loop(arg);
+}
+
 /* Redis killed and started again within the grace (connectTimeoutMs):
  * every operation issued meanwhile waits for the new connection and
- * succeeds, each run once. */
+ * succeeds, each run once: those handed to the dead connection were never
+ * written (the close is read before anything is written) and are sent
+ * again on the new one. */
 static void test_restart_within_grace(void **state) {
   (void)state;
   char err[STORE_ERR_MAX], ids[BATCH][32];
   use_prefix("r", redis_port, 10000, 2000);
   loop_begin();
   assert_int_equal(ping_async(err, sizeof err), STORE_OK);
-  redis_test_stop(redis_pid);
-  redisFree(raw_ctx);
-  raw_ctx = NULL;
   req r[BATCH];
   slot s[BATCH];
   create_batch(r, ids, "restart");
-  issue_n(r, s, BATCH);
+  for (int i = 0; i < BATCH; i++)
+    slot_init(&s[i]);
+  issue_batch b = {r, s, BATCH};
+  on_loop(kill_then_issue, &b);
+  redisFree(raw_ctx);
+  raw_ctx = NULL;
   redis_pid = redis_test_start(redis_port);
   assert_true(redis_pid > 0);
   wait_n(s, BATCH);
@@ -635,6 +649,177 @@ static void test_down_past_grace(void **state) {
   assert_int_equal(st, STORE_OK);
   loop_end();
   redis_test_stop(pid);
+}
+
+/* Ping until the (re)made connection answers (a bounded wait for the
+ * background reconnect; not a measurement). */
+static void ping_until_ok(void) {
+  char err[STORE_ERR_MAX];
+  store_status st = STORE_UNAVAILABLE;
+  for (int i = 0; i < 200 && st != STORE_OK; i++) {
+    st = ping_async(err, sizeof err);
+    if (st != STORE_OK)
+      redis_test_sleep_ms(50);
+  }
+  if (st != STORE_OK)
+    fail_msg("no connection: %s", err);
+}
+
+/* A session "<id>" awaiting its identifier, written straight to Redis. */
+static void put_session(const char *tag, const char *id) {
+  use_prefix(tag, redis_port, TIMEOUT_MS, TIMEOUT_MS);
+  req r[] = {{.kind = R_CREATE, .id = id, .token = "put"},
+             {.kind = R_COMMIT, .id = id, .token = "put", .customer = ""}};
+  store_result res;
+  for (int i = 0; i < 2; i++) {
+    run_sync(&r[i], &res);
+    assert_int_equal(res.status, STORE_OK);
+  }
+  store_thread_cleanup();
+}
+
+static long long attempts(const char *id) {
+  return raw_int("HGET %ssession:%s identifyAttempts", prefix, id);
+}
+
+/* A begin (it counts an identify attempt) written whole, whose reply is
+ * lost with its connection (kind CUT) or never comes (HOLD, past the
+ * command timeout): UNAVAILABLE, and it ran exactly once: not again on
+ * the next connection. With HOLD a get written behind it fails too. */
+static void written_then_lost(const char *tag, relay_mode mode,
+                              const char *why) {
+  put_session(tag, "lost-1");
+  assert_true(relay_start(redis_port));
+  use_prefix(tag, relay.port, 300, 300);
+  loop_begin();
+  ping_until_ok();
+  atomic_store(&relay.mode, mode);
+  req r[] = {{.kind = R_BEGIN,
+              .id = "lost-1",
+              .token = "t",
+              .states = ALL_STATES,
+              .counter = FLOW_COUNTER_IDENTIFY},
+             {.kind = R_GET, .id = "lost-1"}};
+  slot s[2];
+  int n = mode == RELAY_HOLD ? 2 : 1;
+  run_async_n(r, s, n);
+  assert_int_equal(s[0].res.status, STORE_UNAVAILABLE);
+  assert_string_equal(s[0].res.err, why);
+  if (n == 2) { /* not timed out itself: written on the broken connection */
+    assert_int_equal(s[1].res.status, STORE_UNAVAILABLE);
+    assert_string_equal(s[1].res.err,
+                        "redis: connection lost after the command was sent");
+  }
+  assert_true(atomic_load(&relay.swallowed) >= 1);
+  atomic_store(&relay.mode, RELAY_PASS);
+  ping_until_ok();
+  store_result got;
+  assert_int_equal(run_async(&r[1], &got), STORE_OK);
+  assert_int_equal(got.session.identify_attempts, 1);
+  assert_int_equal(attempts("lost-1"), 1);
+  loop_end();
+  relay_stop();
+}
+
+static void test_written_then_cut(void **state) {
+  (void)state;
+  written_then_lost("cut", RELAY_CUT,
+                    "redis: connection lost after the command was sent");
+}
+
+static void test_written_then_timed_out(void **state) {
+  (void)state;
+  written_then_lost("held", RELAY_HOLD,
+                    "redis: no answer within the command timeout");
+}
+
+/* ---------------------------------------------------------------------
+ * Sentinel: a stand-in sentinel (redis_stand_ins.h) names the node to use;
+ * a node is made a replica (of a port where nothing listens) or a master
+ * with REPLICAOF.
+ * ------------------------------------------------------------------- */
+
+/* Run a command on the node at `port` (its own short connection). */
+static redisReply *node_command(int port, const char *fmt, ...) {
+  redisContext *c = redisConnect("127.0.0.1", port);
+  assert_true(c && !c->err);
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *r = redisvCommand(c, fmt, ap);
+  va_end(ap);
+  redisFree(c);
+  assert_non_null(r);
+  assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+  return r;
+}
+
+static void make_replica(int port) {
+  freeReplyObject(
+      node_command(port, "REPLICAOF 127.0.0.1 %d", redis_test_free_port()));
+}
+
+static void make_master(int port) {
+  freeReplyObject(node_command(port, "REPLICAOF NO ONE"));
+}
+
+static bool lock_on(int port, const char *id) {
+  redisReply *r = node_command(port, "EXISTS %slock:%s", prefix, id);
+  bool found = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  freeReplyObject(r);
+  return found;
+}
+
+/* The stand-in sentinel first names a replica: the handshake's ROLE
+ * refuses it and the operation waits (neither sent there nor failed)
+ * while the sentinel is asked again; once it names the master the
+ * operation runs there. Then a failover: the master turns replica
+ * (READONLY to the next script, which did not run: the connection is
+ * dropped and the script waits) and the sentinel names the promoted
+ * node, where the script runs once. */
+static void test_sentinel_master_only(void **state) {
+  (void)state;
+  int other_port = redis_test_free_port();
+  pid_t other = redis_test_start(other_port);
+  assert_true(other > 0);
+  make_replica(other_port);
+  assert_true(sentinel_start(other_port));
+  use_prefix("sent", redis_port, 300, 1000);
+  store_config c = config_for(redis_port, 300, 1000);
+  c.sentinel_count = 1;
+  snprintf(c.sentinels[0].host, sizeof c.sentinels[0].host, "127.0.0.1");
+  c.sentinels[0].port = sentinel.port;
+  snprintf(c.master_name, sizeof c.master_name, "m");
+  c.failover_wait_ms = 20000;
+  store_init(&c);
+  loop_begin();
+
+  req r[] = {{.kind = R_CREATE, .id = "sent-1", .token = "t"},
+             {.kind = R_CREATE, .id = "sent-2", .token = "t"}};
+  slot s[2];
+  issue_n(&r[0], &s[0], 1);
+  for (int i = 0; i < 200 && atomic_load(&sentinel.asks) < 3; i++)
+    redis_test_sleep_ms(20);
+  assert_true(atomic_load(&sentinel.asks) >= 3);
+  assert_int_equal(sem_trywait(&s[0].sem), -1); /* still waiting */
+  atomic_store(&sentinel.answer, redis_port);
+  wait_n(&s[0], 1);
+  assert_int_equal(s[0].res.status, STORE_OK);
+  assert_true(lock_on(redis_port, "sent-1"));
+  assert_false(lock_on(other_port, "sent-1"));
+
+  make_master(other_port);
+  make_replica(redis_port);
+  atomic_store(&sentinel.answer, other_port);
+  run_async_n(&r[1], &s[1], 1);
+  make_master(redis_port);
+  assert_int_equal(s[1].res.status, STORE_OK);
+  assert_true(lock_on(other_port, "sent-2"));
+  assert_false(lock_on(redis_port, "sent-2"));
+  char err[STORE_ERR_MAX];
+  assert_int_equal(ping_async(err, sizeof err), STORE_OK);
+  loop_end();
+  sentinel_stop();
+  redis_test_stop(other);
 }
 
 /* ---------------------------------------------------------------------
@@ -726,6 +911,9 @@ int main(void) {
       cmocka_unit_test_setup(test_same_answers, test_setup),
       cmocka_unit_test_setup(test_down_past_grace, test_setup),
       cmocka_unit_test_setup(test_detach_completes_pending, test_setup),
+      cmocka_unit_test_setup(test_written_then_cut, test_setup),
+      cmocka_unit_test_setup(test_written_then_timed_out, test_setup),
+      cmocka_unit_test_setup(test_sentinel_master_only, test_setup),
       cmocka_unit_test_setup(test_restart_within_grace, test_setup),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
