@@ -134,14 +134,16 @@ static void store_config_from(const config *cfg, store_config *sc) {
 static long crm_pool_size; /* crm.maxConnections, for the warning */
 static _Atomic long crm_queue_length;
 
-/* The queue warning, rate-limited. Runs on the CRM thread only. */
+/* The queue warning, rate-limited across every loop (any thread: the one
+ * that claims the slot writes the line). */
 static void warn_crm_queue(long wait_us, bool expired) {
-  static time_t last;
+  static _Atomic long long last;
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  if (last && now.tv_sec - last < CRM_QUEUE_WARN_EVERY_S)
+  long long seen = atomic_load(&last);
+  if ((seen && now.tv_sec - seen < CRM_QUEUE_WARN_EVERY_S) ||
+      !atomic_compare_exchange_strong(&last, &seen, (long long)now.tv_sec))
     return;
-  last = now.tv_sec;
   log_warn("CRM calls are waiting for a free connection; raise "
            "crm.maxConnections if the CRM can take more",
            LOG_INT("waitMs", wait_us / 1000), LOG_BOOL("budgetSpent", expired),
@@ -168,8 +170,8 @@ static void log_breaker(long state) {
              LOG_INT("failures", breaker_profile->breaker_failures));
 }
 
-/* The CRM client's events (CRM thread): metrics, the queue warning and
- * the breaker's transitions. */
+/* The CRM client's events (any loop's thread, concurrently): metrics, the
+ * queue warning and the breaker's transitions. */
 static void on_crm_event(crm_client_event event, long value) {
   metrics_crm_event((int)event, value);
   if (event == CRM_EVENT_BREAKER)
@@ -450,6 +452,7 @@ static int serve(const config *cfg) {
   breaker_profile = &cfg->crm;
   crm_client_config cc = crm_client_config_from(
       cfg, headers, cfg->crm_max_connections, on_crm_event);
+  cc.loops = config_loop_count(cfg);
   char err[256];
   if (!crm_client_start(&cc, err, sizeof err)) {
     log_error("crm client failed to start", LOG_STR("error", err));
@@ -484,10 +487,12 @@ static int serve(const config *cfg) {
   int sig = 0;
   while (sigwait(&stop, &sig) != 0)
     ;
-  log_lifecycle("draining",
-                LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  /* Refuse new work first, then say so: whoever reads "draining" in the
+   * log finds readyz 503 and the listener closed. */
   api_set_draining(true);
   http_quiesce();
+  log_lifecycle("draining",
+                LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   bool idle = http_wait_idle(DRAIN_TIMEOUT_MS);
   /* Any step still waiting on the CRM is finished as a CRM failure (it
    * costs the caller no attempt) and answered before the server stops. */
