@@ -229,15 +229,15 @@ class RedisFront:
 
 
 class ReportIsolation(h.StackTestCase):
-    """One HTTP worker thread (server.threads 1), and a report whose Redis
-    scan is held at Redis: callers' steps are still answered."""
+    """One event loop (server.threads 1), and a report whose Redis scan is
+    held at Redis: callers' steps are still answered on that loop."""
 
     PER_TEST = True
     INSTANCES = 0
 
     def test_step_answered_while_a_report_scan_is_held(self):
         """A report is mid-scan (its XREVRANGE held before Redis) on a
-        server with a single worker thread; a caller's whole ANI ->
+        server with a single event loop; a caller's whole ANI ->
         security call is answered meanwhile, and the report still gets its
         200 once the scan goes on."""
         front = RedisFront(self.redis.port)

@@ -1,9 +1,10 @@
 """Redis restarting under a running authflow costs no caller a 503.
 
-Every worker thread keeps its own Redis connection. After Redis restarts,
-those connections are dead; the first use of each must be retried on a
-fresh connection instead of failing the caller's step (through Genesys, a
-503 sends the caller to an agent).
+Every event loop keeps its own non-blocking Redis connection. When Redis
+restarts, each loop reconnects without blocking; a step that arrives
+meanwhile waits for the new connection (up to redis.connectTimeoutMs)
+instead of failing (through Genesys, a 503 sends the caller to an agent),
+and the loop goes on serving everything else.
 
 Run by hand:
     AUTHFLOW_BIN=<build>/service/authflow \\
@@ -72,6 +73,35 @@ class RedisRestart(h.StackTestCase):
         self.assertEqual(sorted(results), list(range(8)))
         statuses = [results[i][0] for i in range(8)]
         self.assertEqual(statuses, [200] * 8, [results[i] for i in range(8)])
+
+
+    def test_reconnect_wait_holds_no_loop(self):
+        """One event loop (server.threads 1) and Redis down: a step waits
+        for the reconnect, and meanwhile the same loop still answers
+        /healthz and a validation error (no Redis needed). Ordered: the
+        step is still unanswered when those come back; then Redis starts
+        and the step gets its 200."""
+        cfg = self.make_config(self.stack)
+        cfg["server"] = {"threads": 1}
+        cfg["redis"]["connectTimeoutMs"] = 5000
+        svc = self.stack.authflow(cfg)
+        assert_ok(self, svc.start_session(new_id("warm")))
+        self.redis.kill()
+        result = {}
+        waiting = threading.Thread(
+            target=lambda: result.update(r=svc.start_session(new_id("held"), timeout=30)),
+            daemon=True)
+        waiting.start()
+        status, _, _ = svc.request("GET", "/healthz", timeout=30)
+        self.assertEqual(status, 200)
+        status, _, body = svc.request("POST", "/v1/sessions", {"serviceLine": "retail"},
+                                      timeout=30)
+        self.assertEqual(status, 400, body)
+        self.assertNotIn("r", result, "the step was answered before Redis came back")
+        self.assertTrue(waiting.is_alive())
+        self.redis.start()
+        waiting.join(timeout=30)
+        self.assertEqual(result["r"][0], 200, result["r"])
 
 
 if __name__ == "__main__":
