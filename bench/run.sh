@@ -248,7 +248,7 @@ crm_delay 0
 stop_pid "$af_pid"
 redis-cli -p "$redis_port" flushall >/dev/null
 
-echo "== 6. scaling: worker threads, and two instances on one Redis" >&2
+echo "== 6. scaling: event loops (server.threads), and two instances on one Redis" >&2
 declare -A scale
 for t in 1 2 4; do
   start_authflow "$t"
@@ -309,6 +309,6 @@ Other measurements:
 | idle RSS | $((idle_rss/1024)) MB |
 | RSS with $sessions live sessions | $((rss_100k/1024)) MB |
 | Redis bytes per session (MEMORY USAGE) | $bytes_per_session (used_memory/sessions: $((redis_used/sessions))) |
-| scaling: 1 / 2 / 4 worker threads | ${scale[1]} / ${scale[2]} / ${scale[4]} steps/s |
-| scaling: two instances (1 thread each), one Redis | $two steps/s |
+| scaling: 1 / 2 / 4 event loops (server.threads) | ${scale[1]} / ${scale[2]} / ${scale[4]} steps/s |
+| scaling: two instances (1 loop each), one Redis | $two steps/s |
 EOF
