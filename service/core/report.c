@@ -39,16 +39,30 @@ static int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+/* Writes `v` (0..10^width - 1) as exactly `width` digits at out. */
+static void put_digits(char *out, int width, int64_t v) {
+  for (int i = width - 1; i >= 0; i--, v /= 10)
+    out[i] = (char)('0' + v % 10);
+}
+
 void report_hour_name(int64_t t, char out[REPORT_HOUR_LEN + 1]) {
   int64_t days = floor_div(t, 86400), y;
   int m, d;
   civil_from_days(days, &y, &m, &d);
   int hour = (int)((t - days * 86400) / 3600);
-  /* Formatted at full width first: the fields always fit, but the
-   * compiler cannot know their ranges. */
-  char text[64];
-  snprintf(text, sizeof text, "%04d%02d%02d%02d", (int)(y % 10000), m, d, hour);
-  memcpy(out, text, REPORT_HOUR_LEN);
+  if (y < 0) {
+    /* Before year 0 (no caller asks): as printf writes it, cut to size. */
+    char text[64];
+    snprintf(text, sizeof text, "%04d%02d%02d%02d", (int)(y % 10000), m, d,
+             hour);
+    memcpy(out, text, REPORT_HOUR_LEN);
+  } else {
+    /* Every step records into its hour: digits by hand, not printf. */
+    put_digits(out, 4, y % 10000);
+    put_digits(out + 4, 2, m);
+    put_digits(out + 6, 2, d);
+    put_digits(out + 8, 2, hour);
+  }
   out[REPORT_HOUR_LEN] = '\0';
 }
 
@@ -193,46 +207,80 @@ flow_auth_status report_auth_status(const flow_session *s) {
   return s->identified ? FLOW_AUTH_IDENTIFIED : FLOW_AUTH_NOT_IDENTIFIED;
 }
 
-/* One increment of one hash field. */
-static void add_field(report_record *r, const char *field, long long amount) {
-  if (r->incr_count >= REPORT_MAX_INCRS)
-    return;
-  snprintf(r->incr_field[r->incr_count], REPORT_FIELD_MAX, "%s", field);
-  snprintf(r->incr_amount[r->incr_count], sizeof r->incr_amount[0], "%lld",
-           amount);
-  r->incr_count++;
+/*
+ * Every commit builds a record, so its text is put together by hand
+ * rather than with snprintf (which showed in profiles): put_text appends
+ * `s` at dst[*at], cut like snprintf would to fit `cap` bytes with the
+ * NUL, and advances *at.
+ */
+static void put_text(char *dst, size_t cap, size_t *at, const char *s) {
+  size_t n = strlen(s);
+  if (n > cap - 1 - *at)
+    n = cap - 1 - *at;
+  memcpy(dst + *at, s, n);
+  *at += n;
+  dst[*at] = '\0';
+}
+
+/* `v` in decimal into out (at least 21 bytes), NUL-terminated. */
+static void put_decimal(char *out, long long v) {
+  char digits[24];
+  size_t at = sizeof digits;
+  unsigned long long u =
+      v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do {
+    digits[--at] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  if (v < 0)
+    digits[--at] = '-';
+  memcpy(out, digits + at, sizeof digits - at);
+  out[sizeof digits - at] = '\0';
 }
 
 /* A counter of the session's line, for all channels ("<line>|<counter>")
  * and for its own ("<line>|<counter>@<channel>"). */
 static void add_incr(report_record *r, const flow_session *s,
                      const char *counter, long long amount) {
-  char field[REPORT_FIELD_MAX];
+  if (r->incr_count + 2 > REPORT_MAX_INCRS)
+    return;
   const char *channel = s->channel[0] ? s->channel : FLOW_DEFAULT_CHANNEL;
-  snprintf(field, sizeof field, "%s|%s", s->service_line, counter);
-  add_field(r, field, amount);
-  snprintf(field, sizeof field, "%s|%s@%s", s->service_line, counter, channel);
-  add_field(r, field, amount);
+  char *all = r->incr_field[r->incr_count];
+  char *own = r->incr_field[r->incr_count + 1];
+  size_t n = 0;
+  put_text(all, REPORT_FIELD_MAX, &n, s->service_line);
+  put_text(all, REPORT_FIELD_MAX, &n, "|");
+  put_text(all, REPORT_FIELD_MAX, &n, counter);
+  memcpy(own, all, n + 1);
+  put_text(own, REPORT_FIELD_MAX, &n, "@");
+  put_text(own, REPORT_FIELD_MAX, &n, channel);
+  put_decimal(r->incr_amount[r->incr_count], amount);
+  memcpy(r->incr_amount[r->incr_count + 1], r->incr_amount[r->incr_count],
+         sizeof r->incr_amount[0]);
+  r->incr_count += 2;
 }
 
 static void add_event(report_record *r, const char *name, const char *value) {
   if (r->event_count >= REPORT_EVENT_FIELDS)
     return;
   r->event_name[r->event_count] = name;
-  snprintf(r->event_value[r->event_count], sizeof r->event_value[0], "%s",
-           value);
+  size_t n = 0;
+  put_text(r->event_value[r->event_count], sizeof r->event_value[0], &n, value);
   r->event_count++;
 }
 
 static void add_event_int(report_record *r, const char *name, long long v) {
   char text[24];
-  snprintf(text, sizeof text, "%lld", v);
+  put_decimal(text, v);
   add_event(r, name, text);
 }
 
 void report_build_record(const flow_session *s, bool started, bool completed,
                          report_record *out) {
-  memset(out, 0, sizeof *out);
+  /* Only the counts and the header: the rows past the counts are never
+   * read (clearing ~8 KB on every step showed in profiles). */
+  out->incr_count = 0;
+  out->event_count = 0;
   int64_t now = s->updated_ms > 0 ? s->updated_ms : s->created_ms;
   if (now < 0)
     now = 0;

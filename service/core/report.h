@@ -55,7 +55,8 @@ typedef struct {
 /*
  * Fill *out for a commit of `s`. `started`: the commit ends a START step.
  * `completed`: the session is completed now and was not before the step.
- * When neither holds, out->incr_count and out->event_count are 0.
+ * When neither holds, out->incr_count and out->event_count are 0. Only
+ * the first incr_count and event_count rows are filled.
  */
 void report_build_record(const flow_session *s, bool started, bool completed,
                          report_record *out);

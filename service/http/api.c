@@ -18,6 +18,7 @@
 #include "ratelimit.h"
 #include "report.h"
 #include "request.h"
+#include "session_json.h"
 
 static const config *cfg;
 static atomic_bool draining;
@@ -111,44 +112,59 @@ static size_t line_index(const config_service_line *line) {
   return (size_t)(line - cfg->service_lines);
 }
 
-/* Render the fixed 16-key session answer. Every key is always present
- * and never null (SPEC §3). */
+/* This thread's answer buffer: every session answer of a loop is rendered
+ * into it, so the text grows no buffer and builds no JSON tree; only its
+ * final copy (below) is allocated per answer. */
+static _Thread_local buf answer_text;
+static _Thread_local bool answer_text_ready;
+
+void api_release_thread(void) {
+  buf_free(&answer_text);
+  answer_text_ready = false;
+}
+
+/*
+ * The fixed 16-key session answer (SPEC §3; session_json.h), as resp->text
+ * ending in a newline like every JSON answer. The text is rendered in the
+ * thread's reused buffer and copied out once, to a block sized to it that
+ * libmicrohttpd frees (MHD_RESPMEM_MUST_FREE): the buffer itself cannot be
+ * lent to the response, since more answers are rendered on this loop
+ * before this one is sent. A field that is not UTF-8 (json_pack refused it
+ * too) or a failed buffer is a 500.
+ */
 static void render_session(const flow_session *s,
                            const config_service_line *line,
                            api_response *resp) {
-  flow_view view;
-  static const flow_policy no_policy = {.max_identify_attempts = 1,
-                                        .max_verify_attempts = 1};
-  const flow_policy *policy = line ? &line->policy : &no_policy;
-  flow_view_of(policy, s, &view);
-
-  char text[PROMPT_TEXT_MAX];
-  /* No name before verification unless the line opted in (SPEC §6);
-   * customerName below is still filled, for the agent's screen. */
-  prompt_vars vars = {.customer_name = view.speak_name ? s->customer_name : "",
-                      .identifier_type = policy->identifier_type,
-                      .attempts_remaining = view.attempts_remaining};
-  prompt_render(line ? line->prompts : NULL, s->language,
-                line ? line->default_language : "en-US", view.prompt_id, &vars,
-                text, sizeof text);
-
-  json_decref(resp->body);
-  resp->body = json_pack(
-      "{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:i, s:s, "
-      "s:s, s:s, s:s}",
-      "conversationId", s->conversation_id, "serviceLine", s->service_line,
-      "language", s->language, "state", flow_state_name(s->state), "nextAction",
-      flow_next_action_name(view.next_action), "authStatus",
-      flow_auth_status_name(view.auth_status), "identified", s->identified,
-      "verified", s->verified, "identificationMethod",
-      flow_method_name(s->method), "outcome", flow_outcome_name(s->outcome),
-      "lastResult", flow_result_name(s->last_result), "attemptsRemaining",
-      view.attempts_remaining, "promptId", view.prompt_id, "promptText", text,
-      "customerId", s->customer_id, "customerName", s->customer_name);
-  resp->status = resp->body ? 200 : 500;
-  resp->outcome = flow_outcome_name(s->outcome);
-  if (!resp->body)
+  if (!answer_text_ready) {
+    buf_init(&answer_text, SESSION_JSON_MAX, BUF_PLAIN);
+    answer_text_ready = true;
+  }
+  buf_reset(&answer_text);
+  session_json_line where = {.policy = line ? &line->policy : NULL,
+                             .prompts = line ? line->prompts : NULL,
+                             .default_language =
+                                 line ? line->default_language : NULL};
+  char *text = NULL;
+  size_t n = 0;
+  if (session_json_render(&answer_text, s, &where)) {
+    n = buf_len(&answer_text);
+    text = malloc(n + 2);
+  }
+  if (!text) {
     api_error(resp, 500, "internal", "could not render the answer");
+    return;
+  }
+  memcpy(text, buf_str(&answer_text), n);
+  text[n] = '\n';
+  text[n + 1] = '\0';
+  json_decref(resp->body);
+  resp->body = NULL;
+  free(resp->text);
+  resp->text = text;
+  resp->text_len = n + 1;
+  resp->content_type = "application/json";
+  resp->status = 200;
+  resp->outcome = flow_outcome_name(s->outcome);
 }
 
 /* The words that differ between the two stores (the messages and log

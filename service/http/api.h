@@ -39,7 +39,8 @@
 typedef struct {
   unsigned status;
   json_t *body; /* owned by the response; NULL for no body (204) */
-  char *text;   /* owned; a non-JSON body (metrics), or NULL */
+  char *text;   /* owned; a body already rendered as text (metrics, the
+                   session answer), or NULL */
   size_t text_len;
   const char *content_type;        /* static; for `text` */
   const char *allow;               /* static; set on 405 */
@@ -162,5 +163,10 @@ void api_reply_store_error(api_response *resp, store_status st,
                            const flow_session *current, const char *err);
 
 void api_response_free(api_response *resp);
+
+/* Frees the calling thread's session-answer buffer (each session answer
+ * is rendered in a buffer its thread keeps): a loop calls it as it
+ * stops. */
+void api_release_thread(void);
 
 #endif

@@ -701,6 +701,7 @@ static bool stop_server(loop *l, size_t index, void *ctx, char *err,
   loop_timer_stop(l, &s->timer);
   MHD_stop_daemon(s->daemon);
   s->daemon = NULL;
+  api_release_thread(); /* no answer is rendered on this loop any more */
   return true;
 }
 
