@@ -113,32 +113,25 @@ static size_t line_index(const config_service_line *line) {
 }
 
 /* This thread's answer buffer: every session answer of a loop is rendered
- * into it, so the text grows no buffer and builds no JSON tree; only its
- * final copy (below) is allocated per answer. */
-static _Thread_local buf answer_text;
-static _Thread_local bool answer_text_ready;
+ * into it, so no buffer grows and no JSON tree is built per answer. Set up
+ * as buf_init(SESSION_JSON_MAX, BUF_PLAIN) would (buf_free keeps the cap). */
+static _Thread_local buf answer_text = {.max = SESSION_JSON_MAX};
 
 void api_release_thread(void) {
   buf_free(&answer_text);
-  answer_text_ready = false;
 }
 
 /*
  * The fixed 16-key session answer (SPEC §3; session_json.h), as resp->text
- * ending in a newline like every JSON answer. The text is rendered in the
- * thread's reused buffer and copied out once, to a block sized to it that
- * libmicrohttpd frees (MHD_RESPMEM_MUST_FREE): the buffer itself cannot be
- * lent to the response, since more answers are rendered on this loop
- * before this one is sent. A field that is not UTF-8 (json_pack refused it
- * too) or a failed buffer is a 500.
+ * ending in a newline like every JSON answer: rendered in the thread's
+ * buffer, then copied once to a block libmicrohttpd frees (MUST_FREE). The
+ * buffer cannot be lent to the response: more answers are rendered on this
+ * loop before this one is sent. A field that is not UTF-8 (json_pack
+ * refused it too) or a failed buffer is a 500.
  */
 static void render_session(const flow_session *s,
                            const config_service_line *line,
                            api_response *resp) {
-  if (!answer_text_ready) {
-    buf_init(&answer_text, SESSION_JSON_MAX, BUF_PLAIN);
-    answer_text_ready = true;
-  }
   buf_reset(&answer_text);
   session_json_line where = {.policy = line ? &line->policy : NULL,
                              .prompts = line ? line->prompts : NULL,
@@ -146,22 +139,21 @@ static void render_session(const flow_session *s,
                                  line ? line->default_language : NULL};
   char *text = NULL;
   size_t n = 0;
-  if (session_json_render(&answer_text, s, &where)) {
+  if (session_json_render(&answer_text, s, &where) &&
+      buf_add(&answer_text, "\n", 1) == BUF_OK) {
     n = buf_len(&answer_text);
-    text = malloc(n + 2);
+    text = malloc(n + 1);
   }
   if (!text) {
     api_error(resp, 500, "internal", "could not render the answer");
     return;
   }
-  memcpy(text, buf_str(&answer_text), n);
-  text[n] = '\n';
-  text[n + 1] = '\0';
+  memcpy(text, buf_str(&answer_text), n + 1);
   json_decref(resp->body);
   resp->body = NULL;
   free(resp->text);
   resp->text = text;
-  resp->text_len = n + 1;
+  resp->text_len = n;
   resp->content_type = "application/json";
   resp->status = 200;
   resp->outcome = flow_outcome_name(s->outcome);
