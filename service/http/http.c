@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -151,32 +152,59 @@ static void assign_request_id(http_request *rq) {
   entropy_hex(rq->request_id, sizeof rq->request_id, 12);
 }
 
+/* libmicrohttpd's free for a response body: wiped first, since an answer
+ * may carry a handoff code or a customer's name. */
+static void wipe_free(void *body) {
+  if (!body)
+    return;
+  explicit_bzero(body, malloc_usable_size(body));
+  free(body);
+}
+
+/* A response owning `body` (malloc'd; wiped and freed by libmicrohttpd,
+ * or here when no response could be made). */
+static struct MHD_Response *response_owning(char *body, size_t len) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer_with_free_callback_cls(len, body,
+                                                             wipe_free, body);
+  if (!r)
+    wipe_free(body);
+  return r;
+}
+
+/* resp->body as one line of JSON ended by a newline (so `curl` output
+ * ends cleanly; JSON parsers ignore it), in a buffer of its own; NULL when
+ * out of memory. The text jansson made is wiped before it is freed. */
+static char *json_line(const json_t *body, size_t *len) {
+  char *json = json_dumps(body, JSON_COMPACT);
+  if (!json)
+    return NULL;
+  size_t n = strlen(json);
+  char *text = malloc(n + 2);
+  if (text) {
+    memcpy(text, json, n);
+    text[n] = '\n';
+    text[n + 1] = '\0';
+    *len = n + 1;
+  }
+  explicit_bzero(json, n);
+  free(json);
+  return text;
+}
+
 /* Queue `resp` on the connection and record what the log line needs.
  * Consumes resp's buffers. */
 static enum MHD_Result send_response(http_request *rq, api_response *resp) {
   struct MHD_Response *r;
   const char *content_type = "application/json";
   if (resp->text) {
-    r = MHD_create_response_from_buffer(resp->text_len, resp->text,
-                                        MHD_RESPMEM_MUST_FREE);
+    r = response_owning(resp->text, resp->text_len);
     resp->text = NULL;
     content_type = resp->content_type;
   } else if (resp->body) {
-    /* One line of JSON, ended by a newline (so `curl` output ends cleanly;
-     * JSON parsers ignore it). */
-    char *json = json_dumps(resp->body, JSON_COMPACT);
-    size_t n = json ? strlen(json) : 0;
-    char *text = json ? realloc(json, n + 2) : NULL;
-    if (!text) {
-      free(json);
-      r = NULL;
-    } else {
-      text[n] = '\n';
-      text[n + 1] = '\0';
-      r = MHD_create_response_from_buffer(n + 1, text, MHD_RESPMEM_MUST_FREE);
-      if (!r)
-        free(text);
-    }
+    size_t len = 0;
+    char *text = json_line(resp->body, &len);
+    r = text ? response_owning(text, len) : NULL;
   } else {
     r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     content_type = NULL;
