@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "json_text.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,36 +47,6 @@ static void put_str(line_buf *b, const char *s) {
   put_raw(b, s, strlen(s));
 }
 
-/* Length of the well-formed UTF-8 sequence at `c` (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *c) {
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (c[0] >= 0xc2 && c[0] <= 0xdf)
-    n = 2;
-  else if (c[0] >= 0xe0 && c[0] <= 0xef) {
-    n = 3;
-    if (c[0] == 0xe0)
-      lo = 0xa0;
-    else if (c[0] == 0xed)
-      hi = 0x9f;
-  } else if (c[0] >= 0xf0 && c[0] <= 0xf4) {
-    n = 4;
-    if (c[0] == 0xf0)
-      lo = 0x90;
-    else if (c[0] == 0xf4)
-      hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (c[1] < lo || c[1] > hi)
-    return 0;
-  for (size_t i = 2; i < n; i++)
-    if (c[i] < 0x80 || c[i] > 0xbf)
-      return 0;
-  return n;
-}
-
 /* Write `s` as a JSON string body (without quotes). Control characters
  * are escaped; well-formed UTF-8 passes through; any other byte >= 0x80
  * (a stray continuation byte, a truncated or overlong sequence, Latin-1
@@ -82,6 +54,7 @@ static size_t utf8_sequence(const unsigned char *c) {
  * always accepts the line and the byte can still be read off it. */
 static void put_escaped(line_buf *b, const char *s) {
   static const char hex[] = "0123456789abcdef";
+  const unsigned char *end = (const unsigned char *)s + strlen(s);
   for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
     char esc[7];
     if (*c == '"' || *c == '\\') {
@@ -96,7 +69,7 @@ static void put_escaped(line_buf *b, const char *s) {
     } else if (*c < 0x80) {
       put_raw(b, (const char *)c, 1);
     } else {
-      size_t n = utf8_sequence(c);
+      size_t n = json_text_utf8_len(c, (size_t)(end - c));
       if (n > 0) {
         put_raw(b, (const char *)c, n);
         c += n - 1;

@@ -6,6 +6,8 @@
  */
 #include "crm_template.h"
 
+#include "json_text.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -77,38 +79,6 @@ static filter_kind filter_of(const placeholder *ph) {
   return FILTER_UNKNOWN;
 }
 
-/* Length of the valid UTF-8 sequence at s[0] (`left` bytes available), or
- * 0 when invalid (overlong, surrogate, above U+10FFFF). */
-static size_t utf8_seq_len(const unsigned char *s, size_t left) {
-  if (s[0] < 0x80)
-    return 1;
-  size_t n;
-  unsigned cp;
-  if ((s[0] & 0xE0) == 0xC0) {
-    n = 2;
-    cp = s[0] & 0x1Fu;
-  } else if ((s[0] & 0xF0) == 0xE0) {
-    n = 3;
-    cp = s[0] & 0x0Fu;
-  } else if ((s[0] & 0xF8) == 0xF0) {
-    n = 4;
-    cp = s[0] & 0x07u;
-  } else {
-    return 0;
-  }
-  if (n > left)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3Fu);
-  }
-  static const unsigned min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return n;
-}
-
 /* Percent-encode all but RFC 3986 unreserved characters: safe both as a
  * path segment and as a query component. In a path, a value that is "."
  * or ".." is encoded as %2E, so it can never be a dot segment (no path
@@ -149,7 +119,7 @@ static bool put_json(buf *b, const char *v) {
       buf_add(b, esc, 6);
       i++;
     } else {
-      size_t k = utf8_seq_len(p + i, n - i);
+      size_t k = json_text_utf8_len(p + i, n - i);
       if (k == 0)
         return false;
       buf_add(b, (const char *)p + i, k);
