@@ -1,7 +1,7 @@
 #include "http.h"
+#include "http_response.h"
 
 #include <arpa/inet.h>
-#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -28,13 +28,6 @@
 #include "report_api.h"
 #include "route.h"
 #include "store_async.h"
-
-/* The dashboard's Content-Security-Policy: its script and style are inline,
- * it fetches reports from this origin and draws with inline SVG. */
-#define DASHBOARD_CSP                                                          \
-  "default-src 'none'; script-src 'unsafe-inline'; style-src "                 \
-  "'unsafe-inline'; connect-src 'self'; img-src 'self' data: blob:; "          \
-  "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 #define REQUEST_ID_MAX 64
 /* libmicrohttpd's per-connection pool: request line, headers and the read
@@ -152,91 +145,16 @@ static void assign_request_id(http_request *rq) {
   entropy_hex(rq->request_id, sizeof rq->request_id, 12);
 }
 
-/* libmicrohttpd's free for a response body: wiped first, since an answer
- * may carry a handoff code or a customer's name. */
-static void wipe_free(void *body) {
-  if (!body)
-    return;
-  explicit_bzero(body, malloc_usable_size(body));
-  free(body);
-}
-
-/* A response owning `body` (malloc'd; wiped and freed by libmicrohttpd,
- * or here when no response could be made). */
-static struct MHD_Response *response_owning(char *body, size_t len) {
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer_with_free_callback_cls(len, body,
-                                                             wipe_free, body);
-  if (!r)
-    wipe_free(body);
-  return r;
-}
-
-/* resp->body as one line of JSON ended by a newline (so `curl` output
- * ends cleanly; JSON parsers ignore it), in a buffer of its own; NULL when
- * out of memory. The text jansson made is wiped before it is freed. */
-static char *json_line(const json_t *body, size_t *len) {
-  char *json = json_dumps(body, JSON_COMPACT);
-  if (!json)
-    return NULL;
-  size_t n = strlen(json);
-  char *text = malloc(n + 2);
-  if (text) {
-    memcpy(text, json, n);
-    text[n] = '\n';
-    text[n + 1] = '\0';
-    *len = n + 1;
-  }
-  explicit_bzero(json, n);
-  free(json);
-  return text;
-}
-
 /* Queue `resp` on the connection and record what the log line needs.
  * Consumes resp's buffers. */
 static enum MHD_Result send_response(http_request *rq, api_response *resp) {
-  struct MHD_Response *r;
-  const char *content_type = "application/json";
-  if (resp->text) {
-    r = response_owning(resp->text, resp->text_len);
-    resp->text = NULL;
-    content_type = resp->content_type;
-  } else if (resp->body) {
-    size_t len = 0;
-    char *text = json_line(resp->body, &len);
-    r = text ? response_owning(text, len) : NULL;
-  } else {
-    r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    content_type = NULL;
-  }
   rq->status = resp->status;
   rq->outcome = resp->outcome;
   rq->error = resp->error;
-  const char *allow = resp->allow;
-  const char *disposition = resp->content_disposition;
-  api_response_free(resp);
+  struct MHD_Response *r = http_response_make(resp, rq->request_id);
   atomic_store(&rq->phase, PHASE_RESPONDED);
   if (!r)
     return MHD_NO; /* out of memory: drop the connection */
-  if (content_type)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-  MHD_add_response_header(r, "X-Request-Id", rq->request_id);
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-  /* Browser hardening: never sniffed, never framed; the one HTML page (the
-   * self-contained dashboard, inline script and style, data from this
-   * origin only) also gets a Content-Security-Policy. */
-  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-  MHD_add_response_header(r, "X-Frame-Options", "DENY");
-  if (content_type && strncmp(content_type, "text/html", 9) == 0)
-    MHD_add_response_header(r, "Content-Security-Policy", DASHBOARD_CSP);
-  if (allow)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-  if (rq->status == 401) /* RFC 9110 §11.6.1: every 401 names a scheme */
-    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                            "Bearer realm=\"authflow\"");
-  if (disposition)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-                            disposition);
   enum MHD_Result ok = MHD_queue_response(rq->connection, rq->status, r);
   MHD_destroy_response(r);
   return ok;
