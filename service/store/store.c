@@ -4,18 +4,19 @@
  * Every session operation is one Lua script (see the header for the keys,
  * store_script.h for the scripts), so each is atomic and one round trip.
  * Scripts report their outcome as an array whose first element is a status
- * word ("ok", "busy", ...) and whose second, when present, is the session
- * hash as HGETALL gives it. Redis does not roll a script back when it fails
+ * word ("ok", "busy", ...) and whose second, when present, is the session:
+ * its packed value, or the hash a session written by the previous version
+ * still is (store_codec.h). Redis does not roll a script back when it fails
  * half way, so each script checks whatever could fail before its first
  * write.
  *
- * The hash is decoded strictly (store_codec), not in Lua: an unknown enum
- * name, a number that is not plain decimal, a string too long for its
+ * The session is decoded strictly (store_codec), not in Lua: an unknown
+ * enum name, a number that is not plain decimal, a string too long for its
  * flow_session buffer or a missing field makes the record STORE_CORRUPT.
  *
  * The other store files: store_conn (the per-thread connection, reconnect
  * and Sentinel failover, PING), store_script (the Lua texts), store_codec
- * (session hash encoding), store_report (report arguments and reads), and
+ * (session encoding), store_report (report arguments and reads), and
  * store_internal.h for what they share from here.
  */
 #include "store.h"
@@ -32,6 +33,39 @@
 #include <string.h>
 
 static store_config cfg;
+static store_texts texts;
+static size_t prefix_len;
+
+/* Write "<prefix><kind>" into out[STORE_KEY_MAX] (store_init: the prefix
+ * is under 64 bytes, so it always fits). */
+static void prefixed(char *out, const char *kind) {
+  char err[STORE_ERR_MAX];
+  if (!store_key(out, STORE_KEY_MAX, kind, "", err, sizeof err))
+    out[0] = '\0';
+}
+
+/* Fill `texts` from cfg (see store_texts). */
+static void texts_fill(void) {
+  store_codec_int(texts.lock_ms, cfg.lock_ms);
+  store_codec_int(texts.session_ttl, cfg.session_ttl_seconds);
+  store_codec_int(texts.lockout_max, cfg.lockout_max_failures);
+  store_codec_int(texts.lockout_window, cfg.lockout_window_seconds);
+  store_codec_int(texts.lockout_max_lock, cfg.lockout_max_lock_seconds);
+  store_codec_int(texts.escalation_reset, cfg.lockout_escalation_reset_seconds);
+  store_codec_int(texts.failure_memory, cfg.lockout_failure_memory_seconds);
+  store_codec_int(texts.global_max, cfg.global_max_failures_per_minute);
+  store_codec_int(texts.caller_max, cfg.caller_max_failures);
+  store_codec_int(texts.caller_window, cfg.caller_window_seconds);
+  store_codec_int(texts.report_ttl, cfg.report_counter_ttl_seconds);
+  store_codec_int(texts.stream_max_len, cfg.report_stream_max_len);
+  texts.global_on = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
+  prefixed(texts.lockout_prefix, "lockout");
+  prefixed(texts.caller_prefix, "limit:caller");
+  char err[STORE_ERR_MAX];
+  if (!store_key(texts.global_key, sizeof texts.global_key, "limit", "global",
+                 err, sizeof err))
+    texts.global_key[0] = '\0';
+}
 
 void store_init(const store_config *c) {
   cfg = *c;
@@ -43,10 +77,17 @@ void store_init(const store_config *c) {
     cfg.lockout_escalation_reset_seconds = cfg.lockout_max_lock_seconds;
   if (cfg.lockout_failure_memory_seconds < cfg.lockout_window_seconds)
     cfg.lockout_failure_memory_seconds = cfg.lockout_window_seconds;
+  cfg.key_prefix[sizeof cfg.key_prefix - 1] = '\0';
+  prefix_len = strlen(cfg.key_prefix);
+  texts_fill();
 }
 
 const store_config *store_cfg(void) {
   return &cfg;
+}
+
+const store_texts *store_cfg_texts(void) {
+  return &texts;
 }
 
 void store_new_token(char *token, size_t token_len) {
@@ -55,11 +96,15 @@ void store_new_token(char *token, size_t token_len) {
 
 bool store_key(char *out, size_t len, const char *kind, const char *id,
                char *err, size_t err_len) {
-  int n = snprintf(out, len, "%s%s:%s", cfg.key_prefix, kind, id);
-  if (n < 0 || (size_t)n >= len) {
+  size_t kl = strlen(kind), il = strlen(id);
+  if (prefix_len + kl + 1 + il >= len) {
     snprintf(err, err_len, "store: %s key too long", kind);
     return false;
   }
+  memcpy(out, cfg.key_prefix, prefix_len);
+  memcpy(out + prefix_len, kind, kl);
+  out[prefix_len + kl] = ':';
+  memcpy(out + prefix_len + kl + 1, id, il + 1);
   return true;
 }
 
@@ -114,12 +159,21 @@ static store_status status_of(const redisReply *r, unsigned expected, char *err,
   return STORE_UNAVAILABLE;
 }
 
-/* Decode the session hash that is the reply's second element into *out;
- * false (err filled when the hash was there) when it is absent or bad. */
+/* Decode a session as a script returns it: its packed value (a string),
+ * or a hash the previous version wrote (HGETALL's array). False, err
+ * filled, when it cannot be read. */
+static bool decode_session(const redisReply *v, flow_session *out, char *err,
+                           size_t err_len) {
+  if (v->type == REDIS_REPLY_STRING)
+    return store_session_unpack(v->str, v->len, out, err, err_len);
+  return store_session_decode(v, out, err, err_len);
+}
+
+/* Decode the session that is the reply's second element into *out; false
+ * (err filled when it was there) when it is absent or bad. */
 static bool reply_session(const redisReply *r, flow_session *out, char *err,
                           size_t err_len) {
-  return r->elements >= 2 &&
-         store_session_decode(r->element[1], out, err, err_len);
+  return r->elements >= 2 && decode_session(r->element[1], out, err, err_len);
 }
 
 /* ---------------------------------------------------------------------
@@ -139,11 +193,10 @@ store_status store_call_create(store_call *c, const char *id, const char *token,
       !store_call_key(c, "deleted", id, err, err_len))
     return STORE_UNAVAILABLE;
   store_call_arg(c, token);
-  store_call_int(c, cfg.lock_ms);
+  store_call_arg(c, texts.lock_ms);
   store_call_arg(c, want_link ? "1" : "0");
-  if (!store_call_key_arg(c, "lockout", "", err, err_len))
-    return STORE_UNAVAILABLE;
-  store_call_int(c, cfg.lockout_max_failures);
+  store_call_arg(c, texts.lockout_prefix);
+  store_call_arg(c, texts.lockout_max);
   return store_call_built(c, err, err_len);
 }
 
@@ -156,21 +209,18 @@ store_status store_call_begin(store_call *c, const char *id, const char *token,
       !store_call_key(c, "lock", id, err, err_len))
     return STORE_UNAVAILABLE;
   store_call_arg(c, token);
-  store_call_int(c, cfg.lock_ms);
+  store_call_arg(c, texts.lock_ms);
   store_call_arg(c, counter == FLOW_COUNTER_IDENTIFY ? "identifyAttempts"
                     : counter == FLOW_COUNTER_VERIFY ? "verifyAttempts"
                                                      : "");
-  if (!store_call_key_arg(c, "lockout", "", err, err_len))
-    return STORE_UNAVAILABLE;
-  store_call_int(c, cfg.lockout_max_failures);
-  store_call_int(c, cfg.lockout_failure_memory_seconds);
-  if (!store_call_key_arg(c, "limit", "global", err, err_len))
-    return STORE_UNAVAILABLE;
-  store_call_int(c, cfg.global_max_failures_per_minute);
-  if (!store_call_key_arg(c, "limit:caller", "", err, err_len))
-    return STORE_UNAVAILABLE;
-  store_call_int(c, cfg.caller_max_failures);
-  store_call_int(c, cfg.caller_window_seconds);
+  store_call_arg(c, texts.lockout_prefix);
+  store_call_arg(c, texts.lockout_max);
+  store_call_arg(c, texts.failure_memory);
+  store_call_arg(c, texts.global_key);
+  store_call_arg(c, texts.global_max);
+  store_call_arg(c, texts.caller_prefix);
+  store_call_arg(c, texts.caller_max);
+  store_call_arg(c, texts.caller_window);
   for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)
     if (allowed_states & (1u << s))
       store_call_arg(c, flow_state_name((flow_state)s));
@@ -187,16 +237,16 @@ static bool commit_keys(store_call *c, const flow_session *s,
    * that cannot be a customer's so the script's key list stays fixed. */
   const char *cid = s->customer_id[0] ? s->customer_id : "-none-";
   const char *id = s->conversation_id;
-  return store_call_key(c, "session", id, err, err_len) &&
-         store_call_key(c, "lock", id, err, err_len) &&
-         store_call_key(c, "lockout", cid, err, err_len) &&
-         store_call_key(c, "report:h", rec ? rec->hour : "none", err,
-                        err_len) &&
-         store_call_key(c, "report", "events", err, err_len) &&
-         store_call_key(c, "report", "dropped", err, err_len) &&
-         store_call_key(c, "lockouts", cid, err, err_len) &&
-         store_call_key(c, "limit", "global", err, err_len) &&
-         store_call_key(c, "limit:caller",
+  if (!store_call_key(c, "session", id, err, err_len) ||
+      !store_call_key(c, "lock", id, err, err_len) ||
+      !store_call_key(c, "lockout", cid, err, err_len) ||
+      !store_call_key(c, "report:h", rec ? rec->hour : "none", err, err_len) ||
+      !store_call_key(c, "report", "events", err, err_len) ||
+      !store_call_key(c, "report", "dropped", err, err_len) ||
+      !store_call_key(c, "lockouts", cid, err, err_len))
+    return false;
+  store_call_raw_key(c, texts.global_key);
+  return store_call_key(c, "limit:caller",
                         s->ani_hash[0] ? s->ani_hash : "-none-", err, err_len);
 }
 
@@ -208,19 +258,19 @@ static void commit_head_args(store_call *c, const char **head,
                              flow_lockout_effect lockout, bool check_lockout,
                              int nrep) {
   head[0] = token;
-  head[1] = store_call_num(c, cfg.session_ttl_seconds);
+  head[1] = texts.session_ttl;
   head[2] = !s->customer_id[0]                       ? "none"
             : lockout == FLOW_LOCKOUT_RECORD_FAILURE ? "fail"
             : lockout == FLOW_LOCKOUT_CLEAR          ? "clear"
                                                      : "none";
   head[3] = check_lockout && s->customer_id[0] ? "1" : "0";
-  head[4] = store_call_num(c, cfg.lockout_max_failures);
-  head[5] = store_call_num(c, cfg.lockout_window_seconds);
-  head[6] = store_call_num(c, cfg.lockout_max_lock_seconds);
-  head[7] = store_call_num(c, cfg.lockout_escalation_reset_seconds);
-  head[8] = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
+  head[4] = texts.lockout_max;
+  head[5] = texts.lockout_window;
+  head[6] = texts.lockout_max_lock;
+  head[7] = texts.escalation_reset;
+  head[8] = texts.global_on;
   head[9] = cfg.caller_max_failures > 0 && s->ani_hash[0] ? "1" : "0";
-  head[10] = store_call_num(c, cfg.lockout_failure_memory_seconds);
+  head[10] = texts.failure_memory;
   head[11] = store_call_num(c, nrep);
 }
 
@@ -233,11 +283,12 @@ store_status store_call_commit(store_call *c, const flow_session *s,
     return STORE_UNAVAILABLE;
   const char **head = c->argv + c->argc;
   int nrep = store_report_args(rec, head + COMMIT_HEAD, &c->report_texts);
-  if (!store_session_encode(s, head + COMMIT_HEAD + nrep, &c->session_texts,
-                            err, err_len))
+  const char *packed = store_call_pack(c, s, err, err_len);
+  if (!packed)
     return STORE_CORRUPT;
+  head[COMMIT_HEAD + nrep] = packed;
   commit_head_args(c, head, s, token, lockout, check_lockout, nrep);
-  c->argc += COMMIT_HEAD + nrep + 2 * STORE_SESSION_FIELDS;
+  c->argc += COMMIT_HEAD + nrep + 1;
   return store_call_built(c, err, err_len);
 }
 
@@ -272,7 +323,7 @@ store_status store_call_delete(store_call *c, const char *id, char *err,
       !store_call_key(c, "lock", id, err, err_len) ||
       !store_call_key(c, "deleted", id, err, err_len))
     return STORE_UNAVAILABLE;
-  store_call_int(c, cfg.session_ttl_seconds);
+  store_call_arg(c, texts.session_ttl);
   return store_call_built(c, err, err_len);
 }
 
@@ -280,15 +331,16 @@ store_status store_call_delete(store_call *c, const char *id, char *err,
  * Replies: one reader per operation (see store_call.h).
  * ------------------------------------------------------------------- */
 
-/* The linked session of a create reply that took the lock ({'ok', hash or
- * {}, locked}). A record that cannot be read is a link to nothing usable:
- * the start goes on as without it. */
+/* The linked session of a create reply that took the lock ({'ok', packed
+ * value, hash or {}, locked}). A record that cannot be read is a link to
+ * nothing usable: the start goes on as without it. */
 static void reply_link(const redisReply *r, flow_link *link) {
   char ignored[STORE_ERR_MAX];
-  if (r->elements >= 3 && r->element[1]->type == REDIS_REPLY_ARRAY &&
-      r->element[1]->elements > 0 &&
-      store_session_decode(r->element[1], &link->session, ignored,
-                           sizeof ignored))
+  const redisReply *v = r->elements >= 3 ? r->element[1] : NULL;
+  if (v &&
+      (v->type == REDIS_REPLY_STRING ||
+       (v->type == REDIS_REPLY_ARRAY && v->elements > 0)) &&
+      decode_session(v, &link->session, ignored, sizeof ignored))
     link->found = true;
   link->customer_locked = link->found &&
                           r->element[2]->type == REDIS_REPLY_INTEGER &&
@@ -305,7 +357,7 @@ void store_read_create(const redisReply *r, bool want_link, store_result *out) {
   if (st == STORE_EXISTS && !reply_session(r, &out->session, err, err_len))
     st = STORE_CORRUPT;
   else if (st == STORE_CORRUPT)
-    store_fail(st, "session key is not a hash", err, err_len);
+    store_fail(st, "session key holds another type", err, err_len);
   else if (st == STORE_OK && want_link)
     reply_link(r, &out->link);
   out->status = st;
@@ -381,7 +433,7 @@ void store_read_get(const redisReply *r, store_result *out) {
   store_status st = status_of(
       r, ST(STORE_NOT_FOUND) | ST(STORE_CORRUPT) | ST(STORE_OK), err, err_len);
   if (st == STORE_CORRUPT)
-    store_fail(st, "session key is not a hash", err, err_len);
+    store_fail(st, "session key holds another type", err, err_len);
   else if (st == STORE_OK && !reply_session(r, &out->session, err, err_len))
     st = STORE_CORRUPT;
   out->status = st;

@@ -2,7 +2,9 @@
  * store: sessions in Redis (hiredis).
  *
  * Keys, under the configured prefix P:
- *   P session:{conversationId}  hash of the flow_session fields, with TTL
+ *   P session:{conversationId}  the flow_session as one packed string
+ *                               (store_codec.h), with TTL; a hash written
+ *                               by an older version is still read
  *   P lock:{conversationId}     step lock: random token, PX = lock_ms
  *   P lockout:{customerId}      failed verifications across calls, with
  *                               the lockout window (then the lockout's
@@ -103,7 +105,7 @@ typedef enum {
   STORE_LOCK_LOST,       /* commit/release: our lock expired or was taken */
   STORE_CUSTOMER_LOCKED, /* commit with check_lockout: nothing written */
   STORE_UNAVAILABLE,     /* Redis down, timed out, or answered an error */
-  STORE_CORRUPT,         /* the stored hash could not be decoded */
+  STORE_CORRUPT,         /* the stored session could not be decoded */
   STORE_DELETED,         /* store_create: deleted within the session TTL */
 } store_status;
 
@@ -198,7 +200,7 @@ store_status store_begin(const char *conversation_id, const char *token,
                          store_limit *limit, char *err, size_t err_len);
 
 /*
- * Write `session` (whole hash, TTL refreshed), apply `lockout` to the
+ * Write `session` (the whole value, TTL refreshed), apply `lockout` to the
  * session's customer's counter, and release the lock — atomically, only if
  * we still hold the lock (else STORE_LOCK_LOST, nothing written).
  * With check_lockout, if the customer is at or over the threshold, nothing

@@ -48,9 +48,8 @@ sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
     op->read = c->read;
     op->want_link = c->want_link;
     op->nkeys = c->nkeys;
-    snprintf(op->numkeys, sizeof op->numkeys, "%d", c->nkeys);
     op->argv[2] = op->numkeys;
-    op->lens[2] = strlen(op->numkeys);
+    op->lens[2] = store_codec_int(op->numkeys, c->nkeys);
   }
   op->done = done;
   op->ctx = ctx;

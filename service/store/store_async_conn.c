@@ -150,16 +150,21 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
  * its length, or 0 when hiredis refused it or memory ran out. */
 static size_t send_argv(int argc, const char **argv, const size_t *lens,
                         redisCallbackFn *fn, void *priv) {
-  char *cmd = NULL;
-  int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-  if (len <= 0)
-    return 0;
-  int rc = redisAsyncFormattedCommand(sa->ac, fn, priv, cmd, (size_t)len);
-  redisFreeCommand(cmd);
+  char small[4096], *cmd = small;
+  size_t len = store_call_format(argc, argv, lens, small, sizeof small);
+  if (len > sizeof small) {
+    cmd = malloc(len);
+    if (!cmd)
+      return 0;
+    store_call_format(argc, argv, lens, cmd, len);
+  }
+  int rc = redisAsyncFormattedCommand(sa->ac, fn, priv, cmd, len);
+  if (cmd != small)
+    free(cmd);
   if (rc != REDIS_OK)
     return 0;
-  sa->appended += (size_t)len;
-  return (size_t)len;
+  sa->appended += len;
+  return len;
 }
 
 static void on_cmd_timeout(void *arg);

@@ -75,15 +75,54 @@ void store_call_arg(store_call *c, const char *s) {
 }
 
 const char *store_call_num(store_call *c, long long v) {
-  size_t room = sizeof c->text - c->used;
-  int n = snprintf(c->text + c->used, room, "%lld", v);
-  if (n < 0 || (size_t)n >= room) {
+  if (sizeof c->text - c->used < 24) {
     c->bad = true;
     return "0";
   }
-  const char *s = c->text + c->used;
-  c->used += (size_t)n + 1;
+  char *s = c->text + c->used;
+  c->used += store_codec_int(s, v) + 1;
   return s;
+}
+
+/* Append "<mark><n>\r\n" at out + at when it fits in cap; returns the
+ * new length either way. */
+static size_t put_head(char *out, size_t cap, size_t at, char mark, size_t n) {
+  char num[24];
+  size_t len = store_codec_int(num, (long long)n);
+  if (at + 1 + len + 2 <= cap) {
+    out[at] = mark;
+    memcpy(out + at + 1, num, len);
+    out[at + 1 + len] = '\r';
+    out[at + 2 + len] = '\n';
+  }
+  return at + 1 + len + 2;
+}
+
+size_t store_call_format(int argc, const char *const *argv, const size_t *lens,
+                         char *out, size_t cap) {
+  size_t at = put_head(out, cap, 0, '*', (size_t)argc);
+  for (int i = 0; i < argc; i++) {
+    at = put_head(out, cap, at, '$', lens[i]);
+    if (at + lens[i] + 2 <= cap) {
+      memcpy(out + at, argv[i], lens[i]);
+      out[at + lens[i]] = '\r';
+      out[at + lens[i] + 1] = '\n';
+    }
+    at += lens[i] + 2;
+  }
+  return at;
+}
+
+const char *store_call_pack(store_call *c, const flow_session *s, char *err,
+                            size_t err_len) {
+  size_t room = sizeof c->text - c->used, len;
+  if (room > STORE_PACKED_MAX)
+    room = STORE_PACKED_MAX;
+  char *out = c->text + c->used;
+  if (!store_session_pack(s, out, room, &len, err, err_len))
+    return NULL;
+  c->used += len + 1;
+  return out;
 }
 
 void store_call_int(store_call *c, long long v) {

@@ -35,10 +35,10 @@ typedef enum {
 } store_read_kind;
 
 /* The most keys and args one call has (commit: 9 keys, 12 head args, the
- * report args and the session's field/value pairs). */
-#define STORE_CALL_ARGV_MAX                                                    \
-  (9 + 12 + STORE_REPORT_ARGS_MAX + 2 * STORE_SESSION_FIELDS)
-/* Room for every key and number a call writes into its own text area. */
+ * report args and the packed session). */
+#define STORE_CALL_ARGV_MAX (9 + 12 + STORE_REPORT_ARGS_MAX + 1)
+/* Room for every key, number and packed session a call writes into its
+ * own text area. */
 #define STORE_CALL_TEXT_MAX 8192
 
 typedef struct {
@@ -51,7 +51,6 @@ typedef struct {
   const char *argv[STORE_CALL_ARGV_MAX];
   size_t used;
   char text[STORE_CALL_TEXT_MAX];
-  store_session_texts session_texts;
   store_report_texts report_texts;
 } store_call;
 
@@ -83,6 +82,21 @@ const char *store_call_num(store_call *c, long long v);
 
 /* Append the decimal text of v as an arg. */
 void store_call_int(store_call *c, long long v);
+
+/*
+ * Write the Redis protocol (RESP) form of the command argv[0 .. argc)
+ * (lens: their lengths) to out[0 .. cap): what hiredis's
+ * redisFormatCommandArgv makes, without its sprintf per argument. Returns
+ * the length it needs; when that exceeds cap nothing useful was written
+ * and the caller calls again with room for it.
+ */
+size_t store_call_format(int argc, const char *const *argv, const size_t *lens,
+                         char *out, size_t cap);
+
+/* Session *s packed (store_codec.h), written into the call's text area;
+ * NULL (err filled) when it holds a value that could not be read back. */
+const char *store_call_pack(store_call *c, const flow_session *s, char *err,
+                            size_t err_len);
 
 /*
  * The builders: fill *c for the operation of the same name in store.h.

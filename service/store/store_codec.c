@@ -1,6 +1,7 @@
 /*
- * store_codec: session hash <-> flow_session, one table row per field (see
- * store_codec.h for the contract).
+ * store_codec: flow_session <-> the packed session value, and the session
+ * hash the previous version wrote; one table row per field (see
+ * store_codec.h for the contract and the packed grammar).
  */
 #include "store_codec.h"
 
@@ -210,5 +211,186 @@ bool store_session_encode(const flow_session *s, const char **out,
     out[2 * j] = f->name;
     out[2 * j + 1] = value;
   }
+  return true;
+}
+
+/* ---------------------------------------------------------------------
+ * The packed value (see store_codec.h for its grammar).
+ * ------------------------------------------------------------------- */
+
+/* fields[] rows in packed order: the header the scripts read first (state,
+ * the two attempt counters, the ANI hash and the customer id), then the
+ * rest in table order. */
+static const unsigned char pack_order[] = {3,  11, 12, 21, 9,  0,  1,  2,
+                                           4,  5,  6,  7,  8,  10, 13, 14,
+                                           15, 16, 17, 18, 19, 20};
+_Static_assert(sizeof pack_order == FIELD_COUNT,
+               "pack_order must list every row of fields[] once");
+
+size_t store_codec_int(char *out, long long v) {
+  char tmp[24];
+  size_t n = 0;
+  unsigned long long u =
+      v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  size_t len = 0;
+  if (v < 0)
+    out[len++] = '-';
+  while (n)
+    out[len++] = tmp[--n];
+  out[len] = '\0';
+  return len;
+}
+
+/* The text of one non-string field of *s (enum name, 0/1 or decimal),
+ * into num[24] when it is a number; NULL when it holds a value decoding
+ * would refuse (an enum outside its names, a negative number). */
+static const char *token_of(const field_def *f, const flow_session *s,
+                            char *num) {
+  const void *src = (const char *)s + f->offset;
+  const char *v = NULL;
+  switch (f->kind) {
+  case FIELD_STR:
+    return NULL;
+  case FIELD_STATE:
+    v = flow_state_name(*(const flow_state *)src);
+    break;
+  case FIELD_OUTCOME:
+    v = flow_outcome_name(*(const flow_outcome *)src);
+    break;
+  case FIELD_RESULT:
+    v = flow_result_name(*(const flow_result *)src);
+    break;
+  case FIELD_METHOD:
+    v = flow_method_name(*(const flow_method *)src);
+    break;
+  case FIELD_BOOL:
+    return *(const bool *)src ? "1" : "0";
+  case FIELD_INT:
+    if (*(const int *)src < 0)
+      return NULL;
+    store_codec_int(num, *(const int *)src);
+    return num;
+  case FIELD_I64:
+    if (*(const int64_t *)src < 0)
+      return NULL;
+    store_codec_int(num, (long long)*(const int64_t *)src);
+    return num;
+  }
+  /* The *_name functions give "" for a value outside the enum. */
+  return v && v[0] ? v : NULL;
+}
+
+bool store_session_pack(const flow_session *s, char *out, size_t cap,
+                        size_t *len, char *err, size_t err_len) {
+  size_t n = 0;
+  if (cap < 2)
+    goto too_long;
+  out[n++] = STORE_PACKED_VERSION;
+  for (size_t i = 0; i < FIELD_COUNT; i++) {
+    const field_def *f = &fields[pack_order[i]];
+    const char *src = (const char *)s + f->offset;
+    char num[24], head[24];
+    const char *body;
+    size_t hl = 0, bl;
+    if (f->kind == FIELD_STR) {
+      const char *end = memchr(src, '\0', f->size);
+      if (!end) {
+        snprintf(err, err_len, "session to write has an invalid %s", f->name);
+        return false;
+      }
+      bl = (size_t)(end - src);
+      hl = store_codec_int(head, (long long)bl);
+      head[hl++] = ':';
+      body = src;
+    } else {
+      body = token_of(f, s, num);
+      if (!body) {
+        snprintf(err, err_len, "session to write has an invalid %s", f->name);
+        return false;
+      }
+      bl = strlen(body);
+    }
+    if (cap - n <= 1 + hl + bl)
+      goto too_long;
+    out[n++] = '|';
+    memcpy(out + n, head, hl);
+    memcpy(out + n + hl, body, bl);
+    n += hl + bl;
+  }
+  out[n] = '\0';
+  *len = n;
+  return true;
+too_long:
+  snprintf(err, err_len, "session to write does not fit its buffer");
+  return false;
+}
+
+/* Decode a token (no '|') v[0 .. len) into its member. */
+static bool unpack_token(const field_def *f, const char *v, size_t len,
+                         flow_session *s) {
+  char buf[32];
+  if (len == 0 || len >= sizeof buf)
+    return false;
+  memcpy(buf, v, len);
+  buf[len] = '\0';
+  redisReply r = {.type = REDIS_REPLY_STRING, .str = buf, .len = len};
+  return decode_field(f, &r, s);
+}
+
+/* Decode one packed field at v[*at .. n) (its leading '|' already passed)
+ * into *s, moving *at past it. */
+static bool unpack_field(const field_def *f, const char *v, size_t n,
+                         size_t *at, flow_session *s) {
+  size_t i = *at;
+  if (f->kind != FIELD_STR) {
+    const char *bar = memchr(v + i, '|', n - i);
+    size_t end = bar ? (size_t)(bar - v) : n;
+    *at = end;
+    return unpack_token(f, v + i, end - i, s);
+  }
+  size_t len = 0, digits = 0;
+  for (; i < n && v[i] >= '0' && v[i] <= '9' && digits < 4; i++, digits++)
+    len = len * 10 + (size_t)(v[i] - '0');
+  if (digits == 0 || i >= n || v[i] != ':' || len >= f->size || len > n - i - 1)
+    return false;
+  i++;
+  memcpy((char *)s + f->offset, v + i, len);
+  ((char *)s + f->offset)[len] = '\0';
+  *at = i + len;
+  return true;
+}
+
+/* Beyond the header's contract: what follows the last known field is
+ * ignored when it starts with '|' (a newer writer may append fields). */
+bool store_session_unpack(const char *v, size_t n, flow_session *s, char *err,
+                          size_t err_len) {
+  memset(s, 0, sizeof *s);
+  if (n < 1 || v[0] != STORE_PACKED_VERSION || memchr(v, '\0', n)) {
+    snprintf(err, err_len, "session value is not a packed session");
+    return false;
+  }
+  size_t at = 1;
+  for (size_t i = 0; i < FIELD_COUNT; i++) {
+    const field_def *f = &fields[pack_order[i]];
+    if (at >= n || v[at] != '|') {
+      snprintf(err, err_len, "session value ends before %s", f->name);
+      return false;
+    }
+    at++;
+    if (!unpack_field(f, v, n, &at, s)) {
+      snprintf(err, err_len, "session field %s is invalid", f->name);
+      return false;
+    }
+  }
+  if (at < n && v[at] != '|') {
+    snprintf(err, err_len, "session value has trailing bytes");
+    return false;
+  }
+  if (!s->channel[0])
+    snprintf(s->channel, sizeof s->channel, "%s", FLOW_DEFAULT_CHANNEL);
   return true;
 }

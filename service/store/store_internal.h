@@ -19,6 +19,23 @@
 /* The configuration copied by store_init() (read-only afterwards). */
 const store_config *store_cfg(void);
 
+/* The script arguments that come from the configuration, written once by
+ * store_init() (read-only afterwards) instead of formatted at every step:
+ * the numbers in decimal, and the keys the scripts build on. */
+typedef struct {
+  char lock_ms[24], session_ttl[24], lockout_max[24], lockout_window[24],
+      lockout_max_lock[24], escalation_reset[24], failure_memory[24],
+      global_max[24], caller_max[24], caller_window[24], report_ttl[24],
+      stream_max_len[24];
+  const char *global_on; /* "1" when the global limit is on, else "0" */
+  char lockout_prefix[STORE_KEY_MAX]; /* "<prefix>lockout:" */
+  char global_key[STORE_KEY_MAX];     /* "<prefix>limit:global" */
+  char caller_prefix[STORE_KEY_MAX];  /* "<prefix>limit:caller:" */
+} store_texts;
+
+/* The texts written by store_init(). */
+const store_texts *store_cfg_texts(void);
+
 /* Build "<prefix><kind>:<id>" into out[len]. False (err filled) when it does
  * not fit: a truncated key could name another conversation's record, so it
  * is never used. */

@@ -5,6 +5,7 @@
 #include "store_report.h"
 
 #include "store.h"
+#include "store_codec.h"
 #include "store_conn.h"
 #include "store_internal.h"
 
@@ -17,10 +18,10 @@ int store_report_args(const report_record *rec, const char **out,
   if (!rec || (rec->incr_count == 0 && rec->event_count == 0))
     return 0;
   const store_config *cfg = store_cfg();
+  const store_texts *fixed = store_cfg_texts();
   int n = 0;
-  snprintf(txt->ttl, sizeof txt->ttl, "%ld", cfg->report_counter_ttl_seconds);
-  snprintf(txt->nc, sizeof txt->nc, "%zu", rec->incr_count);
-  out[n++] = txt->ttl;
+  store_codec_int(txt->nc, (long long)rec->incr_count);
+  out[n++] = fixed->report_ttl;
   out[n++] = txt->nc;
   for (size_t i = 0; i < rec->incr_count; i++) {
     out[n++] = rec->incr_field[i];
@@ -28,10 +29,9 @@ int store_report_args(const report_record *rec, const char **out,
   }
   long long minid =
       (long long)rec->now_ms - cfg->report_stream_max_age_seconds * 1000LL;
-  snprintf(txt->maxlen, sizeof txt->maxlen, "%ld", cfg->report_stream_max_len);
-  snprintf(txt->minid, sizeof txt->minid, "%lld", minid > 0 ? minid : 0);
-  snprintf(txt->ne, sizeof txt->ne, "%zu", rec->event_count);
-  out[n++] = txt->maxlen;
+  store_codec_int(txt->minid, minid > 0 ? minid : 0);
+  store_codec_int(txt->ne, (long long)rec->event_count);
+  out[n++] = fixed->stream_max_len;
   out[n++] = txt->minid;
   out[n++] = txt->ne;
   for (size_t i = 0; i < rec->event_count; i++) {

@@ -18,9 +18,10 @@
 #define STORE_REPORT_ARGS_MAX                                                  \
   (5 + 2 * REPORT_MAX_INCRS + 2 * REPORT_EVENT_FIELDS)
 
-/* Decimal texts the report arguments point into. */
+/* Decimal texts of the report arguments that change per step (the
+ * configured ones are written once: store_cfg_texts()). */
 typedef struct {
-  char ttl[24], nc[16], maxlen[24], minid[32], ne[16];
+  char nc[24], minid[24], ne[24];
 } store_report_texts;
 
 /*

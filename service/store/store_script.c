@@ -5,31 +5,68 @@
  */
 #include "store_script.h"
 
+/* Lua shared by the scripts that read a session (prepended to their
+ * text): head(v) reads the packed value's header (see store_codec.h):
+ * state, the position of identifyAttempts, both attempt counters, the
+ * ANI hash and the customer id; nil when v does not start as a packed
+ * session does. The counters are at most 9 digits, so adding one stays
+ * an integer. */
+#define SCRIPT_HEAD                                                            \
+  "local function head(v)\n"                                                   \
+  "  local st, pi, ia, va, p =\n"                                              \
+  "    string.match(v, '^1|([%l_]+)|()(%d%d?%d?%d?%d?%d?%d?%d?%d?)|'..\n"      \
+  "                    '(%d%d?%d?%d?%d?%d?%d?%d?%d?)|()')\n"                   \
+  "  if not st then return nil end\n"                                          \
+  "  local hl, hp = string.match(v, '^(%d%d?%d?):()', p)\n"                    \
+  "  if not hl then return nil end\n"                                          \
+  "  local q = hp + tonumber(hl)\n"                                            \
+  "  local cl, cp = string.match(v, '^|(%d%d?%d?):()', q)\n"                   \
+  "  if not cl then return nil end\n"                                          \
+  "  return st, pi, ia, va, string.sub(v, hp, q - 1),\n"                       \
+  "         string.sub(v, cp, cp + tonumber(cl) - 1)\n"                        \
+  "end\n"
+
 /* KEYS: session, lock, linked session (the session key again when no link
  * was asked for), tombstone. ARGV: token, lock_ms, '1' to read the link,
  * lockout key prefix, lockout max.
+ * A session is one packed string (store_codec.h); one written by the
+ * previous version is a hash (HGETALL answers it; the commit replaces it
+ * with the packed form). Any other type is 'corrupt'.
  * A conversation deleted within the session TTL left a tombstone: it may
  * not start again ('deleted'), so DELETE cannot buy fresh attempts.
  * With a link, the linked session is read (never written) in the same
  * script that creates the new one, with whether its customer is locked
- * out now: {'ok', linked hash or {}, locked}. A lockout counter that is
- * not a number counts as locked (the safe reading). */
-static const char script_create[] =
-    "local t = redis.call('TYPE', KEYS[1]).ok\n"
-    "if t == 'hash' then\n"
+ * out now: {'ok', linked value or {}, locked}. A linked value whose header
+ * cannot be read is no link ({}). A lockout counter that is not a number
+ * counts as locked (the safe reading). */
+static const char script_create[] = SCRIPT_HEAD
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "if type(v) == 'table' then\n"
+    "  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {'corrupt'} "
+    "end\n"
     "  return {'exists', redis.call('HGETALL', KEYS[1])}\n"
-    "elseif t ~= 'none' then\n"
-    "  return {'corrupt'}\n"
+    "elseif v then\n"
+    "  return {'exists', v}\n"
     "end\n"
     "if redis.call('EXISTS', KEYS[4]) == 1 then return {'deleted'} end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
     "  return {'busy'}\n"
     "end\n"
-    "if ARGV[3] ~= '1' or redis.call('TYPE', KEYS[3]).ok ~= 'hash' then\n"
+    "if ARGV[3] ~= '1' then return {'ok', {}, 0} end\n"
+    "local l, cid = redis.pcall('GET', KEYS[3]), nil\n"
+    "if type(l) == 'table' then\n"
+    "  if redis.call('TYPE', KEYS[3]).ok ~= 'hash' then return {'ok', {}, 0} "
+    "end\n"
+    "  cid = redis.call('HGET', KEYS[3], 'customerId')\n"
+    "  l = redis.call('HGETALL', KEYS[3])\n"
+    "elseif l then\n"
+    "  local st, _, _, _, _, c = head(l)\n"
+    "  if not st then return {'ok', {}, 0} end\n"
+    "  cid = c\n"
+    "else\n"
     "  return {'ok', {}, 0}\n"
     "end\n"
     "local locked = 0\n"
-    "local cid = redis.call('HGET', KEYS[3], 'customerId')\n"
     "if cid and cid ~= '' then\n"
     "  local n = redis.pcall('GET', ARGV[4] .. cid)\n"
     "  if type(n) == 'table' or (n and not string.match(n, '^%d+$')) or\n"
@@ -37,13 +74,17 @@ static const char script_create[] =
     "    locked = 1\n"
     "  end\n"
     "end\n"
-    "return {'ok', redis.call('HGETALL', KEYS[3]), locked}\n";
+    "return {'ok', l, locked}\n";
 
 /* KEYS: session, lock. ARGV: 1 token, 2 lock_ms, 3 counter field or '',
  * 4 lockout key prefix, 5 lockout max, 6 failure memory (seconds the
  * failures count, from the first; see script_commit), 7 global limit
  * key, 8 global limit (0 = off), 9 caller limit key prefix, 10 caller
  * limit (0 = off), 11 caller window, 12.. allowed state names.
+ * The session is read with one GET and its header with head(): a value
+ * whose header cannot be read is 'corrupt' before the lock is taken. A
+ * hash (written by the previous version) is read with HMGET/HGETALL and
+ * its counter counted with HINCRBY, as that version did.
  * A verify attempt also counts a lockout failure for the customer here,
  * before the CRM is asked, so parallel guesses across sessions cannot all
  * reach the CRM before the first failure is recorded; the lock's value
@@ -62,26 +103,43 @@ static const char script_create[] =
  * like a locked customer and the reply's fourth element names the limit
  * ('global' or 'caller'; '' for none).
  * The lockout and caller keys are built here, not passed in KEYS, because
- * the customer and the caller's hash are only known from the hash; that is
- * fine on a single master (and with Sentinel) but would not be on Redis
- * Cluster.
- * Whatever can fail once the lock is taken (a lockout counter or attempt
- * counter that is not an integer) is caught, the lock let go again and
- * 'corrupt' returned; the increments are the last writes. A global or
- * caller counter that is not an integer counts as 0 (pcall). */
-static const char script_begin[] =
-    "local t = redis.call('TYPE', KEYS[1]).ok\n"
-    "if t == 'none' then return {'not_found'} end\n"
-    "if t ~= 'hash' then return {'corrupt'} end\n"
+ * the customer and the caller's hash are only known from the session;
+ * that is fine on a single master (and with Sentinel) but would not be on
+ * Redis Cluster.
+ * Whatever can fail once the lock is taken (a lockout counter or a hash's
+ * attempt counter that is not an integer) is caught, the lock let go
+ * again and 'corrupt' returned; the increments are the last writes. The
+ * attempt is counted by rewriting the packed value with the counter one
+ * up (SET KEEPTTL). A global or caller counter that is not an integer
+ * counts as 0 (pcall). */
+static const char script_begin[] = SCRIPT_HEAD
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "local hash = type(v) == 'table'\n"
+    "if hash and redis.call('TYPE', KEYS[1]).ok ~= 'hash' then\n"
+    "  return {'corrupt'}\n"
+    "end\n"
+    "if not v then return {'not_found'} end\n"
+    "local state, pi, ia, va, ah, cid\n"
+    "if hash then\n"
+    "  local f = redis.call('HMGET', KEYS[1], 'state', 'customerId', "
+    "'aniHash')\n"
+    "  state, cid, ah = f[1], f[2], f[3] or ''\n"
+    "else\n"
+    "  state, pi, ia, va, ah, cid = head(v)\n"
+    "  if not state then return {'corrupt'} end\n"
+    "end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
     "  return {'busy'}\n"
     "end\n"
-    "local state = redis.call('HGET', KEYS[1], 'state')\n"
+    "local function whole()\n"
+    "  if hash then return redis.call('HGETALL', KEYS[1]) end\n"
+    "  return v\n"
+    "end\n"
     "local allowed = false\n"
     "for i = 12, #ARGV do if ARGV[i] == state then allowed = true end end\n"
     "if not allowed then\n"
     "  redis.call('DEL', KEYS[2])\n"
-    "  return {'wrong_state', redis.call('HGETALL', KEYS[1])}\n"
+    "  return {'wrong_state', whole()}\n"
     "end\n"
     "local function num(k)\n"
     "  local n = redis.pcall('GET', k)\n"
@@ -96,7 +154,6 @@ static const char script_begin[] =
     "  return n\n"
     "end\n"
     "local locked, limit, max = 0, '', tonumber(ARGV[5])\n"
-    "local cid = redis.call('HGET', KEYS[1], 'customerId')\n"
     "if cid and cid ~= '' then\n"
     "  local n = redis.pcall('GET', ARGV[4] .. cid)\n"
     "  if type(n) == 'table' or (n and not string.match(n, '^%d+$')) then\n"
@@ -107,7 +164,6 @@ static const char script_begin[] =
     "end\n"
     "local verify = ARGV[3] == 'verifyAttempts' and cid and cid ~= ''\n"
     "local gmax, cmax = tonumber(ARGV[8]), tonumber(ARGV[10])\n"
-    "local ah = redis.call('HGET', KEYS[1], 'aniHash') or ''\n"
     "local ck = ''\n"
     "if cmax > 0 and ah ~= '' then ck = ARGV[9] .. ah end\n"
     "if verify and locked == 0 then\n"
@@ -117,7 +173,7 @@ static const char script_begin[] =
     "    locked, limit = 1, 'caller'\n"
     "  end\n"
     "end\n"
-    "if ARGV[3] ~= '' then\n"
+    "if ARGV[3] ~= '' and hash then\n"
     "  local c = redis.call('HGET', KEYS[1], ARGV[3])\n"
     "  local r = c and string.match(c, '^%d+$') and\n"
     "            redis.pcall('HINCRBY', KEYS[1], ARGV[3], 1)\n"
@@ -125,6 +181,15 @@ static const char script_begin[] =
     "    redis.call('DEL', KEYS[2])\n"
     "    return {'corrupt'}\n"
     "  end\n"
+    "elseif ARGV[3] ~= '' then\n"
+    "  local tail = string.sub(v, pi + #ia + 1 + #va)\n"
+    "  if ARGV[3] == 'identifyAttempts' then\n"
+    "    ia = tonumber(ia) + 1\n"
+    "  else\n"
+    "    va = tonumber(va) + 1\n"
+    "  end\n"
+    "  v = string.sub(v, 1, pi - 1) .. ia .. '|' .. va .. tail\n"
+    "  redis.call('SET', KEYS[1], v, 'KEEPTTL')\n"
     "end\n"
     "if verify and locked == 0 then\n"
     "  local lk = ARGV[4] .. cid\n"
@@ -137,7 +202,7 @@ static const char script_begin[] =
     "  if n >= max then mark = ':R' end\n"
     "  redis.call('SET', KEYS[2], ARGV[1] .. mark, 'XX', 'KEEPTTL')\n"
     "end\n"
-    "return {'ok', redis.call('HGETALL', KEYS[1]), locked, limit}\n";
+    "return {'ok', whole(), locked, limit}\n";
 
 /* KEYS: 1 session, 2 lock, 3 lockout counter, 4 report hour hash, 5 report
  * stream, 6 report dropped counter, 7 the customer's lockout count, 8 the
@@ -145,8 +210,9 @@ static const char script_begin[] =
  * 2 ttl, 3 effect ('none'|'fail'|'clear'), 4 check_lockout ('0'|'1'),
  * 5 lockout max, 6 window seconds, 7 max lock seconds, 8 escalation reset
  * seconds, 9 global limit on ('0'|'1'), 10 caller limit on ('0'|'1'),
- * 11 failure memory seconds, 12 R, then R report arguments, then field,
- * value, ... of the session.
+ * 11 failure memory seconds, 12 R, then R report arguments, then the
+ * packed session (store_codec.h), which replaces whatever is at the
+ * session key (a hash written by the previous version included).
  * Report arguments (R = 0: record nothing): counter ttl, N, N pairs of
  * (hash field, increment), stream max length, stream min ID, E, E pairs of
  * (event field, value). Recording runs after the session is written and
@@ -183,10 +249,8 @@ static const char script_commit[] =
     "if ARGV[4] == '1' and tonumber(cur or '0') >= tonumber(ARGV[5]) then\n"
     "  return {'customer_locked'}\n"
     "end\n"
-    "redis.call('DEL', KEYS[1])\n"
     "local rn = tonumber(ARGV[12])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 13 + rn))\n"
-    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "redis.call('SET', KEYS[1], ARGV[13 + rn], 'EX', ARGV[2])\n"
     "local started = '0'\n"
     "local function giveback(k)\n"
     "  local n = redis.pcall('GET', k)\n"
@@ -269,12 +333,17 @@ static const char script_release[] =
     "end\n"
     "return {'lock_lost'}\n";
 
-/* KEYS: session. */
+/* KEYS: session. The packed value, or a hash the previous version wrote
+ * (HGETALL). */
 static const char script_get[] =
-    "local t = redis.call('TYPE', KEYS[1]).ok\n"
-    "if t == 'none' then return {'not_found'} end\n"
-    "if t ~= 'hash' then return {'corrupt'} end\n"
-    "return {'ok', redis.call('HGETALL', KEYS[1])}\n";
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "if type(v) == 'table' then\n"
+    "  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {'corrupt'} "
+    "end\n"
+    "  return {'ok', redis.call('HGETALL', KEYS[1])}\n"
+    "end\n"
+    "if not v then return {'not_found'} end\n"
+    "return {'ok', v}\n";
 
 /* KEYS: session, lock, tombstone. ARGV: session ttl. A deleted session
  * leaves a tombstone holding no customer data ("1") for the session TTL,

@@ -4,7 +4,9 @@
  *
  * Contract shared by every script: it returns an array whose first element
  * is a status word (one of the store_status names: "ok", "busy", ...) and
- * whose second, when present, is the session hash as HGETALL gives it.
+ * whose second, when present, is the session: its packed value (a bulk
+ * string, store_codec.h), or, for a session the previous version wrote as
+ * a hash, that hash as HGETALL gives it.
  * Redis does not roll a script back when it fails half way, so each script
  * checks whatever could fail before its first write. The KEYS and ARGV each
  * script takes are documented beside its text in store_script.c.

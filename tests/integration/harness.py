@@ -178,6 +178,51 @@ class RedisError(Exception):
     pass
 
 
+# The session as the store keeps it: one packed string (see
+# service/store/store_codec.h): "1", then "|" and each field in this order;
+# a string field is "<length>:<bytes>", any other a token without "|".
+SESSION_PACKED_FIELDS = (
+    ("state", False), ("identifyAttempts", False), ("verifyAttempts", False),
+    ("aniHash", True), ("customerId", True), ("conversationId", True),
+    ("serviceLine", True), ("language", True), ("outcome", False),
+    ("lastResult", False), ("method", False), ("identified", False),
+    ("verified", False), ("customerName", True), ("aniMasked", True),
+    ("createdMs", False), ("updatedMs", False), ("channel", True),
+    ("contextMs", False), ("contextChannel", True),
+    ("linkedConversationId", True), ("aniDigest", True))
+
+
+def decode_session(raw):
+    """The fields of a packed session value (bytes) as a dict of str, for
+    tests that look at what Redis holds. Raises ValueError when it is not
+    one."""
+    if not isinstance(raw, bytes) or not raw.startswith(b"1"):
+        raise ValueError("not a packed session: %r" % (raw,))
+    out, at = {}, 1
+    for name, is_string in SESSION_PACKED_FIELDS:
+        if raw[at:at + 1] != b"|":
+            raise ValueError("packed session ends before %s: %r" % (name, raw))
+        at += 1
+        if is_string:
+            colon = raw.index(b":", at)
+            n = int(raw[at:colon])
+            out[name] = raw[colon + 1:colon + 1 + n].decode()
+            at = colon + 1 + n
+        else:
+            bar = raw.find(b"|", at)
+            end = len(raw) if bar < 0 else bar
+            out[name] = raw[at:end].decode()
+            at = end
+    return out
+
+
+def stored_session(command, key):
+    """The packed session at `key`, read with `command` (a RedisServer's
+    command method) and decoded; None when there is none."""
+    raw = command("GET", key)
+    return None if raw is None else decode_session(raw)
+
+
 def _resp_encode(args):
     out = [b"*%d\r\n" % len(args)]
     for a in args:

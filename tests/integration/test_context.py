@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ANA, API_KEY, JIN, KEY_PREFIX, OMAR, StackTestCase,  # noqa: E402
                      Stack, assert_error, assert_ok, check_config, new_id,
-                     service_line)
+                     service_line, stored_session)
 
 HANDOFF_KEY = "itest-handoff-key-0123456789"
 REPORT_KEY = "itest-report-key-0123456789"
@@ -110,8 +110,7 @@ class ContextCase(StackTestCase):
                                 key=key)
 
     def session_hash(self, conv):
-        raw = self.redis.command("HGETALL", KEY_PREFIX + "session:" + conv)
-        return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
+        return stored_session(self.redis.command, KEY_PREFIX + "session:" + conv)
 
     def metric(self, name, **labels):
         status, _, body = self.svc.request("GET", "/metrics")

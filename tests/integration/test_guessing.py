@@ -145,6 +145,11 @@ class GuessingStack(h.StackTestCase):
     def cfg(self):
         return self.make_config(self.stack)
 
+    def stored_attempts(self, cid):
+        """The session's verifyAttempts as Redis holds it."""
+        key = h.KEY_PREFIX + "session:" + cid
+        return h.stored_session(self.redis.command, key)["verifyAttempts"]
+
     def rcmd(self, *args):
         """A Redis command with a bytes answer decoded."""
         v = self.redis.command(*args)
@@ -193,8 +198,7 @@ class WrongAnswerStatusIsNotFree(GuessingStack):
         assert_ok(self, self.svc.start_session(cid, ani=ANI), state="awaiting_security")
         assert_ok(self, self.svc.security(cid, "0000"), outcome="crm_unavailable",
                   lastResult="crm_error")
-        self.assertEqual(self.rcmd("HGET", h.KEY_PREFIX + "session:" + cid,
-                                            "verifyAttempts"), "1")
+        self.assertEqual(self.stored_attempts(cid), "1")
         self.assertEqual(self.rcmd("GET", self.lockout_key()), "1")
 
     def test_mapped_wrong_answer_still_works(self):
@@ -228,8 +232,7 @@ class TimeoutAfterSendCounts(GuessingStack):
         assert_ok(self, self.svc.start_session(cid, ani=ANI), state="awaiting_security")
         assert_ok(self, self.svc.security(cid, "0000"), outcome="crm_unavailable")
         self.assertEqual(self.rcmd("GET", self.lockout_key()), "1")
-        self.assertEqual(self.rcmd("HGET", h.KEY_PREFIX + "session:" + cid,
-                                            "verifyAttempts"), "1")
+        self.assertEqual(self.stored_attempts(cid), "1")
 
 
 class NothingSentIsFree(GuessingStack):
@@ -243,8 +246,7 @@ class NothingSentIsFree(GuessingStack):
         try:
             assert_ok(self, self.svc.security(cid, "0000"), outcome="crm_unavailable")
             self.assertIn(self.rcmd("GET", self.lockout_key()), (None, "0"))
-            self.assertEqual(self.rcmd("HGET", h.KEY_PREFIX + "session:" + cid,
-                                       "verifyAttempts"), "0")
+            self.assertEqual(self.stored_attempts(cid), "0")
         finally:
             self.stack.crm = self.stack.start(PinCrm(port))
 

@@ -131,8 +131,8 @@ class SentinelFailover(h.StackTestCase):
         # The sentinels moved the master to the replica, and the session is
         # there, completed.
         self.assertEqual(self._master_port_per_sentinel(), self.replica.port)
-        stored = self.replica.command("HGET", h.KEY_PREFIX + "session:" + conv, "outcome")
-        self.assertEqual(stored, b"verified")
+        stored = h.stored_session(self.replica.command, h.KEY_PREFIX + "session:" + conv)
+        self.assertEqual(stored["outcome"], "verified")
         again = assert_ok(self, self.svc.get(conv))
         self.assertEqual(again["outcome"], "verified")
 

@@ -157,7 +157,7 @@ class StoreRetry(h.StackTestCase):
         self.assertEqual(evalsha_calls(self.redis) - before, 1)
         # It did run: the attempt is counted and the step's lock is held.
         session = h.KEY_PREFIX + "session:" + conv
-        self.assertEqual(self.redis.command("HGET", session, "verifyAttempts"), b"1")
+        self.assertEqual(h.stored_session(self.redis.command, session)["verifyAttempts"], "1")
         self.assertIsNotNone(self.redis.command("GET", h.KEY_PREFIX + "lock:" + conv))
         # The service carries on on a new connection once the reconnect
         # backoff (100 ms) is over.

@@ -31,6 +31,7 @@
 
 #include "redis_server.h"
 #include "store.h"
+#include "store_codec.h"
 
 #define SESSION_TTL 300
 #define LOCK_MS 5000
@@ -267,6 +268,59 @@ static bool lock_exists(const char *id) {
   return raw_int("EXISTS %s", key(k, sizeof k, "lock", id)) == 1;
 }
 
+/* The session stored under `id`, read raw (GET) and unpacked: a check
+ * that it is one packed string, whatever the API makes of it. */
+static flow_session stored(const char *id) {
+  char k[256], err[STORE_ERR_MAX] = "";
+  flow_session s;
+  redisReply *r = NULL;
+  key(k, sizeof k, "session", id);
+  const char *argv[] = {"GET", k};
+  r = redisCommandArgv(raw_ctx, 2, argv, NULL);
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  if (!store_session_unpack(r->str, r->len, &s, err, sizeof err))
+    fail_msg("stored %s: %s", id, err);
+  freeReplyObject(r);
+  return s;
+}
+
+/* Write *s under `id` as the previous version did: a hash of one field
+ * per member (store_session_encode), with the session TTL. */
+static void put_legacy_session(const char *id, const flow_session *s) {
+  char k[256], err[STORE_ERR_MAX] = "";
+  const char *argv[2 + 2 * STORE_SESSION_FIELDS];
+  store_session_texts nums;
+  key(k, sizeof k, "session", id);
+  argv[0] = "HSET";
+  argv[1] = k;
+  if (!store_session_encode(s, argv + 2, &nums, err, sizeof err))
+    fail_msg("encode %s: %s", id, err);
+  raw_int("EXISTS %s", k); /* connects the raw context */
+  redisReply *r = redisCommandArgv(raw_ctx, (int)(sizeof argv / sizeof argv[0]),
+                                   argv, NULL);
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+  freeReplyObject(r);
+  raw_ok("EXPIRE %s %d", k, SESSION_TTL);
+}
+
+/* The session put_session() writes, as the previous version's hash. */
+static void put_legacy(const char *id, flow_session *out) {
+  full_session(id, out);
+  out->identify_attempts = 0;
+  out->verify_attempts = 0;
+  out->outcome = FLOW_OUTCOME_PENDING;
+  out->last_result = FLOW_RESULT_NONE;
+  out->verified = false;
+  out->state = FLOW_STATE_AWAITING_IDENTIFIER;
+  out->identified = false;
+  out->method = FLOW_METHOD_NONE;
+  out->customer_id[0] = '\0';
+  out->customer_name[0] = '\0';
+  put_legacy_session(id, out);
+}
+
 /* ---------------------------------------------------------------------
  * Tests.
  * ------------------------------------------------------------------- */
@@ -331,13 +385,17 @@ static void test_create_and_round_trip(void **state) {
   assert_int_equal(store_get("conv-1", &got, err, sizeof err), STORE_OK);
   assert_session_equal(&got, &written);
 
-  /* The enums are stored under their wire names. */
-  char k[256], v[64];
-  assert_string_equal(raw_str(v, sizeof v, "HGET %s state",
-                              key(k, sizeof k, "session", "conv-1")),
-                      "awaiting_security");
-  assert_string_equal(raw_str(v, sizeof v, "HGET %s outcome", k),
-                      "verify_failed");
+  /* One packed string, its header first, the enums under their wire
+   * names. */
+  char k[256], v[1024];
+  assert_string_equal(
+      raw_str(v, sizeof v, "TYPE %s", key(k, sizeof k, "session", "conv-1")),
+      "string");
+  raw_str(v, sizeof v, "GET %s", k);
+  assert_int_equal(strncmp(v, "1|awaiting_security|2|1|0:|6:C-1001|", 36), 0);
+  assert_non_null(strstr(v, "|verify_failed|"));
+  flow_session raw = stored("conv-1");
+  assert_session_equal(&raw, &written);
 }
 
 static void test_ttls(void **state) {
@@ -370,7 +428,7 @@ static void test_ttls(void **state) {
 /* begin reserves the attempt in Redis, before the caller does anything. */
 static void test_begin_counts_attempts(void **state) {
   (void)state;
-  char token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX], k[256], v[32];
+  char token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX], k[256];
   flow_session s, out;
   bool locked = true;
   put_session("conv-2", NULL, &s);
@@ -384,7 +442,11 @@ static void test_begin_counts_attempts(void **state) {
   assert_false(locked);
   assert_int_equal(out.identify_attempts, 1);
   assert_int_equal(out.verify_attempts, 0);
-  assert_string_equal(raw_str(v, sizeof v, "HGET %s identifyAttempts", k), "1");
+  assert_int_equal(stored("conv-2").identify_attempts, 1);
+  assert_session_equal(&out, (flow_session[]){stored("conv-2")});
+  /* the rewrite kept the session's TTL */
+  long long ttl = raw_int("TTL %s", k);
+  assert_true(ttl > 0 && ttl <= SESSION_TTL);
   assert_int_equal(store_release("conv-2", token, err, sizeof err), STORE_OK);
 
   store_new_token(token, sizeof token);
@@ -393,7 +455,8 @@ static void test_begin_counts_attempts(void **state) {
                    STORE_OK);
   assert_int_equal(out.identify_attempts, 1);
   assert_int_equal(out.verify_attempts, 1);
-  assert_string_equal(raw_str(v, sizeof v, "HGET %s verifyAttempts", k), "1");
+  assert_int_equal(stored("conv-2").verify_attempts, 1);
+  assert_int_equal(stored("conv-2").identify_attempts, 1);
   assert_int_equal(store_release("conv-2", token, err, sizeof err), STORE_OK);
 
   /* counter 0 (opt-out) counts nothing */
@@ -408,7 +471,7 @@ static void test_begin_counts_attempts(void **state) {
 
 static void test_begin_wrong_state(void **state) {
   (void)state;
-  char token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX], k[256], v[32];
+  char token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX];
   flow_session s, out;
   bool locked;
   put_session("conv-3", NULL, &s);
@@ -419,9 +482,7 @@ static void test_begin_wrong_state(void **state) {
                    STORE_WRONG_STATE);
   assert_int_equal(out.state, FLOW_STATE_AWAITING_IDENTIFIER);
   assert_int_equal(out.identify_attempts, 0);
-  assert_string_equal(raw_str(v, sizeof v, "HGET %s identifyAttempts",
-                              key(k, sizeof k, "session", "conv-3")),
-                      "0");
+  assert_int_equal(stored("conv-3").identify_attempts, 0);
   assert_false(lock_exists("conv-3"));
   /* nothing allowed at all is also just a wrong state */
   assert_int_equal(
@@ -481,12 +542,16 @@ static void test_commit_lock(void **state) {
   assert_string_equal(
       raw_str(v, sizeof v, "GET %s", key(k, sizeof k, "lock", "conv-5")), a);
 
-  /* commit replaces the whole hash: a field it does not write is gone */
-  raw_ok("HSET %s stale 1", key(k, sizeof k, "session", "conv-5"));
+  /* commit replaces the whole value: a field appended by a newer writer
+   * (read and ignored) is gone */
+  raw_ok("APPEND %s |stale", key(k, sizeof k, "session", "conv-5"));
+  assert_int_equal(store_get("conv-5", &got, err, sizeof err), STORE_OK);
+  assert_session_equal(&got, &out);
   assert_int_equal(
       store_commit(&changed, a, FLOW_LOCKOUT_NONE, false, err, sizeof err),
       STORE_OK);
-  assert_int_equal(raw_int("HEXISTS %s stale", k), 0);
+  char whole[1024];
+  assert_null(strstr(raw_str(whole, sizeof whole, "GET %s", k), "stale"));
   assert_false(lock_exists("conv-5"));
   assert_int_equal(store_get("conv-5", &got, err, sizeof err), STORE_OK);
   assert_session_equal(&got, &changed);
@@ -649,53 +714,186 @@ static const corrupt_row corrupt_rows[] = {
     {"customerId", NULL},
 };
 
-static void test_corrupt_table(void **state) {
-  (void)state;
-  char id[32], token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX], k[256];
-  flow_session s, out;
+/* Every reader refuses the record: get and create say CORRUPT, begin too
+ * and leaves no lock (whether its script or the decoder found it). */
+static void assert_corrupt_everywhere(const char *id, const char *what) {
+  char token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX] = "";
+  flow_session out;
   bool locked;
+  store_status st = store_get(id, &out, err, sizeof err);
+  if (st != STORE_CORRUPT)
+    fail_msg("%s: get gave %s", what, store_status_name(st));
+  assert_true(strlen(err) > 0);
+  store_new_token(token, sizeof token);
+  st = store_begin(id, token, ALL_STATES, 1, &out, &locked, &lim, err,
+                   sizeof err);
+  if (st != STORE_CORRUPT)
+    fail_msg("%s: begin gave %s", what, store_status_name(st));
+  if (lock_exists(id))
+    fail_msg("%s: begin left the lock held", what);
+  st = store_create(id, token, &out, err, sizeof err);
+  if (st != STORE_CORRUPT)
+    fail_msg("%s: create gave %s", what, store_status_name(st));
+}
+
+/* A session hash written by the previous version, one field broken. */
+static void test_corrupt_legacy_table(void **state) {
+  (void)state;
+  char id[32], k[256], what[128];
+  flow_session s;
   for (size_t i = 0; i < sizeof corrupt_rows / sizeof corrupt_rows[0]; i++) {
     const corrupt_row *row = &corrupt_rows[i];
     snprintf(id, sizeof id, "corrupt-%zu", i);
-    put_session(id, NULL, &s);
+    put_legacy(id, &s);
     key(k, sizeof k, "session", id);
     if (row->value)
       raw_ok("HSET %s %s %s", k, row->field, row->value);
     else
       raw_ok("HDEL %s %s", k, row->field);
+    snprintf(what, sizeof what, "row %zu %s='%s'", i, row->field,
+             row->value ? row->value : "(deleted)");
+    assert_corrupt_everywhere(id, what);
+  }
+}
 
-    err[0] = '\0';
-    store_status st = store_get(id, &out, err, sizeof err);
-    if (st != STORE_CORRUPT)
-      fail_msg("row %zu %s='%s': get gave %s", i, row->field,
-               row->value ? row->value : "(deleted)", store_status_name(st));
-    assert_true(strlen(err) > 0);
+/* A packed value (see store_codec.h) with `from` replaced by `to` (its
+ * first occurrence; from NULL: the whole value is `to`). */
+typedef struct {
+  const char *from, *to;
+} packed_row;
 
-    store_new_token(token, sizeof token);
-    st = store_begin(id, token, ALL_STATES, 1, &out, &locked, &lim, err,
-                     sizeof err);
-    if (st != STORE_CORRUPT)
-      fail_msg("row %zu %s: begin gave %s", i, row->field,
-               store_status_name(st));
-    if (lock_exists(id))
-      fail_msg("row %zu %s: begin left the lock held", i, row->field);
+static const packed_row packed_rows[] = {
+    {NULL, ""},
+    {NULL, "1"},
+    {NULL, "x"},
+    {"1|awaiting", "2|awaiting"},
+    {"1|awaiting", "|awaiting"},
+    {"|awaiting_identifier|", "|bogus|"},
+    {"|awaiting_identifier|", "||"},
+    {"|awaiting_identifier|", "|AWAITING_IDENTIFIER|"},
+    {"identifier|0|0|", "identifier|-1|0|"},
+    {"identifier|0|0|", "identifier|1x|0|"},
+    {"identifier|0|0|", "identifier|0|+1|"},
+    {"identifier|0|0|", "identifier|0|99999999999|"},
+    {"identifier|0|0|", "identifier|0|"},
+    {"identifier|0|0|0:|0:|", "identifier|0|0|0:|999:|"},
+    {"identifier|0|0|0:|0:|", "identifier|0|0|0|0:|"},
+    {"|pending|", "|pending |"},
+    {"|pending|none|", "|pending|MATCH|"},
+    {"|none|none|0|0|", "|none|sms|0|0|"},
+    {"|none|none|0|0|", "|none|none|2|0|"},
+    {"|none|none|0|0|", "|none|none|0|yes|"},
+    {"|none|none|0|0|", "|none|none|0||"},
+    {"|1700000000123|", "|99999999999999999999|"},
+    {"|1700000004567|", "|0x10|"},
+    {"5:es-ES", "19:en-US-much-too-long"},
+    {"11:*******0116", "29:*************************0116"},
+    {"7:billing", "8:billing"},
+    {"7:billing", "6:billing"},
+    {"7:billing", "7billing"},
+    {"7:billing", "x:billing"},
+    {"|0|0:|0:|0:", "|0|0:|0:"},
+    {"|0|0:|0:|0:", "|0|0:|0:|0:x"},
+};
 
-    st = store_create(id, token, &out, err, sizeof err);
-    if (st != STORE_CORRUPT)
-      fail_msg("row %zu %s: create gave %s", i, row->field,
-               store_status_name(st));
+static void test_corrupt_packed_table(void **state) {
+  (void)state;
+  char id[32], k[256], v[1024], what[160];
+  flow_session s;
+  for (size_t i = 0; i < sizeof packed_rows / sizeof packed_rows[0]; i++) {
+    const packed_row *row = &packed_rows[i];
+    snprintf(id, sizeof id, "packed-%zu", i);
+    put_session(id, NULL, &s);
+    raw_str(v, sizeof v, "GET %s", key(k, sizeof k, "session", id));
+    char out[1100];
+    if (!row->from) {
+      snprintf(out, sizeof out, "%s", row->to);
+    } else {
+      const char *at = strstr(v, row->from);
+      if (!at)
+        fail_msg("row %zu: '%s' not in '%s'", i, row->from, v);
+      snprintf(out, sizeof out, "%.*s%s%s", (int)(at - v), v, row->to,
+               at + strlen(row->from));
+    }
+    raw_ok("SET %s %s", k, out);
+    snprintf(what, sizeof what, "packed row %zu '%.120s'", i, out);
+    assert_corrupt_everywhere(id, what);
   }
 }
 
 /* A value with a NUL inside would read back shorter than it is. */
 static void test_corrupt_embedded_nul(void **state) {
   (void)state;
-  char err[STORE_ERR_MAX], k[256];
+  char err[STORE_ERR_MAX], k[256], v[1024];
   flow_session s, out;
-  put_session("conv-nul", NULL, &s);
+  put_legacy("conv-nul", &s);
   raw_ok("HSET %s customerName %b", key(k, sizeof k, "session", "conv-nul"),
          "ab\0cd", (size_t)5);
   assert_int_equal(store_get("conv-nul", &out, err, sizeof err), STORE_CORRUPT);
+  /* packed: the same length, one byte of the service line a NUL */
+  put_session("conv-nul2", NULL, &s);
+  raw_str(v, sizeof v, "GET %s", key(k, sizeof k, "session", "conv-nul2"));
+  char *at = strstr(v, "7:billing");
+  assert_non_null(at);
+  at[5] = '\0';
+  raw_ok("SET %s %b", k, v, strlen(v) + 1 + strlen(at + 6));
+  assert_corrupt_everywhere("conv-nul2", "packed NUL");
+}
+
+/* Rolling upgrade: a session the previous version wrote (a hash) is read,
+ * linked to and stepped (its attempt counted in the hash), and its commit
+ * writes the packed form. */
+static void test_legacy_session_steps(void **state) {
+  (void)state;
+  char token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX], k[256], v[64];
+  flow_session legacy, out, got;
+  flow_link link;
+  bool locked = true;
+  full_session("conv-old", &legacy);
+  legacy.verify_attempts = 0;
+  put_legacy_session("conv-old", &legacy);
+  key(k, sizeof k, "session", "conv-old");
+
+  assert_int_equal(store_get("conv-old", &got, err, sizeof err), STORE_OK);
+  assert_session_equal(&got, &legacy);
+  store_new_token(token, sizeof token);
+  assert_int_equal(store_create("conv-old", token, &got, err, sizeof err),
+                   STORE_EXISTS);
+  assert_session_equal(&got, &legacy);
+  assert_int_equal(store_create_linked("conv-new", token, "conv-old", &got,
+                                       &link, err, sizeof err),
+                   STORE_OK);
+  assert_true(link.found);
+  assert_false(link.customer_locked);
+  assert_session_equal(&link.session, &legacy);
+  assert_int_equal(store_release("conv-new", token, err, sizeof err), STORE_OK);
+
+  /* a verify attempt: counted in the hash, the lockout reserved */
+  assert_int_equal(store_begin("conv-old", token,
+                               1u << FLOW_STATE_AWAITING_SECURITY, 2, &out,
+                               &locked, &lim, err, sizeof err),
+                   STORE_OK);
+  assert_false(locked);
+  assert_int_equal(out.verify_attempts, 1);
+  assert_string_equal(raw_str(v, sizeof v, "TYPE %s", k), "hash");
+  assert_string_equal(raw_str(v, sizeof v, "HGET %s verifyAttempts", k), "1");
+  char lk[256];
+  assert_string_equal(
+      raw_str(v, sizeof v, "GET %s", key(lk, sizeof lk, "lockout", "C-1001")),
+      "1");
+
+  out.state = FLOW_STATE_COMPLETED;
+  out.outcome = FLOW_OUTCOME_VERIFIED;
+  out.updated_ms += 1;
+  assert_int_equal(
+      store_commit(&out, token, FLOW_LOCKOUT_CLEAR, false, err, sizeof err),
+      STORE_OK);
+  assert_string_equal(raw_str(v, sizeof v, "TYPE %s", k), "string");
+  got = stored("conv-old");
+  assert_session_equal(&got, &out);
+  long long ttl = raw_int("TTL %s", k);
+  assert_true(ttl > 0 && ttl <= SESSION_TTL);
+  assert_false(lock_exists("conv-old"));
 }
 
 /* A key of another type where the session should be. */
@@ -704,6 +902,8 @@ static void test_corrupt_wrong_type(void **state) {
   char token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX], k[256];
   flow_session out;
   bool locked;
+  raw_ok("RPUSH %s x", key(k, sizeof k, "session", "conv-list"));
+  assert_corrupt_everywhere("conv-list", "a list");
   raw_ok("SET %s x", key(k, sizeof k, "session", "conv-str"));
   store_new_token(token, sizeof token);
   assert_int_equal(store_get("conv-str", &out, err, sizeof err), STORE_CORRUPT);
@@ -892,15 +1092,12 @@ static void run_race(const char *id, bool create) {
 
 static void test_concurrent_steps(void **state) {
   (void)state;
-  char k[256], v[32];
   flow_session s;
   run_race("conv-race-new", true);
   put_session("conv-race", NULL, &s);
   run_race("conv-race", false);
   /* only the winner's attempt was counted */
-  assert_string_equal(raw_str(v, sizeof v, "HGET %s identifyAttempts",
-                              key(k, sizeof k, "session", "conv-race")),
-                      "1");
+  assert_int_equal(stored("conv-race").identify_attempts, 1);
 }
 
 /* Call `op` and check it gives STORE_UNAVAILABLE with a reason within
@@ -976,7 +1173,9 @@ int main(void) {
       cmocka_unit_test_setup(test_release_own_token_only, test_setup),
       cmocka_unit_test_setup(test_delete, test_setup),
       cmocka_unit_test_setup(test_lockout, test_setup),
-      cmocka_unit_test_setup(test_corrupt_table, test_setup),
+      cmocka_unit_test_setup(test_corrupt_legacy_table, test_setup),
+      cmocka_unit_test_setup(test_corrupt_packed_table, test_setup),
+      cmocka_unit_test_setup(test_legacy_session_steps, test_setup),
       cmocka_unit_test_setup(test_corrupt_embedded_nul, test_setup),
       cmocka_unit_test_setup(test_corrupt_wrong_type, test_setup),
       cmocka_unit_test_setup(test_corrupt_lockout_counter, test_setup),

@@ -33,6 +33,7 @@
 #include "redis_stand_ins.h"
 #include "store.h"
 #include "store_async.h"
+#include "store_codec.h"
 
 #define TIMEOUT_MS 200
 
@@ -402,6 +403,14 @@ static store_status run_async(const req *r, store_result *out) {
     .state = FLOW_STATE_AWAITING_SECURITY, .lockout = effect, .report = rep    \
   }
 
+#define OLD "conv-old"
+#define LEGACY_HSET                                                            \
+  "HSET %ssession:" OLD " conversationId " OLD " serviceLine billing "         \
+  "language en-GB state awaiting_security outcome pending lastResult none "    \
+  "method identifier identified 1 verified 0 customerId C-7 customerName "     \
+  "Ann identifyAttempts 1 verifyAttempts 0 aniMasked *******0116 createdMs "   \
+  "1700000000123 updatedMs 1700000004567"
+
 /* A walk through every operation and answer; run once blocking and once
  * on the loop, each under its own key prefix. */
 static const req walk[] = {
@@ -476,6 +485,25 @@ static const req walk[] = {
     {.kind = R_CREATE, .id = B, .token = "t15"},
     {.kind = R_GET, .id = LONG_ID},
     {.kind = R_CREATE, .id = A, .token = "t16", .linked = LONG_ID},
+    /* Rolling upgrade: a session as an older version wrote it (a hash,
+     * without the fields added since), read, linked to and stepped; the
+     * commit writes it packed. */
+    {.kind = R_RAW, .id = LEGACY_HSET},
+    {.kind = R_GET, .id = OLD},
+    {.kind = R_CREATE, .id = "conv-new", .token = "t17", .linked = OLD},
+    {.kind = R_RELEASE, .id = "conv-new", .token = "t17"},
+    {.kind = R_BEGIN,
+     .id = OLD,
+     .token = "t18",
+     .states = SEC,
+     .counter = FLOW_COUNTER_VERIFY},
+    {.kind = R_COMMIT,
+     .id = OLD,
+     .token = "t18",
+     .customer = "C-7",
+     .state = FLOW_STATE_COMPLETED,
+     .lockout = FLOW_LOCKOUT_CLEAR},
+    {.kind = R_GET, .id = OLD},
 };
 #define WALK_STEPS ((int)(sizeof walk / sizeof walk[0]))
 
@@ -562,6 +590,20 @@ static void test_same_answers(void **state) {
   assert_int_equal(sync_out[39].res.status, STORE_DELETED);
   assert_int_equal(sync_out[40].res.status, STORE_UNAVAILABLE);
   assert_int_equal(sync_out[41].res.status, STORE_UNAVAILABLE);
+  /* The session written as a hash was read, linked and stepped... */
+  for (int i = 43; i <= 48; i++)
+    assert_int_equal(loop_out[i].res.status, STORE_OK);
+  assert_string_equal(loop_out[43].res.session.customer_name, "Ann");
+  assert_string_equal(loop_out[43].res.session.channel, "voice");
+  assert_true(loop_out[44].res.link.found);
+  assert_string_equal(loop_out[44].res.link.session.customer_id, "C-7");
+  assert_int_equal(loop_out[46].res.session.verify_attempts, 1);
+  assert_int_equal(loop_out[46].res.session.identify_attempts, 1);
+  assert_int_equal(loop_out[48].res.session.state, FLOW_STATE_COMPLETED);
+  /* ...and is packed now (the prefix is the loop side's). */
+  redisReply *t = raw("TYPE %ssession:" OLD, prefix);
+  assert_string_equal(t->str, "string");
+  freeReplyObject(t);
 }
 
 /* ---------------------------------------------------------------------
@@ -679,7 +721,13 @@ static void put_session(const char *tag, const char *id) {
 }
 
 static long long attempts(const char *id) {
-  return raw_int("HGET %ssession:%s identifyAttempts", prefix, id);
+  redisReply *r = raw("GET %ssession:%s", prefix, id);
+  flow_session s;
+  char err[STORE_ERR_MAX];
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_true(store_session_unpack(r->str, r->len, &s, err, sizeof err));
+  freeReplyObject(r);
+  return s.identify_attempts;
 }
 
 /* A begin (it counts an identify attempt) written whole, whose reply is
