@@ -554,19 +554,8 @@ static void serve(void *ctx, uint32_t events) {
 }
 
 /* Starts loop `index`'s daemon on the shared port (the first loop's bound
- * port when the configured one is 0), on that loop's thread. */
-static bool start_server(loop *l, size_t index, void *ctx, char *err,
-                         size_t err_len) {
-  (void)ctx;
-  server *s = &servers[index];
-  s->l = l;
-  current_server = s;
-  if (!store_async_attach(l, err, err_len))
-    return false;
-  if (!crm_client_attach(l, err, err_len)) {
-    store_async_detach();
-    return false;
-  }
+ * port when the configured one is 0) and watches its epoll fd. */
+static bool start_daemon(server *s, size_t index, char *err, size_t err_len) {
   struct sockaddr_storage addr = listen_addr;
   uint16_t port = (uint16_t)(index == 0 ? cfg->port : bound_port);
   if (addr.ss_family == AF_INET6)
@@ -602,10 +591,33 @@ static bool start_server(loop *l, size_t index, void *ctx, char *err,
   const union MHD_DaemonInfo *epoll_info =
       MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
   if (!epoll_info ||
-      !loop_io_start(l, &s->io, epoll_info->epoll_fd, EPOLLIN, serve, s)) {
+      !loop_io_start(s->l, &s->io, epoll_info->epoll_fd, EPOLLIN, serve, s)) {
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     snprintf(err, err_len, "could not watch the server's sockets");
+    return false;
+  }
+  return true;
+}
+
+/* On loop `index`'s thread: its Redis connection, its CRM instance and its
+ * daemon. A failure undoes what was done here (a loop left attached would
+ * make crm_client_stop wait for it forever). */
+static bool start_server(loop *l, size_t index, void *ctx, char *err,
+                         size_t err_len) {
+  (void)ctx;
+  server *s = &servers[index];
+  s->l = l;
+  current_server = s;
+  if (!store_async_attach(l, err, err_len))
+    return false;
+  if (!crm_client_attach(l, err, err_len)) {
+    store_async_detach();
+    return false;
+  }
+  if (!start_daemon(s, index, err, err_len)) {
+    crm_client_detach();
+    store_async_detach();
     return false;
   }
   serve(s, 0);
@@ -651,6 +663,13 @@ static bool stop_server(loop *l, size_t index, void *ctx, char *err,
   return true;
 }
 
+/* Undoes a loop's start_server when a later loop could not start. */
+static bool abort_server(loop *l, size_t index, void *ctx, char *err,
+                         size_t err_len) {
+  crm_client_detach();
+  return stop_server(l, index, ctx, err, err_len);
+}
+
 bool http_start(const config *c, char *err, size_t err_len) {
   cfg = c;
   daemon_flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -667,13 +686,9 @@ bool http_start(const config *c, char *err, size_t err_len) {
     servers = NULL;
     return false;
   }
-  pool = loop_pool_start(server_count, start_server, NULL, err, err_len);
+  pool = loop_pool_start(server_count, start_server, abort_server, NULL, err,
+                         err_len);
   if (!pool) {
-    /* Daemons of the loops that did start are stopped from here: their
-     * threads are gone. */
-    for (size_t i = 0; i < server_count; i++)
-      if (servers[i].daemon)
-        MHD_stop_daemon(servers[i].daemon);
     offload_stop();
     free(servers);
     servers = NULL;

@@ -73,8 +73,9 @@ static bool member_start(member *m, char *err, size_t err_len) {
   return m->ok;
 }
 
-loop_pool *loop_pool_start(size_t n, loop_pool_fn on_start, void *ctx,
-                           char *err, size_t err_len) {
+loop_pool *loop_pool_start(size_t n, loop_pool_fn on_start,
+                           loop_pool_fn on_abort, void *ctx, char *err,
+                           size_t err_len) {
   loop_pool *p = calloc(1, sizeof *p);
   member *members = p ? calloc(n, sizeof *members) : NULL;
   if (!members) {
@@ -87,6 +88,12 @@ loop_pool *loop_pool_start(size_t n, loop_pool_fn on_start, void *ctx,
     members[i] = (member){.index = i, .on_start = on_start, .ctx = ctx};
     p->n = i + 1;
     if (!member_start(&members[i], err, err_len)) {
+      /* Undo on the loops that did start (each on its own thread, while
+       * it still runs); the failed one undid its own. */
+      p->n = i;
+      if (on_abort && i > 0)
+        loop_pool_each(p, on_abort, ctx);
+      p->n = i + 1;
       loop_pool_stop(p);
       return NULL;
     }

@@ -24,10 +24,12 @@ typedef bool (*loop_pool_fn)(loop *l, size_t index, void *ctx, char *err,
 /* Starts n loop threads; each runs on_start(l, i, ctx) before its loop,
  * and thread i+1 is started only after thread i's on_start returned. NULL
  * with err filled when a thread or loop could not be made or an on_start
- * failed; the threads already started are stopped first (their loops are
- * simply stopped: on_start's work must be undone by the caller). */
-loop_pool *loop_pool_start(size_t n, loop_pool_fn on_start, void *ctx,
-                           char *err, size_t err_len);
+ * failed. A failed on_start must undo its own work; every loop that had
+ * started then runs on_abort (may be NULL) on its own thread, and all are
+ * stopped, before this returns. */
+loop_pool *loop_pool_start(size_t n, loop_pool_fn on_start,
+                           loop_pool_fn on_abort, void *ctx, char *err,
+                           size_t err_len);
 
 /* Runs fn on every loop's thread (as a posted task) and waits until all
  * have returned. */

@@ -226,6 +226,25 @@ class CheckConfig(h.StackTestCase):
         self.assertIn("lockout.maxFailures", text)
         self.assertNotIn('"msg":"listening"', text)
 
+    def test_port_in_use_exits_nonzero(self):
+        """The port is taken by another socket (no SO_REUSEPORT): authflow
+        says it cannot listen and exits non-zero instead of hanging with
+        some loops started (every loop it started is undone first)."""
+        taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        for threads in (1, 3):
+            cfg = dict(self.VALID, server={"bindAddress": "127.0.0.1", "port": port,
+                                           "threads": threads})
+            rc, text = h.run_authflow(["--config", self.write("busy.json", cfg)], timeout=10)
+            self.assertIsNotNone(rc, "authflow hung when it could not listen (%d loops)"
+                                 % threads)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("could not listen", text)
+            self.assertNotIn('"msg":"listening"', text)
+
 
 class LogAudit(FreshStack):
     LOG_LEVEL = "debug"  # the most verbose level must still mask

@@ -208,11 +208,21 @@ static bool fail_second(loop *l, size_t i, void *ctx, char *err,
   return true;
 }
 
+/* Counts the loops undone after a failed start. */
+static bool on_abort_count(loop *l, size_t i, void *ctx, char *err,
+                           size_t err_len) {
+  (void)l, (void)err, (void)err_len;
+  assert_int_equal(i, 0); /* only loop 0 had started */
+  (*(int *)ctx)++;
+  return true;
+}
+
 static void pool_runs_each_on_its_own_thread(void **state) {
   (void)state;
   pool_log p = {.mutex = PTHREAD_MUTEX_INITIALIZER};
   char err[128];
-  loop_pool *pool = loop_pool_start(3, on_pool_start, &p, err, sizeof err);
+  loop_pool *pool =
+      loop_pool_start(3, on_pool_start, NULL, &p, err, sizeof err);
   assert_non_null(pool);
   assert_int_equal(p.starts, 3);
   loop_pool_each(pool, on_pool_each, &p);
@@ -226,9 +236,12 @@ static void pool_runs_each_on_its_own_thread(void **state) {
   assert_false(pthread_equal(p.started_on[0], p.started_on[1]));
   assert_false(pthread_equal(p.started_on[1], p.started_on[2]));
   loop_pool_stop(pool);
-  /* A failed start stops what was started and says why. */
-  assert_null(loop_pool_start(3, fail_second, NULL, err, sizeof err));
+  /* A failed start undoes and stops what was started and says why. */
+  int aborted = 0;
+  assert_null(loop_pool_start(3, fail_second, on_abort_count, &aborted, err,
+                              sizeof err));
   assert_string_equal(err, "no room");
+  assert_int_equal(aborted, 1);
 }
 
 int main(void) {
