@@ -179,6 +179,20 @@ add "$ident"
 # below BENCH_RATE (by the latency over the 20 ms spacing).
 paced=$(run_wrk paced_1000 "http://127.0.0.1:$af_port" 20 calls.lua BENCH_PATH=ani BENCH_RATE=1000)
 add "$paced"
+# Where the paced p99 comes from: the same pacing over fewer dependent
+# round trips. authflow alone (/healthz), one Redis round trip (GET a
+# session), two (a start without ANI: create + commit scripts), and the
+# CRM stub's lookup on its own (the CRM hop of an ANI step).
+curl -fsS -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d '{"conversationId":"bench-fixed","serviceLine":"bench"}' "http://127.0.0.1:$af_port/v1/sessions"
+hop_healthz=$(run_wrk paced_healthz "http://127.0.0.1:$af_port/healthz" 20 paced_get.lua BENCH_RATE=1000)
+add "$hop_healthz"
+hop_get=$(run_wrk paced_get_session "http://127.0.0.1:$af_port/v1/sessions/bench-fixed" 20 paced_get.lua BENCH_RATE=1000)
+add "$hop_get"
+hop_start=$(run_wrk paced_start_no_ani "http://127.0.0.1:$af_port" 20 calls.lua BENCH_PATH=start BENCH_RATE=1000)
+add "$hop_start"
+hop_crm=$(run_wrk paced_crm_stub "http://127.0.0.1:$crm_port/customers?phone=%2B13176000001" 20 paced_get.lua BENCH_RATE=1000)
+add "$hop_crm"
 
 echo "== 2. isolation: steps paced at 500/s, alone and while 3 clients pull a filtered report" >&2
 # The phases above left tens of thousands of completed calls in the report
@@ -303,6 +317,8 @@ Other measurements:
 | complete calls, identifier path (50 conns) | $(field "$ident" steps_per_s) steps/s, p99 $(field "$ident" p99_ms) ms, non-200 $(field "$ident" non200) |
 | paced at 1,000 steps/s (20 conns) | $(field "$paced" steps_per_s) steps/s, p50 $(field "$paced" p50_ms) / p99 $(field "$paced" p99_ms) / p99.9 $(field "$paced" p999_ms) ms |
 | ceiling paced the same way (20 conns) | $(field "$ceiling_paced" steps_per_s) req/s, p50 $(field "$ceiling_paced" p50_ms) / p99 $(field "$ceiling_paced" p99_ms) ms |
+| paced p99 by dependent round trips (1,000/s, 20 conns): authflow alone (\`/healthz\`) / + 1 Redis (GET session) / + 2 Redis (start without ANI) / + 2 Redis + CRM (ANI steps) | $(field "$hop_healthz" p99_ms) / $(field "$hop_get" p99_ms) / $(field "$hop_start" p99_ms) / $(field "$paced" p99_ms) ms |
+| the CRM stub's lookup alone, paced the same way | p50 $(field "$hop_crm" p50_ms) / p99 $(field "$hop_crm" p99_ms) ms |
 | the Node.js peer paced the same way (20 conns) | $(field "$peer_paced" steps_per_s) steps/s, p50 $(field "$peer_paced" p50_ms) / p99 $(field "$peer_paced" p99_ms) ms |
 | CPU per step (ANI path): authflow / redis-server / CRM stub | $cpu_us_per_step / $redis_cpu_us / $crm_cpu_us µs |
 | Redis round trips per step (ANI path) | $redis_per_step |

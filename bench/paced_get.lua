@@ -1,0 +1,26 @@
+-- wrk script: the same GET every time, with the bench's API key, paced
+-- like calls.lua (BENCH_RATE requests/s over BENCH_CONNECTIONS
+-- connections). For the latency of one hop at a time: /healthz (authflow
+-- alone), GET /v1/sessions/{id} (one Redis round trip), the CRM stub's
+-- lookup (the CRM hop alone).
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "bench-key-0000")
+local rate = tonumber(os.getenv("BENCH_RATE") or "0")
+local conns = tonumber(os.getenv("BENCH_CONNECTIONS") or "1")
+if rate > 0 then
+  function delay()
+    return conns * 1000 / rate
+  end
+end
+
+function done(summary, latency, requests)
+  local secs = summary.duration / 1e6
+  io.write(string.format(
+    "RESULT steps=%d steps_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f " ..
+    "non200=%d socket_errors=%d calls_completed=0\n",
+    summary.requests, summary.requests / secs,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    latency:percentile(99.9) / 1000, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+      summary.errors.timeout, 0))
+end
