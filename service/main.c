@@ -1,11 +1,15 @@
 /*
  * authflow: caller identification and verification (ID&V) for Genesys
- * Cloud IVRs. See README.md and SPEC.md.
+ * Cloud IVRs. See README.md.
  *
- * Threads: the MHD pool (HTTP + Redis, one Redis connection each), one CRM
- * thread (curl multi), one offload thread (reports, dashboard, metrics,
- * with its own Redis connection), and this main thread, which only waits
- * for signals and runs the orderly shutdown.
+ * Threads: one event loop per core (http: each owns a libmicrohttpd
+ * daemon, a non-blocking Redis connection and a curl multi handle, and
+ * runs callers' steps start to end), the CRM client's internal loop (calls
+ * from other threads: --check-crm), one offload thread (reports,
+ * dashboard, metrics, handoff creation, with its own blocking Redis
+ * connection), a short-lived Sentinel resolver thread when one is needed,
+ * and this main thread, which only waits for signals and runs the orderly
+ * shutdown.
  */
 #include <curl/curl.h>
 #include <errno.h>
