@@ -1,5 +1,7 @@
 #include "json_text.h"
 
+#include "decimal.h"
+
 #include <string.h>
 
 size_t json_text_utf8_len(const unsigned char *s, size_t left) {
@@ -81,16 +83,6 @@ bool json_text_string(buf *b, const char *s) {
 }
 
 buf_status json_text_int(buf *b, long long v) {
-  char digits[24];
-  size_t at = sizeof digits;
-  /* In unsigned arithmetic, so LLONG_MIN negates without overflow. */
-  unsigned long long u =
-      v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-  do {
-    digits[--at] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u > 0);
-  if (v < 0)
-    digits[--at] = '-';
-  return buf_add(b, digits + at, sizeof digits - at);
+  char digits[DECIMAL_MAX];
+  return buf_add(b, digits, decimal_format(digits, v));
 }

@@ -1,5 +1,7 @@
 #include "report.h"
 
+#include "decimal.h"
+
 #include "request.h"
 
 #include <stddef.h>
@@ -222,22 +224,6 @@ static void put_text(char *dst, size_t cap, size_t *at, const char *s) {
   dst[*at] = '\0';
 }
 
-/* `v` in decimal into out (at least 21 bytes), NUL-terminated. */
-static void put_decimal(char *out, long long v) {
-  char digits[24];
-  size_t at = sizeof digits;
-  unsigned long long u =
-      v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-  do {
-    digits[--at] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u > 0);
-  if (v < 0)
-    digits[--at] = '-';
-  memcpy(out, digits + at, sizeof digits - at);
-  out[sizeof digits - at] = '\0';
-}
-
 /* A counter of the session's line, for all channels ("<line>|<counter>")
  * and for its own ("<line>|<counter>@<channel>"). */
 static void add_incr(report_record *r, const flow_session *s,
@@ -254,7 +240,7 @@ static void add_incr(report_record *r, const flow_session *s,
   memcpy(own, all, n + 1);
   put_text(own, REPORT_FIELD_MAX, &n, "@");
   put_text(own, REPORT_FIELD_MAX, &n, channel);
-  put_decimal(r->incr_amount[r->incr_count], amount);
+  decimal_format(r->incr_amount[r->incr_count], amount);
   memcpy(r->incr_amount[r->incr_count + 1], r->incr_amount[r->incr_count],
          sizeof r->incr_amount[0]);
   r->incr_count += 2;
@@ -271,7 +257,7 @@ static void add_event(report_record *r, const char *name, const char *value) {
 
 static void add_event_int(report_record *r, const char *name, long long v) {
   char text[24];
-  put_decimal(text, v);
+  decimal_format(text, v);
   add_event(r, name, text);
 }
 

@@ -20,6 +20,7 @@
  * store_internal.h for what they share from here.
  */
 #include "store.h"
+#include "decimal.h"
 
 #include "entropy.h"
 #include "store_call.h"
@@ -46,18 +47,18 @@ static void prefixed(char *out, const char *kind) {
 
 /* Fill `texts` from cfg (see store_texts). */
 static void texts_fill(void) {
-  store_codec_int(texts.lock_ms, cfg.lock_ms);
-  store_codec_int(texts.session_ttl, cfg.session_ttl_seconds);
-  store_codec_int(texts.lockout_max, cfg.lockout_max_failures);
-  store_codec_int(texts.lockout_window, cfg.lockout_window_seconds);
-  store_codec_int(texts.lockout_max_lock, cfg.lockout_max_lock_seconds);
-  store_codec_int(texts.escalation_reset, cfg.lockout_escalation_reset_seconds);
-  store_codec_int(texts.failure_memory, cfg.lockout_failure_memory_seconds);
-  store_codec_int(texts.global_max, cfg.global_max_failures_per_minute);
-  store_codec_int(texts.caller_max, cfg.caller_max_failures);
-  store_codec_int(texts.caller_window, cfg.caller_window_seconds);
-  store_codec_int(texts.report_ttl, cfg.report_counter_ttl_seconds);
-  store_codec_int(texts.stream_max_len, cfg.report_stream_max_len);
+  decimal_format(texts.lock_ms, cfg.lock_ms);
+  decimal_format(texts.session_ttl, cfg.session_ttl_seconds);
+  decimal_format(texts.lockout_max, cfg.lockout_max_failures);
+  decimal_format(texts.lockout_window, cfg.lockout_window_seconds);
+  decimal_format(texts.lockout_max_lock, cfg.lockout_max_lock_seconds);
+  decimal_format(texts.escalation_reset, cfg.lockout_escalation_reset_seconds);
+  decimal_format(texts.failure_memory, cfg.lockout_failure_memory_seconds);
+  decimal_format(texts.global_max, cfg.global_max_failures_per_minute);
+  decimal_format(texts.caller_max, cfg.caller_max_failures);
+  decimal_format(texts.caller_window, cfg.caller_window_seconds);
+  decimal_format(texts.report_ttl, cfg.report_counter_ttl_seconds);
+  decimal_format(texts.stream_max_len, cfg.report_stream_max_len);
   texts.global_on = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
   prefixed(texts.lockout_prefix, "lockout");
   prefixed(texts.caller_prefix, "limit:caller");

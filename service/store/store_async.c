@@ -5,6 +5,7 @@
  * reply is read by the same reader.
  */
 #include "store_async.h"
+#include "decimal.h"
 
 #include "store_async_conn.h"
 #include "store_conn.h"
@@ -49,7 +50,7 @@ sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
     op->want_link = c->want_link;
     op->nkeys = c->nkeys;
     op->argv[2] = op->numkeys;
-    op->lens[2] = store_codec_int(op->numkeys, c->nkeys);
+    op->lens[2] = decimal_format(op->numkeys, c->nkeys);
   }
   op->done = done;
   op->ctx = ctx;

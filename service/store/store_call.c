@@ -4,6 +4,7 @@
  * operation's reply reader. See store_call.h.
  */
 #include "store_call.h"
+#include "decimal.h"
 
 #include "store_internal.h"
 
@@ -80,7 +81,7 @@ const char *store_call_num(store_call *c, long long v) {
     return "0";
   }
   char *s = c->text + c->used;
-  c->used += store_codec_int(s, v) + 1;
+  c->used += decimal_format(s, v) + 1;
   return s;
 }
 
@@ -88,7 +89,7 @@ const char *store_call_num(store_call *c, long long v) {
  * new length either way. */
 static size_t put_head(char *out, size_t cap, size_t at, char mark, size_t n) {
   char num[24];
-  size_t len = store_codec_int(num, (long long)n);
+  size_t len = decimal_format(num, (long long)n);
   if (at + 1 + len + 2 <= cap) {
     out[at] = mark;
     memcpy(out + at + 1, num, len);

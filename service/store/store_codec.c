@@ -4,6 +4,7 @@
  * store_codec.h for the contract and the packed grammar).
  */
 #include "store_codec.h"
+#include "decimal.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -227,24 +228,6 @@ static const unsigned char pack_order[] = {3,  11, 12, 21, 9,  0,  1,  2,
 _Static_assert(sizeof pack_order == FIELD_COUNT,
                "pack_order must list every row of fields[] once");
 
-size_t store_codec_int(char *out, long long v) {
-  char tmp[24];
-  size_t n = 0;
-  unsigned long long u =
-      v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-  do {
-    tmp[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  size_t len = 0;
-  if (v < 0)
-    out[len++] = '-';
-  while (n)
-    out[len++] = tmp[--n];
-  out[len] = '\0';
-  return len;
-}
-
 /* The text of one non-string field of *s (enum name, 0/1 or decimal),
  * into num[24] when it is a number; NULL when it holds a value decoding
  * would refuse (an enum outside its names, a negative number). */
@@ -272,12 +255,12 @@ static const char *token_of(const field_def *f, const flow_session *s,
   case FIELD_INT:
     if (*(const int *)src < 0)
       return NULL;
-    store_codec_int(num, *(const int *)src);
+    decimal_format(num, *(const int *)src);
     return num;
   case FIELD_I64:
     if (*(const int64_t *)src < 0)
       return NULL;
-    store_codec_int(num, (long long)*(const int64_t *)src);
+    decimal_format(num, (long long)*(const int64_t *)src);
     return num;
   }
   /* The *_name functions give "" for a value outside the enum. */
@@ -303,7 +286,7 @@ bool store_session_pack(const flow_session *s, char *out, size_t cap,
         return false;
       }
       bl = (size_t)(end - src);
-      hl = store_codec_int(head, (long long)bl);
+      hl = decimal_format(head, (long long)bl);
       head[hl++] = ':';
       body = src;
     } else {

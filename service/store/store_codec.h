@@ -84,8 +84,4 @@ bool store_session_pack(const flow_session *s, char *out, size_t cap,
 bool store_session_unpack(const char *v, size_t n, flow_session *s, char *err,
                           size_t err_len);
 
-/* Write the decimal text of v to out (at least 21 bytes), NUL-terminated;
- * returns its length. */
-size_t store_codec_int(char *out, long long v);
-
 #endif

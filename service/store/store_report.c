@@ -3,6 +3,7 @@
  * reads: plain commands, not scripts (they only read). See store_report.h.
  */
 #include "store_report.h"
+#include "decimal.h"
 
 #include "store.h"
 #include "store_codec.h"
@@ -20,7 +21,7 @@ int store_report_args(const report_record *rec, const char **out,
   const store_config *cfg = store_cfg();
   const store_texts *fixed = store_cfg_texts();
   int n = 0;
-  store_codec_int(txt->nc, (long long)rec->incr_count);
+  decimal_format(txt->nc, (long long)rec->incr_count);
   out[n++] = fixed->report_ttl;
   out[n++] = txt->nc;
   for (size_t i = 0; i < rec->incr_count; i++) {
@@ -29,8 +30,8 @@ int store_report_args(const report_record *rec, const char **out,
   }
   long long minid =
       (long long)rec->now_ms - cfg->report_stream_max_age_seconds * 1000LL;
-  store_codec_int(txt->minid, minid > 0 ? minid : 0);
-  store_codec_int(txt->ne, (long long)rec->event_count);
+  decimal_format(txt->minid, minid > 0 ? minid : 0);
+  decimal_format(txt->ne, (long long)rec->event_count);
   out[n++] = fixed->stream_max_len;
   out[n++] = txt->minid;
   out[n++] = txt->ne;
