@@ -1,7 +1,15 @@
--- wrk script for the ceiling server: the same POST every time.
-wrk.method = "POST"
-wrk.body = '{"conversationId":"bench","serviceLine":"bench"}'
-wrk.headers["Content-Type"] = "application/json"
+-- wrk script: the same request every time. By default the ceiling
+-- server's POST; BENCH_METHOD=GET sends a GET with the bench's API key
+-- instead, for the latency of one hop at a time: /healthz (authflow
+-- alone), GET /v1/sessions/{id} (one Redis round trip), the CRM stub's
+-- lookup (the CRM hop alone).
+wrk.method = os.getenv("BENCH_METHOD") or "POST"
+if wrk.method == "POST" then
+  wrk.body = '{"conversationId":"bench","serviceLine":"bench"}'
+  wrk.headers["Content-Type"] = "application/json"
+else
+  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "bench-key-0000")
+end
 
 -- BENCH_RATE (requests/s over all connections) paces each connection, as
 -- in calls.lua; BENCH_CONNECTIONS must then match wrk's -c.

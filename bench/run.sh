@@ -185,13 +185,13 @@ add "$paced"
 # CRM stub's lookup on its own (the CRM hop of an ANI step).
 curl -fsS -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
   -d '{"conversationId":"bench-fixed","serviceLine":"bench"}' "http://127.0.0.1:$af_port/v1/sessions"
-hop_healthz=$(run_wrk paced_healthz "http://127.0.0.1:$af_port/healthz" 20 paced_get.lua BENCH_RATE=1000)
+hop_healthz=$(run_wrk paced_healthz "http://127.0.0.1:$af_port/healthz" 20 fixed.lua BENCH_METHOD=GET BENCH_RATE=1000)
 add "$hop_healthz"
-hop_get=$(run_wrk paced_get_session "http://127.0.0.1:$af_port/v1/sessions/bench-fixed" 20 paced_get.lua BENCH_RATE=1000)
+hop_get=$(run_wrk paced_get_session "http://127.0.0.1:$af_port/v1/sessions/bench-fixed" 20 fixed.lua BENCH_METHOD=GET BENCH_RATE=1000)
 add "$hop_get"
 hop_start=$(run_wrk paced_start_no_ani "http://127.0.0.1:$af_port" 20 calls.lua BENCH_PATH=start BENCH_RATE=1000)
 add "$hop_start"
-hop_crm=$(run_wrk paced_crm_stub "http://127.0.0.1:$crm_port/customers?phone=%2B13176000001" 20 paced_get.lua BENCH_RATE=1000)
+hop_crm=$(run_wrk paced_crm_stub "http://127.0.0.1:$crm_port/customers?phone=%2B13176000001" 20 fixed.lua BENCH_METHOD=GET BENCH_RATE=1000)
 add "$hop_crm"
 
 echo "== 2. isolation: steps paced at 500/s, alone and while 3 clients pull a filtered report" >&2

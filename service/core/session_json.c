@@ -16,23 +16,27 @@ static void bool_value(buf *b, bool v) {
     buf_add(b, "false", 5);
 }
 
-bool session_json_render(buf *out, const flow_session *s,
-                         const session_json_line *line) {
+void session_json_view(const flow_session *s, const session_json_line *line,
+                       flow_view *view, char *text, size_t len) {
   static const flow_policy no_policy = {.max_identify_attempts = 1,
                                         .max_verify_attempts = 1};
   const flow_policy *policy = line->policy ? line->policy : &no_policy;
-  flow_view view;
-  flow_view_of(policy, s, &view);
-
-  char text[PROMPT_TEXT_MAX];
+  flow_view_of(policy, s, view);
   /* No name before verification unless the line opted in (SPEC §6). */
-  prompt_vars vars = {.customer_name = view.speak_name ? s->customer_name : "",
+  prompt_vars vars = {.customer_name = view->speak_name ? s->customer_name : "",
                       .identifier_type = policy->identifier_type,
-                      .attempts_remaining = view.attempts_remaining};
+                      .attempts_remaining = view->attempts_remaining};
   prompt_render(line->policy ? line->prompts : NULL, s->language,
                 line->policy && line->default_language ? line->default_language
                                                        : "en-US",
-                view.prompt_id, &vars, text, sizeof text);
+                view->prompt_id, &vars, text, len);
+}
+
+bool session_json_render(buf *out, const flow_session *s,
+                         const session_json_line *line) {
+  flow_view view;
+  char text[PROMPT_TEXT_MAX];
+  session_json_view(s, line, &view, text, sizeof text);
 
   buf_add(out, "{\"conversationId\":", sizeof "{\"conversationId\":" - 1);
   bool ok =

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "buf.h"
 #include "flow.h"
@@ -32,6 +33,14 @@ typedef struct {
   const json_t *prompts;        /* the line's overrides, or NULL */
   const char *default_language; /* the line's, or NULL for en-US */
 } session_json_line;
+
+/*
+ * What the answer says beyond the stored session: the view (next action,
+ * auth status, attempts left, prompt ID) under the line's policy, and the
+ * prompt text rendered into text[len] in the session's language.
+ */
+void session_json_view(const flow_session *s, const session_json_line *line,
+                       flow_view *view, char *text, size_t len);
 
 /*
  * Append the answer for `s` to `out`. The prompt is rendered in the

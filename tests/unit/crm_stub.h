@@ -62,8 +62,8 @@ typedef struct {
   size_t len;
 } stub_ctx;
 
-/* Sleep `ms`, or less when the stub is being stopped. */
-static void stub_sleep(long ms) {
+/* CLOCK_REALTIME `ms` from now, for pthread_cond_timedwait. */
+static inline struct timespec deadline_after(long ms) {
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += ms / 1000;
@@ -72,6 +72,12 @@ static void stub_sleep(long ms) {
     until.tv_sec++;
     until.tv_nsec -= 1000000000;
   }
+  return until;
+}
+
+/* Sleep `ms`, or less when the stub is being stopped. */
+static void stub_sleep(long ms) {
+  struct timespec until = deadline_after(ms);
   pthread_mutex_lock(&stub.mutex);
   while (!stub.stopping &&
          pthread_cond_timedwait(&stub.cond, &stub.mutex, &until) == 0)
@@ -286,14 +292,7 @@ static void on_done(void *user, const flow_crm_result *result,
 
 /* Wait until `n` callbacks have run in total, at most `ms`. */
 static inline bool wait_done(int n, long ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += ms / 1000;
-  until.tv_nsec += (ms % 1000) * 1000000;
-  if (until.tv_nsec >= 1000000000) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000;
-  }
+  struct timespec until = deadline_after(ms);
   pthread_mutex_lock(&got.mutex);
   int rc = 0;
   while (got.done < n && rc == 0)

@@ -28,19 +28,9 @@
  * caller frees it. */
 static char *jansson_answer(const flow_session *s,
                             const session_json_line *line) {
-  static const flow_policy no_policy = {.max_identify_attempts = 1,
-                                        .max_verify_attempts = 1};
-  const flow_policy *policy = line->policy ? line->policy : &no_policy;
   flow_view view;
-  flow_view_of(policy, s, &view);
   char text[PROMPT_TEXT_MAX];
-  prompt_vars vars = {.customer_name = view.speak_name ? s->customer_name : "",
-                      .identifier_type = policy->identifier_type,
-                      .attempts_remaining = view.attempts_remaining};
-  prompt_render(line->policy ? line->prompts : NULL, s->language,
-                line->policy && line->default_language ? line->default_language
-                                                       : "en-US",
-                view.prompt_id, &vars, text, sizeof text);
+  session_json_view(s, line, &view, text, sizeof text);
   json_t *body = json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:i, s:s, "
       "s:s, s:s, s:s}",
