@@ -1,4 +1,5 @@
 #include "metrics.h"
+#include "otp_metrics.h"
 
 #include "crm_client.h"
 
@@ -390,5 +391,6 @@ buf_status metrics_render(buf *out) {
   render_guessing(out);
   render_sessions(out);
   render_context(out);
+  otp_metrics_render(out); /* one-time codes (SPEC §9) */
   return buf_state(out);
 }

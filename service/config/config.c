@@ -74,6 +74,7 @@ static void init_defaults(config *cfg) {
                                &cfg->redis_db, why, sizeof why);
   config_lines_default(cfg);
   crm_profile_default(&cfg->crm);
+  config_otp_default(&cfg->otp);
 }
 
 /* True when `key` is one of keys[0..n). */
@@ -106,11 +107,21 @@ static bool check_scopes(const config *cfg, char *err, size_t err_len) {
   return true;
 }
 
+/* One-time codes (SPEC §9): every line gets the otp numbers, and a line
+ * that sends codes needs otp.secret and otp.send. */
+static bool apply_otp(config *cfg, char *err, size_t err_len) {
+  for (size_t i = 0; i < cfg->service_line_count; i++)
+    if (!config_otp_apply(&cfg->otp, cfg->service_lines[i].name,
+                          &cfg->service_lines[i].policy, err, err_len))
+      return false;
+  return true;
+}
+
 bool config_load_text(const char *json_text, size_t len, config *out, char *err,
                       size_t err_len) {
   init_defaults(out);
   bool ok = config_file_load_text(json_text, len, out, err, err_len) &&
-            check_scopes(out, err, err_len);
+            check_scopes(out, err, err_len) && apply_otp(out, err, err_len);
   if (!ok)
     config_free(out); /* a refused config is always left freed */
   return ok;
@@ -123,7 +134,7 @@ bool config_load(const char *path, char *(*getenv_fn)(const char *),
     path = config_env(getenv_fn, "AUTHFLOW_CONFIG");
   if ((path && !config_file_load(path, getenv_fn, out, err, err_len)) ||
       !config_env_apply(out, getenv_fn, err, err_len) ||
-      !check_scopes(out, err, err_len)) {
+      !check_scopes(out, err, err_len) || !apply_otp(out, err, err_len)) {
     config_free(out);
     return false;
   }
@@ -176,6 +187,7 @@ void config_free(config *cfg) {
   explicit_bzero(cfg->handoff_keys, sizeof cfg->handoff_keys);
   cfg->handoff_key_count = 0;
   explicit_bzero(cfg->handoff_secret, sizeof cfg->handoff_secret);
+  config_otp_wipe(&cfg->otp);
   explicit_bzero(cfg->redis_password, sizeof cfg->redis_password);
   explicit_bzero(cfg->caller_hash_key, sizeof cfg->caller_hash_key);
   /* Both URLs may carry user:password@. */

@@ -62,6 +62,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config_otp.h"
 #include "crm.h"
 #include "flow.h"
 #include "sentinel.h"
@@ -174,6 +175,8 @@ typedef struct {
   /* genesys: the data actions' timeoutSeconds (--check-config warns when
    * a step could outlast it; see config_step_worst_case_ms) */
   long genesys_action_timeout_seconds;
+  /* one-time codes (SPEC §9; config_otp.h) */
+  config_otp otp;
   /* service lines */
   config_service_line service_lines[CONFIG_MAX_SERVICE_LINES];
   size_t service_line_count;

@@ -367,10 +367,9 @@ static bool load_log(const json_t *root, config *cfg, char *err,
 static bool load_root(const json_t *root, config *cfg, char *err,
                       size_t err_len) {
   static const char *const others[] = {
-      "server",    "apiKeys",    "redis",       "lockout",
-      "crm",       "log",        "genesys",     "serviceLines",
-      "reporting", "reportKeys", "handoffKeys", "handoff",
-      NULL};
+      "server",      "apiKeys", "redis",        "lockout",   "crm",
+      "log",         "genesys", "serviceLines", "reporting", "reportKeys",
+      "handoffKeys", "handoff", "otp",          NULL};
   if (!json_is_object(root))
     return config_error(err, err_len,
                         "the configuration must be a JSON object");
@@ -393,6 +392,7 @@ static bool load_root(const json_t *root, config *cfg, char *err,
          load_key_list(root, "handoffKeys", cfg->handoff_keys,
                        &cfg->handoff_key_count, err, err_len) &&
          load_handoff(root, cfg, err, err_len) &&
+         config_otp_load(root, &cfg->otp, resolve_secret, err, err_len) &&
          config_lines_load(root, cfg, err, err_len);
 }
 

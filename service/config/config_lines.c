@@ -5,6 +5,7 @@
 
 #include "config_error.h"
 #include "config_json.h"
+#include "config_otp.h"
 #include "config_value.h"
 #include "prompt.h"
 
@@ -179,6 +180,7 @@ static bool load_line(const char *name, const json_t *obj,
                                        "defaultCountryCode",
                                        "prompts",
                                        "context",
+                                       "verificationMethod",
                                        NULL};
   char path[FLOW_NAME_MAX + 16];
   *line = line_defaults;
@@ -197,6 +199,7 @@ static bool load_line(const char *name, const json_t *obj,
                           &line->policy, err, err_len) &&
          load_line_strings(obj, path, line, err, err_len) &&
          load_line_context(obj, path, &line->policy, err, err_len) &&
+         config_otp_line(obj, path, &line->policy, err, err_len) &&
          check_line_digits(path, &line->policy, err, err_len) &&
          load_line_prompts(obj, path, line, err, err_len);
 }

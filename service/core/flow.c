@@ -14,16 +14,18 @@
 
 #include <string.h>
 
+#include "flow_otp.h"
 #include "phone.h"
 
 /* ---------------------------------------------------------------------
  * Wire names (SPEC §3), indexed by the enum values of flow.h.
  * ------------------------------------------------------------------- */
 
-static const char *const state_names[] = {"awaiting_identifier",
-                                          "awaiting_security", "completed"};
-static const char *const next_action_names[] = {
-    "ask_identifier", "ask_security", "continue", "transfer_to_agent"};
+static const char *const state_names[] = {
+    "awaiting_identifier", "awaiting_security", "completed", "awaiting_otp"};
+static const char *const next_action_names[] = {"ask_identifier",
+                                                "ask_security", "continue",
+                                                "transfer_to_agent", "ask_otp"};
 static const char *const auth_status_names[] = {"not_identified", "identified",
                                                 "identified_verified"};
 static const char *const method_names[] = {"none", "ani", "identifier",
@@ -32,8 +34,11 @@ static const char *const outcome_names[] = {
     "pending",         "verified",      "identified_only", "opted_out",
     "identify_failed", "verify_failed", "locked",          "crm_unavailable"};
 static const char *const result_names[] = {
-    "none",          "match",        "no_match", "multiple_matches",
-    "invalid_input", "wrong_answer", "crm_error"};
+    "none", "match", "no_match", "multiple_matches", "invalid_input",
+    "wrong_answer", "crm_error",
+    /* one-time codes (flow_otp.c) */
+    "wrong_code", "code_expired", "code_sent", "no_phone", "send_failed",
+    "send_limited"};
 static const char *const identifier_type_names[] = {
     "customer_id", "account_number", "tracking_number", "phone"};
 static const char *const link_verdict_names[] = {
@@ -250,6 +255,7 @@ static void identify(const flow_policy *policy, flow_step *out,
   if (policy->verification) {
     s->state = FLOW_STATE_AWAITING_SECURITY;
     out->check_lockout = true;
+    flow_otp_on_identified(policy, out); /* a code first? */
   } else {
     complete(s, FLOW_OUTCOME_IDENTIFIED_ONLY);
   }
@@ -337,9 +343,10 @@ static void carry_context(const flow_policy *policy, flow_step *out,
   out->check_lockout = verified || policy->verification;
   if (verified)
     complete(s, FLOW_OUTCOME_VERIFIED);
-  else if (policy->verification)
+  else if (policy->verification) {
     s->state = FLOW_STATE_AWAITING_SECURITY;
-  else
+    flow_otp_on_identified(policy, out); /* a code first? */
+  } else
     complete(s, FLOW_OUTCOME_IDENTIFIED_ONLY);
 }
 
@@ -354,6 +361,7 @@ static void carry_link(const flow_policy *policy, const flow_session *ls,
     out->session.verified = false;
     out->session.last_result = FLOW_RESULT_NONE;
     out->check_lockout = false;
+    out->otp_send = false;
     complete(&out->session, FLOW_OUTCOME_LOCKED);
   }
 }
@@ -417,7 +425,11 @@ unsigned flow_event_allowed_states(flow_event_kind kind) {
   case FLOW_EV_OPT_OUT:
   case FLOW_EV_HANDOFF:
     return (1u << FLOW_STATE_AWAITING_IDENTIFIER) |
-           (1u << FLOW_STATE_AWAITING_SECURITY);
+           (1u << FLOW_STATE_AWAITING_SECURITY) |
+           (1u << FLOW_STATE_AWAITING_OTP);
+  case FLOW_EV_OTP:
+  case FLOW_EV_OTP_RESEND:
+    return 1u << FLOW_STATE_AWAITING_OTP;
   case FLOW_EV_START:
     break; /* START creates a session; it is never applied to one */
   }
@@ -430,9 +442,11 @@ flow_attempt_counter flow_event_counter(flow_event_kind kind) {
   case FLOW_EV_HANDOFF:
     return FLOW_COUNTER_IDENTIFY;
   case FLOW_EV_SECURITY:
+  case FLOW_EV_OTP: /* a wrong code costs what a wrong answer does */
     return FLOW_COUNTER_VERIFY;
   case FLOW_EV_START:
   case FLOW_EV_OPT_OUT:
+  case FLOW_EV_OTP_RESEND:
     break;
   }
   return FLOW_COUNTER_NONE;
@@ -514,7 +528,7 @@ flow_plan_status flow_plan(const flow_policy *policy,
                            const flow_session *session, const flow_event *event,
                            bool customer_locked, flow_step *out) {
   step_init(out, session, event->now_ms);
-  if ((unsigned)session->state > FLOW_STATE_COMPLETED ||
+  if ((unsigned)session->state > FLOW_STATE_AWAITING_OTP ||
       !(flow_event_allowed_states(event->kind) & (1u << session->state)))
     return FLOW_PLAN_WRONG_STATE;
 
@@ -529,6 +543,9 @@ flow_plan_status flow_plan(const flow_policy *policy,
     return FLOW_PLAN_DONE;
   case FLOW_EV_HANDOFF:
     return plan_handoff(policy, event->handoff, out);
+  case FLOW_EV_OTP:
+  case FLOW_EV_OTP_RESEND:
+    return flow_otp_plan(policy, event, customer_locked, out);
   case FLOW_EV_START:
     break;
   }
@@ -601,6 +618,8 @@ static void complete_verify(const flow_policy *policy,
     out->lockout = FLOW_LOCKOUT_RECORD_FAILURE;
     complete(s, FLOW_OUTCOME_LOCKED);
   } else if (result->verified) {
+    if (flow_otp_after_answer(policy, out))
+      return; /* answer_then_otp: a code next */
     s->verified = true;
     s->context_ms = s->updated_ms; /* an original verification */
     s->last_result = FLOW_RESULT_MATCH;
@@ -694,6 +713,9 @@ void flow_view_of(const flow_policy *policy, const flow_session *s,
     remaining = policy->max_verify_attempts - s->verify_attempts;
     out->prompt_id =
         s->verify_attempts == 0 ? "ask_security" : "ask_security_retry";
+    break;
+  case FLOW_STATE_AWAITING_OTP:
+    flow_otp_view(policy, s, out, &remaining);
     break;
   case FLOW_STATE_COMPLETED:
   default: {

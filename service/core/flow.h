@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "otp.h"
+
 #define FLOW_CONVERSATION_ID_MAX 128
 #define FLOW_NAME_MAX 64
 #define FLOW_LANGUAGE_MAX 15
@@ -48,6 +50,7 @@ typedef enum {
   FLOW_STATE_AWAITING_IDENTIFIER = 0,
   FLOW_STATE_AWAITING_SECURITY,
   FLOW_STATE_COMPLETED,
+  FLOW_STATE_AWAITING_OTP, /* a one-time code was sent (SPEC §9) */
 } flow_state;
 
 typedef enum {
@@ -55,6 +58,7 @@ typedef enum {
   FLOW_NEXT_ASK_SECURITY,
   FLOW_NEXT_CONTINUE,
   FLOW_NEXT_TRANSFER_TO_AGENT,
+  FLOW_NEXT_ASK_OTP,
 } flow_next_action;
 
 typedef enum {
@@ -90,6 +94,13 @@ typedef enum {
   FLOW_RESULT_INVALID_INPUT,
   FLOW_RESULT_WRONG_ANSWER,
   FLOW_RESULT_CRM_ERROR,
+  /* One-time codes (SPEC §9; flow_otp.c). */
+  FLOW_RESULT_WRONG_CODE,   /* a live code, and not this one */
+  FLOW_RESULT_CODE_EXPIRED, /* no live code: ask for a new one (free) */
+  FLOW_RESULT_CODE_SENT,    /* a resend went out */
+  FLOW_RESULT_NO_PHONE,     /* no phone on file: no code can go */
+  FLOW_RESULT_SEND_FAILED,  /* the SMS operation failed */
+  FLOW_RESULT_SEND_LIMITED, /* a send limit held the code back */
 } flow_result;
 
 typedef enum {
@@ -127,6 +138,9 @@ typedef struct {
    * with a transfer (false, the default): digits that cannot be checked
    * are not worth the caller's time. */
   bool ask_when_crm_down;
+  /* How verification is done (SPEC §9): the line's verificationMethod
+   * and the otp.* numbers. Zeroed: the security answer. */
+  otp_policy otp;
 } flow_policy;
 
 /* The session as kept in the store. Security answers and raw ANI or
@@ -167,6 +181,9 @@ typedef struct {
    * secret ("" without a usable ANI or secret), to check a handoff bound
    * to a number; never the number itself. */
   char ani_digest[FLOW_DIGEST_MAX + 1];
+  /* One-time codes (SPEC §9): the methods passed, the live code's keyed
+   * hash, the sealed phone on file. Never a code or a number in clear. */
+  otp_session otp;
 } flow_session;
 
 typedef enum {
@@ -174,7 +191,9 @@ typedef enum {
   FLOW_EV_IDENTIFIER,
   FLOW_EV_SECURITY,
   FLOW_EV_OPT_OUT,
-  FLOW_EV_HANDOFF, /* a handoff code, already looked up by the store */
+  FLOW_EV_HANDOFF,    /* a handoff code, already looked up by the store */
+  FLOW_EV_OTP,        /* a one-time code keyed by the caller */
+  FLOW_EV_OTP_RESEND, /* the caller asks for a new code */
 } flow_event_kind;
 
 /* START with a linkedConversationId: what the store read of the linked
@@ -228,6 +247,10 @@ typedef struct {
   flow_identifier_type identifier_type; /* IDENTIFIER, if has_... */
   const char *answer;                   /* SECURITY: never copied by flow */
   bool crm_down; /* START: the CRM is known to be down (breaker open) */
+  /* OTP: the code as keyed (only read, never copied) and its keyed hash
+   * under the session's current send (otp_code_digest), from the edge. */
+  const char *otp_code;
+  const char *otp_digest;
   int64_t now_ms;
 } flow_event;
 
@@ -259,6 +282,10 @@ typedef struct {
   char customer_name[FLOW_CUSTOMER_NAME_MAX + 1];
   bool verified; /* VERIFY */
   bool locked;   /* VERIFY: the CRM itself reports the customer locked */
+  /* LOOKUP: the first match's phone on file as the CRM gave it
+   * (response.phone; "" when none). Never kept in clear: the edge seals
+   * it into the session (otp_phone_seal). */
+  char phone[FLOW_VALUE_MAX + 1];
 } flow_crm_result;
 
 /* What the store must do with the customer's cross-call failure counter
@@ -285,6 +312,10 @@ typedef struct {
    * flow_lock_out() instead. */
   bool check_lockout;
   flow_link_verdict link; /* START only */
+  /* A one-time code must go to the phone on file before the session is
+   * committed: the edge sends it (limits, code, SMS) and applies the
+   * result with flow_otp_sent(). session.state is then not final. */
+  bool otp_send;
 } flow_step;
 
 /* The derived view an API answer is made from. */
@@ -346,6 +377,28 @@ void flow_complete(const flow_policy *policy, const flow_session *planned,
  * session as LOCKED (identification kept, transfer to an agent). */
 void flow_lock_out(const flow_session *session, int64_t now_ms,
                    flow_session *out);
+
+/* What became of a send the flow asked for (flow_step.otp_send). */
+typedef enum {
+  FLOW_OTP_SENT = 0,    /* the SMS operation accepted it */
+  FLOW_OTP_NO_PHONE,    /* no usable phone on file */
+  FLOW_OTP_SEND_FAILED, /* the SMS operation failed */
+  FLOW_OTP_LIMITED,     /* a per-customer or per-phone limit */
+  FLOW_OTP_BUDGET,      /* the process-wide budget is spent */
+} flow_otp_send_status;
+
+/*
+ * Apply a send to a step that set otp_send (out->session as planned; the
+ * step's lockout effect and check_lockout are kept). SENT: the session
+ * awaits the code, `digest` (otp_code_digest under send number
+ * session.otp.sends + 1) is live for the policy's ttl from now_ms, the
+ * previous code is void. Anything else falls back per the line's method
+ * (flow_otp.c): a live code stays usable; otp_or_answer asks for the
+ * security answer; otp and answer_then_otp go to an agent.
+ */
+void flow_otp_sent(const flow_policy *policy, flow_step *out,
+                   flow_otp_send_status status, const char *digest,
+                   int64_t now_ms);
 
 /* Derive nextAction, authStatus, attemptsRemaining and promptId. */
 void flow_view_of(const flow_policy *policy, const flow_session *session,

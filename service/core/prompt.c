@@ -25,6 +25,13 @@ enum {
   P_TRANSFER_TO_AGENT,
   P_TRANSFER_LOCKED,
   P_TRANSFER_CRM_UNAVAILABLE,
+  /* One-time codes (SPEC §9): the code went to the phone ending in
+   * {phoneLast2}; star asks for a new one. */
+  P_ASK_OTP,
+  P_ASK_OTP_RETRY,
+  P_ASK_OTP_RESENT,
+  P_ASK_OTP_EXPIRED,
+  P_ASK_OTP_RESEND_FAILED,
   PROMPT_COUNT
 };
 
@@ -39,6 +46,11 @@ static const char *const ids[PROMPT_COUNT + 1] = {
     [P_TRANSFER_TO_AGENT] = "transfer_to_agent",
     [P_TRANSFER_LOCKED] = "transfer_locked",
     [P_TRANSFER_CRM_UNAVAILABLE] = "transfer_crm_unavailable",
+    [P_ASK_OTP] = "ask_otp",
+    [P_ASK_OTP_RETRY] = "ask_otp_retry",
+    [P_ASK_OTP_RESENT] = "ask_otp_resent",
+    [P_ASK_OTP_EXPIRED] = "ask_otp_expired",
+    [P_ASK_OTP_RESEND_FAILED] = "ask_otp_resend_failed",
     [PROMPT_COUNT] = NULL,
 };
 
@@ -80,6 +92,24 @@ static const prompt_set builtin[] = {
             [P_TRANSFER_CRM_UNAVAILABLE] =
                 "Sorry, we can't check your details right now. Please hold "
                 "while we transfer you to an agent.",
+            [P_ASK_OTP] =
+                "We've sent a code by text message to the phone ending in "
+                "{phoneLast2}. Please enter the code, followed by the pound "
+                "key. For a new code, press star. A code works for a few "
+                "minutes.",
+            [P_ASK_OTP_RETRY] = "Sorry, that code didn't match. Please enter "
+                                "it again, followed by the pound key, or "
+                                "press star for a new code.",
+            [P_ASK_OTP_RESENT] =
+                "We've sent a new code to the phone ending in {phoneLast2}. "
+                "Please enter it, followed by the pound key.",
+            [P_ASK_OTP_EXPIRED] =
+                "That code has expired or can no longer be used. Press star "
+                "and we'll send a new one to the phone ending in "
+                "{phoneLast2}.",
+            [P_ASK_OTP_RESEND_FAILED] =
+                "Sorry, we couldn't send a new code. Please enter the code "
+                "we sent earlier, followed by the pound key.",
         },
         {"customer number", "account number", "tracking number",
          "phone number"},
@@ -114,6 +144,25 @@ static const prompt_set builtin[] = {
             [P_TRANSFER_CRM_UNAVAILABLE] =
                 "Lo sentimos, en este momento no podemos comprobar sus datos. "
                 "Por favor, espere mientras le pasamos con un agente.",
+            [P_ASK_OTP] =
+                "Le hemos enviado un código por SMS al teléfono terminado en "
+                "{phoneLast2}. Introduzca el código seguido de la tecla "
+                "almohadilla. Para recibir un código nuevo, pulse asterisco. "
+                "El código caduca en unos minutos.",
+            [P_ASK_OTP_RETRY] =
+                "Lo sentimos, el código no es correcto. Introdúzcalo de nuevo "
+                "seguido de la tecla almohadilla, o pulse asterisco para "
+                "recibir uno nuevo.",
+            [P_ASK_OTP_RESENT] =
+                "Le hemos enviado un código nuevo al teléfono terminado en "
+                "{phoneLast2}. Introdúzcalo seguido de la tecla almohadilla.",
+            [P_ASK_OTP_EXPIRED] =
+                "El código ha caducado o ya no es válido. Pulse asterisco y le "
+                "enviaremos uno nuevo al teléfono terminado en {phoneLast2}.",
+            [P_ASK_OTP_RESEND_FAILED] =
+                "Lo sentimos, no hemos podido enviar un código nuevo. "
+                "Introduzca el código que le enviamos antes seguido de la "
+                "tecla almohadilla.",
         },
         {"número de cliente", "número de cuenta", "número de seguimiento",
          "número de teléfono"},
@@ -150,6 +199,24 @@ static const prompt_set builtin[] = {
             [P_TRANSFER_CRM_UNAVAILABLE] =
                 "죄송합니다. 지금은 고객님의 정보를 확인할 수 없습니다. "
                 "상담원에게 연결해 드리겠습니다. 잠시만 기다려 주세요.",
+            [P_ASK_OTP] =
+                "끝자리가 {phoneLast2}인 휴대전화로 인증 번호를 문자로 "
+                "보내 드렸습니다. 인증 번호를 입력하신 후 우물 정자를 눌러 "
+                "주세요. 새 번호를 받으시려면 별표를 눌러 주세요. 인증 번호는 "
+                "몇 분 동안만 유효합니다.",
+            [P_ASK_OTP_RETRY] = "죄송합니다. 인증 번호가 일치하지 않습니다. "
+                                "다시 입력하신 후 우물 정자를 누르시거나, 새 "
+                                "번호를 받으시려면 별표를 눌러 주세요.",
+            [P_ASK_OTP_RESENT] =
+                "끝자리가 {phoneLast2}인 휴대전화로 새 인증 번호를 보내 "
+                "드렸습니다. 입력하신 후 우물 정자를 눌러 주세요.",
+            [P_ASK_OTP_EXPIRED] =
+                "인증 번호가 만료되었거나 더 이상 사용할 수 없습니다. 별표를 "
+                "누르시면 끝자리가 {phoneLast2}인 휴대전화로 새 번호를 보내 "
+                "드립니다.",
+            [P_ASK_OTP_RESEND_FAILED] =
+                "죄송합니다. 새 인증 번호를 보내지 못했습니다. 앞서 보내 드린 "
+                "인증 번호를 입력하신 후 우물 정자를 눌러 주세요.",
         },
         {"고객 번호", "계좌 번호", "운송장 번호", "전화번호"},
     },
@@ -266,7 +333,8 @@ typedef struct {
 } render_ctx;
 
 static const char *const placeholder_names[] = {
-    "customerName", "firstName", "identifierName", "attemptsRemaining"};
+    "customerName", "firstName", "identifierName", "attemptsRemaining",
+    "phoneLast2"};
 #define PLACEHOLDER_COUNT                                                      \
   (sizeof placeholder_names / sizeof placeholder_names[0])
 
@@ -314,6 +382,10 @@ static void placeholder_value(render_ctx *ctx, int index, const char **v,
     *n = strlen(*v);
     return;
   }
+  case 4: /* phoneLast2: the last two digits of the phone on file */
+    *v = vars->phone_last2 ? vars->phone_last2 : "";
+    *n = strlen(*v);
+    return;
   default: /* attemptsRemaining */
     snprintf(ctx->number, sizeof ctx->number, "%d", vars->attempts_remaining);
     *v = ctx->number;
@@ -462,10 +534,11 @@ static bool template_ok(const char *t, char *why, size_t why_len) {
         return false;
       }
       if (placeholder_index(p + 1, (size_t)(close - p - 1)) < 0) {
-        snprintf(why, why_len,
-                 "unknown placeholder %.*s (known: {customerName}, "
-                 "{firstName}, {identifierName}, {attemptsRemaining})",
-                 (int)(close - p + 1 > 40 ? 40 : close - p + 1), p);
+        snprintf(
+            why, why_len,
+            "unknown placeholder %.*s (known: {customerName}, "
+            "{firstName}, {identifierName}, {attemptsRemaining}, {phoneLast2})",
+            (int)(close - p + 1 > 40 ? 40 : close - p + 1), p);
         return false;
       }
       p = close;

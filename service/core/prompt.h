@@ -10,6 +10,8 @@
  *   {firstName}      first word of the name
  *   {identifierName} spoken name of the identifier type in that language
  *   {attemptsRemaining}
+ *   {phoneLast2}     last two digits of the phone on file a one-time code
+ *                    went to ("" when none)
  *   [[ ... ]]        an optional section: rendered only when every
  *                    placeholder inside it is non-empty, so
  *                    "[[Hello {firstName}. ]]Please enter your PIN."
@@ -31,6 +33,7 @@ typedef struct {
   const char *customer_name; /* may be "" */
   flow_identifier_type identifier_type;
   int attempts_remaining;
+  const char *phone_last2; /* may be NULL or "" */
 } prompt_vars;
 
 /* True when `language` has a built-in set (exact match, e.g. "es-ES"). */

@@ -124,6 +124,22 @@ static bool start_context_fields(request_body *req) {
   return channel_field(req, true);
 }
 
+/* POST /v1/sessions/{id}/otp: {"code"} or {"resend": true}, one of them
+ * (SPEC §9). */
+static bool parse_otp(request_body *req) {
+  if (!string_field(req, "code", false, &req->code))
+    return false;
+  json_t *v = json_object_get(req->root, "resend");
+  if (v && !json_is_null(v) && !json_is_boolean(v))
+    return refuse(req, "resend", "must be true or false");
+  req->resend = json_is_true(v);
+  if (req->resend && req->code)
+    return refuse(req, "code", "and resend cannot both be sent");
+  if (!req->resend && !req->code)
+    return refuse(req, "code", "is required (or \"resend\": true)");
+  return true;
+}
+
 static bool parse_fields(request_kind kind, request_body *req) {
   switch (kind) {
   case REQUEST_START:
@@ -154,6 +170,8 @@ static bool parse_fields(request_kind kind, request_body *req) {
     return string_field(req, "code", true, &req->code);
   case REQUEST_HANDOFF_CREATE:
     return parse_handoff_create(req);
+  case REQUEST_OTP:
+    return parse_otp(req);
   }
   return false;
 }

@@ -44,6 +44,8 @@ typedef enum {
   REQUEST_OPT_OUT,
   REQUEST_HANDOFF,        /* POST /v1/sessions/{id}/handoff {"code"} */
   REQUEST_HANDOFF_CREATE, /* POST /v1/handoffs */
+  REQUEST_OTP,            /* POST /v1/sessions/{id}/otp {"code"} or
+                             {"resend": true} (SPEC §9) */
 } request_kind;
 
 /* A parsed body. String pointers point into `root` and live until
@@ -63,8 +65,9 @@ typedef struct {
   flow_identifier_type identifier_type;
   /* security */
   const char *answer;
-  /* handoff: the code as keyed (a secret: wiped by request_free) */
+  /* handoff, otp: the code as keyed (a secret: wiped by request_free) */
   const char *code;
+  bool resend; /* otp: a new code is asked for */
   /* handoff creation */
   const char *customer_id;
   const char *customer_name;

@@ -29,6 +29,7 @@ typedef enum {
   ROUTE_DASHBOARD,           /* GET    /dashboard (no key: holds no data) */
   ROUTE_SESSION_HANDOFF,     /* POST   /v1/sessions/{id}/handoff */
   ROUTE_HANDOFFS_CREATE,     /* POST   /v1/handoffs (handoff keys only) */
+  ROUTE_SESSION_OTP,         /* POST   /v1/sessions/{id}/otp (SPEC §9) */
   ROUTE_COUNT
 } route_id;
 

@@ -25,7 +25,8 @@ void session_json_view(const flow_session *s, const session_json_line *line,
   /* No name before verification unless the line opted in (SPEC §6). */
   prompt_vars vars = {.customer_name = view->speak_name ? s->customer_name : "",
                       .identifier_type = policy->identifier_type,
-                      .attempts_remaining = view->attempts_remaining};
+                      .attempts_remaining = view->attempts_remaining,
+                      .phone_last2 = s->otp.phone_last2};
   prompt_render(line->policy ? line->prompts : NULL, s->language,
                 line->policy && line->default_language ? line->default_language
                                                        : "en-US",
@@ -64,5 +65,18 @@ bool session_json_render(buf *out, const flow_session *s,
        STRING_FIELD(out, "promptText", text) &&
        STRING_FIELD(out, "customerId", s->customer_id) &&
        STRING_FIELD(out, "customerName", s->customer_name);
-  return ok && buf_add(out, "}", 1) == BUF_OK;
+  if (!ok)
+    return false;
+  /* The methods the caller passed (SPEC §9): ["answer"], ["otp"], both. */
+  const char *methods[2];
+  size_t n = otp_passed_names(s->otp.passed, methods);
+  KEY(out, "verificationMethods");
+  buf_add(out, "[", 1);
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0)
+      buf_add(out, ",", 1);
+    if (!json_text_string(out, methods[i]))
+      return false;
+  }
+  return buf_add(out, "]}", 2) == BUF_OK;
 }

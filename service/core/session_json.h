@@ -3,12 +3,13 @@
  * a session, status 200) rendered as compact JSON text straight into a
  * core/buf.h buffer, without a jansson tree.
  *
- * The answer is one flat object of exactly these 16 keys, in this order,
+ * The answer is one flat object of exactly these 17 keys, in this order,
  * every key always present and never null:
  *   conversationId, serviceLine, language, state, nextAction, authStatus
  *   (strings), identified, verified (booleans), identificationMethod,
  *   outcome, lastResult (strings), attemptsRemaining (integer), promptId,
- *   promptText, customerId, customerName (strings).
+ *   promptText, customerId, customerName (strings), verificationMethods (a
+ *   list of "answer" and "otp": the methods the caller passed, SPEC §9).
  * The text is what json_dumps(JSON_COMPACT) wrote for the same object (see
  * json_text.h for the string escapes), with no trailing newline.
  */

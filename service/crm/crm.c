@@ -161,6 +161,11 @@ static bool static_auth_header(const crm_auth *a, char *out, size_t out_len) {
   return n > 0 && (size_t)n < out_len;
 }
 
+bool crm_auth_header_line(const crm_auth *a, char *out, size_t out_len) {
+  return (a->kind == CRM_AUTH_BEARER || a->kind == CRM_AUTH_BASIC) &&
+         static_auth_header(a, out, out_len);
+}
+
 bool crm_build(const crm_profile *p, const char *base_url,
                const flow_crm_request *req, const char *answer,
                crm_http_request *out) {

@@ -136,6 +136,11 @@ void crm_map(const crm_profile *p, const flow_crm_request *req,
              long http_status, const char *body, size_t body_len,
              flow_crm_result *out);
 
+/* The "Authorization: ..." line of BEARER or BASIC auth into out (a
+ * secret: the caller wipes it); false for other kinds or when it does not
+ * fit. Also used by the one-time code sender (otp_send). */
+bool crm_auth_header_line(const crm_auth *a, char *out, size_t out_len);
+
 /* Append a header line (copied) to a built request; false on OOM. */
 bool crm_http_request_add_header(crm_http_request *r, const char *line);
 

@@ -142,7 +142,7 @@ static bool load_response(const json_t *r, const char *path, crm_mapping *m,
                           bool verify, char *err, size_t err_len) {
   static const char *const keys[] = {"list",      "id",         "name",
                                      "givenName", "familyName", "verified",
-                                     "locked",    NULL};
+                                     "locked",    "phone",      NULL};
   if (!known_keys(r, path, keys, err, err_len))
     return false;
   struct {
@@ -154,7 +154,8 @@ static bool load_response(const json_t *r, const char *path, crm_mapping *m,
               {"givenName", m->given_name},
               {"familyName", m->family_name},
               {"verified", m->verified},
-              {"locked", m->locked}};
+              {"locked", m->locked},
+              {"phone", m->phone}};
   bool named =
       json_object_get(r, "givenName") || json_object_get(r, "familyName");
   if (named && !json_object_get(r, "name"))

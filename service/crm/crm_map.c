@@ -15,6 +15,7 @@ void crm_map_default(crm_mapping *m) {
   strcpy(m->name, "/name");
   strcpy(m->verified, "/verified");
   strcpy(m->locked, "/locked");
+  strcpy(m->phone, "/phone");
   m->ok_status[0] = 200;
   m->ok_count = 1;
 }
@@ -156,6 +157,17 @@ static bool map_match(const crm_mapping *m, const json_t *c, char *id,
   return true;
 }
 
+/* The first match's phone on file (SPEC §9): a string that fits, else ""
+ * (no phone on file is an answer, not a fault). */
+static void map_phone(const crm_mapping *m, const json_t *c,
+                      flow_crm_result *out) {
+  const json_t *v = m->phone[0] ? crm_pointer_get(c, m->phone) : NULL;
+  out->phone[0] = '\0';
+  if (json_is_string(v) && json_string_length(v) < sizeof out->phone &&
+      !memchr(json_string_value(v), '\0', json_string_length(v)))
+    memcpy(out->phone, json_string_value(v), json_string_length(v) + 1);
+}
+
 static void map_lookup(const crm_mapping *m, const json_t *root,
                        flow_crm_result *out) {
   const json_t *list = crm_pointer_get(root, m->list);
@@ -165,6 +177,7 @@ static void map_lookup(const crm_mapping *m, const json_t *root,
       return;
     memcpy(out->customer_id, id, sizeof id);
     memcpy(out->customer_name, name, sizeof name);
+    map_phone(m, list, out);
     out->match_count = 1;
     out->ok = true;
     return;
@@ -180,6 +193,7 @@ static void map_lookup(const crm_mapping *m, const json_t *root,
     if (i == 0) {
       memcpy(out->customer_id, id, sizeof id);
       memcpy(out->customer_name, name, sizeof name);
+      map_phone(m, json_array_get(list, i), out);
     }
   }
   out->match_count = count > 1000 ? 1000 : (int)count;

@@ -5,7 +5,8 @@
  * Lookup: `list` points at an array of matches or at one object (one
  * match); within a match, `id` (JSON string or integer) and either `name`
  * or `given_name` + `family_name` (joined by a space). Verify: `verified`
- * (boolean) and optional `locked` (boolean; absent means false).
+ * (boolean) and optional `locked` (boolean; absent means false). A lookup's
+ * `phone` (the first match's phone on file) is copied when it is a string.
  * Statuses: ok_status are parsed as above; no_match_status means a lookup
  * with no match, wrong_answer_status a verify that failed; anything else
  * (5xx, 0 = transfer failed, ...) is a CRM error (result.ok = false).
@@ -31,6 +32,9 @@ typedef struct {
   char family_name[CRM_POINTER_MAX + 1];
   char verified[CRM_POINTER_MAX + 1];
   char locked[CRM_POINTER_MAX + 1]; /* "" = not mapped */
+  /* lookups: the customer's mobile number, where one-time codes go (SPEC
+   * §9); "" = not mapped. A value that is not a string is no phone. */
+  char phone[CRM_POINTER_MAX + 1];
   long ok_status[CRM_STATUS_MAX];
   size_t ok_count;
   long no_match_status[CRM_STATUS_MAX];

@@ -3,7 +3,9 @@
  * file of demo customers. Used by the demo and by the tests.
  *
  *   GET  /customers?phone=|customerId=|accountNumber=|trackingNumber=
- *        -> {"customers":[{"id":"..","name":".."}, ...]}
+ *        -> {"customers":[{"id":"..","name":"..","phone":"+1.."}, ...]}
+ *        ("phone": the first of the customer's "phones", where one-time
+ *        codes go; absent when it has none)
  *   POST /customers/{id}/verify {"answer":".."} -> {"verified":bool}
  *
  * Test controls (never part of a real CRM):
@@ -240,6 +242,11 @@ static enum MHD_Result lookup(struct MHD_Connection *c) {
       json_object_set_new(entry, "name",
                           json_is_string(name) ? json_copy(name)
                                                : json_string(""));
+      /* The phone on file one-time codes go to: the first of "phones"
+       * (SPEC §9); none when the customer has none. */
+      json_t *mobile = json_array_get(json_object_get(cust, "phones"), 0);
+      if (json_is_string(mobile))
+        json_object_set(entry, "phone", mobile);
       json_array_append_new(found, entry);
     }
   }

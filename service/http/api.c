@@ -13,6 +13,7 @@
 #include "hmac.h"
 #include "log.h"
 #include "metrics.h"
+#include "otp_api.h"
 #include "phone.h"
 #include "prompt.h"
 #include "ratelimit.h"
@@ -29,16 +30,11 @@ static ratelimit crm_log_limit[CRM_FAIL_INTERNAL + 1];
 
 void api_init(const config *c) {
   cfg = c;
+  otp_api_init(c);
 }
 
 void api_set_draining(bool d) {
   atomic_store(&draining, d);
-}
-
-int64_t api_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -68,40 +64,6 @@ static void log_crm_failure(const char *conversation_id, const char *operation,
            LOG_INT("attempts", info->attempts),
            LOG_STR("conversationId", conversation_id),
            LOG_INT("suppressed", suppressed));
-}
-
-void api_response_free(api_response *resp) {
-  json_decref(resp->body);
-  free(resp->text);
-  resp->body = NULL;
-  resp->text = NULL;
-}
-
-void api_error(api_response *resp, unsigned status, const char *code,
-               const char *message) {
-  resp->status = status;
-  resp->error = code;
-  json_decref(resp->body);
-  resp->body = json_pack("{s:s, s:s}", "error", code, "message", message);
-}
-
-bool api_reply_field_error(api_response *resp, const char *key,
-                           const char *problem) {
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s %s", key, problem);
-  api_error(resp, 400, "invalid_request", msg);
-  return false;
-}
-
-bool api_parse_request_or_reply(request_kind kind, const char *body, size_t len,
-                                request_body *req, api_response *resp) {
-  request_status st = request_parse(kind, body, len, req);
-  if (st == REQUEST_OK)
-    return true;
-  api_error(resp, 400,
-            st == REQUEST_INVALID_JSON ? "invalid_json" : "invalid_request",
-            req->message);
-  return false;
 }
 
 /* ---------------------------------------------------------------------
@@ -285,10 +247,20 @@ static void commit_recorded(api_step *step, flow_lockout_effect lockout,
                      on_committed, step);
 }
 
-/* Write the step's result (step->finished) and answer with it. */
+static void commit_finished(void *ctx) {
+  api_step *step = ctx;
+  commit_recorded(step, step->finished.lockout, step->finished.check_lockout);
+}
+
+/* Write the step's result (step->finished) and answer with it; a step that
+ * asks for a one-time code sends it first (otp_api). */
 static void commit_and_render(api_step *step) {
   step->relocking = false;
-  commit_recorded(step, step->finished.lockout, step->finished.check_lockout);
+  if (step->finished.otp_send)
+    otp_api_send(&step->otp, step->line, &step->finished, commit_finished,
+                 step);
+  else
+    commit_finished(step);
 }
 
 /* The commit's answer. If the store reports the just-identified customer
@@ -354,6 +326,8 @@ static void on_crm_done(void *ctx, const flow_crm_result *result,
                     info);
   flow_complete(&step->line->policy, &step->planned.session, &step->crm, result,
                 api_now_ms(), &step->finished);
+  if (step->crm.kind == FLOW_CRM_LOOKUP)
+    otp_api_note_phone(step->line, result, &step->finished.session);
   commit_and_render(step);
 }
 
@@ -554,7 +528,12 @@ static void log_step_start(const api_step *step, store_limit limit,
 static void plan_step(api_step *step, const flow_handoff *handoff,
                       bool customer_locked, store_limit limit) {
   const request_body *req = &step->req;
+  char otp_digest[OTP_DIGEST_HEX + 1] = "";
+  if (step->kind == FLOW_EV_OTP)
+    otp_api_code_digest(&step->session, req->code, otp_digest);
   flow_event ev = {.kind = step->kind,
+                   .otp_code = req->code,
+                   .otp_digest = otp_digest,
                    .identifier = req->identifier,
                    .has_identifier_type = req->has_identifier_type,
                    .identifier_type = req->identifier_type,
@@ -567,6 +546,8 @@ static void plan_step(api_step *step, const flow_handoff *handoff,
     fail_step(step, STORE_WRONG_STATE, &step->session);
     return;
   }
+  if (step->kind == FLOW_EV_OTP)
+    otp_api_note_check(&step->planned.session);
   log_step_start(step, limit, &ev);
   run_plan(step, ps);
 }
@@ -628,10 +609,14 @@ static api_status handle_session_step(const route_match *route,
       [FLOW_EV_SECURITY] = REQUEST_SECURITY,
       [FLOW_EV_OPT_OUT] = REQUEST_OPT_OUT,
       [FLOW_EV_HANDOFF] = REQUEST_HANDOFF,
+      [FLOW_EV_OTP] = REQUEST_OTP,
+      [FLOW_EV_OTP_RESEND] = REQUEST_OTP,
   };
   step->has_req = true;
   if (!api_parse_request_or_reply(kinds[kind], body, len, &step->req, resp))
     return API_RESPOND;
+  if (kind == FLOW_EV_OTP && step->req.resend)
+    kind = FLOW_EV_OTP_RESEND; /* {"resend": true} asks for a new code */
   step->kind = kind;
   snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
            route->conversation_id);
@@ -750,6 +735,8 @@ static api_status dispatch(const route_match *route, const char *body,
   case ROUTE_SESSION_HANDOFF:
     return handle_session_step(route, FLOW_EV_HANDOFF, body, body_len, step,
                                resp);
+  case ROUTE_SESSION_OTP:
+    return handle_session_step(route, FLOW_EV_OTP, body, body_len, step, resp);
   case ROUTE_HANDOFFS_CREATE:
     handoff_api_create(cfg, body, body_len, resp);
     return API_RESPOND;

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "crm_client.h"
 #include "flow.h"
+#include "otp_api.h"
 #include "request.h"
 #include "route.h"
 #include "store.h"
@@ -74,6 +75,7 @@ typedef struct {
   char answer[FLOW_ANSWER_MAX + 1]; /* VERIFY only; wiped once submitted */
   bool relocking;                   /* the commit is the lockout rewrite */
   store_result store;               /* the store call in flight */
+  otp_api_send_state otp;           /* a one-time code's send (SPEC §9) */
   api_response *resp;               /* where the answer goes */
   api_done_fn done;
   void *done_ctx;

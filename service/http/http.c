@@ -25,6 +25,7 @@
 #include "loop_pool.h"
 #include "metrics.h"
 #include "offload.h"
+#include "otp_send.h"
 #include "report_api.h"
 #include "route.h"
 #include "store_async.h"
@@ -615,7 +616,13 @@ static bool start_server(loop *l, size_t index, void *ctx, char *err,
     store_async_detach();
     return false;
   }
+  if (!otp_send_attach(l, err, err_len)) { /* one-time codes (SPEC §9) */
+    crm_client_detach();
+    store_async_detach();
+    return false;
+  }
   if (!start_daemon(s, index, err, err_len)) {
+    otp_send_detach();
     crm_client_detach();
     store_async_detach();
     return false;
@@ -654,6 +661,7 @@ static bool stop_server(loop *l, size_t index, void *ctx, char *err,
    * connections; MHD_run takes the resumes in (the daemon must not stop
    * with a connection still suspended) and queues their answers. */
   store_async_detach();
+  otp_send_detach(); /* a step waiting on an SMS fails the same way */
   MHD_run(s->daemon);
   loop_io_stop(l, &s->io);
   loop_timer_stop(l, &s->timer);

@@ -222,7 +222,8 @@ store_status store_call_begin(store_call *c, const char *id, const char *token,
   store_call_arg(c, texts.caller_prefix);
   store_call_arg(c, texts.caller_max);
   store_call_arg(c, texts.caller_window);
-  for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)
+  for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_AWAITING_OTP;
+       s++)
     if (allowed_states & (1u << s))
       store_call_arg(c, flow_state_name((flow_state)s));
   return store_call_built(c, err, err_len);

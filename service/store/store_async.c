@@ -83,6 +83,11 @@ static void start(store_status built, const store_call *c, store_result *out,
     sa_issue(op);
 }
 
+void store_async_start(store_status built, const store_call *c,
+                       store_result *out, store_done_fn done, void *ctx) {
+  start(built, c, out, done, ctx);
+}
+
 /* Release the lock a begin op took on a record it could not read. */
 static void let_go(const sa_op *begin) {
   store_call c;

@@ -68,6 +68,7 @@ typedef struct {
   int lockout_level;          /* commit: lockout count a failure started */
   store_handoff_result taken; /* handoff take, STORE_OK */
   flow_handoff handoff;       /* handoff take, STORE_HANDOFF_REDEEMED */
+  int otp_send;               /* otp send limits: a store_otp_verdict */
 } store_result;
 
 typedef void (*store_done_fn)(void *ctx, store_result *out);
@@ -105,6 +106,19 @@ void store_commit_async(const flow_session *session, const char *token,
                         flow_lockout_effect lockout, bool check_lockout,
                         const report_record *rec, store_result *out,
                         store_done_fn done, void *ctx);
+
+/* The send limits of a one-time code (store_otp.c): STORE_OK with
+ * out->otp_send telling whether a code may go to this customer and phone
+ * (counted on both when it may). */
+typedef enum {
+  STORE_OTP_SEND_OK = 0,
+  STORE_OTP_SEND_LOCKED,         /* the customer is locked out */
+  STORE_OTP_SEND_CUSTOMER_LIMIT, /* otp.maxSendsPerCustomerPerDay */
+  STORE_OTP_SEND_PHONE_LIMIT,    /* otp.maxSendsPerPhonePerHour */
+} store_otp_verdict;
+void store_otp_send_async(const char *customer_id, const char *phone_hash,
+                          int per_customer, int per_phone, store_result *out,
+                          store_done_fn done, void *ctx);
 
 /* store_release() with nobody waiting for the answer (error paths: the
  * lock expires by itself if this is lost). */

@@ -379,8 +379,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
 enum { STEP_AUTH = -3, STEP_SELECT = -2, STEP_ROLE = -1 };
 /* What each handshake reply answers: a step above, or a script's index. */
 static const int steps[3 + STORE_SCRIPT_COUNT] = {
-    STEP_AUTH, STEP_SELECT, STEP_ROLE, 0, 1, 2, 3, 4, 5, 6, 7};
-_Static_assert(STORE_SCRIPT_COUNT == 8, "one steps[] entry per script");
+    STEP_AUTH, STEP_SELECT, STEP_ROLE, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+_Static_assert(STORE_SCRIPT_COUNT == 9, "one steps[] entry per script");
 
 static void became_ready(void) {
   loop_timer_stop(sa->l, &sa->setup_timer);

@@ -155,5 +155,8 @@ void store_call_read(store_read_kind read, bool want_link, const redisReply *r,
   case STORE_READ_HANDOFF_TAKE:
     store_read_handoff_take(r, out);
     break;
+  case STORE_READ_OTP_SEND:
+    store_read_otp_send(r, out);
+    break;
   }
 }

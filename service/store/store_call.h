@@ -32,6 +32,7 @@ typedef enum {
   STORE_READ_GET,
   STORE_READ_DELETE,
   STORE_READ_HANDOFF_TAKE,
+  STORE_READ_OTP_SEND, /* store_otp.c */
 } store_read_kind;
 
 /* The most keys and args one call has (commit: 9 keys, 12 head args, the
@@ -161,5 +162,12 @@ void store_read_release(const redisReply *r, store_result *out);
 void store_read_get(const redisReply *r, store_result *out);
 void store_read_delete(const redisReply *r, store_result *out);
 void store_read_handoff_take(const redisReply *r, store_result *out);
+void store_read_otp_send(const redisReply *r, store_result *out);
+
+/* Issue built call c on this loop thread's connection (store_async.c's
+ * start: `built` is its builder's status), for operations kept beside
+ * their callers (store_otp.c). */
+void store_async_start(store_status built, const store_call *c,
+                       store_result *out, store_done_fn done, void *ctx);
 
 #endif

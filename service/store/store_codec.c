@@ -20,6 +20,7 @@ typedef enum {
   FIELD_BOOL,
   FIELD_INT,
   FIELD_I64,
+  FIELD_OTP, /* otp_session as its text field (otp_state_format) */
 } field_kind;
 
 typedef struct {
@@ -66,6 +67,9 @@ static const field_def fields[] = {
     FIELD_OPT("linkedConversationId", FIELD_STR, linked_conversation_id),
     FIELD_OPT("aniDigest", FIELD_STR, ani_digest),
     FIELD_OPT("aniHash", FIELD_STR, ani_hash),
+    /* One-time codes (SPEC §9): absent from records written before them
+     * (packed ones end before it), which read as no OTP state. */
+    FIELD_OPT("otp", FIELD_OTP, otp),
 };
 #define FIELD_COUNT (sizeof fields / sizeof fields[0])
 _Static_assert(FIELD_COUNT == STORE_SESSION_FIELDS,
@@ -122,6 +126,8 @@ static bool decode_field(const field_def *f, const redisReply *v,
     return true;
   case FIELD_I64:
     return parse_decimal(v->str, INT64_MAX, dst);
+  case FIELD_OTP:
+    return otp_state_parse(v->str, v->len, dst);
   }
   return false;
 }
@@ -203,9 +209,12 @@ bool store_session_encode(const flow_session *s, const char **out,
         value = num;
       }
       break;
+    case FIELD_OTP:
+      value = ""; /* the previous version had no OTP state */
+      break;
     }
     /* The *_name functions give "" for a value outside the enum. */
-    if (!value || (f->kind != FIELD_STR && !value[0])) {
+    if (!value || (f->kind != FIELD_STR && f->kind != FIELD_OTP && !value[0])) {
       snprintf(err, err_len, "session to write has an invalid %s", f->name);
       return false;
     }
@@ -224,7 +233,7 @@ bool store_session_encode(const flow_session *s, const char **out,
  * rest in table order. */
 static const unsigned char pack_order[] = {3,  11, 12, 21, 9,  0,  1,  2,
                                            4,  5,  6,  7,  8,  10, 13, 14,
-                                           15, 16, 17, 18, 19, 20};
+                                           15, 16, 17, 18, 19, 20, 22};
 _Static_assert(sizeof pack_order == FIELD_COUNT,
                "pack_order must list every row of fields[] once");
 
@@ -237,6 +246,7 @@ static const char *token_of(const field_def *f, const flow_session *s,
   const char *v = NULL;
   switch (f->kind) {
   case FIELD_STR:
+  case FIELD_OTP:
     return NULL;
   case FIELD_STATE:
     v = flow_state_name(*(const flow_state *)src);
@@ -276,10 +286,20 @@ bool store_session_pack(const flow_session *s, char *out, size_t cap,
   for (size_t i = 0; i < FIELD_COUNT; i++) {
     const field_def *f = &fields[pack_order[i]];
     const char *src = (const char *)s + f->offset;
-    char num[24], head[24];
+    char num[24], head[24], otp[OTP_STATE_MAX + 1];
     const char *body;
     size_t hl = 0, bl;
-    if (f->kind == FIELD_STR) {
+    if (f->kind == FIELD_OTP) {
+      if (!otp_state_format((const otp_session *)(const void *)src, otp,
+                            sizeof otp)) {
+        snprintf(err, err_len, "session to write has an invalid %s", f->name);
+        return false;
+      }
+      bl = strlen(otp);
+      hl = decimal_format(head, (long long)bl);
+      head[hl++] = ':';
+      body = otp;
+    } else if (f->kind == FIELD_STR) {
       const char *end = memchr(src, '\0', f->size);
       if (!end) {
         snprintf(err, err_len, "session to write has an invalid %s", f->name);
@@ -329,6 +349,16 @@ static bool unpack_token(const field_def *f, const char *v, size_t len,
 static bool unpack_field(const field_def *f, const char *v, size_t n,
                          size_t *at, flow_session *s) {
   size_t i = *at;
+  if (f->kind == FIELD_OTP) {
+    size_t len = 0, digits = 0;
+    for (; i < n && v[i] >= '0' && v[i] <= '9' && digits < 4; i++, digits++)
+      len = len * 10 + (size_t)(v[i] - '0');
+    if (digits == 0 || i >= n || v[i] != ':' || len > n - i - 1)
+      return false;
+    *at = i + 1 + len;
+    return otp_state_parse(v + i + 1, len,
+                           (otp_session *)((char *)s + f->offset));
+  }
   if (f->kind != FIELD_STR) {
     const char *bar = memchr(v + i, '|', n - i);
     size_t end = bar ? (size_t)(bar - v) : n;
@@ -359,6 +389,8 @@ bool store_session_unpack(const char *v, size_t n, flow_session *s, char *err,
   size_t at = 1;
   for (size_t i = 0; i < FIELD_COUNT; i++) {
     const field_def *f = &fields[pack_order[i]];
+    if (at >= n && f->kind == FIELD_OTP)
+      break; /* packed before one-time codes existed */
     if (at >= n || v[at] != '|') {
       snprintf(err, err_len, "session value ends before %s", f->name);
       return false;

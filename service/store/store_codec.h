@@ -8,14 +8,16 @@
  * The packed form is text (no NUL), so a script can read its header with
  * string.match and rewrite an attempt counter by concatenation:
  *
- *   value  = "1" 22( "|" field ) [ "|" anything ]
+ *   value  = "1" 22( "|" field ) [ "|" otp ] [ "|" anything ]
  *   field  = string / token
  *   string = length ":" bytes   ; length in decimal, bytes exactly that many
  *   token  = 1*( any byte but "|" )  ; enum name, "0"/"1", decimal number
  *
  * The first five fields are the header the scripts read: state (its name),
  * identifyAttempts, verifyAttempts (decimal), aniHash and customerId
- * (strings); the rest follow in the order of the field table. "1" is the
+ * (strings); the rest follow in the order of the field table, the OTP
+ * state (otp.h, a string field) last: a value packed before it existed
+ * ends without it and reads as no OTP state. "1" is the
  * format version: a change the scripts or an older reader cannot take
  * gets another; fields may be appended without one (they are ignored).
  *
@@ -37,7 +39,7 @@
 #include "flow.h"
 
 /* How many fields a session has (field, value pairs for HSET). */
-#define STORE_SESSION_FIELDS 22
+#define STORE_SESSION_FIELDS 23
 
 /* The packed form's version byte. */
 #define STORE_PACKED_VERSION '1'

@@ -406,7 +406,8 @@ static const char *const scripts[STORE_SCRIPT_COUNT] = {
     [STORE_SCRIPT_GET] = script_get,
     [STORE_SCRIPT_DELETE] = script_delete,
     [STORE_SCRIPT_HANDOFF_PUT] = script_handoff_put,
-    [STORE_SCRIPT_HANDOFF_TAKE] = script_handoff_take};
+    [STORE_SCRIPT_HANDOFF_TAKE] = script_handoff_take,
+    [STORE_SCRIPT_OTP_SEND] = store_otp_script_source};
 
 const char *store_script_source(store_script_id id) {
   return scripts[id];

@@ -25,11 +25,15 @@ typedef enum {
   STORE_SCRIPT_DELETE,
   STORE_SCRIPT_HANDOFF_PUT,
   STORE_SCRIPT_HANDOFF_TAKE,
+  STORE_SCRIPT_OTP_SEND, /* one-time code send limits (store_otp.c) */
   STORE_SCRIPT_COUNT
 } store_script_id;
 
 /* The Lua source of script `id` (static storage; never NULL for an id
  * below STORE_SCRIPT_COUNT). */
 const char *store_script_source(store_script_id id);
+
+/* The text of STORE_SCRIPT_OTP_SEND, kept beside its caller. */
+extern const char store_otp_script_source[];
 
 #endif
