@@ -15,7 +15,7 @@
 static const config_num_field otp_nums[] = {
     {"length", CONFIG_NUM_INT, offsetof(config_otp, length), OTP_LENGTH_MIN,
      OTP_LENGTH_MAX},
-    {"ttlSeconds", CONFIG_NUM_INT, offsetof(config_otp, ttl_seconds), 30, 600},
+    {"ttlSeconds", CONFIG_NUM_INT, offsetof(config_otp, ttl_seconds), 5, 600},
     {"maxChecks", CONFIG_NUM_INT, offsetof(config_otp, max_checks), 1, 10},
     {"maxSends", CONFIG_NUM_INT, offsetof(config_otp, max_sends), 1, 10},
     {"maxSendsPerCustomerPerDay", CONFIG_NUM_INT,

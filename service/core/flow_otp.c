@@ -64,10 +64,12 @@ bool flow_otp_after_answer(const flow_policy *policy, flow_step *out) {
 static void code_failed(const flow_policy *policy, flow_session *s,
                         flow_result why) {
   s->last_result = why;
-  if (s->verify_attempts >= policy->max_verify_attempts)
+  if (s->verify_attempts >= policy->max_verify_attempts) {
+    void_code(&s->otp);
     complete(s, FLOW_OUTCOME_VERIFY_FAILED);
-  else
+  } else {
     s->state = FLOW_STATE_AWAITING_OTP;
+  }
 }
 
 static flow_plan_status plan_code(const flow_policy *policy,

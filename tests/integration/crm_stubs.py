@@ -549,3 +549,69 @@ class GatedFront:
         self.release()
         self.server.shutdown()
         self.server.server_close()
+
+
+# ---------------------------------------------------------------------------
+# SMS sink: the otp.send endpoint of a one-time code (SPEC section 9).
+
+
+class SmsSink:
+    """A JSON webhook SMS gateway on loopback: POST /sms with
+    {"to","text"} (the shape of deploy/config/otp-webhook.example.json),
+    a bearer token required. Keeps every message; `mode` makes it fail:
+    "ok", "error" (503), "hang" (answers after 6 s)."""
+
+    TOKEN = "sms-token-not-secret"
+
+    def __init__(self):
+        self.mode = "ok"
+        self.messages = []  # dicts: to, text, code (the digits in text)
+        self.lock = threading.Lock()
+        stub = self
+
+        class Handler(_Handler):
+            def do_POST(self):
+                body = self.body()
+                with stub.lock:
+                    mode = stub.mode
+                if self.headers.get("Authorization") != "Bearer " + SmsSink.TOKEN:
+                    return self.reply(401, {"error": "auth"})
+                if mode == "hang":
+                    time.sleep(6)
+                    return self.reply(200, {})
+                if mode == "error":
+                    return self.reply(503, {"error": "down"})
+                try:
+                    msg = json.loads(body)
+                except ValueError:
+                    return self.reply(400, {"error": "json"})
+                m = re.search(r"(\d{4,10})", msg.get("text", ""))
+                with stub.lock:
+                    stub.messages.append({"to": msg.get("to"), "text": msg.get("text"),
+                                          "code": m.group(1) if m else None})
+                return self.reply(202, {"queued": True})
+
+        self.server = _serve(Handler)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def codes(self):
+        with self.lock:
+            return [m["code"] for m in self.messages]
+
+    def last(self):
+        with self.lock:
+            return self.messages[-1] if self.messages else None
+
+    def count(self):
+        with self.lock:
+            return len(self.messages)
+
+    def reset(self):
+        with self.lock:
+            self.messages = []
+            self.mode = "ok"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
