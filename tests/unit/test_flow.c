@@ -1366,8 +1366,11 @@ static void test_event_rules(void **state) {
       {FLOW_EV_START, 0, FLOW_COUNTER_NONE},
       {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, FLOW_COUNTER_IDENTIFY},
       {FLOW_EV_SECURITY, 1u << AWAIT_SEC, FLOW_COUNTER_VERIFY},
-      {FLOW_EV_OPT_OUT, (1u << AWAIT_ID) | (1u << AWAIT_SEC),
+      {FLOW_EV_OPT_OUT,
+       (1u << AWAIT_ID) | (1u << AWAIT_SEC) | (1u << FLOW_STATE_AWAITING_OTP),
        FLOW_COUNTER_NONE},
+      {FLOW_EV_OTP, 1u << FLOW_STATE_AWAITING_OTP, FLOW_COUNTER_VERIFY},
+      {FLOW_EV_OTP_RESEND, 1u << FLOW_STATE_AWAITING_OTP, FLOW_COUNTER_NONE},
   };
   for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
     assert_int_equal(flow_event_allowed_states(rules[i].kind),

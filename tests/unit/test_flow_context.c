@@ -381,7 +381,8 @@ static void test_handoff_events(void **state) {
 static void test_handoff_rules(void **state) {
   (void)state;
   assert_int_equal(flow_event_allowed_states(FLOW_EV_HANDOFF),
-                   (1u << AWAIT_ID) | (1u << AWAIT_SEC));
+                   (1u << AWAIT_ID) | (1u << AWAIT_SEC) |
+                       (1u << FLOW_STATE_AWAITING_OTP));
   assert_int_equal(flow_event_counter(FLOW_EV_HANDOFF),
                    flow_event_counter(FLOW_EV_IDENTIFIER));
   assert_string_equal(flow_method_name(FLOW_METHOD_LINKED), "linked");

@@ -216,12 +216,21 @@ static void test_builtin_sets_complete(void **state) {
   (void)state;
   static const char *const langs[] = {"en-US", "es-ES", "ko-KR"};
   static const char *const names[] = {"", "Ana García", "김민준"};
-  static const char *const want_ids[] = {
-      "ask_identifier",   "ask_identifier_retry",
-      "ask_security",     "ask_security_retry",
-      "welcome_verified", "welcome_identified",
-      "opted_out",        "transfer_to_agent",
-      "transfer_locked",  "transfer_crm_unavailable"};
+  static const char *const want_ids[] = {"ask_identifier",
+                                         "ask_identifier_retry",
+                                         "ask_security",
+                                         "ask_security_retry",
+                                         "welcome_verified",
+                                         "welcome_identified",
+                                         "opted_out",
+                                         "transfer_to_agent",
+                                         "transfer_locked",
+                                         "transfer_crm_unavailable",
+                                         "ask_otp",
+                                         "ask_otp_retry",
+                                         "ask_otp_resent",
+                                         "ask_otp_expired",
+                                         "ask_otp_resend_failed"};
   const char *const *ids = prompt_ids();
   size_t n = 0;
   while (ids[n])
@@ -302,7 +311,7 @@ static const check_row check_rows[] = {
     {"{\"en-US\":{\"opted_out\":\"Hello {firstname}\"}}",
      "serviceLines.retail.prompts.en-US.opted_out: unknown placeholder "
      "{firstname} (known: {customerName}, {firstName}, {identifierName}, "
-     "{attemptsRemaining})"},
+     "{attemptsRemaining}, {phoneLast2})"},
     /* The bad key is named even after good ones. */
     {"{\"en-US\":{\"opted_out\":\"ok\"},\"es-ES\":{\"welcome\":\"x\"}}",
      "serviceLines.retail.prompts.es-ES.welcome: unknown promptId"},

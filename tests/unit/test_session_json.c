@@ -45,6 +45,12 @@ static char *jansson_answer(const flow_session *s,
       "customerId", s->customer_id, "customerName", s->customer_name);
   if (!body)
     return NULL;
+  json_t *methods = json_array();
+  if (s->otp.passed & OTP_PASSED_ANSWER)
+    json_array_append_new(methods, json_string("answer"));
+  if (s->otp.passed & OTP_PASSED_OTP)
+    json_array_append_new(methods, json_string("otp"));
+  json_object_set_new(body, "verificationMethods", methods);
   char *out = json_dumps(body, JSON_COMPACT);
   json_decref(body);
   return out;
@@ -123,16 +129,17 @@ static void sixteen_keys_in_order(void **state) {
       {"promptText", JSON_STRING},
       {"customerId", JSON_STRING},
       {"customerName", JSON_STRING},
+      {"verificationMethods", JSON_ARRAY},
   };
-  assert_int_equal(json_object_size(j), 16);
+  assert_int_equal(json_object_size(j), 17);
   size_t i = 0;
   for (void *it = json_object_iter(j); it;
        it = json_object_iter_next(j, it), i++) {
-    assert_true(i < 16);
+    assert_true(i < 17);
     assert_string_equal(json_object_iter_key(it), keys[i].key);
     assert_int_equal(json_typeof(json_object_iter_value(it)), keys[i].type);
   }
-  assert_int_equal(i, 16);
+  assert_int_equal(i, 17);
   assert_string_equal(json_string_value(json_object_get(j, "conversationId")),
                       "conv-1.a_b:c");
   assert_string_equal(json_string_value(json_object_get(j, "state")),
