@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "crm_job.h"
 #include "crm_loop.h"
@@ -109,6 +110,16 @@ static struct curl_slist *headers_for(const crm_template_var *vars, size_t n) {
   return h;
 }
 
+/* A form-encoded body (Twilio's Messages API) takes its values
+ * percent-encoded ("+1..." must reach it as %2B1...), not JSON-escaped. */
+static bool form_body(void) {
+  for (size_t i = 0; i < conf.op->header_count; i++)
+    if (strncasecmp(conf.op->headers[i], "Content-Type:", 13) == 0 &&
+        strstr(conf.op->headers[i], "x-www-form-urlencoded"))
+      return true;
+  return false;
+}
+
 bool otp_send_submit(const char *phone, const char *code, const char *language,
                      const char *service_line, otp_send_done_fn done,
                      void *ctx) {
@@ -135,8 +146,9 @@ bool otp_send_submit(const char *phone, const char *code, const char *language,
   size_t ulen;
   j->http.url =
       crm_template_render(conf.op->url, CRM_TPL_URL, url_vars, 3, &ulen);
-  j->http.body = crm_template_render(conf.op->body, CRM_TPL_BODY, vars, 4,
-                                     &j->http.body_len);
+  j->http.body = crm_template_render(conf.op->body,
+                                     form_body() ? CRM_TPL_URL : CRM_TPL_BODY,
+                                     vars, 4, &j->http.body_len);
   struct curl_slist *h =
       j->http.url && j->http.body ? headers_for(url_vars, 3) : NULL;
   crm_job_transport t = {.profile = &transport_profile,
@@ -145,8 +157,6 @@ bool otp_send_submit(const char *phone, const char *code, const char *language,
   j->started_ms = crm_loop_now_ms();
   if (!h || !crm_job_attach(j, j->http.url, h, &t, conf.timeout_ms) ||
       !crm_loop_add(cl, j)) {
-    if (!h)
-      crm_job_headers_free(h);
     crm_job_free(j, crm_loop_multi(cl));
     free(w);
     return false;

@@ -3,6 +3,7 @@
  * otp.send operation, on the calling event loop like a CRM call: one curl
  * multi handle per loop (crm_loop), the request built from the operation's
  * templates (crm_template: {phone}, {code}, {language}, {serviceLine},
+ * percent-encoded in a body sent as application/x-www-form-urlencoded,
  * each escaped for where it lands) and otp.auth. A send is never retried
  * (a retry could deliver two codes) and never outlives its timeout.
  *

@@ -792,7 +792,9 @@ static const packed_row packed_rows[] = {
     {"7:billing", "6:billing"},
     {"7:billing", "7billing"},
     {"7:billing", "x:billing"},
-    {"|0|0:|0:|0:", "|0|0:|0:"},
+    /* Two fields short: the OTP state alone may be missing (a value
+     * packed before one-time codes), aniDigest may not. */
+    {"|0|0:|0:|0:|0:", "|0|0:|0:"},
     {"|0|0:|0:|0:", "|0|0:|0:|0:x"},
 };
 
