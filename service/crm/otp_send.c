@@ -121,8 +121,8 @@ static bool form_body(void) {
 }
 
 bool otp_send_submit(const char *phone, const char *code, const char *language,
-                     const char *service_line, otp_send_done_fn done,
-                     void *ctx) {
+                     const char *service_line, long timeout_ms,
+                     otp_send_done_fn done, void *ctx) {
   if (!cl || !conf.op)
     return false;
   const crm_template_var vars[] = {{"phone", phone, false},
@@ -151,11 +151,13 @@ bool otp_send_submit(const char *phone, const char *code, const char *language,
                                      vars, 4, &j->http.body_len);
   struct curl_slist *h =
       j->http.url && j->http.body ? headers_for(url_vars, 3) : NULL;
+  if (timeout_ms <= 0 || timeout_ms > conf.timeout_ms)
+    timeout_ms = conf.timeout_ms;
   crm_job_transport t = {.profile = &transport_profile,
-                         .connect_timeout_ms = conf.timeout_ms,
-                         .timeout_ms = conf.timeout_ms};
+                         .connect_timeout_ms = timeout_ms,
+                         .timeout_ms = timeout_ms};
   j->started_ms = crm_loop_now_ms();
-  if (!h || !crm_job_attach(j, j->http.url, h, &t, conf.timeout_ms) ||
+  if (!h || !crm_job_attach(j, j->http.url, h, &t, timeout_ms) ||
       !crm_loop_add(cl, j)) {
     crm_job_free(j, crm_loop_multi(cl));
     free(w);

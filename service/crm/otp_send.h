@@ -46,13 +46,14 @@ bool otp_send_attach(loop *l, char *err, size_t err_len);
 void otp_send_detach(void);
 
 /*
- * Send `code` to `phone` (E.164). On true, done(ctx, result) is called
+ * Send `code` to `phone` (E.164), the whole send bounded by timeout_ms
+ * (at most the configured timeout). On true, done(ctx, result) is called
  * once, later, on this loop's thread. False (done never called) when the
  * thread has no handle or the request cannot be built. The caller wipes
  * its own copy of the code; this module's copy is wiped with the job.
  */
 bool otp_send_submit(const char *phone, const char *code, const char *language,
-                     const char *service_line, otp_send_done_fn done,
-                     void *ctx);
+                     const char *service_line, long timeout_ms,
+                     otp_send_done_fn done, void *ctx);
 
 #endif

@@ -485,6 +485,7 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   }
   snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
            req->conversation_id);
+  step->otp.started_ms = loop_now_ms(); /* a code's send shares the budget */
   step->line = config_find_service_line(cfg, req->service_line);
   if (!step->line) {
     api_reply_field_error(resp, "serviceLine",
@@ -618,6 +619,7 @@ static api_status handle_session_step(const route_match *route,
   if (kind == FLOW_EV_OTP && step->req.resend)
     kind = FLOW_EV_OTP_RESEND; /* {"resend": true} asks for a new code */
   step->kind = kind;
+  step->otp.started_ms = loop_now_ms(); /* a code's send shares the budget */
   snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
            route->conversation_id);
   store_new_token(step->token, sizeof step->token);

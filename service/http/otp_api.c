@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "loop.h"
 #include "otp_metrics.h"
 #include "otp_send.h"
 #include "phone.h"
@@ -156,8 +157,12 @@ static void draw_and_send(otp_api_send_state *st) {
   if (ok) {
     otp_code_digest(key, n, s->conversation_id, s->otp.sends + 1, code,
                     st->digest);
-    ok = otp_send_submit(st->phone, code, s->language, s->service_line, on_sent,
-                         st);
+    long left = cfg->crm.budget_ms - (long)(loop_now_ms() - st->started_ms);
+    if (left > cfg->otp.timeout_ms)
+      left = cfg->otp.timeout_ms;
+    ok = left >= OTP_API_MIN_SEND_MS &&
+         otp_send_submit(st->phone, code, s->language, s->service_line, left,
+                         on_sent, st);
   }
   explicit_bzero(code, sizeof code);
   if (!ok)
@@ -196,7 +201,9 @@ static void on_limits(void *ctx, store_result *out) {
 
 void otp_api_send(otp_api_send_state *st, const config_service_line *line,
                   flow_step *step, otp_api_then_fn then, void *ctx) {
+  int64_t started_ms = st->started_ms;
   memset(st, 0, sizeof *st);
+  st->started_ms = started_ms;
   st->line = line;
   st->step = step;
   st->then = then;

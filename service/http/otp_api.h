@@ -32,6 +32,10 @@ typedef struct {
   store_result store;
   otp_api_then_fn then;
   void *ctx;
+  /* When the step began (loop_now_ms; set by the caller before the step
+   * starts, kept by otp_api_send): the send gets what is left of the
+   * step's budget (crm.budgetMs), at most otp.timeoutMs. */
+  int64_t started_ms;
 } otp_api_send_state;
 
 /* Keep cfg (borrowed) and set up the sender. */
@@ -47,7 +51,10 @@ void otp_api_note_phone(const config_service_line *line,
 void otp_api_code_digest(const flow_session *s, const char *code, char *out);
 
 /* Carry out step->otp_send (see above); then(ctx) once applied. `st` must
- * stay in place until then. */
+ * stay in place until then. A send that would have less than
+ * OTP_API_MIN_SEND_MS of the step's budget left is not attempted (a send
+ * failure: the line falls back). */
+#define OTP_API_MIN_SEND_MS 250
 void otp_api_send(otp_api_send_state *st, const config_service_line *line,
                   flow_step *step, otp_api_then_fn then, void *ctx);
 

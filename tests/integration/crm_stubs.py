@@ -22,6 +22,7 @@ handshake runs in the connection's own thread, failed handshakes are
 counted in `tls_failures`, and client certificate CNs are kept in
 `peer_names`.
 """
+import base64
 import http.client
 import json
 import re
@@ -556,12 +557,14 @@ class GatedFront:
 
 
 class SmsSink:
-    """A JSON webhook SMS gateway on loopback: POST /sms with
-    {"to","text"} (the shape of deploy/config/otp-webhook.example.json),
-    a bearer token required. Keeps every message; `mode` makes it fail:
-    "ok", "error" (503), "hang" (answers after 6 s)."""
+    """An SMS gateway on loopback: POST /sms with a JSON {"to","text"} (the
+    shape of deploy/config/otp-webhook.example.json, a bearer token
+    required), or a form-encoded To=&Body= (Twilio's Messages API, basic
+    auth TWILIO_SID:TOKEN required). Keeps every message; `mode` makes it
+    fail: "ok", "error" (503), "hang" (answers after 6 s)."""
 
     TOKEN = "sms-token-not-secret"
+    TWILIO_SID = "AC0123456789"
 
     def __init__(self):
         self.mode = "ok"
@@ -574,17 +577,25 @@ class SmsSink:
                 body = self.body()
                 with stub.lock:
                     mode = stub.mode
-                if self.headers.get("Authorization") != "Bearer " + SmsSink.TOKEN:
+                form = "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
+                basic = "Basic " + base64.b64encode(
+                    ("%s:%s" % (SmsSink.TWILIO_SID, SmsSink.TOKEN)).encode()).decode()
+                want = basic if form else "Bearer " + SmsSink.TOKEN
+                if self.headers.get("Authorization") != want:
                     return self.reply(401, {"error": "auth"})
                 if mode == "hang":
                     time.sleep(6)
                     return self.reply(200, {})
                 if mode == "error":
                     return self.reply(503, {"error": "down"})
-                try:
-                    msg = json.loads(body)
-                except ValueError:
-                    return self.reply(400, {"error": "json"})
+                if form:
+                    q = parse_qs(body.decode(), strict_parsing=True)
+                    msg = {"to": q["To"][0], "text": q["Body"][0]}
+                else:
+                    try:
+                        msg = json.loads(body)
+                    except ValueError:
+                        return self.reply(400, {"error": "json"})
                 m = re.search(r"(\d{4,10})", msg.get("text", ""))
                 with stub.lock:
                     stub.messages.append({"to": msg.get("to"), "text": msg.get("text"),

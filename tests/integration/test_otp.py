@@ -318,6 +318,45 @@ class TestBudget(OtpCase):
         self.assertIn("otp send budget spent", self.svc.log_text())
 
 
+class TestSlowGateway(OtpCase):
+    OTP = {"timeoutMs": 1000}
+
+    def test_a_hanging_gateway_is_cut_at_its_timeout_and_falls_back(self):
+        self.sink.mode = "hang"
+        t0 = time.monotonic()
+        b = self.start(new_id("slow"), "either", ANA_ANI)
+        took = time.monotonic() - t0
+        self.assertEqual((b["nextAction"], b["lastResult"]), ("ask_security", "send_failed"))
+        self.assertLess(took, 3.0)
+        self.assertIn("otp send failed", self.svc.log_text())
+
+
+class TestTwilioForm(OtpCase):
+    """The shape of deploy/config/otp-twilio.example.json: form-encoded,
+    basic auth; the E.164 '+' must arrive as '+', not as a space."""
+
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = super().make_config(stack, **overrides)
+        cfg["otp"]["send"] = {
+            "method": "POST", "url": cls.sink.url + "/sms",
+            "headers": ["Content-Type: application/x-www-form-urlencoded"],
+            "body": "To={phone}&From=%2B15005550006&Body=Your+code+is+{code}",
+            "status": {"ok": [201, 202]}}
+        cfg["otp"]["auth"] = {"type": "basic", "username": SmsSink.TWILIO_SID,
+                              "password": SmsSink.TOKEN}
+        return cfg
+
+    def test_form_encoded_send(self):
+        conv = new_id("tw")
+        b = self.start(conv, "otp", ANA_ANI)
+        self.assertEqual(b["nextAction"], "ask_otp")
+        msg = self.sink.last()
+        self.assertEqual(msg["to"], "+13175550116")
+        self.assertEqual(msg["text"], "Your code is %s" % msg["code"])
+        self.assertEqual(self.code(conv, msg["code"])["outcome"], "verified")
+
+
 class TestSecrecy(OtpCase):
     OTP = {"length": 10}
 
