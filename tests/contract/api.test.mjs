@@ -51,10 +51,10 @@ describe('the spec itself', () => {
     assert.ok(V.checkExamples() >= 15);
   });
 
-  test('the session answer schema: 16 required keys, additionalProperties false, no null', () => {
+  test('the session answer schema: 17 required keys, additionalProperties false, no null', () => {
     const s = V.spec.components.schemas.SessionAnswer;
     assert.equal(s.additionalProperties, false);
-    assert.equal(s.required.length, 16);
+    assert.equal(s.required.length, 17);
     assert.deepEqual([...s.required].sort(), Object.keys(s.properties).sort());
     // No property may admit null: walk each one through its $refs.
     const resolve = (x) => (x.$ref ? resolve(V.spec.components.schemas[x.$ref.split('/').pop()]) : x);

@@ -7,7 +7,7 @@ import velocity from 'velocityjs';
 
 import { ajv04, esc, loadActions, PLACEHOLDER_ORIGIN, runAction } from './lib/genesys.mjs';
 import { loadSpec } from './lib/spec.mjs';
-import { call, convId, crmControl, env, waitReady } from './lib/stack.mjs';
+import { call, convId, crmControl, env, smsMessages, waitReady } from './lib/stack.mjs';
 
 const FILES = {
   start: 'start-authentication.custom.json',
@@ -16,6 +16,8 @@ const FILES = {
   optOut: 'opt-out.custom.json',
   status: 'get-authentication-status.custom.json',
   handoff: 'redeem-handoff-code.custom.json',
+  otp: 'submit-one-time-code.custom.json',
+  resend: 'request-new-one-time-code.custom.json',
 };
 const actions = loadActions();
 const A = Object.fromEntries(Object.entries(FILES).map(([k, f]) => [k, actions[f]]));
@@ -44,7 +46,7 @@ after(async () => {
 });
 
 describe('the data action files', () => {
-  test('all six are present and nothing else', () => {
+  test('all eight are present and nothing else', () => {
     assert.deepEqual(Object.keys(actions).sort(), Object.values(FILES).sort());
   });
 
@@ -55,7 +57,8 @@ describe('the data action files', () => {
       assert.ok(a.name.length > 0 && a.name.length <= 256);
       assert.equal(a.integrationType, 'custom-rest-actions');
       assert.equal(a.actionType, 'custom');
-      assert.equal(a.secure, key === 'security', 'only the security answer action is secure');
+      assert.equal(a.secure, key === 'security' || key === 'otp',
+        'only the security answer and one-time code actions are secure');
       const { request, response } = a.config;
       for (const k of ['requestUrlTemplate', 'requestType', 'headers', 'requestTemplate']) assert.ok(k in request, k);
       for (const k of ['translationMap', 'translationMapDefaults', 'successTemplate']) assert.ok(k in response, k);
@@ -99,11 +102,13 @@ describe('the data action files', () => {
         // The body is JSON however the inputs look.
         const weird = Object.fromEntries(Object.keys(s.properties).map((n) => [n, 'a"b\\c\n\u00e9}{$']));
         const body = JSON.parse(velocityRender(request.requestTemplate, { input: weird, esc }));
-        for (const v of Object.values(body)) assert.ok(v === 'a"b\\c\n\u00e9}{$' || v === undefined);
+        for (const v of Object.values(body)) {
+          assert.ok(v === 'a"b\\c\n\u00e9}{$' || v === undefined || (key === 'resend' && v === true));
+        }
       }
     });
 
-    test(`${file}: output contract = the OpenAPI SessionAnswer (16 flat, typed, required keys)`, () => {
+    test(`${file}: output contract = the OpenAPI SessionAnswer (17 typed, required keys)`, () => {
       const o = a.contract.output.successSchema;
       assert.equal(o.$schema, 'http://json-schema.org/draft-04/schema#');
       assert.equal(o.type, 'object');
@@ -117,7 +122,7 @@ describe('the data action files', () => {
       const { translationMap, translationMapDefaults, successTemplate } = a.config.response;
       assert.deepEqual(Object.keys(translationMap).sort(), Object.keys(o.properties).sort());
       for (const [k, jp] of Object.entries(translationMap)) assert.equal(jp, `$.${k}`);
-      const defaults = { string: '""', integer: '0', boolean: 'false' };
+      const defaults = { string: '""', integer: '0', boolean: 'false', array: '[]' };
       for (const [k, p] of Object.entries(o.properties)) assert.equal(translationMapDefaults[k], defaults[p.type], `default of ${k}`);
       // With every value defaulted (an answer missing all keys) the template
       // still yields an object that satisfies the contract.
@@ -178,6 +183,31 @@ describe('whole calls through the data actions alone', () => {
     expectOutput(r.output, { nextAction: 'ask_security', identificationMethod: 'identifier', customerName: 'Lee Chen' });
     r = await ok(A.security, { conversationId, answer: '4444' });
     expectOutput(r.output, { nextAction: 'continue', outcome: 'verified' });
+  });
+
+  test('one-time code: ANI match -> ask_otp (SMS to the phone on file) -> wrong -> new code -> verified', async () => {
+    const conversationId = convId('g-otp');
+    const before = (await smsMessages()).length;
+    let r = await ok(A.start, { conversationId, ani: 'tel:+13175550116', serviceLine: 'otp' });
+    expectOutput(r.output, { nextAction: 'ask_otp', state: 'awaiting_otp', promptId: 'ask_otp', identified: true, verified: false, verificationMethods: [], attemptsRemaining: 3 });
+    assert.match(r.output.promptText, /ending in 16/);
+    let sms = await smsMessages();
+    assert.equal(sms.length, before + 1);
+    assert.equal(sms.at(-1).to, '+13175550116');
+    const first = sms.at(-1).code;
+    assert.ok(!JSON.stringify(r.output).includes(first), 'the code is never in an answer');
+    const wrong = String((Number(first) + 1) % 1000000).padStart(6, '0');
+    r = await ok(A.otp, { conversationId, code: wrong });
+    expectOutput(r.output, { nextAction: 'ask_otp', lastResult: 'wrong_code', promptId: 'ask_otp_retry', attemptsRemaining: 2 });
+    r = await ok(A.resend, { conversationId });
+    assert.equal(r.request.body, '{"resend": true}');
+    expectOutput(r.output, { nextAction: 'ask_otp', lastResult: 'code_sent', promptId: 'ask_otp_resent' });
+    sms = await smsMessages();
+    const second = sms.at(-1).code;
+    r = await ok(A.otp, { conversationId, code: second });
+    expectOutput(r.output, { nextAction: 'continue', outcome: 'verified', verified: true, verificationMethods: ['otp'] });
+    r = await ok(A.status, { conversationId });
+    expectOutput(r.output, { authStatus: 'identified_verified', verificationMethods: ['otp'] });
   });
 
   test('opt-out: the call continues unauthenticated', async () => {

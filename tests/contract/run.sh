@@ -39,10 +39,12 @@ timeout 120 ./node_modules/.bin/redocly lint --config redocly.yaml ../../api-spe
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/authflow-contract.XXXXXX")
 CRM_PID=""
 AF_PID=""
+SMS_PID=""
 cleanup() {
   local rc=$?
   [ -n "$AF_PID" ] && kill "$AF_PID" 2>/dev/null || true
   [ -n "$CRM_PID" ] && kill "$CRM_PID" 2>/dev/null || true
+  [ -n "$SMS_PID" ] && kill "$SMS_PID" 2>/dev/null || true
   # The tests may restart Redis (the 503 test); whichever instance runs
   # wrote its pid here.
   if [ -s "$WORK/redis.pid" ]; then kill "$(cat "$WORK/redis.pid")" 2>/dev/null || true; fi
@@ -92,6 +94,16 @@ wait_for 10 node -e '
 CRM_PID=$!
 wait_for 10 grep -q '^listening on ' "$WORK/crm.out" || { echo "demo CRM did not start" >&2; cat "$WORK/crm.log" >&2; exit 1; }
 CRM_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$WORK/crm.out" | head -n1)
+
+# The SMS gateway one-time codes go to (lib/sms_sink.mjs; the fixture's
+# otp.send.url reads CONTRACT_SMS_URL).
+node "$HERE/lib/sms_sink.mjs" >"$WORK/sms.out" 2>"$WORK/sms.log" &
+SMS_PID=$!
+wait_for 10 grep -q '^listening on ' "$WORK/sms.out" || { echo "SMS sink did not start" >&2; exit 1; }
+CONTRACT_SMS_URL="http://127.0.0.1:$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$WORK/sms.out")"
+export CONTRACT_SMS_URL
+CONTRACT_OTP_SECRET="contract-otp-secret-for-tests-only-$RANDOM$RANDOM$RANDOM$RANDOM"
+export CONTRACT_OTP_SECRET
 
 API_KEY="contract-key-$RANDOM$RANDOM"
 HANDOFF_KEY="contract-handoff-key-$RANDOM$RANDOM"

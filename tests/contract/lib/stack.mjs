@@ -17,7 +17,14 @@ export const env = {
   get handoffKey() { return need('CONTRACT_HANDOFF_KEY'); },
   get reportKey() { return need('CONTRACT_REPORT_KEY'); },
   get redisPort() { return Number(need('CONTRACT_REDIS_PORT')); },
+  get smsUrl() { return need('CONTRACT_SMS_URL'); },
 };
+
+/** The messages the SMS sink got (one-time codes): [{to, text, code}]. */
+export async function smsMessages() {
+  const res = await fetch(`${env.smsUrl}/messages`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  return res.json();
+}
 
 const REQUEST_TIMEOUT_MS = 8000;
 
