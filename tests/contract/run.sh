@@ -93,7 +93,7 @@ CRM_PID=$!
 wait_for 10 grep -q '^listening on ' "$WORK/crm.out" || { echo "demo CRM did not start" >&2; cat "$WORK/crm.log" >&2; exit 1; }
 CRM_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$WORK/crm.out" | head -n1)
 
-API_KEY="contract-key-$RANDOM$RANDOM"
+API_KEY="contract-api-key-$RANDOM$RANDOM"
 HANDOFF_KEY="contract-handoff-key-$RANDOM$RANDOM"
 # A throw-away handoff secret per run (the fixture reads it with ${env:...}).
 CONTRACT_HANDOFF_SECRET="contract-handoff-secret-for-tests-only-$RANDOM$RANDOM$RANDOM$RANDOM$RANDOM"
