@@ -366,8 +366,9 @@ static const char script_delete[] =
  * live set holds the digest of every live code scored by its expiry (ms,
  * Redis's clock); expired members are dropped first, and at the cap
  * {'full', seconds until the next code expires}. Else the handoff is
- * stored and joins the set: {'ok'}. A counter that is not a number, or a
- * live set that is not a sorted set, refuses (the safe reading). */
+ * stored and joins the set, which lives as long as its newest member:
+ * {'ok'}. A counter that is not a number, or a live set that is not a
+ * sorted set, refuses (the safe reading). */
 static const char script_handoff_put[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end\n"
     "local lt = redis.call('TYPE', KEYS[2]).ok\n"
@@ -397,7 +398,7 @@ static const char script_handoff_put[] =
     "redis.call('HSET', KEYS[1], unpack(ARGV, 6))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
     "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]) * 1000, ARGV[5])\n"
-    "redis.call('EXPIRE', KEYS[2], tonumber(ARGV[1]) + 1)\n"
+    "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]) * 1000)\n"
     "return {'ok'}\n";
 
 /* KEYS: handoff, failed-redemption counter, live set. ARGV: max
