@@ -36,6 +36,12 @@ resource "genesyscloud_flow" "verified" {
 resource "genesyscloud_flow" "inbound" {
   filepath      = "${path.module}/../architect/authflow-inbound.yaml"
   substitutions = local.flow_substitutions
+  # A published flow holds the IDs of its data actions: republish it when the
+  # file changes or an action is replaced (a changed contract gets a new ID).
+  update_trigger_hash = sha256(jsonencode({
+    file    = filesha256("${path.module}/../architect/authflow-inbound.yaml")
+    actions = { for key, action in genesyscloud_integration_action.authflow : key => action.id }
+  }))
   depends_on = [
     genesyscloud_flow.verified,
     genesyscloud_integration_action.authflow,
