@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 
-import { loadFlow, placeholders, substitute } from './lib/archy.mjs';
+import { loadFlow, placeholders, substitute } from './lib/flowfile.mjs';
 import { parseExpression } from './lib/expr.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

@@ -46,7 +46,7 @@ before(async () => {
 after(async () => { await crmControl({ delayMs: 0, fault: 'none' }).catch(() => {}); });
 
 /** One call through `flow` (default: the shipped file with options.yaml). */
-async function call({ flow, subs = OPTIONS, ani, caller = [], attributes, conversationId, baseUrl, faults } = {}) {
+async function call({ flow, subs = OPTIONS, ani, caller = [], attributes, conversationId, baseUrl, faults, actionTimeoutMs } = {}) {
   const f = flow ?? loadFlow(INBOUND, subs);
   const { registry, org } = orgFor(subs);
   const r = await runCall(f, {
@@ -54,7 +54,7 @@ async function call({ flow, subs = OPTIONS, ani, caller = [], attributes, conver
     caller, registry, org,
     baseUrl: baseUrl ?? env.baseUrl,
     credentials: { apiKey: env.apiKey },
-    deadUrl, faults,
+    deadUrl, faults, actionTimeoutMs,
   });
   r.heard = heard(r.events);
   return r;
@@ -250,6 +250,23 @@ describe('the blueprint flow against the live service', () => {
     assert.equal(r.participantData['Auth.Error'], 'submit_identifier:failure');
   });
 
+  test('a slow CRM: Submit Identifier takes its Timeout path, twice in a row is an error', async () => {
+    await crmControl({ delayMs: 1500 });
+    try {
+      const r = await call({ ani: 'anonymous', caller: ['100244#', '100244#'], actionTimeoutMs: 400 });
+      invariants(r);
+      assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+      const steps = r.events.filter((e) => e.type === 'data').map((e) => `${e.action}:${e.path}`);
+      assert.equal(steps[1], `${OPTIONS.identifierActionName}:timeout`);
+      assert.equal(steps[2], `${OPTIONS.statusActionName}:success`, 'the state is read again after the timeout');
+      assert.equal(r.participantData['Auth.Status'], 'error');
+      // The second try times out too, or finds the first still running (409 busy).
+      assert.match(r.participantData['Auth.Error'], /^submit_identifier:(timeout|failure)$/);
+    } finally {
+      await crmControl({ delayMs: 0 });
+    }
+  });
+
   test('one failed step is recovered through Get Authentication Status and the call goes on', async () => {
     const r = await call({ ani: 'anonymous', caller: ['100244#', '100244#', '4444#'],
       faults: (name, n) => (name === OPTIONS.identifierActionName && n === 1 ? 'unreachable' : undefined) });
@@ -344,7 +361,7 @@ describe('the checks fail when the flow is wrong', () => {
       const c = findAction(d, 'collectInput', 'Collect the identifier');
       c.outputs.success.actions = findAction(d, 'decision', 'Opt-out key?').outputs.no.actions;
     });
-    await assert.rejects(SCENARIOS.optOut(f));
+    await assert.rejects(SCENARIOS.optOut(f), /opted_out|ask_identifier_retry|expected|Auth\./);
   });
 
   test('the agent queue misspelt: the transfer fails and the call is disconnected', async () => {

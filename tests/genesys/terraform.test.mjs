@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from '@cdktf/hcl2json';
 import YAML from 'yaml';
 
-import { placeholders } from './lib/archy.mjs';
+import { placeholders } from './lib/flowfile.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
