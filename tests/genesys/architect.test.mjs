@@ -62,6 +62,36 @@ describe('options.yaml and the flows', () => {
   });
 });
 
+describe('the reusable piece: the "authflow ID&V" task', () => {
+  const flow = loadFlow(path.join(ARCHITECT, 'authflow-inbound.yaml'), OPTIONS);
+  const idv = flow.def.tasks.find((t) => t.task.refId === 'authflow_idv').task;
+  const text = JSON.stringify(idv);
+
+  test('it uses only its own Task variables, Call built-ins and the documented Flow.Auth* outputs', () => {
+    const declared = new Set(idv.variables.map((v) => Object.values(v)[0].name));
+    const names = new Set([...text.matchAll(/\b(Task|Flow|Call)\.[A-Za-z0-9_]+/g)].map((m) => m[0]));
+    const outputs = flow.def.variables.map((v) => Object.values(v)[0].name);
+    assert.deepEqual(outputs, ['Flow.AuthVerified', 'Flow.AuthStatus', 'Flow.AuthCustomerId', 'Flow.AuthCustomerName',
+      'Flow.AuthOutcome', 'Flow.AuthMethod', 'Flow.AuthError']);
+    for (const n of names) {
+      if (n.startsWith('Task.')) assert.ok(declared.has(n), `${n} is declared in the task`);
+      else if (n.startsWith('Flow.')) assert.ok(outputs.includes(n), `${n} is one of the documented outputs`);
+      else assert.ok(['Call.ConversationId', 'Call.Ani', 'Call.Language'].includes(n), `${n} is a documented input`);
+      assert.ok(README.includes(n.startsWith('Task.') ? 'authflow ID&V' : n), `README documents ${n}`);
+    }
+  });
+
+  test('its single exit: Set Participant Data, then one Jump to Task as the last action', () => {
+    const kinds = idv.actions.map((a) => Object.keys(a)[0]);
+    assert.equal(kinds.at(-1), 'jumpToTask');
+    assert.equal(idv.actions.at(-1).jumpToTask.targetTaskRef, '/inboundCall/tasks/task[route]');
+    assert.equal((text.match(/"jumpToTask"/g) ?? []).length, 1, 'no other jump out of the task');
+    assert.equal((text.match(/"setParticipantData"/g) ?? []).length, 1, 'participant data set in one place');
+    assert.ok(kinds.indexOf('setParticipantData') < kinds.indexOf('jumpToTask'));
+    assert.ok(!/"transferTo|"disconnect"/.test(text), 'the task itself never transfers or disconnects');
+  });
+});
+
 for (const file of FLOWS) {
   describe(file, () => {
     const flow = loadFlow(path.join(ARCHITECT, file), OPTIONS);

@@ -99,6 +99,7 @@ export async function runCall(flow, opts) {
   const participantData = { ...(opts.call.attributes ?? {}) };
   const caller = [...(opts.caller ?? [])];
   const vars = new Map();
+  const seen = new Map();
   const counts = {};
   let steps = 0;
   const maxSteps = opts.maxSteps ?? 2000;
@@ -125,7 +126,9 @@ export async function runCall(flow, opts) {
         value = valueOf(v.initialValue, `${v.name} initial value`);
         if (typeof value !== VAR_TYPES[kind]) throw new Error(`${v.name}: initial value is not ${VAR_TYPES[kind]}`);
       }
-      vars.set(v.name.toLowerCase(), { name: v.name, type: VAR_TYPES[kind], value });
+      const slot = { name: v.name, type: VAR_TYPES[kind], value };
+      vars.set(v.name.toLowerCase(), slot);
+      seen.set(`${scope}:${v.name.toLowerCase()}`, slot);
     }
   }
   function lookup(name) {
@@ -364,6 +367,8 @@ export async function runCall(flow, opts) {
   async function runTask(ref) {
     const task = tasks.get(ref);
     if (!task) throw new Error(`no task ${ref}`);
+    // Task variables belong to their task: another task cannot read them.
+    for (const k of [...vars.keys()]) if (k.startsWith('task.')) vars.delete(k);
     declare(task.variables, 'task');
     events.push({ type: 'task', name: task.name });
     try {
@@ -402,6 +407,7 @@ export async function runCall(flow, opts) {
       throw e;
     }
   }
-  const variables = Object.fromEntries([...vars.values()].map((v) => [v.name, v.value === NOT_SET ? 'NOT_SET' : v.value]));
+  // Every variable the call touched, the ended tasks' ones included.
+  const variables = Object.fromEntries([...seen.values()].map((v) => [v.name, v.value === NOT_SET ? 'NOT_SET' : v.value]));
   return { end, participantData, events, variables, callerKeysLeft: caller, actionCounts: counts };
 }
