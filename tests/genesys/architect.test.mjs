@@ -111,10 +111,17 @@ for (const file of FLOWS) {
       for (const e of exps) parseExpression(JSON.parse(`{${e}}`).exp);
     });
 
-    test('every Call Data Action has a Failure and a Timeout path; every transfer is followed by another way out', () => {
+    test('every Call Data Action has a Failure and a Timeout path and maps every output; every transfer is followed by another way out', () => {
+      const contracts = Object.fromEntries(fs.readdirSync(ACTIONS_DIR).filter((f) => f.endsWith('.custom.json'))
+        .map((f) => JSON.parse(fs.readFileSync(path.join(ACTIONS_DIR, f), 'utf8')))
+        .map((j) => [j.name, j.contract.output.successSchema]));
       for (const [k, a] of all) {
         if (k === 'callData') {
           for (const o of ['failure', 'timeout']) assert.ok(a.outputs?.[o]?.actions?.length, `${a.name}: ${o} path`);
+          const [[, c]] = Object.entries(a.category);
+          const [[actionName, d]] = Object.entries(c.dataAction);
+          assert.deepEqual(Object.keys(d.successOutputs).sort(), Object.keys(contracts[actionName].properties).sort(),
+            `${a.name}: every output of ${actionName} is mapped`);
         }
       }
       for (const t of flow.def.tasks) {
