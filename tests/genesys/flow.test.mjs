@@ -228,6 +228,17 @@ describe('the blueprint flow against the live service', () => {
     assert.equal(r.participantData['Auth.Outcome'], 'opted_out');
   });
 
+  test('silence at the PIN question: asked maxNoInput times, then an agent, identified only', async () => {
+    const r = await call({ ani: 'tel:+13175550116', caller: Array(OPTIONS.maxNoInput).fill('') });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+    assert.deepEqual(ids(r), Array(OPTIONS.maxNoInput).fill('ask_security'), 'no closing words after the question');
+    nothingPersonalBeforeVerification(r, 'Ana García');
+    assert.equal(r.participantData['Auth.Status'], 'identified');
+    assert.equal(r.participantData['Auth.CustomerId'], '100234');
+    assert.equal(r.participantData['Auth.Error'], '');
+  });
+
   test('Spanish and Korean: the flow\'s language reaches authflow, the caller hears its prompts', async () => {
     const en = await call({ ani: 'anonymous', caller: [OPTIONS.optOutKey] });
     for (const language of ['es-es', 'ko-kr']) {
