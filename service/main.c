@@ -400,7 +400,8 @@ static bool caller_key_generated;
  * no wrongAnswer status turns every wrong answer a CRM answers with an
  * error status into crm_unavailable (still counted, but the caller goes
  * to an agent after one try); a random caller hash key makes the
- * per-number limit per instance. */
+ * per-number limit per instance; a key shorter than 32 characters is
+ * easier to guess than it should be. */
 static void warn_guessing(const config *cfg) {
   const crm_operation *v = &cfg->crm.ops[CRM_OP_VERIFY];
   const crm_operation *ref = &crm_profile_reference()->ops[CRM_OP_VERIFY];
@@ -427,6 +428,9 @@ static void warn_guessing(const config *cfg) {
              LOG_STR("detail", "use at least 32 random bytes: with a short or "
                                "guessable secret, a copy of Redis reveals the "
                                "live handoff codes"));
+  char short_key[256];
+  if (config_short_key_warning(cfg, short_key, sizeof short_key))
+    log_warn("short API key", LOG_STR("detail", short_key));
   if (caller_key_generated && cfg->lockout_caller_max_failures > 0)
     log_warn("no caller hash key",
              LOG_STR("detail", "AUTHFLOW_CALLER_HASH_KEY is not set: a random "
@@ -550,6 +554,8 @@ static void print_config_summary(const config *cfg) {
     printf("warning: handoff.secret is shorter than %d bytes; use a long "
            "random value\n",
            CONFIG_HANDOFF_SECRET_RECOMMENDED);
+  if (config_short_key_warning(cfg, warning, sizeof warning))
+    printf("%s\n", warning);
 }
 
 int main(int argc, char **argv) {

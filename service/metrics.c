@@ -49,6 +49,7 @@ static _Atomic uint64_t completed[MAX_LINES][OUTCOME_COUNT];
 static _Atomic uint64_t handoffs_created;
 static _Atomic uint64_t handoff_redemptions[METRICS_HANDOFF_RESULTS];
 static _Atomic uint64_t handoff_trips;
+static _Atomic uint64_t handoff_refusals[METRICS_HANDOFF_REFUSALS];
 static _Atomic uint64_t context_links[LINK_VERDICTS];
 
 static const char *const *line_names;
@@ -156,6 +157,12 @@ void metrics_handoff_created(void) {
 void metrics_handoff_redemption(metrics_handoff_result result) {
   if ((unsigned)result < METRICS_HANDOFF_RESULTS)
     atomic_fetch_add_explicit(&handoff_redemptions[result], 1,
+                              memory_order_relaxed);
+}
+
+void metrics_handoff_refused(metrics_handoff_refusal reason) {
+  if ((unsigned)reason < METRICS_HANDOFF_REFUSALS)
+    atomic_fetch_add_explicit(&handoff_refusals[reason], 1,
                               memory_order_relaxed);
 }
 
@@ -377,6 +384,14 @@ static void render_context(buf *o) {
     buf_addf(o, "authflow_context_links_total{result=\"%s\"} %llu\n",
              flow_link_verdict_name((flow_link_verdict)v),
              (unsigned long long)load(&context_links[v]));
+  static const char *const reasons[METRICS_HANDOFF_REFUSALS] = {
+      "rate_limited", "live_cap", "phone_required"};
+  buf_addf(o, "# HELP authflow_handoff_refused_total Handoff creations "
+              "refused, by the limit that refused them.\n"
+              "# TYPE authflow_handoff_refused_total counter\n");
+  for (int r = 0; r < METRICS_HANDOFF_REFUSALS; r++)
+    buf_addf(o, "authflow_handoff_refused_total{reason=\"%s\"} %llu\n",
+             reasons[r], (unsigned long long)load(&handoff_refusals[r]));
 }
 
 buf_status metrics_render(buf *out) {

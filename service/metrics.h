@@ -53,6 +53,15 @@ void metrics_handoff_created(void);
 void metrics_handoff_redemption(metrics_handoff_result result);
 /* A failed redemption reached the guess limit. */
 void metrics_handoff_limiter_trip(void);
+/* Why POST /v1/handoffs refused to issue a code (SPEC §7 limits). */
+typedef enum {
+  METRICS_HANDOFF_REFUSED_RATE_LIMITED = 0, /* handoff.keyMaxPerMinute */
+  METRICS_HANDOFF_REFUSED_LIVE_CAP,         /* handoff.maxLiveCodes */
+  METRICS_HANDOFF_REFUSED_PHONE_REQUIRED,   /* requirePhoneForVerified */
+  METRICS_HANDOFF_REFUSALS
+} metrics_handoff_refusal;
+
+void metrics_handoff_refused(metrics_handoff_refusal reason);
 /* What became of a start's linkedConversationId. */
 void metrics_context_link(flow_link_verdict verdict);
 

@@ -27,7 +27,9 @@
  *   "handoffKeys": ["key4"],  keys that may create handoffs and nothing else
  *   "handoff": {"secret":"${env:HANDOFF_SECRET}", "ttlSeconds":300,
  *               "maxFailedRedemptions":30,
- *               "failedRedemptionWindowSeconds":3600},
+ *               "failedRedemptionWindowSeconds":3600,
+ *               "maxLiveCodes":10000, "keyMaxPerMinute":600,
+ *               "requirePhoneForVerified":false},
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
  *                 "counterRetentionDays":90, "exportMaxRows":50000},
  *   "serviceLines": {
@@ -79,6 +81,11 @@
 #define CONFIG_HANDOFF_SECRET_MIN 16
 #define CONFIG_HANDOFF_SECRET_RECOMMENDED 32
 #define CONFIG_HANDOFF_SECRET_MAX 1024
+/* apiKeys, reportKeys, handoffKeys: shorter is refused; shorter than the
+ * recommended length starts with a warning (--check-config prints it). A
+ * key is a bearer secret that anyone who reaches the port may guess at. */
+#define CONFIG_API_KEY_MIN 16
+#define CONFIG_API_KEY_RECOMMENDED 32
 
 typedef struct {
   char name[FLOW_NAME_MAX + 1];
@@ -171,6 +178,14 @@ typedef struct {
   int handoff_ttl_seconds;
   int handoff_max_failed_redemptions;
   int handoff_failure_window_seconds;
+  /* at most handoff_max_live_codes codes live at once over every key and
+   * instance (the guessing bound is computed from it); each handoff key
+   * creates at most handoff_key_max_per_minute a minute (0: no limit);
+   * with handoff_require_phone, a verified handoff must name the phone it
+   * may be redeemed from */
+  int handoff_max_live_codes;
+  int handoff_key_max_per_minute;
+  bool handoff_require_phone;
   long report_export_max_rows; /* most rows one CSV export holds */
   /* genesys: the data actions' timeoutSeconds (--check-config warns when
    * a step could outlast it; see config_step_worst_case_ms) */
@@ -214,6 +229,14 @@ long config_step_worst_case_ms(const config *cfg);
  * keys into out and return true (--check-config prints it); else false.
  */
 bool config_timeout_warning(const config *cfg, char *out, size_t out_len);
+
+/*
+ * When a configured key (apiKeys, reportKeys or handoffKeys) is shorter
+ * than CONFIG_API_KEY_RECOMMENDED, write a one-line warning naming the
+ * list and the position (never the key) into out and return true; else
+ * false. Start-up logs it and --check-config prints it.
+ */
+bool config_short_key_warning(const config *cfg, char *out, size_t out_len);
 
 /* The service line called `name`, or NULL. */
 /* How many event loops (threads serving callers' steps) to run:

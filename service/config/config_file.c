@@ -31,6 +31,10 @@ static const config_num_field handoff_nums[] = {
      offsetof(config, handoff_max_failed_redemptions), 1, 100000},
     {"failedRedemptionWindowSeconds", CONFIG_NUM_INT,
      offsetof(config, handoff_failure_window_seconds), 1, 86400},
+    {"maxLiveCodes", CONFIG_NUM_INT, offsetof(config, handoff_max_live_codes),
+     1, 1000000},
+    {"keyMaxPerMinute", CONFIG_NUM_INT,
+     offsetof(config, handoff_key_max_per_minute), 0, 100000},
 };
 
 static const config_num_field redis_nums[] = {
@@ -315,11 +319,12 @@ static bool load_crm(const json_t *root, config *cfg, char *err,
 }
 
 /* "handoff" (SPEC §7): the secret (${env:}/${file:} resolved, at least
- * CONFIG_HANDOFF_SECRET_MIN bytes, never echoed), code lifetime and the
- * guess limit. */
+ * CONFIG_HANDOFF_SECRET_MIN bytes, never echoed), code lifetime, the guess
+ * limit, the live cap, the per-key rate and the phone requirement. */
 static bool load_handoff(const json_t *root, config *cfg, char *err,
                          size_t err_len) {
-  static const char *const others[] = {"secret", NULL};
+  static const char *const others[] = {"secret", "requirePhoneForVerified",
+                                       NULL};
   bool ok = true;
   const json_t *s =
       config_section(root, "handoff", handoff_nums, CONFIG_COUNT(handoff_nums),
@@ -327,7 +332,9 @@ static bool load_handoff(const json_t *root, config *cfg, char *err,
   if (!s)
     return ok;
   if (!config_read_nums(s, "handoff", handoff_nums, CONFIG_COUNT(handoff_nums),
-                        cfg, err, err_len))
+                        cfg, err, err_len) ||
+      !config_read_bool(s, "handoff", "requirePhoneForVerified",
+                        &cfg->handoff_require_phone, err, err_len))
     return false;
   const json_t *secret = json_object_get(s, "secret");
   if (!secret)

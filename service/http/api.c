@@ -17,6 +17,7 @@
 #include "phone.h"
 #include "prompt.h"
 #include "ratelimit.h"
+#include "readyz.h"
 #include "report.h"
 #include "request.h"
 #include "session_json.h"
@@ -651,18 +652,6 @@ static void on_deleted(void *ctx, store_result *out) {
   finish(step);
 }
 
-static void on_pinged(void *ctx, store_result *out) {
-  api_step *step = ctx;
-  bool ok = out->status == STORE_OK;
-  step->resp->status = ok ? 200 : 503;
-  step->resp->body =
-      json_pack("{s:s, s:s}", "status", ok ? "ready" : "unavailable", "redis",
-                ok ? "ok" : "unavailable");
-  if (!ok)
-    metrics_redis_error();
-  finish(step);
-}
-
 /* GET, DELETE and readyz: one store call each. */
 static api_status handle_simple(const route_match *route, api_step *step,
                                 api_response *resp) {
@@ -682,8 +671,7 @@ static api_status handle_simple(const route_match *route, api_step *step,
         json_pack("{s:s, s:s}", "status", "draining", "redis", "unknown");
     return API_RESPOND;
   }
-  store_ping_async(&step->store, on_pinged, step);
-  return API_PENDING;
+  return readyz_handle(step);
 }
 
 /* Most bytes a /metrics answer may take; the render is bounded far below
@@ -739,9 +727,6 @@ static api_status dispatch(const route_match *route, const char *body,
                                resp);
   case ROUTE_SESSION_OTP:
     return handle_session_step(route, FLOW_EV_OTP, body, body_len, step, resp);
-  case ROUTE_HANDOFFS_CREATE:
-    handoff_api_create(cfg, body, body_len, resp);
-    return API_RESPOND;
   case ROUTE_SESSION_GET:
   case ROUTE_SESSION_DELETE:
   case ROUTE_READYZ:
@@ -753,7 +738,8 @@ static api_status dispatch(const route_match *route, const char *body,
   case ROUTE_METRICS:
     handle_metrics(resp);
     return API_RESPOND;
-  case ROUTE_REPORT_SUMMARY: /* served by report_api (see http.c) */
+  case ROUTE_HANDOFFS_CREATE: /* served by handoff_api (see http.c) */
+  case ROUTE_REPORT_SUMMARY:  /* served by report_api (see http.c) */
   case ROUTE_REPORT_INTERACTIONS:
   case ROUTE_DASHBOARD:
   case ROUTE_NOT_FOUND:

@@ -46,6 +46,7 @@ typedef struct {
   const char *content_type;        /* static; for `text` */
   const char *allow;               /* static; set on 405 */
   const char *content_disposition; /* static or NULL (CSV downloads) */
+  unsigned retry_after;            /* seconds for Retry-After; 0: none */
   /* For the request log: what happened, never PII. */
   const char *outcome; /* static wire name, or NULL */
   const char *error;   /* static error code, or NULL */
@@ -79,6 +80,7 @@ typedef struct {
   api_response *resp;               /* where the answer goes */
   api_done_fn done;
   void *done_ctx;
+  void *readyz_next; /* readyz: the next request waiting for its PING */
 } api_step;
 
 typedef enum {

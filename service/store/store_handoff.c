@@ -30,17 +30,40 @@ static store_status unexpected(const redisReply *r, char *err, size_t err_len) {
   return STORE_UNAVAILABLE;
 }
 
+/* The refusal's wait in seconds (element 1): at least 1. */
+static int wait_seconds(const redisReply *r) {
+  if (r->elements < 2 || r->element[1]->type != REDIS_REPLY_INTEGER ||
+      r->element[1]->integer < 1)
+    return 1;
+  return r->element[1]->integer > 86400 ? 86400 : (int)r->element[1]->integer;
+}
+
 store_status store_handoff_put(const char *digest, const flow_handoff *h,
                                const char *service_line,
-                               const char *number_digest, int ttl_seconds,
+                               const char *number_digest,
+                               const store_handoff_limits *lim,
+                               store_put_result *result, int *retry_after,
                                char *err, size_t err_len) {
-  char key[STORE_KEY_MAX], ttl[16], created[24];
-  if (!handoff_key(key, sizeof key, digest, err, err_len))
+  char key[STORE_KEY_MAX], live[STORE_KEY_MAX], rate[STORE_KEY_MAX];
+  char ttl[16], max_live[16], per_key[16], created[24];
+  *result = STORE_PUT_ISSUED;
+  *retry_after = 0;
+  if (!handoff_key(key, sizeof key, digest, err, err_len) ||
+      !store_key(live, sizeof live, "handoff", "live", err, err_len) ||
+      !store_key(rate, sizeof rate, "handoff:rate",
+                 lim->key_id && lim->key_id[0] ? lim->key_id : "-", err,
+                 err_len))
     return STORE_UNAVAILABLE;
-  snprintf(ttl, sizeof ttl, "%d", ttl_seconds);
+  snprintf(ttl, sizeof ttl, "%d", lim->ttl_seconds);
+  snprintf(max_live, sizeof max_live, "%d", lim->max_live);
+  snprintf(per_key, sizeof per_key, "%d", lim->key_max_per_minute);
   snprintf(created, sizeof created, "%lld", (long long)h->created_ms);
-  const char *keys[] = {key};
+  const char *keys[] = {key, live, rate};
   const char *args[] = {ttl,
+                        max_live,
+                        per_key,
+                        "60",
+                        digest,
                         "customerId",
                         h->customer_id,
                         "customerName",
@@ -56,13 +79,19 @@ store_status store_handoff_put(const char *digest, const flow_handoff *h,
                         "createdMs",
                         created};
   redisReply *r =
-      store_conn_script(STORE_SCRIPT_HANDOFF_PUT, keys, 1, args,
+      store_conn_script(STORE_SCRIPT_HANDOFF_PUT, keys, 3, args,
                         (int)(sizeof args / sizeof args[0]), err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
-  store_status st = said(r, "ok")       ? STORE_OK
-                    : said(r, "exists") ? STORE_EXISTS
-                                        : unexpected(r, err, err_len);
+  store_status st = STORE_OK;
+  if (said(r, "rate_limited") || said(r, "full")) {
+    *result = said(r, "full") ? STORE_PUT_FULL : STORE_PUT_RATE_LIMITED;
+    *retry_after = wait_seconds(r);
+  } else if (said(r, "exists")) {
+    st = STORE_EXISTS;
+  } else if (!said(r, "ok")) {
+    st = unexpected(r, err, err_len);
+  }
   freeReplyObject(r);
   return st;
 }
@@ -120,12 +149,14 @@ store_status store_call_handoff_take(store_call *c, const char *digest,
   const store_config *cfg = store_cfg();
   store_call_start(c, STORE_SCRIPT_HANDOFF_TAKE, STORE_READ_HANDOFF_TAKE);
   if (!store_call_key(c, "handoff:code", digest, err, err_len) ||
-      !store_call_key(c, "handoff", "failures", err, err_len))
+      !store_call_key(c, "handoff", "failures", err, err_len) ||
+      !store_call_key(c, "handoff", "live", err, err_len))
     return STORE_UNAVAILABLE;
   store_call_int(c, cfg->handoff_max_failures);
   store_call_int(c, cfg->handoff_failure_window_seconds);
   store_call_arg(c, service_line);
   store_call_arg(c, number_digest ? number_digest : "");
+  store_call_arg(c, digest);
   return store_call_built(c, err, err_len);
 }
 

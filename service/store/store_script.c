@@ -355,17 +355,56 @@ static const char script_delete[] =
     "redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])\n"
     "return {'ok'}\n";
 
-/* KEYS: handoff. ARGV: ttl seconds, then field, value, ... A digest that
- * is already live (two codes colliding) is left alone: 'exists', and the
- * caller draws another code. */
+/* KEYS: handoff, live set, the key's creation counter. ARGV: 1 ttl
+ * seconds, 2 most live codes, 3 most creations per key per window (0:
+ * no limit), 4 that window in seconds, 5 the digest (the live set's
+ * member), then field, value, ... for the handoff hash.
+ * A digest that is already live (two codes colliding) is left alone:
+ * 'exists', and the caller draws another code (not counted). Otherwise the
+ * creation is counted against its key in a fixed window from the first
+ * one; past the limit {'rate_limited', seconds left in the window}. The
+ * live set holds the digest of every live code scored by its expiry (ms,
+ * Redis's clock); expired members are dropped first, and at the cap
+ * {'full', seconds until the next code expires}. Else the handoff is
+ * stored and joins the set, which lives as long as its newest member:
+ * {'ok'}. A counter that is not a number, or a live set that is not a
+ * sorted set, refuses (the safe reading). */
 static const char script_handoff_put[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
+    "local lt = redis.call('TYPE', KEYS[2]).ok\n"
+    "if lt ~= 'zset' and lt ~= 'none' then return {'full', 1} end\n"
+    "local limit = tonumber(ARGV[3])\n"
+    "if limit > 0 then\n"
+    "  local n = redis.pcall('GET', KEYS[3])\n"
+    "  if type(n) == 'table' or (n and not string.match(n, '^%d+$')) then\n"
+    "    return {'rate_limited', 1}\n"
+    "  end\n"
+    "  local c = redis.call('INCR', KEYS[3])\n"
+    "  local left = redis.call('TTL', KEYS[3])\n"
+    "  if c == 1 or left < 0 then\n"
+    "    redis.call('EXPIRE', KEYS[3], ARGV[4])\n"
+    "    left = tonumber(ARGV[4])\n"
+    "  end\n"
+    "  if c > limit then return {'rate_limited', math.max(left, 1)} end\n"
+    "end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then\n"
+    "  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
+    "  return {'full', math.max(math.ceil((tonumber(first[2]) - now) / 1000), "
+    "1)}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 6))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
+    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]) * 1000, ARGV[5])\n"
+    "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]) * 1000)\n"
     "return {'ok'}\n";
 
-/* KEYS: handoff, failed-redemption counter. ARGV: max failures, window
- * seconds, the session's service line, the session's number digest.
+/* KEYS: handoff, failed-redemption counter, live set. ARGV: max
+ * failures, window seconds, the session's service line, the session's
+ * number digest, the handoff's digest (its member in the live set, which a
+ * redeemed code leaves).
  * The guess limit is checked first: at the limit nothing is looked at
  * ('limited'). Otherwise a live handoff whose line and number fit (an
  * empty one fits anything) is read and deleted in one go, so of any number
@@ -388,6 +427,7 @@ static const char script_handoff_take[] =
     "  then\n"
     "    local h = redis.call('HGETALL', KEYS[1])\n"
     "    redis.call('DEL', KEYS[1])\n"
+    "    redis.pcall('ZREM', KEYS[3], ARGV[5])\n"
     "    return {'ok', h}\n"
     "  end\n"
     "end\n"

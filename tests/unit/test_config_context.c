@@ -58,6 +58,21 @@ static const row rows[] = {
      "handoff.maxFailedRedemptions"},
     {"{\"handoff\":{\"failedRedemptionWindowSeconds\":\"1h\"}}", false,
      "handoff.failedRedemptionWindowSeconds"},
+    /* the live cap, the per-key rate and the phone requirement */
+    {"{\"handoff\":{\"maxLiveCodes\":1,\"keyMaxPerMinute\":0,"
+     "\"requirePhoneForVerified\":true}}",
+     true, NULL},
+    {"{\"handoff\":{\"maxLiveCodes\":1000000,\"keyMaxPerMinute\":100000}}",
+     true, NULL},
+    {"{\"handoff\":{\"maxLiveCodes\":0}}", false,
+     "handoff.maxLiveCodes: must be an integer 1..1000000"},
+    {"{\"handoff\":{\"maxLiveCodes\":1000001}}", false, "handoff.maxLiveCodes"},
+    {"{\"handoff\":{\"keyMaxPerMinute\":-1}}", false,
+     "handoff.keyMaxPerMinute: must be an integer 0..100000"},
+    {"{\"handoff\":{\"keyMaxPerMinute\":100001}}", false,
+     "handoff.keyMaxPerMinute"},
+    {"{\"handoff\":{\"requirePhoneForVerified\":\"yes\"}}", false,
+     "handoff.requirePhoneForVerified: must be true or false"},
     {"{\"handoff\":{\"sekret\":\"x\"}}", false, "handoff.sekret: unknown key"},
     {"{\"handoff\":[]}", false, "handoff: must be an object"},
     {"{\"handoffKeys\":\"" HKEY "\"}", false, "handoffKeys: must be an array"},
@@ -115,7 +130,18 @@ static void context_values(void **state) {
   assert_int_equal(cfg.handoff_ttl_seconds, 300);
   assert_int_equal(cfg.handoff_max_failed_redemptions, 30);
   assert_int_equal(cfg.handoff_failure_window_seconds, 3600);
+  assert_int_equal(cfg.handoff_max_live_codes, 10000);
+  assert_int_equal(cfg.handoff_key_max_per_minute, 600);
+  assert_false(cfg.handoff_require_phone);
   assert_string_equal(cfg.handoff_secret, "");
+  config_free(&cfg);
+
+  text = "{\"handoff\":{\"maxLiveCodes\":50,\"keyMaxPerMinute\":7,"
+         "\"requirePhoneForVerified\":true}}";
+  assert_true(config_load_text(text, strlen(text), &cfg, err, sizeof err));
+  assert_int_equal(cfg.handoff_max_live_codes, 50);
+  assert_int_equal(cfg.handoff_key_max_per_minute, 7);
+  assert_true(cfg.handoff_require_phone);
   config_free(&cfg);
 
   text = "{\"handoffKeys\":[\"" HKEY "\"],\"handoff\":{\"secret\":\"" SECRET
