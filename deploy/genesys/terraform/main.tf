@@ -15,6 +15,10 @@ locals {
     opt_out    = "opt-out.custom.json"
     status     = "get-authentication-status.custom.json"
     handoff    = "redeem-handoff-code.custom.json"
+    # One-time codes (lines with verificationMethod otp, answer_then_otp or
+    # otp_or_answer; the published flow does not call them yet).
+    otp        = "submit-one-time-code.custom.json"
+    otp_resend = "request-new-one-time-code.custom.json"
   }
   data_actions = {
     for key, file_name in local.data_action_files :
