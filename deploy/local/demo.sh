@@ -54,7 +54,7 @@ done
 
 stop_all() {
   local name pid
-  for name in authflow crm redis; do
+  for name in authflow sms crm redis; do
     if [ -f "$run/$name.pid" ]; then
       pid=$(cat "$run/$name.pid")
       kill "$pid" 2>/dev/null || true
@@ -108,6 +108,7 @@ echo "$runs" >"$data/demo-runs"
 sfx=""
 [ "$runs" = 1 ] || sfx="-run$runs"
 c1=demo-call-1$sfx c2=demo-call-2$sfx c3=demo-call-3$sfx c4=demo-call-4$sfx c5=demo-call-5$sfx
+c6=demo-call-6$sfx
 run_note=""
 [ -z "$sfx" ] || run_note="Redis kept the calls of earlier runs, so this run's are demo-call-N$sfx ($0 --reset clears them).
 
@@ -117,9 +118,14 @@ free_port() {
 }
 redis_port=$(free_port)
 crm_port=$(free_port)
+sms_port=$(free_port)
+sms=http://127.0.0.1:$sms_port
+# The demo's SMS gateway (deploy/local/sms_sink.py): one-time codes of the
+# "secure" line go there (otp.send.url reads AUTHFLOW_DEMO_SMS_URL).
 authflow_env=(AUTHFLOW_CONFIG="$config" AUTHFLOW_PORT="$port"
   AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0"
-  AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" AUTHFLOW_API_KEYS="$key")
+  AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" AUTHFLOW_API_KEYS="$key"
+  AUTHFLOW_DEMO_SMS_URL="$sms")
 
 # The config first: a bad one is reported in authflow's own words, before
 # anything is started.
@@ -140,6 +146,8 @@ echo $! >"$run/redis.pid"
 "$crm_bin" --port "$crm_port" --customers "$root/deploy/local/customers.json" \
   >"$run/crm.log" 2>&1 &
 echo $! >"$run/crm.pid"
+python3 "$root/deploy/local/sms_sink.py" --port "$sms_port" >"$run/sms.log" 2>&1 &
+echo $! >"$run/sms.pid"
 
 for _ in $(seq 1 100); do
   redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
@@ -173,8 +181,9 @@ cat <<EOF
 authflow is running on $base (Redis 127.0.0.1:$redis_port, demo CRM 127.0.0.1:$crm_port)
 Config:    $config
 Binary:    $bin   (e.g. $bin --check-config --config my.json)
-CRM check: AUTHFLOW_CRM_URL=http://127.0.0.1:$crm_port $bin --check-crm --config $config
+CRM check: AUTHFLOW_CRM_URL=http://127.0.0.1:$crm_port AUTHFLOW_DEMO_SMS_URL=$sms $bin --check-crm --config $config
 Logs:      $run/authflow.log
+SMS sink:  $sms/messages   (the text messages one-time codes went out as; also $run/sms.log)
 Redis data: $data (kept across restarts; $0 --reset deletes it)
 API key (what Genesys uses): $key
 
@@ -211,6 +220,13 @@ ${run_note}1. A caller whose number is on file: ANI match -> security answer -> 
    curl -s $h -d '{"conversationId":"$c5","ani":"anonymous","serviceLine":"banking"}' $base/v1/sessions
    curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/$c5/handoff
    curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/$c5/handoff   # 409: completed; a code works once
+
+7. A one-time code (the "secure" line, verificationMethod otp): ANI match -> a code by SMS to the
+   phone on file -> the caller keys it -> verified. The demo's SMS sink shows the message.
+   curl -s $h -d '{"conversationId":"$c6","ani":"tel:+13175550116","serviceLine":"secure"}' $base/v1/sessions
+   curl -s $sms/messages   # what the phone on file received
+   code=\$(curl -s $sms/messages | sed 's/.*"code": "\([0-9]*\)".*/\1/'); echo "code: \$code"
+   curl -s $h -d "{\"code\":\"\$code\"}" $base/v1/sessions/$c6/otp
 
    curl -s $base/healthz ; curl -s $base/readyz
    curl -s -H 'Authorization: Bearer $key' $base/metrics

@@ -2,7 +2,8 @@
 build's binaries instead of its own Release build): it prints the dashboard,
 the binary and the supervisors' report key, which works; a session survives
 --stop and a restart (Redis persists to the state directory); every printed
-curl command works, and again after a restart; --config takes
+curl command works (the one-time code walk through the demo's SMS sink too),
+and again after a restart; --config takes
 another file; a bad config is refused in authflow's own words and leaves
 nothing running; --reset deletes the data.
 
@@ -173,12 +174,19 @@ class Demo(h.StackTestCase):
                 if "conversationId" in body:
                     last[body["conversationId"]] = body
         want = [("verified", "ani"), ("identify_failed", "none"), ("opted_out", "identifier"),
-                ("verified", "linked"), ("verified", "handoff")]
+                ("verified", "linked"), ("verified", "handoff"), ("verified", "ani")]
         for cid, (outcome, method) in zip(ids, want):
             self.assertIn(cid, last, steps)
             self.assertEqual((last[cid]["outcome"], last[cid]["identificationMethod"]),
                              (outcome, method), last[cid])
         self.assertEqual(steps[-1][1], "204", steps[-1])
+        # The one-time code walk: the SMS sink showed the message, and the
+        # call was verified by the code.
+        otp_call = last[ids[5]]
+        self.assertEqual(otp_call["verificationMethods"], ["otp"], otp_call)
+        sms = [out for cmd, out in steps if "/messages   #" in cmd]
+        self.assertEqual(len(sms), 1, steps)
+        self.assertIn('"to": "+13175550116"', sms[0])
 
     def test_printed_walk_works_and_works_again_after_a_restart(self):
         """A user runs every printed curl command, restarts the demo (the
@@ -187,7 +195,7 @@ class Demo(h.StackTestCase):
         command reaches the demo CRM."""
         r = self.demo("--detach")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.check_walk(self.walk(r.stdout), ["demo-call-%d" % i for i in range(1, 6)])
+        self.check_walk(self.walk(r.stdout), ["demo-call-%d" % i for i in range(1, 7)])
         crm = re.search(r"^CRM check: (.*)$", r.stdout, re.M)
         self.assertIsNotNone(crm, r.stdout)
         c = subprocess.run(["bash", "-c", crm.group(1)], capture_output=True, text=True,
@@ -199,7 +207,7 @@ class Demo(h.StackTestCase):
         r = self.demo("--detach")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("demo-call-1-run2", r.stdout)
-        self.check_walk(self.walk(r.stdout), ["demo-call-%d-run2" % i for i in range(1, 6)])
+        self.check_walk(self.walk(r.stdout), ["demo-call-%d-run2" % i for i in range(1, 7)])
         # The first run's calls are still there.
         status, _, body = self.call("GET", "/v1/sessions/demo-call-3")
         self.assertEqual((status, body["outcome"]), (200, "opted_out"), body)
@@ -209,7 +217,7 @@ class Demo(h.StackTestCase):
         r = self.demo("--detach")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertNotIn("-run", r.stdout)
-        self.check_walk(self.walk(r.stdout), ["demo-call-%d" % i for i in range(1, 6)])
+        self.check_walk(self.walk(r.stdout), ["demo-call-%d" % i for i in range(1, 7)])
 
     def test_readme_example_answer_is_the_real_one(self):
         """README's session answer example is what the demo answers."""
