@@ -30,6 +30,10 @@
  *               "failedRedemptionWindowSeconds":3600,
  *               "maxLiveCodes":10000, "keyMaxPerMinute":600,
  *               "requirePhoneForVerified":false},
+ *   "otp":     {"secret", "length", "ttlSeconds", "maxChecks", "maxSends",
+ *               "maxSendsPerCustomerPerDay", "maxSendsPerPhonePerHour",
+ *               "maxSendsPerMinute", "timeoutMs", "send":{...},
+ *               "auth":{...}} (config_otp.h),
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
  *                 "counterRetentionDays":90, "exportMaxRows":50000},
  *   "serviceLines": {
@@ -39,6 +43,7 @@
  *                "identifierMinDigits":0, "identifierMaxDigits":0,
  *                "defaultCountryCode":"1",
  *                "context": {"reuseSeconds":900, "handoff":true},
+ *                "verificationMethod":"answer",
  *                "prompts": {"en-US": {"ask_identifier": "..."}}}
  *   }
  * }
