@@ -4,8 +4,9 @@ real binary, a real redis-server and the demo CRM.
 - Finding 1: a locked session is never verified. A verified handoff
   redeemed for a locked-out customer answers `locked` and NOT verified (in
   the answer, in GET, in the report event), and a call linked to it once
-  the lockout is over is asked the security answer; a session an older
-  version stored as locked AND verified is read as not verified.
+  the lockout is over is asked the security answer; a session (or a report
+  event) an older version stored as locked AND verified is read as not
+  verified.
 - Finding 4: a linked conversation ID is a bearer credential. A link
   carries the verification only to a call from the same number (the keyed
   hash of the ANI); another number, or a withheld one, gets the
@@ -165,6 +166,28 @@ class LockedIsNeverVerified(LinkCase):
         self.redis.command("DEL", KEY_PREFIX + "lockout:" + JIN["id"])
         assert_ok(self, self.start(new_id("proof-later"), ani=JIN_ANI, linked=conv),
                   state="awaiting_security", identificationMethod="linked", verified=False)
+
+    def test_an_event_recorded_locked_and_verified_is_listed_unverified(self):
+        # The report event an older version wrote for such a call.
+        conv = new_id("proof-old-event")
+        now_ms = int(time.time() * 1000)
+        self.redis.command(
+            "XADD", KEY_PREFIX + "report:events", "*",
+            "conversationId", conv, "serviceLine", "app", "outcome", "locked",
+            "authStatus", "identified_verified", "identificationMethod", "handoff",
+            "identifyAttempts", "1", "verifyAttempts", "0", "attempts", "1",
+            "durationMs", "5", "timeMs", str(now_ms), "aniMasked", "", "channel", "voice")
+        status, _, body = self.svc.request(
+            "GET", "/v1/reports/interactions?conversationId=%s&from=%d&to=%d"
+            % (conv, now_ms // 1000 - 60, now_ms // 1000 + 60))
+        self.assertEqual(status, 200, body)
+        self.assertEqual([(i["outcome"], i["authStatus"]) for i in body["items"]],
+                         [("locked", "identified")], body)
+        status, _, body = self.svc.request(
+            "GET", "/v1/reports/interactions?authStatus=identified_verified&from=%d&to=%d"
+            % (now_ms // 1000 - 60, now_ms // 1000 + 60))
+        self.assertEqual(status, 200, body)
+        self.assertNotIn(conv, [i["conversationId"] for i in body["items"]])
 
 
 class LinkFollowsTheNumber(LinkCase):
