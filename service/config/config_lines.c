@@ -149,8 +149,9 @@ static const config_num_field context_nums[] = {
 };
 
 /* One list of context.acceptFrom: an array of at most `max` names, each
- * accepted by ok(), copied into rows of `stride` bytes at `dst`. Present
- * means restricted (an empty list accepts nothing). */
+ * accepted by ok() (`what` says what one must be), copied into rows of
+ * `stride` bytes at `dst`. Present means restricted (an empty list accepts
+ * nothing). */
 typedef struct {
   const char *key, *what;
   bool (*ok)(const char *);
@@ -167,8 +168,8 @@ static bool read_accept_list(const json_t *from, const char *where,
     return true;
   if (!json_is_array(a) || json_array_size(a) > l->max)
     return config_error(err, err_len,
-                        "%s.%s: must be an array of at most %zu %s", where,
-                        l->key, l->max, l->what);
+                        "%s.%s: must be an array of at most %zu names", where,
+                        l->key, l->max);
   size_t i;
   const json_t *v;
   json_array_foreach(a, i, v) {
@@ -198,10 +199,10 @@ static bool load_accept_from(const json_t *c, const char *where,
   if (!json_is_object(from))
     return config_error(err, err_len, "%s: must be an object", at);
   const accept_list lists[] = {
-      {"serviceLines", "service line names", line_name_ok,
+      {"serviceLines", "a service line name", line_name_ok,
        FLOW_ACCEPT_LINES_MAX, sizeof acc->lines[0], acc->lines[0],
        &acc->line_count, &acc->lines_restricted},
-      {"channels", "channel names (1..32 of a-z 0-9 _)", request_channel_ok,
+      {"channels", "a channel name (1..32 of a-z 0-9 _)", request_channel_ok,
        FLOW_ACCEPT_CHANNELS_MAX, sizeof acc->channels[0], acc->channels[0],
        &acc->channel_count, &acc->channels_restricted},
   };

@@ -105,7 +105,8 @@ static const row rows[] = {
      false, "serviceLines.a.context.acceptFrom.serviceLines[0]: must be"},
     {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
      "\"channels\":[\"voice\",\"Web-Chat\"]}}}}}",
-     false, "serviceLines.a.context.acceptFrom.channels[1]: must be channel"},
+     false,
+     "serviceLines.a.context.acceptFrom.channels[1]: must be a channel name"},
     {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
      "\"channels\":[7]}}}}}",
      false, "serviceLines.a.context.acceptFrom.channels[0]"},
