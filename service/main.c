@@ -502,8 +502,10 @@ static int serve(const config *cfg) {
   log_lifecycle("draining",
                 LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   bool idle = http_wait_idle(DRAIN_TIMEOUT_MS);
-  /* Any step still waiting on the CRM is finished as a CRM failure (it
-   * costs the caller no attempt) and answered before the server stops. */
+  /* Any step still waiting on the CRM is finished as a CRM failure and
+   * answered before the server stops. A verification whose request was
+   * already written stays counted (the CRM may have checked it); only one
+   * never sent costs the caller no attempt. */
   crm_client_stop();
   if (!idle)
     idle = http_wait_idle(1000);

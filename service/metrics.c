@@ -11,7 +11,7 @@
 
 #define MAX_LINES 64
 #define METHOD_COUNT 5
-#define LINK_VERDICTS 8 /* flow_link_verdict values */
+#define LINK_VERDICTS FLOW_LINK_VERDICT_COUNT
 #define OUTCOME_COUNT 8
 
 static const unsigned tracked_statuses[] = {200, 201, 204, 400, 401, 403, 404,

@@ -42,8 +42,11 @@ static const char *const result_names[] = {
 static const char *const identifier_type_names[] = {
     "customer_id", "account_number", "tracking_number", "phone"};
 static const char *const link_verdict_names[] = {
-    "none",    "used",        "locked",         "off",
-    "unknown", "in_progress", "not_identified", "expired"};
+    "none",        "used",           "locked",  "off",          "unknown",
+    "in_progress", "not_identified", "expired", "not_accepted", "other_number"};
+_Static_assert(sizeof link_verdict_names / sizeof link_verdict_names[0] ==
+                   FLOW_LINK_VERDICT_COUNT,
+               "FLOW_LINK_VERDICT_COUNT must count flow_link_verdict");
 static const char *const handoff_status_names[] = {"redeemed", "no_match",
                                                    "invalid_input", "refused"};
 
@@ -290,12 +293,35 @@ static void refund(int *attempts) {
     (*attempts)--;
 }
 
+/* Whether `name` is one of the `count` entries of `list`. */
+static bool listed(const char *name, const char *list, size_t stride,
+                   int count) {
+  for (int i = 0; i < count; i++)
+    if (strcmp(name, list + (size_t)i * stride) == 0)
+      return true;
+  return false;
+}
+
+/* The line's acceptFrom lets a link from `ls` in: its service line and
+ * its channel (voice for a record that names none) are listed, where a
+ * list is restricted at all. */
+static bool link_accepted(const flow_link_accept *a, const flow_session *ls) {
+  const char *channel = ls->channel[0] ? ls->channel : FLOW_DEFAULT_CHANNEL;
+  if (a->lines_restricted &&
+      !listed(ls->service_line, a->lines[0], sizeof a->lines[0], a->line_count))
+    return false;
+  return !a->channels_restricted ||
+         listed(channel, a->channels[0], sizeof a->channels[0],
+                a->channel_count);
+}
+
 /*
  * Whether a linked session's context may be carried (SPEC §7): the link
  * is on for the line, the session exists, has completed, identified
- * someone, and its ORIGINAL proof (context_ms, carried unchanged through
- * links) is younger than reuseSeconds. A customer locked out since is
- * carried only to be completed as locked.
+ * someone, its ORIGINAL proof (context_ms, carried unchanged through
+ * links) is younger than reuseSeconds, and the line accepts links from its
+ * line and channel. A customer locked out since is carried only to be
+ * completed as locked.
  */
 static flow_link_verdict link_verdict(const flow_policy *policy,
                                       const flow_link *link, int64_t now_ms) {
@@ -313,6 +339,8 @@ static flow_link_verdict link_verdict(const flow_policy *policy,
   if (ls->context_ms <= 0 ||
       now_ms - ls->context_ms >= (int64_t)policy->context_reuse_seconds * 1000)
     return FLOW_LINK_EXPIRED;
+  if (!link_accepted(&policy->accept_from, ls))
+    return FLOW_LINK_NOT_ACCEPTED;
   return link->customer_locked ? FLOW_LINK_LOCKED : FLOW_LINK_USED;
 }
 
@@ -350,13 +378,35 @@ static void carry_context(const flow_policy *policy, flow_step *out,
     complete(s, FLOW_OUTCOME_IDENTIFIED_ONLY);
 }
 
-/* START with a usable link: carry it, or complete as locked. The linked
- * session is only read. */
+/* Same caller number on both calls: equal keyed hashes, neither empty (a
+ * withheld or unusable number matches nothing). */
+static bool same_number(const flow_session *a, const flow_session *b) {
+  return a->ani_hash[0] && b->ani_hash[0] &&
+         strncmp(a->ani_hash, b->ani_hash, sizeof a->ani_hash) == 0;
+}
+
+/*
+ * START with a usable link: carry it, or complete as locked. The linked
+ * session is only read. Its verification is carried only from a session
+ * that completed verified (never from one completed locked or otherwise),
+ * and only to a call from the same number: the linked ID is a bearer
+ * credential, so a call from another number gets the identification only
+ * (FLOW_LINK_OTHER_NUMBER, lastResult no_match) and, on a line that
+ * requires it, is asked the security answer.
+ */
 static void carry_link(const flow_policy *policy, const flow_session *ls,
                        flow_step *out) {
+  bool proof =
+      flow_session_verified(ls) && ls->outcome == FLOW_OUTCOME_VERIFIED;
+  bool withheld = proof && !same_number(ls, &out->session);
   carry_context(policy, out, FLOW_METHOD_LINKED, ls->customer_id,
-                ls->customer_name, ls->verified, ls->context_ms, ls->channel);
+                ls->customer_name, proof && !withheld, ls->context_ms,
+                ls->channel);
   COPY_FIELD(out->session.linked_conversation_id, ls->conversation_id);
+  if (withheld && out->link == FLOW_LINK_USED) {
+    out->link = FLOW_LINK_OTHER_NUMBER;
+    out->session.last_result = FLOW_RESULT_NO_MATCH;
+  }
   if (out->link == FLOW_LINK_LOCKED) {
     out->session.verified = false;
     out->session.last_result = FLOW_RESULT_NONE;
@@ -656,7 +706,12 @@ void flow_lock_out(const flow_session *session, int64_t now_ms,
   *out = *session;
   out->updated_ms = now_ms;
   out->last_result = FLOW_RESULT_NONE;
+  out->verified = false; /* a handoff's or a link's: never shown locked */
   complete(out, FLOW_OUTCOME_LOCKED);
+}
+
+bool flow_session_verified(const flow_session *s) {
+  return s->identified && s->verified && s->outcome != FLOW_OUTCOME_LOCKED;
 }
 
 /* The closing prompt for a completed session. An outcome that should not
@@ -692,14 +747,15 @@ static const char *completed_prompt(flow_outcome outcome) {
 void flow_view_of(const flow_policy *policy, const flow_session *s,
                   flow_view *out) {
   memset(out, 0, sizeof *out);
-  if (s->identified && s->verified)
+  if (flow_session_verified(s))
     out->auth_status = FLOW_AUTH_IDENTIFIED_VERIFIED;
   else if (s->identified)
     out->auth_status = FLOW_AUTH_IDENTIFIED;
   else
     out->auth_status = FLOW_AUTH_NOT_IDENTIFIED;
 
-  out->speak_name = s->verified || policy->greet_before_verification;
+  out->speak_name =
+      flow_session_verified(s) || policy->greet_before_verification;
   int remaining = 0;
   switch (s->state) {
   case FLOW_STATE_AWAITING_IDENTIFIER:

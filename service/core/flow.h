@@ -110,6 +110,21 @@ typedef enum {
   FLOW_ID_PHONE,
 } flow_identifier_type;
 
+/* Which linked sessions a line takes context from
+ * (serviceLines.<name>.context.acceptFrom): the linked session's service
+ * line and channel must each be listed, unless that list is not
+ * restricted. All zero (the default): any line, any channel. */
+#define FLOW_ACCEPT_LINES_MAX 32
+#define FLOW_ACCEPT_CHANNELS_MAX 16
+typedef struct {
+  bool lines_restricted;
+  int line_count;
+  char lines[FLOW_ACCEPT_LINES_MAX][FLOW_NAME_MAX + 1];
+  bool channels_restricted;
+  int channel_count;
+  char channels[FLOW_ACCEPT_CHANNELS_MAX][FLOW_CHANNEL_MAX + 1];
+} flow_link_accept;
+
 /* Per service line rules, built from config. */
 typedef struct {
   bool ani_lookup;
@@ -133,6 +148,7 @@ typedef struct {
    * and whether handoff codes are accepted on this line. */
   int context_reuse_seconds;
   bool handoff;
+  flow_link_accept accept_from; /* links taken only from these */
   /* A start while the CRM is known to be down (flow_event.crm_down): ask
    * for an identifier anyway (true) or complete at once as crm_unavailable
    * with a transfer (false, the default): digits that cannot be checked
@@ -214,7 +230,12 @@ typedef enum {
   FLOW_LINK_IN_PROGRESS,    /* the linked session has not completed */
   FLOW_LINK_NOT_IDENTIFIED, /* it never identified anyone */
   FLOW_LINK_EXPIRED,        /* its original proof is reuseSeconds old */
+  FLOW_LINK_NOT_ACCEPTED,   /* its line or channel is not in acceptFrom */
+  FLOW_LINK_OTHER_NUMBER,   /* carried as identified only: a verified
+                               session, but this call's number is not the
+                               linked call's (or either was withheld) */
 } flow_link_verdict;
+#define FLOW_LINK_VERDICT_COUNT 10
 
 /* HANDOFF: what the store found for the keyed code. The code itself is
  * never part of it. */
@@ -337,8 +358,14 @@ typedef struct {
  * by the caller; the rest is ignored.
  * With event->link, a usable link (SPEC §7) carries the linked customer
  * with no CRM call: DONE, completed (verified / identified_only / locked)
- * or awaiting_security. out->link says what became of the link; an
- * unusable one is ignored and the start goes on as without it.
+ * or awaiting_security. A linked conversation ID is a bearer credential,
+ * so its verification is carried only when the linked session completed
+ * verified AND this call's ani_hash is the linked call's (both non-empty:
+ * a withheld number matches nothing); otherwise only the identification
+ * is (out->link FLOW_LINK_OTHER_NUMBER, lastResult no_match). A link from
+ * a line or channel the policy's accept_from does not list is ignored.
+ * out->link says what became of the link; an unusable one is ignored and
+ * the start goes on as without it.
  * Result: DONE (a link, no usable ANI or aniLookup off) or NEED_CRM (ANI
  * lookup). Never WRONG_STATE.
  */
@@ -374,7 +401,9 @@ void flow_complete(const flow_policy *policy, const flow_session *planned,
                    flow_step *out);
 
 /* The customer the store reported locked at commit time: complete the
- * session as LOCKED (identification kept, transfer to an agent). */
+ * session as LOCKED (identification kept, transfer to an agent). A locked
+ * session is never verified: a verification carried by a handoff or a
+ * link is dropped, so neither the answer nor a later link can show it. */
 void flow_lock_out(const flow_session *session, int64_t now_ms,
                    flow_session *out);
 
@@ -399,6 +428,12 @@ typedef enum {
 void flow_otp_sent(const flow_policy *policy, flow_step *out,
                    flow_otp_send_status status, const char *digest,
                    int64_t now_ms);
+
+/* Whether the session counts as verified: identified, verified, and not
+ * completed as locked. Every view of a session (the answer, GET, reports,
+ * a link) asks this, never `verified` alone: a locked session is never
+ * verified, even one stored so by an older version. */
+bool flow_session_verified(const flow_session *s);
 
 /* Derive nextAction, authStatus, attemptsRemaining and promptId. */
 void flow_view_of(const flow_policy *policy, const flow_session *session,

@@ -421,6 +421,11 @@ void crm_call_stop_all(crm_inst *in) {
     crm_job *j = in->jobs;
     j->next = j->prev = NULL;
     if (j->holds_slot) {
+      /* On the wire: a request that went out may have been checked by the
+       * CRM, so it is reported sent (a verification then stays counted,
+       * as after a timeout) even though the answer is cut off here. */
+      if (crm_job_sent(j))
+        j->sent = true;
       j->holds_slot = false;
       /* The queue is closed: the connection goes to another instance. */
       crm_gate_release(&in->gate);

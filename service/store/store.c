@@ -165,9 +165,16 @@ static store_status status_of(const redisReply *r, unsigned expected, char *err,
  * filled, when it cannot be read. */
 static bool decode_session(const redisReply *v, flow_session *out, char *err,
                            size_t err_len) {
-  if (v->type == REDIS_REPLY_STRING)
-    return store_session_unpack(v->str, v->len, out, err, err_len);
-  return store_session_decode(v, out, err, err_len);
+  bool ok = v->type == REDIS_REPLY_STRING
+                ? store_session_unpack(v->str, v->len, out, err, err_len)
+                : store_session_decode(v, out, err, err_len);
+  /* A locked session is never verified. Versions before issue 21 could
+   * store one as locked AND verified (a verified handoff or link for a
+   * locked-out customer); it is read, answered, linked and rewritten as
+   * not verified. */
+  if (ok && out->outcome == FLOW_OUTCOME_LOCKED)
+    out->verified = false;
+  return ok;
 }
 
 /* Decode the session that is the reply's second element into *out; false

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 
+import { checkFlow, refuseYamlExtras } from './lib/archy-format.mjs';
 import { loadFlow, placeholders, substitute } from './lib/flowfile.mjs';
 import { parseExpression } from './lib/expr.mjs';
 
@@ -61,6 +62,43 @@ describe('options.yaml and the flows', () => {
     assert.equal(OPTIONS.optOutKey, '*');
   });
 });
+
+describe('Archy names (lib/archy-format.mjs, README "Format notes")', () => {
+  test('every action, property and output of both flows is a name seen in published Archy flows', () => {
+    for (const file of FLOWS) {
+      const n = checkFlow(loadFlow(path.join(ARCHITECT, file), OPTIONS).def);
+      assert.ok(n >= 3, `${file}: ${n} actions checked`);
+    }
+  });
+
+  test('the names written from memory are refused: exitLoop, a bare "#" terminator, anchors', () => {
+    const flow = loadFlow(path.join(ARCHITECT, 'authflow-inbound.yaml'), OPTIONS);
+    const mutate = (change) => { const d = structuredClone(flow.def); change(d); return () => checkFlow(d); };
+    const firstTask = (d) => d.tasks[0].task;
+    assert.throws(mutate((d) => firstTask(d).actions.push({ exitLoop: { name: 'x' } })), /unknown action exitLoop/);
+    const collect = findCollect;
+    assert.throws(mutate((d) => { collect(d).digits.range.terminatingDtmf = '#'; }), /terminatingDtmf # is not digit_<key>/);
+    assert.throws(mutate((d) => { collect(d).includeTerminatingDtmfInResultData = { lit: false }; }), /plain boolean/);
+    assert.throws(mutate((d) => { collect(d).terminatingDtmf = 'digit_#'; }), /unknown key terminatingDtmf/);
+    assert.throws(mutate((d) => { d.settingsErrorHandling.errorHandling = { goToTask: { targetTaskRef: 'x' } }; }), /unknown errorHandling/);
+    assert.throws(mutate((d) => { firstTask(d).actions.push({ transferToFlow: { name: 'x', targetFlow: { name: 'y' }, outputs: {} } }); }),
+      /unknown key outputs/);
+    assert.throws(() => refuseYamlExtras(YAML.parseDocument('a: &x {b: 1}\nc: *x\n'), 'f'), /YAML (anchor|alias)/);
+    // A plain "&" inside a name is text, not an anchor.
+    refuseYamlExtras(YAML.parseDocument('name: authflow ID&V\n'), 'f');
+  });
+});
+
+/** The first collectInput in a flow definition. */
+function findCollect(node) {
+  if (Array.isArray(node)) {
+    for (const x of node) { const f = findCollect(x); if (f) return f; }
+  } else if (node && typeof node === 'object') {
+    if (node.collectInput) return node.collectInput;
+    for (const v of Object.values(node)) { const f = findCollect(v); if (f) return f; }
+  }
+  return null;
+}
 
 describe('the reusable piece: the "authflow ID&V" task', () => {
   const flow = loadFlow(path.join(ARCHITECT, 'authflow-inbound.yaml'), OPTIONS);

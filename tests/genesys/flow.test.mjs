@@ -383,6 +383,24 @@ describe('the checks fail when the flow is wrong', () => {
     await assert.rejects(SCENARIOS.threeWrongIdentifiers(f), /disconnected/);
   });
 
+  test('a name written from memory: exitLoop instead of Archy\'s loopExit', async () => {
+    const f = broken((d) => {
+      const rename = (node) => {
+        if (Array.isArray(node)) { for (const x of node) rename(x); return; }
+        if (!node || typeof node !== 'object') return;
+        if (node.loopExit) { node.exitLoop = node.loopExit; delete node.loopExit; }
+        for (const v of Object.values(node)) rename(v);
+      };
+      rename(d);
+    });
+    await assert.rejects(SCENARIOS.knownNumberRightPin(f), /unknown action exitLoop/);
+  });
+
+  test('a bare "#" as the terminating key (Archy writes digit_#)', async () => {
+    const f = broken((d) => { findAction(d, 'collectInput', 'Collect the identifier').digits.range.terminatingDtmf = '#'; });
+    await assert.rejects(SCENARIOS.withheldNumberIdentifierPin(f), /terminatingDtmf/);
+  });
+
   test('a data action name that the org does not have', async () => {
     await assert.rejects(SCENARIOS.optOut(loadFlow(INBOUND, { ...OPTIONS, optOutActionName: 'authflow Opt-Out' })), /no data action/);
   });

@@ -3,20 +3,22 @@
 //
 //   1. Substitutions first, as Archy does: every {{name}} is replaced with
 //      its value, exactly; a name without a value is an error.
-//   2. The YAML is parsed and walked action by action from startUpRef.
-//      Each action, its keys and its outputs are checked against what this
-//      executor knows; anything else throws, so the tests fail rather than
-//      skip a part of the flow they do not understand.
+//   2. The YAML is parsed (anchors and aliases refused) and every action,
+//      property and output is checked against lib/archy-format.mjs, the
+//      names seen in published Archy flows; anything else throws, so the
+//      tests fail rather than skip a part of the flow they do not
+//      understand. Then the flow is walked action by action from startUpRef.
 //   3. callData resolves the data action by category and name (as the org
 //      has them), checks the inputs and successOutputs against the action's
 //      contracts and runs it through lib/genesys.mjs (Velocity templates,
 //      translation map, output contract): Success, Failure or Timeout.
 //   4. collectInput plays its prompt and takes the caller's next keys
 //      (e.g. "100244#", "*", "" for silence) with Architect's rules: digits
-//      up to max, the terminating key, a lone "*" only with acceptJustStar,
+//      up to max, the terminating key (terminatingDtmf: digit_#), a lone "*"
+//      only with acceptJustStar,
 //      fewer than min digits or no input is the Failure output.
 //   5. loop needs a literal loopCount (a loop without a bound is refused);
-//      exitLoop leaves the innermost loop; switch takes the first true case.
+//      loopExit leaves the innermost loop; switch takes the first true case.
 //   6. setParticipantData / getParticipantData work on the call's attributes
 //      (a callback carries its CreateCallbackCommand.data there).
 //   7. transferToAcd / transferToFlow end the call when the org has the
@@ -27,6 +29,7 @@
 // The result: where the call ended, the participant data, the variables and
 // a timeline of events (audio heard, keys collected, data actions run).
 import { runAction } from '../../contract/lib/genesys.mjs';
+import { ACTION_KEYS, checkFlow, only, OUTPUT_KEYS, single, TERMINATING_DTMF } from './archy-format.mjs';
 import { evaluate, FlowError, NOT_SET, parseExpression } from './expr.mjs';
 
 export { loadFlow, placeholders, substitute } from './flowfile.mjs';
@@ -35,49 +38,11 @@ class CallEnded { constructor(end) { this.end = end; } }
 class ExitLoop {}
 class Jump { constructor(ref) { this.ref = ref; } }
 
-const COMMON = ['name'];
-const ACTION_KEYS = {
-  callData: [...COMMON, 'processingPrompt', 'timeout', 'category', 'outputs'],
-  collectInput: [...COMMON, 'inputData', 'digits', 'interDigitTimeout', 'noEntryTimeout', 'inputAudio',
-    'acceptJustStar', 'acceptJustPound', 'verificationType', 'outputs'],
-  decision: [...COMMON, 'condition', 'outputs'],
-  switch: [...COMMON, 'evaluate'],
-  loop: [...COMMON, 'currentIndex', 'loopCount', 'outputs'],
-  exitLoop: COMMON,
-  updateData: [...COMMON, 'statements'],
-  setParticipantData: [...COMMON, 'attributes'],
-  getParticipantData: [...COMMON, 'attributes'],
-  playAudio: [...COMMON, 'audio'],
-  transferToAcd: [...COMMON, 'targetQueue', 'priority', 'preferredAgents', 'languageSkill', 'failureOutputs',
-    'outputs', 'preTransferAudio', 'failureTransferAudio'],
-  transferToFlow: [...COMMON, 'targetFlow', 'failureOutputs', 'outputs', 'preTransferAudio', 'failureTransferAudio'],
-  jumpToTask: [...COMMON, 'targetTaskRef'],
-  disconnect: COMMON,
-};
-const OUTPUT_KEYS = {
-  callData: ['success', 'failure', 'timeout'],
-  collectInput: ['success', 'failure'],
-  decision: ['yes', 'no'],
-  loop: ['loop'],
-  transferToAcd: ['failure'],
-  transferToFlow: ['failure'],
-};
 const VAR_TYPES = { stringVariable: 'string', integerVariable: 'number', booleanVariable: 'boolean' };
 const STATEMENT_TYPES = { string: 'string', integer: 'number', boolean: 'boolean' };
 const CONTRACT_TYPES = { string: 'string', integer: 'number', boolean: 'boolean' };
 /** Architect's limit on one participant data value in bot flows; kept here as a sanity bound. */
 const PARTICIPANT_VALUE_MAX = 256;
-
-function only(obj, allowed, where) {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`${where}: expected a mapping`);
-  for (const k of Object.keys(obj)) if (!allowed.includes(k)) throw new Error(`${where}: unknown key ${k}`);
-}
-
-function single(obj, where) {
-  const keys = Object.keys(obj ?? {});
-  if (keys.length !== 1) throw new Error(`${where}: expected exactly one key, got ${keys.join(', ')}`);
-  return [keys[0], obj[keys[0]]];
-}
 
 /**
  * Run one inbound call through `flow` (from loadFlow).
@@ -95,6 +60,7 @@ function single(obj, where) {
  */
 export async function runCall(flow, opts) {
   const def = flow.def;
+  checkFlow(def); // every name is one Archy publishes (lib/archy-format.mjs)
   const events = [];
   const participantData = { ...(opts.call.attributes ?? {}) };
   const caller = [...(opts.caller ?? [])];
@@ -226,14 +192,14 @@ export async function runCall(flow, opts) {
           try {
             await runList(out.loop?.actions, label);
           } catch (e) {
-            if (e instanceof ExitLoop) { events.push({ type: 'loop', name: a.name, exit: 'exitLoop', passes: i + 1 }); return; }
+            if (e instanceof ExitLoop) { events.push({ type: 'loop', name: a.name, exit: 'loopExit', passes: i + 1 }); return; }
             throw e;
           }
         }
         events.push({ type: 'loop', name: a.name, exit: 'bound', passes: n });
         return;
       }
-      case 'exitLoop':
+      case 'loopExit':
         throw new ExitLoop();
       case 'getParticipantData':
         for (const at of a.attributes ?? []) {
@@ -293,8 +259,11 @@ export async function runCall(flow, opts) {
     if (dk === 'exact') { min = max = dv; } else if (dk === 'range') {
       only(dv, ['min', 'max', 'terminatingDtmf'], `${label} digits.range`);
       ({ min, max } = dv);
-      term = dv.terminatingDtmf ?? null;
-      if (term !== null && term !== '#' && term !== '*') throw new Error(`${label}: terminatingDtmf must be # or *`);
+      if (dv.terminatingDtmf !== undefined) {
+        const m = String(dv.terminatingDtmf).match(TERMINATING_DTMF);
+        if (!m) throw new Error(`${label}: terminatingDtmf must be digit_<key>, got ${dv.terminatingDtmf}`);
+        term = m[1];
+      }
     } else throw new Error(`${label}: unsupported digits form ${dk}`);
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min) throw new Error(`${label}: bad digit bounds ${min}..${max}`);
     const justStar = valueOf(a.acceptJustStar ?? { lit: false }, label) === true;
@@ -307,8 +276,8 @@ export async function runCall(flow, opts) {
     else if (keys) {
       let digits = '';
       for (const c of keys) {
+        if (c === term) { if (a.includeTerminatingDtmfInResultData === true) digits += c; break; }
         if (/[0-9]/.test(c)) { digits += c; if (digits.length === max) break; continue; }
-        if (c === term) break;
         digits = null; // the other of * and # (or anything else) is the Failure path
         break;
       }
@@ -374,7 +343,7 @@ export async function runCall(flow, opts) {
     try {
       await runList(task.actions, `task ${task.name}`);
     } catch (e) {
-      if (e instanceof ExitLoop) throw new Error(`task ${task.name}: exitLoop outside a loop`);
+      if (e instanceof ExitLoop) throw new Error(`task ${task.name}: loopExit outside a loop`);
       throw e;
     }
     throw new Error(`task ${task.name} runs off its end without a transfer, jump or disconnect`);

@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import YAML from 'yaml';
 
+import { refuseYamlExtras } from './archy-format.mjs';
+
 /** Apply Archy substitutions to a flow file's text. */
 export function substitute(text, substitutions) {
   const out = text.replace(/\{\{([^{}]*)\}\}/g, (m, name) => {
@@ -22,7 +24,9 @@ export function placeholders(text) {
 /** Load a flow file, substitute and parse it: {type, def, text}. */
 export function loadFlow(file, substitutions) {
   const text = substitute(fs.readFileSync(file, 'utf8'), substitutions);
-  const doc = YAML.parse(text);
+  const parsed = YAML.parseDocument(text);
+  refuseYamlExtras(parsed, file);
+  const doc = parsed.toJS();
   const types = Object.keys(doc);
   if (types.length !== 1 || types[0] !== 'inboundCall') throw new Error(`${file}: expected one inboundCall flow, got ${types}`);
   return { type: 'inboundCall', def: doc.inboundCall, text };
