@@ -919,21 +919,25 @@ EXPECTED_KEYS = {
     "promptText": str,
     "customerId": str,
     "customerName": str,
+    "verificationMethods": list,  # SPEC section 9: "answer", "otp"
 }
 
 ENUMS = {
-    "state": {"awaiting_identifier", "awaiting_security", "completed"},
-    "nextAction": {"ask_identifier", "ask_security", "continue", "transfer_to_agent"},
+    "state": {"awaiting_identifier", "awaiting_security", "awaiting_otp", "completed"},
+    "nextAction": {"ask_identifier", "ask_security", "ask_otp", "continue",
+                   "transfer_to_agent"},
     "authStatus": {"identified_verified", "identified", "not_identified"},
     "identificationMethod": {"ani", "identifier", "none", "linked", "handoff"},
     "outcome": {"pending", "verified", "identified_only", "opted_out", "identify_failed",
                 "verify_failed", "locked", "crm_unavailable"},
     "lastResult": {"none", "match", "no_match", "multiple_matches", "invalid_input",
-                   "wrong_answer", "crm_error"},
+                   "wrong_answer", "crm_error", "wrong_code", "code_expired", "code_sent",
+                   "no_phone", "send_failed", "send_limited"},
     "promptId": {"ask_identifier", "ask_identifier_retry", "ask_security",
                  "ask_security_retry", "welcome_verified", "welcome_identified",
                  "opted_out", "transfer_to_agent", "transfer_locked",
-                 "transfer_crm_unavailable"},
+                 "transfer_crm_unavailable", "ask_otp", "ask_otp_retry", "ask_otp_resent",
+                 "ask_otp_expired", "ask_otp_resend_failed"},
 }
 
 ERROR_CODES = {"invalid_json", "invalid_request", "unauthorized", "not_found",
@@ -970,6 +974,9 @@ def assert_session_answer(body, **expected):
     for key, allowed in ENUMS.items():
         if body[key] not in allowed:
             _fail("%s=%r is not one of %s" % (key, body[key], sorted(allowed)), body)
+    methods = body["verificationMethods"]
+    if methods not in ([], ["answer"], ["otp"], ["answer", "otp"]):
+        _fail("verificationMethods=%r is not a list of answer, otp" % (methods,), body)
 
     state = body["state"]
     if state == "completed":
@@ -982,7 +989,8 @@ def assert_session_answer(body, **expected):
     else:
         if body["outcome"] != "pending":
             _fail("session in %s with outcome %s" % (state, body["outcome"]), body)
-        want = "ask_identifier" if state == "awaiting_identifier" else "ask_security"
+        want = {"awaiting_identifier": "ask_identifier",
+                "awaiting_otp": "ask_otp"}.get(state, "ask_security")
         if body["nextAction"] != want:
             _fail("state %s with nextAction %s" % (state, body["nextAction"]), body)
         if body["attemptsRemaining"] < 1:

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from crm_stubs import SmsSink  # noqa: E402
 from harness import (ANA, JIN, OMAR, StackTestCase, assert_error,  # noqa: E402
-                     new_id, service_line)
+                     assert_session_answer, new_id, service_line)
 
 SECRET = "itest-otp-secret-not-for-production-0123456789"
 ANA_ANI = "tel:+13175550116"
@@ -71,7 +71,7 @@ class OtpCase(StackTestCase):
             body["ani"] = ani
         status, _, b = self.svc.request("POST", "/v1/sessions", body)
         self.assertEqual(status, 200, b)
-        return b
+        return assert_session_answer(b)
 
     def otp(self, conv, code=None, resend=False):
         body = {"resend": True} if resend else {"code": code}
@@ -80,7 +80,7 @@ class OtpCase(StackTestCase):
     def code(self, conv, code):
         status, _, b = self.otp(conv, code)
         self.assertEqual(status, 200, b)
-        return b
+        return assert_session_answer(b)
 
     def wrong(self, right):
         return "%06d" % ((int(right) + 1) % 1000000)
