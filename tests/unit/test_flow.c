@@ -74,7 +74,7 @@ typedef enum {
   CRM_VERIFIED,
   CRM_WRONG,
   CRM_LOCKED,
-  CRM_SENT_ERROR, /* sent, then an unmapped status or a timeout */
+  CRM_SENT_ERROR, /* sent, then a status the mapping does not know */
 } crm_id;
 
 static const flow_crm_result crm_results[] = {
@@ -93,7 +93,7 @@ static const flow_crm_result crm_results[] = {
     [CRM_VERIFIED] = {.ok = true, .verified = true},
     [CRM_WRONG] = {.ok = true, .verified = false},
     [CRM_LOCKED] = {.ok = true, .verified = false, .locked = true},
-    [CRM_SENT_ERROR] = {.ok = false, .sent = true},
+    [CRM_SENT_ERROR] = {.ok = false, .sent = true, .answered = true},
 };
 
 #define T_CREATED 1000
@@ -414,6 +414,7 @@ static const flow_row rows[] = {
      .crm_value = "100234",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -432,6 +433,7 @@ static const flow_row rows[] = {
      .crm_value = "100234",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_MULTIPLE_MATCHES,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -451,6 +453,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 3,
      .next = AGENT,
      .auth = NOT_ID,
@@ -470,6 +473,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_MULTIPLE_MATCHES,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = AGENT,
      .auth = NOT_ID,
@@ -484,6 +488,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -498,6 +503,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -512,6 +518,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -527,6 +534,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 3,
      .next = AGENT,
      .auth = NOT_ID,
@@ -541,6 +549,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -615,6 +624,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -658,6 +668,7 @@ static const flow_row rows[] = {
      .crm_value = "+13175550116",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -1364,7 +1375,7 @@ static void test_event_rules(void **state) {
     flow_attempt_counter counter;
   } rules[] = {
       {FLOW_EV_START, 0, FLOW_COUNTER_NONE},
-      {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, FLOW_COUNTER_IDENTIFY},
+      {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, FLOW_COUNTER_IDENTIFIER},
       {FLOW_EV_SECURITY, 1u << AWAIT_SEC, FLOW_COUNTER_VERIFY},
       {FLOW_EV_OPT_OUT, (1u << AWAIT_ID) | (1u << AWAIT_SEC),
        FLOW_COUNTER_NONE},
