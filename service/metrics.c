@@ -34,7 +34,7 @@ static _Atomic uint64_t crm_calls[2][2]; /* [lookup|verify][ok|error] */
 static histogram crm_latency[2];
 static _Atomic uint64_t redis_errors;
 static _Atomic uint64_t report_dropped;
-static _Atomic uint64_t lockouts;          /* customers locked out */
+static _Atomic uint64_t lockouts; /* customers locked out */
 /* [verify|identify][metrics_limit_scope] */
 static _Atomic uint64_t limit_trips[2][METRICS_LIMIT_SCOPES];
 static _Atomic uint64_t verify_unanswered; /* sent, no HTTP answer */
@@ -276,8 +276,8 @@ static void render_crm_calls(buf *o) {
 /* One limit-trip counter family, by scope. */
 static void render_trips(buf *o, const char *name, const char *help,
                          _Atomic uint64_t *trips) {
-  static const char *const scopes[METRICS_LIMIT_SCOPES] = {
-      "global", "caller", "withheld"};
+  static const char *const scopes[METRICS_LIMIT_SCOPES] = {"global", "caller",
+                                                           "withheld"};
   buf_addf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
   for (unsigned i = 0; i < METRICS_LIMIT_SCOPES; i++)
     buf_addf(o, "%s{scope=\"%s\"} %llu\n", name, scopes[i],

@@ -381,10 +381,9 @@ static bool load_log(const json_t *root, config *cfg, char *err,
 static bool load_root(const json_t *root, config *cfg, char *err,
                       size_t err_len) {
   static const char *const others[] = {
-      "server",    "apiKeys",    "redis",       "lockout",
-      "crm",       "log",        "genesys",     "serviceLines",
-      "reporting", "reportKeys", "handoffKeys", "handoff",
-      "identifyLimit", NULL};
+      "server",      "apiKeys", "redis",         "lockout",   "crm",
+      "log",         "genesys", "serviceLines",  "reporting", "reportKeys",
+      "handoffKeys", "handoff", "identifyLimit", NULL};
   if (!json_is_object(root))
     return config_error(err, err_len,
                         "the configuration must be a JSON object");

@@ -248,7 +248,7 @@ typedef struct {
   bool has_identifier_type;
   flow_identifier_type identifier_type; /* IDENTIFIER, if has_... */
   const char *answer;                   /* SECURITY: never copied by flow */
-  bool crm_down; /* START: the CRM is known to be down (breaker open) */
+  bool crm_down;  /* START: the CRM is known to be down (breaker open) */
   flow_hold hold; /* IDENTIFIER, SECURITY: a failed-attempt limit reached */
   int64_t now_ms;
 } flow_event;

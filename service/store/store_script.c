@@ -29,7 +29,8 @@
   "  local sl, sp = string.match(v, '^|(%d%d?%d?):()', vp + tonumber(vl))\n"   \
   "  if not sl then return nil end\n"                                          \
   "  return st, pi, ia, va, string.sub(v, hp, q - 1),\n"                       \
-  "         string.sub(v, cp, cq - 1), string.sub(v, sp, sp + tonumber(sl) - 1)\n" \
+  "         string.sub(v, cp, cq - 1), string.sub(v, sp, sp + tonumber(sl) - " \
+  "1)\n"                                                                       \
   "end\n"
 
 /* KEYS: session, lock, linked session (the session key again when no link
@@ -138,7 +139,8 @@ static const char script_begin[] = SCRIPT_HEAD
     "if not v then return {'not_found'} end\n"
     "local state, pi, ia, va, ah, cid, line\n"
     "if hash then\n"
-    "  local f = redis.call('HMGET', KEYS[1], 'state', 'customerId', 'aniHash', 'serviceLine')\n"
+    "  local f = redis.call('HMGET', KEYS[1], 'state', 'customerId', "
+    "'aniHash', 'serviceLine')\n"
     "  state, cid, ah, line = f[1], f[2], f[3] or '', f[4] or ''\n"
     "else\n"
     "  state, pi, ia, va, ah, cid, line = head(v)\n"
@@ -159,12 +161,14 @@ static const char script_begin[] = SCRIPT_HEAD
     "end\n"
     "local function num(k)\n"
     "  local n = redis.pcall('GET', k)\n"
-    "  if type(n) ~= 'string' or not string.match(n, '^%d+$') then return 0 end\n"
+    "  if type(n) ~= 'string' or not string.match(n, '^%d+$') then return 0 "
+    "end\n"
     "  return tonumber(n)\n"
     "end\n"
     "local function bump(k, ttl)\n"
     "  local n = redis.pcall('INCR', k)\n"
-    "  if n == 1 or redis.call('TTL', k) < 0 then redis.pcall('EXPIRE', k, ttl) end\n"
+    "  if n == 1 or redis.call('TTL', k) < 0 then redis.pcall('EXPIRE', k, "
+    "ttl) end\n"
     "  return n\n"
     "end\n"
     "local function bucket(prefix, max, wkey, wmax)\n"
@@ -186,7 +190,8 @@ static const char script_begin[] = SCRIPT_HEAD
     "if verify and locked == 0 then\n"
     "  if ck ~= '' and num(ck) >= cmax then\n"
     "    limit = scope\n"
-    "  elseif tonumber(ARGV[8]) > 0 and num(ARGV[7] .. line) >= tonumber(ARGV[8]) then\n"
+    "  elseif tonumber(ARGV[8]) > 0 and num(ARGV[7] .. line) >= "
+    "tonumber(ARGV[8]) then\n"
     "    limit = 'global'\n"
     "  end\n"
     "end\n"
@@ -195,7 +200,8 @@ static const char script_begin[] = SCRIPT_HEAD
     "if ARGV[14] == '1' then\n"
     "  if ik ~= '' and num(ik) >= imax then\n"
     "    limit = iscope\n"
-    "  elseif tonumber(ARGV[16]) > 0 and num(ARGV[15] .. line) >= tonumber(ARGV[16]) then\n"
+    "  elseif tonumber(ARGV[16]) > 0 and num(ARGV[15] .. line) >= "
+    "tonumber(ARGV[16]) then\n"
     "    limit = 'global'\n"
     "  end\n"
     "end\n"
@@ -295,7 +301,8 @@ static const char script_commit[] =
     "local started = '0'\n"
     "local function giveback(k)\n"
     "  local n = redis.pcall('GET', k)\n"
-    "  if type(n) == 'string' and string.match(n, '^%d+$') and tonumber(n) > 0 then\n"
+    "  if type(n) == 'string' and string.match(n, '^%d+$') and tonumber(n) > 0 "
+    "then\n"
     "    redis.pcall('DECR', k)\n"
     "  end\n"
     "end\n"
