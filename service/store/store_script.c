@@ -28,9 +28,9 @@
   "  if not vl then return nil end\n"                                          \
   "  local sl, sp = string.match(v, '^|(%d%d?%d?):()', vp + tonumber(vl))\n"   \
   "  if not sl then return nil end\n"                                          \
+  "  local se = sp + tonumber(sl) - 1\n"                                       \
   "  return st, pi, ia, va, string.sub(v, hp, q - 1),\n"                       \
-  "         string.sub(v, cp, cq - 1), string.sub(v, sp, sp + tonumber(sl) - " \
-  "1)\n"                                                                       \
+  "         string.sub(v, cp, cq - 1), string.sub(v, sp, se)\n"                \
   "end\n"
 
 /* KEYS: session, lock, linked session (the session key again when no link
