@@ -254,11 +254,10 @@ class GlobalLimitHammer(LimitsStack):
         return bodies
 
     def test_right_pin_still_verifies_and_nobody_is_locked_by_the_limit(self):
-        self.hammer()
-        self.assertEqual(self.rget("limit:global:retail"), "300")
-        crm0 = self.crm.stats()["verifications"]
         before = metric_value(self.svc, "authflow_verify_limit_trips_total",
                               '{scope="global"}')
+        self.hammer()
+        crm0 = self.crm.stats()["verifications"]
         # A genuine caller on the number on file, right PIN: verified.
         cid = new_id("ana")
         assert_ok(self, self.svc.start_session(cid, ani=h.ANA["phones"][0]),
@@ -274,6 +273,7 @@ class GlobalLimitHammer(LimitsStack):
                                 promptId="transfer_crm_unavailable")
         self.assertIn(self.rget("lockout:" + h.JIN["id"]), (None, "0"))
         self.assertEqual(self.crm.stats()["verifications"], crm0 + 1)  # Ana's only
+        # The line's counter: the 300 wrong PINs, not the held answer.
         self.assertEqual(self.rget("limit:global:retail"), "300")
         self.assertEqual(metric_value(self.svc, "authflow_verify_limit_trips_total",
                                       '{scope="global"}') - before, 2)
@@ -298,21 +298,32 @@ class SlowCrm(LimitsStack):
         cfg["crm"]["breaker"] = {"failures": 0}  # five timeouts must not open it
         return cfg
 
-    def test_timeouts_do_not_trip_the_line_or_the_caller(self):
-        ani = spoofed_ani()
+    def identified(self, customers, ani_of):
         cids = []
-        for c in GENERATED[:5]:
+        for c in customers:
             cid = new_id("slow")
-            assert_ok(self, self.svc.start_session(cid, ani=ani))
+            assert_ok(self, self.svc.start_session(cid, ani=ani_of()))
             assert_ok(self, self.svc.identifier(cid, c["accountNumber"]),
                       state="awaiting_security")
             cids.append(cid)
-        before = metric_value(self.svc, "authflow_verify_unanswered_total")
+        return cids
+
+    def time_out(self, cids):
         self.crm.set(delay_ms=1500)
-        for cid in cids:
-            assert_ok(self, self.svc.security(cid, WRONG_PIN), outcome="crm_unavailable",
-                      lastResult="crm_error")
-        self.crm.set(delay_ms=0)
+        try:
+            for cid in cids:
+                assert_ok(self, self.svc.security(cid, WRONG_PIN),
+                          outcome="crm_unavailable", lastResult="crm_error")
+        finally:
+            self.crm.set(delay_ms=0)
+
+    def test_timeouts_do_not_trip_the_line(self):
+        """Five timeouts from five callers on a line limited to 3 failed
+        verifications a minute: a caller who keys an account and the right
+        PIN is verified, not held."""
+        before = metric_value(self.svc, "authflow_verify_unanswered_total")
+        cids = self.identified(GENERATED[:5], spoofed_ani)
+        self.time_out(cids)
         self.assertEqual(metric_value(self.svc, "authflow_verify_unanswered_total")
                          - before, 5)
         # SPEC section 6: each still counts for its customer and as the
@@ -321,42 +332,50 @@ class SlowCrm(LimitsStack):
             self.assertEqual(self.rget("lockout:" + c["id"]), "1")
             stored = h.stored_session(self.redis.command, h.KEY_PREFIX + "session:" + cid)
             self.assertEqual(stored["verifyAttempts"], "1")
+        c = GENERATED[6]
+        body = self.keyed_call(c["accountNumber"], [c["answer"]], ani=spoofed_ani())
+        h.assert_session_answer(body, outcome="verified", verified=True)
         self.assertIn(self.rget("limit:global:retail"), (None, "0"))
-        # The same number, keying an account, right PIN: verified.
+        # A wrong answer the CRM does answer still counts toward the line.
+        body = self.keyed_call(GENERATED[7]["accountNumber"], [WRONG_PIN],
+                               ani=spoofed_ani())
+        self.assertEqual(body["lastResult"], "wrong_answer")
+        self.assertEqual(self.rget("limit:global:retail"), "1")
+
+    def test_timeouts_do_not_trip_the_caller(self):
+        """Three timeouts from one number limited to 2 failed verifications:
+        the same number keying the right PIN is verified, not locked."""
+        ani = spoofed_ani()
+        self.time_out(self.identified(GENERATED[:3], lambda: ani))
         c = GENERATED[6]
         body = self.keyed_call(c["accountNumber"], [c["answer"]], ani=ani)
         h.assert_session_answer(body, outcome="verified", verified=True)
-        # A wrong answer the CRM does answer still counts toward both.
-        body = self.keyed_call(GENERATED[7]["accountNumber"], [WRONG_PIN], ani=ani)
-        self.assertEqual(body["lastResult"], "wrong_answer")
-        self.assertEqual(self.rget("limit:global:retail"), "1")
 
 
 class WithheldBucket(LimitsStack):
     """Finding 6: calls with no usable ANI share one failed-verification
-    bucket (lockout.withheldMaxFailures), so withholding the number is no
-    way around the per-number limit."""
-
-    LOCKOUT = {"maxFailures": 5, "windowSeconds": 600, "withheldMaxFailures": 3}
+    bucket (lockout.withheldMaxFailures, default 50 an hour), so withholding
+    the number is no way around the per-number limit (10 an hour)."""
 
     def test_withheld_calls_share_one_bucket(self):
         before = metric_value(self.svc, "authflow_verify_limit_trips_total",
                               '{scope="withheld"}')
-        forms = [None, "anonymous", "tel:", "restricted", None, "sip:anonymous@x.invalid"]
-        bodies = [self.keyed_call(c["accountNumber"], [WRONG_PIN], ani=ani)
-                  for c, ani in zip(GENERATED, forms)]
+        forms = itertools.cycle([None, "anonymous", "tel:", "restricted",
+                                 "sip:anonymous@x.invalid", "tel:+"])
+        bodies = [self.keyed_call(c["accountNumber"], [WRONG_PIN], ani=next(forms))
+                  for c in GENERATED[:54]]
         self.assertEqual([b["lastResult"] for b in bodies],
-                         ["wrong_answer"] * 3 + ["none"] * 3)
-        for b in bodies[3:]:
+                         ["wrong_answer"] * 50 + ["none"] * 4)
+        for b in bodies[50:]:
             h.assert_session_answer(b, outcome="crm_unavailable",
                                     nextAction="transfer_to_agent", verified=False)
-        self.assertEqual(self.crm.stats()["verifications"], 3)
-        self.assertEqual(self.rget("limit:caller:withheld"), "3")
+        self.assertEqual(self.crm.stats()["verifications"], 50)
+        self.assertEqual(self.rget("limit:caller:withheld"), "50")
         # Nothing recorded against the held callers' customers.
-        for c in GENERATED[3:6]:
+        for c in GENERATED[50:54]:
             self.assertIn(self.rget("lockout:" + c["id"]), (None, "0"))
         self.assertEqual(metric_value(self.svc, "authflow_verify_limit_trips_total",
-                                      '{scope="withheld"}') - before, 3)
+                                      '{scope="withheld"}') - before, 4)
         self.assertTrue(warn_lines(self.svc, "verification limit reached", "withheld"))
         # A caller with a number is not in the bucket.
         c = GENERATED[10]
