@@ -363,7 +363,11 @@ flow_plan_status flow_start(const flow_policy *policy,
  * spent (identify_failed).
  * `customer_locked` is what the store read of the session's customer's
  * lockout counter (only meaningful for SECURITY); a locked customer
- * completes with FLOW_OUTCOME_LOCKED and no CRM call.
+ * completes with FLOW_OUTCOME_LOCKED and no CRM call. event->hold (for
+ * IDENTIFIER and SECURITY) is a failed-attempt limit the store found
+ * reached (see flow_hold). out->lockout tells the store what to count:
+ * a failed identification (FLOW_LOCKOUT_IDENTIFY_FAILURE, no match,
+ * several matches or invalid digits), a failed verification, or nothing.
  */
 flow_plan_status flow_plan(const flow_policy *policy,
                            const flow_session *session, const flow_event *event,
