@@ -24,8 +24,9 @@ flow_hold limit_api_hold(store_limit limit);
  * it (authflow_identify_limit_trips_total or
  * authflow_verify_limit_trips_total, by scope) and warn with the scope and
  * whether the step was held (false: a caller identified by their number
- * on file was still verified under a shared limit). Nothing for
- * STORE_LIMIT_NONE.
+ * on file was still verified under a shared limit); the warnings are
+ * rate-limited per kind and scope, the count is not. Nothing for
+ * STORE_LIMIT_NONE. Thread-safe.
  */
 void limit_api_note(const char *conversation_id, flow_event_kind kind,
                     store_limit limit, bool held);
