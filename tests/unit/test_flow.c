@@ -882,7 +882,8 @@ static const flow_row rows[] = {
      .remaining = 0,
      .prompt = "transfer_crm_unavailable"},
     {.name = "verify cut off by a drain after it was sent: counted, "
-             "recorded (never refunded at shutdown)",
+             "recorded for the customer like a timeout (never refunded at "
+             "shutdown)",
      .policy = POL_FULL,
      .from = FROM_ASK_SEC_ANI,
      .ver_used = 1,
@@ -898,7 +899,7 @@ static const flow_row rows[] = {
      .method = FLOW_METHOD_ANI,
      .identified = true,
      .ver_after = 1,
-     .lockout = FLOW_LOCKOUT_RECORD_FAILURE,
+     .lockout = FLOW_LOCKOUT_RECORD_UNANSWERED,
      .next = AGENT,
      .auth = ID_ONLY,
      .remaining = 0,
