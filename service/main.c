@@ -117,6 +117,11 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->global_max_failures_per_minute = cfg->lockout_global_max_per_minute;
   sc->caller_max_failures = cfg->lockout_caller_max_failures;
   sc->caller_window_seconds = cfg->lockout_caller_window_seconds;
+  sc->withheld_max_failures = cfg->lockout_withheld_max_failures;
+  sc->identify_global_max_per_minute = cfg->identify_global_max_per_minute;
+  sc->identify_caller_max_failures = cfg->identify_caller_max_failures;
+  sc->identify_caller_window_seconds = cfg->identify_caller_window_seconds;
+  sc->identify_withheld_max_failures = cfg->identify_withheld_max_failures;
   memcpy(sc->sentinels, cfg->redis_sentinels, sizeof sc->sentinels);
   sc->sentinel_count = cfg->redis_sentinel_count;
   sc->failover_wait_ms = cfg->redis_failover_wait_ms;

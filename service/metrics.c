@@ -35,8 +35,10 @@ static _Atomic uint64_t crm_calls[2][2]; /* [lookup|verify][ok|error] */
 static histogram crm_latency[2];
 static _Atomic uint64_t redis_errors;
 static _Atomic uint64_t report_dropped;
-static _Atomic uint64_t lockouts;          /* customers locked out */
-static _Atomic uint64_t limit_trips[2];    /* [global|caller] */
+static _Atomic uint64_t lockouts; /* customers locked out */
+/* [verify|identify][metrics_limit_scope] */
+static _Atomic uint64_t limit_trips[2][METRICS_LIMIT_SCOPES];
+static _Atomic uint64_t verify_unanswered; /* sent, no HTTP answer */
 static _Atomic long crm_breaker;           /* crm_breaker_state */
 static _Atomic uint64_t crm_breaker_opens; /* transitions to open */
 static _Atomic uint64_t crm_events[3];     /* retry, token, fast fail */
@@ -141,9 +143,14 @@ void metrics_lockout(void) {
   atomic_fetch_add_explicit(&lockouts, 1, memory_order_relaxed);
 }
 
-void metrics_verify_limit_trip(bool caller) {
-  atomic_fetch_add_explicit(&limit_trips[caller ? 1 : 0], 1,
-                            memory_order_relaxed);
+void metrics_limit_trip(bool identify, metrics_limit_scope scope) {
+  if ((unsigned)scope < METRICS_LIMIT_SCOPES)
+    atomic_fetch_add_explicit(&limit_trips[identify ? 1 : 0][scope], 1,
+                              memory_order_relaxed);
+}
+
+void metrics_verify_unanswered(void) {
+  atomic_fetch_add_explicit(&verify_unanswered, 1, memory_order_relaxed);
 }
 
 void metrics_report_dropped(void) {
@@ -274,22 +281,42 @@ static void render_crm_calls(buf *o) {
            atomic_load(&crm_queue_length));
 }
 
-/* Lockouts and failed-verification limit trips (SPEC §6): for alerts. */
+/* One limit-trip counter family, by scope. */
+static void render_trips(buf *o, const char *name, const char *help,
+                         _Atomic uint64_t *trips) {
+  static const char *const scopes[METRICS_LIMIT_SCOPES] = {"global", "caller",
+                                                           "withheld"};
+  buf_addf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+  for (unsigned i = 0; i < METRICS_LIMIT_SCOPES; i++)
+    buf_addf(o, "%s{scope=\"%s\"} %llu\n", name, scopes[i],
+             (unsigned long long)load(&trips[i]));
+}
+
+/* Lockouts and failed-attempt limit trips (SPEC §6): for alerts. */
 static void render_guessing(buf *o) {
   buf_addf(o,
            "# HELP authflow_lockouts_total Customers locked out after "
            "lockout.maxFailures failed verifications (each lockout once).\n"
            "# TYPE authflow_lockouts_total counter\n"
            "authflow_lockouts_total %llu\n"
-           "# HELP authflow_verify_limit_trips_total Security answers held "
-           "(completed as locked) by a failed-verification limit: global "
-           "(all customers per minute) or caller (one caller number).\n"
-           "# TYPE authflow_verify_limit_trips_total counter\n"
-           "authflow_verify_limit_trips_total{scope=\"global\"} %llu\n"
-           "authflow_verify_limit_trips_total{scope=\"caller\"} %llu\n",
+           "# HELP authflow_verify_unanswered_total Verifications sent that "
+           "got no HTTP answer (timeouts): counted for the customer, not "
+           "toward any limit.\n"
+           "# TYPE authflow_verify_unanswered_total counter\n"
+           "authflow_verify_unanswered_total %llu\n",
            (unsigned long long)load(&lockouts),
-           (unsigned long long)load(&limit_trips[0]),
-           (unsigned long long)load(&limit_trips[1]));
+           (unsigned long long)load(&verify_unanswered));
+  render_trips(o, "authflow_verify_limit_trips_total",
+               "Security answers that found a failed-verification limit "
+               "reached: global (the service line, per minute), caller (one "
+               "caller number) or withheld (all calls with no usable ANI).",
+               limit_trips[0]);
+  render_trips(o, "authflow_identify_limit_trips_total",
+               "Identifiers held (to an agent, no CRM lookup) by a "
+               "failed-identification limit: global (the service line, per "
+               "minute), caller (one caller number) or withheld (all calls "
+               "with no usable ANI).",
+               limit_trips[1]);
 }
 
 /* The single-value counters and gauges: Redis errors, dropped report

@@ -15,6 +15,9 @@
  *               "sessionTtlSeconds":3600, "connectTimeoutMs":200,
  *               "commandTimeoutMs":500},
  *   "lockout": {"maxFailures":5, "windowSeconds":900},
+ *   "identifyLimit": {"globalMaxFailuresPerMinute":60,
+ *                     "callerMaxFailures":10, "callerWindowSeconds":3600,
+ *                     "withheldMaxFailures":50},
  *   "crm":     {"baseUrl":"http://127.0.0.1:8081", "connectTimeoutMs":1000,
  *               "timeoutMs":3000, "headers":["X-Env: prod"],
  *               "maxConnections":1024, "operations":{...}, "auth":{...},
@@ -145,11 +148,22 @@ typedef struct {
   int lockout_max_lock_seconds;
   /* how long the count of a customer's lockouts is kept */
   int lockout_escalation_reset_seconds;
-  /* failed verifications over all customers per minute; 0 = off */
+  /* failed verifications over all customers per minute, counted per
+   * service line; 0 = off */
   int lockout_global_max_per_minute;
   /* failed verifications per caller number (keyed hash); 0 = off */
   int lockout_caller_max_failures;
   int lockout_caller_window_seconds;
+  /* the same, for all calls with no usable ANI together (one bucket, so
+   * withholding the number is no way around the per-number limit) */
+  int lockout_withheld_max_failures;
+  /* "identifyLimit": failed identifications (no match, several matches,
+   * invalid digits), per service line per minute, per caller number per
+   * window, and for all calls with no usable ANI together; 0 = off */
+  int identify_global_max_per_minute;
+  int identify_caller_max_failures;
+  int identify_caller_window_seconds;
+  int identify_withheld_max_failures;
   /* AUTHFLOW_CALLER_HASH_KEY (HMAC key for caller numbers); "" = unset,
    * main() then makes a random one */
   char caller_hash_key[CONFIG_API_KEY_MAX + 1];

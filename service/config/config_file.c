@@ -65,6 +65,20 @@ static const config_num_field lockout_nums[] = {
      offsetof(config, lockout_caller_max_failures), 0, 10000},
     {"callerWindowSeconds", CONFIG_NUM_INT,
      offsetof(config, lockout_caller_window_seconds), 60, 86400},
+    {"withheldMaxFailures", CONFIG_NUM_INT,
+     offsetof(config, lockout_withheld_max_failures), 0, 1000000},
+};
+
+/* Failed identifications, limited like failed verifications. */
+static const config_num_field identify_limit_nums[] = {
+    {"globalMaxFailuresPerMinute", CONFIG_NUM_INT,
+     offsetof(config, identify_global_max_per_minute), 0, 1000000},
+    {"callerMaxFailures", CONFIG_NUM_INT,
+     offsetof(config, identify_caller_max_failures), 0, 10000},
+    {"callerWindowSeconds", CONFIG_NUM_INT,
+     offsetof(config, identify_caller_window_seconds), 60, 86400},
+    {"withheldMaxFailures", CONFIG_NUM_INT,
+     offsetof(config, identify_withheld_max_failures), 0, 1000000},
 };
 
 /* The lockout durations must grow: the cap at least the first lockout,
@@ -374,9 +388,9 @@ static bool load_log(const json_t *root, config *cfg, char *err,
 static bool load_root(const json_t *root, config *cfg, char *err,
                       size_t err_len) {
   static const char *const others[] = {
-      "server",      "apiKeys", "redis",        "lockout",   "crm",
-      "log",         "genesys", "serviceLines", "reporting", "reportKeys",
-      "handoffKeys", "handoff", "otp",          NULL};
+      "server",      "apiKeys", "redis",         "lockout",   "crm",
+      "log",         "genesys", "serviceLines",  "reporting", "reportKeys",
+      "handoffKeys", "handoff", "identifyLimit", "otp",       NULL};
   if (!json_is_object(root))
     return config_error(err, err_len,
                         "the configuration must be a JSON object");
@@ -388,6 +402,9 @@ static bool load_root(const json_t *root, config *cfg, char *err,
          load_nums_section(root, "lockout", lockout_nums,
                            CONFIG_COUNT(lockout_nums), cfg, err, err_len) &&
          check_lockout(cfg, err, err_len) &&
+         load_nums_section(root, "identifyLimit", identify_limit_nums,
+                           CONFIG_COUNT(identify_limit_nums), cfg, err,
+                           err_len) &&
          load_crm(root, cfg, err, err_len) &&
          load_log(root, cfg, err, err_len) &&
          load_nums_section(root, "genesys", genesys_nums,

@@ -315,6 +315,16 @@ static bool link_accepted(const flow_link_accept *a, const flow_session *ls) {
                 a->channel_count);
 }
 
+/* A step held by a shared failed-attempt limit (flow.h, FLOW_HOLD_SHARED):
+ * the caller did nothing wrong, so the attempt is given back, nothing is
+ * recorded (lockout effect NONE gives back what the store reserved), and
+ * the call goes to an agent as if the CRM could not be asked. */
+static void hold_shared(flow_session *s, int *attempts) {
+  refund(attempts);
+  s->last_result = FLOW_RESULT_NONE;
+  complete(s, FLOW_OUTCOME_CRM_UNAVAILABLE);
+}
+
 /*
  * Whether a linked session's context may be carried (SPEC §7): the link
  * is on for the line, the session exists, has completed, identified
@@ -489,6 +499,7 @@ unsigned flow_event_allowed_states(flow_event_kind kind) {
 flow_attempt_counter flow_event_counter(flow_event_kind kind) {
   switch (kind) {
   case FLOW_EV_IDENTIFIER:
+    return FLOW_COUNTER_IDENTIFIER;
   case FLOW_EV_HANDOFF:
     return FLOW_COUNTER_IDENTIFY;
   case FLOW_EV_SECURITY:
@@ -502,18 +513,31 @@ flow_attempt_counter flow_event_counter(flow_event_kind kind) {
   return FLOW_COUNTER_NONE;
 }
 
-/* IDENTIFIER: the attempt is already counted. Invalid digits are a failed
- * attempt without a CRM call; valid ones become a lookup. */
+/* IDENTIFIER: the attempt is already counted. A failed-identification
+ * limit that holds the step ends the call without a CRM call (flow.h,
+ * flow_hold). Invalid digits are a failed attempt without a CRM call,
+ * counted toward those limits; valid ones become a lookup. */
 static flow_plan_status plan_identifier(const flow_policy *policy,
                                         const flow_event *event,
                                         flow_step *out) {
+  flow_session *s = &out->session;
+  if (event->hold == FLOW_HOLD_SHARED) {
+    hold_shared(s, &s->identify_attempts);
+    return FLOW_PLAN_DONE;
+  }
+  if (event->hold == FLOW_HOLD_CALLER) {
+    s->last_result = FLOW_RESULT_NONE;
+    complete(s, FLOW_OUTCOME_IDENTIFY_FAILED);
+    return FLOW_PLAN_DONE;
+  }
   flow_identifier_type type = event->has_identifier_type
                                   ? event->identifier_type
                                   : policy->identifier_type;
   char value[FLOW_VALUE_MAX + 1];
   if (!flow_normalise_identifier(policy, type, event->identifier, value,
                                  sizeof value)) {
-    identify_failed(policy, &out->session, FLOW_RESULT_INVALID_INPUT);
+    identify_failed(policy, s, FLOW_RESULT_INVALID_INPUT);
+    out->lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE;
     return FLOW_PLAN_DONE;
   }
   out->crm.kind = FLOW_CRM_LOOKUP;
@@ -524,16 +548,22 @@ static flow_plan_status plan_identifier(const flow_policy *policy,
 }
 
 /* SECURITY: the attempt is already counted. A customer the store found
- * locked goes to an agent before the answer is even looked at, so a locked
- * account cannot be probed. Malformed answers are a failed attempt without
- * a CRM call. */
+ * locked, or a caller whose own number is at its limit, goes to an agent
+ * before the answer is even looked at, so a locked account cannot be
+ * probed. A shared limit holds every caller but one identified by their
+ * number on file (flow.h, flow_hold). Malformed answers are a failed
+ * attempt without a CRM call. */
 static flow_plan_status plan_security(const flow_policy *policy,
                                       const flow_event *event,
                                       bool customer_locked, flow_step *out) {
   flow_session *s = &out->session;
-  if (customer_locked) {
+  if (customer_locked || event->hold == FLOW_HOLD_CALLER) {
     s->last_result = FLOW_RESULT_NONE;
     complete(s, FLOW_OUTCOME_LOCKED);
+    return FLOW_PLAN_DONE;
+  }
+  if (event->hold == FLOW_HOLD_SHARED && s->method != FLOW_METHOD_ANI) {
+    hold_shared(s, &s->verify_attempts);
     return FLOW_PLAN_DONE;
   }
   if (!answer_ok(event->answer)) {
@@ -639,7 +669,10 @@ static void complete_identifier(const flow_policy *policy,
   } else if (result->match_count == 1) {
     identify(policy, out, FLOW_METHOD_IDENTIFIER, result);
   } else {
+    /* Several matches count too: the caller did not get identified, and
+     * telling one from none still says the digits belong to someone. */
     identify_failed(policy, s, miss_result(result));
+    out->lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE;
   }
 }
 
@@ -651,14 +684,18 @@ static void complete_identifier(const flow_policy *policy,
  * attempt and the lockout failure stay counted, so an unmapped "wrong PIN"
  * status cannot be used as a free oracle. Either way the call goes to an
  * agent as crm_unavailable. The CRM's own "locked" answer is also an
- * answer to a guess: it counts too.
+ * answer to a guess: it counts too. A request sent that got no HTTP
+ * answer at all (a timeout) counts for the customer only
+ * (FLOW_LOCKOUT_RECORD_UNANSWERED): it tells the caller nothing, and a
+ * slow CRM must not trip the limits that hold other callers.
  */
 static void complete_verify(const flow_policy *policy,
                             const flow_crm_result *result, flow_step *out) {
   flow_session *s = &out->session;
   if (!result->ok) {
     if (result->sent)
-      out->lockout = FLOW_LOCKOUT_RECORD_FAILURE;
+      out->lockout = result->answered ? FLOW_LOCKOUT_RECORD_FAILURE
+                                      : FLOW_LOCKOUT_RECORD_UNANSWERED;
     else
       refund(&s->verify_attempts);
     s->last_result = FLOW_RESULT_CRM_ERROR;

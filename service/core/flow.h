@@ -257,6 +257,27 @@ typedef struct {
   int64_t created_ms; /* when the digital channel vouched */
 } flow_handoff;
 
+/*
+ * A failed-attempt limit the store found reached when it reserved an
+ * IDENTIFIER or SECURITY step (see store_begin):
+ *   CALLER  the caller's own number is at its limit: the step completes
+ *           as the caller's failure would (identify_failed, or locked for
+ *           a security answer), with no CRM call; its attempt stays spent.
+ *   SHARED  a limit many callers share is at its limit (failures on this
+ *           service line across all calls, or calls with no usable ANI):
+ *           the caller did nothing wrong, so the step is answered like a
+ *           CRM that cannot be asked (crm_unavailable, lastResult none, to
+ *           an agent), its attempt given back and no failure recorded for
+ *           anyone. A security answer from a caller identified by their
+ *           own number on file (method ani) is still checked: the store
+ *           reserved its failure as for any verification.
+ */
+typedef enum {
+  FLOW_HOLD_NONE = 0,
+  FLOW_HOLD_CALLER,
+  FLOW_HOLD_SHARED,
+} flow_hold;
+
 /* A caller's step. Strings are borrowed for the duration of the call. */
 typedef struct {
   flow_event_kind kind;
@@ -267,7 +288,8 @@ typedef struct {
   bool has_identifier_type;
   flow_identifier_type identifier_type; /* IDENTIFIER, if has_... */
   const char *answer;                   /* SECURITY: never copied by flow */
-  bool crm_down; /* START: the CRM is known to be down (breaker open) */
+  bool crm_down;  /* START: the CRM is known to be down (breaker open) */
+  flow_hold hold; /* IDENTIFIER, SECURITY: a failed-attempt limit reached */
   /* OTP: the code as keyed (only read, never copied) and its keyed hash
    * under the session's current send (otp_code_digest), from the edge. */
   const char *otp_code;
@@ -303,18 +325,33 @@ typedef struct {
   char customer_name[FLOW_CUSTOMER_NAME_MAX + 1];
   bool verified; /* VERIFY */
   bool locked;   /* VERIFY: the CRM itself reports the customer locked */
+  /* An HTTP status came back (any status). A VERIFY that was sent but
+   * got none (it timed out) still counts for the customer, but not toward
+   * the caller's or the line's limits (FLOW_LOCKOUT_RECORD_UNANSWERED):
+   * a slow CRM alone must not hold every caller. */
+  bool answered;
   /* LOOKUP: the first match's phone on file as the CRM gave it
    * (response.phone; "" when none). Never kept in clear: the edge seals
    * it into the session (otp_phone_seal). */
   char phone[FLOW_VALUE_MAX + 1];
 } flow_crm_result;
 
-/* What the store must do with the customer's cross-call failure counter
- * when it commits the session. */
+/* What the store must do with the cross-call failure counters when it
+ * commits the session. */
 typedef enum {
   FLOW_LOCKOUT_NONE = 0,
-  FLOW_LOCKOUT_RECORD_FAILURE, /* a verification failed: count it */
-  FLOW_LOCKOUT_CLEAR,          /* verified: forget earlier failures */
+  /* a verification failed (wrong answer, or any HTTP answer the mapping
+   * does not know): count it for the customer, the caller's number and
+   * the service line */
+  FLOW_LOCKOUT_RECORD_FAILURE,
+  FLOW_LOCKOUT_CLEAR, /* verified: forget earlier failures */
+  /* a verification sent that got no HTTP answer (a timeout): count it for
+   * the customer only (SPEC §6: it may have been checked), never toward
+   * the caller's or the line's limit */
+  FLOW_LOCKOUT_RECORD_UNANSWERED,
+  /* an identifier matched nobody or several, or was not valid: count it
+   * toward the caller's and the line's failed-identification limits */
+  FLOW_LOCKOUT_IDENTIFY_FAILURE,
 } flow_lockout_effect;
 
 typedef enum {
@@ -384,7 +421,11 @@ flow_plan_status flow_start(const flow_policy *policy,
  * spent (identify_failed).
  * `customer_locked` is what the store read of the session's customer's
  * lockout counter (only meaningful for SECURITY); a locked customer
- * completes with FLOW_OUTCOME_LOCKED and no CRM call.
+ * completes with FLOW_OUTCOME_LOCKED and no CRM call. event->hold (for
+ * IDENTIFIER and SECURITY) is a failed-attempt limit the store found
+ * reached (see flow_hold). out->lockout tells the store what to count:
+ * a failed identification (FLOW_LOCKOUT_IDENTIFY_FAILURE, no match,
+ * several matches or invalid digits), a failed verification, or nothing.
  */
 flow_plan_status flow_plan(const flow_policy *policy,
                            const flow_session *session, const flow_event *event,
@@ -446,8 +487,11 @@ unsigned flow_event_allowed_states(flow_event_kind kind);
 /* The attempt counter the store reserves for an event before planning. */
 typedef enum {
   FLOW_COUNTER_NONE = 0,     /* START, OPT_OUT: no attempt counted */
-  FLOW_COUNTER_IDENTIFY = 1, /* identify_attempts */
+  FLOW_COUNTER_IDENTIFY = 1, /* identify_attempts (HANDOFF) */
   FLOW_COUNTER_VERIFY = 2,   /* verify_attempts */
+  /* identify_attempts, and the failed-identification limits are checked
+   * (IDENTIFIER; a handoff code has a guess limit of its own) */
+  FLOW_COUNTER_IDENTIFIER = 3,
 } flow_attempt_counter;
 
 flow_attempt_counter flow_event_counter(flow_event_kind kind);

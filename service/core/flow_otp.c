@@ -115,13 +115,24 @@ flow_plan_status flow_otp_plan(const flow_policy *policy,
                                const flow_event *event, bool customer_locked,
                                flow_step *out) {
   flow_session *s = &out->session;
-  if (customer_locked) {
+  bool code = event->kind == FLOW_EV_OTP;
+  if (customer_locked || (code && event->hold == FLOW_HOLD_CALLER)) {
     s->last_result = FLOW_RESULT_NONE;
     void_code(&s->otp);
     complete(s, FLOW_OUTCOME_LOCKED);
     return FLOW_PLAN_DONE;
   }
-  if (event->kind == FLOW_EV_OTP)
+  if (code && event->hold == FLOW_HOLD_SHARED && s->method != FLOW_METHOD_ANI) {
+    /* As for a security answer (flow.h, flow_hold): the caller did
+     * nothing wrong; the attempt is given back, nothing recorded. */
+    if (s->verify_attempts > 0)
+      s->verify_attempts--;
+    void_code(&s->otp);
+    s->last_result = FLOW_RESULT_NONE;
+    complete(s, FLOW_OUTCOME_CRM_UNAVAILABLE);
+    return FLOW_PLAN_DONE;
+  }
+  if (code)
     return plan_code(policy, event, out);
   /* RESEND: honoured at once while sends remain. */
   if (s->otp.sends >= policy->otp.max_sends) {

@@ -33,7 +33,9 @@ void flow_otp_on_identified(const flow_policy *policy, flow_step *out);
 bool flow_otp_after_answer(const flow_policy *policy, flow_step *out);
 
 /* OTP and OTP_RESEND on a session in awaiting_otp (state already checked;
- * for OTP the verify attempt is already counted). */
+ * for OTP the verify attempt is already counted). A customer locked out,
+ * and for OTP a failed-attempt limit (event->hold), are handled as for a
+ * security answer (flow.h, flow_hold). */
 flow_plan_status flow_otp_plan(const flow_policy *policy,
                                const flow_event *event, bool customer_locked,
                                flow_step *out);

@@ -322,6 +322,7 @@ void crm_call_transfer_done(void *ctx, crm_job *j, bool ok_io) {
   flow_crm_result r;
   crm_map(p, &j->req, status, buf_str(&j->response), buf_len(&j->response), &r);
   r.sent = j->sent;
+  r.answered = status > 0;
   crm_fail_reason reason = transfer_reason(j, ok_io, status);
   bool unauthorized = status == 401 && p->auth.kind == CRM_AUTH_OAUTH2;
   double left = j->deadline_ms - crm_loop_now_ms();

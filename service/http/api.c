@@ -11,6 +11,7 @@
 #include "crm.h"
 #include "handoff_api.h"
 #include "hmac.h"
+#include "limit_api.h"
 #include "log.h"
 #include "metrics.h"
 #include "otp_api.h"
@@ -329,6 +330,7 @@ static void on_crm_done(void *ctx, const flow_crm_result *result,
                 api_now_ms(), &step->finished);
   if (step->crm.kind == FLOW_CRM_LOOKUP)
     otp_api_note_phone(step->line, result, &step->finished.session);
+  limit_api_completed(&step->finished);
   commit_and_render(step);
 }
 
@@ -506,18 +508,14 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   return API_PENDING;
 }
 
-/* What a planned step logs before it runs: a verification limit that
- * tripped (warn, with a metric), and at debug level the masked
+/* What a planned step logs before it runs: a failed-attempt limit found
+ * reached (warn, with a metric), and at debug level the masked
  * identifier. */
 static void log_step_start(const api_step *step, store_limit limit,
                            const flow_event *ev) {
-  if (limit != STORE_LIMIT_NONE) {
-    metrics_verify_limit_trip(limit == STORE_LIMIT_CALLER);
-    log_warn(
-        "verification limit reached",
-        LOG_STR("scope", limit == STORE_LIMIT_CALLER ? "caller" : "global"),
-        LOG_STR("conversationId", step->conversation_id));
-  }
+  if (limit != STORE_LIMIT_NONE)
+    limit_api_note(step->conversation_id, ev->kind, limit,
+                   step->planned.crm.kind == FLOW_CRM_NONE);
   if (ev->kind == FLOW_EV_IDENTIFIER && log_enabled(LOG_DEBUG)) {
     char masked[FLOW_MASKED_MAX + 1];
     phone_mask(ev->identifier, masked, sizeof masked);
@@ -541,6 +539,7 @@ static void plan_step(api_step *step, const flow_handoff *handoff,
                    .identifier_type = req->identifier_type,
                    .answer = req->answer,
                    .handoff = handoff,
+                   .hold = limit_api_hold(limit),
                    .now_ms = api_now_ms()};
   flow_plan_status ps = flow_plan(&step->line->policy, &step->session, &ev,
                                   customer_locked, &step->planned);

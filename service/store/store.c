@@ -59,13 +59,25 @@ static void texts_fill(void) {
   decimal_format(texts.caller_window, cfg.caller_window_seconds);
   decimal_format(texts.report_ttl, cfg.report_counter_ttl_seconds);
   decimal_format(texts.stream_max_len, cfg.report_stream_max_len);
+  decimal_format(texts.withheld_max, cfg.withheld_max_failures);
+  decimal_format(texts.id_global_max, cfg.identify_global_max_per_minute);
+  decimal_format(texts.id_caller_max, cfg.identify_caller_max_failures);
+  decimal_format(texts.id_caller_window, cfg.identify_caller_window_seconds);
+  decimal_format(texts.id_withheld_max, cfg.identify_withheld_max_failures);
   texts.global_on = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
+  texts.id_global_on = cfg.identify_global_max_per_minute > 0 ? "1" : "0";
   prefixed(texts.lockout_prefix, "lockout");
+  prefixed(texts.global_prefix, "limit:global");
   prefixed(texts.caller_prefix, "limit:caller");
+  prefixed(texts.id_global_prefix, "limit:idglobal");
+  prefixed(texts.id_caller_prefix, "limit:idcaller");
   char err[STORE_ERR_MAX];
-  if (!store_key(texts.global_key, sizeof texts.global_key, "limit", "global",
-                 err, sizeof err))
-    texts.global_key[0] = '\0';
+  if (!store_key(texts.withheld_key, sizeof texts.withheld_key, "limit:caller",
+                 STORE_WITHHELD, err, sizeof err))
+    texts.withheld_key[0] = '\0';
+  if (!store_key(texts.id_withheld_key, sizeof texts.id_withheld_key,
+                 "limit:idcaller", STORE_WITHHELD, err, sizeof err))
+    texts.id_withheld_key[0] = '\0';
 }
 
 void store_init(const store_config *c) {
@@ -218,17 +230,29 @@ store_status store_call_begin(store_call *c, const char *id, const char *token,
     return STORE_UNAVAILABLE;
   store_call_arg(c, token);
   store_call_arg(c, texts.lock_ms);
-  store_call_arg(c, counter == FLOW_COUNTER_IDENTIFY ? "identifyAttempts"
+  store_call_arg(c, counter == FLOW_COUNTER_IDENTIFY ||
+                            counter == FLOW_COUNTER_IDENTIFIER
+                        ? "identifyAttempts"
                     : counter == FLOW_COUNTER_VERIFY ? "verifyAttempts"
                                                      : "");
   store_call_arg(c, texts.lockout_prefix);
   store_call_arg(c, texts.lockout_max);
   store_call_arg(c, texts.failure_memory);
-  store_call_arg(c, texts.global_key);
+  store_call_arg(c, texts.global_prefix);
   store_call_arg(c, texts.global_max);
   store_call_arg(c, texts.caller_prefix);
   store_call_arg(c, texts.caller_max);
   store_call_arg(c, texts.caller_window);
+  store_call_arg(c, texts.withheld_key);
+  store_call_arg(c, texts.withheld_max);
+  store_call_arg(c, counter == FLOW_COUNTER_IDENTIFIER ? "1" : "0");
+  store_call_arg(c, texts.id_global_prefix);
+  store_call_arg(c, texts.id_global_max);
+  store_call_arg(c, texts.id_caller_prefix);
+  store_call_arg(c, texts.id_caller_max);
+  store_call_arg(c, texts.id_caller_window);
+  store_call_arg(c, texts.id_withheld_key);
+  store_call_arg(c, texts.id_withheld_max);
   for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_AWAITING_OTP;
        s++)
     if (allowed_states & (1u << s))
@@ -238,8 +262,10 @@ store_status store_call_begin(store_call *c, const char *id, const char *token,
 
 /* The commit script's keys: session, lock, the customer's lockout counter,
  * the report hour hash, stream and dropped counter, the customer's lockout
- * count, the global and the caller's failure counters. False (err filled)
- * when a key is too long. */
+ * count, the line's and the caller's failed-verification counters, the
+ * line's and the caller's failed-identification counters (the caller's
+ * are the shared "withheld" ones without a usable ANI). False (err
+ * filled) when a key is too long. */
 static bool commit_keys(store_call *c, const flow_session *s,
                         const report_record *rec, char *err, size_t err_len) {
   /* With no customer the lockout key is never read or written; name a key
@@ -254,33 +280,56 @@ static bool commit_keys(store_call *c, const flow_session *s,
       !store_call_key(c, "report", "dropped", err, err_len) ||
       !store_call_key(c, "lockouts", cid, err, err_len))
     return false;
-  store_call_raw_key(c, texts.global_key);
-  return store_call_key(c, "limit:caller",
-                        s->ani_hash[0] ? s->ani_hash : "-none-", err, err_len);
+  const char *caller = s->ani_hash[0] ? s->ani_hash : STORE_WITHHELD;
+  return store_call_key(c, "limit:global", s->service_line, err, err_len) &&
+         store_call_key(c, "limit:caller", caller, err, err_len) &&
+         store_call_key(c, "limit:idglobal", s->service_line, err, err_len) &&
+         store_call_key(c, "limit:idcaller", caller, err, err_len);
+}
+
+/* The commit script's effect word for `lockout` (see script_commit). */
+static const char *effect_word(const flow_session *s,
+                               flow_lockout_effect lockout) {
+  if (lockout == FLOW_LOCKOUT_IDENTIFY_FAILURE)
+    return "idfail";
+  if (!s->customer_id[0])
+    return "none";
+  switch (lockout) {
+  case FLOW_LOCKOUT_RECORD_FAILURE:
+    return "fail";
+  case FLOW_LOCKOUT_RECORD_UNANSWERED:
+    return "unanswered";
+  case FLOW_LOCKOUT_CLEAR:
+    return "clear";
+  case FLOW_LOCKOUT_NONE:
+  case FLOW_LOCKOUT_IDENTIFY_FAILURE:
+    break;
+  }
+  return "none";
 }
 
 /* The commit script's first COMMIT_HEAD arguments (see script_commit),
  * written to head[]; nrep is how many report arguments follow them. */
-#define COMMIT_HEAD 12
+#define COMMIT_HEAD 13
 static void commit_head_args(store_call *c, const char **head,
                              const flow_session *s, const char *token,
                              flow_lockout_effect lockout, bool check_lockout,
                              int nrep) {
   head[0] = token;
   head[1] = texts.session_ttl;
-  head[2] = !s->customer_id[0]                       ? "none"
-            : lockout == FLOW_LOCKOUT_RECORD_FAILURE ? "fail"
-            : lockout == FLOW_LOCKOUT_CLEAR          ? "clear"
-                                                     : "none";
+  head[2] = effect_word(s, lockout);
   head[3] = check_lockout && s->customer_id[0] ? "1" : "0";
   head[4] = texts.lockout_max;
   head[5] = texts.lockout_window;
   head[6] = texts.lockout_max_lock;
   head[7] = texts.escalation_reset;
   head[8] = texts.global_on;
-  head[9] = cfg.caller_max_failures > 0 && s->ani_hash[0] ? "1" : "0";
+  int caller_max =
+      s->ani_hash[0] ? cfg.caller_max_failures : cfg.withheld_max_failures;
+  head[9] = caller_max > 0 ? "1" : "0";
   head[10] = texts.failure_memory;
-  head[11] = store_call_num(c, nrep);
+  head[11] = texts.id_global_on;
+  head[12] = store_call_num(c, nrep);
 }
 
 store_status store_call_commit(store_call *c, const flow_session *s,
@@ -377,9 +426,10 @@ static store_limit reply_limit(const redisReply *r) {
   const redisReply *w = r->elements >= 4 ? r->element[3] : NULL;
   if (!w || w->type != REDIS_REPLY_STRING)
     return STORE_LIMIT_NONE;
-  return strcmp(w->str, "global") == 0   ? STORE_LIMIT_GLOBAL
-         : strcmp(w->str, "caller") == 0 ? STORE_LIMIT_CALLER
-                                         : STORE_LIMIT_NONE;
+  return strcmp(w->str, "global") == 0     ? STORE_LIMIT_GLOBAL
+         : strcmp(w->str, "caller") == 0   ? STORE_LIMIT_CALLER
+         : strcmp(w->str, "withheld") == 0 ? STORE_LIMIT_WITHHELD
+                                           : STORE_LIMIT_NONE;
 }
 
 void store_read_begin(const redisReply *r, store_result *out, bool *let_go) {

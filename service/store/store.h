@@ -11,10 +11,17 @@
  *                               length) as TTL
  *   P lockouts:{customerId}     how often that customer was locked out
  *                               (each lockout doubles, up to a cap)
- *   P limit:global              failed verifications, all customers, in
- *                               a minute from the first
+ *   P limit:global:{line}       failed verifications on one service
+ *                               line, all customers, in a minute from the
+ *                               first
  *   P limit:caller:{aniHash}    failed verifications from one caller
- *                               number (keyed hash), in a window
+ *                               number (keyed hash), in a window;
+ *                               {aniHash} is "withheld" for every call
+ *                               with no usable ANI (one shared bucket)
+ *   P limit:idglobal:{line}     failed identifications on one service
+ *                               line, in a minute from the first
+ *   P limit:idcaller:{aniHash}  failed identifications from one caller
+ *                               number (or "withheld"), in a window
  *   P deleted:{conversationId}  tombstone of a deleted session (no data)
  *   P handoff:code:{digest}     a live handoff (SPEC §7), keyed by the
  *                               HMAC of its code, with handoff.ttlSeconds
@@ -73,9 +80,17 @@ typedef struct {
   int lockout_failure_memory_seconds;   /* failures count this long */
   int lockout_max_lock_seconds;         /* escalation cap */
   int lockout_escalation_reset_seconds; /* lockout count kept this long */
-  int global_max_failures_per_minute;   /* 0 = off */
+  int global_max_failures_per_minute;   /* per service line; 0 = off */
   int caller_max_failures;              /* 0 = off */
   int caller_window_seconds;
+  int withheld_max_failures; /* calls with no usable ANI; 0 = off */
+  /* Failed identifications (IDENTIFIER steps), counted like failed
+   * verifications: per service line per minute, per caller number in a
+   * window, and for all calls with no usable ANI together. 0 = off. */
+  int identify_global_max_per_minute;
+  int identify_caller_max_failures;
+  int identify_caller_window_seconds;
+  int identify_withheld_max_failures;
   /* Redis Sentinel: when sentinel_count > 0, host/port above are ignored
    * and the master of `master_name` is asked of the sentinels at every
    * (re)connect; the node reached must report ROLE master. */
@@ -124,11 +139,13 @@ void store_thread_cleanup(void);
 /* Fill `token` (STORE_TOKEN_MAX+1 bytes) with a fresh random lock token. */
 void store_new_token(char *token, size_t token_len);
 
-/* Which failed-verification limit held a verify step (store_begin). */
+/* Which failed-attempt limit a verify or identifier step found reached
+ * (store_begin). */
 typedef enum {
   STORE_LIMIT_NONE = 0,
-  STORE_LIMIT_GLOBAL, /* all customers, per minute */
-  STORE_LIMIT_CALLER, /* one caller number */
+  STORE_LIMIT_GLOBAL,   /* the session's service line, per minute */
+  STORE_LIMIT_CALLER,   /* the caller's own number */
+  STORE_LIMIT_WITHHELD, /* the bucket of every call with no usable ANI */
 } store_limit;
 
 /*
@@ -212,10 +229,17 @@ store_status store_handoff_take(const char *digest, const char *service_line,
  * attempt on a customer not locked, one lockout failure is counted now,
  * before the CRM is asked; store_commit() keeps it (RECORD_FAILURE), clears
  * the counter (CLEAR) or gives it back (NONE). A step that never commits
- * leaves it counted, which errs on the safe side. The global and
- * per-caller failure counters are reserved the same way; when a verify
- * finds either at its limit, *customer_locked is set (the step completes
- * as locked, nothing is reserved) and *limit names it.
+ * leaves it counted, which errs on the safe side. The caller's failure
+ * counter (its number's, or the shared one of calls with no usable ANI)
+ * is reserved the same way; the line's is counted at commit only.
+ * *limit names a limit found reached (flow.h, flow_hold): for a verify, a
+ * number at its own limit reserves nothing (the step completes locked);
+ * the line's or the withheld bucket's limit reserves as usual and lets the
+ * flow decide (a caller identified by their number on file is still
+ * verified). With FLOW_COUNTER_IDENTIFIER the failed-identification
+ * limits are checked the same way (any one reached: nothing reserved) and
+ * the caller's counter reserved; commit keeps it for
+ * FLOW_LOCKOUT_IDENTIFY_FAILURE and gives it back otherwise.
  * STORE_OK: lock held. STORE_WRONG_STATE: *out filled, no lock held, no
  * increment. STORE_NOT_FOUND / STORE_BUSY / STORE_UNAVAILABLE / CORRUPT.
  */

@@ -196,13 +196,30 @@ describe('the blueprint flow against the live service', () => {
     const first = convId('bp-first');
     let r = await call({ conversationId: first, ani: 'tel:+13175550143', caller: ['4343#'] });
     assert.equal(r.participantData['Auth.Status'], 'identified_verified');
-    // The callback is a new conversation from a withheld number; its
-    // participant data carries the first conversation's ID.
-    r = await call({ ani: 'anonymous', attributes: { [OPTIONS.linkAttribute]: first } });
+    // The callback is a new conversation with the customer's own number;
+    // its participant data carries the first conversation's ID.
+    r = await call({ ani: 'tel:+13175550143', attributes: { [OPTIONS.linkAttribute]: first } });
     invariants(r);
     assert.deepEqual(r.end, { type: 'flow', flow: OPTIONS.nextFlow });
     assert.deepEqual(ids(r), ['welcome_verified'], 'no question at all');
     assert.equal(r.events.filter((e) => e.type === 'collect').length, 0);
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'identified_verified', 'Auth.CustomerId': '100243', 'Auth.CustomerName': 'Kim Park',
+      'Auth.Outcome': 'verified', 'Auth.Method': 'linked', 'Auth.Error': '',
+    });
+  });
+
+  test('a callback from another number carries the identification only: the PIN is asked', async () => {
+    const first = convId('bp-first-other');
+    let r = await call({ conversationId: first, ani: 'tel:+13175550143', caller: ['4343#'] });
+    assert.equal(r.participantData['Auth.Status'], 'identified_verified');
+    // A withheld number cannot prove it is the same caller: authflow
+    // carries who the customer is, not that they were verified.
+    r = await call({ ani: 'anonymous', attributes: { [OPTIONS.linkAttribute]: first }, caller: ['4343#'] });
+    invariants(r, ['4343']);
+    assert.deepEqual(r.end, { type: 'flow', flow: OPTIONS.nextFlow });
+    assert.equal(ids(r)[0], 'ask_security');
+    nothingPersonalBeforeVerification(r, 'Kim Park');
     assert.deepEqual(pick(r.participantData), {
       'Auth.Status': 'identified_verified', 'Auth.CustomerId': '100243', 'Auth.CustomerName': 'Kim Park',
       'Auth.Outcome': 'verified', 'Auth.Method': 'linked', 'Auth.Error': '',

@@ -74,7 +74,7 @@ typedef enum {
   CRM_VERIFIED,
   CRM_WRONG,
   CRM_LOCKED,
-  CRM_SENT_ERROR, /* sent, then an unmapped status or a timeout */
+  CRM_SENT_ERROR, /* sent, then a status the mapping does not know */
   CRM_CUT_SENT,   /* sent, then cut off by a drain (CRM_FAIL_STOPPING) */
 } crm_id;
 
@@ -94,7 +94,7 @@ static const flow_crm_result crm_results[] = {
     [CRM_VERIFIED] = {.ok = true, .verified = true},
     [CRM_WRONG] = {.ok = true, .verified = false},
     [CRM_LOCKED] = {.ok = true, .verified = false, .locked = true},
-    [CRM_SENT_ERROR] = {.ok = false, .sent = true},
+    [CRM_SENT_ERROR] = {.ok = false, .sent = true, .answered = true},
     [CRM_CUT_SENT] = {.ok = false, .sent = true},
 };
 
@@ -416,6 +416,7 @@ static const flow_row rows[] = {
      .crm_value = "100234",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -434,6 +435,7 @@ static const flow_row rows[] = {
      .crm_value = "100234",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_MULTIPLE_MATCHES,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -453,6 +455,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 3,
      .next = AGENT,
      .auth = NOT_ID,
@@ -472,6 +475,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_MULTIPLE_MATCHES,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = AGENT,
      .auth = NOT_ID,
@@ -486,6 +490,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -500,6 +505,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -514,6 +520,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -529,6 +536,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 3,
      .next = AGENT,
      .auth = NOT_ID,
@@ -543,6 +551,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -617,6 +626,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -660,6 +670,7 @@ static const flow_row rows[] = {
      .crm_value = "+13175550116",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -871,7 +882,8 @@ static const flow_row rows[] = {
      .remaining = 0,
      .prompt = "transfer_crm_unavailable"},
     {.name = "verify cut off by a drain after it was sent: counted, "
-             "recorded (never refunded at shutdown)",
+             "recorded for the customer like a timeout (never refunded at "
+             "shutdown)",
      .policy = POL_FULL,
      .from = FROM_ASK_SEC_ANI,
      .ver_used = 1,
@@ -887,7 +899,7 @@ static const flow_row rows[] = {
      .method = FLOW_METHOD_ANI,
      .identified = true,
      .ver_after = 1,
-     .lockout = FLOW_LOCKOUT_RECORD_FAILURE,
+     .lockout = FLOW_LOCKOUT_RECORD_UNANSWERED,
      .next = AGENT,
      .auth = ID_ONLY,
      .remaining = 0,
@@ -1460,7 +1472,7 @@ static void test_event_rules(void **state) {
     flow_attempt_counter counter;
   } rules[] = {
       {FLOW_EV_START, 0, FLOW_COUNTER_NONE},
-      {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, FLOW_COUNTER_IDENTIFY},
+      {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, FLOW_COUNTER_IDENTIFIER},
       {FLOW_EV_SECURITY, 1u << AWAIT_SEC, FLOW_COUNTER_VERIFY},
       {FLOW_EV_OPT_OUT,
        (1u << AWAIT_ID) | (1u << AWAIT_SEC) | (1u << FLOW_STATE_AWAITING_OTP),

@@ -253,6 +253,41 @@ static void test_flow_table(void **state) {
   }
 }
 
+/* A failed-attempt limit holds a code as it holds a security answer: the
+ * caller's own number -> locked; a shared limit -> the attempt given back,
+ * nothing recorded, an agent as crm_unavailable (not for an ANI caller). */
+static void test_holds(void **state) {
+  (void)state;
+  flow_policy p = policy(OTP_METHOD_OTP);
+  char digest[OTP_DIGEST_HEX + 1];
+  otp_code_digest(key, KEYLEN, "c-1", 1, "654321", digest);
+  flow_event ev = {.kind = FLOW_EV_OTP,
+                   .otp_code = "654321",
+                   .otp_digest = digest,
+                   .hold = FLOW_HOLD_CALLER,
+                   .now_ms = 1000};
+  flow_session s = awaiting(1, 1, 0);
+  flow_step out;
+  assert_int_equal(flow_plan(&p, &s, &ev, false, &out), FLOW_PLAN_DONE);
+  assert_int_equal(out.session.outcome, FLOW_OUTCOME_LOCKED);
+  assert_int_equal(out.session.verify_attempts, 1);
+  assert_string_equal(out.session.otp.digest, "");
+  ev.hold = FLOW_HOLD_SHARED;
+  assert_int_equal(flow_plan(&p, &s, &ev, false, &out), FLOW_PLAN_DONE);
+  assert_int_equal(out.session.outcome, FLOW_OUTCOME_CRM_UNAVAILABLE);
+  assert_int_equal(out.session.verify_attempts, 0);
+  assert_int_equal(out.lockout, FLOW_LOCKOUT_NONE);
+  s.method = FLOW_METHOD_ANI; /* checked all the same */
+  assert_int_equal(flow_plan(&p, &s, &ev, false, &out), FLOW_PLAN_DONE);
+  assert_int_equal(out.session.last_result, FLOW_RESULT_WRONG_CODE);
+  assert_int_equal(out.lockout, FLOW_LOCKOUT_RECORD_FAILURE);
+  /* A resend is not held by a verification limit. */
+  ev.kind = FLOW_EV_OTP_RESEND;
+  ev.hold = FLOW_HOLD_CALLER;
+  assert_int_equal(flow_plan(&p, &s, &ev, false, &out), FLOW_PLAN_DONE);
+  assert_true(out.otp_send);
+}
+
 static void test_sent_and_fallbacks(void **state) {
   (void)state;
   char digest[OTP_DIGEST_HEX + 1];
@@ -326,6 +361,7 @@ int main(void) {
       cmocka_unit_test(test_state_field_round_trip_and_refusals),
       cmocka_unit_test(test_request_body),
       cmocka_unit_test(test_flow_table),
+      cmocka_unit_test(test_holds),
       cmocka_unit_test(test_sent_and_fallbacks),
       cmocka_unit_test(test_view_prompts),
   };
