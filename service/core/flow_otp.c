@@ -31,6 +31,7 @@ static void fall_back(const flow_policy *policy, flow_step *out,
                       flow_result why) {
   flow_session *s = &out->session;
   void_code(&s->otp);
+  s->otp.fell_back = true;
   s->last_result = why;
   if (policy->otp.method == OTP_METHOD_OTP_OR_ANSWER &&
       !(s->otp.passed & OTP_PASSED_ANSWER) &&
@@ -163,6 +164,8 @@ void flow_otp_sent(const flow_policy *policy, flow_step *out,
       s->last_result = FLOW_RESULT_CODE_SENT;
     return;
   }
+  if (status == FLOW_OTP_SEND_FAILED)
+    s->otp.send_failures++;
   flow_result why = status == FLOW_OTP_NO_PHONE      ? FLOW_RESULT_NO_PHONE
                     : status == FLOW_OTP_SEND_FAILED ? FLOW_RESULT_SEND_FAILED
                                                      : FLOW_RESULT_SEND_LIMITED;

@@ -215,7 +215,7 @@ void otp_phone_limit_hash(const char *secret, size_t secret_len,
 static bool is_empty(const otp_session *s) {
   return s->passed == 0 && s->sends == 0 && s->checks == 0 &&
          s->expires_ms == 0 && !s->digest[0] && !s->phone[0] &&
-         !s->phone_last2[0];
+         !s->phone_last2[0] && s->send_failures == 0 && !s->fell_back;
 }
 
 /* Only lowercase hex of exactly `len` digits, or "". */
@@ -248,13 +248,14 @@ bool otp_state_format(const otp_session *s, char *out, size_t out_len) {
   if (is_empty(s))
     return true;
   if (s->passed > 3 || s->sends < 0 || s->checks < 0 || s->expires_ms < 0 ||
-      s->sends > 999 || s->checks > 999 ||
-      !hex_field_ok(s->digest, OTP_DIGEST_HEX) ||
+      s->sends > 999 || s->checks > 999 || s->send_failures < 0 ||
+      s->send_failures > 999 || !hex_field_ok(s->digest, OTP_DIGEST_HEX) ||
       !hex_field_ok(s->phone, OTP_SEALED_HEX) || !digits_ok(s->phone_last2, 2))
     return false;
-  int n = snprintf(out, out_len, "%u,%d,%d,%lld,%s,%s,%s", s->passed, s->sends,
-                   s->checks, (long long)s->expires_ms, s->digest, s->phone,
-                   s->phone_last2);
+  int n = snprintf(out, out_len, "%u,%d,%d,%lld,%s,%s,%s,%d,%d", s->passed,
+                   s->sends, s->checks, (long long)s->expires_ms, s->digest,
+                   s->phone, s->phone_last2, s->send_failures,
+                   s->fell_back ? 1 : 0);
   if (n < 0 || (size_t)n >= out_len) {
     out[0] = '\0';
     return false;
@@ -281,30 +282,34 @@ bool otp_state_parse(const char *text, size_t len, otp_session *s) {
   memset(s, 0, sizeof *s);
   if (len == 0)
     return true;
-  const char *part[7];
-  size_t plen[7], k = 0, start = 0;
+  const char *part[9];
+  size_t plen[9], k = 0, start = 0;
   for (size_t i = 0; i <= len; i++) {
     if (i < len && text[i] == '\0')
       return false;
     if (i == len || text[i] == ',') {
-      if (k >= 7)
+      if (k >= 9)
         return false;
       part[k] = text + start;
       plen[k++] = i - start;
       start = i + 1;
     }
   }
-  int64_t passed, sends, checks, expires;
-  if (k != 7 || !parse_num(part[0], plen[0], 1, &passed) || passed > 3 ||
+  int64_t passed, sends, checks, expires, failures, fell_back;
+  if (k != 9 || !parse_num(part[0], plen[0], 1, &passed) || passed > 3 ||
       !parse_num(part[1], plen[1], 3, &sends) ||
       !parse_num(part[2], plen[2], 3, &checks) ||
       !parse_num(part[3], plen[3], 15, &expires) || plen[4] > OTP_DIGEST_HEX ||
-      plen[5] > OTP_SEALED_HEX || plen[6] > 2)
+      plen[5] > OTP_SEALED_HEX || plen[6] > 2 ||
+      !parse_num(part[7], plen[7], 3, &failures) ||
+      !parse_num(part[8], plen[8], 1, &fell_back) || fell_back > 1)
     return false;
   s->passed = (unsigned)passed;
   s->sends = (int)sends;
   s->checks = (int)checks;
   s->expires_ms = expires;
+  s->send_failures = (int)failures;
+  s->fell_back = fell_back == 1;
   memcpy(s->digest, part[4], plen[4]);
   memcpy(s->phone, part[5], plen[5]);
   memcpy(s->phone_last2, part[6], plen[6]);

@@ -32,7 +32,8 @@
  * all in hex. */
 #define OTP_SEALED_HEX 48
 #define OTP_LIMIT_HASH_HEX 32 /* the phone's key in the per-phone limit */
-/* The state field: "passed,sends,checks,expiresMs,digest,sealed,last2". */
+/* The state field: "passed,sends,checks,expiresMs,digest,sealed,last2,
+ * sendFailures,fellBack". */
 #define OTP_STATE_MAX 200
 /* Random bytes otp_code_make() is given: enough that running out (fewer
  * than `length` of them below 250) has odds under 10^-50. */
@@ -70,6 +71,8 @@ typedef struct {
   char digest[OTP_DIGEST_HEX + 1]; /* the live code's; "" none */
   char phone[OTP_SEALED_HEX + 1];  /* the phone on file, sealed; "" none */
   char phone_last2[3];             /* for the prompt; "" none */
+  int send_failures; /* sends the SMS operation failed (reports) */
+  bool fell_back;    /* no code could be had: the answer or an agent */
 } otp_session;
 
 /* What a submitted code is, against the session's live one. */

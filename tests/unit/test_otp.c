@@ -98,7 +98,12 @@ static void test_phone_seal_round_trip_and_tamper(void **state) {
 
 static void test_state_field_round_trip_and_refusals(void **state) {
   (void)state;
-  otp_session s = {.passed = 3, .sends = 2, .checks = 1, .expires_ms = 17};
+  otp_session s = {.passed = 3,
+                   .sends = 2,
+                   .checks = 1,
+                   .expires_ms = 17,
+                   .send_failures = 1,
+                   .fell_back = true};
   otp_code_digest(key, KEYLEN, "c", 1, "1234", s.digest);
   otp_phone_seal(key, KEYLEN, "c", "+34912345678", s.phone, s.phone_last2);
   char text[OTP_STATE_MAX + 1];
@@ -110,9 +115,9 @@ static void test_state_field_round_trip_and_refusals(void **state) {
   assert_true(otp_state_format(&empty, text, sizeof text));
   assert_string_equal(text, "");
   static const char *const bad[] = {
-      "4,0,0,0,,,",   "1,0,0,0,,",     "1,0,0,0,,,,",
-      "1,-1,0,0,,,",  "1,0,0,0,XYZ,,", "1,0,0,0,,,123",
-      "1,0,0,0,,,1a", "1,0000,0,0,,,", "a,0,0,0,,,"};
+      "1,0,0,0,,,",    "1,0,0,0,,,,0,2", "1,0,0,0,,,,1000,0", "4,0,0,0,,,",
+      "1,0,0,0,,",     "1,0,0,0,,,,",    "1,-1,0,0,,,",       "1,0,0,0,XYZ,,",
+      "1,0,0,0,,,123", "1,0,0,0,,,1a",   "1,0000,0,0,,,",     "a,0,0,0,,,"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_false(otp_state_parse(bad[i], strlen(bad[i]), &back));
 }
@@ -330,6 +335,9 @@ static void test_sent_and_fallbacks(void **state) {
     assert_int_equal(st.session.state, rows[i].state);
     assert_int_equal(st.session.last_result, rows[i].result);
     assert_false(st.session.verified);
+    assert_true(st.session.otp.fell_back);
+    assert_int_equal(st.session.otp.send_failures,
+                     rows[i].status == FLOW_OTP_SEND_FAILED ? 1 : 0);
   }
 }
 
