@@ -106,7 +106,11 @@ static void store_config_from(const config *cfg, store_config *sc) {
   long crm_ms = cfg->crm_timeout_ms + cfg->crm_connect_timeout_ms;
   if (cfg->crm.budget_ms > crm_ms)
     crm_ms = cfg->crm.budget_ms;
+  /* A commit may wait for Redis until the end of the step's budget. */
+  if (config_step_budget_ms(cfg) > crm_ms)
+    crm_ms = config_step_budget_ms(cfg);
   sc->lock_ms = (int)crm_ms + LOCK_MARGIN_MS;
+  sc->wait_ms = (int)config_step_budget_ms(cfg);
   sc->connect_timeout_ms = cfg->redis_connect_timeout_ms;
   sc->command_timeout_ms = cfg->redis_command_timeout_ms;
   sc->lockout_max_failures = cfg->lockout_max_failures;

@@ -22,6 +22,8 @@
 
 static const config *cfg;
 static atomic_bool draining;
+/* A step's budget and its reserve's part (config_step_budget_ms). */
+static long budget_ms, reserve_ms;
 
 /* Repeats of one CRM failure reason are rate-limited in the log. */
 static pthread_mutex_t crm_log_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -29,6 +31,8 @@ static ratelimit crm_log_limit[CRM_FAIL_INTERNAL + 1];
 
 void api_init(const config *c) {
   cfg = c;
+  budget_ms = config_step_budget_ms(c);
+  reserve_ms = config_step_reserve_ms(c);
 }
 
 void api_set_draining(bool d) {
@@ -281,8 +285,9 @@ static void commit_recorded(api_step *step, flow_lockout_effect lockout,
                       s->state == FLOW_STATE_COMPLETED &&
                           step->state_before != FLOW_STATE_COMPLETED,
                       &rec);
-  store_commit_async(s, step->token, lockout, check_lockout, &rec, &step->store,
-                     on_committed, step);
+  store_commit_async(s, step->token, lockout, check_lockout, &rec,
+                     step->started_ms + budget_ms, &step->store, on_committed,
+                     step);
 }
 
 /* Write the step's result (step->finished) and answer with it. */
@@ -525,7 +530,8 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
     return API_RESPOND;
   store_new_token(step->token, sizeof step->token);
   store_create_async(step->conversation_id, step->token,
-                     req->linked_conversation_id, &step->store, on_created,
+                     req->linked_conversation_id,
+                     step->started_ms + reserve_ms, &step->store, on_created,
                      step);
   return API_PENDING;
 }
@@ -612,7 +618,8 @@ static void on_reserved(void *ctx, store_result *out) {
     return;
   }
   store_handoff_take_async(digest, step->session.service_line,
-                           step->session.ani_digest, &step->store,
+                           step->session.ani_digest,
+                           step->started_ms + reserve_ms, &step->store,
                            on_handoff_taken, step);
   explicit_bzero(digest, sizeof digest);
 }
@@ -638,7 +645,8 @@ static api_status handle_session_step(const route_match *route,
   store_new_token(step->token, sizeof step->token);
   store_begin_async(step->conversation_id, step->token,
                     flow_event_allowed_states(kind), flow_event_counter(kind),
-                    &step->store, on_reserved, step);
+                    step->started_ms + reserve_ms, &step->store, on_reserved,
+                    step);
   return API_PENDING;
 }
 
@@ -681,10 +689,12 @@ static api_status handle_simple(const route_match *route, api_step *step,
                                 api_response *resp) {
   switch (route->id) {
   case ROUTE_SESSION_GET:
-    store_get_async(route->conversation_id, &step->store, on_got, step);
+    store_get_async(route->conversation_id, step->started_ms + budget_ms,
+                    &step->store, on_got, step);
     return API_PENDING;
   case ROUTE_SESSION_DELETE:
-    store_delete_async(route->conversation_id, &step->store, on_deleted, step);
+    store_delete_async(route->conversation_id, step->started_ms + budget_ms,
+                       &step->store, on_deleted, step);
     return API_PENDING;
   default:
     break;
@@ -781,6 +791,7 @@ api_status api_handle(const route_match *route, const char *body,
   step->resp = resp;
   step->done = done;
   step->done_ctx = ctx;
+  step->started_ms = loop_now_ms();
   api_status st = dispatch(route, body, body_len, step, resp);
   if (st == API_RESPOND && step->has_req) {
     request_free(&step->req);

@@ -59,7 +59,8 @@ typedef void (*api_done_fn)(void *ctx);
 typedef struct {
   char conversation_id[FLOW_CONVERSATION_ID_MAX + 1];
   char token[STORE_TOKEN_MAX + 1];
-  bool lock_held; /* we hold the session's lock in Redis */
+  int64_t started_ms; /* loop_now_ms() at arrival: the budget's start */
+  bool lock_held;     /* we hold the session's lock in Redis */
   bool is_start;
   flow_state state_before;
   const config_service_line *line;

@@ -87,6 +87,15 @@ const store_config *store_cfg(void) {
   return &cfg;
 }
 
+int store_wait_ms(void) {
+  int ms = cfg.connect_timeout_ms;
+  if (cfg.wait_ms > ms)
+    ms = cfg.wait_ms;
+  if (cfg.sentinel_count > 0 && cfg.failover_wait_ms > ms)
+    ms = cfg.failover_wait_ms;
+  return ms;
+}
+
 const store_texts *store_cfg_texts(void) {
   return &texts;
 }

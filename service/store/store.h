@@ -83,6 +83,12 @@ typedef struct {
    * script that was sent and whose reply was lost is never run again (it
    * may have run): that step fails as unavailable. */
   int failover_wait_ms;
+  /* How long an operation may wait for Redis to come back (a restart, a
+   * crash and restart, a failover), resending what it had sent (see
+   * "Idempotency" below): the step's budget. An outage older than this
+   * fails operations at once. 0: connect_timeout_ms (or with Sentinel
+   * failover_wait_ms, when longer); store_wait_ms() never gives less. */
+  int wait_ms;
   /* Reporting (see report.h): the event stream is trimmed to about
    * report_stream_max_len entries and report_stream_max_age_seconds; the
    * hour counters expire report_counter_ttl_seconds after their last

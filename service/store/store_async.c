@@ -15,11 +15,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
-                 void *ctx) {
+sa_op *sa_op_new(const store_call *c, int64_t give_up, store_result *out,
+                 store_done_fn done, void *ctx) {
   const char *ping[] = {store_cfg()->sentinel_count > 0 ? "ROLE" : "PING"};
-  const char *const *src = c ? c->argv : ping;
-  int n = c ? c->argc : 1, prefix = c ? SA_SCRIPT_PREFIX : 0;
+  const char *src[STORE_CALL_ARGV_MAX + 1];
+  char idem[STORE_KEY_MAX] = "", token[STORE_TOKEN_MAX + 1], err[STORE_ERR_MAX];
+  int n = 1, prefix = 0, nkeys = 0;
+  if (!c) {
+    src[0] = ping[0];
+  } else {
+    prefix = SA_SCRIPT_PREFIX;
+    nkeys = c->nkeys;
+    n = 0;
+    for (int i = 0; i < c->nkeys; i++)
+      src[n++] = c->argv[i];
+    if (store_script_idempotent(c->script)) {
+      store_new_token(token, sizeof token);
+      if (!store_key(idem, sizeof idem, "idem", token, err, sizeof err))
+        return NULL; /* cannot happen: the prefix is under 64 bytes */
+      src[n++] = idem;
+      nkeys++;
+    }
+    for (int i = c->nkeys; i < c->argc; i++)
+      src[n++] = c->argv[i];
+  }
   size_t text = 0;
   for (int i = 0; i < n; i++)
     text += strlen(src[i]) + 1;
@@ -48,10 +67,12 @@ sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
     op->script = c->script;
     op->read = c->read;
     op->want_link = c->want_link;
-    op->nkeys = c->nkeys;
+    op->nkeys = nkeys;
     op->argv[2] = op->numkeys;
-    op->lens[2] = decimal_format(op->numkeys, c->nkeys);
+    op->lens[2] = decimal_format(op->numkeys, nkeys);
   }
+  op->give_up = give_up > 0 ? give_up
+                            : loop_now_ms() + store_cfg()->connect_timeout_ms;
   op->done = done;
   op->ctx = ctx;
   return op;
@@ -63,9 +84,9 @@ sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
  * memory runs out the callback is called at once with STORE_UNAVAILABLE:
  * the one case it is not deferred.
  */
-static void start(store_status built, const store_call *c, store_result *out,
-                  store_done_fn done, void *ctx) {
-  sa_op *op = sa_op_new(built == STORE_OK ? c : NULL, out, done, ctx);
+static void start(store_status built, const store_call *c, int64_t give_up,
+                  store_result *out, store_done_fn done, void *ctx) {
+  sa_op *op = sa_op_new(built == STORE_OK ? c : NULL, give_up, out, done, ctx);
   if (!op) {
     if (out) {
       out->status = STORE_UNAVAILABLE;
@@ -87,7 +108,7 @@ static void start(store_status built, const store_call *c, store_result *out,
 static void let_go(const sa_op *begin) {
   store_call c;
   store_call_let_go(&c, begin->argv + SA_SCRIPT_PREFIX, begin->nkeys);
-  start(STORE_OK, &c, NULL, NULL, NULL);
+  start(STORE_OK, &c, 0, NULL, NULL, NULL);
 }
 
 void sa_read_reply(sa_op *op, const redisReply *r) {
@@ -119,35 +140,37 @@ void sa_read_reply(sa_op *op, const redisReply *r) {
 }
 
 void store_create_async(const char *conversation_id, const char *token,
-                        const char *linked_id, store_result *out,
-                        store_done_fn done, void *ctx) {
+                        const char *linked_id, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built = store_call_create(&c, conversation_id, token, linked_id,
                                          out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 void store_begin_async(const char *conversation_id, const char *token,
                        unsigned allowed_states, flow_attempt_counter counter,
-                       store_result *out, store_done_fn done, void *ctx) {
+                       int64_t give_up, store_result *out, store_done_fn done,
+                       void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built =
       store_call_begin(&c, conversation_id, token, allowed_states, counter,
                        out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 void store_handoff_take_async(const char *digest, const char *service_line,
-                              const char *number_digest, store_result *out,
-                              store_done_fn done, void *ctx) {
+                              const char *number_digest, int64_t give_up,
+                              store_result *out, store_done_fn done,
+                              void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   out->taken = STORE_HANDOFF_NO_MATCH;
   store_status built = store_call_handoff_take(
       &c, digest, service_line, number_digest, out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 /* Beyond the header: as store_commit(), a session holding a value that
@@ -155,8 +178,8 @@ void store_handoff_take_async(const char *digest, const char *service_line,
  * is let go. */
 void store_commit_async(const flow_session *session, const char *token,
                         flow_lockout_effect lockout, bool check_lockout,
-                        const report_record *rec, store_result *out,
-                        store_done_fn done, void *ctx) {
+                        const report_record *rec, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built =
@@ -164,7 +187,7 @@ void store_commit_async(const flow_session *session, const char *token,
                         out->err, sizeof out->err);
   if (built == STORE_CORRUPT)
     store_release_async(session->conversation_id, token);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 void store_release_async(const char *conversation_id, const char *token) {
@@ -172,28 +195,28 @@ void store_release_async(const char *conversation_id, const char *token) {
   char err[STORE_ERR_MAX];
   if (store_call_release(&c, conversation_id, token, err, sizeof err) ==
       STORE_OK)
-    start(STORE_OK, &c, NULL, NULL, NULL);
+    start(STORE_OK, &c, 0, NULL, NULL, NULL);
 }
 
-void store_get_async(const char *conversation_id, store_result *out,
-                     store_done_fn done, void *ctx) {
+void store_get_async(const char *conversation_id, int64_t give_up,
+                     store_result *out, store_done_fn done, void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built =
       store_call_get(&c, conversation_id, out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
-void store_delete_async(const char *conversation_id, store_result *out,
-                        store_done_fn done, void *ctx) {
+void store_delete_async(const char *conversation_id, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built =
       store_call_delete(&c, conversation_id, out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 void store_ping_async(store_result *out, store_done_fn done, void *ctx) {
   memset(out, 0, sizeof *out);
-  start(STORE_OK, NULL, out, done, ctx);
+  start(STORE_OK, NULL, 0, out, done, ctx);
 }

@@ -38,7 +38,7 @@ typedef struct sa_op {
   store_script_id script;
   store_read_kind read;
   bool want_link;
-  bool resent;    /* sent again once after its connection broke unwritten */
+  int tries;      /* how many times it was sent */
   bool evaled;    /* NOSCRIPT: sent as EVAL */
   bool timed_out; /* the command timeout fired on it */
   int nkeys;
@@ -48,6 +48,7 @@ typedef struct sa_op {
   char numkeys[16];
   uint64_t end;     /* byte offset on its connection where it ends */
   int64_t deadline; /* loop_now_ms() of its command timeout */
+  int64_t give_up;  /* loop_now_ms() after which it waits no more */
   store_result *out;
   store_done_fn done; /* NULL: nobody waits (release) */
   void *ctx;
@@ -55,9 +56,13 @@ typedef struct sa_op {
 
 /* A new op for call c (NULL: a plain PING/ROLE), or NULL when out of
  * memory. With out NULL the op gets a result of its own (nobody reads
- * it). */
-sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
-                 void *ctx);
+ * it). A script that writes (store_script_idempotent) gets its
+ * idempotency key, a fresh token, as its last KEY: every copy of the op
+ * sends the same. `give_up` is the loop time after which it no longer
+ * waits for a connection or is sent again (0: connectTimeoutMs from
+ * now). */
+sa_op *sa_op_new(const store_call *c, int64_t give_up, store_result *out,
+                 store_done_fn done, void *ctx);
 
 /* Send op, queue it, or fail it from the loop (see above). */
 void sa_issue(sa_op *op);

@@ -33,6 +33,10 @@ typedef struct {
   char caller_prefix[STORE_KEY_MAX];  /* "<prefix>limit:caller:" */
 } store_texts;
 
+/* The wait budget (store_config.wait_ms): the most of connect_timeout_ms,
+ * wait_ms and, with Sentinel, failover_wait_ms. */
+int store_wait_ms(void);
+
 /* The texts written by store_init(). */
 const store_texts *store_cfg_texts(void);
 

@@ -5,6 +5,31 @@
  */
 #include "store_script.h"
 
+/* Idempotency (applied once, answered as before): the scripts that write
+ * are wrapped in IDEM_OPEN ... IDEM_CLOSE, their text otherwise untouched.
+ * Their last KEY is the op's idempotency key ("<prefix>idem:<token>", a
+ * fresh random token per operation, kept across resends: store_conn and
+ * store_async_conn append it). A token already answered gets that answer
+ * back and nothing runs again; otherwise the script runs as written and
+ * its reply is kept under the key (MessagePack) for STORE_IDEM_TTL_SECONDS.
+ * So a command whose reply was lost can be sent again on a new connection:
+ * whichever copy runs first applies it, the other reads its answer. A
+ * script that raises an error keeps nothing (as before, it may have
+ * written before the error). The key is the last one, after those the
+ * script reads by index, so the scripts' own KEYS and ARGV are as
+ * documented beside each. */
+#define IDEM_OPEN                                                              \
+  "local idk = KEYS[#KEYS]\n"                                                  \
+  "local seen = redis.call('GET', idk)\n"                                      \
+  "if seen then return cmsgpack.unpack(seen) end\n"                            \
+  "local function step()\n"
+#define IDEM_CLOSE                                                             \
+  "\nend\n"                                                                    \
+  "local r = step()\n"                                                         \
+  "redis.call('SET', idk, cmsgpack.pack(r), 'EX', "                            \
+  STORE_IDEM_TTL_TEXT ")\n"                                                    \
+  "return r\n"
+
 /* Lua shared by the scripts that read a session (prepended to their
  * text): head(v) reads the packed value's header (see store_codec.h):
  * state, the position of identifyAttempts, both attempt counters, the
@@ -39,7 +64,7 @@
  * out now: {'ok', linked value or {}, locked}. A linked value whose header
  * cannot be read is no link ({}). A lockout counter that is not a number
  * counts as locked (the safe reading). */
-static const char script_create[] = SCRIPT_HEAD
+static const char script_create[] = IDEM_OPEN SCRIPT_HEAD
     "local v = redis.pcall('GET', KEYS[1])\n"
     "if type(v) == 'table' then\n"
     "  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {'corrupt'} "
@@ -74,7 +99,8 @@ static const char script_create[] = SCRIPT_HEAD
     "    locked = 1\n"
     "  end\n"
     "end\n"
-    "return {'ok', l, locked}\n";
+    "return {'ok', l, locked}\n"
+    IDEM_CLOSE;
 
 /* KEYS: session, lock. ARGV: 1 token, 2 lock_ms, 3 counter field or '',
  * 4 lockout key prefix, 5 lockout max, 6 failure memory (seconds the
@@ -112,7 +138,7 @@ static const char script_create[] = SCRIPT_HEAD
  * attempt is counted by rewriting the packed value with the counter one
  * up (SET KEEPTTL). A global or caller counter that is not an integer
  * counts as 0 (pcall). */
-static const char script_begin[] = SCRIPT_HEAD
+static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "local v = redis.pcall('GET', KEYS[1])\n"
     "local hash = type(v) == 'table'\n"
     "if hash and redis.call('TYPE', KEYS[1]).ok ~= 'hash' then\n"
@@ -202,7 +228,8 @@ static const char script_begin[] = SCRIPT_HEAD
     "  if n >= max then mark = ':R' end\n"
     "  redis.call('SET', KEYS[2], ARGV[1] .. mark, 'XX', 'KEEPTTL')\n"
     "end\n"
-    "return {'ok', whole(), locked, limit}\n";
+    "return {'ok', whole(), locked, limit}\n"
+    IDEM_CLOSE;
 
 /* KEYS: 1 session, 2 lock, 3 lockout counter, 4 report hour hash, 5 report
  * stream, 6 report dropped counter, 7 the customer's lockout count, 8 the
@@ -232,7 +259,7 @@ static const char script_begin[] = SCRIPT_HEAD
  * element is the count ('0' otherwise). A success clears both. A reservation
  * not kept as a failure gives the caller counter back too; a kept failure
  * is counted on the global counter (a fixed minute from its first). */
-static const char script_commit[] =
+static const char script_commit[] = IDEM_OPEN
     "local held, tok = redis.call('GET', KEYS[2]), ARGV[1]\n"
     "if held ~= tok and held ~= tok .. ':r' and held ~= tok .. ':R' then\n"
     "  return {'lock_lost'}\n"
@@ -321,7 +348,8 @@ static const char script_commit[] =
     "  redis.pcall('INCR', KEYS[6])\n"
     "  return {'ok', '1', started}\n"
     "end\n"
-    "return {'ok', '0', started}\n";
+    "return {'ok', '0', started}\n"
+    IDEM_CLOSE;
 
 /* KEYS: lock. ARGV: token. */
 static const char script_release[] =
@@ -348,21 +376,23 @@ static const char script_get[] =
 /* KEYS: session, lock, tombstone. ARGV: session ttl. A deleted session
  * leaves a tombstone holding no customer data ("1") for the session TTL,
  * so the conversation cannot start again with fresh attempts. */
-static const char script_delete[] =
+static const char script_delete[] = IDEM_OPEN
     "local n = redis.call('DEL', KEYS[1])\n"
     "redis.call('DEL', KEYS[2])\n"
     "if n == 0 then return {'not_found'} end\n"
     "redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])\n"
-    "return {'ok'}\n";
+    "return {'ok'}\n"
+    IDEM_CLOSE;
 
 /* KEYS: handoff. ARGV: ttl seconds, then field, value, ... A digest that
  * is already live (two codes colliding) is left alone: 'exists', and the
  * caller draws another code. */
-static const char script_handoff_put[] =
+static const char script_handoff_put[] = IDEM_OPEN
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
-    "return {'ok'}\n";
+    "return {'ok'}\n"
+    IDEM_CLOSE;
 
 /* KEYS: handoff, failed-redemption counter. ARGV: max failures, window
  * seconds, the session's service line, the session's number digest.
@@ -375,7 +405,7 @@ static const char script_handoff_put[] =
  * reached the limit). A handoff that exists but does not fit is left for
  * its rightful caller. A counter that is not a number counts as the limit
  * (the safe reading). */
-static const char script_handoff_take[] =
+static const char script_handoff_take[] = IDEM_OPEN
     "local n = redis.pcall('GET', KEYS[2])\n"
     "if type(n) == 'table' or (n and not string.match(n, '^%d+$')) then\n"
     "  return {'limited'}\n"
@@ -396,7 +426,8 @@ static const char script_handoff_take[] =
     "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
     "end\n"
     "if c == tonumber(ARGV[1]) then return {'tripped'} end\n"
-    "return {'no_match'}\n";
+    "return {'no_match'}\n"
+    IDEM_CLOSE;
 
 static const char *const scripts[STORE_SCRIPT_COUNT] = {
     [STORE_SCRIPT_CREATE] = script_create,
@@ -410,4 +441,8 @@ static const char *const scripts[STORE_SCRIPT_COUNT] = {
 
 const char *store_script_source(store_script_id id) {
   return scripts[id];
+}
+
+bool store_script_idempotent(store_script_id id) {
+  return id != STORE_SCRIPT_RELEASE && id != STORE_SCRIPT_GET;
 }

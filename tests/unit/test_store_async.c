@@ -300,8 +300,13 @@ static void run_sync(const req *r, store_result *out) {
   }
 }
 
+/* How long an operation issued by issue() may wait for Redis (its
+ * give_up time, from when it is issued); 0: the default. */
+static int64_t wait_budget_ms;
+
 /* Issue r on the loop thread into s (s->res is the operation's out). */
 static void issue(const req *r, slot *s) {
+  int64_t g = wait_budget_ms > 0 ? loop_now_ms() + wait_budget_ms : 0;
   flow_session sess;
   report_record rec;
   req_session(r, &sess);
@@ -309,27 +314,28 @@ static void issue(const req *r, slot *s) {
   store_result *o = &s->res;
   switch (r->kind) {
   case R_CREATE:
-    store_create_async(r->id, r->token, r->linked, o, slot_done, s);
+    store_create_async(r->id, r->token, r->linked, g, o, slot_done, s);
     break;
   case R_BEGIN:
-    store_begin_async(r->id, r->token, r->states, r->counter, o, slot_done, s);
+    store_begin_async(r->id, r->token, r->states, r->counter, g, o, slot_done,
+                      s);
     break;
   case R_COMMIT:
     store_commit_async(&sess, r->token, r->lockout, r->check,
-                       r->report ? &rec : NULL, o, slot_done, s);
+                       r->report ? &rec : NULL, g, o, slot_done, s);
     break;
   case R_RELEASE:
     store_release_async(r->id, r->token);
     store_ping_async(o, slot_done, s); /* answered after the release */
     break;
   case R_GET:
-    store_get_async(r->id, o, slot_done, s);
+    store_get_async(r->id, g, o, slot_done, s);
     break;
   case R_DELETE:
-    store_delete_async(r->id, o, slot_done, s);
+    store_delete_async(r->id, g, o, slot_done, s);
     break;
   case R_TAKE:
-    store_handoff_take_async(r->id, r->line, r->linked, o, slot_done, s);
+    store_handoff_take_async(r->id, r->line, r->linked, g, o, slot_done, s);
     break;
   case R_PING:
   case R_RAW:
