@@ -244,7 +244,7 @@ static void on_wait_over(void *arg) {
   s->waiting = keep;
   arm_wait_timer();
   char msg[STORE_ERR_MAX];
-  snprintf(msg, sizeof msg, "redis unavailable for the step's budget: %.150s",
+  snprintf(msg, sizeof msg, "redis unavailable: %.180s",
            s->why[0] ? s->why : "no connection");
   while ((op = list_pop(&over)))
     fail_now(op, msg);
