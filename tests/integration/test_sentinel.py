@@ -17,6 +17,7 @@ import time
 import unittest
 
 import harness as h
+import redis_faults as rf
 from harness import ANA, assert_ok, new_id
 
 MASTER_NAME = "authflow-test"
@@ -25,7 +26,7 @@ MASTER_NAME = "authflow-test"
 SENTINEL_CONF = """port %%(port)d
 bind 127.0.0.1
 sentinel monitor %(name)s 127.0.0.1 %(master)d 2
-sentinel down-after-milliseconds %(name)s 1000
+sentinel down-after-milliseconds %(name)s %(down_after)d
 sentinel failover-timeout %(name)s 10000
 sentinel parallel-syncs %(name)s 1
 """
@@ -46,6 +47,7 @@ class SentinelFailover(h.StackTestCase):
 
     PER_TEST = True
     CRM_TIMEOUT_MS = 5000
+    DOWN_AFTER_MS = 1000  # sentinel down-after-milliseconds
 
     @classmethod
     def start_redis(cls, stack):
@@ -53,7 +55,8 @@ class SentinelFailover(h.StackTestCase):
         stack.replica = stack.start(h.Redis(args=["--replicaof", h.LOOPBACK,
                                                   str(stack.master.port)]))
         h.wait_until(lambda: _replica_in_sync(stack.replica), 15, what="replica in sync")
-        conf = SENTINEL_CONF % {"name": MASTER_NAME, "master": stack.master.port}
+        conf = SENTINEL_CONF % {"name": MASTER_NAME, "master": stack.master.port,
+                                "down_after": cls.DOWN_AFTER_MS}
         stack.sentinels = [stack.start(h.Redis(sentinel_conf=conf)) for _ in range(3)]
         h.wait_until(lambda: _sentinels_see_replica(stack.sentinels), 15,
                      what="sentinels know the replica")
@@ -148,6 +151,50 @@ class SentinelFailover(h.StackTestCase):
         # not a leftover connection's.
         ready = [self.svc.request("GET", "/readyz", key=None)[0] for _ in range(40)]
         self.assertEqual(ready, [200] * 40)
+
+
+class FailoverUnderLoad(SentinelFailover):
+    """The same master, replica and sentinels; authflow at its defaults
+    (no failoverWaitMs of its own) under paced complete calls while the
+    master is killed: zero failed steps, nothing applied twice. The
+    sentinels call the master down after 500 ms; the failover (kill to
+    promotion, the sentinels' election included) takes about 2.5 s here,
+    and a step's reserve waits 3 s at the defaults (config_step_reserve_ms:
+    the default CRM timeout, so the default CRM budget)."""
+
+    DOWN_AFTER_MS = 500
+    CRM_TIMEOUT_MS = 3000
+
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = rf.fault_config(super().make_config(stack, **overrides))
+        del cfg["redis"]["failoverWaitMs"]
+        return cfg
+
+    def test_call_completes_on_promoted_replica(self):
+        pass  # the parent's, run there
+
+    def test_failover_under_load(self):
+        """kill -9 of the master mid-load: the steps in flight are sent
+        again on the promoted replica, those arriving meanwhile wait for
+        it within their budget."""
+        killed = {}
+
+        def kill_master():
+            self.master.kill()
+            killed["at"] = time.monotonic()
+
+            def watch():
+                while self._master_port_per_sentinel() != self.replica.port:
+                    time.sleep(0.02)
+                killed["promoted_after"] = time.monotonic() - killed["at"]
+            threading.Thread(target=watch, daemon=True).start()
+        tally = rf.paced_calls(self.svc, rate=15, seconds=6, during=kill_master, at=1.5)
+        self.assertEqual(self._master_port_per_sentinel(), self.replica.port)
+        self.assertGreater(tally.steps, 300)
+        h.wait_until(lambda: "promoted_after" in killed, 10, what="promotion seen")
+        self.assertLess(killed["promoted_after"], 2.9)
+        rf.check_applied_once(self, self.replica, tally)
 
 
 if __name__ == "__main__":
