@@ -47,73 +47,9 @@
 #include <stddef.h>
 
 #include "flow.h"
-#include "report.h"
-#include "sentinel.h"
-
-#define STORE_TOKEN_MAX 40
-#define STORE_ERR_MAX 200
-
-typedef struct {
-  char host[256];
-  int port;
-  char password[256]; /* "" for none */
-  int db;
-  char key_prefix[64];
-  int session_ttl_seconds;
-  int lock_ms; /* must exceed the longest step (CRM budget + margin) */
-  int connect_timeout_ms;
-  int command_timeout_ms;
-  int lockout_max_failures;
-  int lockout_window_seconds;           /* the first lockout's length */
-  int lockout_failure_memory_seconds;   /* failures count this long */
-  int lockout_max_lock_seconds;         /* escalation cap */
-  int lockout_escalation_reset_seconds; /* lockout count kept this long */
-  int global_max_failures_per_minute;   /* 0 = off */
-  int caller_max_failures;              /* 0 = off */
-  int caller_window_seconds;
-  /* Redis Sentinel: when sentinel_count > 0, host/port above are ignored
-   * and the master of `master_name` is asked of the sentinels at every
-   * (re)connect; the node reached must report ROLE master. */
-  sentinel_addr sentinels[SENTINEL_MAX];
-  size_t sentinel_count;
-  char master_name[128];
-  /* With sentinels: how long an operation that found no usable master
-   * keeps re-asking the sentinels and retrying, so a step in flight during
-   * a failover completes on the promoted replica instead of failing. A
-   * script that was sent and whose reply was lost is never run again (it
-   * may have run): that step fails as unavailable. */
-  int failover_wait_ms;
-  /* How long an operation may wait for Redis to come back (a restart, a
-   * crash and restart, a failover), resending what it had sent (see
-   * "Idempotency" below): the step's budget. An outage older than this
-   * fails operations at once. 0: connect_timeout_ms (or with Sentinel
-   * failover_wait_ms, when longer); store_wait_ms() never gives less. */
-  int wait_ms;
-  /* Reporting (see report.h): the event stream is trimmed to about
-   * report_stream_max_len entries and report_stream_max_age_seconds; the
-   * hour counters expire report_counter_ttl_seconds after their last
-   * update. */
-  long report_stream_max_len;
-  long report_stream_max_age_seconds;
-  long report_counter_ttl_seconds;
-  /* Handoff guess limit: at most handoff_max_failures failed redemptions
-   * across all sessions per window of handoff_failure_window_seconds. */
-  int handoff_max_failures;
-  int handoff_failure_window_seconds;
-} store_config;
-
-typedef enum {
-  STORE_OK = 0,
-  STORE_EXISTS,          /* store_create: session already there */
-  STORE_NOT_FOUND,       /* no such session */
-  STORE_BUSY,            /* another step holds the lock */
-  STORE_WRONG_STATE,     /* state not in the allowed mask; *out filled */
-  STORE_LOCK_LOST,       /* commit/release: our lock expired or was taken */
-  STORE_CUSTOMER_LOCKED, /* commit with check_lockout: nothing written */
-  STORE_UNAVAILABLE,     /* Redis down, timed out, or answered an error */
-  STORE_CORRUPT,         /* the stored session could not be decoded */
-  STORE_DELETED,         /* store_create: deleted within the session TTL */
-} store_status;
+#include "store_handoff.h"
+#include "store_report.h"
+#include "store_types.h"
 
 /* Copy the configuration (call once, before any other thread uses the
  * store). */
@@ -124,13 +60,6 @@ void store_thread_cleanup(void);
 
 /* Fill `token` (STORE_TOKEN_MAX+1 bytes) with a fresh random lock token. */
 void store_new_token(char *token, size_t token_len);
-
-/* Which failed-verification limit held a verify step (store_begin). */
-typedef enum {
-  STORE_LIMIT_NONE = 0,
-  STORE_LIMIT_GLOBAL, /* all customers, per minute */
-  STORE_LIMIT_CALLER, /* one caller number */
-} store_limit;
 
 /*
  * Begin a START step. If the session exists: STORE_EXISTS with *existing
@@ -151,37 +80,6 @@ store_status store_create(const char *conversation_id, const char *token,
 store_status store_create_linked(const char *conversation_id, const char *token,
                                  const char *linked_id, flow_session *existing,
                                  flow_link *link, char *err, size_t err_len);
-
-/*
- * Store a handoff under `digest` (hex HMAC of its code) for ttl_seconds:
- * h's customer, name, verified flag, channel and created_ms, plus the
- * service line and number digest it is bound to ("" or NULL: any).
- * STORE_EXISTS when that digest is already live (draw another code).
- */
-store_status store_handoff_put(const char *digest, const flow_handoff *h,
-                               const char *service_line,
-                               const char *number_digest, int ttl_seconds,
-                               char *err, size_t err_len);
-
-typedef enum {
-  STORE_HANDOFF_REDEEMED = 0, /* *out filled; the handoff is gone */
-  STORE_HANDOFF_NO_MATCH,     /* a failed redemption, counted */
-  STORE_HANDOFF_TRIPPED,      /* the same, and it reached the guess limit */
-  STORE_HANDOFF_LIMITED,      /* at the limit: not looked at, not counted */
-} store_handoff_result;
-
-/*
- * Redeem the handoff under `digest` for a session on `service_line` whose
- * number digest is `number_digest` ("" or NULL: no usable ANI), in one
- * script: the guess limit first, then the handoff is read and deleted if
- * its line and number fit. Exactly one of any number of racing calls for
- * one handoff gets STORE_HANDOFF_REDEEMED. STORE_OK with *result, or
- * STORE_UNAVAILABLE.
- */
-store_status store_handoff_take(const char *digest, const char *service_line,
-                                const char *number_digest, flow_handoff *out,
-                                store_handoff_result *result, char *err,
-                                size_t err_len);
 
 /*
  * Begin an IDENTIFIER/SECURITY/OPT_OUT step: take the lock, check the state
@@ -231,38 +129,6 @@ store_status store_commit_report(const flow_session *session, const char *token,
                                  bool *dropped, int *lockout_level, char *err,
                                  size_t err_len);
 
-/* Called for every integer field of an hour hash; hour_index indexes the
- * `hours` array passed to store_report_hours(). */
-typedef void (*store_hour_field_fn)(void *user, size_t hour_index,
-                                    const char *field, long long value);
-
-/*
- * Read the hour counter hashes named by hours[0..n) ("yyyymmddhh"),
- * pipelined; a missing hash has no fields. Fields whose value is not an
- * integer are skipped.
- */
-store_status store_report_hours(const char (*hours)[REPORT_HOUR_LEN + 1],
-                                size_t n, store_hour_field_fn on_field,
-                                void *user, char *err, size_t err_len);
-
-/* One stream entry: `id` and its field names and values (n of each). */
-typedef void (*store_event_fn)(void *user, const char *id, size_t n,
-                               const char *const *names,
-                               const char *const *values);
-
-/*
- * XREVRANGE over the event stream from `end` down to `start` (stream IDs or
- * "+", "-", "(" for exclusive), at most `count` entries, newest first.
- * *returned gets how many entries were read.
- */
-store_status store_report_events(const char *end, const char *start,
-                                 size_t count, store_event_fn on_event,
-                                 void *user, size_t *returned, char *err,
-                                 size_t err_len);
-
-/* The "<prefix>report:dropped" counter (0 when absent). */
-store_status store_report_dropped(long long *out, char *err, size_t err_len);
-
 /* Release the lock without writing (error paths). */
 store_status store_release(const char *conversation_id, const char *token,
                            char *err, size_t err_len);
@@ -284,8 +150,5 @@ store_status store_delete(const char *conversation_id, char *err,
  * a failover does not make a healthy store look down. STORE_OK or
  * STORE_UNAVAILABLE (err filled). */
 store_status store_ping(char *err, size_t err_len);
-
-/* Static name of a status, for logs. */
-const char *store_status_name(store_status s);
 
 #endif

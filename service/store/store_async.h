@@ -56,26 +56,7 @@
 #include "flow.h"
 #include "loop.h"
 #include "report.h"
-#include "store.h"
-
-/* What an operation found. Which fields are filled depends on it (see
- * each operation). */
-typedef struct {
-  store_status status;
-  char err[STORE_ERR_MAX];
-  /* create: the existing session (STORE_EXISTS); begin: the session after
-   * the increment (STORE_OK, STORE_WRONG_STATE); get: the session. */
-  flow_session session;
-  flow_link link;             /* create with a linked_id, STORE_OK */
-  bool customer_locked;       /* begin, STORE_OK */
-  store_limit limit;          /* begin, STORE_OK */
-  bool dropped;               /* commit: a report record was dropped */
-  int lockout_level;          /* commit: lockout count a failure started */
-  store_handoff_result taken; /* handoff take, STORE_OK */
-  flow_handoff handoff;       /* handoff take, STORE_HANDOFF_REDEEMED */
-} store_result;
-
-typedef void (*store_done_fn)(void *ctx, store_result *out);
+#include "store_types.h"
 
 /* Makes the calling loop thread's connection (store_init first). False
  * with err filled only when out of memory: an unreachable Redis is not an
@@ -104,8 +85,7 @@ void store_begin_async(const char *conversation_id, const char *token,
 /* store_handoff_take(): taken, handoff. */
 void store_handoff_take_async(const char *digest, const char *service_line,
                               const char *number_digest, int64_t give_up,
-                              store_result *out, store_done_fn done,
-                              void *ctx);
+                              store_result *out, store_done_fn done, void *ctx);
 
 /* store_commit_report() (rec may be NULL): dropped, lockout_level. */
 void store_commit_async(const flow_session *session, const char *token,

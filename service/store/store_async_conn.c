@@ -22,8 +22,8 @@
  */
 #include "store_async_conn.h"
 
-#include "store_conn.h"
 #include "store_internal.h"
+#include "store_reply.h"
 
 #include <hiredis/async.h>
 #include <pthread.h>
@@ -41,10 +41,6 @@
 typedef enum { PHASE_CONNECTING = 0, PHASE_READY, PHASE_DOWN } sa_phase;
 
 typedef struct {
-  sa_op *head, *tail;
-} op_list;
-
-typedef struct {
   loop *l;
   unsigned long id; /* this attach (a resolver's answer names it) */
   sa_phase phase;
@@ -52,11 +48,11 @@ typedef struct {
   redisAsyncContext *ac; /* NULL: none */
   bool closing;          /* ac is being torn down (or failed) */
   loop_io io;
-  int setup_left;    /* handshake replies still awaited */
+  int setup_left; /* handshake replies still awaited */
   char why[STORE_ERR_MAX];
   loop_timer retry_timer, grace_timer, setup_timer, cmd_timer, defer_timer,
       wait_timer;
-  op_list waiting, inflight, finished;
+  sa_op_list waiting, inflight, finished;
   char sha[STORE_SCRIPT_COUNT][41];
   bool resolving; /* a Sentinel resolver thread is running */
   pthread_t resolver;
@@ -66,46 +62,8 @@ static _Thread_local sa_state *sa;
 static atomic_ulong attach_serial;
 
 /* ---------------------------------------------------------------------
- * Operations and their lists.
+ * Completing operations.
  * ------------------------------------------------------------------- */
-
-static void list_push(op_list *q, sa_op *op) {
-  op->next = NULL;
-  if (q->tail)
-    q->tail->next = op;
-  else
-    q->head = op;
-  q->tail = op;
-}
-
-static sa_op *list_pop(op_list *q) {
-  sa_op *op = q->head;
-  if (op) {
-    q->head = op->next;
-    if (!q->head)
-      q->tail = NULL;
-    op->next = NULL;
-  }
-  return op;
-}
-
-/* Remove op from q (replies come in order: it is nearly always the
- * head). */
-static void list_remove(op_list *q, const sa_op *op) {
-  sa_op *prev = NULL;
-  for (sa_op *o = q->head; o; prev = o, o = o->next) {
-    if (o != op)
-      continue;
-    if (prev)
-      prev->next = o->next;
-    else
-      q->head = o->next;
-    if (q->tail == o)
-      q->tail = prev;
-    o->next = NULL;
-    return;
-  }
-}
 
 void sa_complete(sa_op *op) {
   store_done_fn done = op->done;
@@ -130,7 +88,7 @@ static void fail_now(sa_op *op, const char *msg) {
 static void run_finished(void *arg) {
   sa_state *s = arg;
   sa_op *op;
-  while ((op = list_pop(&s->finished)))
+  while ((op = sa_list_pop(&s->finished)))
     sa_complete(op);
 }
 
@@ -140,8 +98,47 @@ void sa_fail_later(sa_op *op, store_status st, const char *msg) {
     sa_complete(op);
     return;
   }
-  list_push(&sa->finished, op);
+  sa_list_push(&sa->finished, op);
   loop_timer_start(sa->l, &sa->defer_timer, 0, run_finished, sa);
+}
+
+/* Release the lock a begin op took on a record it could not read. */
+static void let_go(const sa_op *begin) {
+  store_call c;
+  store_call_let_go(&c, begin->argv + SA_SCRIPT_PREFIX, begin->nkeys);
+  sa_op *op = sa_op_new(&c, 0, NULL, NULL, NULL);
+  if (op) /* out of memory: the lock expires by itself */
+    sa_issue(op);
+}
+
+/* Read the reply r of an op that was answered with anything but an error
+ * reply into op->out. */
+static void read_reply(sa_op *op, const redisReply *r) {
+  store_result *out = op->out;
+  if (op->kind == SA_OP_PING) {
+    bool sentinel = store_cfg()->sentinel_count > 0;
+    bool ok =
+        sentinel ? store_reply_is_master(r)
+                 : r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    out->status = ok ? STORE_OK : STORE_UNAVAILABLE;
+    if (!ok && sentinel) {
+      snprintf(out->err, sizeof out->err,
+               "redis node is not a master (failover?)");
+      sa_drop(out->err);
+    } else if (!ok) {
+      snprintf(out->err, sizeof out->err, "redis: unexpected PING reply");
+    }
+    return;
+  }
+  if (!store_reply_is_script(r)) {
+    out->status = STORE_UNAVAILABLE;
+    snprintf(out->err, sizeof out->err, "redis: unexpected script reply");
+    return;
+  }
+  bool release = false;
+  store_reply_read(op->read, op->want_link, r, out, &release);
+  if (release)
+    let_go(op);
 }
 
 /* ---------------------------------------------------------------------
@@ -201,7 +198,7 @@ static void send_op(sa_op *op) {
   op->timed_out = false;
   op->deadline = loop_now_ms() + store_cfg()->command_timeout_ms;
   bool first = sa->inflight.head == NULL;
-  list_push(&sa->inflight, op);
+  sa_list_push(&sa->inflight, op);
   if (first)
     arm_cmd_timer();
 }
@@ -225,9 +222,8 @@ static void arm_wait_timer(void) {
 /* Queue op for the next connection; the wait timer fires at its give_up
  * time if that is the earliest (no scan when the timer is due sooner). */
 static void wait_for_connection(sa_op *op) {
-  list_push(&sa->waiting, op);
-  if (!loop_timer_armed(&sa->wait_timer) ||
-      sa->wait_timer.due_ms > op->give_up)
+  sa_list_push(&sa->waiting, op);
+  if (!loop_timer_armed(&sa->wait_timer) || sa->wait_timer.due_ms > op->give_up)
     loop_timer_start(sa->l, &sa->wait_timer, op->give_up - loop_now_ms(),
                      on_wait_over, sa);
 }
@@ -237,16 +233,16 @@ static void wait_for_connection(sa_op *op) {
 static void on_wait_over(void *arg) {
   sa_state *s = arg;
   int64_t now = loop_now_ms();
-  op_list keep = {0}, over = {0};
+  sa_op_list keep = {0}, over = {0};
   sa_op *op;
-  while ((op = list_pop(&s->waiting)))
-    list_push(op->give_up <= now ? &over : &keep, op);
+  while ((op = sa_list_pop(&s->waiting)))
+    sa_list_push(op->give_up <= now ? &over : &keep, op);
   s->waiting = keep;
   arm_wait_timer();
   char msg[STORE_ERR_MAX];
   snprintf(msg, sizeof msg, "redis unavailable: %.180s",
            s->why[0] ? s->why : "no connection");
-  while ((op = list_pop(&over)))
+  while ((op = sa_list_pop(&over)))
     fail_now(op, msg);
 }
 
@@ -363,7 +359,7 @@ static void on_grace_over(void *arg) {
            s->why[0] ? s->why : "no connection");
   sa_op *op;
   loop_timer_stop(s->l, &s->wait_timer);
-  while ((op = list_pop(&s->waiting)))
+  while ((op = sa_list_pop(&s->waiting)))
     fail_now(op, msg);
 }
 
@@ -398,7 +394,7 @@ static void op_error(sa_op *op, const redisReply *r) {
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   sa_op *op = priv;
   (void)ac;
-  list_remove(&sa->inflight, op);
+  sa_list_remove(&sa->inflight, op);
   if (!reply) {
     op_lost(op);
     return;
@@ -410,7 +406,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
     op_error(op, r);
     return;
   }
-  sa_read_reply(op, r);
+  read_reply(op, r);
   sa_complete(op);
 }
 
@@ -431,10 +427,10 @@ static void became_ready(void) {
   loop_timer_stop(sa->l, &sa->wait_timer);
   sa->phase = PHASE_READY;
   sa->why[0] = '\0';
-  op_list waiting = sa->waiting;
-  sa->waiting = (op_list){0};
+  sa_op_list waiting = sa->waiting;
+  sa->waiting = (sa_op_list){0};
   sa_op *op;
-  while ((op = list_pop(&waiting)))
+  while ((op = sa_list_pop(&waiting)))
     send_op(op);
 }
 
@@ -677,7 +673,7 @@ static void on_retry(void *arg) {
     open_context(cfg->host, cfg->port);
 }
 
-bool store_async_attach(loop *l, char *err, size_t err_len) {
+bool sa_attach(loop *l, char *err, size_t err_len) {
   if (sa)
     return true;
   sa_state *s = calloc(1, sizeof *s);
@@ -694,7 +690,7 @@ bool store_async_attach(loop *l, char *err, size_t err_len) {
   return true;
 }
 
-void store_async_detach(void) {
+void sa_detach(void) {
   sa_state *s = sa;
   if (!s)
     return;
@@ -715,7 +711,7 @@ void store_async_detach(void) {
   /* Callbacks may issue more: those fail into `finished` too. */
   while (s->waiting.head || s->finished.head) {
     sa_op *op;
-    while ((op = list_pop(&s->waiting)))
+    while ((op = sa_list_pop(&s->waiting)))
       fail_now(op, "store_async: detached");
     run_finished(s);
   }

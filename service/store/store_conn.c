@@ -5,7 +5,9 @@
  */
 #include "store_conn.h"
 
+#include "entropy.h"
 #include "store_internal.h"
+#include "store_reply.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -23,9 +25,9 @@
 typedef struct {
   redisContext *ctx;
   char sha[STORE_SCRIPT_COUNT][41];
-  int64_t failed_at_ms; /* 0: no recent failure */
+  int64_t failed_at_ms;  /* 0: no recent failure */
   int64_t down_since_ms; /* 0: the last call reached Redis */
-  bool peer_closed;     /* the last failure was the peer closing */
+  bool peer_closed;      /* the last failure was the peer closing */
 } connection;
 
 static _Thread_local connection conn;
@@ -72,7 +74,7 @@ static void drop_connection(void) {
   conn.ctx = NULL;
 }
 
-void store_thread_cleanup(void) {
+void store_conn_thread_cleanup(void) {
   drop_connection();
   conn.failed_at_ms = 0;
 }
@@ -105,12 +107,6 @@ static bool setup_command(redisContext *c, const char *what, redisReply *r,
     snprintf(err, err_len, "redis %s: %s", what, r->str);
   freeReplyObject(r);
   return ok;
-}
-
-bool store_reply_is_master(const redisReply *r) {
-  return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-         r->element[0]->type == REDIS_REPLY_STRING &&
-         strcmp(r->element[0]->str, "master") == 0;
 }
 
 /* The node we reached must be a master: during a failover a sentinel can
@@ -248,18 +244,8 @@ static bool connect_if_needed(char *err, size_t err_len) {
   return true;
 }
 
-bool store_reply_is_script(const redisReply *r) {
-  return r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-         r->element[0]->type == REDIS_REPLY_STRING;
-}
-
 redisContext *store_conn_get(char *err, size_t err_len) {
   return connect_if_needed(err, err_len) ? conn.ctx : NULL;
-}
-
-bool store_reply_fatal(const char *msg) {
-  return strncmp(msg, "READONLY", 8) == 0 || strncmp(msg, "LOADING", 7) == 0 ||
-         strncmp(msg, "MASTERDOWN", 10) == 0;
 }
 
 /*
@@ -376,8 +362,8 @@ static bool retry_after_failure(int attempt, int64_t deadline) {
   if (now >= deadline)
     return false;
   if (attempt > 0 || !conn.peer_closed) {
-    int64_t pause = deadline - now < RETRY_PAUSE_MS ? deadline - now
-                                                     : RETRY_PAUSE_MS;
+    int64_t pause =
+        deadline - now < RETRY_PAUSE_MS ? deadline - now : RETRY_PAUSE_MS;
     struct timespec ts = {.tv_sec = 0, .tv_nsec = pause * 1000000L};
     nanosleep(&ts, NULL);
   }
@@ -407,7 +393,7 @@ redisReply *store_conn_script(store_script_id id, const char *const *keys,
   for (int i = 0; i < nkeys; i++)
     all[i] = keys[i];
   if (store_script_idempotent(id)) {
-    store_new_token(token, sizeof token);
+    entropy_hex(token, sizeof token, 16);
     if (!store_key(idem, sizeof idem, "idem", token, err, err_len))
       return NULL;
     all[nkeys++] = idem;
@@ -415,8 +401,7 @@ redisReply *store_conn_script(store_script_id id, const char *const *keys,
   int64_t deadline = retry_deadline(monotonic_ms());
   for (int attempt = 0;; attempt++) {
     conn.peer_closed = false;
-    redisReply *r =
-        run_script_once(id, all, nkeys, args, nargs, err, err_len);
+    redisReply *r = run_script_once(id, all, nkeys, args, nargs, err, err_len);
     if (r) {
       conn.down_since_ms = 0;
       return r;
@@ -480,7 +465,7 @@ static store_status check_once(bool *replace, char *err, size_t err_len) {
   return STORE_UNAVAILABLE;
 }
 
-store_status store_ping(char *err, size_t err_len) {
+store_status store_conn_ping(char *err, size_t err_len) {
   bool kept = conn.ctx != NULL, replace = false;
   store_status st = check_once(&replace, err, err_len);
   if (st != STORE_OK && kept && replace) {
@@ -490,4 +475,29 @@ store_status store_ping(char *err, size_t err_len) {
     st = check_once(&replace, err, err_len);
   }
   return st;
+}
+
+store_status store_conn_run(store_status built, store_call *c,
+                            store_result *res, char *err, size_t err_len) {
+  res->status = built;
+  if (built == STORE_OK) {
+    redisReply *r =
+        store_conn_script(c->script, c->argv, c->nkeys, c->argv + c->nkeys,
+                          c->argc - c->nkeys, res->err, sizeof res->err);
+    bool let_go = false;
+    if (r)
+      store_reply_read(c->read, c->want_link, r, res, &let_go);
+    else
+      res->status = STORE_UNAVAILABLE;
+    freeReplyObject(r);
+    if (let_go) {
+      store_call release;
+      store_result ignored = {0};
+      store_call_let_go(&release, c->argv, c->nkeys);
+      store_conn_run(STORE_OK, &release, &ignored, NULL, 0);
+    }
+  }
+  if (res->err[0] && err_len > 0)
+    snprintf(err, err_len, "%s", res->err);
+  return res->status;
 }

@@ -25,7 +25,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "store_call.h"
 #include "store_script.h"
+
+/* store_thread_cleanup() and store_ping() (store.h). */
+void store_conn_thread_cleanup(void);
+store_status store_conn_ping(char *err, size_t err_len);
 
 /* This thread's connection, connecting first if needed; NULL (err filled)
  * when Redis cannot be reached or is in its reconnect backoff. The context
@@ -58,17 +63,15 @@ redisReply *store_conn_script(store_script_id id, const char *const *keys,
 redisReply *store_conn_command(int argc, const char **argv, char *err,
                                size_t err_len);
 
-/* Whether r (may be NULL) is a ROLE reply that says master. */
-bool store_reply_is_master(const redisReply *r);
-
-/* Whether error reply text `msg` says this connection must not be used
- * again: the node is a replica now, still loading, or has lost its
- * master. The next command reconnects (through Sentinel, when
- * configured). Nothing ran. */
-bool store_reply_fatal(const char *msg);
-
-/* Whether r has the shape every script answers with: an array whose first
- * element is a string (the status word). */
-bool store_reply_is_script(const redisReply *r);
+/*
+ * Run call c, whose builder returned `built`, on this thread's blocking
+ * connection (store_conn) and read its reply into *res (zeroed by the
+ * caller, read by store_reply_read); a builder failure ends it there. A
+ * begin that took a lock on a record it cannot read lets it go here. Copies
+ * res->err to err when set (err may be NULL with err_len 0); returns
+ * res->status.
+ */
+store_status store_conn_run(store_status built, store_call *c,
+                            store_result *res, char *err, size_t err_len);
 
 #endif

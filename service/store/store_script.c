@@ -26,8 +26,7 @@
 #define IDEM_CLOSE                                                             \
   "\nend\n"                                                                    \
   "local r = step()\n"                                                         \
-  "redis.call('SET', idk, cmsgpack.pack(r), 'EX', "                            \
-  STORE_IDEM_TTL_TEXT ")\n"                                                    \
+  "redis.call('SET', idk, cmsgpack.pack(r), 'EX', " STORE_IDEM_TTL_TEXT ")\n"  \
   "return r\n"
 
 /* Lua shared by the scripts that read a session (prepended to their
@@ -99,8 +98,7 @@ static const char script_create[] = IDEM_OPEN SCRIPT_HEAD
     "    locked = 1\n"
     "  end\n"
     "end\n"
-    "return {'ok', l, locked}\n"
-    IDEM_CLOSE;
+    "return {'ok', l, locked}\n" IDEM_CLOSE;
 
 /* KEYS: session, lock. ARGV: 1 token, 2 lock_ms, 3 counter field or '',
  * 4 lockout key prefix, 5 lockout max, 6 failure memory (seconds the
@@ -228,8 +226,7 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "  if n >= max then mark = ':R' end\n"
     "  redis.call('SET', KEYS[2], ARGV[1] .. mark, 'XX', 'KEEPTTL')\n"
     "end\n"
-    "return {'ok', whole(), locked, limit}\n"
-    IDEM_CLOSE;
+    "return {'ok', whole(), locked, limit}\n" IDEM_CLOSE;
 
 /* KEYS: 1 session, 2 lock, 3 lockout counter, 4 report hour hash, 5 report
  * stream, 6 report dropped counter, 7 the customer's lockout count, 8 the
@@ -348,8 +345,7 @@ static const char script_commit[] = IDEM_OPEN
     "  redis.pcall('INCR', KEYS[6])\n"
     "  return {'ok', '1', started}\n"
     "end\n"
-    "return {'ok', '0', started}\n"
-    IDEM_CLOSE;
+    "return {'ok', '0', started}\n" IDEM_CLOSE;
 
 /* KEYS: lock. ARGV: token. */
 static const char script_release[] =
@@ -376,13 +372,12 @@ static const char script_get[] =
 /* KEYS: session, lock, tombstone. ARGV: session ttl. A deleted session
  * leaves a tombstone holding no customer data ("1") for the session TTL,
  * so the conversation cannot start again with fresh attempts. */
-static const char script_delete[] = IDEM_OPEN
-    "local n = redis.call('DEL', KEYS[1])\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "if n == 0 then return {'not_found'} end\n"
-    "redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])\n"
-    "return {'ok'}\n"
-    IDEM_CLOSE;
+static const char script_delete[] =
+    IDEM_OPEN "local n = redis.call('DEL', KEYS[1])\n"
+              "redis.call('DEL', KEYS[2])\n"
+              "if n == 0 then return {'not_found'} end\n"
+              "redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])\n"
+              "return {'ok'}\n" IDEM_CLOSE;
 
 /* KEYS: handoff. ARGV: ttl seconds, then field, value, ... A digest that
  * is already live (two codes colliding) is left alone: 'exists', and the
@@ -391,8 +386,7 @@ static const char script_handoff_put[] = IDEM_OPEN
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
-    "return {'ok'}\n"
-    IDEM_CLOSE;
+    "return {'ok'}\n" IDEM_CLOSE;
 
 /* KEYS: handoff, failed-redemption counter. ARGV: max failures, window
  * seconds, the session's service line, the session's number digest.
@@ -426,8 +420,7 @@ static const char script_handoff_take[] = IDEM_OPEN
     "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
     "end\n"
     "if c == tonumber(ARGV[1]) then return {'tripped'} end\n"
-    "return {'no_match'}\n"
-    IDEM_CLOSE;
+    "return {'no_match'}\n" IDEM_CLOSE;
 
 static const char *const scripts[STORE_SCRIPT_COUNT] = {
     [STORE_SCRIPT_CREATE] = script_create,

@@ -23,10 +23,10 @@
 #include <unistd.h>
 
 typedef enum {
-  RELAY_PASS = 0, /* both ways */
-  RELAY_CUT,      /* a reply is dropped and the connection closed */
-  RELAY_HOLD,     /* replies are dropped, the connection kept */
-  RELAY_CUT_ONCE, /* RELAY_CUT for one reply, then RELAY_PASS */
+  RELAY_PASS = 0,  /* both ways */
+  RELAY_CUT,       /* a reply is dropped and the connection closed */
+  RELAY_HOLD,      /* replies are dropped, the connection kept */
+  RELAY_CUT_ONCE,  /* RELAY_CUT for one reply, then RELAY_PASS */
   RELAY_HOLD_ONCE, /* that connection holds from its next reply on; the
                       others (and new ones) pass */
 } relay_mode;

@@ -1148,8 +1148,7 @@ static void test_outage_and_recovery(void **state) {
   /* Dead server: connection refused, at once. */
   stop_redis();
   sleep_ms(150);
-  ASSERT_UNAVAILABLE_WITHIN(200,
-                            store_get("conv-down", &out, err, sizeof err));
+  ASSERT_UNAVAILABLE_WITHIN(200, store_get("conv-down", &out, err, sizeof err));
   ASSERT_UNAVAILABLE_WITHIN(50, store_get("conv-down", &out, err, sizeof err));
 
   /* Back on the same port: the same thread recovers by itself. */
