@@ -33,10 +33,16 @@
  * parallel requests gets more CRM calls than the attempt limit.
  *
  * Threading: each thread that calls these functions gets its own
- * connection (thread-local), made lazily and remade after an error. While
- * Redis is down a reconnect is tried at most every 100 ms; calls in between
- * fail at once with STORE_UNAVAILABLE. Connect and command timeouts bound
- * every call, so a dead Redis costs at most connect+command timeout.
+ * connection (thread-local), made lazily and remade after an error.
+ *
+ * Idempotency and waits: every script that writes carries a fresh token
+ * per call and Redis applies a token once, keeping its answer (see
+ * store_script_idempotent). So when Redis restarts, crashes or fails over,
+ * or a reply is lost, a call waits and sends its command again within the
+ * wait budget (store_config.wait_ms), and gets the answer the first copy
+ * had: nothing is applied twice. Once Redis has been away longer than
+ * that, calls try once (a reconnect at most every 100 ms) and fail with
+ * STORE_UNAVAILABLE at once.
  *
  * Low-level module: it never logs. Failures are described in `err`.
  */

@@ -45,21 +45,22 @@ void store_conn_broke(char *err, size_t err_len);
 /*
  * Run script `id` with `nkeys` keys then `nargs` args (all NUL-terminated).
  * Returns the reply, an array whose first element is a string (the status
- * word), or NULL with err filled: Redis unreachable, timed out or answered
- * an error. A script is run again only when it cannot have run: when the
- * write of the command found the connection closed by the peer it is
- * retried once on a fresh connection, and with Sentinel, while there is no
- * usable master, for failover_wait_ms. Once the whole command was sent, a
- * lost reply (EOF, reset, timeout) is a failure, never a retry: Redis may
- * have run it, and running a begin or commit twice would find its own
- * lock, or its lock gone.
+ * word), or NULL with err filled: Redis unreachable past the wait budget,
+ * or an error reply. A script that writes gets its idempotency key (a
+ * fresh token) as its last KEY, the same on every copy, so while there is
+ * no usable connection (never made, closed, reset, timed out, READONLY,
+ * LOADING, MASTERDOWN) the call waits and sends it again, every 50 ms and
+ * at once after a close, until the outage is older than store_wait_ms():
+ * a copy whose first ran gets the first one's answer (store_script.c).
+ * An outage already older than that gets one try, no wait.
  */
 redisReply *store_conn_script(store_script_id id, const char *const *keys,
                               int nkeys, const char *const *args, int nargs,
                               char *err, size_t err_len);
 
-/* Run one plain command (argv NUL-terminated). Returns the reply, never an
- * error reply, or NULL with err filled, as store_conn_script(). */
+/* Run one plain command (argv NUL-terminated), one that only reads: sent
+ * again as store_conn_script() sends a script. Returns the reply, never an
+ * error reply, or NULL with err filled. */
 redisReply *store_conn_command(int argc, const char **argv, char *err,
                                size_t err_len);
 

@@ -18,7 +18,7 @@
 
 #include "store_types.h"
 
-/* How a call's reply is read (see store_call_read). */
+/* How a call's reply is read (see store_reply_read). */
 typedef enum {
   STORE_READ_CREATE = 0,
   STORE_READ_BEGIN,

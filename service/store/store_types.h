@@ -40,11 +40,10 @@ typedef struct {
   sentinel_addr sentinels[SENTINEL_MAX];
   size_t sentinel_count;
   char master_name[128];
-  /* With sentinels: how long an operation that found no usable master
-   * keeps re-asking the sentinels and retrying, so a step in flight during
-   * a failover completes on the promoted replica instead of failing. A
-   * script that was sent and whose reply was lost is never run again (it
-   * may have run): that step fails as unavailable. */
+  /* With sentinels: how long Redis may be without a usable master before
+   * operations fail at once (store_wait_ms takes the longest of this,
+   * wait_ms and connect_timeout_ms); meanwhile they re-ask the sentinels
+   * and send again what they had sent, within their own give_up time. */
   int failover_wait_ms;
   /* How long an operation may wait for Redis to come back (a restart, a
    * crash and restart, a failover), resending what it had sent (see
