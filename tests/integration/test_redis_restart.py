@@ -7,7 +7,8 @@ of failing (through Genesys, a 503 sends the caller to an agent), a step
 whose reply was lost is sent again with its idempotency key, and the loop
 goes on serving everything else. Under paced load of complete calls: a
 SHUTDOWN and restart from the AOF, and a kill -9 and restart with
-appendfsync always, fail no step and apply nothing twice.
+appendfsync always, fail no step and apply nothing twice. The offload
+thread's blocking connection (handoff creation, reports) waits the same way.
 
 Run by hand:
     AUTHFLOW_BIN=<build>/service/authflow \\
@@ -107,6 +108,47 @@ class RedisRestart(h.StackTestCase):
         self.redis.start()
         waiting.join(timeout=30)
         self.assertEqual(result["r"][0], 200, result["r"])
+
+
+class OffloadRestart(h.StackTestCase):
+    PER_TEST = True
+
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        return rf.fault_config(super().make_config(stack, **overrides))
+
+    def test_offload_waits_through_a_restart(self):
+        """The offload thread's blocking connection: a handoff creation and a
+        report requested while Redis is down wait for it (within the step's
+        budget, resending with the same idempotency key) instead of failing,
+        and are answered once Redis is back, 1 s later."""
+        payload = {"customerId": h.JIN["id"], "customerName": h.JIN["name"],
+                   "verified": True}
+        status, _, body = self.svc.request("POST", "/v1/handoffs", payload,
+                                           key=rf.HANDOFF_KEY)
+        self.assertEqual(status, 201, body)  # the offload connection is made
+        now = time.time()
+        report = "/v1/reports/summary?from=%s&to=%s" % (h.iso(now - 60), h.iso(now + 60))
+        self.redis.kill()
+        results = {}
+
+        def handoff():
+            results["handoff"] = self.svc.request("POST", "/v1/handoffs", payload,
+                                                  key=rf.HANDOFF_KEY, timeout=30)
+
+        def summary():
+            results["report"] = self.svc.request("GET", report, timeout=30)
+        threads = [threading.Thread(target=f, daemon=True) for f in (handoff, summary)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        self.assertEqual(results, {}, "answered while Redis was down")
+        self.redis.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(results["handoff"][0], 201, results["handoff"])
+        self.assertEqual(results["report"][0], 200, results["report"])
+        self.assertEqual(len(self.redis.keys(h.KEY_PREFIX + "handoff:code:*")), 1)
 
 
 class _UnderLoad(h.StackTestCase):

@@ -784,6 +784,34 @@ static void test_written_then_timed_out(void **state) {
   written_then_lost("held", RELAY_HOLD_ONCE);
 }
 
+/* The blocking twin (the offload thread's connection): a begin whose reply
+ * the relay loses with the connection is sent again on a new connection
+ * with the same idempotency key and answered as the first copy was. */
+static void test_blocking_written_then_cut(void **state) {
+  (void)state;
+  put_session("bcut", "lost-2");
+  assert_true(relay_start(redis_port));
+  use_prefix("bcut", relay.port, 300, 300);
+  req ping = {.kind = R_PING};
+  store_result res;
+  run_sync(&ping, &res);
+  assert_int_equal(res.status, STORE_OK);
+  atomic_store(&relay.mode, RELAY_CUT_ONCE);
+  req begin = {.kind = R_BEGIN,
+               .id = "lost-2",
+               .token = "t",
+               .states = ALL_STATES,
+               .counter = FLOW_COUNTER_IDENTIFY};
+  run_sync(&begin, &res);
+  if (res.status != STORE_OK)
+    fail_msg("%s (%s)", store_status_name(res.status), res.err);
+  assert_int_equal(atomic_load(&relay.swallowed), 1);
+  assert_int_equal(res.session.identify_attempts, 1);
+  assert_int_equal(attempts("lost-2"), 1);
+  store_thread_cleanup();
+  relay_stop();
+}
+
 /* ---------------------------------------------------------------------
  * Sentinel: a stand-in sentinel (redis_stand_ins.h) names the node to use;
  * a node is made a replica (of a port where nothing listens) or a master
@@ -966,6 +994,7 @@ int main(void) {
       cmocka_unit_test_setup(test_detach_completes_pending, test_setup),
       cmocka_unit_test_setup(test_written_then_cut, test_setup),
       cmocka_unit_test_setup(test_written_then_timed_out, test_setup),
+      cmocka_unit_test_setup(test_blocking_written_then_cut, test_setup),
       cmocka_unit_test_setup(test_sentinel_master_only, test_setup),
       cmocka_unit_test_setup(test_restart_within_grace, test_setup),
   };
