@@ -4,7 +4,7 @@
 #   docker run --rm -p 8080:8080 \
 #     -e AUTHFLOW_REDIS_URL=redis://redis:6379/0 \
 #     -e AUTHFLOW_CRM_URL=https://crm.example.com \
-#     -e AUTHFLOW_API_KEYS=change-me-key \
+#     -e AUTHFLOW_API_KEYS="$(openssl rand -hex 32)" \
 #     authflow:1.0.0
 #
 # Configuration is by environment (AUTHFLOW_PORT, AUTHFLOW_REDIS_URL,

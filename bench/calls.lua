@@ -5,7 +5,7 @@
 --   BENCH_PATH=start:         start only, no ANI (creates live sessions)
 -- Each wrk thread keeps its own queue of next steps; a response pushes the
 -- call's next step, request() sends queued steps first, else a new call.
-local key = os.getenv("BENCH_KEY") or "bench-key-0000"
+local key = os.getenv("BENCH_KEY") or "bench-key-0000-0000"
 local path = os.getenv("BENCH_PATH") or "ani"
 local ani = os.getenv("BENCH_ANI") or "tel:+13175550116"
 -- BENCH_ANI_COUNT=N: each call's ANI is one of N numbers, tel:+13176000000

@@ -8,7 +8,7 @@ if wrk.method == "POST" then
   wrk.body = '{"conversationId":"bench","serviceLine":"bench"}'
   wrk.headers["Content-Type"] = "application/json"
 else
-  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "bench-key-0000")
+  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "bench-key-0000-0000")
 end
 
 -- BENCH_RATE (requests/s over all connections) paces each connection, as

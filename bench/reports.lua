@@ -2,7 +2,7 @@
 -- report whose filter matches nothing the bench records (outcome
 -- opted_out), so each one scans as far as one request may (SCAN_MAX
 -- stream entries in report_api.c).
-local key = os.getenv("BENCH_KEY") or "bench-key-0000"
+local key = os.getenv("BENCH_KEY") or "bench-key-0000-0000"
 wrk.method = "GET"
 wrk.path = "/v1/reports/interactions?outcome=opted_out&limit=50"
 wrk.headers["Authorization"] = "Bearer " .. key

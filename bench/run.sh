@@ -18,7 +18,7 @@ root=$PWD
 build=$root/build/bench
 work=$(mktemp -d)
 secs=${BENCH_SECONDS:-10}
-key=bench-key-0000
+key=bench-key-0000-0000
 pids=()
 
 cleanup() {

@@ -123,6 +123,11 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->global_max_failures_per_minute = cfg->lockout_global_max_per_minute;
   sc->caller_max_failures = cfg->lockout_caller_max_failures;
   sc->caller_window_seconds = cfg->lockout_caller_window_seconds;
+  sc->withheld_max_failures = cfg->lockout_withheld_max_failures;
+  sc->identify_global_max_per_minute = cfg->identify_global_max_per_minute;
+  sc->identify_caller_max_failures = cfg->identify_caller_max_failures;
+  sc->identify_caller_window_seconds = cfg->identify_caller_window_seconds;
+  sc->identify_withheld_max_failures = cfg->identify_withheld_max_failures;
   memcpy(sc->sentinels, cfg->redis_sentinels, sizeof sc->sentinels);
   sc->sentinel_count = cfg->redis_sentinel_count;
   sc->failover_wait_ms = cfg->redis_failover_wait_ms;
@@ -406,7 +411,8 @@ static bool caller_key_generated;
  * no wrongAnswer status turns every wrong answer a CRM answers with an
  * error status into crm_unavailable (still counted, but the caller goes
  * to an agent after one try); a random caller hash key makes the
- * per-number limit per instance. */
+ * per-number limit per instance; a key shorter than 32 characters is
+ * easier to guess than it should be. */
 static void warn_guessing(const config *cfg) {
   const crm_operation *v = &cfg->crm.ops[CRM_OP_VERIFY];
   const crm_operation *ref = &crm_profile_reference()->ops[CRM_OP_VERIFY];
@@ -433,6 +439,9 @@ static void warn_guessing(const config *cfg) {
              LOG_STR("detail", "use at least 32 random bytes: with a short or "
                                "guessable secret, a copy of Redis reveals the "
                                "live handoff codes"));
+  char short_key[256];
+  if (config_short_key_warning(cfg, short_key, sizeof short_key))
+    log_warn("short API key", LOG_STR("detail", short_key));
   if (caller_key_generated && cfg->lockout_caller_max_failures > 0)
     log_warn("no caller hash key",
              LOG_STR("detail", "AUTHFLOW_CALLER_HASH_KEY is not set: a random "
@@ -504,8 +513,10 @@ static int serve(const config *cfg) {
   log_lifecycle("draining",
                 LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   bool idle = http_wait_idle(DRAIN_TIMEOUT_MS);
-  /* Any step still waiting on the CRM is finished as a CRM failure (it
-   * costs the caller no attempt) and answered before the server stops. */
+  /* Any step still waiting on the CRM is finished as a CRM failure and
+   * answered before the server stops. A verification whose request was
+   * already written stays counted (the CRM may have checked it); only one
+   * never sent costs the caller no attempt. */
   crm_client_stop();
   if (!idle)
     idle = http_wait_idle(1000);
@@ -556,6 +567,8 @@ static void print_config_summary(const config *cfg) {
     printf("warning: handoff.secret is shorter than %d bytes; use a long "
            "random value\n",
            CONFIG_HANDOFF_SECRET_RECOMMENDED);
+  if (config_short_key_warning(cfg, warning, sizeof warning))
+    printf("%s\n", warning);
 }
 
 int main(int argc, char **argv) {

@@ -10,7 +10,7 @@
 
 #define MAX_LINES 64
 #define METHOD_COUNT 5
-#define LINK_VERDICTS 8 /* flow_link_verdict values */
+#define LINK_VERDICTS FLOW_LINK_VERDICT_COUNT
 #define OUTCOME_COUNT 8
 
 static const unsigned tracked_statuses[] = {200, 201, 204, 400, 401, 403, 404,
@@ -34,8 +34,10 @@ static _Atomic uint64_t crm_calls[2][2]; /* [lookup|verify][ok|error] */
 static histogram crm_latency[2];
 static _Atomic uint64_t redis_errors;
 static _Atomic uint64_t report_dropped;
-static _Atomic uint64_t lockouts;          /* customers locked out */
-static _Atomic uint64_t limit_trips[2];    /* [global|caller] */
+static _Atomic uint64_t lockouts; /* customers locked out */
+/* [verify|identify][metrics_limit_scope] */
+static _Atomic uint64_t limit_trips[2][METRICS_LIMIT_SCOPES];
+static _Atomic uint64_t verify_unanswered; /* sent, no HTTP answer */
 static _Atomic long crm_breaker;           /* crm_breaker_state */
 static _Atomic uint64_t crm_breaker_opens; /* transitions to open */
 static _Atomic uint64_t crm_events[3];     /* retry, token, fast fail */
@@ -48,6 +50,7 @@ static _Atomic uint64_t completed[MAX_LINES][OUTCOME_COUNT];
 static _Atomic uint64_t handoffs_created;
 static _Atomic uint64_t handoff_redemptions[METRICS_HANDOFF_RESULTS];
 static _Atomic uint64_t handoff_trips;
+static _Atomic uint64_t handoff_refusals[METRICS_HANDOFF_REFUSALS];
 static _Atomic uint64_t context_links[LINK_VERDICTS];
 
 static const char *const *line_names;
@@ -139,9 +142,14 @@ void metrics_lockout(void) {
   atomic_fetch_add_explicit(&lockouts, 1, memory_order_relaxed);
 }
 
-void metrics_verify_limit_trip(bool caller) {
-  atomic_fetch_add_explicit(&limit_trips[caller ? 1 : 0], 1,
-                            memory_order_relaxed);
+void metrics_limit_trip(bool identify, metrics_limit_scope scope) {
+  if ((unsigned)scope < METRICS_LIMIT_SCOPES)
+    atomic_fetch_add_explicit(&limit_trips[identify ? 1 : 0][scope], 1,
+                              memory_order_relaxed);
+}
+
+void metrics_verify_unanswered(void) {
+  atomic_fetch_add_explicit(&verify_unanswered, 1, memory_order_relaxed);
 }
 
 void metrics_report_dropped(void) {
@@ -155,6 +163,12 @@ void metrics_handoff_created(void) {
 void metrics_handoff_redemption(metrics_handoff_result result) {
   if ((unsigned)result < METRICS_HANDOFF_RESULTS)
     atomic_fetch_add_explicit(&handoff_redemptions[result], 1,
+                              memory_order_relaxed);
+}
+
+void metrics_handoff_refused(metrics_handoff_refusal reason) {
+  if ((unsigned)reason < METRICS_HANDOFF_REFUSALS)
+    atomic_fetch_add_explicit(&handoff_refusals[reason], 1,
                               memory_order_relaxed);
 }
 
@@ -266,22 +280,42 @@ static void render_crm_calls(buf *o) {
            atomic_load(&crm_queue_length));
 }
 
-/* Lockouts and failed-verification limit trips (SPEC §6): for alerts. */
+/* One limit-trip counter family, by scope. */
+static void render_trips(buf *o, const char *name, const char *help,
+                         _Atomic uint64_t *trips) {
+  static const char *const scopes[METRICS_LIMIT_SCOPES] = {"global", "caller",
+                                                           "withheld"};
+  buf_addf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+  for (unsigned i = 0; i < METRICS_LIMIT_SCOPES; i++)
+    buf_addf(o, "%s{scope=\"%s\"} %llu\n", name, scopes[i],
+             (unsigned long long)load(&trips[i]));
+}
+
+/* Lockouts and failed-attempt limit trips (SPEC §6): for alerts. */
 static void render_guessing(buf *o) {
   buf_addf(o,
            "# HELP authflow_lockouts_total Customers locked out after "
            "lockout.maxFailures failed verifications (each lockout once).\n"
            "# TYPE authflow_lockouts_total counter\n"
            "authflow_lockouts_total %llu\n"
-           "# HELP authflow_verify_limit_trips_total Security answers held "
-           "(completed as locked) by a failed-verification limit: global "
-           "(all customers per minute) or caller (one caller number).\n"
-           "# TYPE authflow_verify_limit_trips_total counter\n"
-           "authflow_verify_limit_trips_total{scope=\"global\"} %llu\n"
-           "authflow_verify_limit_trips_total{scope=\"caller\"} %llu\n",
+           "# HELP authflow_verify_unanswered_total Verifications sent that "
+           "got no HTTP answer (timeouts): counted for the customer, not "
+           "toward any limit.\n"
+           "# TYPE authflow_verify_unanswered_total counter\n"
+           "authflow_verify_unanswered_total %llu\n",
            (unsigned long long)load(&lockouts),
-           (unsigned long long)load(&limit_trips[0]),
-           (unsigned long long)load(&limit_trips[1]));
+           (unsigned long long)load(&verify_unanswered));
+  render_trips(o, "authflow_verify_limit_trips_total",
+               "Security answers that found a failed-verification limit "
+               "reached: global (the service line, per minute), caller (one "
+               "caller number) or withheld (all calls with no usable ANI).",
+               limit_trips[0]);
+  render_trips(o, "authflow_identify_limit_trips_total",
+               "Identifiers held (to an agent, no CRM lookup) by a "
+               "failed-identification limit: global (the service line, per "
+               "minute), caller (one caller number) or withheld (all calls "
+               "with no usable ANI).",
+               limit_trips[1]);
 }
 
 /* The single-value counters and gauges: Redis errors, dropped report
@@ -376,6 +410,14 @@ static void render_context(buf *o) {
     buf_addf(o, "authflow_context_links_total{result=\"%s\"} %llu\n",
              flow_link_verdict_name((flow_link_verdict)v),
              (unsigned long long)load(&context_links[v]));
+  static const char *const reasons[METRICS_HANDOFF_REFUSALS] = {
+      "rate_limited", "live_cap", "phone_required"};
+  buf_addf(o, "# HELP authflow_handoff_refused_total Handoff creations "
+              "refused, by the limit that refused them.\n"
+              "# TYPE authflow_handoff_refused_total counter\n");
+  for (int r = 0; r < METRICS_HANDOFF_REFUSALS; r++)
+    buf_addf(o, "authflow_handoff_refused_total{reason=\"%s\"} %llu\n",
+             reasons[r], (unsigned long long)load(&handoff_refusals[r]));
 }
 
 buf_status metrics_render(buf *out) {

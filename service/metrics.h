@@ -34,9 +34,21 @@ void metrics_session_completed(size_t service_line_index, flow_outcome outcome);
 void metrics_report_dropped(void);
 /* A customer was just locked out (authflow_lockouts_total). */
 void metrics_lockout(void);
-/* A security answer was held by the global (caller false) or per-caller
- * failed-verification limit (authflow_verify_limit_trips_total). */
-void metrics_verify_limit_trip(bool caller);
+/* Which failed-attempt limit a step found reached. */
+typedef enum {
+  METRICS_LIMIT_GLOBAL = 0, /* the service line's, per minute */
+  METRICS_LIMIT_CALLER,     /* the caller's own number */
+  METRICS_LIMIT_WITHHELD,   /* the bucket of calls with no usable ANI */
+  METRICS_LIMIT_SCOPES
+} metrics_limit_scope;
+
+/* A security answer (identify false: authflow_verify_limit_trips_total)
+ * or an identifier (authflow_identify_limit_trips_total) found a
+ * failed-attempt limit reached. */
+void metrics_limit_trip(bool identify, metrics_limit_scope scope);
+/* A verification was sent and got no HTTP answer (a timeout): counted for
+ * the customer, not toward any limit (authflow_verify_unanswered_total). */
+void metrics_verify_unanswered(void);
 
 /* Context across channels (SPEC §7). */
 typedef enum {
@@ -53,6 +65,15 @@ void metrics_handoff_created(void);
 void metrics_handoff_redemption(metrics_handoff_result result);
 /* A failed redemption reached the guess limit. */
 void metrics_handoff_limiter_trip(void);
+/* Why POST /v1/handoffs refused to issue a code (SPEC §7 limits). */
+typedef enum {
+  METRICS_HANDOFF_REFUSED_RATE_LIMITED = 0, /* handoff.keyMaxPerMinute */
+  METRICS_HANDOFF_REFUSED_LIVE_CAP,         /* handoff.maxLiveCodes */
+  METRICS_HANDOFF_REFUSED_PHONE_REQUIRED,   /* requirePhoneForVerified */
+  METRICS_HANDOFF_REFUSALS
+} metrics_handoff_refusal;
+
+void metrics_handoff_refused(metrics_handoff_refusal reason);
 /* What became of a start's linkedConversationId. */
 void metrics_context_link(flow_link_verdict verdict);
 

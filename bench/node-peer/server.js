@@ -27,7 +27,7 @@ function serve() {
 
   const redis = new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6379/0');
   const crm = (process.env.CRM_URL || 'http://127.0.0.1:8081').replace(/\/+$/, '');
-  const apiKey = process.env.API_KEY || 'bench-key-0000';
+  const apiKey = process.env.API_KEY || 'bench-key-0000-0000';
   const ttl = 3600;
   const maxAttempts = 3;
   const app = express();

@@ -203,8 +203,8 @@ ${run_note}1. A caller whose number is on file: ANI match -> security answer -> 
    curl -s -H 'Authorization: Bearer $report_key' $base/v1/reports/summary
    curl -s -H 'Authorization: Bearer $report_key' '$base/v1/reports/interactions?format=csv'
 
-5. A callback linked to call 1 (verified minutes ago): verified again with no CRM call and no PIN
-   curl -s $h -d '{"conversationId":"$c4","serviceLine":"banking","channel":"callback","linkedConversationId":"$c1"}' $base/v1/sessions
+5. A callback linked to call 1 (verified minutes ago) from the same number: verified again with no CRM call and no PIN (from another number it would ask the PIN)
+   curl -s $h -d '{"conversationId":"$c4","ani":"tel:+13175550116","serviceLine":"banking","channel":"callback","linkedConversationId":"$c1"}' $base/v1/sessions
 
 6. An app handoff: the back end (handoff key) gets a one-time code, the caller keys it in the IVR
    code=\$(curl -s -H 'Authorization: Bearer $handoff_key' -H 'Content-Type: application/json' -d '{"customerId":"100234","customerName":"Ana García","verified":true,"channel":"app"}' $base/v1/handoffs | sed 's/.*"code":"\([0-9]*\)".*/\1/'); echo "code: \$code"

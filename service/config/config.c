@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,6 +47,11 @@ static const config defaults = {
     .lockout_global_max_per_minute = 300,
     .lockout_caller_max_failures = 10,
     .lockout_caller_window_seconds = 3600,
+    .lockout_withheld_max_failures = 50,
+    .identify_global_max_per_minute = 60,
+    .identify_caller_max_failures = 10,
+    .identify_caller_window_seconds = 3600,
+    .identify_withheld_max_failures = 50,
     .crm_base_url = "http://127.0.0.1:8081",
     .crm_connect_timeout_ms = 1000,
     .crm_timeout_ms = 3000,
@@ -58,6 +64,9 @@ static const config defaults = {
     .handoff_ttl_seconds = 300,
     .handoff_max_failed_redemptions = 30,
     .handoff_failure_window_seconds = 3600,
+    .handoff_max_live_codes = 10000,
+    .handoff_key_max_per_minute = 600,
+    .handoff_require_phone = false,
     .report_export_max_rows = 50000,
     .genesys_action_timeout_seconds = 8,
 };
@@ -128,6 +137,35 @@ bool config_load(const char *path, char *(*getenv_fn)(const char *),
     return false;
   }
   return true;
+}
+
+/* The first key of keys[0..n) shorter than the recommended length, or
+ * -1. */
+static long first_short(const char (*keys)[CONFIG_API_KEY_MAX + 1], size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strlen(keys[i]) < CONFIG_API_KEY_RECOMMENDED)
+      return (long)i;
+  return -1;
+}
+
+bool config_short_key_warning(const config *cfg, char *out, size_t out_len) {
+  static const char *const names[] = {"apiKeys", "reportKeys", "handoffKeys"};
+  const char(*lists[])[CONFIG_API_KEY_MAX + 1] = {
+      cfg->api_keys, cfg->report_keys, cfg->handoff_keys};
+  const size_t counts[] = {cfg->api_key_count, cfg->report_key_count,
+                           cfg->handoff_key_count};
+  for (size_t l = 0; l < 3; l++) {
+    long i = first_short(lists[l], counts[l]);
+    if (i < 0)
+      continue;
+    snprintf(out, out_len,
+             "warning: %s[%ld] is shorter than %d characters; use at least "
+             "32 random bytes (e.g. openssl rand -hex 32): a key is a "
+             "bearer secret anyone who reaches the port can guess at",
+             names[l], i, CONFIG_API_KEY_RECOMMENDED);
+    return true;
+  }
+  return false;
 }
 
 long config_step_worst_case_ms(const config *cfg) {

@@ -15,6 +15,9 @@
  *               "sessionTtlSeconds":3600, "connectTimeoutMs":200,
  *               "commandTimeoutMs":500},
  *   "lockout": {"maxFailures":5, "windowSeconds":900},
+ *   "identifyLimit": {"globalMaxFailuresPerMinute":60,
+ *                     "callerMaxFailures":10, "callerWindowSeconds":3600,
+ *                     "withheldMaxFailures":50},
  *   "crm":     {"baseUrl":"http://127.0.0.1:8081", "connectTimeoutMs":1000,
  *               "timeoutMs":3000, "headers":["X-Env: prod"],
  *               "maxConnections":1024, "operations":{...}, "auth":{...},
@@ -27,7 +30,9 @@
  *   "handoffKeys": ["key4"],  keys that may create handoffs and nothing else
  *   "handoff": {"secret":"${env:HANDOFF_SECRET}", "ttlSeconds":300,
  *               "maxFailedRedemptions":30,
- *               "failedRedemptionWindowSeconds":3600},
+ *               "failedRedemptionWindowSeconds":3600,
+ *               "maxLiveCodes":10000, "keyMaxPerMinute":600,
+ *               "requirePhoneForVerified":false},
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
  *                 "counterRetentionDays":90, "exportMaxRows":50000},
  *   "serviceLines": {
@@ -78,6 +83,11 @@
 #define CONFIG_HANDOFF_SECRET_MIN 16
 #define CONFIG_HANDOFF_SECRET_RECOMMENDED 32
 #define CONFIG_HANDOFF_SECRET_MAX 1024
+/* apiKeys, reportKeys, handoffKeys: shorter is refused; shorter than the
+ * recommended length starts with a warning (--check-config prints it). A
+ * key is a bearer secret that anyone who reaches the port may guess at. */
+#define CONFIG_API_KEY_MIN 16
+#define CONFIG_API_KEY_RECOMMENDED 32
 
 typedef struct {
   char name[FLOW_NAME_MAX + 1];
@@ -132,11 +142,22 @@ typedef struct {
   int lockout_max_lock_seconds;
   /* how long the count of a customer's lockouts is kept */
   int lockout_escalation_reset_seconds;
-  /* failed verifications over all customers per minute; 0 = off */
+  /* failed verifications over all customers per minute, counted per
+   * service line; 0 = off */
   int lockout_global_max_per_minute;
   /* failed verifications per caller number (keyed hash); 0 = off */
   int lockout_caller_max_failures;
   int lockout_caller_window_seconds;
+  /* the same, for all calls with no usable ANI together (one bucket, so
+   * withholding the number is no way around the per-number limit) */
+  int lockout_withheld_max_failures;
+  /* "identifyLimit": failed identifications (no match, several matches,
+   * invalid digits), per service line per minute, per caller number per
+   * window, and for all calls with no usable ANI together; 0 = off */
+  int identify_global_max_per_minute;
+  int identify_caller_max_failures;
+  int identify_caller_window_seconds;
+  int identify_withheld_max_failures;
   /* AUTHFLOW_CALLER_HASH_KEY (HMAC key for caller numbers); "" = unset,
    * main() then makes a random one */
   char caller_hash_key[CONFIG_API_KEY_MAX + 1];
@@ -170,6 +191,14 @@ typedef struct {
   int handoff_ttl_seconds;
   int handoff_max_failed_redemptions;
   int handoff_failure_window_seconds;
+  /* at most handoff_max_live_codes codes live at once over every key and
+   * instance (the guessing bound is computed from it); each handoff key
+   * creates at most handoff_key_max_per_minute a minute (0: no limit);
+   * with handoff_require_phone, a verified handoff must name the phone it
+   * may be redeemed from */
+  int handoff_max_live_codes;
+  int handoff_key_max_per_minute;
+  bool handoff_require_phone;
   long report_export_max_rows; /* most rows one CSV export holds */
   /* genesys: the data actions' timeoutSeconds (--check-config warns when
    * a step could outlast it; see config_step_worst_case_ms) */
@@ -233,6 +262,14 @@ long config_step_reserve_ms(const config *cfg);
  * keys into out and return true (--check-config prints it); else false.
  */
 bool config_timeout_warning(const config *cfg, char *out, size_t out_len);
+
+/*
+ * When a configured key (apiKeys, reportKeys or handoffKeys) is shorter
+ * than CONFIG_API_KEY_RECOMMENDED, write a one-line warning naming the
+ * list and the position (never the key) into out and return true; else
+ * false. Start-up logs it and --check-config prints it.
+ */
+bool config_short_key_warning(const config *cfg, char *out, size_t out_len);
 
 /* The service line called `name`, or NULL. */
 /* How many event loops (threads serving callers' steps) to run:

@@ -31,6 +31,10 @@ static const config_num_field handoff_nums[] = {
      offsetof(config, handoff_max_failed_redemptions), 1, 100000},
     {"failedRedemptionWindowSeconds", CONFIG_NUM_INT,
      offsetof(config, handoff_failure_window_seconds), 1, 86400},
+    {"maxLiveCodes", CONFIG_NUM_INT, offsetof(config, handoff_max_live_codes),
+     1, 1000000},
+    {"keyMaxPerMinute", CONFIG_NUM_INT,
+     offsetof(config, handoff_key_max_per_minute), 0, 100000},
 };
 
 static const config_num_field redis_nums[] = {
@@ -61,6 +65,20 @@ static const config_num_field lockout_nums[] = {
      offsetof(config, lockout_caller_max_failures), 0, 10000},
     {"callerWindowSeconds", CONFIG_NUM_INT,
      offsetof(config, lockout_caller_window_seconds), 60, 86400},
+    {"withheldMaxFailures", CONFIG_NUM_INT,
+     offsetof(config, lockout_withheld_max_failures), 0, 1000000},
+};
+
+/* Failed identifications, limited like failed verifications. */
+static const config_num_field identify_limit_nums[] = {
+    {"globalMaxFailuresPerMinute", CONFIG_NUM_INT,
+     offsetof(config, identify_global_max_per_minute), 0, 1000000},
+    {"callerMaxFailures", CONFIG_NUM_INT,
+     offsetof(config, identify_caller_max_failures), 0, 10000},
+    {"callerWindowSeconds", CONFIG_NUM_INT,
+     offsetof(config, identify_caller_window_seconds), 60, 86400},
+    {"withheldMaxFailures", CONFIG_NUM_INT,
+     offsetof(config, identify_withheld_max_failures), 0, 1000000},
 };
 
 /* The lockout durations must grow: the cap at least the first lockout,
@@ -315,11 +333,12 @@ static bool load_crm(const json_t *root, config *cfg, char *err,
 }
 
 /* "handoff" (SPEC §7): the secret (${env:}/${file:} resolved, at least
- * CONFIG_HANDOFF_SECRET_MIN bytes, never echoed), code lifetime and the
- * guess limit. */
+ * CONFIG_HANDOFF_SECRET_MIN bytes, never echoed), code lifetime, the guess
+ * limit, the live cap, the per-key rate and the phone requirement. */
 static bool load_handoff(const json_t *root, config *cfg, char *err,
                          size_t err_len) {
-  static const char *const others[] = {"secret", NULL};
+  static const char *const others[] = {"secret", "requirePhoneForVerified",
+                                       NULL};
   bool ok = true;
   const json_t *s =
       config_section(root, "handoff", handoff_nums, CONFIG_COUNT(handoff_nums),
@@ -327,7 +346,9 @@ static bool load_handoff(const json_t *root, config *cfg, char *err,
   if (!s)
     return ok;
   if (!config_read_nums(s, "handoff", handoff_nums, CONFIG_COUNT(handoff_nums),
-                        cfg, err, err_len))
+                        cfg, err, err_len) ||
+      !config_read_bool(s, "handoff", "requirePhoneForVerified",
+                        &cfg->handoff_require_phone, err, err_len))
     return false;
   const json_t *secret = json_object_get(s, "secret");
   if (!secret)
@@ -367,10 +388,9 @@ static bool load_log(const json_t *root, config *cfg, char *err,
 static bool load_root(const json_t *root, config *cfg, char *err,
                       size_t err_len) {
   static const char *const others[] = {
-      "server",    "apiKeys",    "redis",       "lockout",
-      "crm",       "log",        "genesys",     "serviceLines",
-      "reporting", "reportKeys", "handoffKeys", "handoff",
-      NULL};
+      "server",      "apiKeys", "redis",         "lockout",   "crm",
+      "log",         "genesys", "serviceLines",  "reporting", "reportKeys",
+      "handoffKeys", "handoff", "identifyLimit", NULL};
   if (!json_is_object(root))
     return config_error(err, err_len,
                         "the configuration must be a JSON object");
@@ -382,6 +402,9 @@ static bool load_root(const json_t *root, config *cfg, char *err,
          load_nums_section(root, "lockout", lockout_nums,
                            CONFIG_COUNT(lockout_nums), cfg, err, err_len) &&
          check_lockout(cfg, err, err_len) &&
+         load_nums_section(root, "identifyLimit", identify_limit_nums,
+                           CONFIG_COUNT(identify_limit_nums), cfg, err,
+                           err_len) &&
          load_crm(root, cfg, err, err_len) &&
          load_log(root, cfg, err, err_len) &&
          load_nums_section(root, "genesys", genesys_nums,

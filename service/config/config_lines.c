@@ -7,6 +7,7 @@
 #include "config_json.h"
 #include "config_value.h"
 #include "prompt.h"
+#include "request.h"
 
 /* Defaults for a service line, used for every line and for the "default"
  * line that exists when the file names none. */
@@ -147,10 +148,88 @@ static const config_num_field context_nums[] = {
      offsetof(flow_policy, context_reuse_seconds), 0, 86400},
 };
 
-/* serviceLines.<name>.context: {"reuseSeconds", "handoff"} (SPEC §7). */
+/* One list of context.acceptFrom: an array of at most `max` names, each
+ * accepted by ok() (`what` says what one must be), copied into rows of
+ * `stride` bytes at `dst`. Present means restricted (an empty list accepts
+ * nothing). */
+typedef struct {
+  const char *key, *what;
+  bool (*ok)(const char *);
+  size_t max, stride;
+  char *dst;
+  int *count;
+  bool *restricted;
+} accept_list;
+
+static bool read_accept_list(const json_t *from, const char *where,
+                             const accept_list *l, char *err, size_t err_len) {
+  const json_t *a = json_object_get(from, l->key);
+  if (!a)
+    return true;
+  if (!json_is_array(a) || json_array_size(a) > l->max)
+    return config_error(err, err_len,
+                        "%s.%s: must be an array of at most %zu names", where,
+                        l->key, l->max);
+  size_t i;
+  const json_t *v;
+  json_array_foreach(a, i, v) {
+    const char *name = json_string_value(v);
+    if (!name || strlen(name) >= l->stride || !l->ok(name))
+      return config_error(err, err_len, "%s.%s[%zu]: must be %s", where, l->key,
+                          i, l->what);
+    memcpy(l->dst + i * l->stride, name, strlen(name) + 1);
+  }
+  *l->count = (int)json_array_size(a);
+  *l->restricted = true;
+  return true;
+}
+
+/* serviceLines.<name>.context.acceptFrom: {"serviceLines": [...],
+ * "channels": [...]}, the lines and channels whose sessions this line
+ * takes a link from. The line names are checked against the configured
+ * lines once all are read (check_accept_lines). */
+static bool load_accept_from(const json_t *c, const char *where,
+                             flow_link_accept *acc, char *err, size_t err_len) {
+  static const char *const keys[] = {"serviceLines", "channels", NULL};
+  const json_t *from = json_object_get(c, "acceptFrom");
+  if (!from)
+    return true;
+  char at[FLOW_NAME_MAX + 48];
+  snprintf(at, sizeof at, "%s.acceptFrom", where);
+  if (!json_is_object(from))
+    return config_error(err, err_len, "%s: must be an object", at);
+  const accept_list lists[] = {
+      {"serviceLines", "a service line name", line_name_ok,
+       FLOW_ACCEPT_LINES_MAX, sizeof acc->lines[0], acc->lines[0],
+       &acc->line_count, &acc->lines_restricted},
+      {"channels", "a channel name (1..32 of a-z 0-9 _)", request_channel_ok,
+       FLOW_ACCEPT_CHANNELS_MAX, sizeof acc->channels[0], acc->channels[0],
+       &acc->channel_count, &acc->channels_restricted},
+  };
+  return config_only_known_keys(from, at, NULL, 0, keys, err, err_len) &&
+         read_accept_list(from, at, &lists[0], err, err_len) &&
+         read_accept_list(from, at, &lists[1], err, err_len);
+}
+
+/* Every acceptFrom.serviceLines entry names a configured line. */
+static bool check_accept_lines(const config *cfg, char *err, size_t err_len) {
+  for (size_t i = 0; i < cfg->service_line_count; i++) {
+    const flow_link_accept *a = &cfg->service_lines[i].policy.accept_from;
+    for (int k = 0; k < a->line_count; k++)
+      if (!config_find_service_line(cfg, a->lines[k]))
+        return config_error(err, err_len,
+                            "serviceLines.%s.context.acceptFrom.serviceLines["
+                            "%d]: \"%s\" is not a configured service line",
+                            cfg->service_lines[i].name, k, a->lines[k]);
+  }
+  return true;
+}
+
+/* serviceLines.<name>.context: {"reuseSeconds", "handoff", "acceptFrom"}
+ * (SPEC §7). */
 static bool load_line_context(const json_t *obj, const char *path,
                               flow_policy *p, char *err, size_t err_len) {
-  static const char *const others[] = {"handoff", NULL};
+  static const char *const others[] = {"handoff", "acceptFrom", NULL};
   const json_t *c = json_object_get(obj, "context");
   if (!c)
     return true;
@@ -163,7 +242,8 @@ static bool load_line_context(const json_t *obj, const char *path,
                                 err_len) &&
          config_read_nums(c, where, context_nums, CONFIG_COUNT(context_nums), p,
                           err, err_len) &&
-         config_read_bool(c, where, "handoff", &p->handoff, err, err_len);
+         config_read_bool(c, where, "handoff", &p->handoff, err, err_len) &&
+         load_accept_from(c, where, &p->accept_from, err, err_len);
 }
 
 /* Fill *line from serviceLines.<name>. On failure line->prompts is NULL,
@@ -223,5 +303,5 @@ bool config_lines_load(const json_t *root, config *cfg, char *err,
     if (!ok)
       return false;
   }
-  return true;
+  return check_accept_lines(cfg, err, err_len);
 }

@@ -7,8 +7,12 @@
 #include "config_error.h"
 #include "config_json.h"
 
+/* CONFIG_API_KEY_MIN..CONFIG_API_KEY_MAX */
 static const char api_key_rule[] =
-    "must be 8..256 printable ASCII characters without spaces or commas";
+    "must be 16..256 printable ASCII characters without spaces or commas "
+    "(use at least 32 random bytes, e.g. openssl rand -hex 32)";
+_Static_assert(CONFIG_API_KEY_MIN == 16 && CONFIG_API_KEY_MAX == 256,
+               "api_key_rule names the bounds");
 
 bool config_printable_no_space(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -47,7 +51,7 @@ bool config_add_key(char (*keys)[CONFIG_API_KEY_MAX + 1], size_t *count,
     return config_error(err, err_len, "%s: at most %d keys", where,
                         CONFIG_MAX_API_KEYS);
   /* The key itself is a secret: never echo it into the message. */
-  if (len < 8 || len > CONFIG_API_KEY_MAX ||
+  if (len < CONFIG_API_KEY_MIN || len > CONFIG_API_KEY_MAX ||
       !config_printable_no_space(key, len) || memchr(key, ',', len))
     return config_error(err, err_len, "%s: %s", where, api_key_rule);
   char *slot = keys[(*count)++];

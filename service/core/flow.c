@@ -37,8 +37,11 @@ static const char *const result_names[] = {
 static const char *const identifier_type_names[] = {
     "customer_id", "account_number", "tracking_number", "phone"};
 static const char *const link_verdict_names[] = {
-    "none",    "used",        "locked",         "off",
-    "unknown", "in_progress", "not_identified", "expired"};
+    "none",        "used",           "locked",  "off",          "unknown",
+    "in_progress", "not_identified", "expired", "not_accepted", "other_number"};
+_Static_assert(sizeof link_verdict_names / sizeof link_verdict_names[0] ==
+                   FLOW_LINK_VERDICT_COUNT,
+               "FLOW_LINK_VERDICT_COUNT must count flow_link_verdict");
 static const char *const handoff_status_names[] = {"redeemed", "no_match",
                                                    "invalid_input", "refused"};
 
@@ -284,12 +287,45 @@ static void refund(int *attempts) {
     (*attempts)--;
 }
 
+/* Whether `name` is one of the `count` entries of `list`. */
+static bool listed(const char *name, const char *list, size_t stride,
+                   int count) {
+  for (int i = 0; i < count; i++)
+    if (strcmp(name, list + (size_t)i * stride) == 0)
+      return true;
+  return false;
+}
+
+/* The line's acceptFrom lets a link from `ls` in: its service line and
+ * its channel (voice for a record that names none) are listed, where a
+ * list is restricted at all. */
+static bool link_accepted(const flow_link_accept *a, const flow_session *ls) {
+  const char *channel = ls->channel[0] ? ls->channel : FLOW_DEFAULT_CHANNEL;
+  if (a->lines_restricted &&
+      !listed(ls->service_line, a->lines[0], sizeof a->lines[0], a->line_count))
+    return false;
+  return !a->channels_restricted ||
+         listed(channel, a->channels[0], sizeof a->channels[0],
+                a->channel_count);
+}
+
+/* A step held by a shared failed-attempt limit (flow.h, FLOW_HOLD_SHARED):
+ * the caller did nothing wrong, so the attempt is given back, nothing is
+ * recorded (lockout effect NONE gives back what the store reserved), and
+ * the call goes to an agent as if the CRM could not be asked. */
+static void hold_shared(flow_session *s, int *attempts) {
+  refund(attempts);
+  s->last_result = FLOW_RESULT_NONE;
+  complete(s, FLOW_OUTCOME_CRM_UNAVAILABLE);
+}
+
 /*
  * Whether a linked session's context may be carried (SPEC §7): the link
  * is on for the line, the session exists, has completed, identified
- * someone, and its ORIGINAL proof (context_ms, carried unchanged through
- * links) is younger than reuseSeconds. A customer locked out since is
- * carried only to be completed as locked.
+ * someone, its ORIGINAL proof (context_ms, carried unchanged through
+ * links) is younger than reuseSeconds, and the line accepts links from its
+ * line and channel. A customer locked out since is carried only to be
+ * completed as locked.
  */
 static flow_link_verdict link_verdict(const flow_policy *policy,
                                       const flow_link *link, int64_t now_ms) {
@@ -307,6 +343,8 @@ static flow_link_verdict link_verdict(const flow_policy *policy,
   if (ls->context_ms <= 0 ||
       now_ms - ls->context_ms >= (int64_t)policy->context_reuse_seconds * 1000)
     return FLOW_LINK_EXPIRED;
+  if (!link_accepted(&policy->accept_from, ls))
+    return FLOW_LINK_NOT_ACCEPTED;
   return link->customer_locked ? FLOW_LINK_LOCKED : FLOW_LINK_USED;
 }
 
@@ -343,13 +381,35 @@ static void carry_context(const flow_policy *policy, flow_step *out,
     complete(s, FLOW_OUTCOME_IDENTIFIED_ONLY);
 }
 
-/* START with a usable link: carry it, or complete as locked. The linked
- * session is only read. */
+/* Same caller number on both calls: equal keyed hashes, neither empty (a
+ * withheld or unusable number matches nothing). */
+static bool same_number(const flow_session *a, const flow_session *b) {
+  return a->ani_hash[0] && b->ani_hash[0] &&
+         strncmp(a->ani_hash, b->ani_hash, sizeof a->ani_hash) == 0;
+}
+
+/*
+ * START with a usable link: carry it, or complete as locked. The linked
+ * session is only read. Its verification is carried only from a session
+ * that completed verified (never from one completed locked or otherwise),
+ * and only to a call from the same number: the linked ID is a bearer
+ * credential, so a call from another number gets the identification only
+ * (FLOW_LINK_OTHER_NUMBER, lastResult no_match) and, on a line that
+ * requires it, is asked the security answer.
+ */
 static void carry_link(const flow_policy *policy, const flow_session *ls,
                        flow_step *out) {
+  bool proof =
+      flow_session_verified(ls) && ls->outcome == FLOW_OUTCOME_VERIFIED;
+  bool withheld = proof && !same_number(ls, &out->session);
   carry_context(policy, out, FLOW_METHOD_LINKED, ls->customer_id,
-                ls->customer_name, ls->verified, ls->context_ms, ls->channel);
+                ls->customer_name, proof && !withheld, ls->context_ms,
+                ls->channel);
   COPY_FIELD(out->session.linked_conversation_id, ls->conversation_id);
+  if (withheld && out->link == FLOW_LINK_USED) {
+    out->link = FLOW_LINK_OTHER_NUMBER;
+    out->session.last_result = FLOW_RESULT_NO_MATCH;
+  }
   if (out->link == FLOW_LINK_LOCKED) {
     out->session.verified = false;
     out->session.last_result = FLOW_RESULT_NONE;
@@ -427,6 +487,7 @@ unsigned flow_event_allowed_states(flow_event_kind kind) {
 flow_attempt_counter flow_event_counter(flow_event_kind kind) {
   switch (kind) {
   case FLOW_EV_IDENTIFIER:
+    return FLOW_COUNTER_IDENTIFIER;
   case FLOW_EV_HANDOFF:
     return FLOW_COUNTER_IDENTIFY;
   case FLOW_EV_SECURITY:
@@ -438,18 +499,31 @@ flow_attempt_counter flow_event_counter(flow_event_kind kind) {
   return FLOW_COUNTER_NONE;
 }
 
-/* IDENTIFIER: the attempt is already counted. Invalid digits are a failed
- * attempt without a CRM call; valid ones become a lookup. */
+/* IDENTIFIER: the attempt is already counted. A failed-identification
+ * limit that holds the step ends the call without a CRM call (flow.h,
+ * flow_hold). Invalid digits are a failed attempt without a CRM call,
+ * counted toward those limits; valid ones become a lookup. */
 static flow_plan_status plan_identifier(const flow_policy *policy,
                                         const flow_event *event,
                                         flow_step *out) {
+  flow_session *s = &out->session;
+  if (event->hold == FLOW_HOLD_SHARED) {
+    hold_shared(s, &s->identify_attempts);
+    return FLOW_PLAN_DONE;
+  }
+  if (event->hold == FLOW_HOLD_CALLER) {
+    s->last_result = FLOW_RESULT_NONE;
+    complete(s, FLOW_OUTCOME_IDENTIFY_FAILED);
+    return FLOW_PLAN_DONE;
+  }
   flow_identifier_type type = event->has_identifier_type
                                   ? event->identifier_type
                                   : policy->identifier_type;
   char value[FLOW_VALUE_MAX + 1];
   if (!flow_normalise_identifier(policy, type, event->identifier, value,
                                  sizeof value)) {
-    identify_failed(policy, &out->session, FLOW_RESULT_INVALID_INPUT);
+    identify_failed(policy, s, FLOW_RESULT_INVALID_INPUT);
+    out->lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE;
     return FLOW_PLAN_DONE;
   }
   out->crm.kind = FLOW_CRM_LOOKUP;
@@ -460,16 +534,22 @@ static flow_plan_status plan_identifier(const flow_policy *policy,
 }
 
 /* SECURITY: the attempt is already counted. A customer the store found
- * locked goes to an agent before the answer is even looked at, so a locked
- * account cannot be probed. Malformed answers are a failed attempt without
- * a CRM call. */
+ * locked, or a caller whose own number is at its limit, goes to an agent
+ * before the answer is even looked at, so a locked account cannot be
+ * probed. A shared limit holds every caller but one identified by their
+ * number on file (flow.h, flow_hold). Malformed answers are a failed
+ * attempt without a CRM call. */
 static flow_plan_status plan_security(const flow_policy *policy,
                                       const flow_event *event,
                                       bool customer_locked, flow_step *out) {
   flow_session *s = &out->session;
-  if (customer_locked) {
+  if (customer_locked || event->hold == FLOW_HOLD_CALLER) {
     s->last_result = FLOW_RESULT_NONE;
     complete(s, FLOW_OUTCOME_LOCKED);
+    return FLOW_PLAN_DONE;
+  }
+  if (event->hold == FLOW_HOLD_SHARED && s->method != FLOW_METHOD_ANI) {
+    hold_shared(s, &s->verify_attempts);
     return FLOW_PLAN_DONE;
   }
   if (!answer_ok(event->answer)) {
@@ -572,7 +652,10 @@ static void complete_identifier(const flow_policy *policy,
   } else if (result->match_count == 1) {
     identify(policy, out, FLOW_METHOD_IDENTIFIER, result);
   } else {
+    /* Several matches count too: the caller did not get identified, and
+     * telling one from none still says the digits belong to someone. */
     identify_failed(policy, s, miss_result(result));
+    out->lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE;
   }
 }
 
@@ -584,14 +667,18 @@ static void complete_identifier(const flow_policy *policy,
  * attempt and the lockout failure stay counted, so an unmapped "wrong PIN"
  * status cannot be used as a free oracle. Either way the call goes to an
  * agent as crm_unavailable. The CRM's own "locked" answer is also an
- * answer to a guess: it counts too.
+ * answer to a guess: it counts too. A request sent that got no HTTP
+ * answer at all (a timeout) counts for the customer only
+ * (FLOW_LOCKOUT_RECORD_UNANSWERED): it tells the caller nothing, and a
+ * slow CRM must not trip the limits that hold other callers.
  */
 static void complete_verify(const flow_policy *policy,
                             const flow_crm_result *result, flow_step *out) {
   flow_session *s = &out->session;
   if (!result->ok) {
     if (result->sent)
-      out->lockout = FLOW_LOCKOUT_RECORD_FAILURE;
+      out->lockout = result->answered ? FLOW_LOCKOUT_RECORD_FAILURE
+                                      : FLOW_LOCKOUT_RECORD_UNANSWERED;
     else
       refund(&s->verify_attempts);
     s->last_result = FLOW_RESULT_CRM_ERROR;
@@ -637,7 +724,12 @@ void flow_lock_out(const flow_session *session, int64_t now_ms,
   *out = *session;
   out->updated_ms = now_ms;
   out->last_result = FLOW_RESULT_NONE;
+  out->verified = false; /* a handoff's or a link's: never shown locked */
   complete(out, FLOW_OUTCOME_LOCKED);
+}
+
+bool flow_session_verified(const flow_session *s) {
+  return s->identified && s->verified && s->outcome != FLOW_OUTCOME_LOCKED;
 }
 
 /* The closing prompt for a completed session. An outcome that should not
@@ -673,14 +765,15 @@ static const char *completed_prompt(flow_outcome outcome) {
 void flow_view_of(const flow_policy *policy, const flow_session *s,
                   flow_view *out) {
   memset(out, 0, sizeof *out);
-  if (s->identified && s->verified)
+  if (flow_session_verified(s))
     out->auth_status = FLOW_AUTH_IDENTIFIED_VERIFIED;
   else if (s->identified)
     out->auth_status = FLOW_AUTH_IDENTIFIED;
   else
     out->auth_status = FLOW_AUTH_NOT_IDENTIFIED;
 
-  out->speak_name = s->verified || policy->greet_before_verification;
+  out->speak_name =
+      flow_session_verified(s) || policy->greet_before_verification;
   int remaining = 0;
   switch (s->state) {
   case FLOW_STATE_AWAITING_IDENTIFIER:

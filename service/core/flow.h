@@ -99,6 +99,21 @@ typedef enum {
   FLOW_ID_PHONE,
 } flow_identifier_type;
 
+/* Which linked sessions a line takes context from
+ * (serviceLines.<name>.context.acceptFrom): the linked session's service
+ * line and channel must each be listed, unless that list is not
+ * restricted. All zero (the default): any line, any channel. */
+#define FLOW_ACCEPT_LINES_MAX 32
+#define FLOW_ACCEPT_CHANNELS_MAX 16
+typedef struct {
+  bool lines_restricted;
+  int line_count;
+  char lines[FLOW_ACCEPT_LINES_MAX][FLOW_NAME_MAX + 1];
+  bool channels_restricted;
+  int channel_count;
+  char channels[FLOW_ACCEPT_CHANNELS_MAX][FLOW_CHANNEL_MAX + 1];
+} flow_link_accept;
+
 /* Per service line rules, built from config. */
 typedef struct {
   bool ani_lookup;
@@ -122,6 +137,7 @@ typedef struct {
    * and whether handoff codes are accepted on this line. */
   int context_reuse_seconds;
   bool handoff;
+  flow_link_accept accept_from; /* links taken only from these */
   /* A start while the CRM is known to be down (flow_event.crm_down): ask
    * for an identifier anyway (true) or complete at once as crm_unavailable
    * with a transfer (false, the default): digits that cannot be checked
@@ -195,7 +211,12 @@ typedef enum {
   FLOW_LINK_IN_PROGRESS,    /* the linked session has not completed */
   FLOW_LINK_NOT_IDENTIFIED, /* it never identified anyone */
   FLOW_LINK_EXPIRED,        /* its original proof is reuseSeconds old */
+  FLOW_LINK_NOT_ACCEPTED,   /* its line or channel is not in acceptFrom */
+  FLOW_LINK_OTHER_NUMBER,   /* carried as identified only: a verified
+                               session, but this call's number is not the
+                               linked call's (or either was withheld) */
 } flow_link_verdict;
+#define FLOW_LINK_VERDICT_COUNT 10
 
 /* HANDOFF: what the store found for the keyed code. The code itself is
  * never part of it. */
@@ -217,6 +238,27 @@ typedef struct {
   int64_t created_ms; /* when the digital channel vouched */
 } flow_handoff;
 
+/*
+ * A failed-attempt limit the store found reached when it reserved an
+ * IDENTIFIER or SECURITY step (see store_begin):
+ *   CALLER  the caller's own number is at its limit: the step completes
+ *           as the caller's failure would (identify_failed, or locked for
+ *           a security answer), with no CRM call; its attempt stays spent.
+ *   SHARED  a limit many callers share is at its limit (failures on this
+ *           service line across all calls, or calls with no usable ANI):
+ *           the caller did nothing wrong, so the step is answered like a
+ *           CRM that cannot be asked (crm_unavailable, lastResult none, to
+ *           an agent), its attempt given back and no failure recorded for
+ *           anyone. A security answer from a caller identified by their
+ *           own number on file (method ani) is still checked: the store
+ *           reserved its failure as for any verification.
+ */
+typedef enum {
+  FLOW_HOLD_NONE = 0,
+  FLOW_HOLD_CALLER,
+  FLOW_HOLD_SHARED,
+} flow_hold;
+
 /* A caller's step. Strings are borrowed for the duration of the call. */
 typedef struct {
   flow_event_kind kind;
@@ -227,7 +269,8 @@ typedef struct {
   bool has_identifier_type;
   flow_identifier_type identifier_type; /* IDENTIFIER, if has_... */
   const char *answer;                   /* SECURITY: never copied by flow */
-  bool crm_down; /* START: the CRM is known to be down (breaker open) */
+  bool crm_down;  /* START: the CRM is known to be down (breaker open) */
+  flow_hold hold; /* IDENTIFIER, SECURITY: a failed-attempt limit reached */
   int64_t now_ms;
 } flow_event;
 
@@ -259,14 +302,29 @@ typedef struct {
   char customer_name[FLOW_CUSTOMER_NAME_MAX + 1];
   bool verified; /* VERIFY */
   bool locked;   /* VERIFY: the CRM itself reports the customer locked */
+  /* An HTTP status came back (any status). A VERIFY that was sent but
+   * got none (it timed out) still counts for the customer, but not toward
+   * the caller's or the line's limits (FLOW_LOCKOUT_RECORD_UNANSWERED):
+   * a slow CRM alone must not hold every caller. */
+  bool answered;
 } flow_crm_result;
 
-/* What the store must do with the customer's cross-call failure counter
- * when it commits the session. */
+/* What the store must do with the cross-call failure counters when it
+ * commits the session. */
 typedef enum {
   FLOW_LOCKOUT_NONE = 0,
-  FLOW_LOCKOUT_RECORD_FAILURE, /* a verification failed: count it */
-  FLOW_LOCKOUT_CLEAR,          /* verified: forget earlier failures */
+  /* a verification failed (wrong answer, or any HTTP answer the mapping
+   * does not know): count it for the customer, the caller's number and
+   * the service line */
+  FLOW_LOCKOUT_RECORD_FAILURE,
+  FLOW_LOCKOUT_CLEAR, /* verified: forget earlier failures */
+  /* a verification sent that got no HTTP answer (a timeout): count it for
+   * the customer only (SPEC §6: it may have been checked), never toward
+   * the caller's or the line's limit */
+  FLOW_LOCKOUT_RECORD_UNANSWERED,
+  /* an identifier matched nobody or several, or was not valid: count it
+   * toward the caller's and the line's failed-identification limits */
+  FLOW_LOCKOUT_IDENTIFY_FAILURE,
 } flow_lockout_effect;
 
 typedef enum {
@@ -306,8 +364,14 @@ typedef struct {
  * by the caller; the rest is ignored.
  * With event->link, a usable link (SPEC §7) carries the linked customer
  * with no CRM call: DONE, completed (verified / identified_only / locked)
- * or awaiting_security. out->link says what became of the link; an
- * unusable one is ignored and the start goes on as without it.
+ * or awaiting_security. A linked conversation ID is a bearer credential,
+ * so its verification is carried only when the linked session completed
+ * verified AND this call's ani_hash is the linked call's (both non-empty:
+ * a withheld number matches nothing); otherwise only the identification
+ * is (out->link FLOW_LINK_OTHER_NUMBER, lastResult no_match). A link from
+ * a line or channel the policy's accept_from does not list is ignored.
+ * out->link says what became of the link; an unusable one is ignored and
+ * the start goes on as without it.
  * Result: DONE (a link, no usable ANI or aniLookup off) or NEED_CRM (ANI
  * lookup). Never WRONG_STATE.
  */
@@ -326,7 +390,11 @@ flow_plan_status flow_start(const flow_policy *policy,
  * spent (identify_failed).
  * `customer_locked` is what the store read of the session's customer's
  * lockout counter (only meaningful for SECURITY); a locked customer
- * completes with FLOW_OUTCOME_LOCKED and no CRM call.
+ * completes with FLOW_OUTCOME_LOCKED and no CRM call. event->hold (for
+ * IDENTIFIER and SECURITY) is a failed-attempt limit the store found
+ * reached (see flow_hold). out->lockout tells the store what to count:
+ * a failed identification (FLOW_LOCKOUT_IDENTIFY_FAILURE, no match,
+ * several matches or invalid digits), a failed verification, or nothing.
  */
 flow_plan_status flow_plan(const flow_policy *policy,
                            const flow_session *session, const flow_event *event,
@@ -343,9 +411,17 @@ void flow_complete(const flow_policy *policy, const flow_session *planned,
                    flow_step *out);
 
 /* The customer the store reported locked at commit time: complete the
- * session as LOCKED (identification kept, transfer to an agent). */
+ * session as LOCKED (identification kept, transfer to an agent). A locked
+ * session is never verified: a verification carried by a handoff or a
+ * link is dropped, so neither the answer nor a later link can show it. */
 void flow_lock_out(const flow_session *session, int64_t now_ms,
                    flow_session *out);
+
+/* Whether the session counts as verified: identified, verified, and not
+ * completed as locked. Every view of a session (the answer, GET, reports,
+ * a link) asks this, never `verified` alone: a locked session is never
+ * verified, even one stored so by an older version. */
+bool flow_session_verified(const flow_session *s);
 
 /* Derive nextAction, authStatus, attemptsRemaining and promptId. */
 void flow_view_of(const flow_policy *policy, const flow_session *session,
@@ -358,8 +434,11 @@ unsigned flow_event_allowed_states(flow_event_kind kind);
 /* The attempt counter the store reserves for an event before planning. */
 typedef enum {
   FLOW_COUNTER_NONE = 0,     /* START, OPT_OUT: no attempt counted */
-  FLOW_COUNTER_IDENTIFY = 1, /* identify_attempts */
+  FLOW_COUNTER_IDENTIFY = 1, /* identify_attempts (HANDOFF) */
   FLOW_COUNTER_VERIFY = 2,   /* verify_attempts */
+  /* identify_attempts, and the failed-identification limits are checked
+   * (IDENTIFIER; a handoff code has a guess limit of its own) */
+  FLOW_COUNTER_IDENTIFIER = 3,
 } flow_attempt_counter;
 
 flow_attempt_counter flow_event_counter(flow_event_kind kind);

@@ -52,7 +52,7 @@ bool handoff_code_normalise(const char *raw,
  * it held a code or a full number. */
 static void digest(const char *secret, size_t secret_len, const char *prefix,
                    const char *value, char out[HANDOFF_DIGEST_LEN + 1]) {
-  char msg[96];
+  char msg[320]; /* a prefix and a code, a number or an API key */
   int n = snprintf(msg, sizeof msg, "%s%s", prefix, value);
   size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
   hmac_sha256_hex(secret, secret_len, msg, len, out);
@@ -69,4 +69,9 @@ void handoff_code_digest(const char *secret, size_t secret_len,
 void handoff_number_digest(const char *secret, size_t secret_len,
                            const char *e164, char out[HANDOFF_DIGEST_LEN + 1]) {
   digest(secret, secret_len, "ani:", e164, out);
+}
+
+void handoff_key_id(const char *secret, size_t secret_len, const char *key,
+                    char out[HANDOFF_DIGEST_LEN + 1]) {
+  digest(secret, secret_len, "key:", key, out);
 }

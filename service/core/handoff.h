@@ -8,7 +8,7 @@
  * values. It is never stored: Redis holds only
  * hex(HMAC-SHA256(secret, "code:" || code)), and a number a handoff is
  * bound to only as hex(HMAC-SHA256(secret, "ani:" || E.164)). The two
- * prefixes keep the two kinds of digest apart.
+ * prefixes keep the kinds of digest apart (and "key:" names a handoff key).
  */
 #ifndef AUTHFLOW_HANDOFF_H
 #define AUTHFLOW_HANDOFF_H
@@ -45,5 +45,11 @@ void handoff_code_digest(const char *secret, size_t secret_len,
 /* hex(HMAC-SHA256(secret, "ani:" || e164)). */
 void handoff_number_digest(const char *secret, size_t secret_len,
                            const char *e164, char out[HANDOFF_DIGEST_LEN + 1]);
+
+/* hex(HMAC-SHA256(secret, "key:" || key)): the name under which a handoff
+ * key's creations are counted (its rate limit), so the key itself never
+ * reaches Redis. Keys up to 256 bytes. */
+void handoff_key_id(const char *secret, size_t secret_len, const char *key,
+                    char out[HANDOFF_DIGEST_LEN + 1]);
 
 #endif

@@ -204,7 +204,7 @@ bool report_range(const char *from_text, const char *to_text, int64_t now,
  * ------------------------------------------------------------------- */
 
 flow_auth_status report_auth_status(const flow_session *s) {
-  if (s->identified && s->verified)
+  if (flow_session_verified(s))
     return FLOW_AUTH_IDENTIFIED_VERIFIED;
   return s->identified ? FLOW_AUTH_IDENTIFIED : FLOW_AUTH_NOT_IDENTIFIED;
 }
@@ -293,7 +293,7 @@ void report_build_record(const flow_session *s, bool started, bool completed,
   add_incr(out, s, flow_outcome_name(s->outcome), 1);
   if (s->identified)
     add_incr(out, s, "auth_identified", 1);
-  if (s->verified)
+  if (flow_session_verified(s))
     add_incr(out, s, "auth_verified", 1);
   if (flow_outcome_is_transfer(s->outcome))
     add_incr(out, s, "transfer", 1);

@@ -52,7 +52,7 @@ bool session_json_render(buf *out, const flow_session *s,
   KEY(out, "identified");
   bool_value(out, s->identified);
   KEY(out, "verified");
-  bool_value(out, s->verified);
+  bool_value(out, flow_session_verified(s)); /* never true when locked */
   ok = STRING_FIELD(out, "identificationMethod", flow_method_name(s->method)) &&
        STRING_FIELD(out, "outcome", flow_outcome_name(s->outcome)) &&
        STRING_FIELD(out, "lastResult", flow_result_name(s->last_result));

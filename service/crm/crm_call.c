@@ -322,6 +322,7 @@ void crm_call_transfer_done(void *ctx, crm_job *j, bool ok_io) {
   flow_crm_result r;
   crm_map(p, &j->req, status, buf_str(&j->response), buf_len(&j->response), &r);
   r.sent = j->sent;
+  r.answered = status > 0;
   crm_fail_reason reason = transfer_reason(j, ok_io, status);
   bool unauthorized = status == 401 && p->auth.kind == CRM_AUTH_OAUTH2;
   double left = j->deadline_ms - crm_loop_now_ms();
@@ -421,6 +422,11 @@ void crm_call_stop_all(crm_inst *in) {
     crm_job *j = in->jobs;
     j->next = j->prev = NULL;
     if (j->holds_slot) {
+      /* On the wire: a request that went out may have been checked by the
+       * CRM, so it is reported sent (a verification then stays counted,
+       * as after a timeout) even though the answer is cut off here. */
+      if (crm_job_sent(j))
+        j->sent = true;
       j->holds_slot = false;
       /* The queue is closed: the connection goes to another instance. */
       crm_gate_release(&in->gate);

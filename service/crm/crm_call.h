@@ -34,7 +34,9 @@ void crm_call_granted(crm_inst *in);
 void crm_call_token_news(crm_inst *in, crm_token_news news);
 
 /* Detaching: the instance leaves the gate and the token fetch, and every
- * call it still runs ends with CRM_FAIL_STOPPING (callbacks run now). */
+ * call it still runs ends with CRM_FAIL_STOPPING (callbacks run now). A
+ * call whose request already went out (crm_job_sent) ends with `sent`
+ * true: the CRM may have counted it, so it is never given back. */
 void crm_call_stop_all(crm_inst *in);
 
 #endif

@@ -156,7 +156,9 @@ bool crm_client_attach(loop *l, char *err, size_t err_len);
 /*
  * On an attached loop's thread: its calls still running end with ok =
  * false and CRM_FAIL_STOPPING (their callbacks run before this returns;
- * a submission they make is refused) and the instance is freed; later
+ * a submission they make is refused; a call whose request already went
+ * out reports result->sent, so a verification the CRM may have checked is
+ * never refunded) and the instance is freed; later
  * submissions from this thread go to the internal loop. Call it while l
  * still runs (from a task or callback on it), or else a little memory
  * may be left to the loop's pending tasks. No-op when not attached; not

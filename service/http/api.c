@@ -11,11 +11,13 @@
 #include "crm.h"
 #include "handoff_api.h"
 #include "hmac.h"
+#include "limit_api.h"
 #include "log.h"
 #include "metrics.h"
 #include "phone.h"
 #include "prompt.h"
 #include "ratelimit.h"
+#include "readyz.h"
 #include "report.h"
 #include "request.h"
 #include "session_json.h"
@@ -249,6 +251,7 @@ static void on_crm_done(void *ctx, const flow_crm_result *result,
                     info);
   flow_complete(&step->line->policy, &step->planned.session, &step->crm, result,
                 api_now_ms(), &step->finished);
+  limit_api_completed(&step->finished);
   commit_and_render(step);
 }
 
@@ -425,18 +428,14 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   return API_PENDING;
 }
 
-/* What a planned step logs before it runs: a verification limit that
- * tripped (warn, with a metric), and at debug level the masked
+/* What a planned step logs before it runs: a failed-attempt limit found
+ * reached (warn, with a metric), and at debug level the masked
  * identifier. */
 static void log_step_start(const api_step *step, store_limit limit,
                            const flow_event *ev) {
-  if (limit != STORE_LIMIT_NONE) {
-    metrics_verify_limit_trip(limit == STORE_LIMIT_CALLER);
-    log_warn(
-        "verification limit reached",
-        LOG_STR("scope", limit == STORE_LIMIT_CALLER ? "caller" : "global"),
-        LOG_STR("conversationId", step->conversation_id));
-  }
+  if (limit != STORE_LIMIT_NONE)
+    limit_api_note(step->conversation_id, ev->kind, limit,
+                   step->planned.crm.kind == FLOW_CRM_NONE);
   if (ev->kind == FLOW_EV_IDENTIFIER && log_enabled(LOG_DEBUG)) {
     char masked[FLOW_MASKED_MAX + 1];
     phone_mask(ev->identifier, masked, sizeof masked);
@@ -455,6 +454,7 @@ static void plan_step(api_step *step, const flow_handoff *handoff,
                    .identifier_type = req->identifier_type,
                    .answer = req->answer,
                    .handoff = handoff,
+                   .hold = limit_api_hold(limit),
                    .now_ms = api_now_ms()};
   flow_plan_status ps = flow_plan(&step->line->policy, &step->session, &ev,
                                   customer_locked, &step->planned);
@@ -560,18 +560,6 @@ static void on_deleted(void *ctx, store_result *out) {
   finish(step);
 }
 
-static void on_pinged(void *ctx, store_result *out) {
-  api_step *step = ctx;
-  bool ok = out->status == STORE_OK;
-  step->resp->status = ok ? 200 : 503;
-  step->resp->body =
-      json_pack("{s:s, s:s}", "status", ok ? "ready" : "unavailable", "redis",
-                ok ? "ok" : "unavailable");
-  if (!ok)
-    metrics_redis_error();
-  finish(step);
-}
-
 /* GET, DELETE and readyz: one store call each. */
 static api_status handle_simple(const route_match *route, api_step *step,
                                 api_response *resp) {
@@ -593,8 +581,7 @@ static api_status handle_simple(const route_match *route, api_step *step,
         json_pack("{s:s, s:s}", "status", "draining", "redis", "unknown");
     return API_RESPOND;
   }
-  store_ping_async(&step->store, on_pinged, step);
-  return API_PENDING;
+  return readyz_handle(step);
 }
 
 /* Most bytes a /metrics answer may take; the render is bounded far below
@@ -648,9 +635,6 @@ static api_status dispatch(const route_match *route, const char *body,
   case ROUTE_SESSION_HANDOFF:
     return handle_session_step(route, FLOW_EV_HANDOFF, body, body_len, step,
                                resp);
-  case ROUTE_HANDOFFS_CREATE:
-    handoff_api_create(cfg, body, body_len, resp);
-    return API_RESPOND;
   case ROUTE_SESSION_GET:
   case ROUTE_SESSION_DELETE:
   case ROUTE_READYZ:
@@ -662,7 +646,8 @@ static api_status dispatch(const route_match *route, const char *body,
   case ROUTE_METRICS:
     handle_metrics(resp);
     return API_RESPOND;
-  case ROUTE_REPORT_SUMMARY: /* served by report_api (see http.c) */
+  case ROUTE_HANDOFFS_CREATE: /* served by handoff_api (see http.c) */
+  case ROUTE_REPORT_SUMMARY:  /* served by report_api (see http.c) */
   case ROUTE_REPORT_INTERACTIONS:
   case ROUTE_DASHBOARD:
   case ROUTE_NOT_FOUND:

@@ -65,6 +65,7 @@ typedef struct {
   api_response *resp;               /* where the answer goes */
   api_done_fn done;
   void *done_ctx;
+  void *readyz_next; /* readyz: the next request waiting for its PING */
 } api_step;
 
 typedef enum {

@@ -27,6 +27,7 @@ typedef struct {
   const char *content_type;        /* static; for `text` */
   const char *allow;               /* static; set on 405 */
   const char *content_disposition; /* static or NULL (CSV downloads) */
+  unsigned retry_after;            /* seconds for Retry-After; 0: none */
   /* For the request log: what happened, never PII. */
   const char *outcome; /* static wire name, or NULL */
   const char *error;   /* static error code, or NULL */

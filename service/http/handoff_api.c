@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
 #include "entropy.h"
 #include "handoff.h"
+#include "json_text.h"
 #include "log.h"
 #include "metrics.h"
 #include "phone.h"
@@ -18,8 +20,9 @@
 /*
  * The handoff to store from a parsed body: customer, name, verified,
  * channel, time, and the line and number digest it is bound to. False with
- * the 400 filled when serviceLine is not configured or refuses handoffs, or
- * phone is not a number.
+ * the 400 filled when serviceLine is not configured or refuses handoffs,
+ * phone is not a number, or a verified handoff names no phone while
+ * handoff.requirePhoneForVerified is on.
  */
 static bool build(const config *cfg, const request_body *req, flow_handoff *h,
                   const char **line_name, char number[HANDOFF_DIGEST_LEN + 1],
@@ -60,6 +63,15 @@ static bool build(const config *cfg, const request_body *req, flow_handoff *h,
                           e164, number);
     explicit_bzero(e164, sizeof e164);
   }
+  if (req->verified && !req->phone && cfg->handoff_require_phone) {
+    /* A verified code with no number to redeem from is a bearer credential
+     * for the customer: refused when the operator asked for binding. */
+    metrics_handoff_refused(METRICS_HANDOFF_REFUSED_PHONE_REQUIRED);
+    api_reply_field_error(resp, "phone",
+                          "is required when verified is true "
+                          "(handoff.requirePhoneForVerified)");
+    return false;
+  }
   snprintf(h->customer_id, sizeof h->customer_id, "%s", req->customer_id);
   snprintf(h->customer_name, sizeof h->customer_name, "%s",
            req->customer_name ? req->customer_name : "");
@@ -72,13 +84,16 @@ static bool build(const config *cfg, const request_body *req, flow_handoff *h,
 
 /*
  * Draw a code and store the handoff under its digest, drawing again on a
- * collision with a live code. STORE_OK with `code` filled, or the store's
+ * collision with a live code. STORE_OK with `code` filled when *result is
+ * STORE_PUT_ISSUED (else the refusal and *retry_after), or the store's
  * failure (STORE_EXISTS after DRAWS collisions; STORE_CORRUPT when the
  * kernel gave no random bits).
  */
 static store_status issue(const config *cfg, const flow_handoff *h,
                           const char *line, const char *number,
-                          char code[HANDOFF_CODE_DIGITS + 1], char *err,
+                          const store_handoff_limits *lim,
+                          char code[HANDOFF_CODE_DIGITS + 1],
+                          store_put_result *result, int *retry_after, char *err,
                           size_t err_len) {
   store_status st = STORE_EXISTS;
   for (int draw = 0; draw < DRAWS && st == STORE_EXISTS; draw++) {
@@ -93,14 +108,68 @@ static store_status issue(const config *cfg, const flow_handoff *h,
     char digest[HANDOFF_DIGEST_LEN + 1];
     handoff_code_digest(cfg->handoff_secret, strlen(cfg->handoff_secret), code,
                         digest);
-    st = store_handoff_put(digest, h, line, number, cfg->handoff_ttl_seconds,
+    st = store_handoff_put(digest, h, line, number, lim, result, retry_after,
                            err, err_len);
   }
   return st;
 }
 
-void handoff_api_create(const config *cfg, const char *body, size_t len,
-                        api_response *resp) {
+/*
+ * The 201 body, {"code","expiresInSeconds"}, as text in a wiping buffer:
+ * no jansson tree ever holds the code (its strings are freed unwiped).
+ * False when it could not be rendered (out of memory).
+ */
+static bool reply_code(const config *cfg, const char *code,
+                       api_response *resp) {
+  buf b;
+  buf_init(&b, 128, BUF_WIPE);
+  buf_adds(&b, "{\"code\":");
+  json_text_string(&b, code);
+  buf_adds(&b, ",\"expiresInSeconds\":");
+  json_text_int(&b, cfg->handoff_ttl_seconds);
+  buf_adds(&b, "}\n");
+  size_t n = 0;
+  char *text = buf_state(&b) == BUF_OK ? buf_take(&b, &n, false) : NULL;
+  buf_free(&b);
+  if (!text)
+    return false;
+  resp->status = 201;
+  resp->text = text; /* wiped before it is freed (http_response) */
+  resp->text_len = n;
+  resp->content_type = "application/json";
+  return true;
+}
+
+/* A refused creation: 429 rate_limited with Retry-After, counted, and a
+ * warning that names the limit (never the key). */
+static void reply_refused(const config *cfg, store_put_result result,
+                          int retry_after, int key_index, api_response *resp) {
+  bool full = result == STORE_PUT_FULL;
+  char msg[200];
+  if (full)
+    snprintf(msg, sizeof msg,
+             "%d handoff codes are live (handoff.maxLiveCodes); try again in "
+             "%d s",
+             cfg->handoff_max_live_codes, retry_after);
+  else
+    snprintf(msg, sizeof msg,
+             "this key created %d handoffs this minute "
+             "(handoff.keyMaxPerMinute); try again in %d s",
+             cfg->handoff_key_max_per_minute, retry_after);
+  api_error(resp, 429, "rate_limited", msg);
+  resp->retry_after = (unsigned)retry_after;
+  metrics_handoff_refused(full ? METRICS_HANDOFF_REFUSED_LIVE_CAP
+                               : METRICS_HANDOFF_REFUSED_RATE_LIMITED);
+  log_warn(
+      full ? "handoff refused: live codes at the cap"
+           : "handoff refused: key over its rate limit",
+      LOG_STR("key", full ? "handoff.maxLiveCodes" : "handoff.keyMaxPerMinute"),
+      LOG_INT("handoffKey", key_index),
+      LOG_INT("retryAfterSeconds", retry_after));
+}
+
+void handoff_api_create(const config *cfg, int key_index, const char *body,
+                        size_t len, api_response *resp) {
   request_body req;
   if (!api_parse_request_or_reply(REQUEST_HANDOFF_CREATE, body, len, &req,
                                   resp)) {
@@ -110,25 +179,37 @@ void handoff_api_create(const config *cfg, const char *body, size_t len,
   flow_handoff h;
   const char *line = "";
   char number[HANDOFF_DIGEST_LEN + 1], code[HANDOFF_CODE_DIGITS + 1] = "";
+  char key_id[HANDOFF_DIGEST_LEN + 1] = "";
   char err[STORE_ERR_MAX];
-  if (!cfg->handoff_secret[0]) {
-    /* config refuses handoff keys without a secret: not reached. */
+  if (!cfg->handoff_secret[0] || key_index < 0 ||
+      (size_t)key_index >= cfg->handoff_key_count) {
+    /* config refuses handoff keys without a secret, and http passes the
+     * key it matched: not reached. */
     api_error(resp, 500, "internal", "handoffs are not configured");
   } else if (build(cfg, &req, &h, &line, number, resp)) {
-    store_status st = issue(cfg, &h, line, number, code, err, sizeof err);
-    if (st == STORE_OK) {
-      resp->status = 201;
-      resp->body = json_pack("{s:s, s:i}", "code", code, "expiresInSeconds",
-                             cfg->handoff_ttl_seconds);
-      if (!resp->body)
-        api_error(resp, 500, "internal", "could not render the answer");
+    handoff_key_id(cfg->handoff_secret, strlen(cfg->handoff_secret),
+                   cfg->handoff_keys[key_index], key_id);
+    store_handoff_limits lim = {.ttl_seconds = cfg->handoff_ttl_seconds,
+                                .max_live = cfg->handoff_max_live_codes,
+                                .key_max_per_minute =
+                                    cfg->handoff_key_max_per_minute,
+                                .key_id = key_id};
+    store_put_result result = STORE_PUT_ISSUED;
+    int retry_after = 0;
+    store_status st = issue(cfg, &h, line, number, &lim, code, &result,
+                            &retry_after, err, sizeof err);
+    if (st != STORE_OK) {
+      api_reply_store_error(resp, st, API_STORE_HANDOFFS, NULL, err);
+    } else if (result != STORE_PUT_ISSUED) {
+      reply_refused(cfg, result, retry_after, key_index, resp);
+    } else if (!reply_code(cfg, code, resp)) {
+      api_error(resp, 500, "internal", "could not render the answer");
+    } else {
       metrics_handoff_created();
       log_info("handoff created", LOG_STR("serviceLine", line),
                LOG_STR("channel", h.channel), LOG_BOOL("verified", h.verified),
                LOG_BOOL("boundToNumber", number[0] != '\0'),
                LOG_INT("ttlSeconds", cfg->handoff_ttl_seconds));
-    } else {
-      api_reply_store_error(resp, st, API_STORE_HANDOFFS, NULL, err);
     }
   }
   explicit_bzero(code, sizeof code);

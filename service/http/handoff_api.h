@@ -8,6 +8,9 @@
  * handoff.secret (with the customer, the verified flag, the channel, and
  * the service line and number it is bound to, if any) for
  * handoff.ttlSeconds, returned once in the 201 answer, and never logged.
+ * Creation is limited per handoff key (handoff.keyMaxPerMinute, counted in
+ * Redis under a keyed digest of the key) and over all keys and instances
+ * (handoff.maxLiveCodes live at once: the guessing bound's N).
  */
 #ifndef AUTHFLOW_HANDOFF_API_H
 #define AUTHFLOW_HANDOFF_API_H
@@ -21,13 +24,19 @@
 #include "store.h"
 
 /*
- * Handle one creation request whose key was already checked (a handoff
- * key). Fills *resp: 201 {"code","expiresInSeconds"}, 400 for a bad body
- * (the message names the field), 503 when Redis is down, 500 when no
- * random bits or no free code could be had.
+ * Handle one creation request whose key was already checked: handoff key
+ * number `key_index` of cfg->handoff_keys. Fills *resp: 201
+ * {"code","expiresInSeconds"} (rendered as text in a buffer that is wiped
+ * before it is freed), 400 for a bad body (the message names the field;
+ * also a verified handoff without `phone` under
+ * handoff.requirePhoneForVerified), 429 rate_limited with Retry-After when
+ * the key's handoff.keyMaxPerMinute is spent or handoff.maxLiveCodes codes
+ * are live, 503 when Redis is down, 500 when no random bits or no free
+ * code could be had. Every refusal by a limit is counted in
+ * authflow_handoff_refused_total{reason}.
  */
-void handoff_api_create(const config *cfg, const char *body, size_t len,
-                        api_response *resp);
+void handoff_api_create(const config *cfg, int key_index, const char *body,
+                        size_t len, api_response *resp);
 
 /*
  * The caller's number as a digest under the handoff secret, kept with the

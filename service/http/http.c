@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "crm_client.h"
 #include "entropy.h"
+#include "handoff_api.h"
 #include "log.h"
 #include "loop.h"
 #include "loop_pool.h"
@@ -101,6 +102,7 @@ typedef struct {
    * the offload thread must not read the connection). */
   offload_job job;
   buf args;
+  int handoff_key; /* POST /v1/handoffs: which handoff key (index) */
   /* The answer of a step or an offloaded request, made while suspended. */
   api_response answer;
   /* For the log line. */
@@ -233,14 +235,20 @@ static bool key_in(const char (*keys)[CONFIG_API_KEY_MAX + 1], size_t n,
  * outside its scope is FORBIDDEN (403), any other is UNKNOWN (401). The
  * lists that open the route are compared first (a caller's step needs only
  * apiKeys); the others only for a refusal, to tell 403 from 401. Each list
- * is compared in full, in constant time.
+ * is compared in full, in constant time. On the handoff route
+ * *handoff_key is the index of the handoff key used (-1: none), for its
+ * per-key rate limit.
  */
 static key_scope key_scope_check(route_id id, const char *authz,
-                                 const char *xkey) {
+                                 const char *xkey, int *handoff_key) {
   bool handoff_route = id == ROUTE_HANDOFFS_CREATE;
   bool report_route = !handoff_route && report_api_key_route(id);
+  *handoff_key = handoff_route ? auth_find((const char(*)[AUTH_KEY_MAX + 1])
+                                               cfg->handoff_keys,
+                                           cfg->handoff_key_count, authz, xkey)
+                               : -1;
   if (handoff_route
-          ? key_in(cfg->handoff_keys, cfg->handoff_key_count, authz, xkey)
+          ? *handoff_key >= 0
           : key_in(cfg->api_keys, cfg->api_key_count, authz, xkey) ||
                 (report_route &&
                  key_in(cfg->report_keys, cfg->report_key_count, authz, xkey)))
@@ -280,7 +288,7 @@ check_headers_or_reply(http_request *rq, const char *method, const char *url) {
         rq->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *xkey = MHD_lookup_connection_value(
         rq->connection, MHD_HEADER_KIND, "X-API-Key");
-    switch (key_scope_check(rq->route.id, authz, xkey)) {
+    switch (key_scope_check(rq->route.id, authz, xkey, &rq->handoff_key)) {
     case SCOPE_OK:
       break;
     case SCOPE_FORBIDDEN:
@@ -352,6 +360,9 @@ static void run_offloaded(offload_job *job) {
       (http_request *)((char *)job - offsetof(http_request, job));
   if (report_api_route(rq->route.id))
     report_api_handle(cfg, rq->route.id, query_param, rq, &rq->answer);
+  else if (rq->route.id == ROUTE_HANDOFFS_CREATE)
+    handoff_api_create(cfg, rq->handoff_key, buf_str(&rq->body),
+                       buf_len(&rq->body), &rq->answer);
   else
     api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body), &rq->step,
                &rq->answer, NULL, NULL); /* answered at once */

@@ -1,6 +1,7 @@
 #include "http_response.h"
 
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,7 @@ struct MHD_Response *http_response_make(api_response *resp,
   unsigned status = resp->status;
   const char *allow = resp->allow;
   const char *disposition = resp->content_disposition;
+  unsigned retry_after = resp->retry_after;
   api_response_free(resp);
   if (!r)
     return NULL;
@@ -99,5 +101,10 @@ struct MHD_Response *http_response_make(api_response *resp,
   if (disposition)
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                             disposition);
+  if (retry_after > 0) {
+    char seconds[16];
+    snprintf(seconds, sizeof seconds, "%u", retry_after);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+  }
   return r;
 }

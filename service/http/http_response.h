@@ -11,8 +11,9 @@
  * Headers: Content-Type, X-Request-Id, Cache-Control: no-store,
  * X-Content-Type-Options: nosniff, X-Frame-Options: DENY, a
  * Content-Security-Policy on the one HTML page (the dashboard), Allow on a
- * 405, WWW-Authenticate on every 401 (RFC 9110 §11.6.1), and
- * Content-Disposition when the answer names one (CSV downloads).
+ * 405, WWW-Authenticate on every 401 (RFC 9110 §11.6.1),
+ * Content-Disposition when the answer names one (CSV downloads), and
+ * Retry-After when it sets one (a 429).
  */
 #ifndef AUTHFLOW_HTTP_RESPONSE_H
 #define AUTHFLOW_HTTP_RESPONSE_H

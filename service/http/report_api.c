@@ -453,6 +453,10 @@ static void on_event(void *user, const char *id, size_t n,
   /* Events recorded before channels were are voice calls. */
   if (!v[EVENT_CHANNEL][0])
     v[EVENT_CHANNEL] = FLOW_DEFAULT_CHANNEL;
+  /* A locked call is never verified; versions before issue 21 recorded a
+   * verified handoff or link for a locked-out customer as verified. */
+  if (strcmp(v[2], "locked") == 0 && strcmp(v[3], "identified_verified") == 0)
+    v[3] = "identified";
   if ((c->line[0] && strcmp(v[1], c->line) != 0) ||
       (c->outcome[0] && strcmp(v[2], c->outcome) != 0) ||
       (c->auth_status[0] && strcmp(v[3], c->auth_status) != 0) ||

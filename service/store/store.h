@@ -11,16 +11,28 @@
  *                               length) as TTL
  *   P lockouts:{customerId}     how often that customer was locked out
  *                               (each lockout doubles, up to a cap)
- *   P limit:global              failed verifications, all customers, in
- *                               a minute from the first
+ *   P limit:global:{line}       failed verifications on one service
+ *                               line, all customers, in a minute from the
+ *                               first
  *   P limit:caller:{aniHash}    failed verifications from one caller
- *                               number (keyed hash), in a window
+ *                               number (keyed hash), in a window;
+ *                               {aniHash} is "withheld" for every call
+ *                               with no usable ANI (one shared bucket)
+ *   P limit:idglobal:{line}     failed identifications on one service
+ *                               line, in a minute from the first
+ *   P limit:idcaller:{aniHash}  failed identifications from one caller
+ *                               number (or "withheld"), in a window
  *   P deleted:{conversationId}  tombstone of a deleted session (no data)
  *   P handoff:code:{digest}     a live handoff (SPEC §7), keyed by the
  *                               HMAC of its code, with handoff.ttlSeconds
  *                               as TTL; the code itself is never stored
  *   P handoff:failures          failed redemptions across all sessions in
  *                               the current fixed window (the guess limit)
+ *   P handoff:live              sorted set: the digest of every live code,
+ *                               scored by its expiry (ms); the live cap
+ *   P handoff:rate:{keyId}      creations by one handoff key in the current
+ *                               fixed window (keyId: a keyed digest of the
+ *                               key, never the key)
  *
  * Every operation is one Lua script (EVALSHA, loaded once per connection,
  * falling back to EVAL on NOSCRIPT), so a step costs two round trips: one
@@ -97,10 +109,17 @@ store_status store_create_linked(const char *conversation_id, const char *token,
  * attempt on a customer not locked, one lockout failure is counted now,
  * before the CRM is asked; store_commit() keeps it (RECORD_FAILURE), clears
  * the counter (CLEAR) or gives it back (NONE). A step that never commits
- * leaves it counted, which errs on the safe side. The global and
- * per-caller failure counters are reserved the same way; when a verify
- * finds either at its limit, *customer_locked is set (the step completes
- * as locked, nothing is reserved) and *limit names it.
+ * leaves it counted, which errs on the safe side. The caller's failure
+ * counter (its number's, or the shared one of calls with no usable ANI)
+ * is reserved the same way; the line's is counted at commit only.
+ * *limit names a limit found reached (flow.h, flow_hold): for a verify, a
+ * number at its own limit reserves nothing (the step completes locked);
+ * the line's or the withheld bucket's limit reserves as usual and lets the
+ * flow decide (a caller identified by their number on file is still
+ * verified). With FLOW_COUNTER_IDENTIFIER the failed-identification
+ * limits are checked the same way (any one reached: nothing reserved) and
+ * the caller's counter reserved; commit keeps it for
+ * FLOW_LOCKOUT_IDENTIFY_FAILURE and gives it back otherwise.
  * STORE_OK: lock held. STORE_WRONG_STATE: *out filled, no lock held, no
  * increment. STORE_NOT_FOUND / STORE_BUSY / STORE_UNAVAILABLE / CORRUPT.
  */

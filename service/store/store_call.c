@@ -192,17 +192,30 @@ store_status store_call_begin(store_call *c, const char *id, const char *token,
     return STORE_UNAVAILABLE;
   store_call_arg(c, token);
   store_call_arg(c, store_cfg_texts()->lock_ms);
-  store_call_arg(c, counter == FLOW_COUNTER_IDENTIFY ? "identifyAttempts"
+  store_call_arg(c, counter == FLOW_COUNTER_IDENTIFY ||
+                            counter == FLOW_COUNTER_IDENTIFIER
+                        ? "identifyAttempts"
                     : counter == FLOW_COUNTER_VERIFY ? "verifyAttempts"
                                                      : "");
   store_call_arg(c, store_cfg_texts()->lockout_prefix);
   store_call_arg(c, store_cfg_texts()->lockout_max);
   store_call_arg(c, store_cfg_texts()->failure_memory);
-  store_call_arg(c, store_cfg_texts()->global_key);
-  store_call_arg(c, store_cfg_texts()->global_max);
-  store_call_arg(c, store_cfg_texts()->caller_prefix);
-  store_call_arg(c, store_cfg_texts()->caller_max);
-  store_call_arg(c, store_cfg_texts()->caller_window);
+  const store_texts *t = store_cfg_texts();
+  store_call_arg(c, t->global_prefix);
+  store_call_arg(c, t->global_max);
+  store_call_arg(c, t->caller_prefix);
+  store_call_arg(c, t->caller_max);
+  store_call_arg(c, t->caller_window);
+  store_call_arg(c, t->withheld_key);
+  store_call_arg(c, t->withheld_max);
+  store_call_arg(c, counter == FLOW_COUNTER_IDENTIFIER ? "1" : "0");
+  store_call_arg(c, t->id_global_prefix);
+  store_call_arg(c, t->id_global_max);
+  store_call_arg(c, t->id_caller_prefix);
+  store_call_arg(c, t->id_caller_max);
+  store_call_arg(c, t->id_caller_window);
+  store_call_arg(c, t->id_withheld_key);
+  store_call_arg(c, t->id_withheld_max);
   for (int s = FLOW_STATE_AWAITING_IDENTIFIER; s <= FLOW_STATE_COMPLETED; s++)
     if (allowed_states & (1u << s))
       store_call_arg(c, flow_state_name((flow_state)s));
@@ -211,8 +224,10 @@ store_status store_call_begin(store_call *c, const char *id, const char *token,
 
 /* The commit script's keys: session, lock, the customer's lockout counter,
  * the report hour hash, stream and dropped counter, the customer's lockout
- * count, the global and the caller's failure counters. False (err filled)
- * when a key is too long. */
+ * count, the line's and the caller's failed-verification counters, the
+ * line's and the caller's failed-identification counters (the caller's
+ * are the shared "withheld" ones without a usable ANI). False (err
+ * filled) when a key is too long. */
 static bool commit_keys(store_call *c, const flow_session *s,
                         const report_record *rec, char *err, size_t err_len) {
   /* With no customer the lockout key is never read or written; name a key
@@ -227,33 +242,57 @@ static bool commit_keys(store_call *c, const flow_session *s,
       !store_call_key(c, "report", "dropped", err, err_len) ||
       !store_call_key(c, "lockouts", cid, err, err_len))
     return false;
-  store_call_raw_key(c, store_cfg_texts()->global_key);
-  return store_call_key(c, "limit:caller",
-                        s->ani_hash[0] ? s->ani_hash : "-none-", err, err_len);
+  const char *caller = s->ani_hash[0] ? s->ani_hash : STORE_WITHHELD;
+  return store_call_key(c, "limit:global", s->service_line, err, err_len) &&
+         store_call_key(c, "limit:caller", caller, err, err_len) &&
+         store_call_key(c, "limit:idglobal", s->service_line, err, err_len) &&
+         store_call_key(c, "limit:idcaller", caller, err, err_len);
+}
+
+/* The commit script's effect word for `lockout` (see script_commit). */
+static const char *effect_word(const flow_session *s,
+                               flow_lockout_effect lockout) {
+  if (lockout == FLOW_LOCKOUT_IDENTIFY_FAILURE)
+    return "idfail";
+  if (!s->customer_id[0])
+    return "none";
+  switch (lockout) {
+  case FLOW_LOCKOUT_RECORD_FAILURE:
+    return "fail";
+  case FLOW_LOCKOUT_RECORD_UNANSWERED:
+    return "unanswered";
+  case FLOW_LOCKOUT_CLEAR:
+    return "clear";
+  case FLOW_LOCKOUT_NONE:
+  case FLOW_LOCKOUT_IDENTIFY_FAILURE:
+    break;
+  }
+  return "none";
 }
 
 /* The commit script's first COMMIT_HEAD arguments (see script_commit),
  * written to head[]; nrep is how many report arguments follow them. */
-#define COMMIT_HEAD 12
+#define COMMIT_HEAD 13
 static void commit_head_args(store_call *c, const char **head,
                              const flow_session *s, const char *token,
                              flow_lockout_effect lockout, bool check_lockout,
                              int nrep) {
   head[0] = token;
   head[1] = store_cfg_texts()->session_ttl;
-  head[2] = !s->customer_id[0]                       ? "none"
-            : lockout == FLOW_LOCKOUT_RECORD_FAILURE ? "fail"
-            : lockout == FLOW_LOCKOUT_CLEAR          ? "clear"
-                                                     : "none";
+  head[2] = effect_word(s, lockout);
   head[3] = check_lockout && s->customer_id[0] ? "1" : "0";
   head[4] = store_cfg_texts()->lockout_max;
   head[5] = store_cfg_texts()->lockout_window;
   head[6] = store_cfg_texts()->lockout_max_lock;
   head[7] = store_cfg_texts()->escalation_reset;
   head[8] = store_cfg_texts()->global_on;
-  head[9] = store_cfg()->caller_max_failures > 0 && s->ani_hash[0] ? "1" : "0";
+  const store_config *cfg = store_cfg();
+  int caller_max =
+      s->ani_hash[0] ? cfg->caller_max_failures : cfg->withheld_max_failures;
+  head[9] = caller_max > 0 ? "1" : "0";
   head[10] = store_cfg_texts()->failure_memory;
-  head[11] = store_call_num(c, nrep);
+  head[11] = store_cfg_texts()->id_global_on;
+  head[12] = store_call_num(c, nrep);
 }
 
 store_status store_call_commit(store_call *c, const flow_session *s,
@@ -316,11 +355,13 @@ store_status store_call_handoff_take(store_call *c, const char *digest,
   const store_config *cfg = store_cfg();
   store_call_start(c, STORE_SCRIPT_HANDOFF_TAKE, STORE_READ_HANDOFF_TAKE);
   if (!store_call_key(c, "handoff:code", digest, err, err_len) ||
-      !store_call_key(c, "handoff", "failures", err, err_len))
+      !store_call_key(c, "handoff", "failures", err, err_len) ||
+      !store_call_key(c, "handoff", "live", err, err_len))
     return STORE_UNAVAILABLE;
   store_call_int(c, cfg->handoff_max_failures);
   store_call_int(c, cfg->handoff_failure_window_seconds);
   store_call_arg(c, service_line);
   store_call_arg(c, number_digest ? number_digest : "");
+  store_call_arg(c, digest);
   return store_call_built(c, err, err_len);
 }

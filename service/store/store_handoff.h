@@ -15,15 +15,35 @@
 #include "flow.h"
 #include "store_types.h"
 
+/* What limits a handoff's creation (SPEC §7; config handoff.*). */
+typedef struct {
+  int ttl_seconds;        /* the code's lifetime */
+  int max_live;           /* most live codes over every key and instance */
+  int key_max_per_minute; /* most creations per key a minute; 0: no limit */
+  const char *key_id;     /* the creating key's id (a keyed digest) */
+} store_handoff_limits;
+
+typedef enum {
+  STORE_PUT_ISSUED = 0,   /* stored; the code is live */
+  STORE_PUT_RATE_LIMITED, /* the key's creations this minute are spent */
+  STORE_PUT_FULL,         /* max_live codes are live */
+} store_put_result;
+
 /*
- * Store a handoff under `digest` (hex HMAC of its code) for ttl_seconds:
- * h's customer, name, verified flag, channel and created_ms, plus the
- * service line and number digest it is bound to ("" or NULL: any).
- * STORE_EXISTS when that digest is already live (draw another code).
+ * Store a handoff under `digest` (hex HMAC of its code) for
+ * lim->ttl_seconds: h's customer, name, verified flag, channel and
+ * created_ms, plus the service line and number digest it is bound to (""
+ * or NULL: any), in one script that also counts the creation against its
+ * key and holds the live cap, so racing creations on every instance never
+ * pass either limit. STORE_OK with *result; on a refusal *retry_after is
+ * the seconds until a creation can succeed (>= 1). STORE_EXISTS when that
+ * digest is already live (draw another code; nothing counted).
  */
 store_status store_handoff_put(const char *digest, const flow_handoff *h,
                                const char *service_line,
-                               const char *number_digest, int ttl_seconds,
+                               const char *number_digest,
+                               const store_handoff_limits *lim,
+                               store_put_result *result, int *retry_after,
                                char *err, size_t err_len);
 
 /*

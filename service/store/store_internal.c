@@ -34,13 +34,25 @@ static void texts_fill(void) {
   decimal_format(texts.caller_window, cfg.caller_window_seconds);
   decimal_format(texts.report_ttl, cfg.report_counter_ttl_seconds);
   decimal_format(texts.stream_max_len, cfg.report_stream_max_len);
+  decimal_format(texts.withheld_max, cfg.withheld_max_failures);
+  decimal_format(texts.id_global_max, cfg.identify_global_max_per_minute);
+  decimal_format(texts.id_caller_max, cfg.identify_caller_max_failures);
+  decimal_format(texts.id_caller_window, cfg.identify_caller_window_seconds);
+  decimal_format(texts.id_withheld_max, cfg.identify_withheld_max_failures);
   texts.global_on = cfg.global_max_failures_per_minute > 0 ? "1" : "0";
+  texts.id_global_on = cfg.identify_global_max_per_minute > 0 ? "1" : "0";
   prefixed(texts.lockout_prefix, "lockout");
+  prefixed(texts.global_prefix, "limit:global");
   prefixed(texts.caller_prefix, "limit:caller");
+  prefixed(texts.id_global_prefix, "limit:idglobal");
+  prefixed(texts.id_caller_prefix, "limit:idcaller");
   char err[STORE_ERR_MAX];
-  if (!store_key(texts.global_key, sizeof texts.global_key, "limit", "global",
-                 err, sizeof err))
-    texts.global_key[0] = '\0';
+  if (!store_key(texts.withheld_key, sizeof texts.withheld_key, "limit:caller",
+                 STORE_WITHHELD, err, sizeof err))
+    texts.withheld_key[0] = '\0';
+  if (!store_key(texts.id_withheld_key, sizeof texts.id_withheld_key,
+                 "limit:idcaller", STORE_WITHHELD, err, sizeof err))
+    texts.id_withheld_key[0] = '\0';
 }
 
 void store_cfg_set(const store_config *c) {

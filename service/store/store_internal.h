@@ -30,16 +30,26 @@ typedef struct {
   char lock_ms[24], session_ttl[24], lockout_max[24], lockout_window[24],
       lockout_max_lock[24], escalation_reset[24], failure_memory[24],
       global_max[24], caller_max[24], caller_window[24], report_ttl[24],
-      stream_max_len[24];
-  const char *global_on; /* "1" when the global limit is on, else "0" */
-  char lockout_prefix[STORE_KEY_MAX]; /* "<prefix>lockout:" */
-  char global_key[STORE_KEY_MAX];     /* "<prefix>limit:global" */
-  char caller_prefix[STORE_KEY_MAX];  /* "<prefix>limit:caller:" */
+      stream_max_len[24], withheld_max[24], id_global_max[24],
+      id_caller_max[24], id_caller_window[24], id_withheld_max[24];
+  const char *global_on;    /* "1" when the global limit is on, else "0" */
+  const char *id_global_on; /* the same for failed identifications */
+  char lockout_prefix[STORE_KEY_MAX];   /* "<prefix>lockout:" */
+  char global_prefix[STORE_KEY_MAX];    /* "<prefix>limit:global:" */
+  char caller_prefix[STORE_KEY_MAX];    /* "<prefix>limit:caller:" */
+  char withheld_key[STORE_KEY_MAX];     /* "<prefix>limit:caller:withheld" */
+  char id_global_prefix[STORE_KEY_MAX]; /* "<prefix>limit:idglobal:" */
+  char id_caller_prefix[STORE_KEY_MAX]; /* "<prefix>limit:idcaller:" */
+  char id_withheld_key[STORE_KEY_MAX];  /* "...limit:idcaller:withheld" */
 } store_texts;
 
 /* The wait budget (store_config.wait_ms): the most of connect_timeout_ms,
  * wait_ms and, with Sentinel, failover_wait_ms. */
 int store_wait_ms(void);
+
+/* The caller-bucket id of calls with no usable ANI (not hex, so it can
+ * never be a number's keyed hash). */
+#define STORE_WITHHELD "withheld"
 
 /* The texts written by store_init(). */
 const store_texts *store_cfg_texts(void);

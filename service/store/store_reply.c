@@ -79,9 +79,16 @@ static store_status status_of(const redisReply *r, unsigned expected, char *err,
  * filled, when it cannot be read. */
 static bool decode_session(const redisReply *v, flow_session *out, char *err,
                            size_t err_len) {
-  if (v->type == REDIS_REPLY_STRING)
-    return store_session_unpack(v->str, v->len, out, err, err_len);
-  return store_session_decode(v, out, err, err_len);
+  bool ok = v->type == REDIS_REPLY_STRING
+                ? store_session_unpack(v->str, v->len, out, err, err_len)
+                : store_session_decode(v, out, err, err_len);
+  /* A locked session is never verified. Versions before issue 21 could
+   * store one as locked AND verified (a verified handoff or link for a
+   * locked-out customer); it is read, answered, linked and rewritten as
+   * not verified. */
+  if (ok && out->outcome == FLOW_OUTCOME_LOCKED)
+    out->verified = false;
+  return ok;
 }
 
 /* Decode the session that is the reply's second element into *out; false
@@ -132,9 +139,10 @@ static store_limit reply_limit(const redisReply *r) {
   const redisReply *w = r->elements >= 4 ? r->element[3] : NULL;
   if (!w || w->type != REDIS_REPLY_STRING)
     return STORE_LIMIT_NONE;
-  return strcmp(w->str, "global") == 0   ? STORE_LIMIT_GLOBAL
-         : strcmp(w->str, "caller") == 0 ? STORE_LIMIT_CALLER
-                                         : STORE_LIMIT_NONE;
+  return strcmp(w->str, "global") == 0     ? STORE_LIMIT_GLOBAL
+         : strcmp(w->str, "caller") == 0   ? STORE_LIMIT_CALLER
+         : strcmp(w->str, "withheld") == 0 ? STORE_LIMIT_WITHHELD
+                                           : STORE_LIMIT_NONE;
 }
 
 void store_read_begin(const redisReply *r, store_result *out, bool *let_go) {

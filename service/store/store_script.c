@@ -32,9 +32,10 @@
 /* Lua shared by the scripts that read a session (prepended to their
  * text): head(v) reads the packed value's header (see store_codec.h):
  * state, the position of identifyAttempts, both attempt counters, the
- * ANI hash and the customer id; nil when v does not start as a packed
- * session does. The counters are at most 9 digits, so adding one stays
- * an integer. */
+ * ANI hash and the customer id, then the service line (the second field
+ * after the header: conversationId comes first); nil when v does not
+ * start as a packed session does. The counters are at most 9 digits, so
+ * adding one stays an integer. */
 #define SCRIPT_HEAD                                                            \
   "local function head(v)\n"                                                   \
   "  local st, pi, ia, va, p =\n"                                              \
@@ -46,8 +47,14 @@
   "  local q = hp + tonumber(hl)\n"                                            \
   "  local cl, cp = string.match(v, '^|(%d%d?%d?):()', q)\n"                   \
   "  if not cl then return nil end\n"                                          \
+  "  local cq = cp + tonumber(cl)\n"                                           \
+  "  local vl, vp = string.match(v, '^|(%d%d?%d?):()', cq)\n"                  \
+  "  if not vl then return nil end\n"                                          \
+  "  local sl, sp = string.match(v, '^|(%d%d?%d?):()', vp + tonumber(vl))\n"   \
+  "  if not sl then return nil end\n"                                          \
+  "  local se = sp + tonumber(sl) - 1\n"                                       \
   "  return st, pi, ia, va, string.sub(v, hp, q - 1),\n"                       \
-  "         string.sub(v, cp, cp + tonumber(cl) - 1)\n"                        \
+  "         string.sub(v, cp, cq - 1), string.sub(v, sp, se)\n"                \
   "end\n"
 
 /* KEYS: session, lock, linked session (the session key again when no link
@@ -102,9 +109,13 @@ static const char script_create[] = IDEM_OPEN SCRIPT_HEAD
 
 /* KEYS: session, lock. ARGV: 1 token, 2 lock_ms, 3 counter field or '',
  * 4 lockout key prefix, 5 lockout max, 6 failure memory (seconds the
- * failures count, from the first; see script_commit), 7 global limit
- * key, 8 global limit (0 = off), 9 caller limit key prefix, 10 caller
- * limit (0 = off), 11 caller window, 12.. allowed state names.
+ * failures count, from the first; see script_commit), 7 the line's
+ * failed-verification key prefix, 8 its limit (0 = off), 9 caller limit
+ * key prefix, 10 caller limit (0 = off), 11 caller window, 12 the
+ * withheld bucket's key, 13 its limit (0 = off), 14 '1' to check the
+ * failed-identification limits (an IDENTIFIER step), 15 their line key
+ * prefix, 16 line limit, 17 caller key prefix, 18 caller limit, 19 caller
+ * window, 20 withheld key, 21 withheld limit, 22.. allowed state names.
  * The session is read with one GET and its header with head(): a value
  * whose header cannot be read is 'corrupt' before the lock is taken. A
  * hash (written by the previous version) is read with HMGET/HGETALL and
@@ -114,28 +125,35 @@ static const char script_create[] = IDEM_OPEN SCRIPT_HEAD
  * reach the CRM before the first failure is recorded; the lock's value
  * becomes "<token>:r" to tell commit that a failure is reserved (commit
  * keeps it for a wrong answer, clears the counter on success, and gives it
- * back when no verification failed: nothing sent, invalid input), or
+ * back when no verification failed: nothing sent, invalid input, held), or
  * "<token>:R" when this failure is the one that reaches the limit (commit
  * then starts the lockout, see script_commit). The same reservation is
- * made on the per-caller failure counter (a fixed window from its first
- * failure). The global counter is NOT reserved here, only counted by
- * commit when a verification failed: reserving it would count every
- * verification in flight as a failure, so a few hundred callers waiting on
- * a slow CRM would trip the global limit without one wrong answer; a
- * per-minute limit over all customers can afford to overshoot by the
- * verifications in flight. A verify finding either at its limit is held
- * like a locked customer and the reply's fourth element names the limit
- * ('global' or 'caller'; '' for none).
- * The lockout and caller keys are built here, not passed in KEYS, because
- * the customer and the caller's hash are only known from the session;
- * that is fine on a single master (and with Sentinel) but would not be on
- * Redis Cluster.
+ * made on the caller's failure counter (a fixed window from its first
+ * failure): the number's own, or with no usable ANI (hash '') the one
+ * bucket every such call shares. The line's counter is NOT reserved here,
+ * only counted by commit when a verification failed: reserving it would
+ * count every verification in flight as a failure, so a few hundred
+ * callers waiting on a slow CRM would trip it without one wrong answer; a
+ * per-minute limit can afford to overshoot by the verifications in
+ * flight. The reply's fourth element names a limit found reached ('' for
+ * none): 'caller' (the number's own: nothing is reserved, the flow holds
+ * the step as locked), 'withheld' or 'global' (shared: reserved as usual,
+ * the flow decides; see flow_hold).
+ * An IDENTIFIER step (ARGV[14]) checks the failed-identification limits
+ * the same way ('caller', 'withheld', 'global': nothing reserved, the flow
+ * holds the step); otherwise it reserves on the caller's counter and
+ * marks the lock "<token>:i" (commit keeps it for a failed identification
+ * and gives it back otherwise). The line's counter is counted by commit.
+ * The lockout and limit keys are built here, not passed in KEYS, because
+ * the customer, the caller's hash and the line are only known from the
+ * session; that is fine on a single master (and with Sentinel) but would
+ * not be on Redis Cluster.
  * Whatever can fail once the lock is taken (a lockout counter or a hash's
  * attempt counter that is not an integer) is caught, the lock let go
  * again and 'corrupt' returned; the increments are the last writes. The
  * attempt is counted by rewriting the packed value with the counter one
- * up (SET KEEPTTL). A global or caller counter that is not an integer
- * counts as 0 (pcall). */
+ * up (SET KEEPTTL). A limit counter that is not an integer counts as 0
+ * (pcall). */
 static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "local v = redis.pcall('GET', KEYS[1])\n"
     "local hash = type(v) == 'table'\n"
@@ -143,13 +161,13 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "  return {'corrupt'}\n"
     "end\n"
     "if not v then return {'not_found'} end\n"
-    "local state, pi, ia, va, ah, cid\n"
+    "local state, pi, ia, va, ah, cid, line\n"
     "if hash then\n"
     "  local f = redis.call('HMGET', KEYS[1], 'state', 'customerId', "
-    "'aniHash')\n"
-    "  state, cid, ah = f[1], f[2], f[3] or ''\n"
+    "'aniHash', 'serviceLine')\n"
+    "  state, cid, ah, line = f[1], f[2], f[3] or '', f[4] or ''\n"
     "else\n"
-    "  state, pi, ia, va, ah, cid = head(v)\n"
+    "  state, pi, ia, va, ah, cid, line = head(v)\n"
     "  if not state then return {'corrupt'} end\n"
     "end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
@@ -160,7 +178,7 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "  return v\n"
     "end\n"
     "local allowed = false\n"
-    "for i = 12, #ARGV do if ARGV[i] == state then allowed = true end end\n"
+    "for i = 22, #ARGV do if ARGV[i] == state then allowed = true end end\n"
     "if not allowed then\n"
     "  redis.call('DEL', KEYS[2])\n"
     "  return {'wrong_state', whole()}\n"
@@ -177,6 +195,10 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "ttl) end\n"
     "  return n\n"
     "end\n"
+    "local function bucket(prefix, max, wkey, wmax)\n"
+    "  if ah ~= '' then return prefix .. ah, tonumber(max), 'caller' end\n"
+    "  return wkey, tonumber(wmax), 'withheld'\n"
+    "end\n"
     "local locked, limit, max = 0, '', tonumber(ARGV[5])\n"
     "if cid and cid ~= '' then\n"
     "  local n = redis.pcall('GET', ARGV[4] .. cid)\n"
@@ -187,14 +209,24 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "  if tonumber(n or '0') >= max then locked = 1 end\n"
     "end\n"
     "local verify = ARGV[3] == 'verifyAttempts' and cid and cid ~= ''\n"
-    "local gmax, cmax = tonumber(ARGV[8]), tonumber(ARGV[10])\n"
-    "local ck = ''\n"
-    "if cmax > 0 and ah ~= '' then ck = ARGV[9] .. ah end\n"
+    "local ck, cmax, scope = bucket(ARGV[9], ARGV[10], ARGV[12], ARGV[13])\n"
+    "if cmax <= 0 then ck = '' end\n"
     "if verify and locked == 0 then\n"
-    "  if gmax > 0 and num(ARGV[7]) >= gmax then\n"
-    "    locked, limit = 1, 'global'\n"
-    "  elseif ck ~= '' and num(ck) >= cmax then\n"
-    "    locked, limit = 1, 'caller'\n"
+    "  if ck ~= '' and num(ck) >= cmax then\n"
+    "    limit = scope\n"
+    "  elseif tonumber(ARGV[8]) > 0 and num(ARGV[7] .. line) >= "
+    "tonumber(ARGV[8]) then\n"
+    "    limit = 'global'\n"
+    "  end\n"
+    "end\n"
+    "local ik, imax, iscope = bucket(ARGV[17], ARGV[18], ARGV[20], ARGV[21])\n"
+    "if imax <= 0 then ik = '' end\n"
+    "if ARGV[14] == '1' then\n"
+    "  if ik ~= '' and num(ik) >= imax then\n"
+    "    limit = iscope\n"
+    "  elseif tonumber(ARGV[16]) > 0 and num(ARGV[15] .. line) >= "
+    "tonumber(ARGV[16]) then\n"
+    "    limit = 'global'\n"
     "  end\n"
     "end\n"
     "if ARGV[3] ~= '' and hash then\n"
@@ -215,7 +247,7 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "  v = string.sub(v, 1, pi - 1) .. ia .. '|' .. va .. tail\n"
     "  redis.call('SET', KEYS[1], v, 'KEEPTTL')\n"
     "end\n"
-    "if verify and locked == 0 then\n"
+    "if verify and locked == 0 and limit ~= 'caller' then\n"
     "  local lk = ARGV[4] .. cid\n"
     "  local n = redis.call('INCR', lk)\n"
     "  if n == 1 or redis.call('TTL', lk) < 0 then\n"
@@ -225,18 +257,24 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "  local mark = ':r'\n"
     "  if n >= max then mark = ':R' end\n"
     "  redis.call('SET', KEYS[2], ARGV[1] .. mark, 'XX', 'KEEPTTL')\n"
+    "elseif ARGV[14] == '1' and limit == '' and ik ~= '' then\n"
+    "  bump(ik, ARGV[19])\n"
+    "  redis.call('SET', KEYS[2], ARGV[1] .. ':i', 'XX', 'KEEPTTL')\n"
     "end\n"
     "return {'ok', whole(), locked, limit}\n" IDEM_CLOSE;
 
 /* KEYS: 1 session, 2 lock, 3 lockout counter, 4 report hour hash, 5 report
  * stream, 6 report dropped counter, 7 the customer's lockout count, 8 the
- * global failure counter, 9 the caller's failure counter. ARGV: 1 token,
- * 2 ttl, 3 effect ('none'|'fail'|'clear'), 4 check_lockout ('0'|'1'),
- * 5 lockout max, 6 window seconds, 7 max lock seconds, 8 escalation reset
- * seconds, 9 global limit on ('0'|'1'), 10 caller limit on ('0'|'1'),
- * 11 failure memory seconds, 12 R, then R report arguments, then the
- * packed session (store_codec.h), which replaces whatever is at the
- * session key (a hash written by the previous version included).
+ * line's failed-verification counter, 9 the caller's, 10 the line's
+ * failed-identification counter, 11 the caller's. ARGV: 1 token, 2 ttl,
+ * 3 effect ('none'|'fail'|'unanswered'|'clear'|'idfail'), 4 check_lockout
+ * ('0'|'1'), 5 lockout max, 6 window seconds, 7 max lock seconds,
+ * 8 escalation reset seconds, 9 line verification limit on ('0'|'1'),
+ * 10 caller verification limit on ('0'|'1'), 11 failure memory seconds,
+ * 12 line identification limit on ('0'|'1'), 13 R, then R report
+ * arguments, then the packed session (store_codec.h), which replaces
+ * whatever is at the session key (a hash written by the previous version
+ * included).
  * Report arguments (R = 0: record nothing): counter ttl, N, N pairs of
  * (hash field, increment), stream max length, stream min ID, E, E pairs of
  * (event field, value). Recording runs after the session is written and
@@ -253,17 +291,26 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
  * failure reserved as ':R' (it reached the limit) starts a lockout: the
  * customer's lockout count goes up (kept for the reset time) and the counter's
  * TTL becomes window * 2^(count-1), capped at the max lock; the reply's third
- * element is the count ('0' otherwise). A success clears both. A reservation
- * not kept as a failure gives the caller counter back too; a kept failure
- * is counted on the global counter (a fixed minute from its first). */
+ * element is the count ('0' otherwise). A success clears both. An
+ * 'unanswered' failure (sent, no HTTP answer) counts for the customer like
+ * 'fail' but gives the caller's reservation back and is not counted for
+ * the line: a slow CRM must not hold other callers. Any other reservation
+ * not kept as a failure gives the caller counter back too; a kept 'fail'
+ * is counted on the line's counter (a fixed minute from its first). An
+ * 'idfail' is counted on the line's failed-identification counter (a
+ * fixed minute) and keeps the caller's reservation (':i'), which any other
+ * effect gives back. */
 static const char script_commit[] = IDEM_OPEN
     "local held, tok = redis.call('GET', KEYS[2]), ARGV[1]\n"
-    "if held ~= tok and held ~= tok .. ':r' and held ~= tok .. ':R' then\n"
+    "if held ~= tok and held ~= tok .. ':r' and held ~= tok .. ':R' and\n"
+    "   held ~= tok .. ':i' then\n"
     "  return {'lock_lost'}\n"
     "end\n"
-    "local reserved = held ~= tok\n"
+    "local reserved = held == tok .. ':r' or held == tok .. ':R'\n"
+    "local eff = ARGV[3]\n"
+    "local fail = eff == 'fail' or eff == 'unanswered'\n"
     "local cur = false\n"
-    "if ARGV[3] == 'fail' or ARGV[4] == '1' then\n"
+    "if fail or ARGV[4] == '1' then\n"
     "  cur = redis.call('GET', KEYS[3])\n"
     "  if cur and not string.match(cur, '^%d+$') then\n"
     "    redis.call('DEL', KEYS[2])\n"
@@ -273,8 +320,8 @@ static const char script_commit[] = IDEM_OPEN
     "if ARGV[4] == '1' and tonumber(cur or '0') >= tonumber(ARGV[5]) then\n"
     "  return {'customer_locked'}\n"
     "end\n"
-    "local rn = tonumber(ARGV[12])\n"
-    "redis.call('SET', KEYS[1], ARGV[13 + rn], 'EX', ARGV[2])\n"
+    "local rn = tonumber(ARGV[13])\n"
+    "redis.call('SET', KEYS[1], ARGV[14 + rn], 'EX', ARGV[2])\n"
     "local started = '0'\n"
     "local function giveback(k)\n"
     "  local n = redis.pcall('GET', k)\n"
@@ -283,12 +330,18 @@ static const char script_commit[] = IDEM_OPEN
     "    redis.pcall('DECR', k)\n"
     "  end\n"
     "end\n"
-    "if ARGV[3] == 'fail' and not reserved then\n"
+    "local function minute(k)\n"
+    "  local g = redis.pcall('INCR', k)\n"
+    "  if g == 1 or redis.call('TTL', k) < 0 then\n"
+    "    redis.pcall('EXPIRE', k, 60)\n"
+    "  end\n"
+    "end\n"
+    "if fail and not reserved then\n"
     "  local n = redis.call('INCR', KEYS[3])\n"
     "  if n == 1 or redis.call('TTL', KEYS[3]) < 0 then\n"
     "    redis.call('EXPIRE', KEYS[3], ARGV[11])\n"
     "  end\n"
-    "elseif ARGV[3] == 'fail' and held == tok .. ':R' then\n"
+    "elseif fail and held == tok .. ':R' then\n"
     "  local lv = redis.pcall('INCR', KEYS[7])\n"
     "  if type(lv) ~= 'number' then\n"
     "    redis.call('DEL', KEYS[7])\n"
@@ -303,32 +356,29 @@ static const char script_commit[] = IDEM_OPEN
     "  redis.call('EXPIRE', KEYS[3], d)\n"
     "  redis.call('EXPIRE', KEYS[7], ARGV[8])\n"
     "  started = tostring(lv)\n"
-    "elseif ARGV[3] == 'clear' then\n"
+    "elseif eff == 'clear' then\n"
     "  redis.call('DEL', KEYS[3], KEYS[7])\n"
-    "elseif ARGV[3] ~= 'fail' and reserved then\n"
+    "elseif not fail and reserved then\n"
     "  giveback(KEYS[3])\n"
     "end\n"
-    "if reserved and ARGV[3] ~= 'fail' and ARGV[10] == '1' then\n"
+    "if reserved and eff ~= 'fail' and ARGV[10] == '1' then\n"
     "  giveback(KEYS[9])\n"
     "end\n"
-    "if ARGV[3] == 'fail' and ARGV[9] == '1' then\n"
-    "  local g = redis.pcall('INCR', KEYS[8])\n"
-    "  if g == 1 or redis.call('TTL', KEYS[8]) < 0 then\n"
-    "    redis.pcall('EXPIRE', KEYS[8], 60)\n"
-    "  end\n"
-    "end\n"
+    "if eff == 'fail' and ARGV[9] == '1' then minute(KEYS[8]) end\n"
+    "if eff == 'idfail' and ARGV[12] == '1' then minute(KEYS[10]) end\n"
+    "if held == tok .. ':i' and eff ~= 'idfail' then giveback(KEYS[11]) end\n"
     "redis.call('DEL', KEYS[2])\n"
     "if rn == 0 then return {'ok', '0', started} end\n"
     "local failed = false\n"
     "local function bad(x) return type(x) == 'table' and x.err ~= nil end\n"
-    "local nc, i = tonumber(ARGV[14]), 15\n"
+    "local nc, i = tonumber(ARGV[15]), 16\n"
     "for _ = 1, nc do\n"
     "  if bad(redis.pcall('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1])) then\n"
     "    failed = true\n"
     "  end\n"
     "  i = i + 2\n"
     "end\n"
-    "if nc > 0 and bad(redis.pcall('EXPIRE', KEYS[4], ARGV[13])) then\n"
+    "if nc > 0 and bad(redis.pcall('EXPIRE', KEYS[4], ARGV[14])) then\n"
     "  failed = true\n"
     "end\n"
     "local ne = tonumber(ARGV[i + 2])\n"
@@ -351,7 +401,7 @@ static const char script_commit[] = IDEM_OPEN
 static const char script_release[] =
     "local held = redis.call('GET', KEYS[1])\n"
     "if held == ARGV[1] or held == ARGV[1] .. ':r' or\n"
-    "   held == ARGV[1] .. ':R' then\n"
+    "   held == ARGV[1] .. ':R' or held == ARGV[1] .. ':i' then\n"
     "  redis.call('DEL', KEYS[1])\n"
     "  return {'ok'}\n"
     "end\n"
@@ -379,17 +429,56 @@ static const char script_delete[] =
               "redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])\n"
               "return {'ok'}\n" IDEM_CLOSE;
 
-/* KEYS: handoff. ARGV: ttl seconds, then field, value, ... A digest that
- * is already live (two codes colliding) is left alone: 'exists', and the
- * caller draws another code. */
+/* KEYS: handoff, live set, the key's creation counter. ARGV: 1 ttl
+ * seconds, 2 most live codes, 3 most creations per key per window (0:
+ * no limit), 4 that window in seconds, 5 the digest (the live set's
+ * member), then field, value, ... for the handoff hash.
+ * A digest that is already live (two codes colliding) is left alone:
+ * 'exists', and the caller draws another code (not counted). Otherwise the
+ * creation is counted against its key in a fixed window from the first
+ * one; past the limit {'rate_limited', seconds left in the window}. The
+ * live set holds the digest of every live code scored by its expiry (ms,
+ * Redis's clock); expired members are dropped first, and at the cap
+ * {'full', seconds until the next code expires}. Else the handoff is
+ * stored and joins the set, which lives as long as its newest member:
+ * {'ok'}. A counter that is not a number, or a live set that is not a
+ * sorted set, refuses (the safe reading). */
 static const char script_handoff_put[] = IDEM_OPEN
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
+    "local lt = redis.call('TYPE', KEYS[2]).ok\n"
+    "if lt ~= 'zset' and lt ~= 'none' then return {'full', 1} end\n"
+    "local limit = tonumber(ARGV[3])\n"
+    "if limit > 0 then\n"
+    "  local n = redis.pcall('GET', KEYS[3])\n"
+    "  if type(n) == 'table' or (n and not string.match(n, '^%d+$')) then\n"
+    "    return {'rate_limited', 1}\n"
+    "  end\n"
+    "  local c = redis.call('INCR', KEYS[3])\n"
+    "  local left = redis.call('TTL', KEYS[3])\n"
+    "  if c == 1 or left < 0 then\n"
+    "    redis.call('EXPIRE', KEYS[3], ARGV[4])\n"
+    "    left = tonumber(ARGV[4])\n"
+    "  end\n"
+    "  if c > limit then return {'rate_limited', math.max(left, 1)} end\n"
+    "end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then\n"
+    "  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
+    "  return {'full', math.max(math.ceil((tonumber(first[2]) - now) / 1000), "
+    "1)}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 6))\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
+    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]) * 1000, ARGV[5])\n"
+    "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]) * 1000)\n"
     "return {'ok'}\n" IDEM_CLOSE;
 
-/* KEYS: handoff, failed-redemption counter. ARGV: max failures, window
- * seconds, the session's service line, the session's number digest.
+/* KEYS: handoff, failed-redemption counter, live set. ARGV: max
+ * failures, window seconds, the session's service line, the session's
+ * number digest, the handoff's digest (its member in the live set, which a
+ * redeemed code leaves).
  * The guess limit is checked first: at the limit nothing is looked at
  * ('limited'). Otherwise a live handoff whose line and number fit (an
  * empty one fits anything) is read and deleted in one go, so of any number
@@ -412,6 +501,7 @@ static const char script_handoff_take[] = IDEM_OPEN
     "  then\n"
     "    local h = redis.call('HGETALL', KEYS[1])\n"
     "    redis.call('DEL', KEYS[1])\n"
+    "    redis.pcall('ZREM', KEYS[3], ARGV[5])\n"
     "    return {'ok', h}\n"
     "  end\n"
     "end\n"

@@ -31,9 +31,17 @@ typedef struct {
   int lockout_failure_memory_seconds;   /* failures count this long */
   int lockout_max_lock_seconds;         /* escalation cap */
   int lockout_escalation_reset_seconds; /* lockout count kept this long */
-  int global_max_failures_per_minute;   /* 0 = off */
+  int global_max_failures_per_minute;   /* per service line; 0 = off */
   int caller_max_failures;              /* 0 = off */
   int caller_window_seconds;
+  int withheld_max_failures; /* calls with no usable ANI; 0 = off */
+  /* Failed identifications (IDENTIFIER steps), counted like failed
+   * verifications: per service line per minute, per caller number in a
+   * window, and for all calls with no usable ANI together. 0 = off. */
+  int identify_global_max_per_minute;
+  int identify_caller_max_failures;
+  int identify_caller_window_seconds;
+  int identify_withheld_max_failures;
   /* Redis Sentinel: when sentinel_count > 0, host/port above are ignored
    * and the master of `master_name` is asked of the sentinels at every
    * (re)connect; the node reached must report ROLE master. */
@@ -77,11 +85,13 @@ typedef enum {
   STORE_DELETED,         /* store_create: deleted within the session TTL */
 } store_status;
 
-/* Which failed-verification limit held a verify step (store_begin). */
+/* Which failed-attempt limit a verify or identifier step found reached
+ * (store_begin). */
 typedef enum {
   STORE_LIMIT_NONE = 0,
-  STORE_LIMIT_GLOBAL, /* all customers, per minute */
-  STORE_LIMIT_CALLER, /* one caller number */
+  STORE_LIMIT_GLOBAL,   /* the session's service line, per minute */
+  STORE_LIMIT_CALLER,   /* the caller's own number */
+  STORE_LIMIT_WITHHELD, /* the bucket of every call with no usable ANI */
 } store_limit;
 
 typedef enum {

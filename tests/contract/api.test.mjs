@@ -416,7 +416,8 @@ describe('context across channels', () => {
     session(await start(first, { ani: 'tel:+13175550116' }), { state: 'awaiting_security' });
     session(await step(first, 'security', { answer: '1234' }), { outcome: 'verified' });
     const cb = convId('link-b');
-    const s = session(await start(cb, { linkedConversationId: first, channel: 'callback' }), {
+    // From the same number: a link carries the verification to that number only.
+    const s = session(await start(cb, { ani: 'tel:+13175550116', linkedConversationId: first, channel: 'callback' }), {
       state: 'completed', nextAction: 'continue', outcome: 'verified', authStatus: 'identified_verified',
       identified: true, verified: true, identificationMethod: 'linked', customerId: '100234',
       customerName: 'Ana García', promptId: 'welcome_verified',
@@ -610,7 +611,7 @@ describe('report endpoints and the dashboard', () => {
     session(await start(first, { ani: 'tel:+13175550116', channel: 'chat' }), { state: 'awaiting_security' });
     session(await step(first, 'security', { answer: '1234' }), { outcome: 'verified' });
     const cb = convId('rep-ch-b');
-    session(await start(cb, { linkedConversationId: first, channel: 'callback' }), { identificationMethod: 'linked' });
+    session(await start(cb, { ani: 'tel:+13175550116', linkedConversationId: first, channel: 'callback' }), { identificationMethod: 'linked', outcome: 'verified' });
     const to = Math.floor(Date.now() / 1000) + 2;
     const all = await api('GET', `/v1/reports/summary?to=${to}`);
     assert.equal(all.status, 200, all.text);

@@ -938,7 +938,8 @@ ENUMS = {
 
 ERROR_CODES = {"invalid_json", "invalid_request", "unauthorized", "not_found",
                "wrong_state", "busy", "payload_too_large", "unsupported_media_type",
-               "method_not_allowed", "unavailable", "internal", "forbidden"}
+               "method_not_allowed", "unavailable", "internal", "forbidden",
+               "rate_limited"}
 
 
 def _fail(msg, body):

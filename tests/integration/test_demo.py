@@ -131,7 +131,8 @@ class Demo(h.StackTestCase):
                                    {"answer": "1234"})[2]["outcome"], "verified")
         status, _, body = self.call("POST", "/v1/sessions",
                                     {"conversationId": "demo-walk-2", "serviceLine": "banking",
-                                     "channel": "callback", "linkedConversationId": "demo-walk-1"})
+                                     "ani": "tel:+13175550116", "channel": "callback",
+                                     "linkedConversationId": "demo-walk-1"})
         self.assertEqual((status, body["identificationMethod"], body["outcome"]),
                          (200, "linked", "verified"), body)
         status, _, made = self.call("POST", "/v1/handoffs",

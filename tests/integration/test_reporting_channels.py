@@ -88,7 +88,8 @@ class ChannelMix(h.StackTestCase):
         conv, r = cls.start("ch1", channel="chat", ani=ANA_ANI)
         cls.ok(r, state="awaiting_security")
         cls.ok(a.security(conv, ANA["answer"]), outcome="verified")
-        _, r = cls.start("cb1", channel="callback", linkedConversationId=cls.ids["ch1"])
+        _, r = cls.start("cb1", channel="callback", ani=ANA_ANI,
+                         linkedConversationId=cls.ids["ch1"])
         cls.ok(r, outcome="verified", identificationMethod="linked")
         status, _, made = a.request("POST", "/v1/handoffs",
                                     {"customerId": JIN["id"], "customerName": JIN["name"],

@@ -75,6 +75,39 @@ static void test_equal_ct(void **state) {
   assert_false(auth_equal_ct("ab\0", 3, "ab", 2));
 }
 
+/* Keys are compared as fixed-size digests: strings that share a long
+ * prefix, differ only past the first SHA-256 block, or differ in length by
+ * a trailing NUL are told apart, and auth_find names the matching key. */
+static void test_digest_compare(void **state) {
+  (void)state;
+  char a[300], b[300];
+  memset(a, 'k', sizeof a);
+  memcpy(b, a, sizeof b);
+  assert_true(auth_equal_ct(a, 256, b, 256));
+  b[255] = 'x'; /* the last byte, in the fifth block */
+  assert_false(auth_equal_ct(a, 256, b, 256));
+  assert_false(auth_equal_ct(a, 64, a, 65)); /* a block boundary */
+  assert_false(auth_equal_ct(a, 0, a, 1));
+  unsigned char d1[AUTH_DIGEST_LEN] = {0}, d2[AUTH_DIGEST_LEN] = {0};
+  assert_true(auth_digest_equal(d1, d2));
+  d2[AUTH_DIGEST_LEN - 1] = 1; /* the last digest byte counts */
+  assert_false(auth_digest_equal(d1, d2));
+  d2[AUTH_DIGEST_LEN - 1] = 0;
+  d2[0] = 0x80;
+  assert_false(auth_digest_equal(d1, d2));
+
+  assert_int_equal(auth_find(keys, 2, "Bearer previous-key-456", NULL), 1);
+  assert_int_equal(auth_find(keys, 2, NULL, "current-key-123"), 0);
+  assert_int_equal(auth_find(keys, 2, "Bearer current-key-12", NULL), -1);
+  assert_int_equal(auth_find(keys, 2, "Basic OnByZXZpb3VzLWtleS00NTY=", NULL),
+                   1);
+  assert_int_equal(auth_find(keys, 0, "Bearer current-key-123", NULL), -1);
+  /* A key listed twice: the first. */
+  static const char twice[3][AUTH_KEY_MAX + 1] = {
+      "other-key-000", "same-key-0001", "same-key-0001"};
+  assert_int_equal(auth_find(twice, 3, NULL, "same-key-0001"), 1);
+}
+
 static void test_base64(void **state) {
   (void)state;
   char out[64];
@@ -95,6 +128,7 @@ int main(void) {
       cmocka_unit_test(test_auth_table),
       cmocka_unit_test(test_auth_no_keys_refuses_all),
       cmocka_unit_test(test_equal_ct),
+      cmocka_unit_test(test_digest_compare),
       cmocka_unit_test(test_base64),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -170,25 +170,38 @@ static const file_row file_rows[] = {
     {"{\"server\":[]}", "server: must be an object"},
     {"{\"server\":{\"prot\":8080}}", "server.prot: unknown key"},
     /* apiKeys */
-    {"{\"apiKeys\":[\"abcdefgh\"]}", NULL},
+    {"{\"apiKeys\":[\"abcdefgh-ijklmnop\"]}", NULL},
     {"{\"apiKeys\":[]}", NULL},
-    {"{\"apiKeys\":\"abcdefgh\"}", "apiKeys: must be an array of strings"},
-    {"{\"apiKeys\":[\"abcdefgh\",7]}", "apiKeys[1]: must be a string"},
-    {"{\"apiKeys\":[\"short\"]}", "apiKeys[0]: must be 8..256 printable"},
-    {"{\"apiKeys\":[\"with space1\"]}", "apiKeys[0]: must be 8..256"},
-    {"{\"apiKeys\":[\"with,comma\"]}", "apiKeys[0]: must be 8..256"},
-    {"{\"apiKeys\":[\"tab\\tinside\"]}", "apiKeys[0]: must be 8..256"},
-    {"{\"apiKeys\":[\"caf\xc3\xa9-key-1\"]}", "apiKeys[0]: must be 8..256"},
+    {"{\"apiKeys\":\"abcdefgh-ijklmnop\"}",
+     "apiKeys: must be an array of strings"},
+    {"{\"apiKeys\":[\"abcdefgh-ijklmnop\",7]}", "apiKeys[1]: must be a string"},
+    {"{\"apiKeys\":[\"short\"]}", "apiKeys[0]: must be 16..256 printable"},
+    /* The floor is 16 characters (CONFIG_API_KEY_MIN). */
+    {"{\"apiKeys\":[\"0123456789abcde\"]}", "apiKeys[0]: must be 16..256"},
+    {"{\"apiKeys\":[\"0123456789abcdef\"]}", NULL},
+    {"{\"handoffKeys\":[\"0123456789abcde\"]}",
+     "handoffKeys[0]: must be 16..256"},
+    {"{\"apiKeys\":[\"with space-0123456789\"]}",
+     "apiKeys[0]: must be 16..256"},
+    {"{\"apiKeys\":[\"with,comma-0123456789\"]}",
+     "apiKeys[0]: must be 16..256"},
+    {"{\"apiKeys\":[\"tab\\tinside-0123456789\"]}",
+     "apiKeys[0]: must be 16..256"},
+    {"{\"apiKeys\":[\"caf\xc3\xa9-key-1-0123456789\"]}",
+     "apiKeys[0]: must be 16..256"},
     /* reportKeys: the same rules as apiKeys */
-    {"{\"reportKeys\":[\"abcdefgh\"]}", NULL},
+    {"{\"reportKeys\":[\"abcdefgh-ijklmnop\"]}", NULL},
     {"{\"reportKeys\":[]}", NULL},
-    {"{\"reportKeys\":\"abcdefgh\"}",
+    {"{\"reportKeys\":\"abcdefgh-ijklmnop\"}",
      "reportKeys: must be an array of strings"},
-    {"{\"reportKeys\":[\"abcdefgh\",7]}", "reportKeys[1]: must be a string"},
-    {"{\"reportKeys\":[\"short\"]}", "reportKeys[0]: must be 8..256 printable"},
-    {"{\"reportKeys\":[\"with,comma\"]}", "reportKeys[0]: must be 8..256"},
-    {"{\"reportKeys\":[\"caf\xc3\xa9-key-1\"]}",
-     "reportKeys[0]: must be 8..256"},
+    {"{\"reportKeys\":[\"abcdefgh-ijklmnop\",7]}",
+     "reportKeys[1]: must be a string"},
+    {"{\"reportKeys\":[\"short\"]}",
+     "reportKeys[0]: must be 16..256 printable"},
+    {"{\"reportKeys\":[\"with,comma-0123456789\"]}",
+     "reportKeys[0]: must be 16..256"},
+    {"{\"reportKeys\":[\"caf\xc3\xa9-key-1-0123456789\"]}",
+     "reportKeys[0]: must be 16..256"},
     /* redis */
     {"{\"redis\":{\"url\":\"redis://:pw@h:6380/3\"}}", NULL},
     {"{\"redis\":{\"url\":\"http://h\"}}",
@@ -372,7 +385,7 @@ static void file_values_applied(void **state) {
       "{\"server\":{\"port\":0,\"bindAddress\":\"::1\",\"threads\":8,"
       "\"maxBodyBytes\":2048,\"connectionTimeoutSeconds\":30,"
       "\"maxConnections\":100},"
-      "\"apiKeys\":[\"key-one-123\",\"key-two-456\"],"
+      "\"apiKeys\":[\"key-one-0123456789\",\"key-two-0123456789\"],"
       "\"redis\":{\"url\":\"redis://:s3cret@redis.local:6380/2\","
       "\"keyPrefix\":\"af:\",\"sessionTtlSeconds\":600,"
       "\"connectTimeoutMs\":50,\"commandTimeoutMs\":100},"
@@ -394,8 +407,8 @@ static void file_values_applied(void **state) {
   assert_int_equal(cfg.connection_timeout_seconds, 30);
   assert_int_equal(cfg.max_connections, 100);
   assert_int_equal(cfg.api_key_count, 2);
-  assert_string_equal(cfg.api_keys[0], "key-one-123");
-  assert_string_equal(cfg.api_keys[1], "key-two-456");
+  assert_string_equal(cfg.api_keys[0], "key-one-0123456789");
+  assert_string_equal(cfg.api_keys[1], "key-two-0123456789");
   assert_string_equal(cfg.redis_host, "redis.local");
   assert_int_equal(cfg.redis_port, 6380);
   assert_string_equal(cfg.redis_password, "s3cret");
@@ -440,7 +453,7 @@ static void too_many_api_keys(void **state) {
     snprintf(json, sizeof json, "{\"%s\":[", lists[l]);
     for (int i = 0; i <= CONFIG_MAX_API_KEYS; i++) {
       char key[32];
-      snprintf(key, sizeof key, "%s\"key-%04d\"", i ? "," : "", i);
+      snprintf(key, sizeof key, "%s\"key-%04d-0123456789\"", i ? "," : "", i);
       strcat(json, key);
     }
     strcat(json, "]}");
@@ -455,14 +468,15 @@ static void too_many_api_keys(void **state) {
 static void report_keys_apart(void **state) {
   (void)state;
   char err[CONFIG_ERR_MAX];
-  assert_true(load_text("{\"apiKeys\":[\"api-key-1\"],"
-                        "\"reportKeys\":[\"report-key-1\",\"report-key-2\"]}",
+  assert_true(load_text("{\"apiKeys\":[\"api-key-1-0123456789\"],"
+                        "\"reportKeys\":[\"report-key-1-0123456789\",\"report-"
+                        "key-2-0123456789\"]}",
                         err, sizeof err));
   assert_int_equal(cfg.api_key_count, 1);
-  assert_string_equal(cfg.api_keys[0], "api-key-1");
+  assert_string_equal(cfg.api_keys[0], "api-key-1-0123456789");
   assert_int_equal(cfg.report_key_count, 2);
-  assert_string_equal(cfg.report_keys[0], "report-key-1");
-  assert_string_equal(cfg.report_keys[1], "report-key-2");
+  assert_string_equal(cfg.report_keys[0], "report-key-1-0123456789");
+  assert_string_equal(cfg.report_keys[1], "report-key-2-0123456789");
   config_free(&cfg);
   assert_int_equal(cfg.report_key_count, 0);
   assert_string_equal(cfg.report_keys[1], "");
@@ -565,25 +579,27 @@ static void file_errors_name_path_and_line(void **state) {
 static void env_overrides_file(void **state) {
   (void)state;
   char path[64], err[CONFIG_ERR_MAX];
-  write_temp("{\"server\":{\"port\":9000},\"apiKeys\":[\"file-key-1\"],"
-             "\"redis\":{\"url\":\"redis://file-host:6379/1\"},"
-             "\"crm\":{\"baseUrl\":\"http://file-crm\"},"
-             "\"log\":{\"level\":\"error\"}}",
-             path, sizeof path);
+  write_temp(
+      "{\"server\":{\"port\":9000},\"apiKeys\":[\"file-key-1-0123456789\"],"
+      "\"redis\":{\"url\":\"redis://file-host:6379/1\"},"
+      "\"crm\":{\"baseUrl\":\"http://file-crm\"},"
+      "\"log\":{\"level\":\"error\"}}",
+      path, sizeof path);
   /* AUTHFLOW_CONFIG names the file when no path is given. */
-  const char *const env[] = {"AUTHFLOW_CONFIG",
-                             path,
-                             "AUTHFLOW_PORT",
-                             "9100",
-                             "AUTHFLOW_REDIS_URL",
-                             "redis://user:p%40ss@[::1]:6390/4",
-                             "AUTHFLOW_CRM_URL",
-                             "https://env-crm.example.com/base/",
-                             "AUTHFLOW_API_KEYS",
-                             " env-key-one ,, env-key-two,",
-                             "AUTHFLOW_LOG_LEVEL",
-                             "debug",
-                             NULL};
+  const char *const env[] = {
+      "AUTHFLOW_CONFIG",
+      path,
+      "AUTHFLOW_PORT",
+      "9100",
+      "AUTHFLOW_REDIS_URL",
+      "redis://user:p%40ss@[::1]:6390/4",
+      "AUTHFLOW_CRM_URL",
+      "https://env-crm.example.com/base/",
+      "AUTHFLOW_API_KEYS",
+      " env-key-one-0123456789 ,, env-key-two-0123456789,",
+      "AUTHFLOW_LOG_LEVEL",
+      "debug",
+      NULL};
   fake_env = env;
   assert_true(config_load(NULL, fake_getenv, &cfg, err, sizeof err));
   assert_int_equal(cfg.port, 9100);
@@ -595,8 +611,8 @@ static void env_overrides_file(void **state) {
   assert_int_equal(cfg.log_level, CONFIG_LOG_DEBUG);
   /* The environment's keys replace the file's. */
   assert_int_equal(cfg.api_key_count, 2);
-  assert_string_equal(cfg.api_keys[0], "env-key-one");
-  assert_string_equal(cfg.api_keys[1], "env-key-two");
+  assert_string_equal(cfg.api_keys[0], "env-key-one-0123456789");
+  assert_string_equal(cfg.api_keys[1], "env-key-two-0123456789");
   config_free(&cfg);
 
   /* Empty variables count as unset: the file's values stay. */
@@ -611,7 +627,7 @@ static void env_overrides_file(void **state) {
   assert_true(config_load(path, fake_getenv, &cfg, err, sizeof err));
   assert_int_equal(cfg.port, 9000);
   assert_int_equal(cfg.api_key_count, 1);
-  assert_string_equal(cfg.api_keys[0], "file-key-1");
+  assert_string_equal(cfg.api_keys[0], "file-key-1-0123456789");
   assert_string_equal(cfg.redis_host, "file-host");
   assert_int_equal(cfg.redis_db, 1);
   assert_string_equal(cfg.crm_base_url, "http://file-crm");
@@ -651,10 +667,11 @@ static const env_row env_rows[] = {
     {"AUTHFLOW_CRM_URL", "crm:8081", "AUTHFLOW_CRM_URL: must be an http://"},
     {"AUTHFLOW_LOG_LEVEL", "error", NULL},
     {"AUTHFLOW_LOG_LEVEL", "trace", "AUTHFLOW_LOG_LEVEL: must be debug"},
-    {"AUTHFLOW_API_KEYS", "abcdefgh", NULL},
-    {"AUTHFLOW_API_KEYS", "abcdefgh,short",
-     "AUTHFLOW_API_KEYS: must be 8..256 printable"},
-    {"AUTHFLOW_API_KEYS", "abcd efgh", "AUTHFLOW_API_KEYS: must be 8..256"},
+    {"AUTHFLOW_API_KEYS", "abcdefgh-ijklmnop", NULL},
+    {"AUTHFLOW_API_KEYS", "abcdefgh-ijklmnop,short",
+     "AUTHFLOW_API_KEYS: must be 16..256 printable"},
+    {"AUTHFLOW_API_KEYS", "abcd efgh-0123456789",
+     "AUTHFLOW_API_KEYS: must be 16..256"},
     {"AUTHFLOW_API_KEYS", " , ,", "AUTHFLOW_API_KEYS: holds no key"},
 };
 
@@ -678,12 +695,40 @@ static void env_layer_rows(void **state) {
   }
 }
 
+/* A key below CONFIG_API_KEY_RECOMMENDED (32) characters is warned about
+ * by list and position, never by value; 32 and more are not. */
+static void short_key_warning(void **state) {
+  (void)state;
+  static const struct {
+    const char *json;
+    const char *warning_has; /* NULL: no warning */
+  } cases[] = {
+      {"{}", NULL},
+      {"{\"apiKeys\":[\"0123456789abcdef0123456789abcdef\"]}", NULL},
+      {"{\"apiKeys\":[\"0123456789abcdef0123456789abcdef\","
+       "\"0123456789abcdef0123456789abcde\"]}",
+       "apiKeys[1] is shorter than 32 characters"},
+      {"{\"reportKeys\":[\"0123456789abcdef\"]}",
+       "reportKeys[0] is shorter than 32 characters"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char err[CONFIG_ERR_MAX], warning[256] = "";
+    assert_true(load_text(cases[i].json, err, sizeof err));
+    bool warned = config_short_key_warning(&cfg, warning, sizeof warning);
+    if (warned != (cases[i].warning_has != NULL) ||
+        (warned && !strstr(warning, cases[i].warning_has)))
+      fail_msg("case %zu: warned=%d '%s'", i, warned, warning);
+    assert_null(strstr(warning, "0123456789abcde"));
+    config_free(&cfg);
+  }
+}
+
 static void env_api_key_limit(void **state) {
   (void)state;
   char keys[1024] = "";
   for (int i = 0; i <= CONFIG_MAX_API_KEYS; i++) {
     char key[32];
-    snprintf(key, sizeof key, "%skey-%04d", i ? "," : "", i);
+    snprintf(key, sizeof key, "%skey-%04d-0123456789", i ? "," : "", i);
     strcat(keys, key);
   }
   const char *const env[] = {"AUTHFLOW_API_KEYS", keys, NULL};
@@ -894,6 +939,7 @@ int main(void) {
       cmocka_unit_test(file_layer_rows),
       cmocka_unit_test(file_values_applied),
       cmocka_unit_test(too_many_api_keys),
+      cmocka_unit_test(short_key_warning),
       cmocka_unit_test(report_keys_apart),
       cmocka_unit_test(crm_connector_keys_known),
       cmocka_unit_test(prompts_kept),

@@ -58,6 +58,21 @@ static const row rows[] = {
      "handoff.maxFailedRedemptions"},
     {"{\"handoff\":{\"failedRedemptionWindowSeconds\":\"1h\"}}", false,
      "handoff.failedRedemptionWindowSeconds"},
+    /* the live cap, the per-key rate and the phone requirement */
+    {"{\"handoff\":{\"maxLiveCodes\":1,\"keyMaxPerMinute\":0,"
+     "\"requirePhoneForVerified\":true}}",
+     true, NULL},
+    {"{\"handoff\":{\"maxLiveCodes\":1000000,\"keyMaxPerMinute\":100000}}",
+     true, NULL},
+    {"{\"handoff\":{\"maxLiveCodes\":0}}", false,
+     "handoff.maxLiveCodes: must be an integer 1..1000000"},
+    {"{\"handoff\":{\"maxLiveCodes\":1000001}}", false, "handoff.maxLiveCodes"},
+    {"{\"handoff\":{\"keyMaxPerMinute\":-1}}", false,
+     "handoff.keyMaxPerMinute: must be an integer 0..100000"},
+    {"{\"handoff\":{\"keyMaxPerMinute\":100001}}", false,
+     "handoff.keyMaxPerMinute"},
+    {"{\"handoff\":{\"requirePhoneForVerified\":\"yes\"}}", false,
+     "handoff.requirePhoneForVerified: must be true or false"},
     {"{\"handoff\":{\"sekret\":\"x\"}}", false, "handoff.sekret: unknown key"},
     {"{\"handoff\":[]}", false, "handoff: must be an object"},
     {"{\"handoffKeys\":\"" HKEY "\"}", false, "handoffKeys: must be an array"},
@@ -87,6 +102,42 @@ static const row rows[] = {
      "serviceLines.a.context.window: unknown key"},
     {"{\"serviceLines\":{\"a\":{\"context\":true}}}", false,
      "serviceLines.a.context: must be an object"},
+    /* context.acceptFrom (issue 21): lines and channels links come from */
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"serviceLines\":[\"a\",\"b\"],\"channels\":[\"voice\",\"callback\"]}}},"
+     "\"b\":{}}}",
+     true, NULL},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"channels\":[]}}}}}",
+     true, NULL},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"serviceLines\":[\"a\",\"zz\"]}}}}}",
+     false,
+     "serviceLines.a.context.acceptFrom.serviceLines[1]: \"zz\" is not a "
+     "configured service line"},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"serviceLines\":[\"a b\"]}}}}}",
+     false, "serviceLines.a.context.acceptFrom.serviceLines[0]: must be"},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"channels\":[\"voice\",\"Web-Chat\"]}}}}}",
+     false,
+     "serviceLines.a.context.acceptFrom.channels[1]: must be a channel name"},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"channels\":[7]}}}}}",
+     false, "serviceLines.a.context.acceptFrom.channels[0]"},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"channels\":\"voice\"}}}}}",
+     false, "serviceLines.a.context.acceptFrom.channels: must be an array"},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"channels\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\","
+     "\"j\","
+     "\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]}}}}}",
+     false, "acceptFrom.channels: must be an array of at most 16"},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+     "\"lines\":[\"a\"]}}}}}",
+     false, "serviceLines.a.context.acceptFrom.lines: unknown key"},
+    {"{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":[]}}}}", false,
+     "serviceLines.a.context.acceptFrom: must be an object"},
 };
 
 static void context_rows(void **state) {
@@ -115,7 +166,18 @@ static void context_values(void **state) {
   assert_int_equal(cfg.handoff_ttl_seconds, 300);
   assert_int_equal(cfg.handoff_max_failed_redemptions, 30);
   assert_int_equal(cfg.handoff_failure_window_seconds, 3600);
+  assert_int_equal(cfg.handoff_max_live_codes, 10000);
+  assert_int_equal(cfg.handoff_key_max_per_minute, 600);
+  assert_false(cfg.handoff_require_phone);
   assert_string_equal(cfg.handoff_secret, "");
+  config_free(&cfg);
+
+  text = "{\"handoff\":{\"maxLiveCodes\":50,\"keyMaxPerMinute\":7,"
+         "\"requirePhoneForVerified\":true}}";
+  assert_true(config_load_text(text, strlen(text), &cfg, err, sizeof err));
+  assert_int_equal(cfg.handoff_max_live_codes, 50);
+  assert_int_equal(cfg.handoff_key_max_per_minute, 7);
+  assert_true(cfg.handoff_require_phone);
   config_free(&cfg);
 
   text = "{\"handoffKeys\":[\"" HKEY "\"],\"handoff\":{\"secret\":\"" SECRET
@@ -132,6 +194,30 @@ static void context_values(void **state) {
   /* config_free wipes the secret and the keys */
   assert_string_equal(cfg.handoff_secret, "");
   assert_int_equal(cfg.handoff_key_count, 0);
+}
+
+/* context.acceptFrom as the flow reads it: absent is unrestricted; a
+ * list given (even empty) restricts. */
+static void accept_from_values(void **state) {
+  (void)state;
+  char err[CONFIG_ERR_MAX];
+  const char *text =
+      "{\"serviceLines\":{\"a\":{\"context\":{\"acceptFrom\":{"
+      "\"serviceLines\":[\"b\",\"a\"],\"channels\":[]}}},\"b\":{}}}";
+  assert_true(config_load_text(text, strlen(text), &cfg, err, sizeof err));
+  const config_service_line *a = config_find_service_line(&cfg, "a");
+  const config_service_line *b = config_find_service_line(&cfg, "b");
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_true(a->policy.accept_from.lines_restricted);
+  assert_int_equal(a->policy.accept_from.line_count, 2);
+  assert_string_equal(a->policy.accept_from.lines[0], "b");
+  assert_string_equal(a->policy.accept_from.lines[1], "a");
+  assert_true(a->policy.accept_from.channels_restricted);
+  assert_int_equal(a->policy.accept_from.channel_count, 0);
+  assert_false(b->policy.accept_from.lines_restricted);
+  assert_false(b->policy.accept_from.channels_restricted);
+  config_free(&cfg);
 }
 
 /* The secret from ${env:} and ${file:}; AUTHFLOW_HANDOFF_KEYS replaces the
@@ -202,6 +288,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(context_rows),
       cmocka_unit_test(context_values),
+      cmocka_unit_test(accept_from_values),
       cmocka_unit_test(secret_and_env),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

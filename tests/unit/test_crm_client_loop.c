@@ -305,6 +305,9 @@ static void test_loop_detach_ends_calls_in_flight(void **state) {
     assert_true(got.calls[i].called);
     assert_false(got.calls[i].result.ok);
     assert_int_equal(got.calls[i].reason, CRM_FAIL_STOPPING);
+    /* The CRM had the request: a verification cut off here is sent, so it
+     * is never given back (issue 21, finding 5). */
+    assert_true(got.calls[i].result.sent);
     assert_true(pthread_equal(got.calls[i].thread, a->thread));
   }
   loop_lookup(a, "+13175550116", &got.calls[N], 1);
@@ -333,6 +336,7 @@ static void test_loop_stop_ends_calls_in_flight(void **state) {
   assert_int_equal(done, N);
   for (int i = 0; i < N; i++) {
     assert_int_equal(got.calls[i].reason, CRM_FAIL_STOPPING);
+    assert_true(got.calls[i].result.sent); /* on the wire when cut off */
     assert_true(pthread_equal(got.calls[i].thread, a->thread));
   }
   /* Stopped: the loop's thread cannot submit any more. */

@@ -74,7 +74,8 @@ typedef enum {
   CRM_VERIFIED,
   CRM_WRONG,
   CRM_LOCKED,
-  CRM_SENT_ERROR, /* sent, then an unmapped status or a timeout */
+  CRM_SENT_ERROR, /* sent, then a status the mapping does not know */
+  CRM_CUT_SENT,   /* sent, then cut off by a drain (CRM_FAIL_STOPPING) */
 } crm_id;
 
 static const flow_crm_result crm_results[] = {
@@ -93,7 +94,8 @@ static const flow_crm_result crm_results[] = {
     [CRM_VERIFIED] = {.ok = true, .verified = true},
     [CRM_WRONG] = {.ok = true, .verified = false},
     [CRM_LOCKED] = {.ok = true, .verified = false, .locked = true},
-    [CRM_SENT_ERROR] = {.ok = false, .sent = true},
+    [CRM_SENT_ERROR] = {.ok = false, .sent = true, .answered = true},
+    [CRM_CUT_SENT] = {.ok = false, .sent = true},
 };
 
 #define T_CREATED 1000
@@ -414,6 +416,7 @@ static const flow_row rows[] = {
      .crm_value = "100234",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -432,6 +435,7 @@ static const flow_row rows[] = {
      .crm_value = "100234",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_MULTIPLE_MATCHES,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -451,6 +455,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 3,
      .next = AGENT,
      .auth = NOT_ID,
@@ -470,6 +475,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_MULTIPLE_MATCHES,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = AGENT,
      .auth = NOT_ID,
@@ -484,6 +490,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -498,6 +505,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -512,6 +520,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 2,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -527,6 +536,7 @@ static const flow_row rows[] = {
      .state = DONE,
      .outcome = FLOW_OUTCOME_IDENTIFY_FAILED,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 3,
      .next = AGENT,
      .auth = NOT_ID,
@@ -541,6 +551,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -615,6 +626,7 @@ static const flow_row rows[] = {
      .plan = FLOW_PLAN_DONE,
      .state = AWAIT_ID,
      .result = FLOW_RESULT_INVALID_INPUT,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -658,6 +670,7 @@ static const flow_row rows[] = {
      .crm_value = "+13175550116",
      .state = AWAIT_ID,
      .result = FLOW_RESULT_NO_MATCH,
+     .lockout = FLOW_LOCKOUT_IDENTIFY_FAILURE,
      .id_after = 1,
      .next = ASK_ID,
      .auth = NOT_ID,
@@ -864,6 +877,29 @@ static const flow_row rows[] = {
      .id_after = 1,
      .ver_after = 1,
      .lockout = FLOW_LOCKOUT_RECORD_FAILURE,
+     .next = AGENT,
+     .auth = ID_ONLY,
+     .remaining = 0,
+     .prompt = "transfer_crm_unavailable"},
+    {.name = "verify cut off by a drain after it was sent: counted, "
+             "recorded for the customer like a timeout (never refunded at "
+             "shutdown)",
+     .policy = POL_FULL,
+     .from = FROM_ASK_SEC_ANI,
+     .ver_used = 1,
+     .kind = FLOW_EV_SECURITY,
+     .input = SECRET,
+     .crm = CRM_CUT_SENT,
+     .plan = FLOW_PLAN_NEED_CRM,
+     .crm_kind = FLOW_CRM_VERIFY,
+     .crm_value = "100234",
+     .state = DONE,
+     .outcome = FLOW_OUTCOME_CRM_UNAVAILABLE,
+     .result = FLOW_RESULT_CRM_ERROR,
+     .method = FLOW_METHOD_ANI,
+     .identified = true,
+     .ver_after = 1,
+     .lockout = FLOW_LOCKOUT_RECORD_UNANSWERED,
      .next = AGENT,
      .auth = ID_ONLY,
      .remaining = 0,
@@ -1227,6 +1263,8 @@ static const name_row name_rows[] = {
     {false, DONE, FLOW_OUTCOME_IDENTIFIED_ONLY, true, false, false},
     {false, DONE, FLOW_OUTCOME_VERIFY_FAILED, true, false, false},
     {false, DONE, FLOW_OUTCOME_LOCKED, true, false, false},
+    /* stored locked AND verified by an older version: still no name */
+    {false, DONE, FLOW_OUTCOME_LOCKED, true, true, false},
     {false, DONE, FLOW_OUTCOME_CRM_UNAVAILABLE, true, false, false},
     {false, DONE, FLOW_OUTCOME_VERIFIED, true, true, true},
     {true, AWAIT_SEC, FLOW_OUTCOME_PENDING, true, false, true},
@@ -1334,22 +1372,92 @@ static void test_start_while_crm_down(void **state) {
   assert_int_equal(out.session.state, AWAIT_ID);
 }
 
-/* The store found the customer locked at commit time. */
+/* The store found the customer locked at commit time (flow_lock_out), as
+ * a table of the sessions a step may have planned when that happens. A
+ * locked session is never verified: not in the session, not in the view
+ * (issue 21, finding 1: a verified handoff or link for a locked-out
+ * customer used to stay verified). */
+typedef struct {
+  const char *name;
+  from_id from;
+  flow_method method;
+  bool verified; /* what the planned session carried */
+} lock_row;
+
+static const lock_row lock_rows[] = {
+    {"identified by ANI, asked security", FROM_ASK_SEC_ANI, FLOW_METHOD_ANI,
+     false},
+    {"identified by identifier, asked security", FROM_ASK_SEC_ID,
+     FLOW_METHOD_IDENTIFIER, false},
+    {"a verified handoff redeemed for a locked customer", FROM_DONE_VERIFIED,
+     FLOW_METHOD_HANDOFF, true},
+    {"a verified link carried for a locked customer", FROM_DONE_VERIFIED,
+     FLOW_METHOD_LINKED, true},
+};
+
 static void test_lock_out(void **state) {
   (void)state;
-  flow_session s, out;
-  make_session(FROM_ASK_SEC_ANI, 0, 0, &s);
-  flow_lock_out(&s, T_CRM, &out);
-  assert_int_equal(out.state, DONE);
-  assert_int_equal(out.outcome, FLOW_OUTCOME_LOCKED);
-  assert_true(out.identified);
-  assert_int_equal(out.method, FLOW_METHOD_ANI);
-  assert_string_equal(out.customer_id, "100234");
-  assert_int_equal(out.updated_ms, T_CRM);
-  flow_view v;
-  flow_view_of(&policies[POL_FULL], &out, &v);
-  assert_int_equal(v.next_action, AGENT);
-  assert_string_equal(v.prompt_id, "transfer_locked");
+  for (size_t i = 0; i < sizeof lock_rows / sizeof lock_rows[0]; i++) {
+    const lock_row *r = &lock_rows[i];
+    print_message("row: %s\n", r->name);
+    flow_session s, out;
+    make_session(r->from, 0, 0, &s);
+    s.method = r->method;
+    s.verified = r->verified;
+    flow_lock_out(&s, T_CRM, &out);
+    assert_int_equal(out.state, DONE);
+    assert_int_equal(out.outcome, FLOW_OUTCOME_LOCKED);
+    assert_true(out.identified);
+    assert_false(out.verified);
+    assert_false(flow_session_verified(&out));
+    assert_int_equal(out.method, r->method);
+    assert_int_equal(out.last_result, FLOW_RESULT_NONE);
+    assert_string_equal(out.customer_id, "100234");
+    assert_int_equal(out.updated_ms, T_CRM);
+    flow_view v;
+    flow_view_of(&policies[POL_FULL], &out, &v);
+    assert_int_equal(v.next_action, AGENT);
+    assert_int_equal(v.auth_status, ID_ONLY);
+    assert_false(v.speak_name);
+    assert_string_equal(v.prompt_id, "transfer_locked");
+  }
+}
+
+/* flow_session_verified: identified, verified and not locked, whatever
+ * the stored flags say (a record written by an older version may be
+ * locked and verified); the view's authStatus follows it. */
+typedef struct {
+  bool identified, verified;
+  flow_outcome outcome;
+  bool counts;
+} verified_row;
+
+static const verified_row verified_rows[] = {
+    {true, true, FLOW_OUTCOME_VERIFIED, true},
+    {true, true, FLOW_OUTCOME_LOCKED, false},
+    {true, false, FLOW_OUTCOME_LOCKED, false},
+    {true, false, FLOW_OUTCOME_IDENTIFIED_ONLY, false},
+    {false, true, FLOW_OUTCOME_VERIFIED, false},
+    {true, true, FLOW_OUTCOME_PENDING, true},
+};
+
+static void test_session_verified(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof verified_rows / sizeof verified_rows[0]; i++) {
+    const verified_row *r = &verified_rows[i];
+    flow_session s;
+    make_session(FROM_DONE_VERIFIED, 1, 1, &s);
+    s.identified = r->identified;
+    s.verified = r->verified;
+    s.outcome = r->outcome;
+    print_message("  [%zu] identified=%d verified=%d %s\n", i, r->identified,
+                  r->verified, flow_outcome_name(r->outcome));
+    assert_int_equal(flow_session_verified(&s), r->counts);
+    flow_view v;
+    flow_view_of(&policies[POL_FULL], &s, &v);
+    assert_int_equal(v.auth_status == ID_VER, r->counts);
+    assert_int_equal(v.speak_name, r->counts);
+  }
 }
 
 /* ---------------------------------------------------------------------
@@ -1364,7 +1472,7 @@ static void test_event_rules(void **state) {
     flow_attempt_counter counter;
   } rules[] = {
       {FLOW_EV_START, 0, FLOW_COUNTER_NONE},
-      {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, FLOW_COUNTER_IDENTIFY},
+      {FLOW_EV_IDENTIFIER, 1u << AWAIT_ID, FLOW_COUNTER_IDENTIFIER},
       {FLOW_EV_SECURITY, 1u << AWAIT_SEC, FLOW_COUNTER_VERIFY},
       {FLOW_EV_OPT_OUT, (1u << AWAIT_ID) | (1u << AWAIT_SEC),
        FLOW_COUNTER_NONE},
@@ -1521,6 +1629,7 @@ int main(void) {
       cmocka_unit_test(test_flow_table),
       cmocka_unit_test(test_view_outcomes),
       cmocka_unit_test(test_lock_out),
+      cmocka_unit_test(test_session_verified),
       cmocka_unit_test(test_speak_name),
       cmocka_unit_test(test_start_keeps_ani_hash),
       cmocka_unit_test(test_start_while_crm_down),

@@ -88,11 +88,32 @@ static void test_digests(void **state) {
   assert_null(strstr(a, "0123456789"));
 }
 
+/* A handoff key's id: "key:" || key under the secret, for keys up to the
+ * longest allowed (256 bytes; the vector is Python's hmac module's), and
+ * apart from a code digest of the same text. */
+static void test_key_id(void **state) {
+  (void)state;
+  const char *secret = "dev-only-handoff-secret-0123456789";
+  char key[257], a[HANDOFF_DIGEST_LEN + 1], b[HANDOFF_DIGEST_LEN + 1];
+  memset(key, 'k', 256);
+  key[256] = '\0';
+  handoff_key_id(secret, strlen(secret), key, a);
+  assert_string_equal(
+      a, "0dfb86cab6dbc449624be1d78dc78c026e6cbed49300f0449bebd1c7a507627b");
+  key[255] = 'x'; /* the last byte of a 256-byte key counts */
+  handoff_key_id(secret, strlen(secret), key, b);
+  assert_string_not_equal(a, b);
+  handoff_key_id(secret, strlen(secret), "0123456789", a);
+  handoff_code_digest(secret, strlen(secret), "0123456789", b);
+  assert_string_not_equal(a, b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_code_from_random),
       cmocka_unit_test(test_code_normalise),
       cmocka_unit_test(test_digests),
+      cmocka_unit_test(test_key_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -529,9 +529,13 @@ static void setup_step(const req *r) {
     snprintf(h.customer_name, sizeof h.customer_name, "Ann");
     snprintf(h.channel, sizeof h.channel, "web");
     char err[STORE_ERR_MAX];
-    assert_int_equal(
-        store_handoff_put(r->id, &h, r->line, NULL, 600, err, sizeof err),
-        STORE_OK);
+    store_handoff_limits lim = {.ttl_seconds = 600, .max_live = 100};
+    store_put_result put;
+    int wait;
+    assert_int_equal(store_handoff_put(r->id, &h, r->line, NULL, &lim, &put,
+                                       &wait, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(put, STORE_PUT_ISSUED);
   }
 }
 

@@ -1,0 +1,407 @@
+// The blueprint's Architect flow (deploy/genesys/architect/authflow-inbound.yaml)
+// run end to end against the live service (real authflow, Redis, demo CRM),
+// the way Architect runs it (lib/archy.mjs): data actions through their
+// Velocity templates, translation maps and contracts, DTMF, loops, switch,
+// participant data and transfers. Each call asserts where it ended, the
+// participant data, and what the caller heard before verification. The
+// last group breaks the flow on purpose and expects these checks to fail.
+//
+// Run through tests/genesys/run.sh (it starts the stack via tests/contract/run.sh).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+import { loadActions } from '../contract/lib/genesys.mjs';
+import { convId, crmControl, env, waitReady } from '../contract/lib/stack.mjs';
+import { loadFlow, runCall } from './lib/archy.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ARCHITECT = path.resolve(HERE, '../../deploy/genesys/architect');
+const INBOUND = path.join(ARCHITECT, 'authflow-inbound.yaml');
+const OPTIONS = YAML.parse(fs.readFileSync(path.join(ARCHITECT, 'options.yaml'), 'utf8')).substitutions;
+const AUTH_KEYS = ['Auth.Status', 'Auth.CustomerId', 'Auth.CustomerName', 'Auth.Outcome', 'Auth.Method', 'Auth.Error'];
+
+/** The org the flow is published into: the actions in their category, the queues and flows. */
+function orgFor(subs) {
+  const registry = { [subs.dataActionCategory]: {} };
+  for (const a of Object.values(loadActions())) registry[subs.dataActionCategory][a.name] = a;
+  return { registry, org: { queues: [subs.agentQueue, subs.verifiedQueue], flows: [subs.nextFlow, subs.flowName] } };
+}
+
+let deadUrl;
+before(async () => {
+  await crmControl({ delayMs: 0, fault: 'none' });
+  await waitReady(200);
+  // A loopback port with nothing listening: "authflow unreachable".
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  deadUrl = `http://127.0.0.1:${s.address().port}`;
+  await new Promise((r) => s.close(r));
+});
+after(async () => { await crmControl({ delayMs: 0, fault: 'none' }).catch(() => {}); });
+
+/** One call through `flow` (default: the shipped file with options.yaml). */
+async function call({ flow, subs = OPTIONS, ani, caller = [], attributes, conversationId, baseUrl, faults, actionTimeoutMs } = {}) {
+  const f = flow ?? loadFlow(INBOUND, subs);
+  const { registry, org } = orgFor(subs);
+  const r = await runCall(f, {
+    call: { conversationId: conversationId ?? convId('bp'), ani, attributes },
+    caller, registry, org,
+    baseUrl: baseUrl ?? env.baseUrl,
+    credentials: { apiKey: env.apiKey },
+    deadUrl, faults, actionTimeoutMs,
+  });
+  r.heard = heard(r.events);
+  return r;
+}
+
+/**
+ * What the caller heard, in order, each with the promptId of the session
+ * answer whose promptText it was, and whether the caller was verified yet
+ * (by the latest data action answer).
+ */
+function heard(events) {
+  let verified = false;
+  let answers = [];
+  const out = [];
+  for (const e of events) {
+    if (e.type === 'data' && e.path === 'success') {
+      verified = e.output.verified;
+      answers = [e.output];
+    }
+    if (e.type === 'audio') {
+      const from = answers.find((o) => o.promptText === e.text);
+      out.push({ text: e.text, promptId: from ? from.promptId : null, verified, language: e.language });
+    }
+  }
+  return out;
+}
+
+/** The checks every call must pass, whatever the scenario. */
+function invariants(r, secrets = []) {
+  assert.notEqual(r.end.type, 'disconnect', `the flow disconnected the caller: ${JSON.stringify(r.end)}`);
+  for (const k of AUTH_KEYS) assert.equal(typeof r.participantData[k], 'string', `${k} is set`);
+  const pdSets = r.events.filter((e) => e.type === 'participantData');
+  assert.ok(pdSets.length >= 1, 'Set Participant Data ran before the transfer');
+  assert.deepEqual(r.callerKeysLeft, [], 'every key the caller was going to press was asked for');
+  for (const s of secrets) {
+    for (const [k, v] of Object.entries(r.participantData)) assert.ok(!v.includes(s), `${k} holds the secret`);
+    for (const [k, v] of Object.entries(r.variables)) assert.ok(String(v) !== s, `${k} still holds the secret`);
+  }
+}
+
+function ids(r) { return r.heard.map((h) => h.promptId); }
+
+/** Nothing that names the customer is spoken before verification. */
+function nothingPersonalBeforeVerification(r, name) {
+  for (const h of r.heard.filter((x) => !x.verified)) {
+    assert.ok(!h.text.includes(name), `heard before verification: ${h.text}`);
+    assert.ok(!h.text.includes(name.split(' ')[0]), `heard before verification: ${h.text}`);
+  }
+}
+
+// ---------------------------------------------------------------- scenarios
+// Each is a function of the flow so the mutation tests below can run it
+// against a broken flow and expect it to fail.
+const SCENARIOS = {
+  async knownNumberRightPin(flow) {
+    const r = await call({ flow, ani: 'tel:+13175550116', caller: ['1234#'] });
+    invariants(r, ['1234']);
+    assert.deepEqual(r.end, { type: 'flow', flow: OPTIONS.nextFlow });
+    nothingPersonalBeforeVerification(r, 'Ana García');
+    assert.deepEqual(ids(r), ['ask_security', 'welcome_verified'], 'only authflow\'s prompts are spoken');
+    assert.ok(r.heard[1].verified && r.heard[1].text.includes('Ana'), 'greeted by name once verified');
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'identified_verified', 'Auth.CustomerId': '100234', 'Auth.CustomerName': 'Ana García',
+      'Auth.Outcome': 'verified', 'Auth.Method': 'ani', 'Auth.Error': '',
+    });
+    assert.equal(r.variables['Task.securityDigits'], '', 'the PIN is cleared right after use');
+    return r;
+  },
+  async withheldNumberIdentifierPin(flow) {
+    const r = await call({ flow, ani: 'anonymous', caller: ['100244#', '4444#'] });
+    invariants(r, ['4444']);
+    assert.deepEqual(r.end, { type: 'flow', flow: OPTIONS.nextFlow });
+    nothingPersonalBeforeVerification(r, 'Lee Chen');
+    assert.deepEqual(ids(r), ['ask_identifier', 'ask_security', 'welcome_verified']);
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'identified_verified', 'Auth.CustomerId': '100244', 'Auth.CustomerName': 'Lee Chen',
+      'Auth.Outcome': 'verified', 'Auth.Method': 'identifier', 'Auth.Error': '',
+    });
+    return r;
+  },
+  async threeWrongIdentifiers(flow) {
+    const r = await call({ flow, ani: 'sip:anonymous@anonymous.invalid', caller: ['555555#', '777777#', '888888#'] });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+    assert.deepEqual(ids(r), ['ask_identifier', 'ask_identifier_retry', 'ask_identifier_retry', 'transfer_to_agent']);
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'not_identified', 'Auth.CustomerId': '', 'Auth.CustomerName': '',
+      'Auth.Outcome': 'identify_failed', 'Auth.Method': 'none', 'Auth.Error': '',
+    });
+    return r;
+  },
+  async optOut(flow) {
+    const r = await call({ flow, ani: 'anonymous', caller: [OPTIONS.optOutKey] });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+    assert.deepEqual(ids(r), ['ask_identifier', 'opted_out']);
+    assert.deepEqual(r.events.filter((e) => e.type === 'data').map((e) => e.action),
+      [OPTIONS.startActionName, OPTIONS.optOutActionName]);
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'not_identified', 'Auth.CustomerId': '', 'Auth.CustomerName': '',
+      'Auth.Outcome': 'opted_out', 'Auth.Method': 'none', 'Auth.Error': '',
+    });
+    return r;
+  },
+  async authflowUnreachable(flow) {
+    const r = await call({ flow, ani: 'tel:+13175550116', baseUrl: deadUrl });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+    assert.deepEqual(r.heard, [], 'nothing to say without authflow');
+    assert.deepEqual(r.events.filter((e) => e.type === 'data').map((e) => e.path), ['failure', 'failure'], 'Start tried twice');
+    assert.equal(r.participantData['Auth.Status'], 'error');
+    assert.equal(r.participantData['Auth.Error'], 'start:failure');
+    return r;
+  },
+};
+
+function pick(pd) { return Object.fromEntries(AUTH_KEYS.map((k) => [k, pd[k]])); }
+
+describe('the blueprint flow against the live service', () => {
+  test('known number, then the right PIN: verified, to the next flow', () => SCENARIOS.knownNumberRightPin());
+  test('withheld number, identifier, PIN: verified, to the next flow', () => SCENARIOS.withheldNumberIdentifierPin());
+  test('three wrong identifiers: to the agent queue, not identified', () => SCENARIOS.threeWrongIdentifiers());
+  test('the opt-out key: Opt Out, to the agent queue', () => SCENARIOS.optOut());
+  test('authflow unreachable: Start twice, then the agent queue with Auth.Status "error"', () => SCENARIOS.authflowUnreachable());
+
+  test('PIN wrong to the limit: identified only, to the agent queue', async () => {
+    const r = await call({ ani: 'tel:+13175550120', caller: ['0000#', '1111#', '9999#'] });
+    invariants(r, ['0000', '1111', '9999']);
+    assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+    nothingPersonalBeforeVerification(r, 'Daniel Okafor');
+    assert.deepEqual(ids(r), ['ask_security', 'ask_security_retry', 'ask_security_retry', 'transfer_to_agent']);
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'identified', 'Auth.CustomerId': '100235', 'Auth.CustomerName': 'Daniel Okafor',
+      'Auth.Outcome': 'verify_failed', 'Auth.Method': 'ani', 'Auth.Error': '',
+    });
+  });
+
+  test('a callback carries the earlier conversation: verified again without a question', async () => {
+    const first = convId('bp-first');
+    let r = await call({ conversationId: first, ani: 'tel:+13175550143', caller: ['4343#'] });
+    assert.equal(r.participantData['Auth.Status'], 'identified_verified');
+    // The callback is a new conversation from a withheld number; its
+    // participant data carries the first conversation's ID.
+    r = await call({ ani: 'anonymous', attributes: { [OPTIONS.linkAttribute]: first } });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'flow', flow: OPTIONS.nextFlow });
+    assert.deepEqual(ids(r), ['welcome_verified'], 'no question at all');
+    assert.equal(r.events.filter((e) => e.type === 'collect').length, 0);
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'identified_verified', 'Auth.CustomerId': '100243', 'Auth.CustomerName': 'Kim Park',
+      'Auth.Outcome': 'verified', 'Auth.Method': 'linked', 'Auth.Error': '',
+    });
+  });
+
+  test('no callback data: linkedConversationId goes out empty and the ANI is used', async () => {
+    const r = await call({ ani: 'tel:+13175550142', caller: ['4242#'] });
+    invariants(r);
+    assert.equal(r.participantData['Auth.Method'], 'ani');
+    assert.equal(r.participantData['Auth.Status'], 'identified_verified');
+  });
+
+  test('too few digits and silence are re-asked; silence twice on the identifier opts out', async () => {
+    let r = await call({ ani: 'anonymous', caller: ['12#', '100244#', '4444#'] });
+    invariants(r);
+    assert.deepEqual(r.events.filter((e) => e.type === 'collect').map((e) => e.ok), [false, true, true]);
+    assert.deepEqual(ids(r), ['ask_identifier', 'ask_identifier', 'ask_security', 'welcome_verified'], '"12" never reached authflow');
+    assert.equal(r.participantData['Auth.Status'], 'identified_verified');
+    r = await call({ ani: 'anonymous', caller: ['', ''] });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+    assert.equal(r.participantData['Auth.Outcome'], 'opted_out');
+  });
+
+  test('silence at the PIN question: asked maxNoInput times, then an agent, identified only', async () => {
+    const r = await call({ ani: 'tel:+13175550116', caller: Array(OPTIONS.maxNoInput).fill('') });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+    assert.deepEqual(ids(r), Array(OPTIONS.maxNoInput).fill('ask_security'), 'no closing words after the question');
+    nothingPersonalBeforeVerification(r, 'Ana García');
+    assert.equal(r.participantData['Auth.Status'], 'identified');
+    assert.equal(r.participantData['Auth.CustomerId'], '100234');
+    assert.equal(r.participantData['Auth.Error'], '');
+  });
+
+  test('Spanish and Korean: the flow\'s language reaches authflow, the caller hears its prompts', async () => {
+    const en = await call({ ani: 'anonymous', caller: [OPTIONS.optOutKey] });
+    for (const language of ['es-es', 'ko-kr']) {
+      const r = await call({ subs: { ...OPTIONS, language }, ani: 'anonymous', caller: [OPTIONS.optOutKey] });
+      invariants(r);
+      assert.deepEqual(ids(r), ['ask_identifier', 'opted_out']);
+      for (const [i, h] of r.heard.entries()) {
+        assert.equal(h.language, language);
+        assert.notEqual(h.text, en.heard[i].text, `${language} prompt ${h.promptId} is not the English one`);
+      }
+    }
+  });
+
+  test('authflow fails mid-call: Get Authentication Status fails too, the agent queue with Auth.Error', async () => {
+    const r = await call({ ani: 'anonymous', caller: ['100244#'],
+      faults: (name) => (name === OPTIONS.identifierActionName || name === OPTIONS.statusActionName ? 'unreachable' : undefined) });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+    assert.equal(r.participantData['Auth.Status'], 'error');
+    assert.equal(r.participantData['Auth.Error'], 'submit_identifier:failure');
+  });
+
+  test('a slow CRM: Submit Identifier takes its Timeout path, twice in a row is an error', async () => {
+    await crmControl({ delayMs: 1500 });
+    try {
+      const r = await call({ ani: 'anonymous', caller: ['100244#', '100244#'], actionTimeoutMs: 400 });
+      invariants(r);
+      assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+      const steps = r.events.filter((e) => e.type === 'data').map((e) => `${e.action}:${e.path}`);
+      assert.equal(steps[1], `${OPTIONS.identifierActionName}:timeout`);
+      assert.equal(steps[2], `${OPTIONS.statusActionName}:success`, 'the state is read again after the timeout');
+      assert.equal(r.participantData['Auth.Status'], 'error');
+      // The second try times out too, or finds the first still running (409 busy).
+      assert.match(r.participantData['Auth.Error'], /^submit_identifier:(timeout|failure)$/);
+    } finally {
+      await crmControl({ delayMs: 0 });
+    }
+  });
+
+  test('one failed step is recovered through Get Authentication Status and the call goes on', async () => {
+    const r = await call({ ani: 'anonymous', caller: ['100244#', '100244#', '4444#'],
+      faults: (name, n) => (name === OPTIONS.identifierActionName && n === 1 ? 'unreachable' : undefined) });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'flow', flow: OPTIONS.nextFlow });
+    assert.equal(r.participantData['Auth.Status'], 'identified_verified');
+    assert.equal(r.participantData['Auth.Error'], '');
+    assert.deepEqual(ids(r), ['ask_identifier', 'ask_identifier', 'ask_security', 'welcome_verified'],
+      'the caller is asked again after the failure');
+  });
+
+  test('a service that always asks again: the loop bound ends the call in the agent queue', async () => {
+    // A stand-in for a misbehaving authflow: every step answers 200 "ask_identifier".
+    const answer = {
+      conversationId: 'x', serviceLine: OPTIONS.serviceLine, language: 'en-US', state: 'awaiting_identifier',
+      nextAction: 'ask_identifier', authStatus: 'not_identified', identified: false, verified: false,
+      identificationMethod: 'none', outcome: 'pending', lastResult: 'no_match', attemptsRemaining: 3,
+      promptId: 'ask_identifier_retry', promptText: 'Again, please.', customerId: '', customerName: '',
+    };
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(answer)); });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const caller = Array(OPTIONS.maxSteps).fill('100244#');
+      const r = await call({ ani: 'anonymous', caller, baseUrl: `http://127.0.0.1:${server.address().port}` });
+      invariants(r);
+      assert.deepEqual(r.end, { type: 'acd', queue: OPTIONS.agentQueue });
+      assert.equal(r.participantData['Auth.Status'], 'error');
+      assert.equal(r.participantData['Auth.Error'], 'loop:exhausted');
+      const loop = r.events.find((e) => e.type === 'loop' && e.exit === 'bound');
+      assert.equal(loop.passes, OPTIONS.maxSteps);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+// ----------------------------------------------------- breaking the flow
+/** The inner mapping of the first action of `kind` named `name` (depth-first). */
+function findAction(node, kind, name) {
+  if (Array.isArray(node)) {
+    for (const x of node) { const f = findAction(x, kind, name); if (f) return f; }
+  } else if (node && typeof node === 'object') {
+    if (node[kind] && node[kind].name === name) return node[kind];
+    for (const v of Object.values(node)) { const f = findAction(v, kind, name); if (f) return f; }
+  }
+  return null;
+}
+
+/** A fresh copy of the shipped flow, changed by `change(def)`. */
+function broken(change) {
+  const f = loadFlow(INBOUND, OPTIONS);
+  f.def = structuredClone(f.def);
+  change(f.def);
+  return f;
+}
+
+describe('the checks fail when the flow is wrong', () => {
+  test('the shipped flow passes the scenarios the mutations break', async () => {
+    for (const s of Object.values(SCENARIOS)) await s();
+  });
+
+  test('a Start Authentication without its Failure path', async () => {
+    const f = broken((d) => { delete findAction(d, 'callData', 'authflow Start Authentication').outputs.failure; });
+    await assert.rejects(SCENARIOS.authflowUnreachable(f), /Auth\.Error|start:failure/);
+  });
+
+  test('the ID&V loop without its bound', async () => {
+    const f = broken((d) => { delete findAction(d, 'loop', 'ID&V steps (bounded)').loopCount; });
+    await assert.rejects(SCENARIOS.withheldNumberIdentifierPin(f), /no bound/);
+  });
+
+  test('Set Participant Data removed from the exit', async () => {
+    const f = broken((d) => {
+      const idv = d.tasks[0].task;
+      idv.actions = idv.actions.filter((a) => !a.setParticipantData);
+    });
+    await assert.rejects(SCENARIOS.optOut(f), /Auth\.Status is set|Set Participant Data/);
+  });
+
+  test('the customer\'s name spoken with the PIN question', async () => {
+    const f = broken((d) => {
+      findAction(d, 'collectInput', 'Collect the security answer').inputAudio = { exp: 'ToAudioTTS(Task.promptText + " " + Task.customerName)' };
+    });
+    await assert.rejects(SCENARIOS.knownNumberRightPin(f), /heard before verification/);
+  });
+
+  test('the opt-out decision removed: "*" goes to Submit Identifier', async () => {
+    const f = broken((d) => {
+      const c = findAction(d, 'collectInput', 'Collect the identifier');
+      c.outputs.success.actions = findAction(d, 'decision', 'Opt-out key?').outputs.no.actions;
+    });
+    await assert.rejects(SCENARIOS.optOut(f), /opted_out|ask_identifier_retry|expected|Auth\./);
+  });
+
+  test('the agent queue misspelt: the transfer fails and the call is disconnected', async () => {
+    const f = broken((d) => {
+      const route = d.tasks.find((t) => t.task.refId === 'route').task;
+      for (const a of route.actions) if (a.transferToAcd) a.transferToAcd.targetQueue.lit.name = 'No Such Queue';
+    });
+    await assert.rejects(SCENARIOS.threeWrongIdentifiers(f), /disconnected/);
+  });
+
+  test('a name written from memory: exitLoop instead of Archy\'s loopExit', async () => {
+    const f = broken((d) => {
+      const rename = (node) => {
+        if (Array.isArray(node)) { for (const x of node) rename(x); return; }
+        if (!node || typeof node !== 'object') return;
+        if (node.loopExit) { node.exitLoop = node.loopExit; delete node.loopExit; }
+        for (const v of Object.values(node)) rename(v);
+      };
+      rename(d);
+    });
+    await assert.rejects(SCENARIOS.knownNumberRightPin(f), /unknown action exitLoop/);
+  });
+
+  test('a bare "#" as the terminating key (Archy writes digit_#)', async () => {
+    const f = broken((d) => { findAction(d, 'collectInput', 'Collect the identifier').digits.range.terminatingDtmf = '#'; });
+    await assert.rejects(SCENARIOS.withheldNumberIdentifierPin(f), /terminatingDtmf/);
+  });
+
+  test('a data action name that the org does not have', async () => {
+    await assert.rejects(SCENARIOS.optOut(loadFlow(INBOUND, { ...OPTIONS, optOutActionName: 'authflow Opt-Out' })), /no data action/);
+  });
+});
