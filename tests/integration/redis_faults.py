@@ -174,18 +174,22 @@ def check_applied_once(testcase, redis, tally):
     for conv in c:
         s = h.stored_session(redis.command, KEY_PREFIX + "session:" + conv)
         testcase.assertEqual((s["state"], s["outcome"]), ("completed", "verified"), conv)
-    # One wrong answer per A and B call: the global counter (a fixed minute,
-    # longer than the load), the caller counter (A has an ANI), Jin's
-    # lockout counter (B; Ana's is cleared by her right answer).
-    testcase.assertEqual(_int(redis.command("GET", KEY_PREFIX + "limit:global")),
-                         len(a) + len(b))
-    testcase.assertEqual(_sum_keys(redis, KEY_PREFIX + "limit:caller:*"), len(a))
+    # One wrong answer per A and B call: the line's counter (a fixed minute,
+    # longer than the load), the caller counters (A's numbers; B has no
+    # ANI, so the shared withheld bucket), Jin's lockout counter (B; Ana's
+    # is cleared by her right answer).
+    testcase.assertEqual(
+        _int(redis.command("GET", KEY_PREFIX + "limit:global:retail")), len(a) + len(b))
+    testcase.assertEqual(
+        _int(redis.command("GET", KEY_PREFIX + "limit:caller:withheld")), len(b))
+    testcase.assertEqual(_sum_keys(redis, KEY_PREFIX + "limit:caller:*"), len(a) + len(b))
     testcase.assertEqual(_int(redis.command("GET", KEY_PREFIX + "lockout:" + JIN["id"])),
                          len(b))
     testcase.assertIsNone(redis.command("GET", KEY_PREFIX + "lockout:" + ANA["id"]))
     # Every handoff redeemed once: no failed redemption, none left.
     testcase.assertIsNone(redis.command("GET", KEY_PREFIX + "handoff:failures"))
     testcase.assertEqual(redis.keys(KEY_PREFIX + "handoff:code:*"), [])
+    testcase.assertEqual(_int(redis.command("ZCARD", KEY_PREFIX + "handoff:live")), 0)
     counters = hour_counters(redis)
     testcase.assertEqual(counters.get("retail|started", 0), len(a) + len(b) + len(c))
     testcase.assertEqual(counters.get("retail|completed", 0), len(a) + len(c))
