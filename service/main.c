@@ -107,6 +107,12 @@ static void store_config_from(const config *cfg, store_config *sc) {
   if (cfg->crm.budget_ms > crm_ms)
     crm_ms = cfg->crm.budget_ms;
   sc->lock_ms = (int)crm_ms + LOCK_MARGIN_MS;
+  /* A commit may wait for Redis until the end of the step's budget, then
+   * take a command timeout: the lock must still be ours. */
+  long commit_by = config_step_budget_ms(cfg) + cfg->redis_command_timeout_ms;
+  if (commit_by > sc->lock_ms)
+    sc->lock_ms = (int)commit_by;
+  sc->wait_ms = (int)config_step_budget_ms(cfg);
   sc->connect_timeout_ms = cfg->redis_connect_timeout_ms;
   sc->command_timeout_ms = cfg->redis_command_timeout_ms;
   sc->lockout_max_failures = cfg->lockout_max_failures;

@@ -141,7 +141,7 @@ fi
 trap 'stop_all' EXIT
 trap 'exit 130' INT TERM
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data" --save "" \
-  --appendonly yes --appendfsync everysec >"$run/redis.log" 2>&1 &
+  --appendonly yes --appendfsync always >"$run/redis.log" 2>&1 &
 echo $! >"$run/redis.pid"
 "$crm_bin" --port "$crm_port" --customers "$root/deploy/local/customers.json" \
   >"$run/crm.log" 2>&1 &

@@ -187,6 +187,19 @@ long config_step_worst_case_ms(const config *cfg) {
   return cfg->crm.budget_ms + redis + failover;
 }
 
+long config_step_budget_ms(const config *cfg) {
+  long ms = cfg->genesys_action_timeout_seconds * 1000 - CONFIG_STEP_MARGIN_MS;
+  return ms > cfg->redis_connect_timeout_ms ? ms
+                                            : cfg->redis_connect_timeout_ms;
+}
+
+long config_step_reserve_ms(const config *cfg) {
+  long ms = config_step_budget_ms(cfg) - cfg->crm.budget_ms -
+            cfg->redis_command_timeout_ms;
+  return ms > cfg->redis_connect_timeout_ms ? ms
+                                            : cfg->redis_connect_timeout_ms;
+}
+
 bool config_timeout_warning(const config *cfg, char *out, size_t out_len) {
   long worst = config_step_worst_case_ms(cfg);
   long limit = cfg->genesys_action_timeout_seconds * 1000;

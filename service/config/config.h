@@ -242,6 +242,28 @@ void config_free(config *cfg);
  */
 long config_step_worst_case_ms(const config *cfg);
 
+/* Kept between a step's budget and the Genesys data action timeout: the
+ * network both ways and Genesys's own handling. */
+#define CONFIG_STEP_MARGIN_MS 500
+
+/*
+ * A step's budget, in ms from its arrival: the Genesys data action timeout
+ * (genesys.dataActionTimeoutSeconds) less CONFIG_STEP_MARGIN_MS, never
+ * below redis.connectTimeoutMs (at the defaults 7500 ms, of which the
+ * reserve below may wait 3000). A step that finds Redis away (a restart,
+ * a crash, a failover) waits for it within this budget, resending what it
+ * had sent, and answers before Genesys gives up on it.
+ */
+long config_step_budget_ms(const config *cfg);
+
+/*
+ * The part of that budget a step's reserve (create, reserve and handoff
+ * scripts, before any CRM call) may wait for Redis: the budget less the
+ * CRM budget and one command timeout for the commit, never below
+ * redis.connectTimeoutMs. The commit may wait until the whole budget.
+ */
+long config_step_reserve_ms(const config *cfg);
+
 /*
  * When that worst case is not below the Genesys data actions' timeout
  * (genesys.dataActionTimeoutSeconds), write a one-line warning naming the

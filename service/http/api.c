@@ -25,6 +25,8 @@
 
 static const config *cfg;
 static atomic_bool draining;
+/* A step's budget and its reserve's part (config_step_budget_ms). */
+static long budget_ms, reserve_ms;
 
 /* Repeats of one CRM failure reason are rate-limited in the log. */
 static pthread_mutex_t crm_log_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -32,6 +34,8 @@ static ratelimit crm_log_limit[CRM_FAIL_INTERNAL + 1];
 
 void api_init(const config *c) {
   cfg = c;
+  budget_ms = config_step_budget_ms(c);
+  reserve_ms = config_step_reserve_ms(c);
   otp_api_init(c);
 }
 
@@ -123,76 +127,6 @@ static void render_session(const flow_session *s,
   resp->outcome = flow_outcome_name(s->outcome);
 }
 
-/* The words that differ between the two stores (the messages and log
- * lines each has always had). */
-static const struct {
-  const char *unavailable_log, *unavailable, *corrupt_log, *corrupt;
-} store_words[] = {
-    [API_STORE_SESSIONS] = {"redis unavailable",
-                            "session store unavailable; retry",
-                            "session record unreadable",
-                            "the stored session could not be read"},
-    [API_STORE_REPORTS] = {"report read failed",
-                           "report store unavailable; retry",
-                           "report record unreadable",
-                           "the stored report could not be read"},
-    [API_STORE_HANDOFFS] = {"redis unavailable",
-                            "handoff store unavailable; retry",
-                            "handoff record unreadable",
-                            "the handoff could not be stored"},
-};
-
-void api_reply_store_error(api_response *resp, store_status st,
-                           api_store_subject subject,
-                           const flow_session *current, const char *err) {
-  const char *name = store_status_name(st);
-  switch (st) {
-  case STORE_NOT_FOUND:
-    api_error(resp, 404, "not_found", "no session with that conversationId");
-    return;
-  case STORE_BUSY:
-    api_error(resp, 409, "busy",
-              "another step of this session is in progress; retry");
-    return;
-  case STORE_WRONG_STATE:
-    api_error(resp, 409, "wrong_state",
-              "that step is not allowed in the session's current state");
-    if (current)
-      json_object_set_new(resp->body, "state",
-                          json_string(flow_state_name(current->state)));
-    return;
-  case STORE_LOCK_LOST:
-    api_error(resp, 409, "busy",
-              "the step took longer than its lock allows; retry");
-    return;
-  case STORE_UNAVAILABLE:
-    metrics_redis_error();
-    log_warn(store_words[subject].unavailable_log, LOG_STR("status", name),
-             LOG_STR("error", err));
-    api_error(resp, 503, "unavailable", store_words[subject].unavailable);
-    return;
-  case STORE_CORRUPT:
-    log_error(store_words[subject].corrupt_log, LOG_STR("status", name),
-              LOG_STR("error", err));
-    api_error(resp, 500, "internal", store_words[subject].corrupt);
-    return;
-  case STORE_DELETED:
-    /* A deleted conversation is over: it reads as completed. */
-    api_error(resp, 409, "wrong_state",
-              "that conversation was deleted; it cannot start again");
-    json_object_set_new(resp->body, "state",
-                        json_string(flow_state_name(FLOW_STATE_COMPLETED)));
-    return;
-  case STORE_OK:
-  case STORE_EXISTS:
-  case STORE_CUSTOMER_LOCKED:
-    break;
-  }
-  log_error("unexpected store status", LOG_STR("status", name),
-            LOG_STR("error", err));
-  api_error(resp, 500, "internal", "unexpected store status");
-}
-
 /* ---------------------------------------------------------------------
  * Steps. Each phase is started by the one before it, from its callback:
  *
@@ -245,8 +179,9 @@ static void commit_recorded(api_step *step, flow_lockout_effect lockout,
                       s->state == FLOW_STATE_COMPLETED &&
                           step->state_before != FLOW_STATE_COMPLETED,
                       &rec);
-  store_commit_async(s, step->token, lockout, check_lockout, &rec, &step->store,
-                     on_committed, step);
+  store_commit_async(s, step->token, lockout, check_lockout, &rec,
+                     step->started_ms + budget_ms, &step->store, on_committed,
+                     step);
 }
 
 static void commit_finished(void *ctx) {
@@ -259,8 +194,8 @@ static void commit_finished(void *ctx) {
 static void commit_and_render(api_step *step) {
   step->relocking = false;
   if (step->finished.otp_send)
-    otp_api_send(&step->otp, step->line, &step->finished, commit_finished,
-                 step);
+    otp_api_send(&step->otp, step->line, &step->finished, step->started_ms,
+                 commit_finished, step);
   else
     commit_finished(step);
 }
@@ -488,7 +423,6 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
   }
   snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
            req->conversation_id);
-  step->otp.started_ms = loop_now_ms(); /* a code's send shares the budget */
   step->line = config_find_service_line(cfg, req->service_line);
   if (!step->line) {
     api_reply_field_error(resp, "serviceLine",
@@ -503,8 +437,8 @@ static api_status handle_start(const char *body, size_t len, api_step *step,
     return API_RESPOND;
   store_new_token(step->token, sizeof step->token);
   store_create_async(step->conversation_id, step->token,
-                     req->linked_conversation_id, &step->store, on_created,
-                     step);
+                     req->linked_conversation_id, step->started_ms + reserve_ms,
+                     &step->store, on_created, step);
   return API_PENDING;
 }
 
@@ -593,9 +527,9 @@ static void on_reserved(void *ctx, store_result *out) {
     plan_step(step, &out->handoff, false, STORE_LIMIT_NONE);
     return;
   }
-  store_handoff_take_async(digest, step->session.service_line,
-                           step->session.ani_digest, &step->store,
-                           on_handoff_taken, step);
+  store_handoff_take_async(
+      digest, step->session.service_line, step->session.ani_digest,
+      step->started_ms + reserve_ms, &step->store, on_handoff_taken, step);
   explicit_bzero(digest, sizeof digest);
 }
 
@@ -619,13 +553,13 @@ static api_status handle_session_step(const route_match *route,
   if (kind == FLOW_EV_OTP && step->req.resend)
     kind = FLOW_EV_OTP_RESEND; /* {"resend": true} asks for a new code */
   step->kind = kind;
-  step->otp.started_ms = loop_now_ms(); /* a code's send shares the budget */
   snprintf(step->conversation_id, sizeof step->conversation_id, "%s",
            route->conversation_id);
   store_new_token(step->token, sizeof step->token);
   store_begin_async(step->conversation_id, step->token,
                     flow_event_allowed_states(kind), flow_event_counter(kind),
-                    &step->store, on_reserved, step);
+                    step->started_ms + reserve_ms, &step->store, on_reserved,
+                    step);
   return API_PENDING;
 }
 
@@ -656,10 +590,12 @@ static api_status handle_simple(const route_match *route, api_step *step,
                                 api_response *resp) {
   switch (route->id) {
   case ROUTE_SESSION_GET:
-    store_get_async(route->conversation_id, &step->store, on_got, step);
+    store_get_async(route->conversation_id, step->started_ms + budget_ms,
+                    &step->store, on_got, step);
     return API_PENDING;
   case ROUTE_SESSION_DELETE:
-    store_delete_async(route->conversation_id, &step->store, on_deleted, step);
+    store_delete_async(route->conversation_id, step->started_ms + budget_ms,
+                       &step->store, on_deleted, step);
     return API_PENDING;
   default:
     break;
@@ -755,6 +691,7 @@ api_status api_handle(const route_match *route, const char *body,
   step->resp = resp;
   step->done = done;
   step->done_ctx = ctx;
+  step->started_ms = loop_now_ms();
   api_status st = dispatch(route, body, body_len, step, resp);
   if (st == API_RESPOND && step->has_req) {
     request_free(&step->req);

@@ -1,10 +1,10 @@
 /*
  * api: the endpoints of SPEC §3 as plain functions, independent of the
  * HTTP server. It validates request bodies, runs a step through
- * store -> flow -> (CRM) -> store, and renders answers. This is the one
- * layer that turns domain errors (store_status, validation failures) into
- * HTTP statuses and {"error","message"} bodies: report_api uses its
- * api_error and api_reply_store_error rather than its own.
+ * store -> flow -> (CRM) -> store, and renders answers; domain errors
+ * (store_status, validation failures) become HTTP statuses and
+ * {"error","message"} bodies through api_reply, as in handoff_api and
+ * report_api.
  *
  * Naming: a static helper whose name ends in `_or_reply` returns false
  * after it has already filled the error answer in *resp (the caller just
@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api_reply.h"
 #include "config.h"
 #include "crm_client.h"
 #include "flow.h"
@@ -36,21 +37,6 @@
 #include "route.h"
 #include "store.h"
 #include "store_async.h"
-
-typedef struct {
-  unsigned status;
-  json_t *body; /* owned by the response; NULL for no body (204) */
-  char *text;   /* owned; a body already rendered as text (metrics, the
-                   session answer), or NULL */
-  size_t text_len;
-  const char *content_type;        /* static; for `text` */
-  const char *allow;               /* static; set on 405 */
-  const char *content_disposition; /* static or NULL (CSV downloads) */
-  unsigned retry_after;            /* seconds for Retry-After; 0: none */
-  /* For the request log: what happened, never PII. */
-  const char *outcome; /* static wire name, or NULL */
-  const char *error;   /* static error code, or NULL */
-} api_response;
 
 /* Called once a pending step has filled its answer (on the loop's
  * thread, never inside api_handle()). */
@@ -61,7 +47,8 @@ typedef void (*api_done_fn)(void *ctx);
 typedef struct {
   char conversation_id[FLOW_CONVERSATION_ID_MAX + 1];
   char token[STORE_TOKEN_MAX + 1];
-  bool lock_held; /* we hold the session's lock in Redis */
+  int64_t started_ms; /* loop_now_ms() at arrival: the budget's start */
+  bool lock_held;     /* we hold the session's lock in Redis */
   bool is_start;
   flow_state state_before;
   const config_service_line *line;
@@ -117,56 +104,6 @@ api_status api_handle(const route_match *route, const char *body,
 /* Release the session lock if the step still holds it (the request ended
  * before finishing). Wipes the answer. */
 void api_step_abort(api_step *step);
-
-/* Fill a 400 invalid_request whose message names the field ("<key>
- * <problem>"). Returns false, so a `..._or_reply` helper can return it. */
-bool api_reply_field_error(api_response *resp, const char *key,
-                           const char *problem);
-
-/* Parse a body with request_parse(); on refusal fill the 400
- * (invalid_json or invalid_request with the parser's message) and return
- * false. *req must be freed with request_free either way. */
-bool api_parse_request_or_reply(request_kind kind, const char *body, size_t len,
-                                request_body *req, api_response *resp);
-
-/* Wall-clock milliseconds (sessions' and handoffs' times). */
-int64_t api_now_ms(void);
-
-/* Fill an error answer: {"error":code,"message":message}. */
-void api_error(api_response *resp, unsigned status, const char *code,
-               const char *message);
-
-/* Which data a failed store call was after: it names the store in the
- * message and the log line. */
-typedef enum {
-  API_STORE_SESSIONS = 0,
-  API_STORE_REPORTS,
-  API_STORE_HANDOFFS
-} api_store_subject;
-
-/*
- * The one map from a failed store call to its answer (SPEC §3), used by
- * api and report_api alike. Always fills *resp:
- *
- *   STORE_NOT_FOUND    404 not_found
- *   STORE_BUSY         409 busy
- *   STORE_LOCK_LOST    409 busy (the step outlived its lock; retry)
- *   STORE_WRONG_STATE  409 wrong_state, plus "state" from `current` (which
- *                      may be NULL only for other statuses)
- *   STORE_UNAVAILABLE  503 unavailable: Redis down, timed out or answered
- *                      an error; counted in authflow_redis_errors_total,
- *                      logged as a warning with `err`
- *   STORE_CORRUPT      500 internal: a stored record could not be decoded;
- *                      logged as an error with `err`
- *   anything else      500 internal, logged as an error (STORE_OK,
- *                      STORE_EXISTS and STORE_CUSTOMER_LOCKED are not
- *                      failures; the callers handle them before this)
- */
-void api_reply_store_error(api_response *resp, store_status st,
-                           api_store_subject subject,
-                           const flow_session *current, const char *err);
-
-void api_response_free(api_response *resp);
 
 /* Frees the calling thread's session-answer buffer (each session answer
  * is rendered in a buffer its thread keeps): a loop calls it as it

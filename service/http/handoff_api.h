@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api.h"
+#include "api_reply.h"
 #include "config.h"
 #include "flow.h"
 #include "store.h"

@@ -20,7 +20,7 @@
 
 #include <microhttpd.h>
 
-#include "api.h"
+#include "api_reply.h"
 
 /* The response for `resp`, which is consumed (its buffers freed or handed
  * over), or NULL when out of memory. The caller queues and destroys it. */

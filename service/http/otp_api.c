@@ -17,6 +17,7 @@
 #include "phone.h"
 
 static const config *cfg;
+static long step_budget_ms; /* config_step_budget_ms */
 
 /* The process-wide budget (otp.maxSendsPerMinute): sends this minute. */
 static pthread_mutex_t budget_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -26,6 +27,7 @@ static bool budget_warned;
 
 void otp_api_init(const config *c) {
   cfg = c;
+  step_budget_ms = config_step_budget_ms(c);
   if (c->otp.send_configured) {
     otp_send_config sc = {.op = &c->otp.send,
                           .auth = &c->otp.auth,
@@ -200,8 +202,8 @@ static void on_limits(void *ctx, store_result *out) {
 }
 
 void otp_api_send(otp_api_send_state *st, const config_service_line *line,
-                  flow_step *step, otp_api_then_fn then, void *ctx) {
-  int64_t started_ms = st->started_ms;
+                  flow_step *step, int64_t started_ms, otp_api_then_fn then,
+                  void *ctx) {
   memset(st, 0, sizeof *st);
   st->started_ms = started_ms;
   st->line = line;
@@ -222,7 +224,8 @@ void otp_api_send(otp_api_send_state *st, const config_service_line *line,
   }
   char phone_hash[OTP_LIMIT_HASH_HEX + 1];
   otp_phone_limit_hash(key, n, st->phone, phone_hash);
-  store_otp_send_async(
-      s->customer_id, phone_hash, cfg->otp.max_sends_per_customer_per_day,
-      cfg->otp.max_sends_per_phone_per_hour, &st->store, on_limits, st);
+  store_otp_send_async(s->customer_id, phone_hash,
+                       cfg->otp.max_sends_per_customer_per_day,
+                       cfg->otp.max_sends_per_phone_per_hour,
+                       started_ms + step_budget_ms, &st->store, on_limits, st);
 }

@@ -32,10 +32,7 @@ typedef struct {
   store_result store;
   otp_api_then_fn then;
   void *ctx;
-  /* When the step began (loop_now_ms; set by the caller before the step
-   * starts, kept by otp_api_send): the send gets what is left of the
-   * step's budget (crm.budgetMs), at most otp.timeoutMs. */
-  int64_t started_ms;
+  int64_t started_ms; /* when the step arrived (loop_now_ms) */
 } otp_api_send_state;
 
 /* Keep cfg (borrowed) and set up the sender. */
@@ -51,12 +48,16 @@ void otp_api_note_phone(const config_service_line *line,
 void otp_api_code_digest(const flow_session *s, const char *code, char *out);
 
 /* Carry out step->otp_send (see above); then(ctx) once applied. `st` must
- * stay in place until then. A send that would have less than
- * OTP_API_MIN_SEND_MS of the step's budget left is not attempted (a send
- * failure: the line falls back). */
+ * stay in place until then. `started_ms` (loop_now_ms) is when the step
+ * arrived: the send gets what is left of the CRM budget (crm.budgetMs) from
+ * then, at most otp.timeoutMs, so the commit still fits the step's budget;
+ * a send that would have less than OTP_API_MIN_SEND_MS is not attempted (a
+ * send failure: the line falls back). The limits script waits for Redis
+ * within the step's budget (config_step_budget_ms). */
 #define OTP_API_MIN_SEND_MS 250
 void otp_api_send(otp_api_send_state *st, const config_service_line *line,
-                  flow_step *step, otp_api_then_fn then, void *ctx);
+                  flow_step *step, int64_t started_ms, otp_api_then_fn then,
+                  void *ctx);
 
 /* Count a checked code in the metrics (by the step's last result). */
 void otp_api_note_check(const flow_session *s);

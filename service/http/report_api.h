@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api.h"
+#include "api_reply.h"
 #include "config.h"
 #include "route.h"
 

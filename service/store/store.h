@@ -45,10 +45,16 @@
  * parallel requests gets more CRM calls than the attempt limit.
  *
  * Threading: each thread that calls these functions gets its own
- * connection (thread-local), made lazily and remade after an error. While
- * Redis is down a reconnect is tried at most every 100 ms; calls in between
- * fail at once with STORE_UNAVAILABLE. Connect and command timeouts bound
- * every call, so a dead Redis costs at most connect+command timeout.
+ * connection (thread-local), made lazily and remade after an error.
+ *
+ * Idempotency and waits: every script that writes carries a fresh token
+ * per call and Redis applies a token once, keeping its answer (see
+ * store_script_idempotent). So when Redis restarts, crashes or fails over,
+ * or a reply is lost, a call waits and sends its command again within the
+ * wait budget (store_config.wait_ms), and gets the answer the first copy
+ * had: nothing is applied twice. Once Redis has been away longer than
+ * that, calls try once (a reconnect at most every 100 ms) and fail with
+ * STORE_UNAVAILABLE at once.
  *
  * Low-level module: it never logs. Failures are described in `err`.
  */
@@ -59,75 +65,9 @@
 #include <stddef.h>
 
 #include "flow.h"
-#include "report.h"
-#include "sentinel.h"
-
-#define STORE_TOKEN_MAX 40
-#define STORE_ERR_MAX 200
-
-typedef struct {
-  char host[256];
-  int port;
-  char password[256]; /* "" for none */
-  int db;
-  char key_prefix[64];
-  int session_ttl_seconds;
-  int lock_ms; /* must exceed the longest step (CRM budget + margin) */
-  int connect_timeout_ms;
-  int command_timeout_ms;
-  int lockout_max_failures;
-  int lockout_window_seconds;           /* the first lockout's length */
-  int lockout_failure_memory_seconds;   /* failures count this long */
-  int lockout_max_lock_seconds;         /* escalation cap */
-  int lockout_escalation_reset_seconds; /* lockout count kept this long */
-  int global_max_failures_per_minute;   /* per service line; 0 = off */
-  int caller_max_failures;              /* 0 = off */
-  int caller_window_seconds;
-  int withheld_max_failures; /* calls with no usable ANI; 0 = off */
-  /* Failed identifications (IDENTIFIER steps), counted like failed
-   * verifications: per service line per minute, per caller number in a
-   * window, and for all calls with no usable ANI together. 0 = off. */
-  int identify_global_max_per_minute;
-  int identify_caller_max_failures;
-  int identify_caller_window_seconds;
-  int identify_withheld_max_failures;
-  /* Redis Sentinel: when sentinel_count > 0, host/port above are ignored
-   * and the master of `master_name` is asked of the sentinels at every
-   * (re)connect; the node reached must report ROLE master. */
-  sentinel_addr sentinels[SENTINEL_MAX];
-  size_t sentinel_count;
-  char master_name[128];
-  /* With sentinels: how long an operation that found no usable master
-   * keeps re-asking the sentinels and retrying, so a step in flight during
-   * a failover completes on the promoted replica instead of failing. A
-   * script that was sent and whose reply was lost is never run again (it
-   * may have run): that step fails as unavailable. */
-  int failover_wait_ms;
-  /* Reporting (see report.h): the event stream is trimmed to about
-   * report_stream_max_len entries and report_stream_max_age_seconds; the
-   * hour counters expire report_counter_ttl_seconds after their last
-   * update. */
-  long report_stream_max_len;
-  long report_stream_max_age_seconds;
-  long report_counter_ttl_seconds;
-  /* Handoff guess limit: at most handoff_max_failures failed redemptions
-   * across all sessions per window of handoff_failure_window_seconds. */
-  int handoff_max_failures;
-  int handoff_failure_window_seconds;
-} store_config;
-
-typedef enum {
-  STORE_OK = 0,
-  STORE_EXISTS,          /* store_create: session already there */
-  STORE_NOT_FOUND,       /* no such session */
-  STORE_BUSY,            /* another step holds the lock */
-  STORE_WRONG_STATE,     /* state not in the allowed mask; *out filled */
-  STORE_LOCK_LOST,       /* commit/release: our lock expired or was taken */
-  STORE_CUSTOMER_LOCKED, /* commit with check_lockout: nothing written */
-  STORE_UNAVAILABLE,     /* Redis down, timed out, or answered an error */
-  STORE_CORRUPT,         /* the stored session could not be decoded */
-  STORE_DELETED,         /* store_create: deleted within the session TTL */
-} store_status;
+#include "store_handoff.h"
+#include "store_report.h"
+#include "store_types.h"
 
 /* Copy the configuration (call once, before any other thread uses the
  * store). */
@@ -138,15 +78,6 @@ void store_thread_cleanup(void);
 
 /* Fill `token` (STORE_TOKEN_MAX+1 bytes) with a fresh random lock token. */
 void store_new_token(char *token, size_t token_len);
-
-/* Which failed-attempt limit a verify or identifier step found reached
- * (store_begin). */
-typedef enum {
-  STORE_LIMIT_NONE = 0,
-  STORE_LIMIT_GLOBAL,   /* the session's service line, per minute */
-  STORE_LIMIT_CALLER,   /* the caller's own number */
-  STORE_LIMIT_WITHHELD, /* the bucket of every call with no usable ANI */
-} store_limit;
 
 /*
  * Begin a START step. If the session exists: STORE_EXISTS with *existing
@@ -167,57 +98,6 @@ store_status store_create(const char *conversation_id, const char *token,
 store_status store_create_linked(const char *conversation_id, const char *token,
                                  const char *linked_id, flow_session *existing,
                                  flow_link *link, char *err, size_t err_len);
-
-/* What limits a handoff's creation (SPEC §7; config handoff.*). */
-typedef struct {
-  int ttl_seconds;        /* the code's lifetime */
-  int max_live;           /* most live codes over every key and instance */
-  int key_max_per_minute; /* most creations per key a minute; 0: no limit */
-  const char *key_id;     /* the creating key's id (a keyed digest) */
-} store_handoff_limits;
-
-typedef enum {
-  STORE_PUT_ISSUED = 0,   /* stored; the code is live */
-  STORE_PUT_RATE_LIMITED, /* the key's creations this minute are spent */
-  STORE_PUT_FULL,         /* max_live codes are live */
-} store_put_result;
-
-/*
- * Store a handoff under `digest` (hex HMAC of its code) for
- * lim->ttl_seconds: h's customer, name, verified flag, channel and
- * created_ms, plus the service line and number digest it is bound to (""
- * or NULL: any), in one script that also counts the creation against its
- * key and holds the live cap, so racing creations on every instance never
- * pass either limit. STORE_OK with *result; on a refusal *retry_after is
- * the seconds until a creation can succeed (>= 1). STORE_EXISTS when that
- * digest is already live (draw another code; nothing counted).
- */
-store_status store_handoff_put(const char *digest, const flow_handoff *h,
-                               const char *service_line,
-                               const char *number_digest,
-                               const store_handoff_limits *lim,
-                               store_put_result *result, int *retry_after,
-                               char *err, size_t err_len);
-
-typedef enum {
-  STORE_HANDOFF_REDEEMED = 0, /* *out filled; the handoff is gone */
-  STORE_HANDOFF_NO_MATCH,     /* a failed redemption, counted */
-  STORE_HANDOFF_TRIPPED,      /* the same, and it reached the guess limit */
-  STORE_HANDOFF_LIMITED,      /* at the limit: not looked at, not counted */
-} store_handoff_result;
-
-/*
- * Redeem the handoff under `digest` for a session on `service_line` whose
- * number digest is `number_digest` ("" or NULL: no usable ANI), in one
- * script: the guess limit first, then the handoff is read and deleted if
- * its line and number fit. Exactly one of any number of racing calls for
- * one handoff gets STORE_HANDOFF_REDEEMED. STORE_OK with *result, or
- * STORE_UNAVAILABLE.
- */
-store_status store_handoff_take(const char *digest, const char *service_line,
-                                const char *number_digest, flow_handoff *out,
-                                store_handoff_result *result, char *err,
-                                size_t err_len);
 
 /*
  * Begin an IDENTIFIER/SECURITY/OPT_OUT step: take the lock, check the state
@@ -274,38 +154,6 @@ store_status store_commit_report(const flow_session *session, const char *token,
                                  bool *dropped, int *lockout_level, char *err,
                                  size_t err_len);
 
-/* Called for every integer field of an hour hash; hour_index indexes the
- * `hours` array passed to store_report_hours(). */
-typedef void (*store_hour_field_fn)(void *user, size_t hour_index,
-                                    const char *field, long long value);
-
-/*
- * Read the hour counter hashes named by hours[0..n) ("yyyymmddhh"),
- * pipelined; a missing hash has no fields. Fields whose value is not an
- * integer are skipped.
- */
-store_status store_report_hours(const char (*hours)[REPORT_HOUR_LEN + 1],
-                                size_t n, store_hour_field_fn on_field,
-                                void *user, char *err, size_t err_len);
-
-/* One stream entry: `id` and its field names and values (n of each). */
-typedef void (*store_event_fn)(void *user, const char *id, size_t n,
-                               const char *const *names,
-                               const char *const *values);
-
-/*
- * XREVRANGE over the event stream from `end` down to `start` (stream IDs or
- * "+", "-", "(" for exclusive), at most `count` entries, newest first.
- * *returned gets how many entries were read.
- */
-store_status store_report_events(const char *end, const char *start,
-                                 size_t count, store_event_fn on_event,
-                                 void *user, size_t *returned, char *err,
-                                 size_t err_len);
-
-/* The "<prefix>report:dropped" counter (0 when absent). */
-store_status store_report_dropped(long long *out, char *err, size_t err_len);
-
 /* Release the lock without writing (error paths). */
 store_status store_release(const char *conversation_id, const char *token,
                            char *err, size_t err_len);
@@ -327,8 +175,5 @@ store_status store_delete(const char *conversation_id, char *err,
  * a failover does not make a healthy store look down. STORE_OK or
  * STORE_UNAVAILABLE (err filled). */
 store_status store_ping(char *err, size_t err_len);
-
-/* Static name of a status, for logs. */
-const char *store_status_name(store_status s);
 
 #endif

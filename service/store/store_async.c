@@ -2,60 +2,16 @@
  * store_async: the operations of store_async.h. Each builds the same call
  * as its blocking twin in store.c (store_call.h), copies it into an op
  * and issues it on this loop thread's connection (store_async_conn); the
- * reply is read by the same reader.
+ * reply is read by the same reader (store_reply).
  */
 #include "store_async.h"
-#include "decimal.h"
 
 #include "store_async_conn.h"
-#include "store_conn.h"
-#include "store_internal.h"
+#include "store_call.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
-                 void *ctx) {
-  const char *ping[] = {store_cfg()->sentinel_count > 0 ? "ROLE" : "PING"};
-  const char *const *src = c ? c->argv : ping;
-  int n = c ? c->argc : 1, prefix = c ? SA_SCRIPT_PREFIX : 0;
-  size_t text = 0;
-  for (int i = 0; i < n; i++)
-    text += strlen(src[i]) + 1;
-  size_t slots = (size_t)prefix + (size_t)n;
-  size_t own = out ? 0 : sizeof(store_result);
-  sa_op *op = calloc(1, sizeof *op + own +
-                            slots * (sizeof(char *) + sizeof(size_t)) + text);
-  if (!op)
-    return NULL;
-  char *p = (char *)(op + 1);
-  op->out = out ? out : (store_result *)p;
-  p += own;
-  op->argv = (const char **)(void *)p;
-  op->lens = (size_t *)(void *)(p + slots * sizeof(char *));
-  char *t = p + slots * (sizeof(char *) + sizeof(size_t));
-  for (int i = 0; i < n; i++) {
-    size_t len = strlen(src[i]);
-    memcpy(t, src[i], len + 1);
-    op->argv[prefix + i] = t;
-    op->lens[prefix + i] = len;
-    t += len + 1;
-  }
-  op->argc = prefix + n;
-  op->kind = c ? SA_OP_SCRIPT : SA_OP_PING;
-  if (c) {
-    op->script = c->script;
-    op->read = c->read;
-    op->want_link = c->want_link;
-    op->nkeys = c->nkeys;
-    op->argv[2] = op->numkeys;
-    op->lens[2] = decimal_format(op->numkeys, c->nkeys);
-  }
-  op->done = done;
-  op->ctx = ctx;
-  return op;
-}
 
 /*
  * Start the operation built into c (`built`: its builder's status; a
@@ -63,9 +19,9 @@ sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
  * memory runs out the callback is called at once with STORE_UNAVAILABLE:
  * the one case it is not deferred.
  */
-static void start(store_status built, const store_call *c, store_result *out,
-                  store_done_fn done, void *ctx) {
-  sa_op *op = sa_op_new(built == STORE_OK ? c : NULL, out, done, ctx);
+static void start(store_status built, const store_call *c, int64_t give_up,
+                  store_result *out, store_done_fn done, void *ctx) {
+  sa_op *op = sa_op_new(built == STORE_OK ? c : NULL, give_up, out, done, ctx);
   if (!op) {
     if (out) {
       out->status = STORE_UNAVAILABLE;
@@ -83,76 +39,57 @@ static void start(store_status built, const store_call *c, store_result *out,
     sa_issue(op);
 }
 
-void store_async_start(store_status built, const store_call *c,
-                       store_result *out, store_done_fn done, void *ctx) {
-  start(built, c, out, done, ctx);
+bool store_async_attach(loop *l, char *err, size_t err_len) {
+  return sa_attach(l, err, err_len);
 }
 
-/* Release the lock a begin op took on a record it could not read. */
-static void let_go(const sa_op *begin) {
-  store_call c;
-  store_call_let_go(&c, begin->argv + SA_SCRIPT_PREFIX, begin->nkeys);
-  start(STORE_OK, &c, NULL, NULL, NULL);
-}
-
-void sa_read_reply(sa_op *op, const redisReply *r) {
-  store_result *out = op->out;
-  if (op->kind == SA_OP_PING) {
-    bool sentinel = store_cfg()->sentinel_count > 0;
-    bool ok =
-        sentinel ? store_reply_is_master(r)
-                 : r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-    out->status = ok ? STORE_OK : STORE_UNAVAILABLE;
-    if (!ok && sentinel) {
-      snprintf(out->err, sizeof out->err,
-               "redis node is not a master (failover?)");
-      sa_drop(out->err);
-    } else if (!ok) {
-      snprintf(out->err, sizeof out->err, "redis: unexpected PING reply");
-    }
-    return;
-  }
-  if (!store_reply_is_script(r)) {
-    out->status = STORE_UNAVAILABLE;
-    snprintf(out->err, sizeof out->err, "redis: unexpected script reply");
-    return;
-  }
-  bool release = false;
-  store_call_read(op->read, op->want_link, r, out, &release);
-  if (release)
-    let_go(op);
+void store_async_detach(void) {
+  sa_detach();
 }
 
 void store_create_async(const char *conversation_id, const char *token,
-                        const char *linked_id, store_result *out,
-                        store_done_fn done, void *ctx) {
+                        const char *linked_id, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built = store_call_create(&c, conversation_id, token, linked_id,
                                          out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 void store_begin_async(const char *conversation_id, const char *token,
                        unsigned allowed_states, flow_attempt_counter counter,
-                       store_result *out, store_done_fn done, void *ctx) {
+                       int64_t give_up, store_result *out, store_done_fn done,
+                       void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built =
       store_call_begin(&c, conversation_id, token, allowed_states, counter,
                        out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 void store_handoff_take_async(const char *digest, const char *service_line,
-                              const char *number_digest, store_result *out,
-                              store_done_fn done, void *ctx) {
+                              const char *number_digest, int64_t give_up,
+                              store_result *out, store_done_fn done,
+                              void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   out->taken = STORE_HANDOFF_NO_MATCH;
   store_status built = store_call_handoff_take(
       &c, digest, service_line, number_digest, out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
+}
+
+void store_otp_send_async(const char *customer_id, const char *phone_hash,
+                          int per_customer, int per_phone, int64_t give_up,
+                          store_result *out, store_done_fn done, void *ctx) {
+  store_call c;
+  memset(out, 0, sizeof *out);
+  store_status built =
+      store_call_otp_send(&c, customer_id, phone_hash, per_customer, per_phone,
+                          out->err, sizeof out->err);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 /* Beyond the header: as store_commit(), a session holding a value that
@@ -160,8 +97,8 @@ void store_handoff_take_async(const char *digest, const char *service_line,
  * is let go. */
 void store_commit_async(const flow_session *session, const char *token,
                         flow_lockout_effect lockout, bool check_lockout,
-                        const report_record *rec, store_result *out,
-                        store_done_fn done, void *ctx) {
+                        const report_record *rec, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built =
@@ -169,7 +106,7 @@ void store_commit_async(const flow_session *session, const char *token,
                         out->err, sizeof out->err);
   if (built == STORE_CORRUPT)
     store_release_async(session->conversation_id, token);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 void store_release_async(const char *conversation_id, const char *token) {
@@ -177,28 +114,28 @@ void store_release_async(const char *conversation_id, const char *token) {
   char err[STORE_ERR_MAX];
   if (store_call_release(&c, conversation_id, token, err, sizeof err) ==
       STORE_OK)
-    start(STORE_OK, &c, NULL, NULL, NULL);
+    start(STORE_OK, &c, 0, NULL, NULL, NULL);
 }
 
-void store_get_async(const char *conversation_id, store_result *out,
-                     store_done_fn done, void *ctx) {
+void store_get_async(const char *conversation_id, int64_t give_up,
+                     store_result *out, store_done_fn done, void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built =
       store_call_get(&c, conversation_id, out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
-void store_delete_async(const char *conversation_id, store_result *out,
-                        store_done_fn done, void *ctx) {
+void store_delete_async(const char *conversation_id, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx) {
   store_call c;
   memset(out, 0, sizeof *out);
   store_status built =
       store_call_delete(&c, conversation_id, out->err, sizeof out->err);
-  start(built, &c, out, done, ctx);
+  start(built, &c, give_up, out, done, ctx);
 }
 
 void store_ping_async(store_result *out, store_done_fn done, void *ctx) {
   memset(out, 0, sizeof *out);
-  start(STORE_OK, NULL, out, done, ctx);
+  start(STORE_OK, NULL, 0, out, done, ctx);
 }

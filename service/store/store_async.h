@@ -15,20 +15,27 @@
  * Connection contract (per loop):
  *   - Connected at store_async_attach() (non-blocking); AUTH and SELECT go
  *     first. Scripts go as EVALSHA; a NOSCRIPT answer (nothing ran) is
- *     resent once as EVAL.
- *   - An operation issued while the connection is being (re)made waits
- *     for it, up to the reconnect grace: redis connectTimeoutMs, or with
- *     Sentinel failoverWaitMs. A Redis restart shorter than that costs no
- *     caller a 503.
- *   - Once the grace has run out without a connection, Redis is down:
- *     operations fail at once with STORE_UNAVAILABLE (a fast 503) while a
- *     reconnect is retried in the background every 100 ms.
- *   - A command that was written to a connection which then broke (it may
- *     have run) is never resent: STORE_UNAVAILABLE. A command that was
- *     never written is sent again, once, on the new connection.
- *   - A command with no answer after commandTimeoutMs fails with
- *     STORE_UNAVAILABLE and the connection is remade (its other commands
- *     fail the same way if they were written).
+ *     resent as EVAL.
+ *   - Idempotent: every script that writes carries an idempotency key,
+ *     a fresh token per operation, the same on every copy of it (see
+ *     store_script_idempotent). Redis applies a token once and keeps its
+ *     answer, so an operation whose connection broke after it was written,
+ *     or whose reply did not come within commandTimeoutMs, is sent again
+ *     on the next connection and gets the answer the first copy had:
+ *     nothing (attempt, lockout or limit counter, report event or counter,
+ *     handoff redemption) is applied twice.
+ *   - Each operation has a `give_up` time (loop_now_ms() clock; 0 means
+ *     connectTimeoutMs from now): until then it waits for a connection
+ *     being (re)made and is sent again after a lost reply; after it, it
+ *     fails with STORE_UNAVAILABLE. The caller passes its step's budget,
+ *     so a Redis restart, crash or failover shorter than that costs no
+ *     caller a failed step, and no loop is blocked meanwhile.
+ *   - Once Redis has been away longer than the wait budget (store_config
+ *     wait_ms, see store_wait_ms) operations fail at once with
+ *     STORE_UNAVAILABLE (a fast 503) while a reconnect is retried in the
+ *     background every 100 ms.
+ *   - A command with no answer after commandTimeoutMs remakes the
+ *     connection (it and the others in flight are sent again there).
  *   - With Sentinel, the master's address is asked of the sentinels off
  *     the loop (a resolver thread posts it back) and the node reached must
  *     answer ROLE master before any operation is sent to it.
@@ -37,9 +44,6 @@
  * its callback is called at once (STORE_UNAVAILABLE); an operation on a
  * thread that never attached completes at once the same way.
  *
- * With Sentinel the reconnect grace is failoverWaitMs, or connectTimeoutMs
- * when that is longer.
- *
  * Low-level module: it never logs. Failures are described in out->err.
  */
 #ifndef AUTHFLOW_STORE_ASYNC_H
@@ -47,31 +51,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "flow.h"
 #include "loop.h"
 #include "report.h"
-#include "store.h"
-
-/* What an operation found. Which fields are filled depends on it (see
- * each operation). */
-typedef struct {
-  store_status status;
-  char err[STORE_ERR_MAX];
-  /* create: the existing session (STORE_EXISTS); begin: the session after
-   * the increment (STORE_OK, STORE_WRONG_STATE); get: the session. */
-  flow_session session;
-  flow_link link;             /* create with a linked_id, STORE_OK */
-  bool customer_locked;       /* begin, STORE_OK */
-  store_limit limit;          /* begin, STORE_OK */
-  bool dropped;               /* commit: a report record was dropped */
-  int lockout_level;          /* commit: lockout count a failure started */
-  store_handoff_result taken; /* handoff take, STORE_OK */
-  flow_handoff handoff;       /* handoff take, STORE_HANDOFF_REDEEMED */
-  int otp_send;               /* otp send limits: a store_otp_verdict */
-} store_result;
-
-typedef void (*store_done_fn)(void *ctx, store_result *out);
+#include "store_types.h"
 
 /* Makes the calling loop thread's connection (store_init first). False
  * with err filled only when out of memory: an unreachable Redis is not an
@@ -88,24 +73,14 @@ void store_async_detach(void);
 
 /* store_create_linked() (store.h): session, link. */
 void store_create_async(const char *conversation_id, const char *token,
-                        const char *linked_id, store_result *out,
-                        store_done_fn done, void *ctx);
+                        const char *linked_id, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx);
 
 /* store_begin(): session, customer_locked, limit. */
 void store_begin_async(const char *conversation_id, const char *token,
                        unsigned allowed_states, flow_attempt_counter counter,
-                       store_result *out, store_done_fn done, void *ctx);
-
-/* store_handoff_take(): taken, handoff. */
-void store_handoff_take_async(const char *digest, const char *service_line,
-                              const char *number_digest, store_result *out,
-                              store_done_fn done, void *ctx);
-
-/* store_commit_report() (rec may be NULL): dropped, lockout_level. */
-void store_commit_async(const flow_session *session, const char *token,
-                        flow_lockout_effect lockout, bool check_lockout,
-                        const report_record *rec, store_result *out,
-                        store_done_fn done, void *ctx);
+                       int64_t give_up, store_result *out, store_done_fn done,
+                       void *ctx);
 
 /* The send limits of a one-time code (store_otp.c): STORE_OK with
  * out->otp_send telling whether a code may go to this customer and phone
@@ -117,22 +92,34 @@ typedef enum {
   STORE_OTP_SEND_PHONE_LIMIT,    /* otp.maxSendsPerPhonePerHour */
 } store_otp_verdict;
 void store_otp_send_async(const char *customer_id, const char *phone_hash,
-                          int per_customer, int per_phone, store_result *out,
-                          store_done_fn done, void *ctx);
+                          int per_customer, int per_phone, int64_t give_up,
+                          store_result *out, store_done_fn done, void *ctx);
+
+/* store_handoff_take(): taken, handoff. */
+void store_handoff_take_async(const char *digest, const char *service_line,
+                              const char *number_digest, int64_t give_up,
+                              store_result *out, store_done_fn done, void *ctx);
+
+/* store_commit_report() (rec may be NULL): dropped, lockout_level. */
+void store_commit_async(const flow_session *session, const char *token,
+                        flow_lockout_effect lockout, bool check_lockout,
+                        const report_record *rec, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx);
 
 /* store_release() with nobody waiting for the answer (error paths: the
  * lock expires by itself if this is lost). */
 void store_release_async(const char *conversation_id, const char *token);
 
 /* store_get(): session. */
-void store_get_async(const char *conversation_id, store_result *out,
-                     store_done_fn done, void *ctx);
+void store_get_async(const char *conversation_id, int64_t give_up,
+                     store_result *out, store_done_fn done, void *ctx);
 
 /* store_delete(). */
-void store_delete_async(const char *conversation_id, store_result *out,
-                        store_done_fn done, void *ctx);
+void store_delete_async(const char *conversation_id, int64_t give_up,
+                        store_result *out, store_done_fn done, void *ctx);
 
-/* store_ping() on this loop's connection (PING, or ROLE with Sentinel). */
+/* store_ping() on this loop's connection (PING, or ROLE with Sentinel);
+ * it waits for a connection at most connectTimeoutMs. */
 void store_ping_async(store_result *out, store_done_fn done, void *ctx);
 
 #endif

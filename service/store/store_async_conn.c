@@ -5,23 +5,25 @@
  * waiting for it. See store_async_conn.h and the connection contract in
  * store_async.h.
  *
- * Phases: CONNECTING (a connection is being made; operations wait, until
- * the grace runs out), READY (operations are sent), DOWN (the grace ran
+ * Phases: CONNECTING (a connection is being made; operations wait, each
+ * until its give_up time, and all of them until the grace, the wait
+ * budget, runs out), READY (operations are sent), DOWN (the grace ran
  * out: operations fail at once while a reconnect is tried every
  * RETRY_MS). A connection is ready once AUTH, SELECT, ROLE (Sentinel) and
  * the SCRIPT LOADs pipelined after the connect have all answered well.
  *
- * Written or not: every command is handed to hiredis already formatted,
- * so `appended` counts the bytes given to this connection and an op
- * remembers where its command ends; hiredis's output buffer holds exactly
- * the bytes not yet written, so when a connection breaks an op whose end
- * is within appended - sdslen(obuf) was written whole (it may have run)
- * and one beyond it was not (Redis runs only a command it has whole).
+ * Sent again: an op whose connection broke under it, written or not, or
+ * whose reply the command timeout gave up on, waits for the next
+ * connection and is sent again there (until its give_up time, at most
+ * MAX_TRIES times). That is safe because every script that writes is
+ * applied once per idempotency token and answers a copy with the first
+ * answer (store_script.c), and the others (GET, RELEASE, PING) may run
+ * again.
  */
 #include "store_async_conn.h"
 
-#include "store_conn.h"
 #include "store_internal.h"
+#include "store_reply.h"
 
 #include <hiredis/async.h>
 #include <pthread.h>
@@ -33,12 +35,10 @@
 
 /* Between reconnect attempts once one has failed. */
 #define RETRY_MS 100
+/* A bound on the copies of one op, whatever its give_up time. */
+#define MAX_TRIES 16
 
 typedef enum { PHASE_CONNECTING = 0, PHASE_READY, PHASE_DOWN } sa_phase;
-
-typedef struct {
-  sa_op *head, *tail;
-} op_list;
 
 typedef struct {
   loop *l;
@@ -48,11 +48,11 @@ typedef struct {
   redisAsyncContext *ac; /* NULL: none */
   bool closing;          /* ac is being torn down (or failed) */
   loop_io io;
-  uint64_t appended; /* bytes handed to ac */
-  int setup_left;    /* handshake replies still awaited */
+  int setup_left; /* handshake replies still awaited */
   char why[STORE_ERR_MAX];
-  loop_timer retry_timer, grace_timer, setup_timer, cmd_timer, defer_timer;
-  op_list waiting, inflight, finished;
+  loop_timer retry_timer, grace_timer, setup_timer, cmd_timer, defer_timer,
+      wait_timer;
+  sa_op_list waiting, inflight, finished;
   char sha[STORE_SCRIPT_COUNT][41];
   bool resolving; /* a Sentinel resolver thread is running */
   pthread_t resolver;
@@ -62,46 +62,8 @@ static _Thread_local sa_state *sa;
 static atomic_ulong attach_serial;
 
 /* ---------------------------------------------------------------------
- * Operations and their lists.
+ * Completing operations.
  * ------------------------------------------------------------------- */
-
-static void list_push(op_list *q, sa_op *op) {
-  op->next = NULL;
-  if (q->tail)
-    q->tail->next = op;
-  else
-    q->head = op;
-  q->tail = op;
-}
-
-static sa_op *list_pop(op_list *q) {
-  sa_op *op = q->head;
-  if (op) {
-    q->head = op->next;
-    if (!q->head)
-      q->tail = NULL;
-    op->next = NULL;
-  }
-  return op;
-}
-
-/* Remove op from q (replies come in order: it is nearly always the
- * head). */
-static void list_remove(op_list *q, const sa_op *op) {
-  sa_op *prev = NULL;
-  for (sa_op *o = q->head; o; prev = o, o = o->next) {
-    if (o != op)
-      continue;
-    if (prev)
-      prev->next = o->next;
-    else
-      q->head = o->next;
-    if (q->tail == o)
-      q->tail = prev;
-    o->next = NULL;
-    return;
-  }
-}
 
 void sa_complete(sa_op *op) {
   store_done_fn done = op->done;
@@ -126,7 +88,7 @@ static void fail_now(sa_op *op, const char *msg) {
 static void run_finished(void *arg) {
   sa_state *s = arg;
   sa_op *op;
-  while ((op = list_pop(&s->finished)))
+  while ((op = sa_list_pop(&s->finished)))
     sa_complete(op);
 }
 
@@ -136,8 +98,47 @@ void sa_fail_later(sa_op *op, store_status st, const char *msg) {
     sa_complete(op);
     return;
   }
-  list_push(&sa->finished, op);
+  sa_list_push(&sa->finished, op);
   loop_timer_start(sa->l, &sa->defer_timer, 0, run_finished, sa);
+}
+
+/* Release the lock a begin op took on a record it could not read. */
+static void let_go(const sa_op *begin) {
+  store_call c;
+  store_call_let_go(&c, begin->argv + SA_SCRIPT_PREFIX, begin->nkeys);
+  sa_op *op = sa_op_new(&c, 0, NULL, NULL, NULL);
+  if (op) /* out of memory: the lock expires by itself */
+    sa_issue(op);
+}
+
+/* Read the reply r of an op that was answered with anything but an error
+ * reply into op->out. */
+static void read_reply(sa_op *op, const redisReply *r) {
+  store_result *out = op->out;
+  if (op->kind == SA_OP_PING) {
+    bool sentinel = store_cfg()->sentinel_count > 0;
+    bool ok =
+        sentinel ? store_reply_is_master(r)
+                 : r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    out->status = ok ? STORE_OK : STORE_UNAVAILABLE;
+    if (!ok && sentinel) {
+      snprintf(out->err, sizeof out->err,
+               "redis node is not a master (failover?)");
+      sa_drop(out->err);
+    } else if (!ok) {
+      snprintf(out->err, sizeof out->err, "redis: unexpected PING reply");
+    }
+    return;
+  }
+  if (!store_reply_is_script(r)) {
+    out->status = STORE_UNAVAILABLE;
+    snprintf(out->err, sizeof out->err, "redis: unexpected script reply");
+    return;
+  }
+  bool release = false;
+  store_reply_read(op->read, op->want_link, r, out, &release);
+  if (release)
+    let_go(op);
 }
 
 /* ---------------------------------------------------------------------
@@ -161,10 +162,7 @@ static size_t send_argv(int argc, const char **argv, const size_t *lens,
   int rc = redisAsyncFormattedCommand(sa->ac, fn, priv, cmd, len);
   if (cmd != small)
     free(cmd);
-  if (rc != REDIS_OK)
-    return 0;
-  sa->appended += len;
-  return len;
+  return rc == REDIS_OK ? len : 0;
 }
 
 static void on_cmd_timeout(void *arg);
@@ -196,12 +194,56 @@ static void send_op(sa_op *op) {
                   "redis: the command could not be queued");
     return;
   }
-  op->end = sa->appended;
+  op->tries++;
+  op->timed_out = false;
   op->deadline = loop_now_ms() + store_cfg()->command_timeout_ms;
   bool first = sa->inflight.head == NULL;
-  list_push(&sa->inflight, op);
+  sa_list_push(&sa->inflight, op);
   if (first)
     arm_cmd_timer();
+}
+
+static void on_wait_over(void *arg);
+
+/* Arm the wait timer for the earliest give_up among the waiting ops, or
+ * stop it when none waits. */
+static void arm_wait_timer(void) {
+  int64_t first = INT64_MAX;
+  for (const sa_op *o = sa->waiting.head; o; o = o->next)
+    if (o->give_up < first)
+      first = o->give_up;
+  if (first == INT64_MAX)
+    loop_timer_stop(sa->l, &sa->wait_timer);
+  else
+    loop_timer_start(sa->l, &sa->wait_timer, first - loop_now_ms(),
+                     on_wait_over, sa);
+}
+
+/* Queue op for the next connection; the wait timer fires at its give_up
+ * time if that is the earliest (no scan when the timer is due sooner). */
+static void wait_for_connection(sa_op *op) {
+  sa_list_push(&sa->waiting, op);
+  if (!loop_timer_armed(&sa->wait_timer) || sa->wait_timer.due_ms > op->give_up)
+    loop_timer_start(sa->l, &sa->wait_timer, op->give_up - loop_now_ms(),
+                     on_wait_over, sa);
+}
+
+/* The earliest give_up has come: the ops whose time is over fail (their
+ * step's budget is spent), the others wait on. */
+static void on_wait_over(void *arg) {
+  sa_state *s = arg;
+  int64_t now = loop_now_ms();
+  sa_op_list keep = {0}, over = {0};
+  sa_op *op;
+  while ((op = sa_list_pop(&s->waiting)))
+    sa_list_push(op->give_up <= now ? &over : &keep, op);
+  s->waiting = keep;
+  arm_wait_timer();
+  char msg[STORE_ERR_MAX];
+  snprintf(msg, sizeof msg, "redis unavailable: %.180s",
+           s->why[0] ? s->why : "no connection");
+  while ((op = sa_list_pop(&over)))
+    fail_now(op, msg);
 }
 
 void sa_issue(sa_op *op) {
@@ -214,22 +256,24 @@ void sa_issue(sa_op *op) {
     sa_fail_later(op, STORE_UNAVAILABLE, "redis unavailable (reconnecting)");
   else if (sa->phase == PHASE_READY)
     send_op(op);
+  else if (op->give_up <= loop_now_ms())
+    sa_fail_later(op, STORE_UNAVAILABLE, "redis unavailable (reconnecting)");
   else
-    list_push(&sa->waiting, op);
+    wait_for_connection(op);
 }
 
-/* An op that did not run goes back to wait for the next connection, once;
- * the second time (or when there will be no next one) it fails. */
+/* An op whose copy got no answer (its connection broke, written or not,
+ * or timed out) is sent again: at once when a connection is ready, else
+ * when the next one is. It fails instead when its time is over, it was
+ * sent MAX_TRIES times, or there will be no next connection. */
 static void requeue(sa_op *op, const char *msg) {
-  if (op->resent || sa->detaching || sa->phase == PHASE_DOWN) {
+  if (sa->detaching || sa->phase == PHASE_DOWN || op->tries >= MAX_TRIES ||
+      op->give_up <= loop_now_ms())
     fail_now(op, msg);
-  } else if (sa->phase == PHASE_READY) {
-    op->resent = true;
+  else if (sa->phase == PHASE_READY)
     send_op(op);
-  } else {
-    op->resent = true;
-    list_push(&sa->waiting, op);
-  }
+  else
+    wait_for_connection(op);
 }
 
 /* ---------------------------------------------------------------------
@@ -239,13 +283,10 @@ static void requeue(sa_op *op, const char *msg) {
 static void on_retry(void *arg);
 static void on_grace_over(void *arg);
 
-/* How long operations wait for a connection being (re)made. */
+/* How long operations wait for a connection being (re)made before Redis
+ * counts as down (new operations then fail at once). */
 static int grace_ms(void) {
-  const store_config *cfg = store_cfg();
-  if (cfg->sentinel_count > 0 &&
-      cfg->failover_wait_ms > cfg->connect_timeout_ms)
-    return cfg->failover_wait_ms;
-  return cfg->connect_timeout_ms;
+  return store_wait_ms();
 }
 
 /* The current connection is going (or its attempt failed): once per
@@ -317,22 +358,19 @@ static void on_grace_over(void *arg) {
   snprintf(msg, sizeof msg, "redis unavailable: %.180s",
            s->why[0] ? s->why : "no connection");
   sa_op *op;
-  while ((op = list_pop(&s->waiting)))
+  loop_timer_stop(s->l, &s->wait_timer);
+  while ((op = sa_list_pop(&s->waiting)))
     fail_now(op, msg);
 }
 
-/* A connection broke under op (reply NULL): a command written whole may
- * have run and fails; one that was not is sent again on the next
- * connection, once. */
-static void op_lost(redisAsyncContext *ac, sa_op *op) {
+/* A connection broke under op (reply NULL), or the command timeout gave
+ * up on it: sent again on the next connection (requeue). A script that
+ * writes may have run: its copy carries the same idempotency key and gets
+ * the first one's answer. */
+static void op_lost(sa_op *op) {
   connection_lost();
-  uint64_t written = sa->appended - sdslen(ac->c.obuf);
-  if (op->timed_out)
-    fail_now(op, "redis: no answer within the command timeout");
-  else if (written >= op->end)
-    fail_now(op, "redis: connection lost after the command was sent");
-  else
-    requeue(op, "redis: connection lost before the command was sent");
+  requeue(op, op->timed_out ? "redis: no answer within the command timeout"
+                            : "redis: connection lost");
 }
 
 /* An error reply to op. NOSCRIPT: sent again as EVAL. An error saying the
@@ -355,9 +393,10 @@ static void op_error(sa_op *op, const redisReply *r) {
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
   sa_op *op = priv;
-  list_remove(&sa->inflight, op);
+  (void)ac;
+  sa_list_remove(&sa->inflight, op);
   if (!reply) {
-    op_lost(ac, op);
+    op_lost(op);
     return;
   }
   const redisReply *r = reply;
@@ -367,7 +406,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
     op_error(op, r);
     return;
   }
-  sa_read_reply(op, r);
+  read_reply(op, r);
   sa_complete(op);
 }
 
@@ -385,12 +424,13 @@ _Static_assert(STORE_SCRIPT_COUNT == 9, "one steps[] entry per script");
 static void became_ready(void) {
   loop_timer_stop(sa->l, &sa->setup_timer);
   loop_timer_stop(sa->l, &sa->grace_timer);
+  loop_timer_stop(sa->l, &sa->wait_timer);
   sa->phase = PHASE_READY;
   sa->why[0] = '\0';
-  op_list waiting = sa->waiting;
-  sa->waiting = (op_list){0};
+  sa_op_list waiting = sa->waiting;
+  sa->waiting = (sa_op_list){0};
   sa_op *op;
-  while ((op = list_pop(&waiting)))
+  while ((op = sa_list_pop(&waiting)))
     send_op(op);
 }
 
@@ -539,7 +579,6 @@ static void open_context(const char *host, int port) {
   }
   sa->ac = ac;
   sa->closing = false;
-  sa->appended = 0;
   sa->setup_left = 0;
   ac->ev.data = sa;
   ac->ev.addRead = ev_add_read;
@@ -634,7 +673,7 @@ static void on_retry(void *arg) {
     open_context(cfg->host, cfg->port);
 }
 
-bool store_async_attach(loop *l, char *err, size_t err_len) {
+bool sa_attach(loop *l, char *err, size_t err_len) {
   if (sa)
     return true;
   sa_state *s = calloc(1, sizeof *s);
@@ -651,7 +690,7 @@ bool store_async_attach(loop *l, char *err, size_t err_len) {
   return true;
 }
 
-void store_async_detach(void) {
+void sa_detach(void) {
   sa_state *s = sa;
   if (!s)
     return;
@@ -660,6 +699,7 @@ void store_async_detach(void) {
   loop_timer_stop(s->l, &s->grace_timer);
   loop_timer_stop(s->l, &s->setup_timer);
   loop_timer_stop(s->l, &s->cmd_timer);
+  loop_timer_stop(s->l, &s->wait_timer);
   if (s->resolving) {
     pthread_join(s->resolver, NULL); /* its answer finds nobody */
     s->resolving = false;
@@ -671,7 +711,7 @@ void store_async_detach(void) {
   /* Callbacks may issue more: those fail into `finished` too. */
   while (s->waiting.head || s->finished.head) {
     sa_op *op;
-    while ((op = list_pop(&s->waiting)))
+    while ((op = sa_list_pop(&s->waiting)))
       fail_now(op, "store_async: detached");
     run_finished(s);
   }

@@ -7,8 +7,8 @@
  * sa_issue(), it is sent at once when the connection is ready, waits for
  * it while it is being (re)made within the reconnect grace, or fails with
  * STORE_UNAVAILABLE from the loop (never inline) once Redis is down. Its
- * reply is read by sa_read_reply() (store_async.c) and its callback called
- * exactly once, on the loop thread (see the connection contract in
+ * reply is read by store_reply_read() and its callback called exactly
+ * once, on the loop thread (see the connection contract in
  * store_async.h).
  *
  * Internal to service/store: callers use store_async.h.
@@ -21,43 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store_async.h"
-#include "store_call.h"
-
-typedef enum {
-  SA_OP_SCRIPT = 0, /* EVALSHA (EVAL after NOSCRIPT) of a store_call */
-  SA_OP_PING,       /* PING, or ROLE with Sentinel */
-} sa_op_kind;
-
-/* Slots before a script op's keys: command, SHA or source, numkeys. */
-#define SA_SCRIPT_PREFIX 3
-
-typedef struct sa_op {
-  struct sa_op *next;
-  sa_op_kind kind;
-  store_script_id script;
-  store_read_kind read;
-  bool want_link;
-  bool resent;    /* sent again once after its connection broke unwritten */
-  bool evaled;    /* NOSCRIPT: sent as EVAL */
-  bool timed_out; /* the command timeout fired on it */
-  int nkeys;
-  int argc;          /* argv[0 .. argc): the command as sent */
-  const char **argv; /* owned copies (the prefix slots excepted) */
-  size_t *lens;
-  char numkeys[16];
-  uint64_t end;     /* byte offset on its connection where it ends */
-  int64_t deadline; /* loop_now_ms() of its command timeout */
-  store_result *out;
-  store_done_fn done; /* NULL: nobody waits (release) */
-  void *ctx;
-} sa_op;
-
-/* A new op for call c (NULL: a plain PING/ROLE), or NULL when out of
- * memory. With out NULL the op gets a result of its own (nobody reads
- * it). */
-sa_op *sa_op_new(const store_call *c, store_result *out, store_done_fn done,
-                 void *ctx);
+#include "loop.h"
+#include "store_async_op.h"
+#include "store_types.h"
 
 /* Send op, queue it, or fail it from the loop (see above). */
 void sa_issue(sa_op *op);
@@ -73,8 +39,8 @@ void sa_complete(sa_op *op);
  * usable (READONLY, not a master, ...): it is remade. */
 void sa_drop(const char *why);
 
-/* Read the reply r of an op that was answered with anything but an error
- * reply into op->out (store_async.c). */
-void sa_read_reply(sa_op *op, const redisReply *r);
+/* store_async_attach() and store_async_detach() (store_async.h). */
+bool sa_attach(loop *l, char *err, size_t err_len);
+void sa_detach(void);
 
 #endif

@@ -1,13 +1,17 @@
 /*
  * store_call: a session operation as data. Each operation is split into a
  * request (which script, its keys, then its args) built by a store_call_*
- * builder, and the reading of its reply (store_call_read), so the blocking
+ * builder, and the reading of its reply (store_reply_read), so the blocking
  * functions of store.h and the loop ones of store_async.h send the same
  * script with the same arguments and read its answer the same way.
  *
  * A built call's argv points into the call itself (keys and numbers are
  * written into its text area) and into what the builder was given (token,
  * session strings, report record): those must outlive the call's use.
+ *
+ * A call is read by store_reply_read (store_reply.h), run on the blocking
+ * connection by store_conn_run (store_conn.h) or copied into a loop op by
+ * store_async_conn.
  *
  * Internal to service/store: callers use store.h and store_async.h.
  */
@@ -18,22 +22,30 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "store_async.h"
+#include "report.h"
 #include "store_codec.h"
-#include "store_report.h"
+#include "store_reply.h"
 #include "store_script.h"
+#include "store_types.h"
 
-/* How a call's reply is read (see store_call_read). */
-typedef enum {
-  STORE_READ_CREATE = 0,
-  STORE_READ_BEGIN,
-  STORE_READ_COMMIT,
-  STORE_READ_RELEASE,
-  STORE_READ_GET,
-  STORE_READ_DELETE,
-  STORE_READ_HANDOFF_TAKE,
-  STORE_READ_OTP_SEND, /* store_otp.c */
-} store_read_kind;
+/* The most report arguments store_call_report_args() writes. */
+#define STORE_REPORT_ARGS_MAX                                                  \
+  (5 + 2 * REPORT_MAX_INCRS + 2 * REPORT_EVENT_FIELDS)
+
+/* Decimal texts of the report arguments that change per step (the
+ * configured ones are written once: store_cfg_texts()). */
+typedef struct {
+  char nc[24], minid[24], ne[24];
+} store_report_texts;
+
+/*
+ * Write the commit script's report arguments for `rec` (see script_commit
+ * in store_script.c) to out[0 .. STORE_REPORT_ARGS_MAX), pointing into rec
+ * and *txt, which must outlive out. Returns how many were written: 0 when
+ * rec is NULL or records nothing.
+ */
+int store_call_report_args(const report_record *rec, const char **out,
+                           store_report_texts *txt);
 
 /* The most keys and args one call has (commit: 11 keys, 13 head args, the
  * report args and the packed session). */
@@ -127,47 +139,13 @@ store_status store_call_get(store_call *c, const char *id, char *err,
                             size_t err_len);
 store_status store_call_delete(store_call *c, const char *id, char *err,
                                size_t err_len);
+/* One-time codes' send limits (store_otp.c; store_async.h). */
+store_status store_call_otp_send(store_call *c, const char *customer_id,
+                                 const char *phone_hash, int per_customer,
+                                 int per_phone, char *err, size_t err_len);
 store_status store_call_handoff_take(store_call *c, const char *digest,
                                      const char *service_line,
                                      const char *number_digest, char *err,
                                      size_t err_len);
-
-/*
- * Read the script reply r (an array whose first element is the status
- * word: see store_reply_is_script) of a call read as `read` into *out:
- * status, err and the fields the operation names (store_async.h). For
- * `read` STORE_READ_CREATE, want_link says whether a link was asked for.
- * *let_go becomes true when the script took the lock but the record it
- * returned cannot be read (begin): the caller must release the lock, the
- * operation's caller has nothing to release.
- */
-void store_call_read(store_read_kind read, bool want_link, const redisReply *r,
-                     store_result *out, bool *let_go);
-
-/*
- * Run call c, whose builder returned `built`, on this thread's blocking
- * connection (store_conn) and read its reply into *res (zeroed by the
- * caller); a builder failure ends it there. A begin that took a lock on a
- * record it cannot read lets it go here. Copies res->err to err when set
- * (err may be NULL with err_len 0); returns res->status.
- */
-store_status store_call_run(store_status built, store_call *c,
-                            store_result *res, char *err, size_t err_len);
-
-/* The readers behind store_call_read (same contract). */
-void store_read_create(const redisReply *r, bool want_link, store_result *out);
-void store_read_begin(const redisReply *r, store_result *out, bool *let_go);
-void store_read_commit(const redisReply *r, store_result *out);
-void store_read_release(const redisReply *r, store_result *out);
-void store_read_get(const redisReply *r, store_result *out);
-void store_read_delete(const redisReply *r, store_result *out);
-void store_read_handoff_take(const redisReply *r, store_result *out);
-void store_read_otp_send(const redisReply *r, store_result *out);
-
-/* Issue built call c on this loop thread's connection (store_async.c's
- * start: `built` is its builder's status), for operations kept beside
- * their callers (store_otp.c). */
-void store_async_start(store_status built, const store_call *c,
-                       store_result *out, store_done_fn done, void *ctx);
 
 #endif

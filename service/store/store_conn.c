@@ -5,7 +5,9 @@
  */
 #include "store_conn.h"
 
+#include "entropy.h"
 #include "store_internal.h"
+#include "store_reply.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -23,8 +25,9 @@
 typedef struct {
   redisContext *ctx;
   char sha[STORE_SCRIPT_COUNT][41];
-  int64_t failed_at_ms; /* 0: no recent failure */
-  bool peer_closed;     /* the last failure was the peer closing */
+  int64_t failed_at_ms;  /* 0: no recent failure */
+  int64_t down_since_ms; /* 0: the last call reached Redis */
+  bool peer_closed;      /* the last failure was the peer closing */
 } connection;
 
 static _Thread_local connection conn;
@@ -71,7 +74,7 @@ static void drop_connection(void) {
   conn.ctx = NULL;
 }
 
-void store_thread_cleanup(void) {
+void store_conn_thread_cleanup(void) {
   drop_connection();
   conn.failed_at_ms = 0;
 }
@@ -104,12 +107,6 @@ static bool setup_command(redisContext *c, const char *what, redisReply *r,
     snprintf(err, err_len, "redis %s: %s", what, r->str);
   freeReplyObject(r);
   return ok;
-}
-
-bool store_reply_is_master(const redisReply *r) {
-  return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-         r->element[0]->type == REDIS_REPLY_STRING &&
-         strcmp(r->element[0]->str, "master") == 0;
 }
 
 /* The node we reached must be a master: during a failover a sentinel can
@@ -247,18 +244,8 @@ static bool connect_if_needed(char *err, size_t err_len) {
   return true;
 }
 
-bool store_reply_is_script(const redisReply *r) {
-  return r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-         r->element[0]->type == REDIS_REPLY_STRING;
-}
-
 redisContext *store_conn_get(char *err, size_t err_len) {
   return connect_if_needed(err, err_len) ? conn.ctx : NULL;
-}
-
-bool store_reply_fatal(const char *msg) {
-  return strncmp(msg, "READONLY", 8) == 0 || strncmp(msg, "LOADING", 7) == 0 ||
-         strncmp(msg, "MASTERDOWN", 10) == 0;
 }
 
 /*
@@ -283,46 +270,15 @@ static redisReply *vet_reply(redisReply *r, char *err, size_t err_len) {
 }
 
 /*
- * Send one command on this thread's connection and read its reply, as
- * redisCommandArgv() does, but in two phases so the caller knows what a
- * failure means. *sent becomes true once the whole command has left for
- * Redis: from then on a missing reply (EOF, reset, timeout) says nothing
- * about whether Redis ran it. A failure while writing leaves *sent false:
- * Redis only runs a command it has received whole, so it did not run.
- * Returns the reply, or NULL when the connection failed (ctx->err set).
- */
-static redisReply *exchange(int argc, const char **argv, const size_t *argvlen,
-                            bool *sent) {
-  *sent = false;
-  if (redisAppendCommandArgv(conn.ctx, argc, argv, argvlen) != REDIS_OK)
-    return NULL;
-  int done = 0;
-  do {
-    if (redisBufferWrite(conn.ctx, &done) != REDIS_OK)
-      return NULL;
-  } while (!done);
-  *sent = true;
-  void *reply = NULL;
-  if (redisGetReply(conn.ctx, &reply) != REDIS_OK)
-    return NULL;
-  return reply;
-}
-
-/*
  * Run script `id` once with `nkeys` keys then `nargs` args, by SHA, and by
  * source if the server answers NOSCRIPT. Returns the reply, an array whose
  * first element is the status word (the caller frees it), or NULL with err
  * filled: Redis unreachable, timed out (the connection is then dropped) or
- * answered an error. *may_have_run is true when the reply is missing after
- * the command was sent: Redis may have run the script, so it must not be
- * run again. It is false for every other NULL (not connected, the write
- * failed, or an error reply: Redis refused the script or it failed).
+ * answered an error.
  */
 static redisReply *run_script_once(store_script_id id, const char *const *keys,
                                    int nkeys, const char *const *args,
-                                   int nargs, bool *may_have_run, char *err,
-                                   size_t err_len) {
-  *may_have_run = false;
+                                   int nargs, char *err, size_t err_len) {
   enum { MAX_ARGV = 256 };
   if (3 + nkeys + nargs > MAX_ARGV) {
     snprintf(err, err_len, "store: too many script arguments");
@@ -345,8 +301,7 @@ static redisReply *run_script_once(store_script_id id, const char *const *keys,
   for (int i = 0; i < argc; i++)
     argvlen[i] = strlen(argv[i]);
 
-  bool sent = false;
-  redisReply *r = exchange(argc, argv, argvlen, &sent);
+  redisReply *r = redisCommandArgv(conn.ctx, argc, argv, argvlen);
   if (r && r->type == REDIS_REPLY_ERROR &&
       strncmp(r->str, "NOSCRIPT", 8) == 0) {
     /* The server lost its script cache (SCRIPT FLUSH, restart behind the
@@ -357,9 +312,8 @@ static redisReply *run_script_once(store_script_id id, const char *const *keys,
     argv[1] = store_script_source(id);
     argvlen[0] = 4;
     argvlen[1] = strlen(argv[1]);
-    r = exchange(argc, argv, argvlen, &sent);
+    r = redisCommandArgv(conn.ctx, argc, argv, argvlen);
   }
-  *may_have_run = !r && sent;
   r = vet_reply(r, err, err_len);
   if (r && !store_reply_is_script(r)) {
     snprintf(err, err_len, "redis: unexpected script reply");
@@ -369,54 +323,117 @@ static redisReply *run_script_once(store_script_id id, const char *const *keys,
   return r;
 }
 
+/* After a lost connection, the first retry goes at once (a restart or a
+ * cut leaves nothing to wait for); later ones every RETRY_PAUSE_MS, each
+ * a fresh connect (through the sentinels when configured). */
+#define RETRY_PAUSE_MS 50
+/* A bound on the copies of one command, whatever the budget. */
+#define MAX_TRIES 64
+
 /*
- * Beyond the header's contract: a command is run again only when it
- * cannot have run. The one retry on a fresh connection is for a write
- * that found the connection closed by the peer (a close noticed before
- * the write is handled by connect_if_needed, which needs no retry). With
- * Sentinel, ride out a failover: while there is no usable master (no
- * connection, a write that failed, or the node refused the script as a
- * replica, loading or without its master), wait and retry until
- * failover_wait_ms has passed; each retry reconnects, asking the sentinels
- * for the current master. A script sent whose reply never came (EOF,
- * reset, timeout) is never retried, failover or not: Redis may have run
- * it (a begin would then find its own lock, a commit its lock gone), so
- * the caller gets the failure and the state is for the next step to read.
+ * Until when a call that finds no usable connection keeps trying: the
+ * outage's start (the first failure since the last good connection) plus
+ * the wait budget (store_wait_ms). Once an outage is older than that,
+ * calls try once and fail at once (the fast 503): a Redis that stays away
+ * costs each caller one connect attempt, not the budget.
+ */
+static int64_t retry_deadline(int64_t now) {
+  if (conn.down_since_ms == 0)
+    return now + store_wait_ms();
+  return conn.down_since_ms + store_wait_ms();
+}
+
+/*
+ * Whether the failure just seen calls for another try before `deadline`
+ * (sleeping first when it was not the first): only when the connection
+ * is gone (never made, broke, timed out, or dropped on READONLY/LOADING/
+ * MASTERDOWN). An error reply on a working connection is an answer.
+ */
+static bool retry_after_failure(int attempt, int64_t deadline) {
+  if (conn.ctx != NULL) {
+    conn.down_since_ms = 0;
+    return false;
+  }
+  if (attempt + 1 >= MAX_TRIES)
+    return false;
+  int64_t now = monotonic_ms();
+  if (conn.down_since_ms == 0)
+    conn.down_since_ms = now;
+  if (now >= deadline)
+    return false;
+  if (attempt > 0 || !conn.peer_closed) {
+    int64_t pause =
+        deadline - now < RETRY_PAUSE_MS ? deadline - now : RETRY_PAUSE_MS;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = pause * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  conn.failed_at_ms = 0; /* this try connects, backoff or not */
+  return true;
+}
+
+/*
+ * Beyond the header's contract: every script may be sent again. A script
+ * that writes carries an idempotency key (the last KEY, one fresh token
+ * per call, the same on every copy: store_script_idempotent), so a copy
+ * sent after a lost reply gets the answer the first one had and applies
+ * nothing twice; RELEASE and GET can run again as they are. So while there
+ * is no usable connection (Redis restarting, a failover, a reply lost with
+ * the connection) the call waits and retries within the wait budget.
  */
 redisReply *store_conn_script(store_script_id id, const char *const *keys,
                               int nkeys, const char *const *args, int nargs,
                               char *err, size_t err_len) {
-  const store_config *cfg = store_cfg();
-  int64_t deadline = monotonic_ms() + cfg->failover_wait_ms;
+  enum { MAX_KEYS = 32 };
+  const char *all[MAX_KEYS + 1];
+  char idem[STORE_KEY_MAX], token[STORE_TOKEN_MAX + 1];
+  if (nkeys > MAX_KEYS) {
+    snprintf(err, err_len, "store: too many script keys");
+    return NULL;
+  }
+  for (int i = 0; i < nkeys; i++)
+    all[i] = keys[i];
+  if (store_script_idempotent(id)) {
+    entropy_hex(token, sizeof token, 16);
+    if (!store_key(idem, sizeof idem, "idem", token, err, err_len))
+      return NULL;
+    all[nkeys++] = idem;
+  }
+  int64_t deadline = retry_deadline(monotonic_ms());
   for (int attempt = 0;; attempt++) {
-    bool may_have_run = false;
     conn.peer_closed = false;
-    redisReply *r = run_script_once(id, keys, nkeys, args, nargs, &may_have_run,
-                                    err, err_len);
-    if (r || may_have_run)
+    redisReply *r = run_script_once(id, all, nkeys, args, nargs, err, err_len);
+    if (r) {
+      conn.down_since_ms = 0;
       return r;
-    if (attempt == 0 && conn.peer_closed) {
-      /* The write found the connection closed: nothing reached Redis, so
-       * try once more on a new connection before failing. */
-      conn.failed_at_ms = 0;
-      continue;
     }
-    if (cfg->sentinel_count == 0 || conn.ctx != NULL ||
-        monotonic_ms() >= deadline)
-      return r;
-    /* The connection was dropped: wait out the reconnect backoff. */
-    struct timespec pause = {.tv_sec = 0,
-                             .tv_nsec = RECONNECT_BACKOFF_MS * 1000000L};
-    nanosleep(&pause, NULL);
-    conn.failed_at_ms = 0;
+    if (!retry_after_failure(attempt, deadline))
+      return NULL;
   }
 }
 
-redisReply *store_conn_command(int argc, const char **argv, char *err,
-                               size_t err_len) {
+/* Run one plain command once (see store_conn_command). */
+static redisReply *command_once(int argc, const char **argv, char *err,
+                                size_t err_len) {
   if (!connect_if_needed(err, err_len))
     return NULL;
   return vet_reply(redisCommandArgv(conn.ctx, argc, argv, NULL), err, err_len);
+}
+
+/* Beyond the header: the plain commands only read, so they are retried as
+ * the scripts are (see store_conn_script). */
+redisReply *store_conn_command(int argc, const char **argv, char *err,
+                               size_t err_len) {
+  int64_t deadline = retry_deadline(monotonic_ms());
+  for (int attempt = 0;; attempt++) {
+    conn.peer_closed = false;
+    redisReply *r = command_once(argc, argv, err, err_len);
+    if (r) {
+      conn.down_since_ms = 0;
+      return r;
+    }
+    if (!retry_after_failure(attempt, deadline))
+      return NULL;
+  }
 }
 
 /* Ask once (see store_ping). Sets *replace when the failure was this
@@ -427,7 +444,7 @@ static store_status check_once(bool *replace, char *err, size_t err_len) {
   const char *argv[] = {sentinel ? "ROLE" : "PING"};
   conn.peer_closed = false;
   *replace = false;
-  redisReply *r = store_conn_command(1, argv, err, err_len);
+  redisReply *r = command_once(1, argv, err, err_len);
   if (!r) {
     *replace = conn.peer_closed;
     return STORE_UNAVAILABLE;
@@ -448,7 +465,7 @@ static store_status check_once(bool *replace, char *err, size_t err_len) {
   return STORE_UNAVAILABLE;
 }
 
-store_status store_ping(char *err, size_t err_len) {
+store_status store_conn_ping(char *err, size_t err_len) {
   bool kept = conn.ctx != NULL, replace = false;
   store_status st = check_once(&replace, err, err_len);
   if (st != STORE_OK && kept && replace) {
@@ -458,4 +475,29 @@ store_status store_ping(char *err, size_t err_len) {
     st = check_once(&replace, err, err_len);
   }
   return st;
+}
+
+store_status store_conn_run(store_status built, store_call *c,
+                            store_result *res, char *err, size_t err_len) {
+  res->status = built;
+  if (built == STORE_OK) {
+    redisReply *r =
+        store_conn_script(c->script, c->argv, c->nkeys, c->argv + c->nkeys,
+                          c->argc - c->nkeys, res->err, sizeof res->err);
+    bool let_go = false;
+    if (r)
+      store_reply_read(c->read, c->want_link, r, res, &let_go);
+    else
+      res->status = STORE_UNAVAILABLE;
+    freeReplyObject(r);
+    if (let_go) {
+      store_call release;
+      store_result ignored = {0};
+      store_call_let_go(&release, c->argv, c->nkeys);
+      store_conn_run(STORE_OK, &release, &ignored, NULL, 0);
+    }
+  }
+  if (res->err[0] && err_len > 0)
+    snprintf(err, err_len, "%s", res->err);
+  return res->status;
 }

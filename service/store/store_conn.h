@@ -25,7 +25,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "store_call.h"
 #include "store_script.h"
+
+/* store_thread_cleanup() and store_ping() (store.h). */
+void store_conn_thread_cleanup(void);
+store_status store_conn_ping(char *err, size_t err_len);
 
 /* This thread's connection, connecting first if needed; NULL (err filled)
  * when Redis cannot be reached or is in its reconnect backoff. The context
@@ -40,35 +45,34 @@ void store_conn_broke(char *err, size_t err_len);
 /*
  * Run script `id` with `nkeys` keys then `nargs` args (all NUL-terminated).
  * Returns the reply, an array whose first element is a string (the status
- * word), or NULL with err filled: Redis unreachable, timed out or answered
- * an error. A script is run again only when it cannot have run: when the
- * write of the command found the connection closed by the peer it is
- * retried once on a fresh connection, and with Sentinel, while there is no
- * usable master, for failover_wait_ms. Once the whole command was sent, a
- * lost reply (EOF, reset, timeout) is a failure, never a retry: Redis may
- * have run it, and running a begin or commit twice would find its own
- * lock, or its lock gone.
+ * word), or NULL with err filled: Redis unreachable past the wait budget,
+ * or an error reply. A script that writes gets its idempotency key (a
+ * fresh token) as its last KEY, the same on every copy, so while there is
+ * no usable connection (never made, closed, reset, timed out, READONLY,
+ * LOADING, MASTERDOWN) the call waits and sends it again, every 50 ms and
+ * at once after a close, until the outage is older than store_wait_ms():
+ * a copy whose first ran gets the first one's answer (store_script.c).
+ * An outage already older than that gets one try, no wait.
  */
 redisReply *store_conn_script(store_script_id id, const char *const *keys,
                               int nkeys, const char *const *args, int nargs,
                               char *err, size_t err_len);
 
-/* Run one plain command (argv NUL-terminated). Returns the reply, never an
- * error reply, or NULL with err filled, as store_conn_script(). */
+/* Run one plain command (argv NUL-terminated), one that only reads: sent
+ * again as store_conn_script() sends a script. Returns the reply, never an
+ * error reply, or NULL with err filled. */
 redisReply *store_conn_command(int argc, const char **argv, char *err,
                                size_t err_len);
 
-/* Whether r (may be NULL) is a ROLE reply that says master. */
-bool store_reply_is_master(const redisReply *r);
-
-/* Whether error reply text `msg` says this connection must not be used
- * again: the node is a replica now, still loading, or has lost its
- * master. The next command reconnects (through Sentinel, when
- * configured). Nothing ran. */
-bool store_reply_fatal(const char *msg);
-
-/* Whether r has the shape every script answers with: an array whose first
- * element is a string (the status word). */
-bool store_reply_is_script(const redisReply *r);
+/*
+ * Run call c, whose builder returned `built`, on this thread's blocking
+ * connection (store_conn) and read its reply into *res (zeroed by the
+ * caller, read by store_reply_read); a builder failure ends it there. A
+ * begin that took a lock on a record it cannot read lets it go here. Copies
+ * res->err to err when set (err may be NULL with err_len 0); returns
+ * res->status.
+ */
+store_status store_conn_run(store_status built, store_call *c,
+                            store_result *res, char *err, size_t err_len);
 
 #endif

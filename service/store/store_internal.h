@@ -1,8 +1,8 @@
 /*
  * store_internal: what the store_*.c files share and callers outside
  * service/store must not use (they use store.h): the configuration given
- * to store_init(), key naming, and the error-filling helper. Defined in
- * store.c.
+ * to store_init(), key naming, and the error-filling helper. The bottom of
+ * the store: it depends on no other store file but store_types.h.
  */
 #ifndef AUTHFLOW_STORE_INTERNAL_H
 #define AUTHFLOW_STORE_INTERNAL_H
@@ -10,11 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "store.h"
+#include "store_types.h"
 
 /* Room for "<prefix><kind>:<id>" with any prefix, kind and id we build. */
 #define STORE_KEY_MAX                                                          \
   (64 + 16 + FLOW_CONVERSATION_ID_MAX + FLOW_CUSTOMER_ID_MAX)
+
+/* Copy the configuration, normalised (store_init; before any thread uses
+ * the store). */
+void store_cfg_set(const store_config *c);
 
 /* The configuration copied by store_init() (read-only afterwards). */
 const store_config *store_cfg(void);
@@ -38,6 +42,10 @@ typedef struct {
   char id_caller_prefix[STORE_KEY_MAX]; /* "<prefix>limit:idcaller:" */
   char id_withheld_key[STORE_KEY_MAX];  /* "...limit:idcaller:withheld" */
 } store_texts;
+
+/* The wait budget (store_config.wait_ms): the most of connect_timeout_ms,
+ * wait_ms and, with Sentinel, failover_wait_ms. */
+int store_wait_ms(void);
 
 /* The caller-bucket id of calls with no usable ANI (not hex, so it can
  * never be a number's keyed hash). */

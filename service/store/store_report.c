@@ -1,46 +1,16 @@
 /*
- * store_report: report arguments for the commit script, and the report
- * reads: plain commands, not scripts (they only read). See store_report.h.
+ * store_report: the report reads: plain commands, not scripts (they only
+ * read). See store_report.h.
  */
 #include "store_report.h"
 #include "decimal.h"
 
-#include "store.h"
-#include "store_codec.h"
 #include "store_conn.h"
 #include "store_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-int store_report_args(const report_record *rec, const char **out,
-                      store_report_texts *txt) {
-  if (!rec || (rec->incr_count == 0 && rec->event_count == 0))
-    return 0;
-  const store_config *cfg = store_cfg();
-  const store_texts *fixed = store_cfg_texts();
-  int n = 0;
-  decimal_format(txt->nc, (long long)rec->incr_count);
-  out[n++] = fixed->report_ttl;
-  out[n++] = txt->nc;
-  for (size_t i = 0; i < rec->incr_count; i++) {
-    out[n++] = rec->incr_field[i];
-    out[n++] = rec->incr_amount[i];
-  }
-  long long minid =
-      (long long)rec->now_ms - cfg->report_stream_max_age_seconds * 1000LL;
-  decimal_format(txt->minid, minid > 0 ? minid : 0);
-  decimal_format(txt->ne, (long long)rec->event_count);
-  out[n++] = fixed->stream_max_len;
-  out[n++] = txt->minid;
-  out[n++] = txt->ne;
-  for (size_t i = 0; i < rec->event_count; i++) {
-    out[n++] = rec->event_name[i];
-    out[n++] = rec->event_value[i];
-  }
-  return n;
-}
 
 /* Parse a whole decimal integer (possibly negative). */
 static bool parse_count(const char *s, long long *out) {

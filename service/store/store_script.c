@@ -5,6 +5,30 @@
  */
 #include "store_script.h"
 
+/* Idempotency (applied once, answered as before): the scripts that write
+ * are wrapped in IDEM_OPEN ... IDEM_CLOSE, their text otherwise untouched.
+ * Their last KEY is the op's idempotency key ("<prefix>idem:<token>", a
+ * fresh random token per operation, kept across resends: store_conn and
+ * store_async_conn append it). A token already answered gets that answer
+ * back and nothing runs again; otherwise the script runs as written and
+ * its reply is kept under the key (MessagePack) for STORE_IDEM_TTL_SECONDS.
+ * So a command whose reply was lost can be sent again on a new connection:
+ * whichever copy runs first applies it, the other reads its answer. A
+ * script that raises an error keeps nothing (as before, it may have
+ * written before the error). The key is the last one, after those the
+ * script reads by index, so the scripts' own KEYS and ARGV are as
+ * documented beside each. */
+#define IDEM_OPEN                                                              \
+  "local idk = KEYS[#KEYS]\n"                                                  \
+  "local seen = redis.call('GET', idk)\n"                                      \
+  "if seen then return cmsgpack.unpack(seen) end\n"                            \
+  "local function step()\n"
+#define IDEM_CLOSE                                                             \
+  "\nend\n"                                                                    \
+  "local r = step()\n"                                                         \
+  "redis.call('SET', idk, cmsgpack.pack(r), 'EX', " STORE_IDEM_TTL_TEXT ")\n"  \
+  "return r\n"
+
 /* Lua shared by the scripts that read a session (prepended to their
  * text): head(v) reads the packed value's header (see store_codec.h):
  * state, the position of identifyAttempts, both attempt counters, the
@@ -46,7 +70,7 @@
  * out now: {'ok', linked value or {}, locked}. A linked value whose header
  * cannot be read is no link ({}). A lockout counter that is not a number
  * counts as locked (the safe reading). */
-static const char script_create[] = SCRIPT_HEAD
+static const char script_create[] = IDEM_OPEN SCRIPT_HEAD
     "local v = redis.pcall('GET', KEYS[1])\n"
     "if type(v) == 'table' then\n"
     "  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {'corrupt'} "
@@ -81,7 +105,7 @@ static const char script_create[] = SCRIPT_HEAD
     "    locked = 1\n"
     "  end\n"
     "end\n"
-    "return {'ok', l, locked}\n";
+    "return {'ok', l, locked}\n" IDEM_CLOSE;
 
 /* KEYS: session, lock. ARGV: 1 token, 2 lock_ms, 3 counter field or '',
  * 4 lockout key prefix, 5 lockout max, 6 failure memory (seconds the
@@ -130,7 +154,7 @@ static const char script_create[] = SCRIPT_HEAD
  * attempt is counted by rewriting the packed value with the counter one
  * up (SET KEEPTTL). A limit counter that is not an integer counts as 0
  * (pcall). */
-static const char script_begin[] = SCRIPT_HEAD
+static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
     "local v = redis.pcall('GET', KEYS[1])\n"
     "local hash = type(v) == 'table'\n"
     "if hash and redis.call('TYPE', KEYS[1]).ok ~= 'hash' then\n"
@@ -237,7 +261,7 @@ static const char script_begin[] = SCRIPT_HEAD
     "  bump(ik, ARGV[19])\n"
     "  redis.call('SET', KEYS[2], ARGV[1] .. ':i', 'XX', 'KEEPTTL')\n"
     "end\n"
-    "return {'ok', whole(), locked, limit}\n";
+    "return {'ok', whole(), locked, limit}\n" IDEM_CLOSE;
 
 /* KEYS: 1 session, 2 lock, 3 lockout counter, 4 report hour hash, 5 report
  * stream, 6 report dropped counter, 7 the customer's lockout count, 8 the
@@ -276,7 +300,7 @@ static const char script_begin[] = SCRIPT_HEAD
  * 'idfail' is counted on the line's failed-identification counter (a
  * fixed minute) and keeps the caller's reservation (':i'), which any other
  * effect gives back. */
-static const char script_commit[] =
+static const char script_commit[] = IDEM_OPEN
     "local held, tok = redis.call('GET', KEYS[2]), ARGV[1]\n"
     "if held ~= tok and held ~= tok .. ':r' and held ~= tok .. ':R' and\n"
     "   held ~= tok .. ':i' then\n"
@@ -371,7 +395,7 @@ static const char script_commit[] =
     "  redis.pcall('INCR', KEYS[6])\n"
     "  return {'ok', '1', started}\n"
     "end\n"
-    "return {'ok', '0', started}\n";
+    "return {'ok', '0', started}\n" IDEM_CLOSE;
 
 /* KEYS: lock. ARGV: token. */
 static const char script_release[] =
@@ -399,11 +423,11 @@ static const char script_get[] =
  * leaves a tombstone holding no customer data ("1") for the session TTL,
  * so the conversation cannot start again with fresh attempts. */
 static const char script_delete[] =
-    "local n = redis.call('DEL', KEYS[1])\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "if n == 0 then return {'not_found'} end\n"
-    "redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])\n"
-    "return {'ok'}\n";
+    IDEM_OPEN "local n = redis.call('DEL', KEYS[1])\n"
+              "redis.call('DEL', KEYS[2])\n"
+              "if n == 0 then return {'not_found'} end\n"
+              "redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])\n"
+              "return {'ok'}\n" IDEM_CLOSE;
 
 /* KEYS: handoff, live set, the key's creation counter. ARGV: 1 ttl
  * seconds, 2 most live codes, 3 most creations per key per window (0:
@@ -419,7 +443,7 @@ static const char script_delete[] =
  * stored and joins the set, which lives as long as its newest member:
  * {'ok'}. A counter that is not a number, or a live set that is not a
  * sorted set, refuses (the safe reading). */
-static const char script_handoff_put[] =
+static const char script_handoff_put[] = IDEM_OPEN
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end\n"
     "local lt = redis.call('TYPE', KEYS[2]).ok\n"
     "if lt ~= 'zset' and lt ~= 'none' then return {'full', 1} end\n"
@@ -449,7 +473,7 @@ static const char script_handoff_put[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
     "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]) * 1000, ARGV[5])\n"
     "redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]) * 1000)\n"
-    "return {'ok'}\n";
+    "return {'ok'}\n" IDEM_CLOSE;
 
 /* KEYS: handoff, failed-redemption counter, live set. ARGV: max
  * failures, window seconds, the session's service line, the session's
@@ -464,7 +488,7 @@ static const char script_handoff_put[] =
  * reached the limit). A handoff that exists but does not fit is left for
  * its rightful caller. A counter that is not a number counts as the limit
  * (the safe reading). */
-static const char script_handoff_take[] =
+static const char script_handoff_take[] = IDEM_OPEN
     "local n = redis.pcall('GET', KEYS[2])\n"
     "if type(n) == 'table' or (n and not string.match(n, '^%d+$')) then\n"
     "  return {'limited'}\n"
@@ -486,7 +510,37 @@ static const char script_handoff_take[] =
     "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
     "end\n"
     "if c == tonumber(ARGV[1]) then return {'tripped'} end\n"
-    "return {'no_match'}\n";
+    "return {'no_match'}\n" IDEM_CLOSE;
+
+/* One-time codes (SPEC §9; store_otp.c): the send limits.
+ * KEYS: 1 customer counter, 2 phone counter, 3 the customer's lockout
+ * counter. ARGV: 1 per-customer limit (0 = off), 2 per-phone limit (0 =
+ * off), 3 lockout max. Reply: {'ok'} (counted on both), {'locked'},
+ * {'customer'} or {'phone'} (at that limit: nothing counted). A counter
+ * that is not a number counts as the limit (the safe reading). Fixed
+ * windows from the first send: EXPIRE only when INCR made the key. */
+static const char script_otp_send[] = IDEM_OPEN
+    "local function num(k)\n"
+    "  local v = redis.pcall('GET', k)\n"
+    "  if type(v) == 'table' or (v and not string.match(v, '^%d+$')) then\n"
+    "    return nil\n"
+    "  end\n"
+    "  return tonumber(v or '0')\n"
+    "end\n"
+    "local l = num(KEYS[3])\n"
+    "if not l or l >= tonumber(ARGV[3]) then return {'locked'} end\n"
+    "local cm, pm = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local c, p = num(KEYS[1]), num(KEYS[2])\n"
+    "if cm > 0 and (not c or c >= cm) then return {'customer'} end\n"
+    "if pm > 0 and (not p or p >= pm) then return {'phone'} end\n"
+    "local function bump(k, ttl)\n"
+    "  local n = redis.call('INCR', k)\n"
+    "  if n == 1 or redis.call('TTL', k) < 0 then redis.call('EXPIRE', k, "
+    "ttl) end\n"
+    "end\n"
+    "if cm > 0 then bump(KEYS[1], 86400) end\n"
+    "if pm > 0 then bump(KEYS[2], 3600) end\n"
+    "return {'ok'}\n" IDEM_CLOSE;
 
 static const char *const scripts[STORE_SCRIPT_COUNT] = {
     [STORE_SCRIPT_CREATE] = script_create,
@@ -497,8 +551,12 @@ static const char *const scripts[STORE_SCRIPT_COUNT] = {
     [STORE_SCRIPT_DELETE] = script_delete,
     [STORE_SCRIPT_HANDOFF_PUT] = script_handoff_put,
     [STORE_SCRIPT_HANDOFF_TAKE] = script_handoff_take,
-    [STORE_SCRIPT_OTP_SEND] = store_otp_script_source};
+    [STORE_SCRIPT_OTP_SEND] = script_otp_send};
 
 const char *store_script_source(store_script_id id) {
   return scripts[id];
+}
+
+bool store_script_idempotent(store_script_id id) {
+  return id != STORE_SCRIPT_RELEASE && id != STORE_SCRIPT_GET;
 }

@@ -16,6 +16,14 @@
 #ifndef AUTHFLOW_STORE_SCRIPT_H
 #define AUTHFLOW_STORE_SCRIPT_H
 
+#include <stdbool.h>
+
+/* How long an idempotent script's answer is kept under its token: longer
+ * than any operation is resent (each stops at its step's deadline, at most
+ * the Genesys action timeout) or a copy of it can still reach Redis. */
+#define STORE_IDEM_TTL_SECONDS 60
+#define STORE_IDEM_TTL_TEXT "60"
+
 typedef enum {
   STORE_SCRIPT_CREATE = 0,
   STORE_SCRIPT_BEGIN,
@@ -33,7 +41,11 @@ typedef enum {
  * below STORE_SCRIPT_COUNT). */
 const char *store_script_source(store_script_id id);
 
-/* The text of STORE_SCRIPT_OTP_SEND, kept beside its caller. */
-extern const char store_otp_script_source[];
+/* Whether script `id` is applied at most once per token (see IDEM_OPEN in
+ * store_script.c): every script that writes. Its caller appends the
+ * operation's idempotency key as the last KEY and sends the same key with
+ * every copy of the command. RELEASE (it only deletes a lock that still
+ * holds its token) and GET (it only reads) can run again as they are. */
+bool store_script_idempotent(store_script_id id);
 
 #endif

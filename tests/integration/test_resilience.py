@@ -47,14 +47,29 @@ class FreshStack(h.StackTestCase):
 
 
 class RedisOutage(FreshStack):
+    """Genesys's data action timeout is 3 s here: a step's budget is 2.5 s
+    (config_step_budget_ms), the most a step waits for Redis to come back
+    before its 503; once Redis has been away longer than that, answers are
+    fast 503s."""
+
+    BUDGET_S = 2.5
+
+    @classmethod
+    def make_config(cls, stack, **overrides):
+        cfg = super().make_config(stack, **overrides)
+        cfg["genesys"] = {"dataActionTimeoutSeconds": 3}
+        return cfg
 
     def test_redis_killed_then_restarted(self):
-        """With Redis gone every session request gets 503 unavailable in under
-        1 s, /readyz is 503 and /healthz stays 200. When Redis comes back on the
-        same port, requests succeed again without restarting authflow."""
+        """With Redis gone every session request gets 503 unavailable: within
+        the step's budget while the outage is younger than it, then in under
+        1 s; /readyz is a fast 503 and /healthz stays 200. When Redis comes
+        back on the same port, requests succeed again without restarting
+        authflow."""
         cid = new_id("before")
         assert_ok(self, self.svc.start_session(cid, ani="+13175550116"))
         self.redis.kill()
+        killed = time.monotonic()
 
         calls = {
             "start": lambda: self.svc.start_session(new_id("down")),
@@ -62,11 +77,13 @@ class RedisOutage(FreshStack):
             "security": lambda: self.svc.security(cid, ANA["answer"]),
             "delete": lambda: self.svc.delete(cid),
         }
-        for _ in range(2):  # the second round runs on a known-broken connection
+        for _ in range(2):  # the second round: the outage is older than the budget
             for name, call in calls.items():
+                young = time.monotonic() - killed < self.BUDGET_S
                 response, took = self.timed(call)
                 assert_error(self, response, 503, "unavailable")
-                self.assertLess(took, 1.0, "%s took %.2f s with Redis down" % (name, took))
+                self.assertLess(took, self.BUDGET_S + 0.5 if young else 1.0,
+                                "%s took %.2f s with Redis down" % (name, took))
         (status, _, body), took = self.timed(
             lambda: self.svc.request("GET", "/readyz", key=None))
         self.assertEqual(status, 503, body)
@@ -85,19 +102,23 @@ class RedisOutage(FreshStack):
         self.assertEqual(status, 200)
         self.assertTrue(self.svc.alive())
 
-    def test_redis_unresponsive_is_a_fast_503(self):
+    def test_redis_unresponsive_is_a_bounded_503(self):
         """A Redis that accepts connections but never answers (SIGSTOP) must not
-        hang requests: 503 unavailable within 2 s; after SIGCONT it works again."""
+        hang requests: 503 unavailable within the step's budget (each copy of
+        a command bounded by the command timeout, sent again until the
+        budget is spent), /readyz within 2 s; after SIGCONT it works
+        again."""
         cid = new_id("paused")
         assert_ok(self, self.svc.start_session(cid, ani="+13175550116"))
         self.redis.pause()
         try:
-            for name, call in [("get", lambda: self.svc.get(cid)),
-                               ("start", lambda: self.svc.start_session(new_id("p"))),
-                               ("readyz", lambda: self.svc.request("GET", "/readyz", key=None))]:
+            for name, call, limit in [
+                    ("get", lambda: self.svc.get(cid), self.BUDGET_S + 1.0),
+                    ("start", lambda: self.svc.start_session(new_id("p")), self.BUDGET_S + 1.0),
+                    ("readyz", lambda: self.svc.request("GET", "/readyz", key=None), 2.0)]:
                 (status, _, body), took = self.timed(call)
                 self.assertEqual(status, 503, "%s: %r" % (name, body))
-                self.assertLess(took, 2.0, "%s took %.2f s against a stuck Redis" % (name, took))
+                self.assertLess(took, limit, "%s took %.2f s against a stuck Redis" % (name, took))
         finally:
             self.redis.resume()
 

@@ -1,16 +1,20 @@
-"""A Redis command is run again only when it cannot have run.
+"""A reply lost after the command was written costs the caller nothing
+and applies nothing twice.
 
-authflow talks to Redis through a small TCP relay that the test steers:
-* it can pass a command on to Redis, wait for Redis's reply (so the command
-  ran) and then close the connection instead of passing the reply back: the
-  step must fail as unavailable (503), and Redis must have run the script
-  once, not a second time on a new connection (a begin run twice finds its
-  own lock: 409 busy);
-* it can close every connection while they are idle, as a Redis restart or
-  an idle cut does: the next step and /readyz must succeed at once on a new
-  connection, with every script run once.
+authflow talks to Redis through a TCP proxy on loopback (redis_faults.
+RedisProxy) that passes a chosen command on to Redis, waits for Redis's
+reply (so the script ran) and then closes the connection instead of
+passing the reply back. authflow sends the command again on a new
+connection with the same idempotency key, and Redis answers it with the
+reply it kept: the step succeeds, and the attempt, the lockout and limit
+counters, the report counters and event and the handoff redemption are
+each applied once. This is done at every point of a complete call: each
+script of each kind of call (create, reserve, handoff redemption, commit,
+GET, DELETE, and the handoff creation on the offload thread's blocking
+connection) loses its reply in turn. Then the same under paced load, the
+proxy dropping a reply every few commands.
 
-One worker thread, so every request uses the same Redis connection.
+Before issue 24 the lost reply was a 503 (the command might have run).
 
 Run by hand:
     AUTHFLOW_BIN=<build>/service/authflow \\
@@ -18,166 +22,95 @@ Run by hand:
         python3 tests/integration/test_store_retry.py -v
 """
 
-import select
-import socket
 import threading
+import time
 import unittest
 
 import harness as h
-from harness import ANA, assert_ok, new_id
-
-
-class RedisRelay:
-    """A TCP relay before a Redis on `upstream_port`.
-
-    drop_reply_after(marker): the next command whose bytes contain marker is
-    passed on; Redis's reply is read and thrown away, and both sides of that
-    connection are closed. cut_all(): close every open connection now.
-    forwarded(marker): how many commands containing marker reached Redis.
-    """
-
-    def __init__(self, upstream_port):
-        self.upstream_port = upstream_port
-        self.lock = threading.Lock()
-        self.marker = None
-        self.sent = []  # every chunk passed on to Redis
-        self.socks = []  # (client, upstream) pairs open now
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((h.LOOPBACK, 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.url = "redis://%s:%d/0" % (h.LOOPBACK, self.port)
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def stop(self):
-        self.stopped = True
-        self.listener.close()
-        self.cut_all()
-
-    def drop_reply_after(self, marker):
-        with self.lock:
-            self.marker = marker.encode()
-
-    def cut_all(self):
-        with self.lock:
-            pairs, self.socks = self.socks, []
-        for pair in pairs:
-            for s in pair:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def forwarded(self, marker):
-        with self.lock:
-            return sum(1 for chunk in self.sent if marker.encode() in chunk)
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection((h.LOOPBACK, self.upstream_port))
-            with self.lock:
-                self.socks.append((client, upstream))
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-
-    def _pump(self, client, upstream):
-        drop_next_reply = False
-        try:
-            while True:
-                ready, _, _ = select.select([client, upstream], [], [], 60)
-                if not ready:
-                    return
-                if client in ready:
-                    data = client.recv(65536)
-                    if not data:
-                        return
-                    with self.lock:
-                        self.sent.append(data)
-                        if self.marker and self.marker in data:
-                            self.marker, drop_next_reply = None, True
-                    upstream.sendall(data)
-                if upstream in ready:
-                    data = upstream.recv(65536)
-                    if not data:
-                        return
-                    if drop_next_reply:
-                        return  # Redis ran it and answered; the client never hears
-                    client.sendall(data)
-        except OSError:
-            return
-        finally:
-            client.close()
-            upstream.close()
-
-
-def evalsha_calls(redis):
-    """How many EVALSHA commands this Redis has run."""
-    info = redis.command("INFO", "commandstats").decode()
-    for line in info.splitlines():
-        if line.startswith("cmdstat_evalsha:"):
-            return int(line.split("calls=")[1].split(",")[0])
-    return 0
+import redis_faults as rf
+from harness import ANA, new_id
 
 
 class StoreRetry(h.StackTestCase):
-    PER_TEST = True  # each test steers its own relay
+    PER_TEST = True  # each test steers its own proxy
 
     @classmethod
     def start_redis(cls, stack):
         stack.real_redis = stack.start(h.Redis())
-        stack.relay = stack.start(RedisRelay(stack.real_redis.port))
+        stack.proxy = stack.start(rf.RedisProxy(stack.real_redis.port))
         return stack.real_redis
 
     @classmethod
     def make_config(cls, stack, **overrides):
-        cfg = super().make_config(stack, **overrides)
-        cfg["redis"]["url"] = stack.relay.url
+        cfg = rf.fault_config(super().make_config(stack, **overrides))
+        cfg["redis"]["url"] = stack.proxy.url
         cfg["server"] = {"threads": 1}
         return cfg
 
-    relay = property(lambda self: self.stack.relay)
+    proxy = property(lambda self: self.stack.proxy)
 
-    def test_lost_reply_is_not_run_again(self):
-        """The security step's begin script runs in Redis but its reply is
-        lost: the step answers 503, and the script ran exactly once."""
-        conv = new_id("lost")
-        assert_ok(self, self.svc.start_session(conv, ani="+13175550116"),
-                  state="awaiting_security")
-        before, sent_before = evalsha_calls(self.redis), self.relay.forwarded(conv)
-        self.relay.drop_reply_after(conv)
-        status, _, body = self.svc.security(conv, ANA["answer"])
-        self.assertEqual(status, 503, body)
-        self.assertEqual(self.relay.forwarded(conv) - sent_before, 1,
-                         "the begin script was sent to Redis again")
-        self.assertEqual(evalsha_calls(self.redis) - before, 1)
-        # It did run: the attempt is counted and the step's lock is held.
-        session = h.KEY_PREFIX + "session:" + conv
-        self.assertEqual(h.stored_session(self.redis.command, session)["verifyAttempts"], "1")
-        self.assertIsNotNone(self.redis.command("GET", h.KEY_PREFIX + "lock:" + conv))
-        # The service carries on on a new connection once the reconnect
-        # backoff (100 ms) is over.
-        h.wait_until(lambda: self.svc.request("GET", "/readyz", key=None)[0] == 200, 5.0,
-                     what="authflow ready again")
-        assert_ok(self, self.svc.start_session(new_id("next"), ani="+13175550116"),
-                  state="awaiting_security")
+    def _lose(self, marker, nth, run):
+        """Arm the proxy to lose the reply of the nth command holding marker,
+        run the call, and check the reply was lost and the command sent
+        again (one chunk more than commands)."""
+        before = self.proxy.dropped
+        self.proxy.arm(marker, nth)
+        run()
+        self.assertFalse(self.proxy.armed(), "the call sent fewer commands than %d" % nth)
+        self.assertEqual(self.proxy.dropped, before + 1, "no reply was lost")
+
+    def test_every_point_of_a_call(self):
+        """Each command of each kind of call loses its reply in turn: every
+        step answers as without the loss, and nothing is applied twice."""
+        tally = rf.Tally()
+
+        def one(kind):
+            rf.CALLS[kind](self.svc, tally)
+
+        # Commands per call holding its conversation id (create, commit,
+        # then reserve and commit per step, GET, DELETE).
+        points = {"A": 7, "B": 8, "C": 4}
+        for kind, n in points.items():
+            for nth in range(1, n + 1):
+                marker = "ld%s-" % kind
+                self._lose(marker, nth, lambda kind=kind: one(kind))
+        # The handoff's own scripts: its creation (blocking connection of
+        # the offload thread) and its redemption (the loop's).
+        for nth in (1, 2):
+            self._lose("handoff:code:", nth, lambda: one("C"))
+        rf.check_applied_once(self, self.redis, tally)
+        self.assertEqual(len(tally.calls["A"]), 7)
+        self.assertEqual(len(tally.calls["C"]), 6)
+
+    def test_lost_replies_under_load(self):
+        """Paced complete calls while the proxy loses a reply every few
+        commands: zero failed steps, everything applied once."""
+        stop = threading.Event()
+
+        def keep_losing():
+            while not stop.is_set():
+                if not self.proxy.armed():
+                    self.proxy.arm("EVALSHA", 7)
+                time.sleep(0.01)
+        t = threading.Thread(target=keep_losing, daemon=True)
+        t.start()
+        try:
+            tally = rf.paced_calls(self.svc, rate=15, seconds=4)
+        finally:
+            stop.set()
+            t.join(5)
+        self.assertGreater(self.proxy.dropped, 5)
+        rf.check_applied_once(self, self.redis, tally)
 
     def test_connection_closed_while_idle_is_replaced(self):
         """Every connection is closed while idle (as by a Redis restart): the
-        next step succeeds at once, each script run once, and /readyz is
-        200 on the same worker's connection after another cut."""
+        next step succeeds at once, and /readyz is 200 after another cut."""
         conv = new_id("idle")
-        assert_ok(self, self.svc.start_session(conv, ani="+13175550116"),
-                  state="awaiting_security")
-        self.relay.cut_all()
-        before = evalsha_calls(self.redis)
-        assert_ok(self, self.svc.security(conv, ANA["answer"]), outcome="verified")
-        self.assertEqual(evalsha_calls(self.redis) - before, 2)  # begin, commit
-        self.relay.cut_all()
+        h.assert_ok(self, self.svc.start_session(conv, ani=ANA["phones"][0]),
+                    state="awaiting_security")
+        self.proxy.cut_all()
+        h.assert_ok(self, self.svc.security(conv, ANA["answer"]), outcome="verified")
+        self.proxy.cut_all()
         status, _, body = self.svc.request("GET", "/readyz", key=None)
         self.assertEqual(status, 200, body)
 

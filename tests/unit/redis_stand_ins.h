@@ -23,9 +23,12 @@
 #include <unistd.h>
 
 typedef enum {
-  RELAY_PASS = 0, /* both ways */
-  RELAY_CUT,      /* a reply is dropped and the connection closed */
-  RELAY_HOLD,     /* replies are dropped, the connection kept */
+  RELAY_PASS = 0,  /* both ways */
+  RELAY_CUT,       /* a reply is dropped and the connection closed */
+  RELAY_HOLD,      /* replies are dropped, the connection kept */
+  RELAY_CUT_ONCE,  /* RELAY_CUT for one reply, then RELAY_PASS */
+  RELAY_HOLD_ONCE, /* that connection holds from its next reply on; the
+                      others (and new ones) pass */
 } relay_mode;
 
 #define RELAY_PAIRS 8
@@ -34,6 +37,7 @@ static struct {
   atomic_int mode, swallowed;
   atomic_bool stop;
   int client[RELAY_PAIRS], server[RELAY_PAIRS];
+  bool holding[RELAY_PAIRS];
   pthread_t thread;
 } relay;
 
@@ -41,6 +45,7 @@ static void relay_close(int i) {
   close(relay.client[i]);
   close(relay.server[i]);
   relay.client[i] = relay.server[i] = -1;
+  relay.holding[i] = false;
 }
 
 static bool write_all(int fd, const char *p, ssize_t n) {
@@ -84,12 +89,19 @@ static void relay_pump(int i, bool from_client) {
   } else if (from_client) {
     if (!write_all(relay.server[i], bytes, n))
       relay_close(i);
+  } else if (relay.holding[i]) {
+    atomic_fetch_add(&relay.swallowed, 1);
   } else if (atomic_load(&relay.mode) == RELAY_PASS) {
     if (!write_all(relay.client[i], bytes, n))
       relay_close(i);
   } else {
+    int mode = atomic_load(&relay.mode);
     atomic_fetch_add(&relay.swallowed, 1);
-    if (atomic_load(&relay.mode) == RELAY_CUT)
+    if (mode == RELAY_CUT_ONCE || mode == RELAY_HOLD_ONCE)
+      atomic_store(&relay.mode, RELAY_PASS);
+    if (mode == RELAY_HOLD_ONCE)
+      relay.holding[i] = true;
+    if (mode == RELAY_CUT || mode == RELAY_CUT_ONCE)
       relay_close(i);
   }
 }

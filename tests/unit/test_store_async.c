@@ -10,8 +10,9 @@
  * answers for the same data; a callback is never called before its
  * operation returned, always on the loop thread, exactly once; a Redis
  * restart within the grace fails nothing; a command written and then cut
- * (or left unanswered past the command timeout) fails UNAVAILABLE and
- * ran once; past the grace operations fail at once and a background
+ * (or left unanswered past the command timeout) is sent again, answered
+ * as the first copy was, and ran once; past the grace operations fail at
+ * once and a background
  * reconnect brings them back; detach completes everything pending.
  */
 #include <poll.h>
@@ -300,8 +301,13 @@ static void run_sync(const req *r, store_result *out) {
   }
 }
 
+/* How long an operation issued by issue() may wait for Redis (its
+ * give_up time, from when it is issued); 0: the default. */
+static int64_t wait_budget_ms;
+
 /* Issue r on the loop thread into s (s->res is the operation's out). */
 static void issue(const req *r, slot *s) {
+  int64_t g = wait_budget_ms > 0 ? loop_now_ms() + wait_budget_ms : 0;
   flow_session sess;
   report_record rec;
   req_session(r, &sess);
@@ -309,27 +315,28 @@ static void issue(const req *r, slot *s) {
   store_result *o = &s->res;
   switch (r->kind) {
   case R_CREATE:
-    store_create_async(r->id, r->token, r->linked, o, slot_done, s);
+    store_create_async(r->id, r->token, r->linked, g, o, slot_done, s);
     break;
   case R_BEGIN:
-    store_begin_async(r->id, r->token, r->states, r->counter, o, slot_done, s);
+    store_begin_async(r->id, r->token, r->states, r->counter, g, o, slot_done,
+                      s);
     break;
   case R_COMMIT:
     store_commit_async(&sess, r->token, r->lockout, r->check,
-                       r->report ? &rec : NULL, o, slot_done, s);
+                       r->report ? &rec : NULL, g, o, slot_done, s);
     break;
   case R_RELEASE:
     store_release_async(r->id, r->token);
     store_ping_async(o, slot_done, s); /* answered after the release */
     break;
   case R_GET:
-    store_get_async(r->id, o, slot_done, s);
+    store_get_async(r->id, g, o, slot_done, s);
     break;
   case R_DELETE:
-    store_delete_async(r->id, o, slot_done, s);
+    store_delete_async(r->id, g, o, slot_done, s);
     break;
   case R_TAKE:
-    store_handoff_take_async(r->id, r->line, r->linked, o, slot_done, s);
+    store_handoff_take_async(r->id, r->line, r->linked, g, o, slot_done, s);
     break;
   case R_PING:
   case R_RAW:
@@ -682,6 +689,7 @@ static void test_down_past_grace(void **state) {
   loop_begin();
   assert_int_equal(ping_async(err, sizeof err), STORE_UNAVAILABLE);
   assert_true(strncmp(err, "redis unavailable: redis connect", 32) == 0);
+  /* The wait budget is spent: later ones fail at once. */
   assert_int_equal(ping_async(err, sizeof err), STORE_UNAVAILABLE);
   assert_string_equal(err, "redis unavailable (reconnecting)");
   pid_t pid = redis_test_start(port);
@@ -735,14 +743,16 @@ static long long attempts(const char *id) {
 }
 
 /* A begin (it counts an identify attempt) written whole, whose reply is
- * lost with its connection (kind CUT) or never comes (HOLD, past the
- * command timeout): UNAVAILABLE, and it ran exactly once: not again on
- * the next connection. With HOLD a get written behind it fails too. */
-static void written_then_lost(const char *tag, relay_mode mode,
-                              const char *why) {
+ * lost with its connection (CUT) or never comes (HOLD, past the command
+ * timeout; a get is written behind it): it is sent again on the next
+ * connection with the same idempotency key and answered as the first copy
+ * was (OK, the lock its own), and it ran once: one attempt counted. Without
+ * the key the copy would find its own lock (busy) or count twice. */
+static void written_then_lost(const char *tag, relay_mode mode) {
   put_session(tag, "lost-1");
   assert_true(relay_start(redis_port));
   use_prefix(tag, relay.port, 300, 300);
+  wait_budget_ms = 5000;
   loop_begin();
   ping_until_ok();
   atomic_store(&relay.mode, mode);
@@ -753,36 +763,57 @@ static void written_then_lost(const char *tag, relay_mode mode,
               .counter = FLOW_COUNTER_IDENTIFY},
              {.kind = R_GET, .id = "lost-1"}};
   slot s[2];
-  int n = mode == RELAY_HOLD ? 2 : 1;
+  int n = mode == RELAY_HOLD_ONCE ? 2 : 1;
   run_async_n(r, s, n);
-  assert_int_equal(s[0].res.status, STORE_UNAVAILABLE);
-  assert_string_equal(s[0].res.err, why);
-  if (n == 2) { /* not timed out itself: written on the broken connection */
-    assert_int_equal(s[1].res.status, STORE_UNAVAILABLE);
-    assert_string_equal(s[1].res.err,
-                        "redis: connection lost after the command was sent");
-  }
+  for (int i = 0; i < n; i++)
+    if (s[i].res.status != STORE_OK)
+      fail_msg("op %d: %s (%s)", i, store_status_name(s[i].res.status),
+               s[i].res.err);
+  assert_int_equal(s[0].res.session.identify_attempts, 1);
   assert_true(atomic_load(&relay.swallowed) >= 1);
-  atomic_store(&relay.mode, RELAY_PASS);
-  ping_until_ok();
-  store_result got;
-  assert_int_equal(run_async(&r[1], &got), STORE_OK);
-  assert_int_equal(got.session.identify_attempts, 1);
+  assert_true(lock_exists("lost-1"));
   assert_int_equal(attempts("lost-1"), 1);
+  wait_budget_ms = 0;
   loop_end();
   relay_stop();
 }
 
 static void test_written_then_cut(void **state) {
   (void)state;
-  written_then_lost("cut", RELAY_CUT,
-                    "redis: connection lost after the command was sent");
+  written_then_lost("cut", RELAY_CUT_ONCE);
 }
 
 static void test_written_then_timed_out(void **state) {
   (void)state;
-  written_then_lost("held", RELAY_HOLD,
-                    "redis: no answer within the command timeout");
+  written_then_lost("held", RELAY_HOLD_ONCE);
+}
+
+/* The blocking twin (the offload thread's connection): a begin whose reply
+ * the relay loses with the connection is sent again on a new connection
+ * with the same idempotency key and answered as the first copy was. */
+static void test_blocking_written_then_cut(void **state) {
+  (void)state;
+  put_session("bcut", "lost-2");
+  assert_true(relay_start(redis_port));
+  use_prefix("bcut", relay.port, 300, 300);
+  req ping = {.kind = R_PING};
+  store_result res;
+  run_sync(&ping, &res);
+  assert_int_equal(res.status, STORE_OK);
+  atomic_store(&relay.mode, RELAY_CUT_ONCE);
+  req begin = {.kind = R_BEGIN,
+               .id = "lost-2",
+               .token = "t",
+               .states = ALL_STATES,
+               .counter = FLOW_COUNTER_IDENTIFY};
+  run_sync(&begin, &res);
+  if (res.status != STORE_OK)
+    fail_msg("%s (%s)", store_status_name(res.status), res.err);
+  assert_int_equal(atomic_load(&relay.swallowed), 1);
+  assert_int_equal(res.session.identify_attempts, 1);
+  assert_int_equal(attempts("lost-2"), 1);
+  store_thread_cleanup();
+  relay_stop();
 }
 
 /* ---------------------------------------------------------------------
@@ -843,6 +874,7 @@ static void test_sentinel_master_only(void **state) {
   snprintf(c.master_name, sizeof c.master_name, "m");
   c.failover_wait_ms = 20000;
   store_init(&c);
+  wait_budget_ms = 20000;
   loop_begin();
 
   req r[] = {{.kind = R_CREATE, .id = "sent-1", .token = "t"},
@@ -869,6 +901,7 @@ static void test_sentinel_master_only(void **state) {
   assert_false(lock_on(redis_port, "sent-2"));
   char err[STORE_ERR_MAX];
   assert_int_equal(ping_async(err, sizeof err), STORE_OK);
+  wait_budget_ms = 0;
   loop_end();
   sentinel_stop();
   redis_test_stop(other);
@@ -965,6 +998,7 @@ int main(void) {
       cmocka_unit_test_setup(test_detach_completes_pending, test_setup),
       cmocka_unit_test_setup(test_written_then_cut, test_setup),
       cmocka_unit_test_setup(test_written_then_timed_out, test_setup),
+      cmocka_unit_test_setup(test_blocking_written_then_cut, test_setup),
       cmocka_unit_test_setup(test_sentinel_master_only, test_setup),
       cmocka_unit_test_setup(test_restart_within_grace, test_setup),
   };
