@@ -305,6 +305,9 @@ void report_build_record(const flow_session *s, bool started, bool completed,
     add_incr(out, s, "crm_error", 1);
   if (s->method == FLOW_METHOD_LINKED || s->method == FLOW_METHOD_HANDOFF)
     add_incr(out, s, "context_reused", 1);
+  report_otp_incr otp[REPORT_OTP_COUNTERS]; /* one-time codes */
+  for (size_t i = 0, n = report_otp_counters(s, otp); i < n; i++)
+    add_incr(out, s, otp[i].name, otp[i].amount);
 
   add_event(out, "conversationId", s->conversation_id);
   add_event(out, "serviceLine", line);
@@ -320,6 +323,10 @@ void report_build_record(const flow_session *s, bool started, bool completed,
   add_event(out, "channel", s->channel[0] ? s->channel : FLOW_DEFAULT_CHANNEL);
   add_event(out, "contextChannel", s->context_channel);
   add_event(out, "linkedConversationId", s->linked_conversation_id);
+  char methods[REPORT_OTP_METHODS_MAX]; /* one-time codes (report_otp.h) */
+  report_otp_methods(s, methods, sizeof methods);
+  add_event(out, "verificationMethods", methods);
+  add_event_int(out, "otpSends", s->otp.sends);
 }
 
 /* ---------------------------------------------------------------------
@@ -349,7 +356,7 @@ static long long *counter_slot(report_counts *c, const char *name) {
   flow_outcome oc;
   if (flow_outcome_parse(name, &oc) && (unsigned)oc < REPORT_OUTCOMES)
     return &c->outcome[oc];
-  return NULL;
+  return report_otp_slot(&c->otp, name); /* one-time codes, or NULL */
 }
 
 bool report_counts_add_scoped(report_counts *c, const char *field,
@@ -407,6 +414,7 @@ static void counts_combine(report_counts *into, const report_counts *add,
   into->duration_ms += part(add->duration_ms, sign, positive_only);
   into->crm_errors += part(add->crm_errors, sign, positive_only);
   into->context_reused += part(add->context_reused, sign, positive_only);
+  report_otp_combine(&into->otp, &add->otp, sign, positive_only);
 }
 
 void report_counts_merge(report_counts *into, const report_counts *add) {

@@ -27,12 +27,13 @@
 
 #include "buf.h"
 #include "flow.h"
+#include "report_otp.h"
 
 #define REPORT_HOUR_LEN 10  /* "yyyymmddhh" */
 #define REPORT_MAX_INCRS 40 /* each counter twice: all channels, its own */
 #define REPORT_FIELD_MAX (FLOW_NAME_MAX + FLOW_CHANNEL_MAX + 24)
-#define REPORT_EVENT_FIELDS 14
-#define REPORT_OUTCOMES 8 /* flow_outcome values, PENDING included */
+#define REPORT_EVENT_FIELDS 16 /* 14, and 2 of one-time codes */
+#define REPORT_OUTCOMES 8      /* flow_outcome values, PENDING included */
 /* Longest range a summary reads: 400 days of hour buckets. */
 #define REPORT_MAX_SPAN_SECONDS (400LL * 86400)
 
@@ -40,7 +41,8 @@
  * (after "<line>|"): started, started_ani, completed, each final outcome
  * name, auth_identified, auth_verified, transfer, attempts, duration_ms,
  * crm_error, context_reused (completed with identificationMethod linked or
- * handoff); each also as "<counter>@<channel>". */
+ * handoff), and the one-time code counters of report_otp.h; each also as
+ * "<counter>@<channel>". */
 typedef struct {
   char hour[REPORT_HOUR_LEN + 1]; /* the counters' hour bucket (UTC) */
   size_t incr_count;
@@ -110,6 +112,7 @@ typedef struct {
   long long duration_ms;              /* sum, of completed */
   long long crm_errors;
   long long context_reused; /* completed, identified by linked/handoff */
+  report_otp_counts otp;    /* one-time codes (report_otp.h), of completed */
 } report_counts;
 
 /*

@@ -162,6 +162,18 @@ static json_t *rate_json(bool has, double v) {
   return has ? json_real(v) : json_null();
 }
 
+/* One-time codes (SPEC §9; report_otp.h): sends, delivery failures,
+ * fallbacks and the pass rate (passed / asked), of completed sessions. */
+static json_t *otp_json(const report_otp_counts *o) {
+  double pass = 0;
+  bool has = report_otp_pass_rate(o, &pass);
+  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "asked",
+                   (json_int_t)o->asked, "sends", (json_int_t)o->sends,
+                   "sendFailures", (json_int_t)o->send_failures, "passed",
+                   (json_int_t)o->passed, "fallbacks", (json_int_t)o->fallbacks,
+                   "passRate", rate_json(has, pass));
+}
+
 static json_t *counts_json(const report_counts *c, int64_t start, int64_t end) {
   report_rates r;
   report_compute_rates(c, &r);
@@ -174,7 +186,7 @@ static json_t *counts_json(const report_counts *c, int64_t start, int64_t end) {
                         json_integer(c->outcome[o]));
   return json_pack(
       "{s:s, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
-      "s:o, s:o, s:o, s:o, s:o, s:o}",
+      "s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
       "start", s, "end", e, "started", (json_int_t)c->started,
       "startedAniIdentified", (json_int_t)c->started_ani, "completed",
       (json_int_t)c->completed, "outcomes", outcomes, "identified",
@@ -189,7 +201,8 @@ static json_t *counts_json(const report_counts *c, int64_t start, int64_t end) {
       rate_json(r.has_completed, r.opt_out), "contextReuseRate",
       rate_json(r.has_completed, r.context_reuse), "averageAttempts",
       rate_json(r.has_completed, r.average_attempts), "averageDurationSeconds",
-      rate_json(r.has_completed, r.average_duration_seconds));
+      rate_json(r.has_completed, r.average_duration_seconds), "otp",
+      otp_json(&c->otp));
 }
 
 static void csv_rate(buf *b, bool has, double v) {

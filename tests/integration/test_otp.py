@@ -318,6 +318,36 @@ class TestBudget(OtpCase):
         self.assertIn("otp send budget spent", self.svc.log_text())
 
 
+class TestReports(OtpCase):
+    def test_summary_counts_sends_failures_fallbacks_and_the_pass_rate(self):
+        # passed on the second code; a wrong code to an agent; a failed send
+        # that fell back to the answer; an answer-only line counts nothing.
+        conv = new_id("rep")
+        self.start(conv, "otp", ANA_ANI)
+        self.otp(conv, resend=True)
+        self.code(conv, self.sink.last()["code"])
+        conv = new_id("rep")
+        self.start(conv, "otp", JIN_ANI)
+        right = self.sink.last()["code"]
+        for _ in range(3):
+            self.code(conv, self.wrong(right))
+        self.sink.mode = "error"
+        conv = new_id("rep")
+        self.start(conv, "either", ANA_ANI)
+        self.svc.security(conv, ANA["answer"])
+        self.sink.mode = "ok"
+        conv = new_id("rep")
+        self.start(conv, "answer", ANA_ANI)
+        self.svc.security(conv, ANA["answer"])
+        status, _, body = self.svc.request("GET", "/v1/reports/summary")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["total"]["otp"], {
+            "asked": 2, "sends": 3, "sendFailures": 1, "passed": 1,
+            "fallbacks": 1, "passRate": 0.5}, body["total"])
+        status, _, csv = self.svc.request("GET", "/v1/reports/interactions")
+        self.assertEqual(status, 200, csv)
+
+
 class TestSlowGateway(OtpCase):
     OTP = {"timeoutMs": 1000}
 

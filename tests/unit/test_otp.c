@@ -7,12 +7,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "flow.h"
 #include "otp.h"
+#include "report.h"
+#include "report_otp.h"
 #include "request.h"
 
 static const char key[] = "unit-otp-secret-0123456789";
@@ -341,6 +344,64 @@ static void test_sent_and_fallbacks(void **state) {
   }
 }
 
+/* Reports: a completed session's OTP counters and event fields, and the
+ * counters read back by name into report_counts. */
+static void test_report_figures(void **state) {
+  (void)state;
+  flow_session s;
+  memset(&s, 0, sizeof s);
+  strcpy(s.conversation_id, "c-1");
+  strcpy(s.service_line, "secure");
+  s.state = FLOW_STATE_COMPLETED;
+  s.outcome = FLOW_OUTCOME_VERIFIED;
+  s.identified = s.verified = true;
+  s.created_ms = 1714557600000;
+  s.updated_ms = 1714557612500;
+  s.otp.passed = OTP_PASSED_ANSWER | OTP_PASSED_OTP;
+  s.otp.sends = 2;
+  s.otp.send_failures = 1;
+  report_otp_incr incr[REPORT_OTP_COUNTERS];
+  assert_int_equal(report_otp_counters(&s, incr), 4);
+  char methods[REPORT_OTP_METHODS_MAX];
+  report_otp_methods(&s, methods, sizeof methods);
+  assert_string_equal(methods, "answer,otp");
+  report_record r;
+  report_build_record(&s, false, true, &r);
+  report_counts c = {0};
+  for (size_t i = 0; i < r.incr_count; i++) {
+    char line[FLOW_NAME_MAX + 1];
+    report_counts_add_field(&c, r.incr_field[i], atoll(r.incr_amount[i]), line,
+                            sizeof line);
+  }
+  assert_int_equal(c.otp.asked, 1);
+  assert_int_equal(c.otp.sends, 2);
+  assert_int_equal(c.otp.send_failures, 1);
+  assert_int_equal(c.otp.passed, 1);
+  assert_int_equal(c.otp.fallbacks, 0);
+  double rate;
+  assert_true(report_otp_pass_rate(&c.otp, &rate));
+  assert_true(rate == 1.0);
+  bool saw_methods = false, saw_sends = false;
+  for (size_t i = 0; i < r.event_count; i++) {
+    if (!strcmp(r.event_name[i], "verificationMethods")) {
+      assert_string_equal(r.event_value[i], "answer,otp");
+      saw_methods = true;
+    }
+    if (!strcmp(r.event_name[i], "otpSends")) {
+      assert_string_equal(r.event_value[i], "2");
+      saw_sends = true;
+    }
+  }
+  assert_true(saw_methods && saw_sends);
+  /* A fallback with nothing sent: no pass rate. */
+  memset(&s.otp, 0, sizeof s.otp);
+  s.otp.fell_back = true;
+  assert_int_equal(report_otp_counters(&s, incr), 1);
+  assert_string_equal(incr[0].name, "otp_fallback");
+  report_otp_counts none = {0};
+  assert_false(report_otp_pass_rate(&none, &rate));
+}
+
 static void test_view_prompts(void **state) {
   (void)state;
   flow_policy p = policy(OTP_METHOD_OTP);
@@ -371,6 +432,7 @@ int main(void) {
       cmocka_unit_test(test_flow_table),
       cmocka_unit_test(test_holds),
       cmocka_unit_test(test_sent_and_fallbacks),
+      cmocka_unit_test(test_report_figures),
       cmocka_unit_test(test_view_prompts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
