@@ -56,6 +56,7 @@ describe('Redis outage', () => {
       error(await api('POST', `/v1/sessions/${id}/security`, { body: { answer: '1' } }), 503, 'unavailable');
       error(await api('POST', `/v1/sessions/${id}/opt-out`, { body: {} }), 503, 'unavailable');
       error(await api('POST', `/v1/sessions/${id}/handoff`, { body: { code: '0123456789' } }), 503, 'unavailable');
+      error(await api('POST', `/v1/sessions/${id}/otp`, { body: { code: '123456' } }), 503, 'unavailable');
       error(await api('POST', '/v1/handoffs', { body: { customerId: '100234', verified: true }, key: env.handoffKey }),
         503, 'unavailable');
       error(await api('DELETE', `/v1/sessions/${id}`), 503, 'unavailable');
@@ -94,7 +95,8 @@ describe('Redis outage', () => {
     const want = ['POST /v1/sessions 503', 'GET /v1/sessions/{conversationId} 503',
       'DELETE /v1/sessions/{conversationId} 503', 'POST /v1/sessions/{conversationId}/identifier 503',
       'POST /v1/sessions/{conversationId}/security 503', 'POST /v1/sessions/{conversationId}/opt-out 503',
-      'POST /v1/sessions/{conversationId}/handoff 503', 'POST /v1/handoffs 503', 'GET /readyz 503'];
+      'POST /v1/sessions/{conversationId}/handoff 503', 'POST /v1/sessions/{conversationId}/otp 503',
+      'POST /v1/handoffs 503', 'GET /readyz 503'];
     const missing = want.filter((w) => !V.seen.has(w));
     assert.deepEqual(missing, []);
   });
