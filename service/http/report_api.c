@@ -240,6 +240,12 @@ static void counts_csv(buf *b, const char *scope, const char *line,
   csv_rate(b, r.has_completed, r.context_reuse);
   csv_rate(b, r.has_completed, r.average_attempts);
   csv_rate(b, r.has_completed, r.average_duration_seconds);
+  /* one-time codes (report_otp.h) */
+  double pass = 0;
+  bool has_pass = report_otp_pass_rate(&c->otp, &pass);
+  buf_addf(b, ",%lld,%lld,%lld,%lld,%lld", c->otp.asked, c->otp.sends,
+           c->otp.send_failures, c->otp.passed, c->otp.fallbacks);
+  csv_rate(b, has_pass, pass);
   buf_add(b, "\r\n", 2);
 }
 
@@ -252,7 +258,8 @@ static void summary_csv_header(buf *b) {
               "aniIdentificationRate,identificationRate,"
               "verificationRate,containmentRate,transferRate,"
               "optOutRate,contextReuseRate,averageAttempts,"
-              "averageDurationSeconds\r\n");
+              "averageDurationSeconds,otpAsked,otpSends,otpSendFailures,"
+              "otpPassed,otpFallbacks,otpPassRate\r\n");
 }
 
 /* Free what read_summary_or_reply allocated (safe on a zeroed ctx). */

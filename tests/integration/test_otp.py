@@ -12,6 +12,8 @@ redis-server, the demo CRM and a real HTTP SMS sink on loopback.
 - Secrecy: no issued code in any Redis value, log line or report record.
 """
 
+import csv
+import io
 import os
 import sys
 import threading
@@ -344,8 +346,14 @@ class TestReports(OtpCase):
         self.assertEqual(body["total"]["otp"], {
             "asked": 2, "sends": 3, "sendFailures": 1, "passed": 1,
             "fallbacks": 1, "passRate": 0.5}, body["total"])
-        status, _, csv = self.svc.request("GET", "/v1/reports/interactions")
-        self.assertEqual(status, 200, csv)
+        status, _, text = self.svc.request("GET", "/v1/reports/summary?format=csv")
+        self.assertEqual(status, 200, text)
+        text = text if isinstance(text, str) else text.decode()
+        rows = list(csv.DictReader(io.StringIO(text)))
+        total = [r for r in rows if r["scope"] == "total"][0]
+        self.assertEqual((total["otpAsked"], total["otpSends"], total["otpSendFailures"],
+                          total["otpPassed"], total["otpFallbacks"], total["otpPassRate"]),
+                         ("2", "3", "1", "1", "1", "0.5000"), total)
 
 
 class TestSlowGateway(OtpCase):
