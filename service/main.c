@@ -31,6 +31,7 @@
 #include "entropy.h"
 #include "http.h"
 #include "log.h"
+#include "report_zone.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -585,6 +586,14 @@ int main(int argc, char **argv) {
   char err[CONFIG_ERR_MAX];
   if (!config_load(config_path, getenv, &cfg, err, sizeof err)) {
     fprintf(stderr, "authflow: invalid configuration: %s\n", err);
+    return 1;
+  }
+  /* The zone reports use by default must be in the zone database. */
+  if (!report_zone_get(cfg.report_time_zone, err, sizeof err)) {
+    fprintf(stderr,
+            "authflow: invalid configuration: reporting.timeZone: %s\n",
+            err);
+    config_free(&cfg);
     return 1;
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);

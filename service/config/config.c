@@ -58,7 +58,8 @@ static const config defaults = {
     .handoff_ttl_seconds = 300,
     .handoff_max_failed_redemptions = 30,
     .handoff_failure_window_seconds = 3600,
-    .report_export_max_rows = 50000,
+    .report_export_max_rows = 1000000,
+    .report_time_zone = "UTC",
     .genesys_action_timeout_seconds = 8,
 };
 

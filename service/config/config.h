@@ -29,7 +29,8 @@
  *               "maxFailedRedemptions":30,
  *               "failedRedemptionWindowSeconds":3600},
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
- *                 "counterRetentionDays":90, "exportMaxRows":50000},
+ *                 "counterRetentionDays":90, "exportMaxRows":1000000,
+ *                 "timeZone":"UTC"},
  *   "serviceLines": {
  *     "<name>": {"aniLookup":true, "verification":true,
  *                "identifierType":"customer_id", "maxIdentifyAttempts":3,
@@ -57,6 +58,8 @@
  */
 #ifndef AUTHFLOW_CONFIG_H
 #define AUTHFLOW_CONFIG_H
+
+#define CONFIG_TZ_NAME_MAX 64
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -170,7 +173,10 @@ typedef struct {
   int handoff_ttl_seconds;
   int handoff_max_failed_redemptions;
   int handoff_failure_window_seconds;
-  long report_export_max_rows; /* most rows one CSV export holds */
+  long report_export_max_rows; /* most rows one export holds */
+  /* reporting.timeZone: the IANA zone reports use when a request names
+   * none (checked against the zone database at start-up by main) */
+  char report_time_zone[CONFIG_TZ_NAME_MAX + 1];
   /* genesys: the data actions' timeoutSeconds (--check-config warns when
    * a step could outlast it; see config_step_worst_case_ms) */
   long genesys_action_timeout_seconds;
