@@ -253,15 +253,23 @@ store_status report_scan(const report_params *p, size_t max_rows,
     snprintf(end, sizeof end, "(%s", p->cursor);
   else
     snprintf(end, sizeof end, "%lld", (long long)p->to * 1000 - 1);
+  /* Redis walks the whole stream for a reverse range that ends below its
+   * oldest entry (7-18 ms over 20,000 events in SLOWLOG), so the scan
+   * stops at the oldest entry instead of asking past it. */
+  char first[48];
+  store_status fst =
+      store_report_first_event(first, sizeof first, err, err_len);
+  if (fst != STORE_OK)
+    return fst;
   size_t scanned = 0, got = 0;
-  bool exhausted = false;
-  while (!out->more && !out->write_failed && scanned < scan_max) {
+  bool exhausted = !first[0];
+  while (!exhausted && !out->more && !out->write_failed && scanned < scan_max) {
     store_status st = store_report_events(end, start, REPORT_SCAN_BATCH,
                                           on_event, &c, &got, err, err_len);
     if (st != STORE_OK)
       return st;
     scanned += got;
-    if (got < REPORT_SCAN_BATCH) {
+    if (got < REPORT_SCAN_BATCH || strcmp(c.last_scanned, first) == 0) {
       exhausted = true;
       break;
     }

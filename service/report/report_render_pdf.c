@@ -347,7 +347,10 @@ static const char *bucket_name(void *src, size_t i) {
   char a[24], e[24];
   report_time_short(b->d->p->zone, b->s->start[i], a);
   report_time_short(b->d->p->zone, b->s->start[i + 1], e);
-  snprintf(b->text, sizeof b->text, "%s - %s", a, e + 11);
+  if (b->d->p->bucket == REPORT_BUCKET_DAY)
+    snprintf(b->text, sizeof b->text, "%.10s", a); /* the local date */
+  else
+    snprintf(b->text, sizeof b->text, "%s - %s", a, e + 11);
   return b->text;
 }
 

@@ -254,6 +254,11 @@ store_status store_report_events(const char *end, const char *start,
                                  void *user, size_t *returned, char *err,
                                  size_t err_len);
 
+/* The ID of the stream's oldest event into out ("" when the stream is
+ * empty or absent): XRANGE - + COUNT 1. */
+store_status store_report_first_event(char *out, size_t out_len, char *err,
+                                      size_t err_len);
+
 /* The "<prefix>report:dropped" counter (0 when absent). */
 store_status store_report_dropped(long long *out, char *err, size_t err_len);
 

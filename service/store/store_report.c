@@ -149,6 +149,25 @@ store_status store_report_events(const char *end, const char *start,
   return STORE_OK;
 }
 
+store_status store_report_first_event(char *out, size_t out_len, char *err,
+                                      size_t err_len) {
+  out[0] = '\0';
+  char key[STORE_KEY_MAX];
+  if (!store_key(key, sizeof key, "report", "events", err, err_len))
+    return STORE_UNAVAILABLE;
+  const char *argv[] = {"XRANGE", key, "-", "+", "COUNT", "1"};
+  redisReply *r = store_conn_command(6, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+      r->element[0]->type == REDIS_REPLY_ARRAY &&
+      r->element[0]->elements >= 1 &&
+      r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+    snprintf(out, out_len, "%s", r->element[0]->element[0]->str);
+  freeReplyObject(r);
+  return STORE_OK;
+}
+
 store_status store_report_dropped(long long *out, char *err, size_t err_len) {
   *out = 0;
   char key[STORE_KEY_MAX];
