@@ -31,8 +31,8 @@
 #include "entropy.h"
 #include "http.h"
 #include "log.h"
-#include "report_zone.h"
 #include "metrics.h"
+#include "report_zone.h"
 #include "store.h"
 
 /* A SIGTERM drain may take this long before connections are cut; well
@@ -590,8 +590,7 @@ int main(int argc, char **argv) {
   }
   /* The zone reports use by default must be in the zone database. */
   if (!report_zone_get(cfg.report_time_zone, err, sizeof err)) {
-    fprintf(stderr,
-            "authflow: invalid configuration: reporting.timeZone: %s\n",
+    fprintf(stderr, "authflow: invalid configuration: reporting.timeZone: %s\n",
             err);
     config_free(&cfg);
     return 1;
