@@ -102,17 +102,20 @@ static const config_num_field reporting_nums[] = {
  * zone database holds). */
 static bool load_reporting(const json_t *root, config *cfg, char *err,
                            size_t err_len) {
-  static const char *const others[] = {"timeZone", NULL};
+  static const char *const others[] = {"timeZone", "redisUrl", NULL};
   bool ok = true;
   const json_t *s =
       config_section(root, "reporting", reporting_nums,
                      CONFIG_COUNT(reporting_nums), others, &ok, err, err_len);
   if (!s)
     return ok;
-  const char *tz = NULL;
+  const char *tz = NULL, *url = NULL;
   if (!config_read_nums(s, "reporting", reporting_nums,
                         CONFIG_COUNT(reporting_nums), cfg, err, err_len) ||
-      !config_read_str(s, "reporting", "timeZone", &tz, err, err_len))
+      !config_read_str(s, "reporting", "timeZone", &tz, err, err_len) ||
+      !config_read_str(s, "reporting", "redisUrl", &url, err, err_len) ||
+      (url && !config_set_report_redis_url(cfg, url, "reporting.redisUrl", err,
+                                           err_len)))
     return false;
   if (!tz)
     return true;

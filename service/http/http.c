@@ -27,6 +27,7 @@
 #include "offload.h"
 #include "report_api.h"
 #include "route.h"
+#include "store.h"
 #include "store_async.h"
 
 #define REQUEST_ID_MAX 64
@@ -355,9 +356,10 @@ static bool offloaded_route(route_id id) {
 static void run_offloaded(offload_job *job) {
   http_request *rq =
       (http_request *)((char *)job - offsetof(http_request, job));
-  if (report_api_route(rq->route.id))
+  if (report_api_route(rq->route.id)) {
+    store_conn_use_report_target(); /* this thread reads reports only */
     report_api_handle(cfg, rq->route.id, query_param, rq, &rq->answer);
-  else
+  } else
     api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body), &rq->step,
                &rq->answer, NULL, NULL); /* answered at once */
   buf_free(&rq->body);

@@ -90,6 +90,14 @@ typedef struct {
   long report_stream_max_len;
   long report_stream_max_age_seconds;
   long report_counter_ttl_seconds;
+  /* Where report reads go (store_conn_use_report_target): report_host
+   * "" = the primary like everything else; with report_sentinel_replica, a
+   * replica of master_name that the sentinels name at each connect. */
+  char report_host[256];
+  int report_port;
+  char report_password[256];
+  int report_db;
+  bool report_sentinel_replica;
   /* Handoff guess limit: at most handoff_max_failures failed redemptions
    * across all sessions per window of handoff_failure_window_seconds. */
   int handoff_max_failures;
@@ -253,6 +261,13 @@ store_status store_report_events(const char *end, const char *start,
                                  size_t count, store_event_fn on_event,
                                  void *user, size_t *returned, char *err,
                                  size_t err_len);
+
+/* From now on this thread's blocking connection reads reports from the
+ * report target (store_config.report_host or a Sentinel replica) instead
+ * of the primary; nothing changes when none is configured. Only for a
+ * thread that runs nothing but report reads (a replica refuses writes and
+ * holds no scripts). */
+void store_conn_use_report_target(void);
 
 /* The ID of the stream's oldest event into out ("" when the stream is
  * empty or absent): XRANGE - + COUNT 1. */

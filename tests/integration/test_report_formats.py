@@ -347,6 +347,50 @@ class BadInput(ReportCase):
                 self.assertTrue(body["message"].startswith(name), (params, body))
 
 
+class Replica(ReportCase):
+    """reporting.redisUrl points reports at a replica: the primary, which
+    every caller's step waits on, runs none of the report reads."""
+
+    @classmethod
+    def start_stack(cls, stack):
+        stack.redis = cls.start_redis(stack)
+        stack.replica = stack.start(h.Redis(args=["--replicaof", h.LOOPBACK,
+                                                  str(stack.redis.port)]))
+        stack.crm = cls.start_crm(stack)
+        cfg = cls.make_config(stack)
+        cfg["reporting"] = {"redisUrl": "redis://%s:%d/0" % (h.LOOPBACK, stack.replica.port)}
+        stack.svcs = [stack.authflow(cfg)]
+        stack.svc = stack.svcs[0]
+
+    def reset_stack(self):
+        super().reset_stack()
+        h.wait_until(lambda: b"master_link_status:up" in
+                     self.stack.replica.command("INFO", "replication"), 15,
+                     what="replica in sync")
+
+    def test_reports_read_the_replica(self):
+        self.place(utc("2024-05-01T10:00"))
+        self.place(utc("2024-05-01T11:00"), outcome="locked")
+        h.wait_until(lambda: self.stack.replica.command(
+            "XLEN", h.KEY_PREFIX + "report:events") == 2, 10, what="events replicated")
+        self.redis.command("CONFIG", "RESETSTAT")
+        self.stack.replica.command("CONFIG", "RESETSTAT")
+        _, body = self.ok("summary", bucket="day", **{"from": "2024-05-01", "to": "2024-05-02"})
+        self.assertEqual(body["total"]["completed"], 2)
+        _, page = self.ok("interactions", outcome="locked",
+                          **{"from": "2024-05-01", "to": "2024-05-02"})
+        self.assertEqual(page["count"], 1)
+        primary = self.redis.command("INFO", "commandstats").decode()
+        replica = self.stack.replica.command("INFO", "commandstats").decode()
+        for cmd in ("hgetall", "xrevrange"):
+            self.assertNotIn("cmdstat_%s:" % cmd, primary)
+            self.assertIn("cmdstat_%s:" % cmd, replica)
+        # Steps still go to the primary.
+        conv = h.new_id("rep")
+        status, _, _ = self.svc.start_session(conv)
+        self.assertEqual(status, 200)
+
+
 class Slowlog(ReportCase):
     def test_no_report_command_takes_half_a_millisecond(self):
         """~20,000 events; a filter that matches few of them; every report
