@@ -32,6 +32,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "report_zone.h"
 #include "store.h"
 
 /* A SIGTERM drain may take this long before connections are cut; well
@@ -138,6 +139,13 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->handoff_failure_window_seconds = cfg->handoff_failure_window_seconds;
   snprintf(sc->master_name, sizeof sc->master_name, "%s",
            cfg->redis_master_name);
+  snprintf(sc->report_host, sizeof sc->report_host, "%s",
+           cfg->report_redis_host);
+  sc->report_port = cfg->report_redis_port;
+  snprintf(sc->report_password, sizeof sc->report_password, "%s",
+           cfg->report_redis_password);
+  sc->report_db = cfg->report_redis_db;
+  sc->report_sentinel_replica = cfg->report_redis_sentinel_replica;
 }
 
 /* A CRM call that waited this long for a free connection, or one whose
@@ -559,6 +567,13 @@ static void print_config_summary(const config *cfg) {
          cfg->redis_port, cfg->redis_sentinel_count ? " (via sentinels)" : "",
          crm_shown, cfg->handoff_secret[0] ? "on" : "off",
          cfg->handoff_key_count);
+  char from[300] = "the primary";
+  if (cfg->report_redis_sentinel_replica)
+    snprintf(from, sizeof from, "a replica the sentinels name");
+  else if (cfg->report_redis_host[0])
+    snprintf(from, sizeof from, "the replica %s:%d", cfg->report_redis_host,
+             cfg->report_redis_port);
+  printf("reports: time zone %s, read from %s\n", cfg->report_time_zone, from);
   char warning[512];
   if (config_timeout_warning(cfg, warning, sizeof warning))
     printf("%s\n", warning);
@@ -604,6 +619,13 @@ int main(int argc, char **argv) {
   char err[CONFIG_ERR_MAX];
   if (!config_load(config_path, getenv, &cfg, err, sizeof err)) {
     fprintf(stderr, "authflow: invalid configuration: %s\n", err);
+    return 1;
+  }
+  /* The zone reports use by default must be in the zone database. */
+  if (!report_zone_get(cfg.report_time_zone, err, sizeof err)) {
+    fprintf(stderr, "authflow: invalid configuration: reporting.timeZone: %s\n",
+            err);
+    config_free(&cfg);
     return 1;
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -67,7 +67,8 @@ static const config defaults = {
     .handoff_max_live_codes = 10000,
     .handoff_key_max_per_minute = 600,
     .handoff_require_phone = false,
-    .report_export_max_rows = 50000,
+    .report_export_max_rows = 1000000,
+    .report_time_zone = "UTC",
     .genesys_action_timeout_seconds = 8,
 };
 
@@ -240,6 +241,8 @@ void config_free(config *cfg) {
   explicit_bzero(cfg->handoff_secret, sizeof cfg->handoff_secret);
   config_otp_wipe(&cfg->otp);
   explicit_bzero(cfg->redis_password, sizeof cfg->redis_password);
+  explicit_bzero(cfg->report_redis_password, sizeof cfg->report_redis_password);
+  explicit_bzero(cfg->report_redis_url, sizeof cfg->report_redis_url);
   explicit_bzero(cfg->caller_hash_key, sizeof cfg->caller_hash_key);
   /* Both URLs may carry user:password@. */
   explicit_bzero(cfg->redis_url, sizeof cfg->redis_url);

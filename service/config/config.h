@@ -38,7 +38,8 @@
  *               "maxSendsPerMinute", "timeoutMs", "send":{...},
  *               "auth":{...}} (config_otp.h),
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
- *                 "counterRetentionDays":90, "exportMaxRows":50000},
+ *                 "counterRetentionDays":90, "exportMaxRows":1000000,
+ *                 "timeZone":"UTC", "redisUrl":"redis://replica:6379/0"},
  *   "serviceLines": {
  *     "<name>": {"aniLookup":true, "verification":true,
  *                "identifierType":"customer_id", "maxIdentifyAttempts":3,
@@ -67,6 +68,8 @@
  */
 #ifndef AUTHFLOW_CONFIG_H
 #define AUTHFLOW_CONFIG_H
+
+#define CONFIG_TZ_NAME_MAX 64
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -205,7 +208,19 @@ typedef struct {
   int handoff_max_live_codes;
   int handoff_key_max_per_minute;
   bool handoff_require_phone;
-  long report_export_max_rows; /* most rows one CSV export holds */
+  long report_export_max_rows; /* most rows one export holds */
+  /* reporting.timeZone: the IANA zone reports use when a request names
+   * none (checked against the zone database at start-up by main) */
+  char report_time_zone[CONFIG_TZ_NAME_MAX + 1];
+  /* reporting.redisUrl: where reports read ("" = the primary, as every
+   * step): a redis:// URL (a replica), or "sentinel:replica" (a replica of
+   * redis.masterName, asked of redis.sentinels at each connect) */
+  char report_redis_url[CONFIG_URL_MAX + 1];
+  char report_redis_host[256];
+  int report_redis_port;
+  char report_redis_password[256];
+  int report_redis_db;
+  bool report_redis_sentinel_replica;
   /* genesys: the data actions' timeoutSeconds (--check-config warns when
    * a step could outlast it; see config_step_worst_case_ms) */
   long genesys_action_timeout_seconds;

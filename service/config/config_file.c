@@ -110,10 +110,44 @@ static const config_num_field reporting_nums[] = {
      offsetof(config, report_stream_max_age_seconds), 3600, 31622400},
     {"counterRetentionDays", CONFIG_NUM_LONG,
      offsetof(config, report_counter_retention_days), 1, 400},
-    /* 150,000 rows of at most ~400 bytes stay under REPORT_TEXT_MAX */
+    /* exports are spooled to a temporary file, never held in memory */
     {"exportMaxRows", CONFIG_NUM_LONG, offsetof(config, report_export_max_rows),
-     100, 150000},
+     100, 10000000},
 };
+
+/* "reporting": its numbers and "timeZone", an IANA name such as
+ * "Europe/Madrid" (its syntax here; main checks it names a zone that the
+ * zone database holds). */
+static bool load_reporting(const json_t *root, config *cfg, char *err,
+                           size_t err_len) {
+  static const char *const others[] = {"timeZone", "redisUrl", NULL};
+  bool ok = true;
+  const json_t *s =
+      config_section(root, "reporting", reporting_nums,
+                     CONFIG_COUNT(reporting_nums), others, &ok, err, err_len);
+  if (!s)
+    return ok;
+  const char *tz = NULL, *url = NULL;
+  if (!config_read_nums(s, "reporting", reporting_nums,
+                        CONFIG_COUNT(reporting_nums), cfg, err, err_len) ||
+      !config_read_str(s, "reporting", "timeZone", &tz, err, err_len) ||
+      !config_read_str(s, "reporting", "redisUrl", &url, err, err_len) ||
+      (url && !config_set_report_redis_url(cfg, url, "reporting.redisUrl", err,
+                                           err_len)))
+    return false;
+  if (!tz)
+    return true;
+  size_t n = strlen(tz);
+  if (n == 0 || n > CONFIG_TZ_NAME_MAX ||
+      strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                 "0123456789/_+-") != n ||
+      tz[0] == '/' || strstr(tz, ".."))
+    return config_error(err, err_len,
+                        "reporting.timeZone: must be an IANA time zone name "
+                        "such as Europe/Madrid");
+  memcpy(cfg->report_time_zone, tz, n + 1);
+  return true;
+}
 
 /* Only --check-config uses it: the Genesys data actions' timeoutSeconds. */
 static const config_num_field genesys_nums[] = {
@@ -409,8 +443,7 @@ static bool load_root(const json_t *root, config *cfg, char *err,
          load_log(root, cfg, err, err_len) &&
          load_nums_section(root, "genesys", genesys_nums,
                            CONFIG_COUNT(genesys_nums), cfg, err, err_len) &&
-         load_nums_section(root, "reporting", reporting_nums,
-                           CONFIG_COUNT(reporting_nums), cfg, err, err_len) &&
+         load_reporting(root, cfg, err, err_len) &&
          load_key_list(root, "reportKeys", cfg->report_keys,
                        &cfg->report_key_count, err, err_len) &&
          load_key_list(root, "handoffKeys", cfg->handoff_keys,

@@ -3,43 +3,18 @@
 #include "decimal.h"
 
 #include "request.h"
+#include "tz.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------------
- * Civil time in UTC, without the C library's time zone machinery (the
- * algorithms of H. Hinnant's "chrono-compatible low-level date
- * algorithms"), so the results never depend on TZ.
- * ------------------------------------------------------------------- */
-
-static int64_t days_from_civil(int64_t y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-  *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
+/* Civil time comes from core/tz (no C library time zone machinery, so the
+ * results never depend on TZ). */
+#define days_from_civil tz_days_from_civil
+#define civil_from_days tz_civil_from_days
+#define floor_div tz_floor_div
 
 /* Writes `v` (0..10^width - 1) as exactly `width` digits at out. */
 static void put_digits(char *out, int width, int64_t v) {
@@ -116,11 +91,34 @@ static bool digits(const char **p, int n, int *v) {
   return true;
 }
 
-static bool parse_iso(const char *p, int64_t *out) {
+/* A zone designator: Z, or +hh:mm / -hh:mm (also +hhmm), as seconds east
+ * of UTC in *off; advances *p. */
+static bool parse_zone(const char **p, int32_t *off) {
+  if (**p == 'Z' || **p == 'z') {
+    (*p)++;
+    *off = 0;
+    return true;
+  }
+  if (**p != '+' && **p != '-')
+    return false;
+  int sign = *(*p)++ == '-' ? -1 : 1, h, m;
+  if (!digits(p, 2, &h))
+    return false;
+  if (**p == ':')
+    (*p)++;
+  if (!digits(p, 2, &m) || h > 23 || m > 59)
+    return false;
+  *off = sign * (h * 3600 + m * 60);
+  return true;
+}
+
+static bool parse_iso(const char *p, const tz_zone *zone, int64_t *out) {
   int y, mo, d, h = 0, mi = 0, s = 0;
   if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
       !digits(&p, 2, &d))
     return false;
+  bool zoned = false;
+  int32_t off = 0;
   if (*p == 'T' || *p == 't' || *p == ' ') {
     p++;
     if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
@@ -137,16 +135,13 @@ static bool parse_iso(const char *p, int64_t *out) {
           p++;
       }
     }
-    /* A time needs its zone, and only UTC is accepted: a report in a
-     * local time would silently shift every bucket. */
-    if (*p == 'Z' || *p == 'z')
-      p++;
-    else if (strcmp(p, "+00:00") == 0)
-      p += 6;
-    else
+    /* A time with its own zone is that instant; without one it is a wall
+     * clock time in the report's zone. */
+    if (*p && !(zoned = parse_zone(&p, &off)))
       return false;
   } else if (*p == 'Z') {
     p++;
+    zoned = true;
   }
   if (*p != '\0')
     return false;
@@ -157,11 +152,14 @@ static bool parse_iso(const char *p, int64_t *out) {
   bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (mo == 2 && d == 29 && !leap)
     return false;
-  *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+  if (zoned)
+    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off;
+  else
+    *out = tz_from_local(zone, y, mo, d, h, mi, s);
   return true;
 }
 
-bool report_parse_time(const char *text, int64_t *out) {
+bool report_parse_time_in(const char *text, const tz_zone *zone, int64_t *out) {
   if (!text || !*text)
     return false;
   size_t n = strlen(text);
@@ -171,19 +169,24 @@ bool report_parse_time(const char *text, int64_t *out) {
     *out = (int64_t)strtoll(text, NULL, 10);
     return true;
   }
-  return parse_iso(text, out);
+  return parse_iso(text, zone, out);
 }
 
-bool report_range(const char *from_text, const char *to_text, int64_t now,
-                  int64_t *from, int64_t *to, const char **why) {
+bool report_parse_time(const char *text, int64_t *out) {
+  return report_parse_time_in(text, tz_utc(), out);
+}
+
+bool report_range_in(const char *from_text, const char *to_text, int64_t now,
+                     const tz_zone *zone, int64_t *from, int64_t *to,
+                     const char **why) {
   int64_t t = now + 1, f; /* exclusive: the current second is in */
-  if (to_text && *to_text && !report_parse_time(to_text, &t)) {
-    *why = "to must be unix seconds or an ISO 8601 UTC time";
+  if (to_text && *to_text && !report_parse_time_in(to_text, zone, &t)) {
+    *why = "to must be unix seconds or an ISO 8601 date or time";
     return false;
   }
   f = t - 86400;
-  if (from_text && *from_text && !report_parse_time(from_text, &f)) {
-    *why = "from must be unix seconds or an ISO 8601 UTC time";
+  if (from_text && *from_text && !report_parse_time_in(from_text, zone, &f)) {
+    *why = "from must be unix seconds or an ISO 8601 date or time";
     return false;
   }
   if (f >= t) {
@@ -191,12 +194,17 @@ bool report_range(const char *from_text, const char *to_text, int64_t now,
     return false;
   }
   if (t - f > REPORT_MAX_SPAN_SECONDS) {
-    *why = "the range may span at most 400 days";
+    *why = "from..to may span at most 400 days";
     return false;
   }
   *from = f;
   *to = t;
   return true;
+}
+
+bool report_range(const char *from_text, const char *to_text, int64_t now,
+                  int64_t *from, int64_t *to, const char **why) {
+  return report_range_in(from_text, to_text, now, tz_utc(), from, to, why);
 }
 
 /* ---------------------------------------------------------------------
@@ -224,8 +232,9 @@ static void put_text(char *dst, size_t cap, size_t *at, const char *s) {
   dst[*at] = '\0';
 }
 
-/* A counter of the session's line, for all channels ("<line>|<counter>")
- * and for its own ("<line>|<counter>@<channel>"). */
+/* A counter of the session's line in the record's quarter of the hour, for
+ * all channels ("<q>|<line>|<counter>") and for its own
+ * ("<q>|<line>|<counter>@<channel>"). */
 static void add_incr(report_record *r, const flow_session *s,
                      const char *counter, long long amount) {
   if (r->incr_count + 2 > REPORT_MAX_INCRS)
@@ -234,6 +243,8 @@ static void add_incr(report_record *r, const flow_session *s,
   char *all = r->incr_field[r->incr_count];
   char *own = r->incr_field[r->incr_count + 1];
   size_t n = 0;
+  char quarter[3] = {r->quarter, '|', '\0'};
+  put_text(all, REPORT_FIELD_MAX, &n, quarter);
   put_text(all, REPORT_FIELD_MAX, &n, s->service_line);
   put_text(all, REPORT_FIELD_MAX, &n, "|");
   put_text(all, REPORT_FIELD_MAX, &n, counter);
@@ -272,6 +283,7 @@ void report_build_record(const flow_session *s, bool started, bool completed,
     now = 0;
   out->now_ms = now;
   report_hour_name(now / 1000, out->hour);
+  out->quarter = (char)('0' + (now / 1000) % 3600 / REPORT_SLOT_SECONDS);
   const char *line = s->service_line;
   if (started) {
     add_incr(out, s, "started", 1);
@@ -361,8 +373,17 @@ static long long *counter_slot(report_counts *c, const char *name) {
 
 bool report_counts_add_scoped(report_counts *c, const char *field,
                               long long value, report_scope *scope) {
+  /* "<q>|" first: a quarter (a line name holds no '|', so a field with
+   * one bar is the old hourly shape, even for a line named "0"). */
+  scope->quarter = -1;
+  if (field[0] >= '0' && field[0] <= '3' && field[1] == '|' &&
+      strchr(field + 2, '|')) {
+    scope->quarter = field[0] - '0';
+    field += 2;
+  }
   const char *bar = strrchr(field, '|');
-  if (!bar || bar == field || (size_t)(bar - field) >= sizeof scope->line)
+  if (!bar || bar != strchr(field, '|') || bar == field ||
+      (size_t)(bar - field) >= sizeof scope->line)
     return false;
   char name[REPORT_FIELD_MAX];
   const char *at = strchr(bar + 1, '@');

@@ -4,13 +4,23 @@
  * Recording. Each committed step may record, in the same Redis script that
  * commits the session (see store_commit_report()):
  *   - counters in one hash per UTC hour, "<prefix>report:h:<yyyymmddhh>",
- *     with fields "<serviceLine>|<counter>" (all channels) and, for the
- *     same increments, "<serviceLine>|<counter>@<channel>" (the session's
- *     channel, SPEC §7). A channel is [a-z0-9_] and a line name cannot hold
+ *     with fields "<q>|<serviceLine>|<counter>" (all channels) and, for the
+ *     same increments, "<q>|<serviceLine>|<counter>@<channel>" (the
+ *     session's channel, SPEC §7), where <q> (0..3) is the quarter of the
+ *     UTC hour: every real UTC offset is a whole number of quarter hours
+ *     (Asia/Kolkata +5:30, Asia/Kathmandu +5:45), so local hours and days
+ *     are unions of quarters. Hours recorded before quarters were have
+ *     fields without "<q>|": they count at the start of their hour. A channel
+ * is [a-z0-9_] and a line name cannot hold
  *     '|' or '@', so both parse unambiguously; readers that do not know
  *     channels skip the '@' fields (their counter name is unknown);
  *   - for a session that has just completed, one event in the stream
- *     "<prefix>report:events" with the fields of report_build_record().
+ *     "<prefix>report:events" with the fields of report_build_record(),
+ *     and its ID (the same ID, one empty field) in three filter index
+ *     streams "<prefix>report:ix:o:<outcome>", "...:ix:l:<serviceLine>"
+ *     and "...:ix:c:<channel>", so a filtered read walks only the events
+ *     it matches; "<prefix>report:ixsince" holds the first indexed ID
+ *     (events before it are found by the full scan).
  * The event holds only the masked ANI, enums and counts: never a security
  * answer, a raw ANI or an identifier, and not the customer's ID or name.
  *
@@ -28,12 +38,18 @@
 #include "buf.h"
 #include "flow.h"
 #include "report_otp.h"
+#include "tz.h"
 
-#define REPORT_HOUR_LEN 10  /* "yyyymmddhh" */
-#define REPORT_MAX_INCRS 40 /* each counter twice: all channels, its own */
+#define REPORT_HOUR_LEN 10      /* "yyyymmddhh" */
+#define REPORT_SLOT_SECONDS 900 /* a quarter of an hour */
+#define REPORT_MAX_INCRS 40     /* each counter twice: all channels, its own */
 #define REPORT_FIELD_MAX (FLOW_NAME_MAX + FLOW_CHANNEL_MAX + 24)
 #define REPORT_EVENT_FIELDS 16 /* 14, and 2 of one-time codes */
-#define REPORT_OUTCOMES 8      /* flow_outcome values, PENDING included */
+/* Rows of report_record.event_value the filter indexes are named by. */
+#define REPORT_EVENT_LINE 1
+#define REPORT_EVENT_OUTCOME 2
+#define REPORT_EVENT_CHANNEL 11
+#define REPORT_OUTCOMES 8 /* flow_outcome values, PENDING included */
 /* Longest range a summary reads: 400 days of hour buckets. */
 #define REPORT_MAX_SPAN_SECONDS (400LL * 86400)
 
@@ -45,6 +61,7 @@
  * "<counter>@<channel>". */
 typedef struct {
   char hour[REPORT_HOUR_LEN + 1]; /* the counters' hour bucket (UTC) */
+  char quarter;                   /* '0'..'3': the quarter of that hour */
   size_t incr_count;
   char incr_field[REPORT_MAX_INCRS][REPORT_FIELD_MAX];
   char incr_amount[REPORT_MAX_INCRS][24];
@@ -86,6 +103,13 @@ int64_t report_bucket_seconds(report_bucket b);
  */
 bool report_parse_time(const char *text, int64_t *out);
 
+/*
+ * Like report_parse_time, in `zone`: a date alone is the zone's midnight,
+ * a date-time without a designator is the zone's wall clock
+ * (tz_from_local), and one with "Z" or "+hh:mm"/"-hh:mm" is that instant.
+ */
+bool report_parse_time_in(const char *text, const tz_zone *zone, int64_t *out);
+
 /* "2024-05-01T10:00:00Z" (21 bytes with the NUL). */
 void report_format_time(int64_t unix_seconds, char out[21]);
 
@@ -98,6 +122,12 @@ void report_format_time(int64_t unix_seconds, char out[21]);
  */
 bool report_range(const char *from_text, const char *to_text, int64_t now,
                   int64_t *from, int64_t *to, const char **why);
+
+/* report_range with from/to read in `zone` (report_parse_time_in). Each
+ * reason starts with the parameter it is about. */
+bool report_range_in(const char *from_text, const char *to_text, int64_t now,
+                     const tz_zone *zone, int64_t *from, int64_t *to,
+                     const char **why);
 
 /* Counters of one service line (or all) over some hours. */
 typedef struct {
@@ -129,13 +159,15 @@ bool report_counts_add_field(report_counts *c, const char *field,
 typedef struct {
   char line[FLOW_NAME_MAX + 1];
   char channel[FLOW_CHANNEL_MAX + 1];
+  int quarter; /* 0..3, or -1 for a field of the old hourly shape */
 } report_scope;
 
 /*
  * Like report_counts_add_field, for both shapes of field:
  * "<line>|<counter>" (all channels) and "<line>|<counter>@<channel>" (one
- * channel, [a-z0-9_]{1,32}). False (nothing added) for any other shape or
- * an unknown counter; else *scope says whose counter it was.
+ * channel, [a-z0-9_]{1,32}), each with or without a leading "<q>|". False
+ * (nothing added) for any other shape or an unknown counter; else *scope says
+ * whose counter it was.
  */
 bool report_counts_add_scoped(report_counts *c, const char *field,
                               long long value, report_scope *scope);

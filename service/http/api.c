@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "crm.h"
@@ -89,14 +90,11 @@ void api_release_thread(void) {
   buf_free(&answer_text);
 }
 
-/*
- * The fixed 16-key session answer (SPEC §3; session_json.h), as resp->text
- * ending in a newline like every JSON answer: rendered in the thread's
- * buffer, then copied once to a block libmicrohttpd frees (MUST_FREE). The
- * buffer cannot be lent to the response: more answers are rendered on this
- * loop before this one is sent. A field that is not UTF-8 (json_pack
- * refused it too) or a failed buffer is a 500.
- */
+/* The fixed 16-key session answer (SPEC §3; session_json.h) as resp->text
+ * ending in a newline: rendered in the thread's buffer, then copied once
+ * to a block libmicrohttpd frees (the buffer cannot be lent: more answers
+ * are rendered on this loop before this one is sent). A field that is not
+ * UTF-8 (json_pack refused it too) or a failed buffer is a 500. */
 static void render_session(const flow_session *s,
                            const config_service_line *line,
                            api_response *resp) {
@@ -340,12 +338,10 @@ static bool start_context_or_reply(const request_body *req, flow_session *in,
   return true;
 }
 
-/*
- * The keyed hash the per-caller failed-verification limit counts under:
+/* The keyed hash the per-caller failed-verification limit counts under:
  * hex HMAC-SHA256(key, "limit-ani:" || E.164), cut to FLOW_ANI_HASH_MAX
  * digits. "" when the ANI is missing or not a usable number. The number
- * itself is never stored (SPEC §6).
- */
+ * itself is never stored (SPEC §6). */
 static void caller_hash(const flow_policy *policy, const char *ani, char *out,
                         size_t out_len) {
   char e164[PHONE_E164_MAX + 1], msg[PHONE_E164_MAX + 16];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -19,8 +20,11 @@ int64_t api_now_ms(void) {
 void api_response_free(api_response *resp) {
   json_decref(resp->body);
   free(resp->text);
+  if (resp->has_file)
+    close(resp->file_fd);
   resp->body = NULL;
   resp->text = NULL;
+  resp->has_file = false;
 }
 
 void api_error(api_response *resp, unsigned status, const char *code,

@@ -24,10 +24,21 @@ typedef struct {
   char *text;   /* owned; a body already rendered as text (metrics, the
                    session answer), or NULL */
   size_t text_len;
-  const char *content_type;        /* static; for `text` */
-  const char *allow;               /* static; set on 405 */
-  const char *content_disposition; /* static or NULL (CSV downloads) */
-  unsigned retry_after;            /* seconds for Retry-After; 0: none */
+  const char *content_type; /* static; for `text` */
+  const char *allow;        /* static; set on 405 */
+  /* "" or the Content-Disposition header (report files) */
+  char content_disposition[256];
+  unsigned retry_after; /* seconds for Retry-After; 0: none */
+  /* The body is the file behind file_fd (file_size bytes from offset 0),
+   * when has_file; owned by the response (closed by api_response_free or
+   * by libmicrohttpd once sent). Report files are sent this way, so a
+   * loop only ever copies bytes from a file rendered elsewhere. */
+  bool has_file;
+  int file_fd;
+  uint64_t file_size;
+  /* A constant body (the dashboard page), never freed, or NULL. */
+  const char *static_text;
+  size_t static_len;
   /* For the request log: what happened, never PII. */
   const char *outcome; /* static wire name, or NULL */
   const char *error;   /* static error code, or NULL */

@@ -29,6 +29,7 @@
 #include "otp_send.h"
 #include "report_api.h"
 #include "route.h"
+#include "store.h"
 #include "store_async.h"
 
 #define REQUEST_ID_MAX 64
@@ -44,9 +45,14 @@
 /* Room for an offloaded request's query arguments (they came in a request
  * line that fits CONNECTION_MEMORY). */
 #define ARGS_MAX CONNECTION_MEMORY
-/* Offloaded requests that may wait for the offload thread at once; more
- * are refused with 503. */
+/* Offloaded requests that may wait on one queue at once; more are refused
+ * with 503. Reports have a queue and thread of their own (lowest CPU
+ * priority); /metrics and handoff creation another, which no number of
+ * report requests can fill. The dashboard page needs neither. */
 #define OFFLOAD_QUEUE_MAX 64
+#define REPORT_NICE 19
+static offload_queue report_queue = OFFLOAD_QUEUE_INIT;
+static offload_queue ops_queue = OFFLOAD_QUEUE_INIT;
 
 static const config *cfg;
 static atomic_int in_flight;
@@ -350,7 +356,7 @@ static const char *query_param(void *ctx, const char *name) {
  * them is a caller's step, and each may take long (a report scan, Redis
  * for /metrics, a handoff code drawn and stored). */
 static bool offloaded_route(route_id id) {
-  return report_api_route(id) || id == ROUTE_METRICS ||
+  return report_api_key_route(id) || id == ROUTE_METRICS ||
          id == ROUTE_HANDOFFS_CREATE;
 }
 
@@ -359,15 +365,18 @@ static bool offloaded_route(route_id id) {
 static void run_offloaded(offload_job *job) {
   http_request *rq =
       (http_request *)((char *)job - offsetof(http_request, job));
-  if (report_api_route(rq->route.id))
+  if (report_api_route(rq->route.id)) {
+    store_report_use_target(); /* this thread reads reports only */
     report_api_handle(cfg, rq->route.id, query_param, rq, &rq->answer);
-  else if (rq->route.id == ROUTE_HANDOFFS_CREATE)
+  } else if (rq->route.id == ROUTE_HANDOFFS_CREATE) {
     handoff_api_create(cfg, rq->handoff_key, buf_str(&rq->body),
                        buf_len(&rq->body), &rq->answer);
-  else
+  } else
     api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body), &rq->step,
                &rq->answer, NULL, NULL); /* answered at once */
   buf_free(&rq->body);
+  /* The loop only sends bytes: a JSON answer is written out here. */
+  http_response_render(&rq->answer);
   atomic_store(&rq->phase, PHASE_ANSWERED);
   resume(rq);
 }
@@ -386,10 +395,12 @@ static enum MHD_Result offload(http_request *rq) {
   rq->job.run = run_offloaded;
   atomic_store(&rq->phase, PHASE_OFFLOADED);
   MHD_suspend_connection(rq->connection);
-  if (!offload_submit(&rq->job)) {
+  bool report = report_api_key_route(rq->route.id);
+  if (!offload_submit(report ? &report_queue : &ops_queue, &rq->job)) {
     buf_free(&rq->body);
     api_error(&rq->answer, 503, "unavailable",
-              "too many report requests at once; try again");
+              report ? "too many report requests at once; try again"
+                     : "too many requests at once; try again");
     atomic_store(&rq->phase, PHASE_ANSWERED);
     resume(rq);
   }
@@ -420,6 +431,12 @@ static enum MHD_Result on_body_complete(http_request *rq) {
   }
   if (offloaded_route(rq->route.id))
     return offload(rq); /* the offload thread frees the body */
+  if (rq->route.id == ROUTE_DASHBOARD) {
+    /* Constant bytes: answered on the loop, no queue. */
+    buf_free(&rq->body);
+    report_api_handle(cfg, rq->route.id, NULL, NULL, &rq->answer);
+    return send_response(rq, &rq->answer);
+  }
   api_status st = api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body),
                              &rq->step, &rq->answer, on_step_done, rq);
   buf_free(&rq->body);
@@ -700,7 +717,10 @@ bool http_start(const config *c, char *err, size_t err_len) {
     snprintf(err, err_len, "out of memory");
     return false;
   }
-  if (!offload_start(OFFLOAD_QUEUE_MAX, err, err_len)) {
+  if (!offload_start(&report_queue, OFFLOAD_QUEUE_MAX, REPORT_NICE, err,
+                     err_len) ||
+      !offload_start(&ops_queue, OFFLOAD_QUEUE_MAX, 0, err, err_len)) {
+    offload_stop(&report_queue);
     free(servers);
     servers = NULL;
     return false;
@@ -708,7 +728,8 @@ bool http_start(const config *c, char *err, size_t err_len) {
   pool = loop_pool_start(server_count, start_server, abort_server, NULL, err,
                          err_len);
   if (!pool) {
-    offload_stop();
+    offload_stop(&report_queue);
+    offload_stop(&ops_queue);
     free(servers);
     servers = NULL;
     return false;
@@ -750,7 +771,8 @@ bool http_wait_idle(int timeout_ms) {
 void http_stop(void) {
   /* Offloaded requests still queued are answered first (a suspended
    * connection must be resumed before the daemon stops). */
-  offload_stop();
+  offload_stop(&report_queue);
+  offload_stop(&ops_queue);
   if (pool) {
     loop_pool_each(pool, stop_server, NULL);
     loop_pool_stop(pool);

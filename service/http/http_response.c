@@ -56,6 +56,21 @@ static char *json_line(const json_t *body, size_t *len) {
 static struct MHD_Response *body_of(api_response *resp,
                                     const char **content_type) {
   *content_type = "application/json";
+  if (resp->has_file) {
+    /* libmicrohttpd reads the file as it sends and closes it after. */
+    struct MHD_Response *r =
+        MHD_create_response_from_fd64(resp->file_size, resp->file_fd);
+    if (!r)
+      return NULL; /* api_response_free closes it */
+    resp->has_file = false;
+    *content_type = resp->content_type;
+    return r;
+  }
+  if (resp->static_text) {
+    *content_type = resp->content_type;
+    return MHD_create_response_from_buffer(
+        resp->static_len, (void *)resp->static_text, MHD_RESPMEM_PERSISTENT);
+  }
   if (resp->text) {
     struct MHD_Response *r = response_owning(resp->text, resp->text_len);
     resp->text = NULL;
@@ -71,13 +86,28 @@ static struct MHD_Response *body_of(api_response *resp,
   return MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 }
 
+void http_response_render(api_response *resp) {
+  if (!resp->body || resp->text || resp->has_file)
+    return;
+  size_t len = 0;
+  char *text = json_line(resp->body, &len);
+  if (!text)
+    return; /* left as a tree: http_response_make tries again */
+  json_decref(resp->body);
+  resp->body = NULL;
+  resp->text = text;
+  resp->text_len = len;
+  resp->content_type = "application/json";
+}
+
 struct MHD_Response *http_response_make(api_response *resp,
                                         const char *request_id) {
   const char *content_type;
   struct MHD_Response *r = body_of(resp, &content_type);
   unsigned status = resp->status;
   const char *allow = resp->allow;
-  const char *disposition = resp->content_disposition;
+  char disposition[sizeof resp->content_disposition];
+  memcpy(disposition, resp->content_disposition, sizeof disposition);
   unsigned retry_after = resp->retry_after;
   api_response_free(resp);
   if (!r)
@@ -98,7 +128,7 @@ struct MHD_Response *http_response_make(api_response *resp,
   if (status == 401)
     MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                             "Bearer realm=\"authflow\"");
-  if (disposition)
+  if (disposition[0])
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                             disposition);
   if (retry_after > 0) {

@@ -22,6 +22,11 @@
 
 #include "api_reply.h"
 
+/* Turn a JSON body into its text now (on the thread that made it), so
+ * the loop that sends it only copies bytes. Out of memory leaves it as it
+ * was. */
+void http_response_render(api_response *resp);
+
 /* The response for `resp`, which is consumed (its buffers freed or handed
  * over), or NULL when out of memory. The caller queues and destroys it. */
 struct MHD_Response *http_response_make(api_response *resp,

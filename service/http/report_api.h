@@ -6,8 +6,11 @@
  *   GET /dashboard                the embedded HTML page (no data in it)
  *
  * Query parameters come through `get` (raw, still percent-encoded; the
- * server hands them over undecoded) and are decoded here. format=csv turns
- * either report into a CSV download.
+ * server hands them over undecoded) and are decoded here. format=
+ * json|csv|xlsx|pdf and tz= (an IANA zone) apply to both reports; the
+ * report is made by service/report/report_make.h, on the report thread,
+ * into a file the answer sends. The dashboard is served on the loop (its
+ * bytes are constant; `get` may be NULL for it).
  */
 #ifndef AUTHFLOW_REPORT_API_H
 #define AUTHFLOW_REPORT_API_H

@@ -227,8 +227,9 @@ store_status store_call_begin(store_call *c, const char *id, const char *token,
  * the report hour hash, stream and dropped counter, the customer's lockout
  * count, the line's and the caller's failed-verification counters, the
  * line's and the caller's failed-identification counters (the caller's
- * are the shared "withheld" ones without a usable ANI). False (err
- * filled) when a key is too long. */
+ * are the shared "withheld" ones without a usable ANI), then the report
+ * filter indexes of the event (outcome, service line, channel) and the
+ * "indexed since" marker. False (err filled) when a key is too long. */
 static bool commit_keys(store_call *c, const flow_session *s,
                         const report_record *rec, char *err, size_t err_len) {
   /* With no customer the lockout key is never read or written; name a key
@@ -244,10 +245,21 @@ static bool commit_keys(store_call *c, const flow_session *s,
       !store_call_key(c, "lockouts", cid, err, err_len))
     return false;
   const char *caller = s->ani_hash[0] ? s->ani_hash : STORE_WITHHELD;
+  bool event = rec && rec->event_count > REPORT_EVENT_CHANNEL;
   return store_call_key(c, "limit:global", s->service_line, err, err_len) &&
          store_call_key(c, "limit:caller", caller, err, err_len) &&
          store_call_key(c, "limit:idglobal", s->service_line, err, err_len) &&
-         store_call_key(c, "limit:idcaller", caller, err, err_len);
+         store_call_key(c, "limit:idcaller", caller, err, err_len) &&
+         store_call_key(c, "report:ix:o",
+                        event ? rec->event_value[REPORT_EVENT_OUTCOME] : "-",
+                        err, err_len) &&
+         store_call_key(c, "report:ix:l",
+                        event ? rec->event_value[REPORT_EVENT_LINE] : "-", err,
+                        err_len) &&
+         store_call_key(c, "report:ix:c",
+                        event ? rec->event_value[REPORT_EVENT_CHANNEL] : "-",
+                        err, err_len) &&
+         store_call_key(c, "report", "ixsince", err, err_len);
 }
 
 /* The commit script's effect word for `lockout` (see script_commit). */

@@ -47,9 +47,10 @@ typedef struct {
 int store_call_report_args(const report_record *rec, const char **out,
                            store_report_texts *txt);
 
-/* The most keys and args one call has (commit: 11 keys, 13 head args, the
- * report args and the packed session). */
-#define STORE_CALL_ARGV_MAX (11 + 13 + STORE_REPORT_ARGS_MAX + 1)
+/* The most keys and args one call has (commit: 15 keys and the
+ * idempotency key, 13 head args, the report args and the packed
+ * session). */
+#define STORE_CALL_ARGV_MAX (16 + 13 + STORE_REPORT_ARGS_MAX + 1)
 /* Room for every key, number and packed session a call writes into its
  * own text area. */
 #define STORE_CALL_TEXT_MAX 8192

@@ -75,4 +75,8 @@ redisReply *store_conn_command(int argc, const char **argv, char *err,
 store_status store_conn_run(store_status built, store_call *c,
                             store_result *res, char *err, size_t err_len);
 
+/* This thread's connection goes to the report target from now on (see
+ * store_report_use_target in store_report.h). */
+void store_conn_use_report_target(void);
+
 #endif

@@ -266,7 +266,9 @@ static const char script_begin[] = IDEM_OPEN SCRIPT_HEAD
 /* KEYS: 1 session, 2 lock, 3 lockout counter, 4 report hour hash, 5 report
  * stream, 6 report dropped counter, 7 the customer's lockout count, 8 the
  * line's failed-verification counter, 9 the caller's, 10 the line's
- * failed-identification counter, 11 the caller's. ARGV: 1 token, 2 ttl,
+ * failed-identification counter, 11 the caller's, 12-14 the event's
+ * report filter index streams (outcome, service line, channel), 15 the
+ * "indexed since" marker. ARGV: 1 token, 2 ttl,
  * 3 effect ('none'|'fail'|'unanswered'|'clear'|'idfail'), 4 check_lockout
  * ('0'|'1'), 5 lockout max, 6 window seconds, 7 max lock seconds,
  * 8 escalation reset seconds, 9 line verification limit on ('0'|'1'),
@@ -389,6 +391,10 @@ static const char script_commit[] = IDEM_OPEN
     "    failed = true\n"
     "  else\n"
     "    redis.pcall('XTRIM', KEYS[5], 'MINID', '~', ARGV[i + 1])\n"
+    "    for k = 12, 14 do\n"
+    "      redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', ARGV[i], x, 'i', '')\n"
+    "    end\n"
+    "    redis.pcall('SET', KEYS[15], x, 'NX')\n"
     "  end\n"
     "end\n"
     "if failed then\n"

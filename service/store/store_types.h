@@ -66,6 +66,14 @@ typedef struct {
   long report_stream_max_len;
   long report_stream_max_age_seconds;
   long report_counter_ttl_seconds;
+  /* Where report reads go (store_report_use_target): report_host
+   * "" = the primary like everything else; with report_sentinel_replica, a
+   * replica of master_name that the sentinels name at each connect. */
+  char report_host[256];
+  int report_port;
+  char report_password[256];
+  int report_db;
+  bool report_sentinel_replica;
   /* Handoff guess limit: at most handoff_max_failures failed redemptions
    * across all sessions per window of handoff_failure_window_seconds. */
   int handoff_max_failures;

@@ -153,6 +153,10 @@ def hour_counters(redis):
             raw = redis.command("HGETALL", key)
             for i in range(0, len(raw), 2):
                 f = raw[i].decode()
+                # "<quarter>|<line>|<counter>": the quarter of the hour
+                # does not matter here.
+                if f[:1].isdigit() and f[1:2] == "|":
+                    f = f[2:]
                 out[f] = out.get(f, 0) + int(raw[i + 1])
         if cursor in (b"0", 0, "0"):
             return out

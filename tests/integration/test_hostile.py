@@ -167,7 +167,8 @@ class SlowAndBig(HostileBase):
         # start and steps record, and the verify-failure limiters its security
         # step reserves on (before the CRM is asked; refunded to 0 when it
         # verifies) are expected.
-        expected = (h.KEY_PREFIX + "report:", h.KEY_PREFIX + "limit:")
+        expected = (h.KEY_PREFIX + "report:", h.KEY_PREFIX + "limit:",
+                    h.KEY_PREFIX + "idem:")
         stray = [k for k in set(self.redis.keys(h.KEY_PREFIX + "*")) - before
                  if "normal" not in k and not k.startswith(expected)]
         self.assertEqual(stray, [], "a stalled request wrote to Redis")

@@ -16,6 +16,8 @@
 
 #include "offload.h"
 
+static offload_queue queue = OFFLOAD_QUEUE_INIT;
+
 #define JOBS 8
 
 typedef struct {
@@ -76,20 +78,20 @@ static void test_fifo_bound_and_order(void **state) {
   (void)state;
   reset();
   char err[64];
-  assert_true(offload_start(JOBS - 2, err, sizeof err));
+  assert_true(offload_start(&queue, JOBS - 2, 19, err, sizeof err));
   test_job jobs[JOBS];
   for (int i = 0; i < JOBS; i++)
     jobs[i] = (test_job){.job.run = run_job, .index = i};
-  assert_true(offload_submit(&jobs[0].job));
+  assert_true(offload_submit(&queue, &jobs[0].job));
   pthread_mutex_lock(&seen.mutex);
   while (!seen.first_running)
     pthread_cond_wait(&seen.cond, &seen.mutex);
   pthread_mutex_unlock(&seen.mutex);
   for (int i = 1; i < JOBS - 1; i++)
-    assert_true(offload_submit(&jobs[i].job));
-  assert_false(offload_submit(&jobs[JOBS - 1].job));
+    assert_true(offload_submit(&queue, &jobs[i].job));
+  assert_false(offload_submit(&queue, &jobs[JOBS - 1].job));
   open_gate();
-  offload_stop();
+  offload_stop(&queue);
   assert_int_equal(seen.ran, JOBS - 1);
   for (int i = 0; i < JOBS - 1; i++) {
     assert_int_equal(seen.order[i], i);
@@ -103,9 +105,9 @@ static void test_refused_when_stopped(void **state) {
   (void)state;
   reset();
   test_job j = {.job.run = run_job, .index = 1};
-  assert_false(offload_submit(&j.job));
-  offload_stop();
-  offload_stop();
+  assert_false(offload_submit(&queue, &j.job));
+  offload_stop(&queue);
+  offload_stop(&queue);
   assert_int_equal(seen.ran, 0);
 }
 

@@ -32,8 +32,10 @@ static void test_parse_time(void **state) {
       {"2024-05-01", true, 1714521600},
       {"2024-02-29T00:00:00Z", true, 1709164800},
       {"2023-02-29T00:00:00Z", false, 0},
-      {"2024-05-01T10:00:00", false, 0},       /* no zone */
-      {"2024-05-01T10:00:00+02:00", false, 0}, /* not UTC */
+      {"2024-05-01T10:00:00", true, 1714557600}, /* the zone: UTC */
+      {"2024-05-01T10:00:00+02:00", true, 1714550400},
+      {"2024-05-01T10:00:00+0530", true, 1714537800},
+      {"2024-05-01T10:00:00+25:00", false, 0},
       {"2024-13-01T00:00:00Z", false, 0},
       {"2024-05-01T24:00:00Z", false, 0},
       {"2024-5-1", false, 0},
@@ -237,10 +239,10 @@ static void test_build_record(void **state) {
   /* Each counter for all channels and for the session's (voice when the
    * session names none). */
   assert_int_equal(r.incr_count, 4);
-  assert_string_equal(r.incr_field[0], "retail|started");
-  assert_string_equal(r.incr_field[1], "retail|started@voice");
-  assert_string_equal(r.incr_field[2], "retail|started_ani");
-  assert_string_equal(r.incr_field[3], "retail|started_ani@voice");
+  assert_string_equal(r.incr_field[0], "0|retail|started");
+  assert_string_equal(r.incr_field[1], "0|retail|started@voice");
+  assert_string_equal(r.incr_field[2], "0|retail|started_ani");
+  assert_string_equal(r.incr_field[3], "0|retail|started_ani@voice");
   assert_int_equal(r.event_count, 0);
 
   s.state = FLOW_STATE_COMPLETED;
@@ -252,11 +254,11 @@ static void test_build_record(void **state) {
   assert_int_equal(r.event_count, REPORT_EVENT_FIELDS);
   bool saw_duration = false, saw_attempts = false;
   for (size_t i = 0; i < r.incr_count; i++) {
-    if (!strcmp(r.incr_field[i], "retail|duration_ms")) {
+    if (!strcmp(r.incr_field[i], "0|retail|duration_ms")) {
       assert_string_equal(r.incr_amount[i], "12500");
       saw_duration = true;
     }
-    if (!strcmp(r.incr_field[i], "retail|attempts")) {
+    if (!strcmp(r.incr_field[i], "0|retail|attempts")) {
       assert_string_equal(r.incr_amount[i], "2");
       saw_attempts = true;
     }
@@ -304,9 +306,9 @@ static void test_build_record_channels(void **state) {
     assert_true(r.incr_count < REPORT_MAX_INCRS);
     int reused = 0, reused_ch = 0, completed_ch = 0, all_ch = 0;
     for (size_t j = 0; j < r.incr_count; j++) {
-      reused += !strcmp(r.incr_field[j], "retail|context_reused");
-      reused_ch += !strcmp(r.incr_field[j], "retail|context_reused@callback");
-      completed_ch += !strcmp(r.incr_field[j], "retail|completed@callback");
+      reused += !strcmp(r.incr_field[j], "0|retail|context_reused");
+      reused_ch += !strcmp(r.incr_field[j], "0|retail|context_reused@callback");
+      completed_ch += !strcmp(r.incr_field[j], "0|retail|completed@callback");
       all_ch += strstr(r.incr_field[j], "@callback") != NULL;
       report_counts c = {0};
       char line[FLOW_NAME_MAX + 1];
@@ -366,6 +368,13 @@ static void test_counts_add_scoped(void **state) {
       {"retail|@voice", false, "", "", 0},
       {"|started@voice", false, "", "", 0},
       {"started@voice", false, "", "", 0},
+      /* With the quarter of the hour first. */
+      {"2|retail|started@voice", true, "retail", "voice",
+       offsetof(report_counts, started)},
+      {"3|retail|completed", true, "retail", "",
+       offsetof(report_counts, completed)},
+      {"0|started", true, "0", "", offsetof(report_counts, started)},
+      {"4|retail|started", false, "", "", 0},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     report_counts c = {0}, zero = {0};
@@ -378,6 +387,10 @@ static void test_counts_add_scoped(void **state) {
     }
     assert_string_equal(scope.line, rows[i].line);
     assert_string_equal(scope.channel, rows[i].channel);
+    assert_int_equal(scope.quarter,
+                     rows[i].field[1] == '|' && strchr(rows[i].field + 2, '|')
+                         ? rows[i].field[0] - '0'
+                         : -1);
     long long *grown = (long long *)((char *)&c + rows[i].member);
     assert_int_equal(*grown, 3);
     *grown = 0;
