@@ -30,7 +30,9 @@
  *               "failedRedemptionWindowSeconds":3600},
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
  *                 "counterRetentionDays":90, "exportMaxRows":1000000,
- *                 "timeZone":"UTC"},
+ *                 "timeZone":"UTC", "schedules":[...], "smtp":{...},
+ *                 "scheduleTickSeconds":30, "scheduleLeaseSeconds":120}
+ *                 (schedules and smtp: see config_reporting.h),
  *   "serviceLines": {
  *     "<name>": {"aniLookup":true, "verification":true,
  *                "identifierType":"customer_id", "maxIdentifyAttempts":3,
@@ -65,6 +67,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config_reporting.h"
 #include "crm.h"
 #include "flow.h"
 #include "sentinel.h"
@@ -177,6 +180,9 @@ typedef struct {
   /* reporting.timeZone: the IANA zone reports use when a request names
    * none (checked against the zone database at start-up by main) */
   char report_time_zone[CONFIG_TZ_NAME_MAX + 1];
+  /* reporting.schedules, reporting.smtp and the scheduler's tick and
+   * lease (config_reporting.h); SMTP secrets wiped by config_free() */
+  config_reporting reporting;
   /* genesys: the data actions' timeoutSeconds (--check-config warns when
    * a step could outlast it; see config_step_worst_case_ms) */
   long genesys_action_timeout_seconds;
