@@ -174,6 +174,11 @@ static bool read_schedule(const json_t *obj, const char *path,
                    err_len) ||
       !read_text(obj, path, "at", true, at, sizeof at, err, err_len))
     return false;
+  if (report == 1 && format == 0)
+    return config_error(err, err_len,
+                        "%s.format: an interactions report is mailed as csv, "
+                        "xlsx or pdf (json comes in pages)",
+                        path);
   if (!config_parse_hhmm(at, &s->at_minute))
     return config_error(err, err_len, "%s.at: must be HH:MM (00:00..23:59)",
                         path);
