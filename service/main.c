@@ -405,9 +405,9 @@ static int run_check_smtp(const config *cfg) {
   printf("smtp %s: %s (last reply %ld; tls %s; %s)\n", shown,
          st == REPORT_MAIL_SENT ? "OK, connected and nothing sent" : "FAILED",
          r.smtp_code,
-         m->tls_none ? "off (tls: none)"
+         m->tls_none                           ? "off (tls: none)"
          : strncmp(m->url, "smtps://", 8) == 0 ? "implicit"
-                                                : "STARTTLS required",
+                                               : "STARTTLS required",
          m->username[0] ? "authenticated" : "no authentication configured");
   if (st != REPORT_MAIL_SENT)
     fprintf(stderr, "authflow: --check-smtp: %s\n", r.text);
@@ -647,8 +647,7 @@ int main(int argc, char **argv) {
   }
   /* The zone reports use by default must be in the zone database. */
   if (!report_zone_get(cfg.report_time_zone, err, sizeof err)) {
-    fprintf(stderr,
-            "authflow: invalid configuration: reporting.timeZone: %s\n",
+    fprintf(stderr, "authflow: invalid configuration: reporting.timeZone: %s\n",
             err);
     config_free(&cfg);
     return 1;

@@ -120,8 +120,7 @@ static bool load_reporting(const json_t *root, config *cfg, char *err,
   if (!config_read_nums(s, "reporting", reporting_nums,
                         CONFIG_COUNT(reporting_nums), cfg, err, err_len) ||
       !config_read_str(s, "reporting", "timeZone", &tz, err, err_len) ||
-      !config_reporting_load(s, &cfg->reporting, resolve_secret, err,
-                             err_len))
+      !config_reporting_load(s, &cfg->reporting, resolve_secret, err, err_len))
     return false;
   if (!tz)
     return true;

@@ -217,8 +217,8 @@ static bool read_schedules(const json_t *list, config_reporting *r, char *err,
 }
 
 static const config_num_field smtp_nums[] = {
-    {"timeoutSeconds", CONFIG_NUM_INT,
-     offsetof(config_smtp, timeout_seconds), 5, 3600},
+    {"timeoutSeconds", CONFIG_NUM_INT, offsetof(config_smtp, timeout_seconds),
+     5, 3600},
     {"maxAttempts", CONFIG_NUM_INT, offsetof(config_smtp, max_attempts), 1,
      100},
     {"retryInitialSeconds", CONFIG_NUM_INT,
@@ -238,8 +238,8 @@ static bool read_smtp_url(const json_t *s, config_smtp *m, char *err,
   bool plain = strncmp(m->url, "smtp://", 7) == 0;
   bool tls = strncmp(m->url, "smtps://", 8) == 0;
   const char *host = m->url + (tls ? 8 : 7);
-  if ((!plain && !tls) || !config_printable_no_space(m->url, n) ||
-      !*host || *host == '/' || *host == ':') {
+  if ((!plain && !tls) || !config_printable_no_space(m->url, n) || !*host ||
+      *host == '/' || *host == ':') {
     explicit_bzero(m->url, sizeof m->url);
     return config_error(err, err_len,
                         "reporting.smtp.url: must be smtp://host[:port] or "
@@ -267,16 +267,15 @@ static bool read_smtp_secret(const json_t *s, const char *key, char *out,
 
 static bool read_smtp(const json_t *s, config_smtp *m, crm_secret_fn secret,
                       char *err, size_t err_len) {
-  static const char *const others[] = {"url",      "from", "username",
-                                       "password", "tls",  "caFile",
-                                       NULL};
+  static const char *const others[] = {"url", "from",   "username", "password",
+                                       "tls", "caFile", NULL};
   if (!json_is_object(s))
     return config_error(err, err_len, "reporting.smtp: must be an object");
   char tls[16] = "required";
   if (!config_only_known_keys(s, "reporting.smtp", smtp_nums,
                               CONFIG_COUNT(smtp_nums), others, err, err_len) ||
-      !config_read_nums(s, "reporting.smtp", smtp_nums,
-                        CONFIG_COUNT(smtp_nums), m, err, err_len) ||
+      !config_read_nums(s, "reporting.smtp", smtp_nums, CONFIG_COUNT(smtp_nums),
+                        m, err, err_len) ||
       !read_smtp_url(s, m, err, err_len) ||
       !read_text(s, "reporting.smtp", "from", true, m->from, sizeof m->from,
                  err, err_len) ||

@@ -55,10 +55,10 @@ typedef struct {
   char report[16];                         /* "summary" or "interactions" */
   char format[8];                          /* "json", "csv", "xlsx", "pdf" */
   config_every every;
-  int at_minute;        /* minutes after local midnight, 0..1439 */
-  char time_zone[65];   /* "" = reporting.timeZone */
+  int at_minute;      /* minutes after local midnight, 0..1439 */
+  char time_zone[65]; /* "" = reporting.timeZone */
   char to[CONFIG_SCHEDULE_TO_MAX][CONFIG_MAIL_ADDRESS_MAX + 1];
-  size_t to_count;      /* >= 1 */
+  size_t to_count;                      /* >= 1 */
   char service_line[FLOW_NAME_MAX + 1]; /* filter; "" = all */
   char channel[FLOW_CHANNEL_MAX + 1];   /* filter; "" = all */
 } config_schedule;

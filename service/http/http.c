@@ -26,8 +26,8 @@
 #include "metrics.h"
 #include "offload.h"
 #include "report_api.h"
-#include "schedule_api.h"
 #include "route.h"
+#include "schedule_api.h"
 #include "store_async.h"
 
 #define REQUEST_ID_MAX 64

@@ -18,8 +18,9 @@ bool schedule_api_route(route_id id) {
 }
 
 static const char *every_name(config_every e) {
-  return e == CONFIG_EVERY_DAY ? "day" : e == CONFIG_EVERY_WEEK ? "week"
-                                                                : "month";
+  return e == CONFIG_EVERY_DAY    ? "day"
+         : e == CONFIG_EVERY_WEEK ? "week"
+                                  : "month";
 }
 
 /* {"label","from","to"} of p in zone z (times with their offsets). */
@@ -59,8 +60,8 @@ static void handle_run(const config *cfg, const route_match *route,
   char err[160];
   const tz_zone *z = report_schedule_zone(cfg, s, &zone_name, err, sizeof err);
   resp->status = 202;
-  resp->body = json_pack("{s:s, s:s, s:s, s:o}", "schedule", s->name,
-                         "status", "queued", "timeZone", zone_name, "period",
+  resp->body = json_pack("{s:s, s:s, s:s, s:o}", "schedule", s->name, "status",
+                         "queued", "timeZone", zone_name, "period",
                          z ? period_json(z, &p) : json_null());
 }
 
@@ -81,11 +82,11 @@ static json_t *schedule_json(const config *cfg, const config_schedule *s,
     if (next.due <= now) /* this period is due after the next one ends */
       report_period_at(s->every, z, s->at_minute, next.to, &next);
   }
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o}",
-                   "name", s->name, "report", s->report, "format", s->format,
-                   "every", every_name(s->every), "at", at, "timeZone",
-                   zone_name, "to", to ? to : json_array(), "serviceLine",
-                   s->service_line, "channel", s->channel, "next",
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "name",
+                   s->name, "report", s->report, "format", s->format, "every",
+                   every_name(s->every), "at", at, "timeZone", zone_name, "to",
+                   to ? to : json_array(), "serviceLine", s->service_line,
+                   "channel", s->channel, "next",
                    z ? period_json(z, &next) : json_null());
 }
 
@@ -99,13 +100,14 @@ static void add_record(void *user, const char *text, size_t len) {
   deliveries_ctx *c = user;
   json_t *rec = json_loadb(text, len, 0, NULL);
   const char *name = json_string_value(json_object_get(rec, "schedule"));
-  if (json_is_object(rec) && name && (!c->only[0] || strcmp(name, c->only) == 0))
+  if (json_is_object(rec) && name &&
+      (!c->only[0] || strcmp(name, c->only) == 0))
     json_array_append(c->list, rec);
   json_decref(rec);
 }
 
-static void handle_deliveries(const config *cfg, report_param_fn get,
-                              void *ctx, api_response *resp) {
+static void handle_deliveries(const config *cfg, report_param_fn get, void *ctx,
+                              api_response *resp) {
   const char *raw_limit = get ? get(ctx, "limit") : NULL;
   const char *raw_only = get ? get(ctx, "schedule") : NULL;
   char only[CONFIG_SCHEDULE_NAME_MAX + 1] = "";
@@ -127,9 +129,9 @@ static void handle_deliveries(const config *cfg, report_param_fn get,
   deliveries_ctx c = {.list = json_array(), .only = only};
   char err[STORE_ERR_MAX];
   /* Filtering by schedule reads the whole (short) list. */
-  store_status st = store_schedule_deliveries(
-      only[0] ? STORE_DELIVERIES_MAX : (size_t)limit, add_record, &c, err,
-      sizeof err);
+  store_status st =
+      store_schedule_deliveries(only[0] ? STORE_DELIVERIES_MAX : (size_t)limit,
+                                add_record, &c, err, sizeof err);
   if (st != STORE_OK) {
     json_decref(c.list);
     api_reply_store_error(resp, st, API_STORE_REPORTS, NULL, err);
@@ -143,9 +145,9 @@ static void handle_deliveries(const config *cfg, report_param_fn get,
     json_array_append_new(schedules,
                           schedule_json(cfg, &cfg->reporting.list[i], now));
   resp->status = 200;
-  resp->body = json_pack("{s:o, s:o}", "schedules",
-                         schedules ? schedules : json_array(), "deliveries",
-                         c.list ? c.list : json_array());
+  resp->body =
+      json_pack("{s:o, s:o}", "schedules", schedules ? schedules : json_array(),
+                "deliveries", c.list ? c.list : json_array());
 }
 
 void schedule_api_handle(const config *cfg, const route_match *route,

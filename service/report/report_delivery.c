@@ -28,8 +28,8 @@ static void params_of(const report_delivery_job *j, int64_t now,
   p->to = j->period.to;
   p->zone = j->zone;
   snprintf(p->zone_name, sizeof p->zone_name, "%s", j->zone_name);
-  p->bucket = j->s->every == CONFIG_EVERY_DAY ? REPORT_BUCKET_HOUR
-                                              : REPORT_BUCKET_DAY;
+  p->bucket =
+      j->s->every == CONFIG_EVERY_DAY ? REPORT_BUCKET_HOUR : REPORT_BUCKET_DAY;
   snprintf(p->line, sizeof p->line, "%s", j->s->service_line);
   snprintf(p->channel, sizeof p->channel, "%s", j->s->channel);
   p->limit = 1000;
@@ -51,8 +51,8 @@ static void duration_text(int64_t s, char *out, size_t len) {
 static void subject_of(const report_delivery_job *j, bool late, char *out,
                        size_t len) {
   snprintf(out, len, "[authflow] %s: %s report for %s (%s)%s%s", j->s->name,
-           j->s->report, j->period.label, j->zone_name,
-           late ? " [late]" : "", j->manual ? " [run on demand]" : "");
+           j->s->report, j->period.label, j->zone_name, late ? " [late]" : "",
+           j->manual ? " [run on demand]" : "");
 }
 
 /* One headline line: "Verified: 80 (88.9 % of completed)". */
@@ -74,8 +74,9 @@ static void body_of(const report_delivery_job *j, const report_file *f,
   if (j->s->service_line[0] || j->s->channel[0])
     snprintf(filters, sizeof filters, "%s%s%s%s",
              j->s->service_line[0] ? "service line " : "", j->s->service_line,
-             j->s->service_line[0] && j->s->channel[0] ? ", channel " :
-             j->s->channel[0] ? "channel " : "",
+             j->s->service_line[0] && j->s->channel[0] ? ", channel "
+             : j->s->channel[0]                        ? "channel "
+                                                       : "",
              j->s->channel);
   size_t n = (size_t)snprintf(
       out, len,
@@ -101,7 +102,8 @@ static void body_of(const report_delivery_job *j, const report_file *f,
   const report_counts *c = &f->total;
   if (strcmp(j->s->report, "summary") == 0 && n < len) {
     n += headline(out + n, len - n, "Started:", c->started, 0);
-    n += n < len ? headline(out + n, len - n, "Completed:", c->completed, 0) : 0;
+    n +=
+        n < len ? headline(out + n, len - n, "Completed:", c->completed, 0) : 0;
     n += n < len ? headline(out + n, len - n, "Identified:", c->identified,
                             c->completed)
                  : 0;
@@ -112,9 +114,10 @@ static void body_of(const report_delivery_job *j, const report_file *f,
                             "Contained (no agent):", c->completed - c->transfer,
                             c->completed)
                  : 0;
-    n += n < len ? headline(out + n, len - n, "Transferred to an agent:",
-                            c->transfer, c->completed)
-                 : 0;
+    n += n < len
+             ? headline(out + n, len - n,
+                        "Transferred to an agent:", c->transfer, c->completed)
+             : 0;
   } else if (n < len) {
     n += (size_t)snprintf(out + n, len - n, "Interactions: %zu\n", f->rows);
   }
@@ -196,11 +199,10 @@ char *report_delivery_record(const report_delivery_job *j,
       "s:I, s:b, s:s, s:s, s:I}",
       "schedule", j->s->name, "trigger", j->manual ? "manual" : "schedule",
       "report", j->s->report, "format", j->s->format, "timeZone", j->zone_name,
-      "period", "label", j->period.label, "from", from, "to", to,
-      "recipients", rcpt ? rcpt : json_array(), "result", result, "attempts",
-      attempts, "time", at, "smtpCode", (json_int_t)o->smtp_code, "late",
-      o->late, "error", o->error, "file", o->filename, "bytes",
-      (json_int_t)o->bytes);
+      "period", "label", j->period.label, "from", from, "to", to, "recipients",
+      rcpt ? rcpt : json_array(), "result", result, "attempts", attempts,
+      "time", at, "smtpCode", (json_int_t)o->smtp_code, "late", o->late,
+      "error", o->error, "file", o->filename, "bytes", (json_int_t)o->bytes);
   char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
   json_decref(rec);
   return text;

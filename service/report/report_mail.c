@@ -140,7 +140,7 @@ static curl_mime *mail_mime(CURL *h, const report_mail *m, attach_reader *a) {
 }
 
 report_mail_status report_mail_send(const report_mail *m,
-                                     report_mail_result *res) {
+                                    report_mail_result *res) {
   memset(res, 0, sizeof *res);
   CURL *h = curl_easy_init();
   attach_reader a = {.fd = m->attach_fd, .size = m->attach_size};
@@ -174,7 +174,8 @@ report_mail_status report_mail_send(const report_mail *m,
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &p);
   CURLcode rc = curl_easy_perform(h);
   finish(h, rc, errbuf, res);
-  report_mail_status st = p.aborted ? REPORT_MAIL_ABORTED : classify(rc, res->smtp_code);
+  report_mail_status st =
+      p.aborted ? REPORT_MAIL_ABORTED : classify(rc, res->smtp_code);
   curl_mime_free(mime);
   curl_slist_free_all(headers);
   curl_slist_free_all(rcpt);
@@ -183,7 +184,7 @@ report_mail_status report_mail_send(const report_mail *m,
 }
 
 report_mail_status report_mail_check(const config_smtp *smtp,
-                                      report_mail_result *res) {
+                                     report_mail_result *res) {
   memset(res, 0, sizeof *res);
   CURL *h = curl_easy_init();
   if (!h) {

@@ -42,10 +42,10 @@ typedef struct {
 
 typedef enum {
   REPORT_MAIL_SENT = 0,
-  REPORT_MAIL_RETRY,     /* a failure that may pass: no connection, a
-                            timeout, a 4xx, TLS not offered */
-  REPORT_MAIL_REFUSED,   /* a permanent refusal: a 5xx reply */
-  REPORT_MAIL_ABORTED,   /* keep_going said stop */
+  REPORT_MAIL_RETRY,   /* a failure that may pass: no connection, a
+                          timeout, a 4xx, TLS not offered */
+  REPORT_MAIL_REFUSED, /* a permanent refusal: a 5xx reply */
+  REPORT_MAIL_ABORTED, /* keep_going said stop */
 } report_mail_status;
 
 typedef struct {
@@ -55,11 +55,11 @@ typedef struct {
 
 /* Send m. The result's code is the last SMTP reply (250 on success). */
 report_mail_status report_mail_send(const report_mail *m,
-                                     report_mail_result *res);
+                                    report_mail_result *res);
 
 /* Connect, say EHLO, upgrade to TLS as configured and authenticate (when
  * a username is set), then hang up: nothing is sent. */
 report_mail_status report_mail_check(const config_smtp *smtp,
-                                      report_mail_result *res);
+                                     report_mail_result *res);
 
 #endif

@@ -117,8 +117,7 @@ size_t report_schedule_due_periods(config_every every, const tz_zone *z,
   return n;
 }
 
-const tz_zone *report_schedule_zone(const config *cfg,
-                                    const config_schedule *s,
+const tz_zone *report_schedule_zone(const config *cfg, const config_schedule *s,
                                     const char **zone_name, char *err,
                                     size_t err_len) {
   const char *name = s->time_zone[0] ? s->time_zone : cfg->report_time_zone;

@@ -69,8 +69,7 @@ size_t report_schedule_due_periods(config_every every, const tz_zone *z,
 
 /* The zone of schedule s (its timeZone, else reporting.timeZone), or NULL
  * with the reason in err. */
-const tz_zone *report_schedule_zone(const config *cfg,
-                                    const config_schedule *s,
+const tz_zone *report_schedule_zone(const config *cfg, const config_schedule *s,
                                     const char **zone_name, char *err,
                                     size_t err_len);
 

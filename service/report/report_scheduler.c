@@ -23,8 +23,8 @@
 /* Reports are made at the lowest CPU priority, as on the report thread:
  * callers' steps go first. */
 #define SCHEDULER_NICE 19
-#define ACTIVE_MAX 64  /* periods this replica works on at once */
-#define MANUAL_MAX 16  /* runs on demand waiting */
+#define ACTIVE_MAX 64   /* periods this replica works on at once */
+#define MANUAL_MAX 16   /* runs on demand waiting */
 #define SETTLED_KEEP 16 /* settled periods remembered per schedule */
 
 /* A period this replica holds the claim of (or a run on demand). */
@@ -35,9 +35,9 @@ typedef struct {
   bool manual;
   char token[128];
   int attempts;
-  int64_t next_at;     /* unix seconds of the next attempt */
-  int64_t renewed_at;  /* monotonic seconds of the last renewal */
-  char *record;        /* settled, but not yet written to Redis */
+  int64_t next_at;    /* unix seconds of the next attempt */
+  int64_t renewed_at; /* monotonic seconds of the last renewal */
+  char *record;       /* settled, but not yet written to Redis */
   report_delivery_outcome last;
 } delivery;
 
@@ -143,9 +143,8 @@ static bool remember_settled(size_t i, const char *key) {
 static void write_settled(delivery *d) {
   char err[STORE_ERR_MAX];
   const config_schedule *s = sched_of(d);
-  if (store_schedule_settle(s->name, d->manual ? NULL : d->period.key,
-                            d->token, d->record, err,
-                            sizeof err) != STORE_OK) {
+  if (store_schedule_settle(s->name, d->manual ? NULL : d->period.key, d->token,
+                            d->record, err, sizeof err) != STORE_OK) {
     warn_redis("recording a delivery", err);
     return;
   }
@@ -190,14 +189,14 @@ static void attempt(delivery *d, int64_t now) {
   const config_schedule *s = sched_of(d);
   const char *zone_name = NULL;
   char err[160];
-  report_delivery_job j = {.cfg = S.cfg,
-                           .s = s,
-                           .zone = report_schedule_zone(S.cfg, s, &zone_name,
-                                                        err, sizeof err),
-                           .zone_name = zone_name,
-                           .period = d->period,
-                           .manual = d->manual,
-                           .keep_going = keep_going};
+  report_delivery_job j = {
+      .cfg = S.cfg,
+      .s = s,
+      .zone = report_schedule_zone(S.cfg, s, &zone_name, err, sizeof err),
+      .zone_name = zone_name,
+      .period = d->period,
+      .manual = d->manual,
+      .keep_going = keep_going};
   if (!j.zone) { /* checked at start-up: cannot happen */
     drop(d);
     return;
@@ -250,8 +249,8 @@ static delivery *free_slot(void) {
 
 static bool working_on(size_t sched, const char *key) {
   for (size_t i = 0; i < ACTIVE_MAX; i++)
-    if (S.active[i].used && !S.active[i].manual &&
-        S.active[i].sched == sched && strcmp(S.active[i].period.key, key) == 0)
+    if (S.active[i].used && !S.active[i].manual && S.active[i].sched == sched &&
+        strcmp(S.active[i].period.key, key) == 0)
       return true;
   return false;
 }
@@ -261,8 +260,8 @@ static void claim_due(size_t i, int64_t now) {
   const config_schedule *s = &S.cfg->reporting.list[i];
   char err[STORE_ERR_MAX];
   if (!S.seen_known[i]) {
-    if (store_schedule_seen(s->name, now, &S.first_seen[i], err,
-                            sizeof err) != STORE_OK) {
+    if (store_schedule_seen(s->name, now, &S.first_seen[i], err, sizeof err) !=
+        STORE_OK) {
       warn_redis("recording a schedule", err);
       return;
     }
@@ -415,8 +414,8 @@ report_run_status report_scheduler_run_now(const char *name,
   } else if (S.running && S.manual_count == MANUAL_MAX) {
     st = REPORT_RUN_FULL;
   } else if (S.running) {
-    report_period_last_complete(s->every, z, s->at_minute,
-                                (int64_t)time(NULL), period);
+    report_period_last_complete(s->every, z, s->at_minute, (int64_t)time(NULL),
+                                period);
     S.manual[S.manual_count].sched = (size_t)(s - S.cfg->reporting.list);
     S.manual[S.manual_count++].period = *period;
     pthread_cond_signal(&S.cond);

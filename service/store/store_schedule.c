@@ -16,9 +16,8 @@
 #include "store_internal.h"
 
 /* KEYS[1] seen; ARGV[1] now. */
-static const char script_seen[] =
-    "redis.call('SET', KEYS[1], ARGV[1], 'NX') "
-    "return redis.call('GET', KEYS[1])";
+static const char script_seen[] = "redis.call('SET', KEYS[1], ARGV[1], 'NX') "
+                                  "return redis.call('GET', KEYS[1])";
 
 /* KEYS[1] done, KEYS[2] claim; ARGV[1] token, ARGV[2] lease ms. */
 static const char script_claim[] =
@@ -126,16 +125,16 @@ store_status store_schedule_renew(const char *name, const char *period,
 store_status store_schedule_settle(const char *name, const char *period,
                                    const char *token, const char *record,
                                    char *err, size_t err_len) {
-  char done[STORE_KEY_MAX] = "", claim[STORE_KEY_MAX] = "",
-       list[STORE_KEY_MAX], ttl[24], max[24];
+  char done[STORE_KEY_MAX] = "", claim[STORE_KEY_MAX] = "", list[STORE_KEY_MAX],
+       ttl[24], max[24];
   if ((period && (!schedule_key(done, name, period, "done", err, err_len) ||
                   !schedule_key(claim, name, period, "claim", err, err_len))) ||
       !store_key(list, sizeof list, "report", "deliveries", err, err_len))
     return STORE_UNAVAILABLE;
   decimal_format(ttl, STORE_SCHEDULE_DONE_TTL_SECONDS);
   decimal_format(max, STORE_DELIVERIES_MAX);
-  const char *argv[] = {"EVAL", script_settle, "3", done,  claim,
-                        list,   token ? token : "", record, ttl,   max};
+  const char *argv[] = {"EVAL", script_settle,      "3",    done, claim,
+                        list,   token ? token : "", record, ttl,  max};
   redisReply *r = store_conn_command(10, argv, err, err_len);
   if (!r)
     return STORE_UNAVAILABLE;
@@ -143,11 +142,9 @@ store_status store_schedule_settle(const char *name, const char *period,
   return STORE_OK;
 }
 
-store_status store_schedule_deliveries(size_t max,
-                                       void (*on_record)(void *user,
-                                                         const char *json,
-                                                         size_t len),
-                                       void *user, char *err, size_t err_len) {
+store_status store_schedule_deliveries(
+    size_t max, void (*on_record)(void *user, const char *json, size_t len),
+    void *user, char *err, size_t err_len) {
   char list[STORE_KEY_MAX], last[24];
   if (!store_key(list, sizeof list, "report", "deliveries", err, err_len))
     return STORE_UNAVAILABLE;

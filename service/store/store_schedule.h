@@ -68,11 +68,9 @@ store_status store_schedule_settle(const char *name, const char *period,
                                    char *err, size_t err_len);
 
 /* Pass the newest `max` delivery records (JSON text) to on_record. */
-store_status store_schedule_deliveries(size_t max,
-                                       void (*on_record)(void *user,
-                                                         const char *json,
-                                                         size_t len),
-                                       void *user, char *err, size_t err_len);
+store_status store_schedule_deliveries(
+    size_t max, void (*on_record)(void *user, const char *json, size_t len),
+    void *user, char *err, size_t err_len);
 
 /* A claim token: "<host>/<pid>/<16 hex digits>" into out[out_len]. */
 void store_schedule_token(char *out, size_t out_len);
