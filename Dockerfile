@@ -24,6 +24,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake gcc libc6-dev make pkg-config \
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev \
+      libxlsxwriter-dev libhpdf-dev \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
@@ -43,9 +44,12 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF \
 FROM debian:bookworm-slim AS runtime
 
 # Runtime libraries only: no compilers, no curl binary, no shell tools added.
+# tzdata: the zone database reports read (reporting.timeZone, tz=);
+# libxlsxwriter and libharu: the .xlsx and .pdf reports.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libcurl4 libjansson4 libhiredis0.14 ca-certificates \
+      tzdata libxlsxwriter4 libhpdf-2.3.0 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 authflow \

@@ -134,6 +134,13 @@ static void store_config_from(const config *cfg, store_config *sc) {
   sc->handoff_failure_window_seconds = cfg->handoff_failure_window_seconds;
   snprintf(sc->master_name, sizeof sc->master_name, "%s",
            cfg->redis_master_name);
+  snprintf(sc->report_host, sizeof sc->report_host, "%s",
+           cfg->report_redis_host);
+  sc->report_port = cfg->report_redis_port;
+  snprintf(sc->report_password, sizeof sc->report_password, "%s",
+           cfg->report_redis_password);
+  sc->report_db = cfg->report_redis_db;
+  sc->report_sentinel_replica = cfg->report_redis_sentinel_replica;
 }
 
 /* A CRM call that waited this long for a free connection, or one whose

@@ -14,7 +14,7 @@ fi
 if ! cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
      --enable=warning,performance,portability \
      --suppress=missingIncludeSystem -D_GNU_SOURCE -DAUTHFLOW_VERSION=\"lint\" \
-     -I service -I service/config -I service/core -I service/crm -I service/store -I service/http service; then
+     -I service -I service/config -I service/core -I service/crm -I service/store -I service/http -I service/report service; then
   echo "lint: cppcheck found problems" >&2
   fail=1
 fi

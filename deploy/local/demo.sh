@@ -84,7 +84,8 @@ else
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
       build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-      libjansson-dev libhiredis-dev redis-server python3 curl ca-certificates >/dev/null
+      libjansson-dev libhiredis-dev libxlsxwriter-dev libhpdf-dev tzdata \
+      redis-server python3 curl ca-certificates >/dev/null
   fi
   echo "== building in $build" >&2
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF >/dev/null

@@ -180,6 +180,8 @@ void config_free(config *cfg) {
   cfg->handoff_key_count = 0;
   explicit_bzero(cfg->handoff_secret, sizeof cfg->handoff_secret);
   explicit_bzero(cfg->redis_password, sizeof cfg->redis_password);
+  explicit_bzero(cfg->report_redis_password, sizeof cfg->report_redis_password);
+  explicit_bzero(cfg->report_redis_url, sizeof cfg->report_redis_url);
   explicit_bzero(cfg->caller_hash_key, sizeof cfg->caller_hash_key);
   /* Both URLs may carry user:password@. */
   explicit_bzero(cfg->redis_url, sizeof cfg->redis_url);

@@ -30,7 +30,8 @@
  *               "failedRedemptionWindowSeconds":3600},
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
  *                 "counterRetentionDays":90, "exportMaxRows":1000000,
- *                 "timeZone":"UTC", "schedules":[...], "smtp":{...},
+ *                 "timeZone":"UTC", "redisUrl":"redis://replica:6379/0",
+ *                 "schedules":[...], "smtp":{...},
  *                 "scheduleTickSeconds":30, "scheduleLeaseSeconds":120}
  *                 (schedules and smtp: see config_reporting.h),
  *   "serviceLines": {
@@ -183,6 +184,15 @@ typedef struct {
   /* reporting.schedules, reporting.smtp and the scheduler's tick and
    * lease (config_reporting.h); SMTP secrets wiped by config_free() */
   config_reporting reporting;
+  /* reporting.redisUrl: where reports read ("" = the primary, as every
+   * step): a redis:// URL (a replica), or "sentinel:replica" (a replica of
+   * redis.masterName, asked of redis.sentinels at each connect) */
+  char report_redis_url[CONFIG_URL_MAX + 1];
+  char report_redis_host[256];
+  int report_redis_port;
+  char report_redis_password[256];
+  int report_redis_db;
+  bool report_redis_sentinel_replica;
   /* genesys: the data actions' timeoutSeconds (--check-config warns when
    * a step could outlast it; see config_step_worst_case_ms) */
   long genesys_action_timeout_seconds;

@@ -106,20 +106,23 @@ static bool resolve_secret(void *user, const char *kind, const char *name,
 
 static bool load_reporting(const json_t *root, config *cfg, char *err,
                            size_t err_len) {
-  const char *others[8] = {"timeZone"};
-  for (size_t i = 0; config_reporting_keys[i] && i + 2 < CONFIG_COUNT(others);
+  const char *others[8] = {"timeZone", "redisUrl"};
+  for (size_t i = 0; config_reporting_keys[i] && i + 3 < CONFIG_COUNT(others);
        i++)
-    others[i + 1] = config_reporting_keys[i];
+    others[i + 2] = config_reporting_keys[i];
   bool ok = true;
   const json_t *s =
       config_section(root, "reporting", reporting_nums,
                      CONFIG_COUNT(reporting_nums), others, &ok, err, err_len);
   if (!s)
     return ok;
-  const char *tz = NULL;
+  const char *tz = NULL, *url = NULL;
   if (!config_read_nums(s, "reporting", reporting_nums,
                         CONFIG_COUNT(reporting_nums), cfg, err, err_len) ||
       !config_read_str(s, "reporting", "timeZone", &tz, err, err_len) ||
+      !config_read_str(s, "reporting", "redisUrl", &url, err, err_len) ||
+      (url && !config_set_report_redis_url(cfg, url, "reporting.redisUrl", err,
+                                           err_len)) ||
       !config_reporting_load(s, &cfg->reporting, resolve_secret, err, err_len))
     return false;
   if (!tz)

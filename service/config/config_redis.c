@@ -26,6 +26,36 @@ bool config_set_redis_url(config *cfg, const char *url, const char *where,
   return true;
 }
 
+bool config_set_report_redis_url(config *cfg, const char *url,
+                                 const char *where, char *err, size_t err_len) {
+  if (strcmp(url, "sentinel:replica") == 0) {
+    if (cfg->redis_sentinel_count == 0)
+      return config_error(err, err_len,
+                          "%s: sentinel:replica needs redis.sentinels", where);
+    cfg->report_redis_sentinel_replica = true;
+    memcpy(cfg->report_redis_url, url, strlen(url) + 1);
+    return true;
+  }
+  char why[128], host[sizeof cfg->report_redis_host],
+      password[sizeof cfg->report_redis_password];
+  int port, db;
+  if (strlen(url) >= sizeof cfg->report_redis_url)
+    return config_error(err, err_len, "%s: longer than %d characters", where,
+                        CONFIG_URL_MAX);
+  if (!config_parse_redis_url(url, host, sizeof host, &port, password,
+                              sizeof password, &db, why, sizeof why))
+    return config_error(err, err_len, "%s: %s (or \"sentinel:replica\")", where,
+                        why);
+  memcpy(cfg->report_redis_url, url, strlen(url) + 1);
+  memcpy(cfg->report_redis_host, host, sizeof host);
+  memcpy(cfg->report_redis_password, password, sizeof password);
+  explicit_bzero(password, sizeof password);
+  cfg->report_redis_port = port;
+  cfg->report_redis_db = db;
+  cfg->report_redis_sentinel_replica = false;
+  return true;
+}
+
 bool config_set_master_name(config *cfg, const char *name, const char *where,
                             char *err, size_t err_len) {
   size_t n = strlen(name);

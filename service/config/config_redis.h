@@ -21,6 +21,11 @@ bool config_set_redis_url(config *cfg, const char *url, const char *where,
                           char *err, size_t err_len);
 
 /* A Sentinel master name: 1..127 printable characters without spaces. */
+/* reporting.redisUrl: a redis:// URL, or "sentinel:replica" (which needs
+ * redis.sentinels, so it is read after the redis section). */
+bool config_set_report_redis_url(config *cfg, const char *url,
+                                 const char *where, char *err, size_t err_len);
+
 bool config_set_master_name(config *cfg, const char *name, const char *where,
                             char *err, size_t err_len);
 

@@ -15,7 +15,12 @@
  *     '|' or '@', so both parse unambiguously; readers that do not know
  *     channels skip the '@' fields (their counter name is unknown);
  *   - for a session that has just completed, one event in the stream
- *     "<prefix>report:events" with the fields of report_build_record().
+ *     "<prefix>report:events" with the fields of report_build_record(),
+ *     and its ID (the same ID, one empty field) in three filter index
+ *     streams "<prefix>report:ix:o:<outcome>", "...:ix:l:<serviceLine>"
+ *     and "...:ix:c:<channel>", so a filtered read walks only the events
+ *     it matches; "<prefix>report:ixsince" holds the first indexed ID
+ *     (events before it are found by the full scan).
  * The event holds only the masked ANI, enums and counts: never a security
  * answer, a raw ANI or an identifier, and not the customer's ID or name.
  *
@@ -39,6 +44,10 @@
 #define REPORT_MAX_INCRS 40     /* each counter twice: all channels, its own */
 #define REPORT_FIELD_MAX (FLOW_NAME_MAX + FLOW_CHANNEL_MAX + 24)
 #define REPORT_EVENT_FIELDS 14
+/* Rows of report_record.event_value the filter indexes are named by. */
+#define REPORT_EVENT_LINE 1
+#define REPORT_EVENT_OUTCOME 2
+#define REPORT_EVENT_CHANNEL 11
 #define REPORT_OUTCOMES 8 /* flow_outcome values, PENDING included */
 /* Longest range a summary reads: 400 days of hour buckets. */
 #define REPORT_MAX_SPAN_SECONDS (400LL * 86400)

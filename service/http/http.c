@@ -28,6 +28,7 @@
 #include "report_api.h"
 #include "route.h"
 #include "schedule_api.h"
+#include "store.h"
 #include "store_async.h"
 
 #define REQUEST_ID_MAX 64
@@ -360,11 +361,14 @@ static bool offloaded_route(route_id id) {
 static void run_offloaded(offload_job *job) {
   http_request *rq =
       (http_request *)((char *)job - offsetof(http_request, job));
-  if (schedule_api_route(rq->route.id))
+  if (schedule_api_route(rq->route.id)) {
+    /* Reads only (the deliveries list); a run is queued in memory. */
+    store_conn_use_report_target();
     schedule_api_handle(cfg, &rq->route, query_param, rq, &rq->answer);
-  else if (report_api_route(rq->route.id))
+  } else if (report_api_route(rq->route.id)) {
+    store_conn_use_report_target(); /* this thread reads reports only */
     report_api_handle(cfg, rq->route.id, query_param, rq, &rq->answer);
-  else
+  } else
     api_handle(&rq->route, buf_str(&rq->body), buf_len(&rq->body), &rq->step,
                &rq->answer, NULL, NULL); /* answered at once */
   buf_free(&rq->body);

@@ -105,24 +105,36 @@ void report_funnel(const report_counts *c,
   memcpy(out, steps, sizeof steps);
 }
 
+/* text into out (n bytes), cut to fit. */
+static void copy_cut(char *out, size_t n, const char *text) {
+  size_t len = strnlen(text, n - 1);
+  memcpy(out, text, len);
+  out[len] = '\0';
+}
+
 void report_time_text(const tz_zone *zone, int64_t t, char out[32]) {
   tz_civil c;
   tz_local(zone, t, &c);
-  char off[8] = "Z";
+  char off[32] = "Z";
   if (c.offset != 0) {
     int32_t a = c.offset < 0 ? -c.offset : c.offset;
     snprintf(off, sizeof off, "%c%02d:%02d", c.offset < 0 ? '-' : '+',
              (int)(a / 3600), (int)(a / 60 % 60));
   }
-  snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d%s", (int)(c.year % 10000),
-           c.month, c.day, c.hour, c.minute, c.second, off);
+  char text[96]; /* room for any int, so the compiler sees no cut */
+  snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d%s",
+           (int)(c.year % 10000), c.month, c.day, c.hour, c.minute, c.second,
+           off);
+  copy_cut(out, 32, text);
 }
 
 void report_time_short(const tz_zone *zone, int64_t t, char out[24]) {
   tz_civil c;
   tz_local(zone, t, &c);
-  snprintf(out, 24, "%04d-%02d-%02d %02d:%02d", (int)(c.year % 10000), c.month,
-           c.day, c.hour, c.minute);
+  char text[96];
+  snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d", (int)(c.year % 10000),
+           c.month, c.day, c.hour, c.minute);
+  copy_cut(out, 24, text);
 }
 
 const char *report_format_content_type(report_format f) {

@@ -239,6 +239,92 @@ static void on_event(void *user, const char *id, size_t n,
   snprintf(c->last_returned, sizeof c->last_returned, "%s", id);
 }
 
+/* The ms part of a stream ID ("1714521600000-3" -> 1714521600000). */
+static long long id_ms(const char *id) {
+  return strtoll(id, NULL, 10);
+}
+
+/* The filter index to walk: of the outcome, service line and channel
+ * filters given, the one with the fewest entries; *kind NULL for none. */
+static store_status pick_index(const report_params *p, const char **kind,
+                               const char **value, char *err, size_t err_len) {
+  const char *kinds[] = {"o", "l", "c"};
+  const char *values[] = {p->outcome, p->line, p->channel};
+  long long best = -1;
+  *kind = NULL;
+  for (size_t i = 0; i < 3; i++) {
+    if (!values[i][0])
+      continue;
+    long long n;
+    store_status st =
+        store_report_index_len(kinds[i], values[i], &n, err, err_len);
+    if (st != STORE_OK)
+      return st;
+    if (best < 0 || n < best) {
+      best = n;
+      *kind = kinds[i];
+      *value = values[i];
+    }
+  }
+  return STORE_OK;
+}
+
+/* Walk index kind:value from `end` down to `start`, feeding the events it
+ * names to on_event. *done: the index segment was read to its start. */
+static store_status scan_index(scan_ctx *c, const char *kind, const char *value,
+                               char *end, size_t end_len, const char *start,
+                               size_t scan_max, size_t *scanned, bool *done,
+                               char *err, size_t err_len) {
+  char ids[REPORT_SCAN_BATCH][STORE_STREAM_ID_MAX + 1];
+  *done = false;
+  while (!c->out->more && !c->out->write_failed && *scanned < scan_max) {
+    size_t n;
+    store_status st = store_report_index_ids(
+        kind, value, end, start, REPORT_SCAN_BATCH, ids, &n, err, err_len);
+    if (st == STORE_OK && n > 0)
+      st = store_report_events_at((const char(*)[STORE_STREAM_ID_MAX + 1]) ids,
+                                  n, on_event, c, err, err_len);
+    if (st != STORE_OK)
+      return st;
+    *scanned += n;
+    if (n > 0 && !c->out->more)
+      snprintf(c->last_scanned, sizeof c->last_scanned, "%s", ids[n - 1]);
+    if (n < REPORT_SCAN_BATCH) {
+      *done = true;
+      return STORE_OK;
+    }
+    snprintf(end, end_len, "(%s", ids[n - 1]);
+  }
+  return STORE_OK;
+}
+
+/* Walk the event stream itself from `end` down to `start`. *done: read to
+ * its start (or the stream's oldest entry). */
+static store_status scan_stream(scan_ctx *c, const char *first, char *end,
+                                size_t end_len, const char *start,
+                                size_t scan_max, size_t *scanned, bool *done,
+                                char *err, size_t err_len) {
+  /* Redis walks the whole stream for a reverse range that ends below its
+   * oldest entry (7-18 ms over 20,000 events in SLOWLOG), so the scan
+   * stops at the oldest entry instead of asking past it. */
+  *done = !first[0];
+  while (!*done && !c->out->more && !c->out->write_failed &&
+         *scanned < scan_max) {
+    size_t got = 0;
+    store_status st = store_report_events(end, start, REPORT_SCAN_BATCH,
+                                          on_event, c, &got, err, err_len);
+    if (st != STORE_OK)
+      return st;
+    *scanned += got;
+    if (got < REPORT_SCAN_BATCH || strcmp(c->last_scanned, first) == 0) {
+      *done = true;
+      break;
+    }
+    snprintf(end, end_len, "(%s", c->last_scanned);
+  }
+  return STORE_OK;
+}
+
 store_status report_scan(const report_params *p, size_t max_rows,
                          size_t scan_max, report_row_fn on_row, void *user,
                          report_scan_result *out, char *err, size_t err_len) {
@@ -247,31 +333,48 @@ store_status report_scan(const report_params *p, size_t max_rows,
       .p = p, .max_rows = max_rows, .on_row = on_row, .user = user, .out = out};
   /* Stream IDs are the commit's time in ms: [from, to) maps to IDs
    * from*1000 .. to*1000-1 (a bare ms as the end means its last entry). */
-  char end[64], start[32];
-  snprintf(start, sizeof start, "%lld", (long long)p->from * 1000);
+  char end[64], start[32], first[48], since[48];
+  long long from_ms = (long long)p->from * 1000;
+  snprintf(start, sizeof start, "%lld", from_ms);
   if (p->cursor[0])
     snprintf(end, sizeof end, "(%s", p->cursor);
   else
     snprintf(end, sizeof end, "%lld", (long long)p->to * 1000 - 1);
-  size_t scanned = 0, got = 0;
-  bool exhausted = false;
-  while (!out->more && !out->write_failed && scanned < scan_max) {
-    store_status st = store_report_events(end, start, REPORT_SCAN_BATCH,
-                                          on_event, &c, &got, err, err_len);
+  const char *kind = NULL, *value = NULL;
+  store_status st = store_report_first_event(first, sizeof first, err, err_len);
+  if (st == STORE_OK)
+    st = pick_index(p, &kind, &value, err, err_len);
+  if (st == STORE_OK && kind)
+    st = store_report_index_since(since, sizeof since, err, err_len);
+  if (st != STORE_OK)
+    return st;
+  size_t scanned = 0;
+  bool done = false, need_stream = true;
+  /* A filter walks its index down to the first indexed event, then the
+   * stream itself for what is older (recorded before the indexes were). */
+  if (kind && since[0] && (!p->cursor[0] || id_ms(p->cursor) >= id_ms(since))) {
+    bool older = id_ms(since) > from_ms;
+    st = scan_index(&c, kind, value, end, sizeof end, older ? since : start,
+                    scan_max, &scanned, &done, err, err_len);
     if (st != STORE_OK)
       return st;
-    scanned += got;
-    if (got < REPORT_SCAN_BATCH) {
-      exhausted = true;
-      break;
+    need_stream = done && older;
+    if (need_stream) {
+      snprintf(end, sizeof end, "(%s", since);
+      done = false;
     }
-    snprintf(end, sizeof end, "(%s", c.last_scanned);
+  }
+  if (need_stream) {
+    st = scan_stream(&c, first, end, sizeof end, start, scan_max, &scanned,
+                     &done, err, err_len);
+    if (st != STORE_OK)
+      return st;
   }
   /* Stopped by the scan cap: the next page goes on from where it
    * stopped, even with fewer rows than the limit. */
   if (out->more)
     snprintf(out->next, sizeof out->next, "%s", c.last_returned);
-  else if (!exhausted && c.last_scanned[0])
+  else if (!done && c.last_scanned[0])
     snprintf(out->next, sizeof out->next, "%s", c.last_scanned);
   return STORE_OK;
 }

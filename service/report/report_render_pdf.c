@@ -171,7 +171,7 @@ static void totals(pdf *p, const report_counts *c) {
 }
 
 static void rates(pdf *p, const report_counts *c) {
-  static const float x[] = {MARGIN, MARGIN + 150, MARGIN + 210, MARGIN + 330};
+  static const float x[] = {MARGIN, MARGIN + 130, MARGIN + 180, MARGIN + 290};
   const char *head[] = {"Rate", "Value", "Numerator / denominator",
                         "Definition"};
   row(p, 4, x, head, true, 9);
@@ -298,9 +298,9 @@ static void counts_table(pdf *p, const char *title, const char *first, size_t n,
   p->y -= 16;
   float x[13];
   x[0] = MARGIN;
-  x[1] = MARGIN + 170;
+  x[1] = MARGIN + 150;
   for (size_t i = 2; i < 13; i++)
-    x[i] = x[i - 1] + (i == 2 ? 50 : 52);
+    x[i] = x[i - 1] + 50;
   const char *head[13] = {
       first,         "Started",     "Completed",   "Verified", "Ident. only",
       "Opted out",   "Ident. fail", "Verif. fail", "Locked",   "CRM unav.",
@@ -347,7 +347,10 @@ static const char *bucket_name(void *src, size_t i) {
   char a[24], e[24];
   report_time_short(b->d->p->zone, b->s->start[i], a);
   report_time_short(b->d->p->zone, b->s->start[i + 1], e);
-  snprintf(b->text, sizeof b->text, "%s - %s", a, e + 11);
+  if (b->d->p->bucket == REPORT_BUCKET_DAY)
+    snprintf(b->text, sizeof b->text, "%.10s", a); /* the local date */
+  else
+    snprintf(b->text, sizeof b->text, "%s - %s", a, e + 11);
   return b->text;
 }
 

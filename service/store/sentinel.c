@@ -104,3 +104,67 @@ bool sentinel_find_master(const sentinel_addr *sentinels, size_t count,
       return true;
   return false; /* err holds the last sentinel's reason */
 }
+
+/* Field `name` of a flat SENTINEL REPLICAS entry, or NULL. */
+static const char *entry_field(const redisReply *e, const char *name) {
+  for (size_t j = 0; j + 1 < e->elements; j += 2)
+    if (e->element[j]->type == REDIS_REPLY_STRING &&
+        e->element[j + 1]->type == REDIS_REPLY_STRING &&
+        strcmp(e->element[j]->str, name) == 0)
+      return e->element[j + 1]->str;
+  return NULL;
+}
+
+/* A healthy replica in the SENTINEL REPLICAS reply r. */
+static bool pick_replica(const redisReply *r, char *host, size_t host_len,
+                         int *port) {
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+    const redisReply *e = r->element[i];
+    if (e->type != REDIS_REPLY_ARRAY)
+      continue;
+    const char *ip = entry_field(e, "ip"), *p = entry_field(e, "port");
+    const char *flags = entry_field(e, "flags");
+    const char *link = entry_field(e, "master-link-status");
+    if (!ip || !p || !flags || strstr(flags, "s_down") ||
+        strstr(flags, "o_down") || strstr(flags, "disconnected") ||
+        (link && strcmp(link, "ok") != 0) || strlen(ip) >= host_len)
+      continue;
+    long n = strtol(p, NULL, 10);
+    if (n < 1 || n > 65535)
+      continue;
+    snprintf(host, host_len, "%s", ip);
+    *port = (int)n;
+    return true;
+  }
+  return false;
+}
+
+bool sentinel_find_replica(const sentinel_addr *sentinels, size_t count,
+                           const char *master_name, int timeout_ms, char *host,
+                           size_t host_len, int *port, char *err,
+                           size_t err_len) {
+  snprintf(err, err_len, "no sentinels configured");
+  struct timeval tv = {.tv_sec = timeout_ms / 1000,
+                       .tv_usec = (timeout_ms % 1000) * 1000};
+  for (size_t i = 0; i < count; i++) {
+    const sentinel_addr *s = &sentinels[i];
+    redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
+    if (!c || c->err) {
+      snprintf(err, err_len, "sentinel %s:%d: %s", s->host, s->port,
+               c ? c->errstr : "out of memory");
+      redisFree(c);
+      continue;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = redisCommand(c, "SENTINEL replicas %s", master_name);
+    bool ok = r && pick_replica(r, host, host_len, port);
+    if (!ok)
+      snprintf(err, err_len, "sentinel %s:%d names no healthy replica of '%s'",
+               s->host, s->port, master_name);
+    freeReplyObject(r);
+    redisFree(c);
+    if (ok)
+      return true;
+  }
+  return false;
+}

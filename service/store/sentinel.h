@@ -41,4 +41,15 @@ bool sentinel_find_master(const sentinel_addr *sentinels, size_t count,
                           size_t host_len, int *port, char *err,
                           size_t err_len);
 
+/*
+ * Ask the sentinels, in order, for a healthy replica of `master_name`
+ * (SENTINEL REPLICAS: flags without s_down/o_down/disconnected, master
+ * link ok); the first such replica of the first sentinel that answers.
+ * False with a reason in err when none is healthy.
+ */
+bool sentinel_find_replica(const sentinel_addr *sentinels, size_t count,
+                           const char *master_name, int timeout_ms, char *host,
+                           size_t host_len, int *port, char *err,
+                           size_t err_len);
+
 #endif

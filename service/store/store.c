@@ -230,8 +230,9 @@ store_status store_call_begin(store_call *c, const char *id, const char *token,
 
 /* The commit script's keys: session, lock, the customer's lockout counter,
  * the report hour hash, stream and dropped counter, the customer's lockout
- * count, the global and the caller's failure counters. False (err filled)
- * when a key is too long. */
+ * count, the global and the caller's failure counters, then the report
+ * filter indexes of the event (outcome, service line, channel) and the
+ * "indexed since" marker. False (err filled) when a key is too long. */
 static bool commit_keys(store_call *c, const flow_session *s,
                         const report_record *rec, char *err, size_t err_len) {
   /* With no customer the lockout key is never read or written; name a key
@@ -247,8 +248,20 @@ static bool commit_keys(store_call *c, const flow_session *s,
       !store_call_key(c, "lockouts", cid, err, err_len))
     return false;
   store_call_raw_key(c, texts.global_key);
+  bool event = rec && rec->event_count > REPORT_EVENT_CHANNEL;
   return store_call_key(c, "limit:caller",
-                        s->ani_hash[0] ? s->ani_hash : "-none-", err, err_len);
+                        s->ani_hash[0] ? s->ani_hash : "-none-", err,
+                        err_len) &&
+         store_call_key(c, "report:ix:o",
+                        event ? rec->event_value[REPORT_EVENT_OUTCOME] : "-",
+                        err, err_len) &&
+         store_call_key(c, "report:ix:l",
+                        event ? rec->event_value[REPORT_EVENT_LINE] : "-", err,
+                        err_len) &&
+         store_call_key(c, "report:ix:c",
+                        event ? rec->event_value[REPORT_EVENT_CHANNEL] : "-",
+                        err, err_len) &&
+         store_call_key(c, "report", "ixsince", err, err_len);
 }
 
 /* The commit script's first COMMIT_HEAD arguments (see script_commit),

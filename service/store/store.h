@@ -90,6 +90,14 @@ typedef struct {
   long report_stream_max_len;
   long report_stream_max_age_seconds;
   long report_counter_ttl_seconds;
+  /* Where report reads go (store_conn_use_report_target): report_host
+   * "" = the primary like everything else; with report_sentinel_replica, a
+   * replica of master_name that the sentinels name at each connect. */
+  char report_host[256];
+  int report_port;
+  char report_password[256];
+  int report_db;
+  bool report_sentinel_replica;
   /* Handoff guess limit: at most handoff_max_failures failed redemptions
    * across all sessions per window of handoff_failure_window_seconds. */
   int handoff_max_failures;
@@ -253,6 +261,45 @@ store_status store_report_events(const char *end, const char *start,
                                  size_t count, store_event_fn on_event,
                                  void *user, size_t *returned, char *err,
                                  size_t err_len);
+
+/* From now on this thread's blocking connection reads reports from the
+ * report target (store_config.report_host or a Sentinel replica) instead
+ * of the primary; nothing changes when none is configured. Only for a
+ * thread that runs nothing but report reads (a replica refuses writes and
+ * holds no scripts). */
+void store_conn_use_report_target(void);
+
+/* Report filter indexes (see report.h): `kind` is "o" (outcome), "l"
+ * (service line) or "c" (channel), `value` the filter's value. */
+#define STORE_STREAM_ID_MAX 47
+
+/* XLEN of one index (0 when absent). */
+store_status store_report_index_len(const char *kind, const char *value,
+                                    long long *out, char *err, size_t err_len);
+
+/* Up to `count` IDs of one index, newest first, from `end` down to
+ * `start` (XREVRANGE bounds, "(" for exclusive); *n gets how many. */
+store_status store_report_index_ids(const char *kind, const char *value,
+                                    const char *end, const char *start,
+                                    size_t count,
+                                    char (*ids)[STORE_STREAM_ID_MAX + 1],
+                                    size_t *n, char *err, size_t err_len);
+
+/* The events with IDs ids[0..n) (pipelined XRANGE id id), in that order,
+ * to on_event; an ID no longer in the stream (trimmed) is skipped. */
+store_status store_report_events_at(const char (*ids)[STORE_STREAM_ID_MAX + 1],
+                                    size_t n, store_event_fn on_event,
+                                    void *user, char *err, size_t err_len);
+
+/* The first event ID the indexes hold ("" when nothing was indexed yet):
+ * events before it are in no index. */
+store_status store_report_index_since(char *out, size_t out_len, char *err,
+                                      size_t err_len);
+
+/* The ID of the stream's oldest event into out ("" when the stream is
+ * empty or absent): XRANGE - + COUNT 1. */
+store_status store_report_first_event(char *out, size_t out_len, char *err,
+                                      size_t err_len);
 
 /* The "<prefix>report:dropped" counter (0 when absent). */
 store_status store_report_dropped(long long *out, char *err, size_t err_len);

@@ -36,7 +36,7 @@ typedef enum {
 
 /* The most keys and args one call has (commit: 9 keys, 12 head args, the
  * report args and the packed session). */
-#define STORE_CALL_ARGV_MAX (9 + 12 + STORE_REPORT_ARGS_MAX + 1)
+#define STORE_CALL_ARGV_MAX (13 + 12 + STORE_REPORT_ARGS_MAX + 1)
 /* Room for every key, number and packed session a call writes into its
  * own text area. */
 #define STORE_CALL_TEXT_MAX 8192

@@ -28,6 +28,8 @@ typedef struct {
 } connection;
 
 static _Thread_local connection conn;
+/* This thread reads reports from the report target (see store.h). */
+static _Thread_local bool report_target;
 
 static int64_t monotonic_ms(void) {
   struct timespec ts;
@@ -69,6 +71,15 @@ static void drop_connection(void) {
   }
   redisFree(conn.ctx); /* NULL is fine */
   conn.ctx = NULL;
+}
+
+void store_conn_use_report_target(void) {
+  const store_config *cfg = store_cfg();
+  if (!cfg->report_host[0] && !cfg->report_sentinel_replica)
+    return;
+  if (!report_target && conn.ctx)
+    drop_connection();
+  report_target = true;
 }
 
 void store_thread_cleanup(void) {
@@ -162,10 +173,19 @@ static redisContext *open_context(const store_config *cfg, int64_t started,
   char host[256];
   int port = cfg->port;
   snprintf(host, sizeof host, "%s", cfg->host);
-  if (cfg->sentinel_count > 0 &&
-      !sentinel_find_master(cfg->sentinels, cfg->sentinel_count,
-                            cfg->master_name, cfg->connect_timeout_ms, host,
-                            sizeof host, &port, err, err_len)) {
+  bool found = true;
+  if (report_target && cfg->report_sentinel_replica)
+    found = sentinel_find_replica(cfg->sentinels, cfg->sentinel_count,
+                                  cfg->master_name, cfg->connect_timeout_ms,
+                                  host, sizeof host, &port, err, err_len);
+  else if (report_target) {
+    snprintf(host, sizeof host, "%s", cfg->report_host);
+    port = cfg->report_port;
+  } else if (cfg->sentinel_count > 0)
+    found = sentinel_find_master(cfg->sentinels, cfg->sentinel_count,
+                                 cfg->master_name, cfg->connect_timeout_ms,
+                                 host, sizeof host, &port, err, err_len);
+  if (!found) {
     conn.failed_at_ms = started;
     return NULL;
   }
@@ -189,12 +209,20 @@ static bool prepare_context(redisContext *c, const store_config *cfg, char *err,
   bool ok = redisSetTimeout(c, ms_to_tv(cfg->command_timeout_ms)) == REDIS_OK;
   if (!ok)
     snprintf(err, err_len, "redis: cannot set the command timeout");
-  if (ok && cfg->password[0])
-    ok = setup_command(c, "AUTH", redisCommand(c, "AUTH %s", cfg->password),
-                       err, err_len);
-  if (ok && cfg->db != 0)
-    ok = setup_command(c, "SELECT", redisCommand(c, "SELECT %d", cfg->db), err,
+  /* A report replica named by URL has its own password and db; one named
+   * by the sentinels shares the master's. It is no master and runs no
+   * script: reports only read. */
+  bool own = report_target && !cfg->report_sentinel_replica;
+  const char *password = own ? cfg->report_password : cfg->password;
+  int db = own ? cfg->report_db : cfg->db;
+  if (ok && password[0])
+    ok = setup_command(c, "AUTH", redisCommand(c, "AUTH %s", password), err,
                        err_len);
+  if (ok && db != 0)
+    ok = setup_command(c, "SELECT", redisCommand(c, "SELECT %d", db), err,
+                       err_len);
+  if (report_target)
+    return ok;
   if (ok && cfg->sentinel_count > 0)
     ok = is_master(c, err, err_len);
   if (ok)

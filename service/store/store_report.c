@@ -149,6 +149,25 @@ store_status store_report_events(const char *end, const char *start,
   return STORE_OK;
 }
 
+store_status store_report_first_event(char *out, size_t out_len, char *err,
+                                      size_t err_len) {
+  out[0] = '\0';
+  char key[STORE_KEY_MAX];
+  if (!store_key(key, sizeof key, "report", "events", err, err_len))
+    return STORE_UNAVAILABLE;
+  const char *argv[] = {"XRANGE", key, "-", "+", "COUNT", "1"};
+  redisReply *r = store_conn_command(6, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+      r->element[0]->type == REDIS_REPLY_ARRAY &&
+      r->element[0]->elements >= 1 &&
+      r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+    snprintf(out, out_len, "%s", r->element[0]->element[0]->str);
+  freeReplyObject(r);
+  return STORE_OK;
+}
+
 store_status store_report_dropped(long long *out, char *err, size_t err_len) {
   *out = 0;
   char key[STORE_KEY_MAX];
@@ -160,6 +179,104 @@ store_status store_report_dropped(long long *out, char *err, size_t err_len) {
     return STORE_UNAVAILABLE;
   if (r->type == REDIS_REPLY_STRING && !parse_count(r->str, out))
     *out = 0;
+  freeReplyObject(r);
+  return STORE_OK;
+}
+
+/* "<prefix>report:ix:<kind>:<value>" into key. */
+static bool index_key(char *key, const char *kind, const char *value, char *err,
+                      size_t err_len) {
+  char kindname[32];
+  snprintf(kindname, sizeof kindname, "report:ix:%s", kind);
+  return store_key(key, STORE_KEY_MAX, kindname, value, err, err_len);
+}
+
+store_status store_report_index_len(const char *kind, const char *value,
+                                    long long *out, char *err, size_t err_len) {
+  *out = 0;
+  char key[STORE_KEY_MAX];
+  if (!index_key(key, kind, value, err, err_len))
+    return STORE_UNAVAILABLE;
+  const char *argv[] = {"XLEN", key};
+  redisReply *r = store_conn_command(2, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type == REDIS_REPLY_INTEGER)
+    *out = r->integer;
+  freeReplyObject(r);
+  return STORE_OK;
+}
+
+store_status store_report_index_ids(const char *kind, const char *value,
+                                    const char *end, const char *start,
+                                    size_t count,
+                                    char (*ids)[STORE_STREAM_ID_MAX + 1],
+                                    size_t *n, char *err, size_t err_len) {
+  *n = 0;
+  char key[STORE_KEY_MAX], num[24];
+  if (!index_key(key, kind, value, err, err_len))
+    return STORE_UNAVAILABLE;
+  snprintf(num, sizeof num, "%zu", count);
+  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
+  redisReply *r = store_conn_command(6, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type != REDIS_REPLY_ARRAY) {
+    freeReplyObject(r);
+    return store_fail(STORE_CORRUPT, "report index: unexpected reply", err,
+                      err_len);
+  }
+  for (size_t i = 0; i < r->elements && *n < count; i++) {
+    const redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+        e->element[0]->type == REDIS_REPLY_STRING &&
+        e->element[0]->len <= STORE_STREAM_ID_MAX)
+      snprintf(ids[(*n)++], STORE_STREAM_ID_MAX + 1, "%s", e->element[0]->str);
+  }
+  freeReplyObject(r);
+  return STORE_OK;
+}
+
+store_status store_report_events_at(const char (*ids)[STORE_STREAM_ID_MAX + 1],
+                                    size_t n, store_event_fn on_event,
+                                    void *user, char *err, size_t err_len) {
+  char key[STORE_KEY_MAX];
+  if (!store_key(key, sizeof key, "report", "events", err, err_len))
+    return STORE_UNAVAILABLE;
+  redisContext *c = store_conn_get(err, err_len);
+  if (!c)
+    return STORE_UNAVAILABLE;
+  for (size_t i = 0; i < n; i++)
+    if (redisAppendCommand(c, "XRANGE %s %s %s COUNT 1", key, ids[i], ids[i]) !=
+        REDIS_OK) {
+      store_conn_broke(err, err_len);
+      return STORE_UNAVAILABLE;
+    }
+  for (size_t i = 0; i < n; i++) {
+    redisReply *r = NULL;
+    if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+      store_conn_broke(err, err_len);
+      return STORE_UNAVAILABLE;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+      emit_event(r->element[0], on_event, user);
+    freeReplyObject(r);
+  }
+  return STORE_OK;
+}
+
+store_status store_report_index_since(char *out, size_t out_len, char *err,
+                                      size_t err_len) {
+  out[0] = '\0';
+  char key[STORE_KEY_MAX];
+  if (!store_key(key, sizeof key, "report", "ixsince", err, err_len))
+    return STORE_UNAVAILABLE;
+  const char *argv[] = {"GET", key};
+  redisReply *r = store_conn_command(2, argv, err, err_len);
+  if (!r)
+    return STORE_UNAVAILABLE;
+  if (r->type == REDIS_REPLY_STRING && r->len < out_len)
+    snprintf(out, out_len, "%s", r->str);
   freeReplyObject(r);
   return STORE_OK;
 }

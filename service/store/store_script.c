@@ -206,7 +206,9 @@ static const char script_begin[] = SCRIPT_HEAD
 
 /* KEYS: 1 session, 2 lock, 3 lockout counter, 4 report hour hash, 5 report
  * stream, 6 report dropped counter, 7 the customer's lockout count, 8 the
- * global failure counter, 9 the caller's failure counter. ARGV: 1 token,
+ * global failure counter, 9 the caller's failure counter, 10-12 the event's
+ * filter index streams (outcome, service line, channel), 13 the "indexed
+ * since" marker. ARGV: 1 token,
  * 2 ttl, 3 effect ('none'|'fail'|'clear'), 4 check_lockout ('0'|'1'),
  * 5 lockout max, 6 window seconds, 7 max lock seconds, 8 escalation reset
  * seconds, 9 global limit on ('0'|'1'), 10 caller limit on ('0'|'1'),
@@ -315,6 +317,10 @@ static const char script_commit[] =
     "    failed = true\n"
     "  else\n"
     "    redis.pcall('XTRIM', KEYS[5], 'MINID', '~', ARGV[i + 1])\n"
+    "    for k = 10, 12 do\n"
+    "      redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', ARGV[i], x, 'i', '')\n"
+    "    end\n"
+    "    redis.pcall('SET', KEYS[13], x, 'NX')\n"
     "  end\n"
     "end\n"
     "if failed then\n"

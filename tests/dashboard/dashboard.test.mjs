@@ -1,7 +1,8 @@
 // Loads /dashboard in headless Debian chromium, enters the report key and
 // checks the seeded numbers (EXPECTED, from run.py) in tiles, rates and
-// their definitions, charts and axes, the interactions table (viewer's time
-// zone, paging, filters, search), the CSV exports, the channel fields (shown
+// their definitions, charts and axes, the interactions table (the report's
+// time zone, paging, filters, search), the time-zone picker (starting at
+// reporting.timeZone), downloads in every format, the channel fields (shown
 // only when the backend returns them) and the layout at 1600 and 800 px.
 // Every wait is bounded.
 import { chromium } from "playwright-core";
@@ -107,8 +108,8 @@ async function checkChart(page) {
   }));
   assert.ok(xt.length >= 3, `x ticks ${JSON.stringify(xt)}`);
   for (let i = 1; i < xt.length; i++) assert.ok(xt[i - 1].right < xt[i].left, `x ticks overlap: ${JSON.stringify(xt)}`);
-  // Hour buckets start on the hour in UTC, which is hh:30 in Kolkata.
-  for (const t of xt) assert.match(t.text, /^\d\d:30$/, t.text);
+  // Hour buckets are the report zone's hours: hh:00 in Kolkata (hh:30 in UTC).
+  for (const t of xt) assert.match(t.text, /^\d\d:00$/, t.text);
   assert.match(await page.textContent("#outcomes"), /Asia\/(Kolkata|Calcutta), UTC\+05:30/);
 }
 
@@ -117,7 +118,7 @@ async function checkTable(page) {
   let ids = await column(page, "conversation");
   assert.equal(ids.length, 25);
   assert.deepEqual(ids.slice(0, expected.conversationIds.length), [...expected.conversationIds].reverse());
-  // Times in the viewer's zone.
+  // Times in the report's zone (the configured Asia/Kolkata).
   const cell = await page.$eval("#interactions tr td", (td) => [td.textContent, Number(td.getAttribute("data-time-ms"))]);
   assert.equal(cell[0], kolkata(cell[1]));
   assert.match(await page.textContent("#timehead"), /Asia\/(Kolkata|Calcutta), UTC\+05:30/);
@@ -152,17 +153,22 @@ async function checkTable(page) {
   await tableAfter(page, () => page.click("#search"));
 }
 
+const fileName = (report, zone, ext) =>
+  new RegExp(`^authflow-${report}_\\d{4}-\\d\\d-\\d\\d_\\d{4}-\\d\\d-\\d\\d_${zone}\\.${ext}$`);
+
 async function checkExports(page) {
+  await page.selectOption("#fmt", "csv");
   const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
-  assert.equal(dl.suggestedFilename(), "authflow-interactions.csv");
+  assert.match(dl.suggestedFilename(), fileName("interactions", "Asia-Kolkata", "csv"));
   const csv = readFileSync(await dl.path(), "utf8").trim().split("\r\n");
   assert.match(csv[0], /^id,time,conversationId,/);
   assert.equal(csv.length - 1, expected.completed, "every completed interaction in the export");
   for (const id of [...expected.conversationIds, ...expected.bulkIds]) {
     assert.ok(csv.some((l) => l.includes(`,${id},`)), id);
   }
+  assert.match(csv[1].split(",")[1], /\+05:30$/, "times in the report's zone");
   const [ds] = await Promise.all([page.waitForEvent("download"), page.click("#exportsummary")]);
-  assert.equal(ds.suggestedFilename(), "authflow-summary.csv");
+  assert.match(ds.suggestedFilename(), fileName("summary", "Asia-Kolkata", "csv"));
   const sum = readFileSync(await ds.path(), "utf8").trim().split("\r\n").map((l) => l.split(","));
   const col = (n) => sum[0].indexOf(n);
   assert.equal(sum[0][0], "scope");
@@ -170,6 +176,42 @@ async function checkExports(page) {
   assert.equal(total.length, 1, JSON.stringify(sum));
   assert.deepEqual([total[0][col("started")], total[0][col("startedAniIdentified")], total[0][col("completed")]],
     [String(expected.started), String(expected.aniIdentified), String(expected.completed)]);
+  // Every other format, for both reports: the file the browser saves.
+  for (const fmt of ["xlsx", "pdf", "json"]) {
+    await page.selectOption("#fmt", fmt);
+    for (const [button, report] of [["#export", "interactions"], ["#exportsummary", "summary"]]) {
+      const [d] = await Promise.all([page.waitForEvent("download"), page.click(button)]);
+      assert.match(d.suggestedFilename(), fileName(report, "Asia-Kolkata", fmt));
+      const bytes = readFileSync(await d.path());
+      if (fmt === "xlsx") assert.equal(bytes.subarray(0, 2).toString("latin1"), "PK");
+      if (fmt === "pdf") assert.equal(bytes.subarray(0, 5).toString("latin1"), "%PDF-");
+      if (fmt === "json") {
+        const j = JSON.parse(bytes.toString("utf8"));
+        if (report === "summary") assert.equal(j.total.completed, expected.completed);
+        else assert.equal(j.count, expected.completed);
+        assert.equal(j.timeZone, "Asia/Kolkata");
+      }
+    }
+  }
+  await page.selectOption("#fmt", "xlsx");
+}
+
+/** The time-zone picker starts at reporting.timeZone; another zone redraws
+ * the table, chart and downloads in it. */
+async function checkZonePicker(page) {
+  assert.equal(await page.inputValue("#tz"), "Asia/Kolkata");
+  assert.ok((await page.textContent("#tz option:checked")).includes("configured"));
+  await tableAfter(page, () => page.selectOption("#tz", "America/New_York"));
+  await waitInPage(page, () => /America\/New_York/.test(document.getElementById("timehead").textContent));
+  assert.match(await page.textContent("#timehead"), /America\/New_York, UTC-0[45]:00/);
+  const cell = await page.$eval("#interactions tr td", (td) => [td.textContent, Number(td.getAttribute("data-time-ms"))]);
+  const ny = new Intl.DateTimeFormat("sv-SE", { timeZone: "America/New_York", year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(new Date(cell[1]));
+  assert.equal(cell[0], ny);
+  await page.selectOption("#fmt", "pdf");
+  const [d] = await Promise.all([page.waitForEvent("download"), page.click("#exportsummary")]);
+  assert.match(d.suggestedFilename(), fileName("summary", "America-New_York", "pdf"));
+  await tableAfter(page, () => page.selectOption("#tz", "Asia/Kolkata"));
 }
 
 /** Channel filter and reuse share: shown exactly when the backend answers them. */
@@ -283,6 +325,7 @@ try {
   await checkChart(page);
   await checkTable(page);
   await checkExports(page);
+  await checkZonePicker(page);
   await checkChannels(page);
   await page.screenshot({ path: path.join(artifacts, "dashboard.png"), fullPage: true });
   await checkLayout(page);

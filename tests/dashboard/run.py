@@ -73,6 +73,8 @@ def main():
         stack.crm = stack.start(h.DemoCrm())
         cfg = h.base_config(stack.redis, stack.crm.url)
         cfg["reportKeys"] = [REPORT_KEY]
+        # The zone the time-zone picker starts at.
+        cfg["reporting"] = {"timeZone": "Asia/Kolkata"}
         svc = stack.authflow(cfg)
         expected = seed(svc)
         env = dict(os.environ, AUTHFLOW_URL="http://127.0.0.1:%d" % svc.port,

@@ -132,6 +132,8 @@ dcheck "two stages, both FROM debian:bookworm-slim" \
 dcheck "build is Release without tests" grep -q -- '-DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF' Dockerfile
 dcheck "runtime stage installs no compiler, -dev package or curl binary" \
   bash -c '! grep -E "apt-get install" -A3 <<<"$1" | grep -qE "(^|[[:space:]])(curl|gcc|cc|cmake|make|wget|[a-z0-9.+-]+-dev)([[:space:]]|$)"' _ "$runtime"
+dcheck "runtime stage carries the zone database (tzdata) and the report libraries" \
+  bash -c 'grep -qE "tzdata" <<<"$1" && grep -qE "libxlsxwriter[0-9]" <<<"$1" && grep -qE "libhpdf-" <<<"$1"' _ "$runtime"
 dcheck "runtime stage USER is a numeric non-root uid" bash -c 'grep -qE "^USER [1-9][0-9]*(:[0-9]+)?$" <<<"$1"' _ "$runtime"
 dcheck "EXPOSE 8080" grep -qx 'EXPOSE 8080' Dockerfile
 dcheck "STOPSIGNAL SIGTERM" grep -qx 'STOPSIGNAL SIGTERM' Dockerfile
@@ -164,6 +166,7 @@ else
         test "$(id -u)" = 10001
         ! command -v curl && ! command -v gcc && ! command -v cc && ! command -v cmake
         test -s /usr/share/authflow/customers.json
+        test -s /usr/share/zoneinfo/Asia/Kolkata
         authflow --version
         ! ldd /usr/local/bin/authflow /usr/local/bin/authflow-demo-crm | grep "not found"
         AUTHFLOW_API_KEYS=change-me-check-key authflow --check-config'; then

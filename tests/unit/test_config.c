@@ -169,6 +169,28 @@ static const file_row file_rows[] = {
      "server.bindAddress: must be a string"},
     {"{\"server\":[]}", "server: must be an object"},
     {"{\"server\":{\"prot\":8080}}", "server.prot: unknown key"},
+    /* reporting: timeZone (its syntax; main checks the zone database),
+     * redisUrl, exportMaxRows up to 10,000,000 */
+    {"{\"reporting\":{\"timeZone\":\"Asia/Kolkata\"}}", NULL},
+    {"{\"reporting\":{\"timeZone\":\"America/Argentina/Buenos_Aires\"}}", NULL},
+    {"{\"reporting\":{\"timeZone\":\"Etc/GMT+5\"}}", NULL},
+    {"{\"reporting\":{\"timeZone\":\"../etc/passwd\"}}",
+     "reporting.timeZone: must be an IANA time zone name"},
+    {"{\"reporting\":{\"timeZone\":\"\"}}", "reporting.timeZone:"},
+    {"{\"reporting\":{\"timeZone\":\"/etc/localtime\"}}",
+     "reporting.timeZone:"},
+    {"{\"reporting\":{\"timeZone\":3}}",
+     "reporting.timeZone: must be a string"},
+    {"{\"reporting\":{\"redisUrl\":\"redis://10.0.0.2:6380/1\"}}", NULL},
+    {"{\"reporting\":{\"redisUrl\":\"http://x\"}}", "reporting.redisUrl:"},
+    {"{\"reporting\":{\"redisUrl\":\"sentinel:replica\"}}",
+     "reporting.redisUrl: sentinel:replica needs redis.sentinels"},
+    {"{\"redis\":{\"sentinels\":[\"10.0.0.1\"],\"masterName\":\"m\"},"
+     "\"reporting\":{\"redisUrl\":\"sentinel:replica\"}}",
+     NULL},
+    {"{\"reporting\":{\"exportMaxRows\":1000000}}", NULL},
+    {"{\"reporting\":{\"exportMaxRows\":10000001}}",
+     "reporting.exportMaxRows:"},
     /* apiKeys */
     {"{\"apiKeys\":[\"abcdefgh\"]}", NULL},
     {"{\"apiKeys\":[]}", NULL},
@@ -846,7 +868,18 @@ static void timeout_warning(void **state) {
                         err, sizeof err));
   assert_true(cfg.service_lines[0].policy.ask_when_crm_down);
   assert_int_equal(cfg.report_export_max_rows, 100);
+  assert_string_equal(cfg.report_time_zone, "UTC"); /* the default */
   config_free(&cfg);
+  assert_true(load_text("{\"reporting\":{\"timeZone\":\"Asia/Seoul\","
+                        "\"redisUrl\":\"redis://:pw@10.0.0.2:6380/2\"}}",
+                        err, sizeof err));
+  assert_string_equal(cfg.report_time_zone, "Asia/Seoul");
+  assert_string_equal(cfg.report_redis_host, "10.0.0.2");
+  assert_int_equal(cfg.report_redis_port, 6380);
+  assert_int_equal(cfg.report_redis_db, 2);
+  assert_string_equal(cfg.report_redis_password, "pw");
+  config_free(&cfg);
+  assert_string_equal(cfg.report_redis_password, ""); /* wiped */
 }
 
 static void example_file_loads(void **state) {
