@@ -133,7 +133,8 @@ static void body_of(const report_delivery_job *j, const report_file *f,
 static void make_failed(report_status st, const report_why *why,
                         report_delivery_outcome *out) {
   out->status = st == REPORT_REFUSED ? REPORT_MAIL_REFUSED : REPORT_MAIL_RETRY;
-  snprintf(out->error, sizeof out->error, "the report could not be made: %s",
+  snprintf(out->error, sizeof out->error,
+           "the report could not be made: %.200s",
            why->text[0] ? why->text : "unknown reason");
 }
 
