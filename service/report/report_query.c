@@ -348,6 +348,12 @@ store_status report_scan(const report_params *p, size_t max_rows,
     st = store_report_index_since(since, sizeof since, err, err_len);
   if (st != STORE_OK)
     return st;
+  /* The indexes are trusted from REPORT_INDEX_GRACE_MS after the first
+   * indexed event: during a rolling upgrade, replicas of the release
+   * before them still record events that no index holds. */
+  if (kind && since[0])
+    snprintf(since, sizeof since, "%lld-0",
+             id_ms(since) + REPORT_INDEX_GRACE_MS);
   size_t scanned = 0;
   bool done = false, need_stream = true;
   /* A filter walks its index down to the first indexed event, then the

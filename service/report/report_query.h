@@ -32,6 +32,10 @@ typedef enum {
 /* Stream entries one XREVRANGE reads: about 0.1-0.15 ms inside Redis
  * (500 took 1.2-1.5 ms, and every caller's step waits behind it). */
 #define REPORT_SCAN_BATCH 50
+/* How long after the first indexed event the filter indexes are taken to
+ * hold every event (see report_scan): the longest rolling upgrade from a
+ * release without them; before that the stream itself is read. */
+#define REPORT_INDEX_GRACE_MS (3600LL * 1000)
 /* Hour buckets are refused past this span (a 400-day hourly summary is
  * 9,600 buckets nobody reads); day buckets go to the full 400 days. */
 #define REPORT_HOUR_BUCKET_MAX_SECONDS (31LL * 86400)
@@ -112,6 +116,8 @@ typedef struct {
 
 /*
  * Pass the interactions of p (filters applied), newest first, to on_row:
+ * with an outcome, service line or channel filter, through the smallest of
+ * their indexes (and the stream itself for events older than the indexes);
  * at most max_rows of them, then stop as soon as one more matches (->more).
  * JSON pages also stop after scan_max stream entries (the cursor then
  * goes on from there). STORE_OK, or a store error with its reason in err.

@@ -236,7 +236,8 @@ class ReportIsolation(h.StackTestCase):
     INSTANCES = 0
 
     def test_step_answered_while_a_report_scan_is_held(self):
-        """A report is mid-scan (its XREVRANGE held before Redis) on a
+        """A report is mid-scan (its first read, the XRANGE that finds the
+        stream's oldest entry, held before Redis) on a
         server with a single event loop; a caller's whole ANI ->
         security call is answered meanwhile, and the report still gets its
         200 once the scan goes on."""
@@ -248,7 +249,7 @@ class ReportIsolation(h.StackTestCase):
         cfg["server"] = {"threads": 1}
         svc = self.stack.authflow(cfg)
 
-        front.hold("XREVRANGE")
+        front.hold("XRANGE")
         report = {}
         t = threading.Thread(target=lambda: report.update(
             r=svc.request("GET", "/v1/reports/interactions", timeout=30)), daemon=True)
@@ -267,6 +268,58 @@ class ReportIsolation(h.StackTestCase):
         t.join(timeout=30)
         status, _, body = report["r"]
         self.assertEqual(status, 200, body)
+
+    def test_report_traffic_refuses_no_handoff_and_no_scrape(self):
+        """The report thread is held (its Redis read held at Redis) and its
+        queue overflows (503s); meanwhile POST /v1/handoffs and /metrics
+        (their own queue and thread) and /dashboard (no queue) all answer
+        at once, a no-key dashboard flood included."""
+        front = RedisFront(self.redis.port)
+        self.addCleanup(front.stop)
+        cfg = self.make_config(self.stack)
+        cfg["redis"]["url"] = front.url
+        cfg["redis"]["commandTimeoutMs"] = 5000
+        cfg["handoffKeys"] = ["itest-handoff-key-isolation-01"]
+        cfg["handoff"] = {"secret": "itest-handoff-secret-isolation-not-for-production-01"}
+        svc = self.stack.authflow(cfg)
+
+        front.hold("XRANGE")
+        answers = []
+        lock = threading.Lock()
+
+        def report():
+            r = svc.request("GET", "/v1/reports/interactions?format=csv", timeout=60)
+            with lock:
+                answers.append(r[0])
+
+        threads = [threading.Thread(target=report, daemon=True) for _ in range(80)]
+        for t in threads:
+            t.start()
+        self.assertTrue(front.wait_held(), "the report never reached Redis")
+        h.wait_until(lambda: answers.count(503) >= 80 - 1 - 64, 20,
+                     what="the report queue to overflow")
+        flood = [threading.Thread(target=lambda: svc.request("GET", "/dashboard", key=None),
+                                  daemon=True) for _ in range(40)]
+        for t in flood:
+            t.start()
+        for _ in range(10):
+            started = time.monotonic()
+            status, _, body = svc.request("POST", "/v1/handoffs", {
+                "customerId": ANA["id"], "customerName": ANA["name"], "verified": True},
+                key="itest-handoff-key-isolation-01", timeout=10)
+            self.assertEqual(status, 201, body)
+            status, _, body = svc.request("GET", "/metrics", timeout=10)
+            self.assertEqual(status, 200, body)
+            status, _, _ = svc.request("GET", "/dashboard", key=None, timeout=10)
+            self.assertEqual(status, 200)
+            self.assertLess(time.monotonic() - started, 2.0)
+        for t in flood:
+            t.join(timeout=10)
+        front.release()
+        for t in threads:
+            t.join(timeout=60)
+        # Every report was answered (the held read may have timed out: 503).
+        self.assertEqual(answers.count(200) + answers.count(503), 80, answers)
 
 
 if __name__ == "__main__":

@@ -429,10 +429,11 @@ class FilterIndex(ReportCase):
         stats = self.redis.command("INFO", "commandstats").decode()
         calls = {l.split(":")[0][8:]: int(l.split("calls=")[1].split(",")[0])
                  for l in stats.splitlines() if l.startswith("cmdstat_")}
-        # 20 index entries in one XREVRANGE, 20 XRANGE fetches, and one
-        # XREVRANGE over the 20 events older than the indexes: nowhere near
-        # the 400 XREVRANGEs of 50 that a full scan of 20,020 takes.
-        self.assertLessEqual(calls.get("xrevrange", 0), 4, stats)
+        # 20 index entries in one XREVRANGE, 20 XRANGE fetches, and the
+        # stream itself for what is older than the indexes plus their hour
+        # of grace (a rolling upgrade's unindexed events): ~920 events in 19
+        # XREVRANGEs, nowhere near the 400 a full scan of 20,020 takes.
+        self.assertLessEqual(calls.get("xrevrange", 0), 25, stats)
         self.assertEqual(calls.get("xrange", 0), 20 + 1, stats)  # + the oldest-entry probe
         # The same answer as the full scan gives (channel index is big:
         # the outcome index is picked as the smaller one).
