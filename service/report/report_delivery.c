@@ -1,12 +1,16 @@
 #include "report_delivery.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "report_make.h"
 #include "report_render.h"
+#include "store.h"
 
 static report_format format_of(const char *name) {
   static const char *const names[] = {"json", "csv", "xlsx", "pdf"};
@@ -138,6 +142,70 @@ static void make_failed(report_status st, const report_why *why,
            why->text[0] ? why->text : "unknown reason");
 }
 
+/* A report made on a thread of its own (make_thread). */
+typedef struct {
+  const config *cfg;
+  report_params p;
+  report_file f;
+  report_why why;
+  report_status st;
+  bool done;
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;
+} make_job;
+
+/* Reads go where reports read (reporting.redisUrl: a replica), not to the
+ * primary the scheduler's claims need; the thread and its connection last
+ * one report. */
+static void *make_thread(void *arg) {
+  make_job *m = arg;
+  store_conn_use_report_target();
+  report_status st = report_make(m->cfg, &m->p, &m->f, &m->why);
+  store_thread_cleanup();
+  pthread_mutex_lock(&m->mutex);
+  m->st = st;
+  m->done = true;
+  pthread_cond_signal(&m->cond);
+  pthread_mutex_unlock(&m->mutex);
+  return NULL;
+}
+
+/* Make the report of p, asking keep_going about once a second meanwhile
+ * (the scheduler renews its claim there, so a report that takes longer
+ * than the lease keeps it). The report cannot be cut short: when
+ * keep_going says stop, the file is made, then dropped (*stopped). */
+static report_status make_report(const report_delivery_job *j,
+                                 const report_params *p, report_file *f,
+                                 report_why *why, bool *stopped) {
+  make_job m = {.cfg = j->cfg,
+                .p = *p,
+                .mutex = PTHREAD_MUTEX_INITIALIZER,
+                .cond = PTHREAD_COND_INITIALIZER};
+  *stopped = false;
+  pthread_t t;
+  if (pthread_create(&t, NULL, make_thread, &m) != 0)
+    return report_make(j->cfg, p, f, why); /* on this thread, then */
+  pthread_mutex_lock(&m.mutex);
+  while (!m.done) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    if (pthread_cond_timedwait(&m.cond, &m.mutex, &until) == ETIMEDOUT &&
+        !m.done && j->keep_going) {
+      pthread_mutex_unlock(&m.mutex);
+      *stopped = *stopped || !j->keep_going(j->user);
+      pthread_mutex_lock(&m.mutex);
+    }
+  }
+  pthread_mutex_unlock(&m.mutex);
+  pthread_join(t, NULL);
+  *f = m.f;
+  *why = m.why;
+  if (*stopped && m.st == REPORT_OK)
+    report_file_close(f);
+  return m.st;
+}
+
 void report_delivery_attempt(const report_delivery_job *j, int64_t now,
                              report_delivery_outcome *out) {
   memset(out, 0, sizeof *out);
@@ -148,7 +216,14 @@ void report_delivery_attempt(const report_delivery_job *j, int64_t now,
   params_of(j, now, &p);
   report_file f;
   report_why why = {.text = ""};
-  report_status st = report_make(j->cfg, &p, &f, &why);
+  bool stopped = false;
+  report_status st = make_report(j, &p, &f, &why, &stopped);
+  if (stopped) {
+    out->status = REPORT_MAIL_ABORTED;
+    snprintf(out->error, sizeof out->error,
+             "stopped while the report was made");
+    return;
+  }
   if (st != REPORT_OK) {
     make_failed(st, &why, out);
     return;

@@ -5,7 +5,10 @@
  * (report_mail), and the delivery record kept in Redis and listed by
  * GET /v1/reports/deliveries.
  *
- * Blocking (the scheduler's thread). Never logs: the scheduler does.
+ * Blocking (the scheduler's thread). The report is made on a short-lived
+ * thread of its own that reads where reports read (reporting.redisUrl),
+ * while the scheduler's thread keeps its claim alive. Never logs: the
+ * scheduler does.
  */
 #ifndef AUTHFLOW_REPORT_DELIVERY_H
 #define AUTHFLOW_REPORT_DELIVERY_H

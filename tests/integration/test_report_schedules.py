@@ -233,6 +233,31 @@ class TestExactlyOnce(ScheduleCase):
         self.assertEqual([(e["result"], e["smtpCode"]) for e in logged], [("refused", 550)])
 
 
+class TestReplica(ScheduleCase):
+    """With reporting.redisUrl, a scheduled report reads the replica like
+    every other report; only its claims and records go to the primary."""
+
+    def test_scheduled_report_reads_the_replica(self):
+        replica = self.stack.start(harness.Redis(args=["--replicaof", harness.LOOPBACK,
+                                                       str(self.redis.port)]))
+        wait_until(lambda: b"master_link_status:up" in replica.command("INFO", "replication"),
+                   15, what="replica in sync")
+        smtp = self.smtp()
+        self.first_seen()
+        cfg = self.config()
+        cfg["reporting"]["redisUrl"] = "redis://%s:%d/0" % (harness.LOOPBACK, replica.port)
+        self.redis.command("CONFIG", "RESETSTAT")
+        replica.command("CONFIG", "RESETSTAT")
+        self.stack.authflow(cfg)
+        msgs = self.wait_messages(smtp, 1)
+        check_attachment(self, msgs[0], self.mail_dir)
+        primary = self.redis.command("INFO", "commandstats").decode()
+        stats = replica.command("INFO", "commandstats").decode()
+        self.assertNotIn("cmdstat_hgetall:", primary)
+        self.assertIn("cmdstat_hgetall:", stats)
+        self.assertIn("cmdstat_eval:", primary)  # the claim and the record
+
+
 class TestRecovery(ScheduleCase):
 
     def test_late_run_after_downtime_says_so(self):
