@@ -94,7 +94,10 @@ static void finish(CURL *h, CURLcode rc, const char *errbuf,
 
 /* The mail's headers; NULL when out of memory. */
 static struct curl_slist *mail_headers(const report_mail *m) {
-  char line[1024], date[64];
+  /* Room for the To: line: every recipient, folded one to a line so no
+   * line passes the 998 characters RFC 5322 allows. */
+  char line[CONFIG_SCHEDULE_TO_MAX * (CONFIG_MAIL_ADDRESS_MAX + 4) + 64],
+      date[64];
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
@@ -107,7 +110,7 @@ static struct curl_slist *mail_headers(const report_mail *m) {
   size_t used = (size_t)snprintf(line, sizeof line, "To: ");
   for (size_t i = 0; i < m->to_count && used < sizeof line; i++)
     used += (size_t)snprintf(line + used, sizeof line - used, "%s%s",
-                             i ? ", " : "", m->to[i]);
+                             i ? ",\r\n " : "", m->to[i]);
   next = next ? curl_slist_append(next, line) : NULL;
   snprintf(line, sizeof line, "Subject: %s", m->subject);
   next = next ? curl_slist_append(next, line) : NULL;

@@ -71,6 +71,10 @@ class SmtpStub:
         with open(path, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
 
+    def messages_raw(self):
+        """The files of the accepted messages, in order."""
+        return [e["file"] for e in self.events() if e["event"] == "message"]
+
     def messages(self):
         """Every accepted message, parsed (email.message.Message), in order."""
         import email  # noqa: PLC0415

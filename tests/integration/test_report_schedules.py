@@ -310,7 +310,9 @@ class TestRunOnDemand(ScheduleCase):
     def test_run_endpoint_takes_report_keys_only(self):
         smtp = self.smtp()
         # First seen now: nothing is due, so only the run on demand mails.
-        svc = self.stack.authflow(self.config())
+        self.many = ["recipient-%02d-%s@example.com" % (i, "x" * 200) for i in range(16)]
+        svc = self.stack.authflow(self.config([self.schedule(),
+                                               self.schedule(name="many", to=self.many)]))
         path = "/v1/reports/schedules/daily-summary/run"
         status, _, body = svc.request("POST", path, key=API_KEY)
         self.assertEqual(status, 403, body)
@@ -331,6 +333,16 @@ class TestRunOnDemand(ScheduleCase):
         self.assertEqual((rec[0]["trigger"], rec[0]["result"]), ("manual", "sent"))
         time.sleep(2)
         self.assertEqual(len(smtp.messages()), 1, "a schedule first seen now mails nothing else")
+        # Sixteen long addresses: all in the envelope and in a To: header whose
+        # lines stay within RFC 5322's 998 characters (folded).
+        status, _, body = svc.request("POST", "/v1/reports/schedules/many/run", key=REPORT_KEY)
+        self.assertEqual(status, 202, body)
+        msgs = self.wait_messages(smtp, 2)
+        many = [m for m in msgs if "many:" in m["Subject"]][0]
+        self.assertEqual(sorted(many.envelope_to), sorted(self.many))
+        self.assertEqual(sorted(a.addr_spec for a in many["To"].addresses), sorted(self.many))
+        with open(smtp.messages_raw()[-1], "rb") as f:
+            self.assertTrue(all(len(line) <= 998 for line in f.read().split(b"\r\n")))
         status, _, body = svc.request("GET", "/v1/reports/deliveries?limit=0", key=REPORT_KEY)
         self.assertEqual(status, 400, body)
 
