@@ -166,6 +166,8 @@ class TestExactlyOnce(ScheduleCase):
             day_label(self.zone, 1), day_label(self.zone, 1), self.zone.replace("/", "-")))
         sheets = check_attachment(self, m, self.mail_dir)
         self.assertTrue(sheets.strip(), "the workbook has sheets")
+        # "tls": "none" is warned about at start.
+        self.assertTrue(any("plaintext" in e.get("msg", "") for e in a.log_entries()))
         # One attempt in all, logged with its SMTP reply code.
         attempts = self.attempts_logged(a) + self.attempts_logged(b)
         self.assertEqual(len(attempts), 1, attempts)
@@ -393,6 +395,15 @@ class TestCommands(ScheduleCase):
                                         env={"SMTP_PASSWORD": "wrong-password"})
         self.assertEqual(rc, 1, text)
         self.assertEqual(smtp.messages(), [])
+        # Without "tls": "none", a server that offers no STARTTLS is refused
+        # before any credential is sent.
+        strict = self.config(smtp={"username": "reports", "password": "${env:SMTP_PASSWORD}"})
+        del strict["reporting"]["smtp"]["tls"]
+        auths = len([e for e in smtp.events() if e["event"] == "auth"])
+        rc, text = harness.run_authflow(["--check-smtp", "--config", self.write(strict)], env=env)
+        self.assertEqual(rc, 1, text)
+        self.assertIn("STARTTLS required", text)
+        self.assertEqual(len([e for e in smtp.events() if e["event"] == "auth"]), auths)
         smtp.stop()
         rc, text = harness.run_authflow(["--check-smtp", "--config", good], env=env)
         self.assertEqual(rc, 1, text)
