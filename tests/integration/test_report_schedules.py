@@ -402,7 +402,7 @@ class TestCommands(ScheduleCase):
         auths = len([e for e in smtp.events() if e["event"] == "auth"])
         rc, text = harness.run_authflow(["--check-smtp", "--config", self.write(strict)], env=env)
         self.assertEqual(rc, 1, text)
-        self.assertIn("STARTTLS required", text)
+        self.assertIn("STARTTLS not supported", text)
         self.assertEqual(len([e for e in smtp.events() if e["event"] == "auth"]), auths)
         smtp.stop()
         rc, text = harness.run_authflow(["--check-smtp", "--config", good], env=env)
