@@ -55,7 +55,8 @@ RUN apt-get update \
  && groupadd --gid 10001 authflow \
  && useradd --uid 10001 --gid 10001 --no-create-home --no-log-init \
       --home-dir /nonexistent --shell /usr/sbin/nologin authflow \
- && install -d -m 0755 /etc/authflow /usr/share/authflow
+ && install -d -m 0755 /etc/authflow /usr/share/authflow \
+ && install -d -m 0700 -o 10001 -g 10001 /var/spool/authflow
 
 COPY --from=build /out/usr/local/bin/ /usr/local/bin/
 COPY deploy/local/customers.json /usr/share/authflow/customers.json

@@ -1,10 +1,12 @@
--- wrk script: report readers. Every request pulls a filtered interactions
--- report whose filter matches nothing the bench records (outcome
--- opted_out), so each one scans as far as one request may (SCAN_MAX
--- stream entries in report_api.c).
+-- wrk script: report readers. By default every request pulls a filtered
+-- interactions report whose filter matches nothing the bench records
+-- (outcome opted_out), so each one reads as far as one request may (20,000
+-- stream entries, service/report/report_make.c). BENCH_REPORT_PATH: another
+-- report path and query (bench/report_isolation.sh: a long summary).
 local key = os.getenv("BENCH_KEY") or "bench-key-0000"
 wrk.method = "GET"
-wrk.path = "/v1/reports/interactions?outcome=opted_out&limit=50"
+wrk.path = os.getenv("BENCH_REPORT_PATH") or
+           "/v1/reports/interactions?outcome=opted_out&limit=50"
 wrk.headers["Authorization"] = "Bearer " .. key
 
 function done(summary, latency, requests)

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Do reports slow a caller? Run by hand (never in CI): callers' steps paced
+# at 500/s (calls.lua, ANI path, 10 connections) alone, then while
+#   - 3 clients pull a filtered interactions report (a filter that matches
+#     none of the stream's events: each request reads as far as one may),
+#   - 8 clients pull a 400-day summary (BENCH_SUMMARY_QUERY),
+#   - one 1,000,000-row CSV export runs (again and again),
+# with BENCH_EVENTS events (default 1,000,000) in the report stream, written
+# in the store's format before the run (as a release without the filter
+# indexes wrote them: the worst case for a filtered read). Prints one row
+# per phase: steps/s and p50/p99 of the paced steps, and the report
+# clients' answers.
+#
+#   AUTHFLOW_BIN=build/rel/service/authflow \
+#   AUTHFLOW_DEMO_CRM_BIN=build/rel/service/demo-crm/authflow-demo-crm \
+#   bench/report_isolation.sh
+#   BENCH_SECONDS=10 (per phase)
+#   BENCH_SUMMARY_QUERY='bucket=day' (the 400-day summary's extra query;
+#     a release before issue 22 took bucket=hour, which is now refused)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${BENCH_SECONDS:-10}
+events=${BENCH_EVENTS:-1000000}
+summary_query=${BENCH_SUMMARY_QUERY:-bucket=day}
+bin=${AUTHFLOW_BIN:?set AUTHFLOW_BIN}
+crm_bin=${AUTHFLOW_DEMO_CRM_BIN:?set AUTHFLOW_DEMO_CRM_BIN}
+key=bench-key-0000
+customers=1000
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() {
+  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "bench: $1 did not come up" >&2; exit 1
+}
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+  --dir "$work" >"$work/redis.log" 2>&1 &
+pids+=($!)
+python3 - "$customers" >"$work/customers.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+rows = [{"id": str(600000 + i), "name": "Bench %d" % i, "phones": ["+1317%07d" % (6000000 + i)],
+         "customerId": str(600000 + i), "answer": "1234"} for i in range(n)]
+print(json.dumps({"customers": rows}))
+PY
+crm_port=$(free_port)
+"$crm_bin" --port "$crm_port" --customers "$work/customers.json" >"$work/crm.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$crm_port/_control/stats"
+for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+# The stream: BENCH_EVENTS events over the last 10 days, verified or
+# identify_failed (the filtered report asks for opted_out: none match).
+now=$(date +%s)
+first=$((now - 10 * 86400))
+step_ms=$(( 10 * 86400 * 1000 / events ))
+left=$events at=0
+while [ "$left" -gt 0 ]; do
+  n=$(( left < 50000 ? left : 50000 ))
+  redis-cli -p "$redis_port" EVAL "
+    for i = 0, tonumber(ARGV[2]) - 1 do
+      local k = tonumber(ARGV[1]) + i
+      local ms = $first * 1000 + k * $step_ms
+      redis.call('XADD', KEYS[1], ms .. '-0',
+        'conversationId', 'old-' .. k, 'serviceLine', 'bench',
+        'outcome', (k % 5 == 0) and 'identify_failed' or 'verified',
+        'authStatus', 'identified_verified', 'identificationMethod', 'ani',
+        'identifyAttempts', '1', 'verifyAttempts', '1', 'attempts', '2',
+        'durationMs', '41250', 'timeMs', tostring(ms),
+        'aniMasked', '*******0116', 'channel', 'voice')
+    end
+    return 1" 1 bench:report:events "$at" "$n" >/dev/null
+  at=$((at + n)) left=$((left - n))
+done
+
+af_port=$(free_port)
+cat >"$work/authflow.json" <<JSON
+{"apiKeys":["$key"],
+ "redis":{"keyPrefix":"bench:","sessionTtlSeconds":3600},
+ "log":{"level":"warn"},
+ "reporting":{"streamMaxLen":$((events * 2)),"streamMaxAgeSeconds":31622400,
+              "exportMaxRows":${BENCH_EXPORT_MAX_ROWS:-$((events * 2))}},
+ "serviceLines":{"bench":{"aniLookup":true,"verification":true,
+   "identifierType":"customer_id"}}}
+JSON
+AUTHFLOW_CONFIG=$work/authflow.json AUTHFLOW_PORT=$af_port \
+AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
+AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" \
+  "$bin" 2>>"$work/authflow.log" &
+pids+=($!)
+wait_http "http://127.0.0.1:$af_port/readyz"
+url=http://127.0.0.1:$af_port
+
+run_wrk() { # LABEL URL CONNECTIONS SCRIPT [ENV...]
+  local label=$1 u=$2 conns=$3 script=$4
+  shift 4
+  local threads=2
+  [ "$conns" -lt 4 ] && threads=1
+  local out
+  out=$(env BENCH_ANI_COUNT=$customers "$@" BENCH_KEY=$key BENCH_CONNECTIONS="$conns" \
+    wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 30s -s "bench/$script" "$u" 2>&1)
+  local result
+  result=$(grep '^RESULT' <<<"$out" | sed 's/^RESULT //')
+  [ -n "$result" ] || { echo "$out" >&2; echo "bench: wrk printed no result" >&2; exit 1; }
+  echo "$label $result"
+}
+field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+paced() { run_wrk "$1" "$url" 10 calls.lua BENCH_PATH=ani BENCH_RATE=500; }
+row() { # LABEL PACED [READERS]
+  printf '| %s | %s | %s / %s ms |' "$1" "$(field "$2" steps_per_s)" \
+    "$(field "$2" p50_ms)" "$(field "$2" p99_ms)"
+  if [ -n "${3:-}" ]; then
+    printf ' %s answers/s (non-200 %s), p50 %s ms |\n' "$(field "$3" steps_per_s)" \
+      "$(field "$3" non200)" "$(field "$3" p50_ms)"
+  else
+    printf ' - |\n'
+  fi
+}
+
+paced warmup >/dev/null
+alone=$(paced alone)
+run_wrk filtered "$url" 3 reports.lua >"$work/filtered" &
+r=$!
+sleep 0.5
+with_filtered=$(paced with_filtered)
+wait "$r"
+from400=$((now - 399 * 86400))
+run_wrk summaries "$url" 8 reports.lua \
+  BENCH_REPORT_PATH="/v1/reports/summary?from=$from400&$summary_query" >"$work/summaries" &
+r=$!
+sleep 0.5
+with_summaries=$(paced with_summaries)
+wait "$r"
+( while [ ! -f "$work/stop" ]; do
+    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H "Authorization: Bearer $key" \
+      "$url/v1/reports/interactions?from=$first&format=csv" >>"$work/exports"
+  done ) &
+e=$!
+sleep 0.5
+with_export=$(paced with_export)
+touch "$work/stop"
+wait "$e" 2>/dev/null || true
+
+echo "| $(basename "$(dirname "$(dirname "$(dirname "$bin")")")") with $events events | steps/s | paced p50 / p99 | report clients |"
+echo "|---|---|---|---|"
+row "alone" "$alone"
+row "3 filtered interactions readers" "$with_filtered" "$(cat "$work/filtered")"
+row "8 readers of a 400-day summary ($summary_query)" "$with_summaries" "$(cat "$work/summaries")"
+row "one $events-row CSV export running" "$with_export"
+echo "exports: $(cat "$work/exports" | tr '\n' ';')"
