@@ -96,8 +96,9 @@ static long lease_ms(void) {
 }
 
 /* Renew d's claim if a third of the lease has passed since the last
- * renewal. False when the claim is no longer ours; true when Redis could
- * not be asked (the lease may still run: the next renewal decides). */
+ * renewal. False when the claim is no longer ours, or when Redis could
+ * not be asked and the lease may have run out since the last renewal
+ * (another replica may hold it now); true while it surely still runs. */
 static bool renew(delivery *d, bool force) {
   if (d->manual)
     return true;
@@ -109,7 +110,7 @@ static bool renew(delivery *d, bool force) {
   if (store_schedule_renew(sched_of(d)->name, d->period.key, d->token,
                            lease_ms(), &held, err, sizeof err) != STORE_OK) {
     warn_redis("renewing a claim", err);
-    return true;
+    return now - d->renewed_at < S.cfg->reporting.lease_seconds - 1;
   }
   if (held)
     d->renewed_at = now;
@@ -330,13 +331,15 @@ static int64_t tick(void) {
   take_manual(now);
   for (size_t i = 0; i < ACTIVE_MAX; i++) {
     delivery *d = &S.active[i];
-    if (d->used && !renew(d, false)) {
+    /* A settled period's record is written whoever holds the claim now:
+     * its done-marker is what stops another replica from resending. */
+    if (d->used && d->record) {
+      write_settled(d);
+    } else if (d->used && !renew(d, false)) {
       log_warn("report scheduler: claim lost",
                LOG_STR("schedule", sched_of(d)->name),
                LOG_STR("period", d->period.label));
       drop(d);
-    } else if (d->used && d->record) {
-      write_settled(d);
     }
   }
   for (size_t i = 0; i < S.cfg->reporting.count && !stopping(); i++)
