@@ -78,9 +78,11 @@ static json_t *schedule_json(const config *cfg, const config_schedule *s,
     json_array_append_new(to, json_string(s->to[i]));
   report_period next = {.label = ""};
   if (z) {
-    report_period_at(s->every, z, s->at_minute, now, &next);
-    if (next.due <= now) /* this period is due after the next one ends */
-      report_period_at(s->every, z, s->at_minute, next.to, &next);
+    /* The last complete period, unless it is due already (sent, or being
+     * sent): then the current one, due once it ends. */
+    report_period_last_complete(s->every, z, s->at_minute, now, &next);
+    if (next.due <= now)
+      report_period_at(s->every, z, s->at_minute, now, &next);
   }
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "name",
                    s->name, "report", s->report, "format", s->format, "every",

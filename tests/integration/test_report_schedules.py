@@ -184,6 +184,12 @@ class TestExactlyOnce(ScheduleCase):
         self.assertEqual(rec["recipients"], ["supervisors@example.com", "manager@example.com"])
         self.assertEqual(d["schedules"][0]["name"], "daily-summary")
         self.assertEqual(d["schedules"][0]["at"], self.at)
+        # Yesterday's is due (sent): the next is today's, due tomorrow at "at".
+        self.assertEqual(d["schedules"][0]["next"]["label"], day_label(self.zone, 0))
+        tomorrow = (datetime.datetime.now(ZoneInfo(self.zone)).date()
+                    + datetime.timedelta(days=1)).isoformat()
+        self.assertTrue(d["schedules"][0]["next"]["due"].startswith(tomorrow + "T" + self.at),
+                        d["schedules"][0]["next"])
         sent = 0
         for svc in (a, b):
             _, _, text = svc.request("GET", "/metrics")
@@ -313,8 +319,10 @@ class TestRunOnDemand(ScheduleCase):
         smtp = self.smtp()
         # First seen now: nothing is due, so only the run on demand mails.
         self.many = ["recipient-%02d-%s@example.com" % (i, "x" * 200) for i in range(16)]
-        svc = self.stack.authflow(self.config([self.schedule(),
-                                               self.schedule(name="many", to=self.many)]))
+        later = datetime.datetime.now(ZoneInfo(self.zone)) + datetime.timedelta(minutes=3)
+        svc = self.stack.authflow(self.config([
+            self.schedule(), self.schedule(name="many", to=self.many),
+            self.schedule(name="later", at="%02d:%02d" % (later.hour, later.minute))]))
         path = "/v1/reports/schedules/daily-summary/run"
         status, _, body = svc.request("POST", path, key=API_KEY)
         self.assertEqual(status, 403, body)
@@ -324,6 +332,12 @@ class TestRunOnDemand(ScheduleCase):
         self.assertEqual(status, 400, body)
         status, _, body = svc.request("POST", path, key="not-a-key-at-all")
         self.assertEqual(status, 401, body)
+        # Yesterday's was due a minute ago, before the schedule existed: it is
+        # never sent by itself, and the next is today's.
+        listed = self.deliveries(svc)["schedules"]
+        self.assertEqual(listed[0]["next"]["label"], day_label(self.zone, 0))
+        # One whose "at" is still to come today sends yesterday's next.
+        self.assertEqual(listed[2]["next"]["label"], day_label(self.zone, 1))
         status, _, body = svc.request("POST", path, key=REPORT_KEY)
         self.assertEqual(status, 202, body)
         self.assertEqual(body["period"]["label"], day_label(self.zone, 1))
