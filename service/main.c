@@ -598,6 +598,13 @@ static void print_config_summary(const config *cfg) {
          cfg->redis_port, cfg->redis_sentinel_count ? " (via sentinels)" : "",
          crm_shown, cfg->handoff_secret[0] ? "on" : "off",
          cfg->handoff_key_count);
+  char from[300] = "the primary";
+  if (cfg->report_redis_sentinel_replica)
+    snprintf(from, sizeof from, "a replica the sentinels name");
+  else if (cfg->report_redis_host[0])
+    snprintf(from, sizeof from, "the replica %s:%d", cfg->report_redis_host,
+             cfg->report_redis_port);
+  printf("reports: time zone %s, read from %s\n", cfg->report_time_zone, from);
   char warning[512];
   if (config_timeout_warning(cfg, warning, sizeof warning))
     printf("%s\n", warning);
