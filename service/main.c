@@ -32,6 +32,9 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "report_mail.h"
+#include "report_schedule.h"
+#include "report_scheduler.h"
 #include "report_zone.h"
 #include "store.h"
 
@@ -45,8 +48,8 @@
 static void usage(FILE *out) {
   fputs(
       "usage: authflow [--config FILE] [--check-config] [--check-crm\n"
-      "                [--check-crm-value V]] [--healthcheck] [--version]\n"
-      "                [--help]\n"
+      "                [--check-crm-value V]] [--check-smtp] [--healthcheck]\n"
+      "                [--version] [--help]\n"
       "\n"
       "  --config FILE   JSON configuration (default: $AUTHFLOW_CONFIG, or\n"
       "                  built-in defaults). Environment variables\n"
@@ -60,6 +63,9 @@ static void usage(FILE *out) {
       "  --check-crm     run one lookup by phone (--check-crm-value V,\n"
       "                  default +13175550116) against the configured CRM,\n"
       "                  print what was sent (secrets masked) and mapped\n"
+      "  --check-smtp    connect to reporting.smtp, say EHLO, STARTTLS and\n"
+      "                  authenticate as configured, send nothing; exit 0\n"
+      "                  when all of that worked\n"
       "  --healthcheck   GET /healthz on the configured port and exit 0/1\n"
       "                  (for container HEALTHCHECKs; needs no curl binary)\n"
       "  --version       print the version\n"
@@ -402,6 +408,39 @@ static int run_check_crm(const config *cfg, const char *value) {
   return w.done && w.result.ok ? 0 : 1;
 }
 
+/* --check-smtp: what a mail would go through, up to authentication. */
+static int run_check_smtp(const config *cfg) {
+  const config_smtp *m = &cfg->reporting.smtp;
+  if (!m->url[0]) {
+    fprintf(stderr, "authflow: --check-smtp: reporting.smtp is not set\n");
+    return 1;
+  }
+  char shown[sizeof m->url + 4];
+  snprintf(shown, sizeof shown, "%s", m->url);
+  mask_userinfo(shown, sizeof shown);
+  report_mail_result r;
+  report_mail_status st = report_mail_check(m, &r);
+  printf("smtp %s: %s (last reply %ld; tls %s; %s)\n", shown,
+         st == REPORT_MAIL_SENT ? "OK, connected and nothing sent" : "FAILED",
+         r.smtp_code,
+         m->tls_none                           ? "off (tls: none)"
+         : strncmp(m->url, "smtps://", 8) == 0 ? "implicit"
+                                               : "STARTTLS required",
+         m->username[0] ? "authenticated" : "no authentication configured");
+  if (st != REPORT_MAIL_SENT)
+    fprintf(stderr, "authflow: --check-smtp: %s\n", r.text);
+  return st == REPORT_MAIL_SENT ? 0 : 1;
+}
+
+/* A plaintext mail server: the reports (customer outcomes, staff
+ * addresses) and the SMTP password cross the network readable. */
+static void warn_smtp(const config *cfg) {
+  if (cfg->reporting.smtp.url[0] && cfg->reporting.smtp.tls_none)
+    log_warn("reporting.smtp.tls is none: report mails and the SMTP "
+             "password are sent in plaintext",
+             LOG_STR("key", "reporting.smtp.tls"));
+}
+
 /* Keep secrets out of crash dumps: no core file (soft and hard limit 0)
  * and not dumpable, which also stops same-user processes from attaching
  * a debugger or reading our memory through /proc. Called first thing,
@@ -505,6 +544,14 @@ static int serve(const config *cfg) {
              "and every redemption is refused unchecked",
              LOG_INT("handoffKeys", (int64_t)cfg->handoff_key_count));
   warn_guessing(cfg);
+  warn_smtp(cfg);
+  if (!report_scheduler_start(cfg, err, sizeof err)) {
+    log_error("report scheduler failed to start", LOG_STR("error", err));
+    http_quiesce();
+    crm_client_stop();
+    http_stop();
+    return 1;
+  }
   log_lifecycle("listening", LOG_INT("port", http_port()),
                 LOG_BOOL("dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1),
                 LOG_STR("version", AUTHFLOW_VERSION),
@@ -520,6 +567,7 @@ static int serve(const config *cfg) {
   http_quiesce();
   log_lifecycle("draining",
                 LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  report_scheduler_stop();
   bool idle = http_wait_idle(DRAIN_TIMEOUT_MS);
   /* Any step still waiting on the CRM is finished as a CRM failure and
    * answered before the server stops. A verification whose request was
@@ -584,12 +632,19 @@ static void print_config_summary(const config *cfg) {
            CONFIG_HANDOFF_SECRET_RECOMMENDED);
   if (config_short_key_warning(cfg, warning, sizeof warning))
     printf("%s\n", warning);
+  if (cfg->reporting.count > 0)
+    printf("%zu report schedule(s), mailed through reporting.smtp\n",
+           cfg->reporting.count);
+  if (cfg->reporting.smtp.url[0] && cfg->reporting.smtp.tls_none)
+    printf("warning: reporting.smtp.tls is none: report mails and the SMTP "
+           "password go in plaintext\n");
 }
 
 int main(int argc, char **argv) {
   no_core_dumps();
   const char *config_path = NULL;
-  bool check_only = false, healthcheck = false, check_crm = false;
+  bool check_only = false, healthcheck = false, check_crm = false,
+       check_smtp = false;
   const char *check_crm_value = "+13175550116";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
@@ -600,6 +655,8 @@ int main(int argc, char **argv) {
       check_crm = true;
     } else if (strcmp(argv[i], "--check-crm-value") == 0 && i + 1 < argc) {
       check_crm_value = argv[++i];
+    } else if (strcmp(argv[i], "--check-smtp") == 0) {
+      check_smtp = true;
     } else if (strcmp(argv[i], "--healthcheck") == 0) {
       healthcheck = true;
     } else if (strcmp(argv[i], "--version") == 0) {
@@ -628,11 +685,19 @@ int main(int argc, char **argv) {
     config_free(&cfg);
     return 1;
   }
+  /* Each schedule's zone and service line. */
+  if (!report_schedule_check(&cfg, err, sizeof err)) {
+    fprintf(stderr, "authflow: invalid configuration: %s\n", err);
+    config_free(&cfg);
+    return 1;
+  }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc;
   if (check_only) {
     print_config_summary(&cfg);
     rc = 0;
+  } else if (check_smtp) {
+    rc = run_check_smtp(&cfg);
   } else if (check_crm) {
     rc = run_check_crm(&cfg, check_crm_value);
   } else if (healthcheck) {

@@ -182,6 +182,18 @@ void metrics_context_link(flow_link_verdict verdict) {
     atomic_fetch_add_explicit(&context_links[verdict], 1, memory_order_relaxed);
 }
 
+/* Scheduled report deliveries (report_scheduler), by result. */
+static const char *const delivery_results[] = {"sent", "retry", "refused",
+                                               "failed"};
+#define DELIVERY_RESULTS 4
+static _Atomic uint64_t deliveries[DELIVERY_RESULTS];
+
+void metrics_report_delivery(const char *result) {
+  for (int i = 0; i < DELIVERY_RESULTS; i++)
+    if (strcmp(result, delivery_results[i]) == 0)
+      atomic_fetch_add_explicit(&deliveries[i], 1, memory_order_relaxed);
+}
+
 static uint64_t load(_Atomic uint64_t *v) {
   return atomic_load_explicit(v, memory_order_relaxed);
 }
@@ -421,6 +433,17 @@ static void render_context(buf *o) {
              reasons[r], (unsigned long long)load(&handoff_refusals[r]));
 }
 
+static void render_deliveries(buf *o) {
+  buf_adds(o, "# HELP authflow_report_deliveries_total Scheduled report "
+              "mails by result: sent, retry (an attempt failed and will be "
+              "tried again), refused (a permanent 5xx), failed (attempts "
+              "used up).\n"
+              "# TYPE authflow_report_deliveries_total counter\n");
+  for (int r = 0; r < DELIVERY_RESULTS; r++)
+    buf_addf(o, "authflow_report_deliveries_total{result=\"%s\"} %llu\n",
+             delivery_results[r], (unsigned long long)load(&deliveries[r]));
+}
+
 buf_status metrics_render(buf *out) {
   buf_addf(out,
            "# HELP authflow_build_info Build information.\n"
@@ -433,6 +456,7 @@ buf_status metrics_render(buf *out) {
   render_guessing(out);
   render_sessions(out);
   render_context(out);
+  render_deliveries(out);
   otp_metrics_render(out); /* one-time codes (SPEC §9) */
   return buf_state(out);
 }

@@ -77,6 +77,10 @@ void metrics_handoff_refused(metrics_handoff_refusal reason);
 /* What became of a start's linkedConversationId. */
 void metrics_context_link(flow_link_verdict verdict);
 
+/* A scheduled report mail's attempt or end: result "sent", "retry",
+ * "refused" or "failed" (authflow_report_deliveries_total{result}). */
+void metrics_report_delivery(const char *result);
+
 /* Append everything to `out`. Returns out's status: BUF_OK, or its first
  * failure (BUF_TOO_LARGE past its cap, BUF_NO_MEMORY), in which case the
  * text is incomplete and must not be served. */

@@ -17,7 +17,8 @@ packages=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-de
           libjansson-dev libhiredis-dev libcmocka-dev redis-server python3
           libxlsxwriter-dev libhpdf-dev tzdata python3-openpyxl poppler-utils
           clang clang-format clang-tidy cppcheck valgrind curl ca-certificates openssl prometheus
-          yamllint chromium)
+          yamllint chromium
+          python3-aiosmtpd)
 if [ "${AUTHFLOW_SKIP_INSTALL:-0}" != 1 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo

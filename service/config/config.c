@@ -84,6 +84,7 @@ static void init_defaults(config *cfg) {
                                &cfg->redis_db, why, sizeof why);
   config_lines_default(cfg);
   crm_profile_default(&cfg->crm);
+  config_reporting_default(&cfg->reporting);
   config_otp_default(&cfg->otp);
 }
 
@@ -232,6 +233,7 @@ void config_free(config *cfg) {
   cfg->service_line_count = 0;
   /* Secrets do not outlive the configuration. */
   crm_profile_wipe(&cfg->crm);
+  config_reporting_wipe(&cfg->reporting);
   explicit_bzero(cfg->api_keys, sizeof cfg->api_keys);
   cfg->api_key_count = 0;
   explicit_bzero(cfg->report_keys, sizeof cfg->report_keys);

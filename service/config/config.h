@@ -39,7 +39,10 @@
  *               "auth":{...}} (config_otp.h),
  *   "reporting": {"streamMaxLen":100000, "streamMaxAgeSeconds":2592000,
  *                 "counterRetentionDays":90, "exportMaxRows":1000000,
- *                 "timeZone":"UTC", "redisUrl":"redis://replica:6379/0"},
+ *                 "timeZone":"UTC", "redisUrl":"redis://replica:6379/0",
+ *                 "schedules":[...], "smtp":{...},
+ *                 "scheduleTickSeconds":30, "scheduleLeaseSeconds":120}
+ *                 (schedules and smtp: see config_reporting.h),
  *   "serviceLines": {
  *     "<name>": {"aniLookup":true, "verification":true,
  *                "identifierType":"customer_id", "maxIdentifyAttempts":3,
@@ -76,6 +79,7 @@
 #include <stddef.h>
 
 #include "config_otp.h"
+#include "config_reporting.h"
 #include "crm.h"
 #include "flow.h"
 #include "sentinel.h"
@@ -212,6 +216,9 @@ typedef struct {
   /* reporting.timeZone: the IANA zone reports use when a request names
    * none (checked against the zone database at start-up by main) */
   char report_time_zone[CONFIG_TZ_NAME_MAX + 1];
+  /* reporting.schedules, reporting.smtp and the scheduler's tick and
+   * lease (config_reporting.h); SMTP secrets wiped by config_free() */
+  config_reporting reporting;
   /* reporting.redisUrl: where reports read ("" = the primary, as every
    * step): a redis:// URL (a replica), or "sentinel:replica" (a replica of
    * redis.masterName, asked of redis.sentinels at each connect) */

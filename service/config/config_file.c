@@ -9,6 +9,7 @@
 #include "config_json.h"
 #include "config_lines.h"
 #include "config_redis.h"
+#include "config_reporting.h"
 #include "config_value.h"
 #include "crm_config.h"
 #include "crm_template.h"
@@ -118,9 +119,15 @@ static const config_num_field reporting_nums[] = {
 /* "reporting": its numbers and "timeZone", an IANA name such as
  * "Europe/Madrid" (its syntax here; main checks it names a zone that the
  * zone database holds). */
+static bool resolve_secret(void *user, const char *kind, const char *name,
+                           char *out, size_t out_len);
+
 static bool load_reporting(const json_t *root, config *cfg, char *err,
                            size_t err_len) {
-  static const char *const others[] = {"timeZone", "redisUrl", NULL};
+  const char *others[8] = {"timeZone", "redisUrl"};
+  for (size_t i = 0; config_reporting_keys[i] && i + 3 < CONFIG_COUNT(others);
+       i++)
+    others[i + 2] = config_reporting_keys[i];
   bool ok = true;
   const json_t *s =
       config_section(root, "reporting", reporting_nums,
@@ -133,7 +140,8 @@ static bool load_reporting(const json_t *root, config *cfg, char *err,
       !config_read_str(s, "reporting", "timeZone", &tz, err, err_len) ||
       !config_read_str(s, "reporting", "redisUrl", &url, err, err_len) ||
       (url && !config_set_report_redis_url(cfg, url, "reporting.redisUrl", err,
-                                           err_len)))
+                                           err_len)) ||
+      !config_reporting_load(s, &cfg->reporting, resolve_secret, err, err_len))
     return false;
   if (!tz)
     return true;

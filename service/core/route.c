@@ -98,6 +98,18 @@ static const route_shape shapes[] = {
      "/v1/reports/interactions",
      "GET",
      {{ROUTE_REPORT_INTERACTIONS, "GET"}, {ROUTE_NOT_FOUND, NULL}}},
+    {"/v1/reports/schedules/",
+     true,
+     "/run",
+     "/v1/reports/schedules/{name}/run",
+     "POST",
+     {{ROUTE_REPORT_SCHEDULE_RUN, "POST"}, {ROUTE_NOT_FOUND, NULL}}},
+    {"/v1/reports/deliveries",
+     false,
+     "",
+     "/v1/reports/deliveries",
+     "GET",
+     {{ROUTE_REPORT_DELIVERIES, "GET"}, {ROUTE_NOT_FOUND, NULL}}},
     {"/dashboard",
      false,
      "",
@@ -204,6 +216,9 @@ route_match_status route_parse(const char *method, const char *raw_path,
                                        sizeof out->conversation_id);
       if (!why)
         why = route_conversation_id_error(out->conversation_id);
+      if (why && matched == ROUTE_REPORT_SCHEDULE_RUN)
+        why = "the schedule name may hold only letters, digits and _ . - "
+              "(at most 64)";
       if (why) {
         out->conversation_id[0] = '\0';
         out->id_error = why;

@@ -29,7 +29,11 @@ typedef enum {
   ROUTE_DASHBOARD,           /* GET    /dashboard (no key: holds no data) */
   ROUTE_SESSION_HANDOFF,     /* POST   /v1/sessions/{id}/handoff */
   ROUTE_HANDOFFS_CREATE,     /* POST   /v1/handoffs (handoff keys only) */
-  ROUTE_SESSION_OTP,         /* POST   /v1/sessions/{id}/otp (SPEC §9) */
+  /* POST /v1/reports/schedules/{name}/run (the name is in the match's
+   * conversation_id: the same segment rules) */
+  ROUTE_REPORT_SCHEDULE_RUN,
+  ROUTE_REPORT_DELIVERIES, /* GET    /v1/reports/deliveries */
+  ROUTE_SESSION_OTP,       /* POST   /v1/sessions/{id}/otp (SPEC §9) */
   ROUTE_COUNT
 } route_id;
 

@@ -672,6 +672,8 @@ static api_status dispatch(const route_match *route, const char *body,
   case ROUTE_HANDOFFS_CREATE: /* served by handoff_api (see http.c) */
   case ROUTE_REPORT_SUMMARY:  /* served by report_api (see http.c) */
   case ROUTE_REPORT_INTERACTIONS:
+  case ROUTE_REPORT_SCHEDULE_RUN:
+  case ROUTE_REPORT_DELIVERIES:
   case ROUTE_DASHBOARD:
   case ROUTE_NOT_FOUND:
   case ROUTE_COUNT:

@@ -28,7 +28,8 @@ bool report_api_route(route_id id) {
 }
 
 bool report_api_key_route(route_id id) {
-  return id == ROUTE_REPORT_SUMMARY || id == ROUTE_REPORT_INTERACTIONS;
+  return id == ROUTE_REPORT_SUMMARY || id == ROUTE_REPORT_INTERACTIONS ||
+         id == ROUTE_REPORT_SCHEDULE_RUN || id == ROUTE_REPORT_DELIVERIES;
 }
 
 /* Decode parameter `name` into out ("" when absent). On a bad value fill a

@@ -606,6 +606,28 @@ describe('report endpoints and the dashboard', () => {
     for (const r of [s, c, i, d]) assert.equal(r.headers.get('cache-control'), 'no-store');
   });
 
+  test('schedules: a run on demand takes report keys only; the deliveries list', async () => {
+    const run = '/v1/reports/schedules/daily-summary/run';
+    error(await api('POST', run), 403, 'forbidden'); // the session key Genesys holds
+    error(await api('POST', run, { key: env.handoffKey }), 403, 'forbidden');
+    error(await api('POST', '/v1/reports/schedules/nope/run', { key: env.reportKey }), 404, 'not_found');
+    const r = await api('POST', run, { key: env.reportKey });
+    assert.equal(r.status, 202, r.text);
+    // No mail server listens (smtp.maxAttempts 1): the record says failed.
+    let d;
+    for (let i = 0; i < 100; i++) {
+      d = await api('GET', '/v1/reports/deliveries', { key: env.reportKey });
+      if (d.json.deliveries.length) break;
+      await sleep(100);
+    }
+    assert.equal(d.status, 200, d.text);
+    assert.equal(d.json.schedules[0].name, 'daily-summary');
+    assert.deepEqual([d.json.deliveries[0].trigger, d.json.deliveries[0].result], ['manual', 'failed']);
+    assert.equal((await api('GET', '/v1/reports/deliveries?limit=1')).status, 200);
+    error(await api('GET', '/v1/reports/deliveries?limit=0'), 400, 'invalid_request');
+    error(await api('GET', '/v1/reports/deliveries', { key: env.handoffKey }), 403, 'forbidden');
+  });
+
   test('by channel: channel filter, byChannel, contextReused and the channel of each interaction', async () => {
     const first = convId('rep-ch-a');
     session(await start(first, { ani: 'tel:+13175550116', channel: 'chat' }), { state: 'awaiting_security' });

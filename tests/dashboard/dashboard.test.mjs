@@ -270,6 +270,35 @@ async function checkChannelsWhenPresent(context) {
   await page.close();
 }
 
+/** The schedules panel: the configured schedule, "Send now" (a report key
+ * may), and its delivery listed once the server took the mail. */
+async function checkSchedules(page) {
+  await page.locator("#schedules").waitFor({ state: "visible" });
+  const row = "#schedulerows tr[data-schedule='daily-summary']";
+  const cells = await page.$$eval(`${row} td`, (tds) => tds.map((t) => t.textContent));
+  assert.equal(cells[0], "daily-summary");
+  assert.equal(cells[1], "summary (pdf)");
+  assert.equal(cells[2], "day at 07:00");
+  assert.equal(cells[3], "Asia/Kolkata", "a schedule without timeZone uses reporting.timeZone");
+  assert.equal(cells[4], "supervisors@example.com");
+  assert.match(cells[5], /^\d{4}-\d\d-\d\d \(\d{4}-\d\d-\d\d 07:00\)$/);
+  assert.equal(cells[6], "none yet");
+  assert.equal(await page.isVisible("#nodeliveries"), true);
+  await page.click(`${row} button.runnow`);
+  await page.locator("#runstatus").filter({ hasText: "queued" }).waitFor();
+  await page.locator("#deliveryrows tr[data-result='sent']").waitFor({ timeout: 30000 });
+  const d = await page.$$eval("#deliveryrows tr", (trs) => trs.map((tr) =>
+    Array.from(tr.children).map((td) => td.textContent)));
+  assert.equal(d.length, 1);
+  // schedule, trigger, result, attempts, SMTP reply, recipients, file
+  assert.deepEqual([d[0][1], d[0][3], d[0][4], d[0][5], d[0][6], d[0][8]],
+    ["daily-summary", "manual", "sent", "1", "250", "supervisors@example.com"]);
+  assert.match(d[0][9], /^authflow-summary_.*_Asia-Kolkata\.pdf$/);
+  await waitInPage(page, () => /^sent /.test(document.querySelector(
+    "#schedulerows tr[data-schedule='daily-summary'] td:nth-child(7)").textContent));
+  assert.equal(await page.isVisible("#nodeliveries"), false);
+}
+
 async function checkLayout(page) {
   // Wide: rates and the outcome chart side by side, the page used across.
   await page.setViewportSize({ width: 1600, height: 900 });
@@ -327,6 +356,7 @@ try {
   await checkExports(page);
   await checkZonePicker(page);
   await checkChannels(page);
+  await checkSchedules(page);
   await page.screenshot({ path: path.join(artifacts, "dashboard.png"), fullPage: true });
   await checkLayout(page);
   assert.deepEqual(external, [], "the page fetched something outside the service");

@@ -16,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import harness as h  # noqa: E402
+from smtp_stub import SmtpStub  # noqa: E402
 
 REPORT_KEY = "dashboard-report-key-1"
 
@@ -73,8 +74,16 @@ def main():
         stack.crm = stack.start(h.DemoCrm())
         cfg = h.base_config(stack.redis, stack.crm.url)
         cfg["reportKeys"] = [REPORT_KEY]
-        # The zone the time-zone picker starts at.
-        cfg["reporting"] = {"timeZone": "Asia/Kolkata"}
+        # The zone the time-zone picker starts at; one schedule for the
+        # schedules panel, mailing to a real SMTP server on loopback.
+        smtp = stack.start(SmtpStub(stack.tempdir("authflow-smtp-"), h.free_port()))
+        cfg["reporting"] = {
+            "timeZone": "Asia/Kolkata", "scheduleTickSeconds": 1, "scheduleLeaseSeconds": 3,
+            "schedules": [{"name": "daily-summary", "report": "summary", "format": "pdf",
+                           "every": "day", "at": "07:00",
+                           "to": ["supervisors@example.com"]}],
+            "smtp": {"url": "smtp://127.0.0.1:%d" % smtp.port, "from": "authflow@example.com",
+                     "tls": "none"}}
         svc = stack.authflow(cfg)
         expected = seed(svc)
         env = dict(os.environ, AUTHFLOW_URL="http://127.0.0.1:%d" % svc.port,
@@ -82,6 +91,13 @@ def main():
                    ARTIFACTS=os.path.join(HERE, "..", "artifacts"))
         rc = subprocess.run(["node", os.path.join(HERE, "dashboard.test.mjs")],
                             cwd=HERE, env=env, timeout=120).returncode
+        # "Send now" in the schedules panel mailed exactly one report.
+        mails = smtp.messages()
+        if rc == 0 and [m["Subject"] for m in mails if "[run on demand]" in m["Subject"]] != \
+                [m["Subject"] for m in mails] or rc == 0 and len(mails) != 1:
+            print("dashboard test: expected one mail on demand, got %r"
+                  % [m["Subject"] for m in mails], file=sys.stderr)
+            rc = 1
     finally:
         try:
             for close in cleanups:

@@ -19,6 +19,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (cfg.service_lines[i].policy.max_identify_attempts < 1 ||
           cfg.service_lines[i].policy.max_verify_attempts < 1)
         abort();
+    /* reporting.schedules: each one complete and in range. */
+    if (cfg.reporting.count > CONFIG_MAX_SCHEDULES ||
+        (cfg.reporting.count > 0 && !cfg.reporting.smtp.url[0]))
+      abort();
+    for (size_t i = 0; i < cfg.reporting.count; i++)
+      if (cfg.reporting.list[i].at_minute < 0 ||
+          cfg.reporting.list[i].at_minute > 1439 ||
+          cfg.reporting.list[i].to_count < 1 ||
+          cfg.reporting.list[i].to_count > CONFIG_SCHEDULE_TO_MAX ||
+          !cfg.reporting.list[i].name[0])
+        abort();
     config_free(&cfg);
   } else if (err[0] == '\0') {
     abort();

@@ -24,6 +24,10 @@ static void renders_counters_and_families(void **state) {
   metrics_http_request(ROUTE_SESSION_DELETE, 404, 0.001);
   metrics_crm_call(FLOW_CRM_VERIFY, false, 0.2);
   metrics_session_completed(1, FLOW_OUTCOME_VERIFIED);
+  metrics_report_delivery("retry");
+  metrics_report_delivery("retry");
+  metrics_report_delivery("sent");
+  metrics_report_delivery("bogus"); /* not a result: not counted */
   buf out;
   buf_init(&out, 1 << 20, BUF_PLAIN);
   assert_int_equal(metrics_render(&out), BUF_OK);
@@ -45,6 +49,13 @@ static void renders_counters_and_families(void **state) {
   assert_non_null(
       strstr(t, "authflow_sessions_completed_total{service_line=\"business\","
                 "outcome=\"verified\"} 1\n"));
+  assert_non_null(
+      strstr(t, "authflow_report_deliveries_total{result=\"retry\"} 2\n"));
+  assert_non_null(
+      strstr(t, "authflow_report_deliveries_total{result=\"sent\"} 1\n"));
+  assert_non_null(
+      strstr(t, "authflow_report_deliveries_total{result=\"refused\"} 0\n"));
+  assert_null(strstr(t, "bogus"));
   /* Every family is there, in order, each with its HELP and TYPE. */
   static const char *const families[] = {
       "authflow_build_info",
@@ -60,7 +71,8 @@ static void renders_counters_and_families(void **state) {
       "authflow_crm_token_fetches_total",
       "authflow_crm_fast_failures_total",
       "authflow_sessions_started_total",
-      "authflow_sessions_completed_total"};
+      "authflow_sessions_completed_total",
+      "authflow_report_deliveries_total"};
   const char *at = t;
   for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
     char help[96], type[96];
