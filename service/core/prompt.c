@@ -95,8 +95,9 @@ static const prompt_set builtin[] = {
             [P_ASK_OTP] =
                 "We've sent a code by text message to the phone ending in "
                 "{phoneLast2}. Please enter the code, followed by the pound "
-                "key. For a new code, press star. A code works for a few "
-                "minutes.",
+                "key. For a new code, press star. The code works for a few "
+                "minutes; if it expires, press star and we'll send a new "
+                "one.",
             [P_ASK_OTP_RETRY] = "Sorry, that code didn't match. Please enter "
                                 "it again, followed by the pound key, or "
                                 "press star for a new code.",
@@ -148,7 +149,8 @@ static const prompt_set builtin[] = {
                 "Le hemos enviado un código por SMS al teléfono terminado en "
                 "{phoneLast2}. Introduzca el código seguido de la tecla "
                 "almohadilla. Para recibir un código nuevo, pulse asterisco. "
-                "El código caduca en unos minutos.",
+                "El código caduca en unos minutos; si caduca, pulse asterisco "
+                "y le enviaremos otro.",
             [P_ASK_OTP_RETRY] =
                 "Lo sentimos, el código no es correcto. Introdúzcalo de nuevo "
                 "seguido de la tecla almohadilla, o pulse asterisco para "
@@ -203,7 +205,9 @@ static const prompt_set builtin[] = {
                 "끝자리가 {phoneLast2}인 휴대전화로 인증 번호를 문자로 "
                 "보내 드렸습니다. 인증 번호를 입력하신 후 우물 정자를 눌러 "
                 "주세요. 새 번호를 받으시려면 별표를 눌러 주세요. 인증 번호는 "
-                "몇 분 동안만 유효합니다.",
+                "몇 분 동안만 유효하며, 만료되면 별표를 눌러 새 번호를 받으실 "
+                "수 "
+                "있습니다.",
             [P_ASK_OTP_RETRY] = "죄송합니다. 인증 번호가 일치하지 않습니다. "
                                 "다시 입력하신 후 우물 정자를 누르시거나, 새 "
                                 "번호를 받으시려면 별표를 눌러 주세요.",
