@@ -72,13 +72,13 @@ static bool zone_or_reply(const config *cfg, report_param_fn get, void *ctx,
     return false;
   const char *name = tz[0] ? tz : cfg->report_time_zone;
   char err[160];
-  p->zone = strlen(name) <= REPORT_ZONE_NAME_MAX
-                ? report_zone_get(name, err, sizeof err)
-                : NULL;
+  size_t len = strlen(name);
+  p->zone = len < sizeof p->zone_name ? report_zone_get(name, err, sizeof err)
+                                      : NULL;
   if (!p->zone)
     return api_reply_field_error(
         resp, "tz", "must be an IANA time zone such as Europe/Madrid");
-  snprintf(p->zone_name, sizeof p->zone_name, "%s", name);
+  memcpy(p->zone_name, name, len + 1);
   return true;
 }
 
