@@ -21,8 +21,8 @@ void otp_metrics_check(otp_metric_check r) {
 
 void otp_metrics_render(buf *o) {
   static const char *const send_names[OTP_METRIC_SEND_RESULTS] = {
-      "sent",           "send_failed", "no_phone",
-      "customer_limit", "phone_limit", "budget"};
+      "sent",        "send_failed", "no_phone", "customer_limit",
+      "phone_limit", "budget",      "locked"};
   static const char *const check_names[OTP_METRIC_CHECK_RESULTS] = {
       "match", "wrong", "expired", "invalid_input"};
   buf_addf(o, "# HELP authflow_otp_sends_total One-time code sends, by "

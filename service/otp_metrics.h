@@ -15,6 +15,7 @@ typedef enum {
   OTP_METRIC_CUSTOMER_LIMIT,
   OTP_METRIC_PHONE_LIMIT,
   OTP_METRIC_BUDGET, /* the process-wide budget was spent */
+  OTP_METRIC_LOCKED, /* the customer is locked out: no code */
   OTP_METRIC_SEND_RESULTS
 } otp_metric_send;
 

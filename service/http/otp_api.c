@@ -129,6 +129,7 @@ static void applied(otp_api_send_state *st, flow_otp_send_status status,
                      : metric == OTP_METRIC_SEND_FAILED    ? "send_failed"
                      : metric == OTP_METRIC_BUDGET         ? "budget"
                      : metric == OTP_METRIC_CUSTOMER_LIMIT ? "customer_limit"
+                     : metric == OTP_METRIC_LOCKED         ? "locked"
                                                            : "phone_limit"));
   explicit_bzero(st->phone, sizeof st->phone);
   flow_otp_sent(&st->line->policy, st->step, status, st->digest, now_ms());
@@ -185,7 +186,7 @@ static void on_limits(void *ctx, store_result *out) {
   case STORE_OTP_SEND_LOCKED:
     /* No code for a locked-out customer: the commit finds it locked. */
     st->step->check_lockout = true;
-    applied(st, FLOW_OTP_LIMITED, OTP_METRIC_CUSTOMER_LIMIT);
+    applied(st, FLOW_OTP_LIMITED, OTP_METRIC_LOCKED);
     return;
   case STORE_OTP_SEND_CUSTOMER_LIMIT:
   case STORE_OTP_SEND_PHONE_LIMIT: {

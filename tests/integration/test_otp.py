@@ -259,6 +259,9 @@ class TestLockout(OtpCase):
         b = self.start(conv, "otp", ANA_ANI)
         self.assertEqual((b["outcome"], b["nextAction"]), ("locked", "transfer_to_agent"), b)
         self.assertEqual(self.sink.count(), sent, "a locked customer gets no code")
+        status, _, text = self.svc.request("GET", "/metrics")
+        text = text if isinstance(text, str) else str(text)
+        self.assertIn('authflow_otp_sends_total{result="locked"} 1', text)
 
 
 class TestExpiry(OtpCase):
