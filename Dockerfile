@@ -24,7 +24,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake gcc libc6-dev make pkg-config \
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev \
-      libxlsxwriter-dev libhpdf-dev \
+      libxlsxwriter-dev libhpdf-dev zlib1g-dev \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 

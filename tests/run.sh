@@ -15,7 +15,7 @@ build=${AUTHFLOW_BUILD_DIR:-$root/build/test}
 
 packages=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
           libjansson-dev libhiredis-dev libcmocka-dev redis-server python3
-          libxlsxwriter-dev libhpdf-dev tzdata python3-openpyxl poppler-utils
+          libxlsxwriter-dev libhpdf-dev zlib1g-dev tzdata python3-openpyxl poppler-utils
           clang clang-format clang-tidy cppcheck valgrind curl ca-certificates openssl prometheus
           yamllint chromium
           python3-aiosmtpd)

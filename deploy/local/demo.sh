@@ -84,7 +84,7 @@ else
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
       build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-      libjansson-dev libhiredis-dev libxlsxwriter-dev libhpdf-dev tzdata \
+      libjansson-dev libhiredis-dev libxlsxwriter-dev libhpdf-dev zlib1g-dev tzdata \
       redis-server python3 curl ca-certificates >/dev/null
   fi
   echo "== building in $build" >&2
