@@ -71,6 +71,18 @@ variable "security_max_digits" {
   default     = 12
 }
 
+variable "otp_min_digits" {
+  description = "Fewest digits Collect Input accepts for a one-time code (authflow's otp.length is 4 to 10)."
+  type        = number
+  default     = 4
+}
+
+variable "otp_max_digits" {
+  description = "Most digits Collect Input accepts for a one-time code (authflow's otp.length is 4 to 10)."
+  type        = number
+  default     = 10
+}
+
 variable "opt_out_key" {
   description = "The key a caller presses instead of the identifier to go on without it (Collect Input accepts a lone *)."
   type        = string
