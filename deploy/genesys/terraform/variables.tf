@@ -100,9 +100,9 @@ variable "max_no_input" {
 }
 
 variable "max_steps" {
-  description = "Bound of the ID&V loop: at least maxIdentifyAttempts + maxVerifyAttempts + max_no_input + 4 of the service line."
+  description = "Bound of the ID&V loop: at least maxIdentifyAttempts + maxVerifyAttempts + max_no_input + 4 of the service line, plus otp.maxSends on lines that send one-time codes."
   type        = number
-  default     = 12
+  default     = 16
 }
 
 variable "flow_name" {
