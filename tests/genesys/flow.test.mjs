@@ -293,6 +293,45 @@ describe('the blueprint flow against the live service', () => {
     assert.equal(r.participantData['Auth.Error'], '');
   });
 
+  test('one-time code expired: silence asks for a new code (as the wiring guide says), the new one verifies', async () => {
+    // A stand-in for authflow whose first code has expired (the live service's
+    // otp.ttlSeconds is minutes): Start answers ask_otp_expired.
+    const base = {
+      conversationId: 'x', serviceLine: 'otp', language: 'en-US', state: 'awaiting_otp', nextAction: 'ask_otp',
+      authStatus: 'identified', identified: true, verified: false, identificationMethod: 'ani', outcome: 'pending',
+      lastResult: 'code_expired', attemptsRemaining: 3, customerId: '100234', customerName: '',
+    };
+    const requests = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        requests.push(`${req.method} ${req.url.replace(/sessions\/[^/]+/, 'sessions/{id}')} ${body.includes('"resend"') ? 'resend' : ''}`.trim());
+        let answer = { ...base, promptId: 'ask_otp_expired', promptText: 'That code has expired. Press star.' };
+        if (req.url.endsWith('/otp') && body.includes('"resend"')) {
+          answer = { ...base, lastResult: 'code_sent', promptId: 'ask_otp_resent', promptText: 'We have sent a new code.' };
+        } else if (req.url.endsWith('/otp')) {
+          answer = { ...base, state: 'completed', nextAction: 'continue', authStatus: 'identified_verified', verified: true,
+            outcome: 'verified', lastResult: 'match', customerName: 'Ana García', promptId: 'welcome_verified', promptText: 'Thank you, Ana.' };
+        }
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(answer));
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const r = await call({ subs: OTP, ani: 'tel:+13175550116', caller: ['', '123456#'], baseUrl: `http://127.0.0.1:${server.address().port}` });
+      invariants(r, ['123456']);
+      assert.deepEqual(r.end, { type: 'flow', flow: OTP.nextFlow });
+      assert.deepEqual(ids(r), ['ask_otp_expired', 'ask_otp_resent', 'welcome_verified']);
+      assert.deepEqual(requests, ['POST /v1/sessions', 'POST /v1/sessions/{id}/otp resend', 'POST /v1/sessions/{id}/otp']);
+      assert.equal(r.participantData['Auth.Status'], 'identified_verified');
+      assert.equal(r.variables['Task.otpDigits'], '');
+    } finally {
+      server.close();
+    }
+  });
+
   test('PIN wrong to the limit: identified only, to the agent queue', async () => {
     const r = await call({ ani: 'tel:+13175550120', caller: ['0000#', '1111#', '9999#'] });
     invariants(r, ['0000', '1111', '9999']);
