@@ -49,7 +49,8 @@ describe('options.yaml and the flows', () => {
   test('the action names in options.yaml are the names in the *.custom.json files', () => {
     const names = fs.readdirSync(ACTIONS_DIR).filter((f) => f.endsWith('.custom.json'))
       .map((f) => JSON.parse(fs.readFileSync(path.join(ACTIONS_DIR, f), 'utf8')).name);
-    for (const k of ['startActionName', 'identifierActionName', 'securityActionName', 'optOutActionName', 'statusActionName']) {
+    for (const k of ['startActionName', 'identifierActionName', 'securityActionName', 'optOutActionName', 'statusActionName',
+      'otpActionName', 'otpResendActionName']) {
       assert.ok(names.includes(OPTIONS[k]), `${k} = ${OPTIONS[k]} is an action`);
     }
   });
@@ -59,7 +60,10 @@ describe('options.yaml and the flows', () => {
     assert.ok(OPTIONS.identifierMinDigits >= 4 && OPTIONS.identifierMaxDigits <= 12);
     assert.ok(OPTIONS.securityMinDigits >= 1 && OPTIONS.securityMaxDigits <= 32);
     assert.ok(OPTIONS.maxSteps >= 3 + 3 + OPTIONS.maxNoInput + 4, 'maxSteps covers the banking line (3 + 3 attempts)');
+    assert.ok(OPTIONS.maxSteps >= 3 + 3 + OPTIONS.maxNoInput + 4 + 3, 'maxSteps covers a one-time code line (3 + 3 attempts, 3 sends)');
     assert.equal(OPTIONS.optOutKey, '*');
+    // authflow's otp.length is OTP_LENGTH_MIN..OTP_LENGTH_MAX, 4..10 (service/config/config_otp.c).
+    assert.ok(OPTIONS.otpMinDigits >= 4 && OPTIONS.otpMaxDigits <= 10 && OPTIONS.otpMinDigits <= OPTIONS.otpMaxDigits);
   });
 });
 

@@ -17,13 +17,15 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 
 import { loadActions } from '../contract/lib/genesys.mjs';
-import { convId, crmControl, env, waitReady } from '../contract/lib/stack.mjs';
+import { convId, crmControl, env, smsMessages, waitReady } from '../contract/lib/stack.mjs';
 import { loadFlow, runCall } from './lib/archy.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ARCHITECT = path.resolve(HERE, '../../deploy/genesys/architect');
 const INBOUND = path.join(ARCHITECT, 'authflow-inbound.yaml');
 const OPTIONS = YAML.parse(fs.readFileSync(path.join(ARCHITECT, 'options.yaml'), 'utf8')).substitutions;
+/** The fixture's service line that verifies with a one-time code (verificationMethod "otp"). */
+const OTP = { ...OPTIONS, serviceLine: 'otp' };
 const AUTH_KEYS = ['Auth.Status', 'Auth.CustomerId', 'Auth.CustomerName', 'Auth.Outcome', 'Auth.Method', 'Auth.Error'];
 
 /** The org the flow is published into: the actions in their category, the queues and flows. */
@@ -97,6 +99,28 @@ function invariants(r, secrets = []) {
 
 function ids(r) { return r.heard.map((h) => h.promptId); }
 
+/**
+ * The caller reading their phone: the code in the latest SMS the sink got
+ * for `phone` after message number `since` (never from authflow's answers).
+ */
+async function codeFor(phone, since) {
+  const sms = (await smsMessages()).slice(since).filter((m) => m.to === phone);
+  assert.ok(sms.length > 0, `an SMS went to ${phone}`);
+  assert.match(sms.at(-1).code ?? '', /^[0-9]{4,10}$/);
+  return sms.at(-1).code;
+}
+
+/** A code of the same length that is not `code`. */
+function wrongOf(code) { return [...code].map((d) => String((Number(d) + 1) % 10)).join(''); }
+
+/** Neither the codes nor the customer's name are spoken before verification. */
+function noCodeOrNameBeforeVerification(r, codes, name) {
+  nothingPersonalBeforeVerification(r, name);
+  for (const h of r.heard.filter((x) => !x.verified)) {
+    for (const c of codes) assert.ok(!h.text.includes(c), `the code was spoken: ${h.text}`);
+  }
+}
+
 /** Nothing that names the customer is spoken before verification. */
 function nothingPersonalBeforeVerification(r, name) {
   for (const h of r.heard.filter((x) => !x.verified)) {
@@ -169,6 +193,27 @@ const SCENARIOS = {
     assert.equal(r.participantData['Auth.Error'], 'start:failure');
     return r;
   },
+  async otpRightCode(flow) {
+    const phone = '+13175550116';
+    const since = (await smsMessages()).length;
+    const codes = [];
+    const r = await call({ flow, subs: OTP, ani: `tel:${phone}`,
+      caller: [async () => { codes.push(await codeFor(phone, since)); return `${codes[0]}#`; }] });
+    invariants(r, codes);
+    assert.deepEqual(r.end, { type: 'flow', flow: OTP.nextFlow });
+    assert.deepEqual(ids(r), ['ask_otp', 'welcome_verified']);
+    assert.match(r.heard[0].text, /ending in 16\b/, 'the prompt names the last two digits only');
+    assert.ok(!r.heard[0].text.includes('5550116'), 'the full number is not spoken');
+    noCodeOrNameBeforeVerification(r, codes, 'Ana García');
+    assert.deepEqual(r.events.filter((e) => e.type === 'data').map((e) => e.action),
+      [OTP.startActionName, OTP.otpActionName]);
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'identified_verified', 'Auth.CustomerId': '100234', 'Auth.CustomerName': 'Ana García',
+      'Auth.Outcome': 'verified', 'Auth.Method': 'ani', 'Auth.Error': '',
+    });
+    assert.equal(r.variables['Task.otpDigits'], '', 'the code is cleared right after use');
+    return r;
+  },
 };
 
 function pick(pd) { return Object.fromEntries(AUTH_KEYS.map((k) => [k, pd[k]])); }
@@ -179,6 +224,113 @@ describe('the blueprint flow against the live service', () => {
   test('three wrong identifiers: to the agent queue, not identified', () => SCENARIOS.threeWrongIdentifiers());
   test('the opt-out key: Opt Out, to the agent queue', () => SCENARIOS.optOut());
   test('authflow unreachable: Start twice, then the agent queue with Auth.Status "error"', () => SCENARIOS.authflowUnreachable());
+
+  test('one-time code: the code from the SMS, verified, to the next flow', () => SCENARIOS.otpRightCode());
+
+  test('one-time code: star asks for a new code, the new one verifies; the old one is void', async () => {
+    const phone = '+13175550116';
+    const since = (await smsMessages()).length;
+    const codes = [];
+    const r = await call({ subs: OTP, ani: `tel:${phone}`, caller: [
+      async () => { codes.push(await codeFor(phone, since)); return '*'; },
+      async () => {
+        const c = await codeFor(phone, since);
+        assert.equal((await smsMessages()).slice(since).filter((m) => m.to === phone).length, 2, 'a second SMS went');
+        codes.push(c);
+        return `${c}#`;
+      },
+    ] });
+    invariants(r, codes);
+    assert.deepEqual(r.end, { type: 'flow', flow: OTP.nextFlow });
+    assert.deepEqual(ids(r), ['ask_otp', 'ask_otp_resent', 'welcome_verified']);
+    assert.deepEqual(r.events.filter((e) => e.type === 'data').map((e) => e.action),
+      [OTP.startActionName, OTP.otpResendActionName, OTP.otpActionName]);
+    noCodeOrNameBeforeVerification(r, codes, 'Ana García');
+    assert.equal(r.participantData['Auth.Status'], 'identified_verified');
+    assert.equal(r.participantData['Auth.Method'], 'ani');
+    assert.equal(r.variables['Task.otpDigits'], '');
+  });
+
+  test('one-time code wrong to the limit: identified only, to the agent queue', async () => {
+    // A customer no other scenario uses: three wrong codes count toward the lockout.
+    const phone = '+34912345678';
+    const since = (await smsMessages()).length;
+    const codes = [];
+    const wrong = async () => { const c = await codeFor(phone, since); codes.push(c, wrongOf(c)); return `${wrongOf(c)}#`; };
+    const r = await call({ subs: OTP, ani: `tel:${phone}`, caller: [wrong, wrong, wrong] });
+    invariants(r, codes);
+    assert.deepEqual(r.end, { type: 'acd', queue: OTP.agentQueue });
+    assert.deepEqual(ids(r), ['ask_otp', 'ask_otp_retry', 'ask_otp_retry', 'transfer_to_agent']);
+    noCodeOrNameBeforeVerification(r, codes, 'María José Fernández');
+    assert.deepEqual(pick(r.participantData), {
+      'Auth.Status': 'identified', 'Auth.CustomerId': '100236', 'Auth.CustomerName': 'María José Fernández',
+      'Auth.Outcome': 'verify_failed', 'Auth.Method': 'ani', 'Auth.Error': '',
+    });
+    assert.equal(r.variables['Task.otpDigits'], '');
+  });
+
+  test('one-time code: silence maxNoInput times, then an agent, identified only', async () => {
+    const r = await call({ subs: OTP, ani: 'tel:+13175550116', caller: Array(OTP.maxNoInput).fill('') });
+    invariants(r);
+    assert.deepEqual(r.end, { type: 'acd', queue: OTP.agentQueue });
+    assert.deepEqual(ids(r), Array(OTP.maxNoInput).fill('ask_otp'));
+    assert.equal(r.participantData['Auth.Status'], 'identified');
+    assert.equal(r.participantData['Auth.Error'], '');
+  });
+
+  test('one-time code: Submit One-Time Code fails, Get Authentication Status recovers, the caller is asked again', async () => {
+    const phone = '+13175550116';
+    const since = (await smsMessages()).length;
+    const codes = [];
+    const right = async () => { codes.push(await codeFor(phone, since)); return `${codes.at(-1)}#`; };
+    const r = await call({ subs: OTP, ani: `tel:${phone}`, caller: [right, right],
+      faults: (name, n) => (name === OTP.otpActionName && n === 1 ? 'unreachable' : undefined) });
+    invariants(r, codes);
+    assert.deepEqual(r.end, { type: 'flow', flow: OTP.nextFlow });
+    const steps = r.events.filter((e) => e.type === 'data').map((e) => `${e.action}:${e.path}`);
+    assert.deepEqual(steps, [`${OTP.startActionName}:success`, `${OTP.otpActionName}:failure`,
+      `${OTP.statusActionName}:success`, `${OTP.otpActionName}:success`]);
+    assert.equal(r.participantData['Auth.Error'], '');
+  });
+
+  test('one-time code expired: silence asks for a new code (as the wiring guide says), the new one verifies', async () => {
+    // A stand-in for authflow whose first code has expired (the live service's
+    // otp.ttlSeconds is minutes): Start answers ask_otp_expired.
+    const base = {
+      conversationId: 'x', serviceLine: 'otp', language: 'en-US', state: 'awaiting_otp', nextAction: 'ask_otp',
+      authStatus: 'identified', identified: true, verified: false, identificationMethod: 'ani', outcome: 'pending',
+      lastResult: 'code_expired', attemptsRemaining: 3, customerId: '100234', customerName: '',
+    };
+    const requests = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        requests.push(`${req.method} ${req.url.replace(/sessions\/[^/]+/, 'sessions/{id}')} ${body.includes('"resend"') ? 'resend' : ''}`.trim());
+        let answer = { ...base, promptId: 'ask_otp_expired', promptText: 'That code has expired. Press star.' };
+        if (req.url.endsWith('/otp') && body.includes('"resend"')) {
+          answer = { ...base, lastResult: 'code_sent', promptId: 'ask_otp_resent', promptText: 'We have sent a new code.' };
+        } else if (req.url.endsWith('/otp')) {
+          answer = { ...base, state: 'completed', nextAction: 'continue', authStatus: 'identified_verified', verified: true,
+            outcome: 'verified', lastResult: 'match', customerName: 'Ana García', promptId: 'welcome_verified', promptText: 'Thank you, Ana.' };
+        }
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(answer));
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const r = await call({ subs: OTP, ani: 'tel:+13175550116', caller: ['', '123456#'], baseUrl: `http://127.0.0.1:${server.address().port}` });
+      invariants(r, ['123456']);
+      assert.deepEqual(r.end, { type: 'flow', flow: OTP.nextFlow });
+      assert.deepEqual(ids(r), ['ask_otp_expired', 'ask_otp_resent', 'welcome_verified']);
+      assert.deepEqual(requests, ['POST /v1/sessions', 'POST /v1/sessions/{id}/otp resend', 'POST /v1/sessions/{id}/otp']);
+      assert.equal(r.participantData['Auth.Status'], 'identified_verified');
+      assert.equal(r.variables['Task.otpDigits'], '');
+    } finally {
+      server.close();
+    }
+  });
 
   test('PIN wrong to the limit: identified only, to the agent queue', async () => {
     const r = await call({ ani: 'tel:+13175550120', caller: ['0000#', '1111#', '9999#'] });
@@ -347,8 +499,8 @@ function findAction(node, kind, name) {
 }
 
 /** A fresh copy of the shipped flow, changed by `change(def)`. */
-function broken(change) {
-  const f = loadFlow(INBOUND, OPTIONS);
+function broken(change, subs = OPTIONS) {
+  const f = loadFlow(INBOUND, subs);
   f.def = structuredClone(f.def);
   change(f.def);
   return f;
@@ -416,6 +568,26 @@ describe('the checks fail when the flow is wrong', () => {
   test('a bare "#" as the terminating key (Archy writes digit_#)', async () => {
     const f = broken((d) => { findAction(d, 'collectInput', 'Collect the identifier').digits.range.terminatingDtmf = '#'; });
     await assert.rejects(SCENARIOS.withheldNumberIdentifierPin(f), /terminatingDtmf/);
+  });
+
+  test('the ask_otp case removed: a one-time code line goes to an agent unverified', async () => {
+    const f = broken((d) => {
+      const sw = findAction(d, 'switch', 'What authflow asks for (nextAction)');
+      sw.evaluate.firstTrue.cases = sw.evaluate.firstTrue.cases.filter((c) => !/ask_otp/.test(c.case.value.exp));
+    }, OTP);
+    // The switch's default sends the caller to an agent before the code is asked for.
+    await assert.rejects(SCENARIOS.otpRightCode(f), /every key the caller was going to press was asked for/);
+  });
+
+  test('the code submitted through the wrong data action (Submit Security Answer)', async () => {
+    const f = broken((d) => {
+      const c = findAction(d, 'callData', 'authflow Submit One-Time Code');
+      const da = c.category[OTP.dataActionCategory].dataAction;
+      const spec = da[OTP.otpActionName];
+      spec.inputs = { conversationId: spec.inputs.conversationId, answer: spec.inputs.code };
+      c.category[OTP.dataActionCategory].dataAction = { [OTP.securityActionName]: spec };
+    }, OTP);
+    await assert.rejects(SCENARIOS.otpRightCode(f), /strictly deep-equal/);
   });
 
   test('a data action name that the org does not have', async () => {

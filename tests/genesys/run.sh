@@ -8,8 +8,10 @@
 #                                      reference resolved (no binaries needed)
 #   AUTHFLOW_BIN=... AUTHFLOW_DEMO_CRM_BIN=... tests/genesys/run.sh flow
 #                                      the Archy flow run end to end against
-#                                      a live authflow, Redis and demo CRM
-#                                      (started by tests/contract/run.sh)
+#                                      a live authflow, Redis, demo CRM and
+#                                      loopback SMS sink (started by
+#                                      tests/contract/run.sh; its fixture's
+#                                      "otp" line sends one-time codes there)
 #
 # Installs this folder's pinned npm packages (package-lock.json) first; the
 # flow tests also use tests/contract's. Exits non-zero on any failure.

@@ -11,11 +11,15 @@ locals {
     securityActionName   = genesyscloud_integration_action.authflow["security"].name
     optOutActionName     = genesyscloud_integration_action.authflow["opt_out"].name
     statusActionName     = genesyscloud_integration_action.authflow["status"].name
+    otpActionName        = genesyscloud_integration_action.authflow["otp"].name
+    otpResendActionName  = genesyscloud_integration_action.authflow["otp_resend"].name
     serviceLine          = var.service_line
     identifierMinDigits  = var.identifier_min_digits
     identifierMaxDigits  = var.identifier_max_digits
     securityMinDigits    = var.security_min_digits
     securityMaxDigits    = var.security_max_digits
+    otpMinDigits         = var.otp_min_digits
+    otpMaxDigits         = var.otp_max_digits
     optOutKey            = var.opt_out_key
     maxNoInput           = var.max_no_input
     maxSteps             = var.max_steps

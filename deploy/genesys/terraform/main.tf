@@ -16,7 +16,7 @@ locals {
     status     = "get-authentication-status.custom.json"
     handoff    = "redeem-handoff-code.custom.json"
     # One-time codes (lines with verificationMethod otp, answer_then_otp or
-    # otp_or_answer; the published flow does not call them yet).
+    # otp_or_answer; the flow's ask_otp case calls them).
     otp        = "submit-one-time-code.custom.json"
     otp_resend = "request-new-one-time-code.custom.json"
   }

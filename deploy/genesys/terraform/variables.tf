@@ -71,6 +71,18 @@ variable "security_max_digits" {
   default     = 12
 }
 
+variable "otp_min_digits" {
+  description = "Fewest digits Collect Input accepts for a one-time code (authflow's otp.length is 4 to 10)."
+  type        = number
+  default     = 4
+}
+
+variable "otp_max_digits" {
+  description = "Most digits Collect Input accepts for a one-time code (authflow's otp.length is 4 to 10)."
+  type        = number
+  default     = 10
+}
+
 variable "opt_out_key" {
   description = "The key a caller presses instead of the identifier to go on without it (Collect Input accepts a lone *)."
   type        = string
@@ -88,9 +100,9 @@ variable "max_no_input" {
 }
 
 variable "max_steps" {
-  description = "Bound of the ID&V loop: at least maxIdentifyAttempts + maxVerifyAttempts + max_no_input + 4 of the service line."
+  description = "Bound of the ID&V loop: at least maxIdentifyAttempts + maxVerifyAttempts + max_no_input + 4 of the service line, plus otp.maxSends on lines that send one-time codes."
   type        = number
-  default     = 12
+  default     = 16
 }
 
 variable "flow_name" {

@@ -13,7 +13,8 @@
 //      contracts and runs it through lib/genesys.mjs (Velocity templates,
 //      translation map, output contract): Success, Failure or Timeout.
 //   4. collectInput plays its prompt and takes the caller's next keys
-//      (e.g. "100244#", "*", "" for silence) with Architect's rules: digits
+//      (e.g. "100244#", "*", "" for silence, or an async function that
+//      returns them when asked) with Architect's rules: digits
 //      up to max, the terminating key (terminatingDtmf: digit_#), a lone "*"
 //      only with acceptJustStar,
 //      fewer than min digits or no input is the Failure output.
@@ -49,7 +50,7 @@ const PARTICIPANT_VALUE_MAX = 256;
  *
  * opts:
  *   call        {conversationId, ani, attributes?}: the call as it arrives
- *   caller      array of key strings, one per Collect Input, in order
+ *   caller      array of key strings (or async functions returning them), one per Collect Input, in order
  *   registry    {category: {actionName: <*.custom.json object>}}: the org's data actions
  *   org         {queues: [names], flows: [names]}
  *   baseUrl, credentials   where and how the data actions reach authflow
@@ -269,7 +270,10 @@ export async function runCall(flow, opts) {
     const justStar = valueOf(a.acceptJustStar ?? { lit: false }, label) === true;
     const justPound = valueOf(a.acceptJustPound ?? { lit: false }, label) === true;
     audio(a.inputAudio, label);
-    const keys = caller.length ? caller.shift() : undefined;
+    // An entry may be a function: the caller reads their phone when asked
+    // (a one-time code known only once the SMS arrived).
+    let keys = caller.length ? caller.shift() : undefined;
+    if (typeof keys === 'function') keys = await keys();
     let result = null;
     if (keys === '*' && justStar) result = '*';
     else if (keys === '#' && justPound) result = '#';
