@@ -11,6 +11,7 @@
 
 #include "config_error.h"
 #include "config_json.h"
+#include "crm_config.h"
 
 static const config_num_field otp_nums[] = {
     {"length", CONFIG_NUM_INT, offsetof(config_otp, length), OTP_LENGTH_MIN,
@@ -38,6 +39,7 @@ void config_otp_default(config_otp *o) {
   o->max_sends_per_phone_per_hour = 5;
   o->max_sends_per_minute = 300;
   o->timeout_ms = 3000;
+  o->auth.refresh_margin_ms = 30000;
   snprintf(o->send.method, sizeof o->send.method, "POST");
   o->send.map.ok_status[0] = 200;
   o->send.map.ok_status[1] = 201;
@@ -161,36 +163,6 @@ static bool load_send(const json_t *s, config_otp *o, crm_secret_fn fn,
   return true;
 }
 
-static bool load_auth(const json_t *a, crm_auth *d, crm_secret_fn fn, char *err,
-                      size_t err_len) {
-  static const char *const keys[] = {"type", "token", "username", "password",
-                                     NULL};
-  char type[16] = "none";
-  if (!json_is_object(a))
-    return config_error(err, err_len, "otp.auth: must be an object");
-  if (!config_only_known_keys(a, "otp.auth", NULL, 0, keys, err, err_len) ||
-      !resolved(a, "otp.auth", "type", fn, type, sizeof type, err, err_len) ||
-      !resolved(a, "otp.auth", "token", fn, d->token, sizeof d->token, err,
-                err_len) ||
-      !resolved(a, "otp.auth", "username", fn, d->username, sizeof d->username,
-                err, err_len) ||
-      !resolved(a, "otp.auth", "password", fn, d->password, sizeof d->password,
-                err, err_len))
-    return false;
-  if (strcmp(type, "none") == 0)
-    d->kind = CRM_AUTH_NONE;
-  else if (strcmp(type, "bearer") == 0 && d->token[0])
-    d->kind = CRM_AUTH_BEARER;
-  else if (strcmp(type, "basic") == 0 && d->username[0] &&
-           !strchr(d->username, ':'))
-    d->kind = CRM_AUTH_BASIC;
-  else
-    return config_error(err, err_len,
-                        "otp.auth.type: must be none, bearer (with token) or "
-                        "basic (with username, no ':')");
-  return true;
-}
-
 bool config_otp_load(const json_t *root, config_otp *o, crm_secret_fn fn,
                      char *err, size_t err_len) {
   static const char *const others[] = {"secret", "send", "auth", NULL};
@@ -214,7 +186,8 @@ bool config_otp_load(const json_t *root, config_otp *o, crm_secret_fn fn,
   const json_t *send = json_object_get(s, "send");
   const json_t *auth = json_object_get(s, "auth");
   return (!send || load_send(send, o, fn, err, err_len)) &&
-         (!auth || load_auth(auth, &o->auth, fn, err, err_len));
+         (!auth ||
+          crm_config_auth(auth, "otp.auth", &o->auth, fn, NULL, err, err_len));
 }
 
 bool config_otp_line(const json_t *line, const char *path, flow_policy *p,

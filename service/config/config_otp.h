@@ -11,8 +11,10 @@
  *                    "headers": ["Content-Type: application/json"],
  *                    "body": "{\"to\":\"{phone}\",\"text\":\"... {code}\"}",
  *                    "status": {"ok": [200, 201, 202]}},
- *           "auth": {"type": "none|bearer|basic", "token", "username",
- *                    "password"}}
+ *           "auth": {"type": "none|bearer|basic|oauth2", "token",
+ *                    "username", "password", "tokenUrl", "clientId",
+ *                    "clientSecret", "scope", "refreshMarginMs"}}
+ *                    (read and checked as crm.auth is: crm_config_auth)
  *   "serviceLines": {"<name>": {"verificationMethod": "otp", ...}}
  *
  * Templates take {phone} (E.164), {code} (the body only: a URL or header
@@ -45,7 +47,7 @@ typedef struct {
   long timeout_ms;                    /* the whole send */
   bool send_configured;               /* otp.send given */
   crm_operation send; /* method, url, headers, body; map.ok_status */
-  crm_auth auth;      /* none, bearer or basic */
+  crm_auth auth;      /* none, bearer, basic or oauth2 */
 } config_otp;
 
 /* The defaults (no send configured). */

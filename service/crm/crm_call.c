@@ -123,7 +123,7 @@ static struct curl_slist *call_headers(const crm_inst *in, crm_job *j) {
   for (size_t i = 0; h && i < j->http.header_count; i++)
     h = crm_job_header_add(h, j->http.headers[i]);
   if (h && in->sh->p->auth.kind == CRM_AUTH_OAUTH2)
-    h = crm_token_add_header(h, &j->token_gen);
+    h = crm_token_add_header(in->sh->token, h, &j->token_gen);
   return h;
 }
 
@@ -146,7 +146,8 @@ static void gate_expired(const crm_inst *in, crm_job *j) {
 }
 
 static bool needs_token(const crm_inst *in) {
-  return in->sh->p->auth.kind == CRM_AUTH_OAUTH2 && !crm_token_valid();
+  return in->sh->p->auth.kind == CRM_AUTH_OAUTH2 &&
+         !crm_token_valid(in->sh->token);
 }
 
 /* Puts the attempt of j, which holds a connection, on the wire. False when
@@ -244,7 +245,7 @@ static void resume_waiters(crm_inst *in, crm_token_news news) {
 
 /* This instance runs the process's token fetch. */
 static void start_fetch(crm_inst *in) {
-  crm_job *t = crm_token_fetch_job();
+  crm_job *t = crm_token_fetch_job(in->sh->token);
   if (t && crm_loop_add(in->cl, t)) {
     t->inst = in;
     in->fetch = t;
@@ -253,7 +254,7 @@ static void start_fetch(crm_inst *in) {
   if (t)
     crm_job_free(t, crm_loop_multi(in->cl));
   /* Cannot fetch: every call waiting for it fails. */
-  crm_token_fetch_end(CRM_TOKEN_FAILED);
+  crm_token_fetch_end(in->sh->token, CRM_TOKEN_FAILED);
   resume_waiters(in, CRM_TOKEN_FAILED);
 }
 
@@ -266,7 +267,7 @@ static void token_wait(crm_inst *in, crm_job *j) {
     in->token_waiters->prev = j;
   in->token_waiters = j;
   arm(in, j, CRM_JOB_TOKEN, j->deadline_ms);
-  switch (crm_token_join(&in->token_sub)) {
+  switch (crm_token_join(in->sh->token, &in->token_sub)) {
   case CRM_TOKEN_WAIT:
     break;
   case CRM_TOKEN_VALID: /* fetched elsewhere meanwhile */
@@ -301,7 +302,7 @@ static double jitter_ms(crm_inst *in) {
 /* The token fetch ended. */
 static void fetch_done(crm_inst *in, crm_job *t, bool ok_io) {
   in->fetch = NULL;
-  bool got = crm_token_fetch_done(t, ok_io);
+  bool got = crm_token_fetch_done(in->sh->token, t, ok_io);
   crm_job_free(t, crm_loop_multi(in->cl));
   emit(in, CRM_EVENT_TOKEN_FETCH, got ? 1 : 0);
   resume_waiters(in, got ? CRM_TOKEN_GOT : CRM_TOKEN_FAILED);
@@ -336,7 +337,7 @@ void crm_call_transfer_done(void *ctx, crm_job *j, bool ok_io) {
   if (unauthorized && !j->auth_retried) {
     /* The token expired early or was revoked: refresh once, retry once. */
     j->auth_retried = true;
-    crm_token_refused(j->token_gen);
+    crm_token_refused(in->sh->token, j->token_gen);
     launch(in, j);
   } else if (retry) {
     emit(in, CRM_EVENT_RETRY, 1);
@@ -411,10 +412,10 @@ void crm_call_token_news(crm_inst *in, crm_token_news news) {
 void crm_call_stop_all(crm_inst *in) {
   in->stopping = true;
   crm_gate_close(&in->gate); /* its queue is emptied, its grants go on */
-  crm_token_leave(&in->token_sub);
+  crm_token_leave(in->sh->token, &in->token_sub);
   in->token_waiters = NULL;
   if (in->fetch) {
-    crm_token_fetch_end(CRM_TOKEN_ABANDONED);
+    crm_token_fetch_end(in->sh->token, CRM_TOKEN_ABANDONED);
     crm_job_free(in->fetch, crm_loop_multi(in->cl));
     in->fetch = NULL;
   }

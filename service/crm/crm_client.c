@@ -53,6 +53,9 @@ static struct {
 } client = {.mutex = PTHREAD_MUTEX_INITIALIZER,
             .detached = PTHREAD_COND_INITIALIZER};
 
+/* The CRM's OAuth2 token (crm.auth type oauth2). */
+static crm_token token = CRM_TOKEN_INIT;
+
 /* The instance of the loop running on this thread, if attached. */
 static _Thread_local crm_inst *this_inst;
 
@@ -258,14 +261,15 @@ static bool reset_shared(const crm_client_config *cfg, char *err,
       .connect_timeout_ms = cfg->connect_timeout_ms,
       .timeout_ms = cfg->timeout_ms,
   };
-  if (!crm_token_start(&sh->transport, cfg->base_url, on_token_news, err,
-                       err_len))
+  sh->token = &token;
+  if (!crm_token_start(&token, &sh->transport, cfg->base_url, on_token_news,
+                       err, err_len))
     return false;
   crm_breaker_start(sh->p, cfg->on_event);
   crm_gate_start(cfg->max_connections, cfg->on_event);
   sh->base_headers = base_headers(cfg);
   if (!sh->base_headers) {
-    crm_token_stop();
+    crm_token_stop(&token);
     snprintf(err, err_len, "out of memory");
     return false;
   }
@@ -275,7 +279,7 @@ static bool reset_shared(const crm_client_config *cfg, char *err,
 static void release_shared(void) {
   crm_job_headers_free(client.sh.base_headers);
   client.sh.base_headers = NULL;
-  crm_token_stop();
+  crm_token_stop(&token);
 }
 
 /* Makes the internal loop, its instance and its thread (the client is

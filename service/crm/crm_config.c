@@ -28,7 +28,7 @@ static bool record(void *user, const char *kind, const char *name, char *out,
   if (!c->fn || !c->fn(c->user, kind, name, out, out_len))
     return false;
   crm_profile *p = c->p;
-  if (p->secret_count < CRM_MASK_MAX && out[0]) {
+  if (p && p->secret_count < CRM_MASK_MAX && out[0]) {
     snprintf(p->secrets[p->secret_count], sizeof p->secrets[0], "%s", out);
     p->secret_count++;
   }
@@ -325,12 +325,13 @@ static bool load_op(ctx *c, const json_t *o, crm_op op, char *err,
   return !s || load_op_status(s, sub, &d->map, verify, err, err_len);
 }
 
-static bool load_auth(ctx *c, const json_t *a, char *err, size_t err_len) {
+/* An auth object at `path` into *d; base_url: its tokenUrl may start
+ * with {baseUrl} (the CRM's). */
+static bool load_auth(ctx *c, const json_t *a, const char *path, bool base_url,
+                      crm_auth *d, char *err, size_t err_len) {
   static const char *const keys[] = {
       "type",     "token",        "username", "password",        "tokenUrl",
       "clientId", "clientSecret", "scope",    "refreshMarginMs", NULL};
-  static const char path[] = "crm.auth";
-  crm_auth *d = &c->p->auth;
   char type[16] = "none";
   if (!known_keys(a, path, keys, err, err_len) ||
       !get_str(c, a, "type", path, type, sizeof type, err, err_len) ||
@@ -353,45 +354,58 @@ static bool load_auth(ctx *c, const json_t *a, char *err, size_t err_len) {
     d->kind = CRM_AUTH_NONE;
   } else if (strcmp(type, "bearer") == 0) {
     if (!d->token[0])
-      return config_error(err, err_len,
-                          "crm.auth.token: required for bearer auth");
+      return config_error(err, err_len, "%s.token: required for bearer auth",
+                          path);
     d->kind = CRM_AUTH_BEARER;
   } else if (strcmp(type, "basic") == 0) {
     if (!d->username[0] || strchr(d->username, ':'))
-      return config_error(
-          err, err_len,
-          "crm.auth.username: required for basic auth, without ':'");
+      return config_error(err, err_len,
+                          "%s.username: required for basic auth, without ':'",
+                          path);
     d->kind = CRM_AUTH_BASIC;
   } else if (strcmp(type, "oauth2") == 0) {
-    /* The token URL is rendered by crm_client against the running base
-     * URL (so AUTHFLOW_CRM_URL moves it too): only {baseUrl} may appear. */
+    /* The CRM's token URL is rendered by crm_client against the running
+     * base URL (so AUTHFLOW_CRM_URL moves it too): only {baseUrl} may
+     * appear, and only there. */
     static const char *const token_vars[] = {"baseUrl"};
     char why[128];
     if (!url_template_ok(d->token_url) ||
-        !crm_template_check(d->token_url, token_vars, 1, why, sizeof why))
-      return config_error(
-          err, err_len,
-          "crm.auth.tokenUrl: required for oauth2: an http(s) URL or "
-          "{baseUrl}/..., no spaces, '#' or other placeholders");
+        (!base_url && strncmp(d->token_url, "{baseUrl}", 9) == 0) ||
+        !crm_template_check(d->token_url, token_vars, base_url ? 1 : 0, why,
+                            sizeof why))
+      return config_error(err, err_len,
+                          base_url
+                              ? "%s.tokenUrl: required for oauth2: an http(s) "
+                                "URL or {baseUrl}/..., no spaces, '#' or other "
+                                "placeholders"
+                              : "%s.tokenUrl: required for oauth2: an http(s) "
+                                "URL, no spaces, '#' or placeholders",
+                          path);
     if (!d->client_id[0])
-      return config_error(err, err_len,
-                          "crm.auth.clientId: required for oauth2");
+      return config_error(err, err_len, "%s.clientId: required for oauth2",
+                          path);
     if (!d->client_secret[0])
-      return config_error(err, err_len,
-                          "crm.auth.clientSecret: required for oauth2");
+      return config_error(err, err_len, "%s.clientSecret: required for oauth2",
+                          path);
     d->kind = CRM_AUTH_OAUTH2;
   } else {
     return config_error(err, err_len,
-                        "crm.auth.type: must be none, bearer, basic or oauth2");
+                        "%s.type: must be none, bearer, basic or oauth2", path);
   }
   /* Auth secrets are masked in --check-crm output whether or not they came
    * from ${...}. */
   const char *const sec[] = {d->token, d->password, d->client_secret};
-  for (size_t i = 0; i < 3; i++)
+  for (size_t i = 0; c->p && i < 3; i++)
     if (sec[i][0] && c->p->secret_count < CRM_MASK_MAX)
       snprintf(c->p->secrets[c->p->secret_count++], sizeof c->p->secrets[0],
                "%s", sec[i]);
   return true;
+}
+
+bool crm_config_auth(const json_t *a, const char *path, crm_auth *d,
+                     crm_secret_fn fn, void *user, char *err, size_t err_len) {
+  ctx c = {fn, user, NULL};
+  return load_auth(&c, a, path, false, d, err, err_len);
 }
 
 static bool load_rest(ctx *c, const json_t *crm, char *err, size_t err_len) {
@@ -523,7 +537,7 @@ bool crm_config_load(const json_t *crm, crm_profile *p, crm_secret_fn fn,
   }
   const json_t *auth = json_object_get(crm, "auth");
   if (ok && auth)
-    ok = load_auth(&c, auth, err, err_len);
+    ok = load_auth(&c, auth, "crm.auth", true, &p->auth, err, err_len);
   if (ok)
     ok = load_rest(&c, crm, err, err_len);
   if (ok)

@@ -51,4 +51,14 @@ extern const char *const crm_config_keys[];
 bool crm_config_load(const json_t *crm, crm_profile *p, crm_secret_fn fn,
                      void *user, char *err, size_t err_len);
 
+/*
+ * Read an auth object shaped like crm.auth (type none, bearer, basic or
+ * oauth2 and their keys, checked alike) at `path` (e.g. "otp.auth") into
+ * *d, which holds defaults. Its oauth2 tokenUrl must be an absolute
+ * http(s) URL ({baseUrl} is the CRM's). False with "<path>.<key>: <reason>"
+ * in err; *d may then hold resolved secrets: the caller wipes it.
+ */
+bool crm_config_auth(const json_t *a, const char *path, crm_auth *d,
+                     crm_secret_fn fn, void *user, char *err, size_t err_len);
+
 #endif

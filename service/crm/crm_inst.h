@@ -33,6 +33,7 @@ typedef struct {
   const crm_profile *p;
   crm_job_transport transport;
   struct curl_slist *base_headers; /* every call's, then the configured */
+  crm_token *token;                /* the OAuth2 token (crm_client's) */
 } crm_shared;
 
 typedef struct crm_inst {

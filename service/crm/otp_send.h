@@ -5,7 +5,17 @@
  * templates (crm_template: {phone}, {code}, {language}, {serviceLine},
  * percent-encoded in a body sent as application/x-www-form-urlencoded,
  * each escaped for where it lands) and otp.auth. A send is never retried
- * (a retry could deliver two codes) and never outlives its timeout.
+ * (a retry could deliver two codes) and never outlives its timeout, but
+ * for one case: with otp.auth oauth2 a 401 means the gateway took no
+ * message, so the token is refreshed and the send made once more.
+ *
+ * otp.auth oauth2: the gateway's client-credentials token is a crm_token
+ * of this module's (apart from the CRM's): fetched once for the whole
+ * process (single flight, on the loop of the send that first needs it),
+ * cached until refreshMarginMs before expiry, refreshed after a 401. A
+ * send waits for it without blocking its loop, bounded by its own
+ * timeout; a fetch that fails fails the sends that waited for it
+ * (token_failed).
  *
  * Secrets: the rendered body holds the code; it is wiped with the job
  * (crm_http_request_free). Nothing here logs.
@@ -21,7 +31,7 @@
 
 typedef struct {
   const crm_operation *op; /* borrowed until otp_send_stop */
-  const crm_auth *auth;    /* NONE, BEARER or BASIC */
+  const crm_auth *auth;    /* any kind; borrowed until the next init */
   long timeout_ms;         /* the whole send */
 } otp_send_config;
 
@@ -30,11 +40,13 @@ typedef struct {
   bool ok;          /* an ok status came back */
   long http_status; /* 0 when no answer came */
   double latency_ms;
+  bool token_failed; /* oauth2: no token could be had in time */
 } otp_send_result;
 
 typedef void (*otp_send_done_fn)(void *ctx, const otp_send_result *r);
 
-/* Keep the configuration (before any loop attaches). */
+/* Keep the configuration (before any loop attaches; again only when no
+ * loop is attached). Forgets any token. */
 void otp_send_init(const otp_send_config *cfg);
 
 /* Give the calling loop thread its multi handle. False (err filled) when

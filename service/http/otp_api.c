@@ -142,6 +142,7 @@ static void on_sent(void *ctx, const otp_send_result *r) {
     log_warn("otp send failed",
              LOG_STR("conversationId", st->step->session.conversation_id),
              LOG_INT("httpStatus", r->http_status),
+             LOG_STR("reason", r->token_failed ? "token" : "send"),
              LOG_DBL("latencyMs", r->latency_ms));
   applied(st, r->ok ? FLOW_OTP_SENT : FLOW_OTP_SEND_FAILED,
           r->ok ? OTP_METRIC_SENT : OTP_METRIC_SEND_FAILED);

@@ -222,6 +222,7 @@ class SalesforceCrm:
         self.token_gate = None
         self.refuse_all = False  # every data call gets 401, fresh token or not
         self.tokens = {}  # access token -> monotonic expiry
+        self.issued = []  # every token issued, revoked ones too
         self.counts = Counter()
         self.last_where = None
         self.token_started = threading.Event()
@@ -304,14 +305,17 @@ class SalesforceCrm:
         with self.lock:
             expires_in = self.expires_in
             self.tokens[token] = time.monotonic() + expires_in
+            self.issued.append(token)
             self.counts["token_ok"] += 1
         return h.reply(200, {"access_token": token, "token_type": "Bearer",
                              "instance_url": self.url, "expires_in": expires_in,
                              "issued_at": str(int(time.time() * 1000)),
                              "signature": "stub"})
 
-    def _authorized(self, h):
-        auth = h.headers.get("Authorization", "")
+    def bearer_ok(self, auth):
+        """Whether an Authorization header carries a live token of ours
+        (a refusal is counted as "unauthorized"). Also used by SmsSink when
+        this stub is its gateway's token endpoint."""
         token = auth[7:] if auth.startswith("Bearer ") else None
         with self.lock:
             expiry = self.tokens.get(token)
@@ -319,6 +323,10 @@ class SalesforceCrm:
                   and not self.refuse_all)
             if not ok:
                 self.counts["unauthorized"] += 1
+        return ok
+
+    def _authorized(self, h):
+        ok = self.bearer_ok(h.headers.get("Authorization", ""))
         if not ok:
             h.reply(401, [{"message": "Session expired or invalid",
                            "errorCode": "INVALID_SESSION_ID"}])
@@ -561,13 +569,19 @@ class SmsSink:
     shape of deploy/config/otp-webhook.example.json, a bearer token
     required), or a form-encoded To=&Body= (Twilio's Messages API, basic
     auth TWILIO_SID:TOKEN required). Keeps every message; `mode` makes it
-    fail: "ok", "error" (503), "hang" (answers after 6 s)."""
+    fail: "ok", "error" (503), "hang" (answers after 6 s).
+
+    issuer: a SalesforceCrm whose OAuth2 token endpoint the gateway trusts
+    (otp.auth oauth2): a JSON send then needs "Bearer <a live token of
+    its>" instead of TOKEN, and a refused one counts there as
+    "unauthorized"."""
 
     TOKEN = "sms-token-not-secret"
     TWILIO_SID = "AC0123456789"
 
-    def __init__(self):
+    def __init__(self, issuer=None):
         self.mode = "ok"
+        self.issuer = issuer
         self.messages = []  # dicts: to, text, code (the digits in text)
         self.lock = threading.Lock()
         stub = self
@@ -581,7 +595,11 @@ class SmsSink:
                 basic = "Basic " + base64.b64encode(
                     ("%s:%s" % (SmsSink.TWILIO_SID, SmsSink.TOKEN)).encode()).decode()
                 want = basic if form else "Bearer " + SmsSink.TOKEN
-                if self.headers.get("Authorization") != want:
+                got = self.headers.get("Authorization") or ""
+                if stub.issuer is not None and not form:
+                    if not stub.issuer.bearer_ok(got):
+                        return self.reply(401, {"error": "invalid_token"})
+                elif got != want:
                     return self.reply(401, {"error": "auth"})
                 if mode == "hang":
                     time.sleep(6)

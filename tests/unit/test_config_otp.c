@@ -20,6 +20,9 @@
   "\"send\":{\"url\":\"https://sms.example/m\",\"body\":\"{\\\"to\\\":"        \
   "\\\"{phone}\\\",\\\"t\\\":\\\"{code}\\\"}\"}"
 #define OTP_OK "\"otp\":{\"secret\":\"" SECRET "\"," SEND "}"
+#define OAUTH2(more)                                                           \
+  "{\"type\":\"oauth2\",\"tokenUrl\":\"https://sms.example/oauth/token\","     \
+  "\"clientId\":\"sms-client\",\"clientSecret\":\"s3cr3t\"" more "}"
 #define LINE(m) "\"serviceLines\":{\"b\":{\"verificationMethod\":\"" m "\"}}"
 
 static config cfg; /* large: keep it off the stack */
@@ -73,10 +76,46 @@ static const row rows[] = {
     {"{\"otp\":{\"send\":{\"url\":\"https://x/\",\"body\":\"{code}\","
      "\"status\":{\"ok\":[]}}}}",
      false, "otp.send.status"},
-    {"{\"otp\":{\"auth\":{\"type\":\"oauth2\"}}}", false, "otp.auth.type"},
-    {"{\"otp\":{\"auth\":{\"type\":\"bearer\"}}}", false, "otp.auth.type"},
+    {"{\"otp\":{\"auth\":{\"type\":\"bearer\"}}}", false,
+     "otp.auth.token: required for bearer auth"},
     {"{\"otp\":{\"auth\":{\"type\":\"basic\",\"username\":\"a:b\"}}}", false,
-     "otp.auth.type"},
+     "otp.auth.username: required for basic auth"},
+    {"{\"otp\":{\"auth\":{\"type\":\"oauth\"}}}", false,
+     "otp.auth.type: must be none, bearer, basic or oauth2"},
+    {"{\"otp\":{\"auth\":{\"bogus\":1}}}", false,
+     "otp.auth.bogus: unknown key"},
+    /* oauth2, as crm.auth's: token URL, client id and secret required */
+    {"{\"otp\":{\"auth\":" OAUTH2("") "}}", true, NULL},
+    {"{\"otp\":{\"auth\":" OAUTH2(",\"scope\":\"sms.send\","
+                                  "\"refreshMarginMs\":0") "}}",
+     true, NULL},
+    {"{\"otp\":{\"auth\":{\"type\":\"oauth2\"}}}", false,
+     "otp.auth.tokenUrl: required for oauth2"},
+    {"{\"otp\":{\"auth\":{\"type\":\"oauth2\",\"tokenUrl\":\"ftp://t/x\","
+     "\"clientId\":\"i\",\"clientSecret\":\"s\"}}}",
+     false, "otp.auth.tokenUrl: required for oauth2"},
+    /* the gateway has no base URL: {baseUrl} is the CRM's */
+    {"{\"otp\":{\"auth\":{\"type\":\"oauth2\",\"tokenUrl\":"
+     "\"{baseUrl}/token\",\"clientId\":\"i\",\"clientSecret\":\"s\"}}}",
+     false, "otp.auth.tokenUrl: required for oauth2"},
+    {"{\"otp\":{\"auth\":{\"type\":\"oauth2\",\"tokenUrl\":"
+     "\"https://t/{phone}\",\"clientId\":\"i\",\"clientSecret\":\"s\"}}}",
+     false, "otp.auth.tokenUrl: required for oauth2"},
+    {"{\"otp\":{\"auth\":{\"type\":\"oauth2\",\"tokenUrl\":\"https://t/x\","
+     "\"clientSecret\":\"s\"}}}",
+     false, "otp.auth.clientId: required for oauth2"},
+    {"{\"otp\":{\"auth\":{\"type\":\"oauth2\",\"tokenUrl\":\"https://t/x\","
+     "\"clientId\":\"i\"}}}",
+     false, "otp.auth.clientSecret: required for oauth2"},
+    {"{\"otp\":{\"auth\":{\"type\":\"oauth2\",\"tokenUrl\":\"https://t/x\","
+     "\"clientId\":\"i\",\"clientSecret\":\"${env:AUTHFLOW_NO_SUCH_OTP}\"}}}",
+     false,
+     "otp.auth.clientSecret: secret ${env:AUTHFLOW_NO_SUCH_OTP} is not "
+     "available"},
+    {"{\"otp\":{\"auth\":" OAUTH2(",\"refreshMarginMs\":-1") "}}", false,
+     "otp.auth.refreshMarginMs: must be an integer 0..600000"},
+    {"{\"otp\":{\"auth\":" OAUTH2(",\"scope\":1") "}}", false,
+     "otp.auth.scope: must be a string"},
     {"{\"otp\":{\"secret\":\"${env:NOPE}\"}}", false, "otp.secret"},
     {"{\"crm\":{\"operations\":{\"lookupPhone\":{\"response\":"
      "{\"phone\":\"/mobile\"}}}}}",
@@ -136,10 +175,32 @@ static void test_numbers_reach_every_line(void **state) {
   config_free(&cfg);
 }
 
+/* otp.auth oauth2 is read as crm.auth's, with its default refresh margin
+ * (a text load refuses ${env:}: the integration test resolves one). */
+static void test_oauth2_auth(void **state) {
+  (void)state;
+  static const char json[] =
+      "{\"otp\":{\"secret\":\"" SECRET "\"," SEND ",\"auth\":{\"type\":"
+      "\"oauth2\",\"tokenUrl\":\"http://127.0.0.1:1/token\",\"clientId\":"
+      "\"sms-client\",\"clientSecret\":"
+      "\"s3cr3t\",\"scope\":\"sms\"}}," LINE("otp") "}";
+  char err[CONFIG_ERR_MAX] = "";
+  if (!config_load_text(json, sizeof json - 1, &cfg, err, sizeof err))
+    fail_msg("%s", err);
+  assert_int_equal(cfg.otp.auth.kind, CRM_AUTH_OAUTH2);
+  assert_string_equal(cfg.otp.auth.token_url, "http://127.0.0.1:1/token");
+  assert_string_equal(cfg.otp.auth.client_id, "sms-client");
+  assert_string_equal(cfg.otp.auth.client_secret, "s3cr3t");
+  assert_string_equal(cfg.otp.auth.scope, "sms");
+  assert_int_equal(cfg.otp.auth.refresh_margin_ms, 30000);
+  config_free(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rows),
       cmocka_unit_test(test_numbers_reach_every_line),
+      cmocka_unit_test(test_oauth2_auth),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
