@@ -73,8 +73,8 @@ static bool zone_or_reply(const config *cfg, report_param_fn get, void *ctx,
   const char *name = tz[0] ? tz : cfg->report_time_zone;
   char err[160];
   size_t len = strlen(name);
-  p->zone = len < sizeof p->zone_name ? report_zone_get(name, err, sizeof err)
-                                      : NULL;
+  p->zone =
+      len < sizeof p->zone_name ? report_zone_get(name, err, sizeof err) : NULL;
   if (!p->zone)
     return api_reply_field_error(
         resp, "tz", "must be an IANA time zone such as Europe/Madrid");
