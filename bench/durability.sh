@@ -20,7 +20,7 @@ build=${AUTHFLOW_BENCH_BUILD:-$root/build/bench}
 bench_work "$root/build/durability.XXXXXX"
 secs=${BENCH_SECONDS:-20}
 rounds=${BENCH_ROUNDS:-1}
-key=bench-key-0000
+key=bench-key-0000-0000
 customers=1000
 
 need_tools wrk redis-server redis-cli cmake curl python3

@@ -20,7 +20,7 @@ root=$PWD
 rows=${BENCH_ROWS:-1000000}
 formats=${BENCH_FORMATS:-csv xlsx}
 bench_work
-key=bench-key-0000
+key=bench-key-0000-0000
 
 need_tools redis-server redis-cli curl python3
 bin=${AUTHFLOW_BIN:-}

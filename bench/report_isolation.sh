@@ -27,7 +27,7 @@ events=${BENCH_EVENTS:-1000000}
 summary_query=${BENCH_SUMMARY_QUERY:-bucket=day}
 bin=${AUTHFLOW_BIN:?set AUTHFLOW_BIN}
 crm_bin=${AUTHFLOW_DEMO_CRM_BIN:?set AUTHFLOW_DEMO_CRM_BIN}
-key=bench-key-0000
+key=bench-key-0000-0000
 customers=1000
 bench_work
 

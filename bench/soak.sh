@@ -20,7 +20,7 @@ bench_work
 target=${BENCH_SOAK_STEPS:-1000000}
 warmup=${BENCH_WARMUP_STEPS:-100000}
 round=${BENCH_ROUND_SECONDS:-15}
-key=bench-key-0000
+key=bench-key-0000-0000
 customers=1000
 
 need_tools wrk redis-server redis-cli cmake curl python3
