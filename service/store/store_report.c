@@ -141,24 +141,43 @@ static void emit_event(const redisReply *e, store_event_fn on_event,
   on_event(user, e->element[0]->str, nf, names, values);
 }
 
+/* XREVRANGE key end start COUNT count: its array reply (the caller frees
+ * it), or NULL with *st and err set: STORE_UNAVAILABLE, or STORE_CORRUPT
+ * with the message `corrupt` when the reply is not an array. */
+static redisReply *xrevrange(const char *key, const char *end,
+                             const char *start, size_t count,
+                             const char *corrupt, store_status *st, char *err,
+                             size_t err_len) {
+  char num[24];
+  snprintf(num, sizeof num, "%zu", count);
+  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
+  redisReply *r = store_conn_command(6, argv, err, err_len);
+  *st = STORE_UNAVAILABLE;
+  if (!r)
+    return NULL;
+  if (r->type != REDIS_REPLY_ARRAY) {
+    freeReplyObject(r);
+    *st = store_fail(STORE_CORRUPT, corrupt, err, err_len);
+    return NULL;
+  }
+  *st = STORE_OK;
+  return r;
+}
+
 store_status store_report_events(const char *end, const char *start,
                                  size_t count, store_event_fn on_event,
                                  void *user, size_t *returned, char *err,
                                  size_t err_len) {
   *returned = 0;
-  char key[STORE_KEY_MAX], num[24];
+  char key[STORE_KEY_MAX];
   if (!store_key(key, sizeof key, "report", "events", err, err_len))
     return STORE_UNAVAILABLE;
-  snprintf(num, sizeof num, "%zu", count);
-  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
-  redisReply *r = store_conn_command(6, argv, err, err_len);
+  store_status st;
+  redisReply *r =
+      xrevrange(key, end, start, count, "report stream: unexpected reply", &st,
+                err, err_len);
   if (!r)
-    return STORE_UNAVAILABLE;
-  if (r->type != REDIS_REPLY_ARRAY) {
-    freeReplyObject(r);
-    return store_fail(STORE_CORRUPT, "report stream: unexpected reply", err,
-                      err_len);
-  }
+    return st;
   for (size_t i = 0; i < r->elements; i++)
     emit_event(r->element[i], on_event, user);
   *returned = r->elements;
@@ -230,19 +249,15 @@ store_status store_report_index_ids(const char *kind, const char *value,
                                     char (*ids)[STORE_STREAM_ID_MAX + 1],
                                     size_t *n, char *err, size_t err_len) {
   *n = 0;
-  char key[STORE_KEY_MAX], num[24];
+  char key[STORE_KEY_MAX];
   if (!index_key(key, kind, value, err, err_len))
     return STORE_UNAVAILABLE;
-  snprintf(num, sizeof num, "%zu", count);
-  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
-  redisReply *r = store_conn_command(6, argv, err, err_len);
+  store_status st;
+  redisReply *r =
+      xrevrange(key, end, start, count, "report index: unexpected reply", &st,
+                err, err_len);
   if (!r)
-    return STORE_UNAVAILABLE;
-  if (r->type != REDIS_REPLY_ARRAY) {
-    freeReplyObject(r);
-    return store_fail(STORE_CORRUPT, "report index: unexpected reply", err,
-                      err_len);
-  }
+    return st;
   for (size_t i = 0; i < r->elements && *n < count; i++) {
     const redisReply *e = r->element[i];
     if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
