@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The set-up the bench scripts share (sourced, never run): a work
 # directory removed on exit with every process the script started, free
 # loopback ports, a Release build, redis-server, the demo CRM with bench
