@@ -16,54 +16,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+. bench/lib.sh
 build=$root/build/bench
-work=$(mktemp -d)
+bench_work
 secs=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNS:-50}
 key=bench-key-0000-0000
 customers=1000
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for tool in wrk redis-server redis-cli cmake curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 2; }
-done
+need_tools wrk redis-server redis-cli cmake curl python3
 
-echo "== building Release in $build" >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
+bench_build "$build"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_http() {
-  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench: $1 did not come up" >&2; exit 1
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-  --dir "$work" >"$work/redis.log" 2>&1 &
-redis_pid=$!; pids+=("$redis_pid")
-python3 - "$customers" >"$work/customers.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-rows = [{"id": str(600000 + i), "name": "Bench %d" % i, "phones": ["+1317%07d" % (6000000 + i)],
-         "customerId": str(600000 + i), "answer": "1234"} for i in range(n)]
-print(json.dumps({"customers": rows}))
-PY
-crm_port=$(free_port)
-"$build/service/demo-crm/authflow-demo-crm" --port "$crm_port" \
-  --customers "$work/customers.json" >"$work/crm.log" 2>&1 &
-crm_pid=$!; pids+=("$crm_pid")
-wait_http "http://127.0.0.1:$crm_port/_control/stats"
-for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+start_redis "$work"
+start_crm "$build/service/demo-crm/authflow-demo-crm" "$customers"
 
 # No send limits and no budget (the send-limit script still runs on every
 # send); the lockout at its highest, and Redis flushed before every run, so
@@ -84,12 +50,7 @@ cat >"$work/authflow.json" <<JSON
    "benchotp":{"aniLookup":true,"verification":true,"identifierType":"customer_id",
                "verificationMethod":"otp"}}}
 JSON
-AUTHFLOW_CONFIG=$work/authflow.json AUTHFLOW_PORT=$af_port \
-AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
-AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" \
-  "$build/service/authflow" 2>>"$work/authflow.log" &
-af_pid=$!; pids+=("$af_pid")
-wait_http "http://127.0.0.1:$af_port/readyz"
+launch_authflow "$build/service/authflow"
 hz=$(getconf CLK_TCK)
 
 # run LINE -> "steps_per_s p50 p99 af_us redis_us crm_us calls unexpected errors"

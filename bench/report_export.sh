@@ -16,34 +16,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+. bench/lib.sh
 rows=${BENCH_ROWS:-1000000}
 formats=${BENCH_FORMATS:-csv xlsx}
-work=$(mktemp -d)
-key=bench-key-0000
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_work
+key=bench-key-0000-0000
 
-for tool in redis-server redis-cli curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 2; }
-done
+need_tools redis-server redis-cli curl python3
 bin=${AUTHFLOW_BIN:-}
 if [ -z "$bin" ]; then
-  cmake -S "$root" -B "$root/build/bench" -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF >/dev/null
-  cmake --build "$root/build/bench" -j"$(nproc)" --target authflow >/dev/null
+  bench_build "$root/build/bench" authflow
   bin=$root/build/bench/service/authflow
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
-  --dir "$work" >"$work/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_redis "$work"
+rport=$redis_port
 
 echo "== writing $rows events" >&2
 base=1714521600 # 2024-05-01T00:00Z; one event every 2 s
@@ -83,11 +70,10 @@ apid=$!
 pids+=($apid)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
-hwm() { awk '/^VmHWM/{print $2}' "/proc/$apid/status"; }
 to=$((base + rows * 2 + 10))
 printf '%-6s %10s %12s %14s %14s %12s\n' format seconds bytes "rss_before_kb" "peak_rss_kb" "spool_max_kb"
 for f in $formats; do
-  before=$(hwm)
+  before=$(hwm_kb "$apid")
   # The spool's size while the export runs (the file is unlinked once
   # made, so du sees it only while it is written).
   ( max=0; while kill -0 "$apid" 2>/dev/null && [ ! -f "$work/done" ]; do
@@ -101,6 +87,6 @@ for f in $formats; do
   touch "$work/done"; wait "$watcher" 2>/dev/null || true; rm -f "$work/done"
   [ "$code" = 200 ] || { echo "bench: $f answered $code: $(head -c 300 "$work/out.$f")" >&2; exit 1; }
   printf '%-6s %10.1f %12d %14d %14d %12d\n' "$f" "$(echo "$end - $start" | bc)" \
-    "$(stat -c %s "$work/out.$f")" "$before" "$(hwm)" "$(cat "$work/spoolmax" 2>/dev/null || echo 0)"
+    "$(stat -c %s "$work/out.$f")" "$before" "$(hwm_kb "$apid")" "$(cat "$work/spoolmax" 2>/dev/null || echo 0)"
   rm -f "$work/out.$f"
 done

@@ -19,43 +19,20 @@
 #     a release before issue 22 took bucket=hour, which is now refused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
+. bench/lib.sh
 secs=${BENCH_SECONDS:-10}
+wrk_timeout=30s
 events=${BENCH_EVENTS:-1000000}
 summary_query=${BENCH_SUMMARY_QUERY:-bucket=day}
 bin=${AUTHFLOW_BIN:?set AUTHFLOW_BIN}
 crm_bin=${AUTHFLOW_DEMO_CRM_BIN:?set AUTHFLOW_DEMO_CRM_BIN}
-key=bench-key-0000
+key=bench-key-0000-0000
 customers=1000
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench: $1 did not come up" >&2; exit 1
-}
+bench_work
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-  --dir "$work" >"$work/redis.log" 2>&1 &
-pids+=($!)
-python3 - "$customers" >"$work/customers.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-rows = [{"id": str(600000 + i), "name": "Bench %d" % i, "phones": ["+1317%07d" % (6000000 + i)],
-         "customerId": str(600000 + i), "answer": "1234"} for i in range(n)]
-print(json.dumps({"customers": rows}))
-PY
-crm_port=$(free_port)
-"$crm_bin" --port "$crm_port" --customers "$work/customers.json" >"$work/crm.log" 2>&1 &
-pids+=($!)
-wait_http "http://127.0.0.1:$crm_port/_control/stats"
-for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+start_redis "$work"
+start_crm "$crm_bin" "$customers"
 
 # The stream: BENCH_EVENTS events over the last 10 days, verified or
 # identify_failed (the filtered report asks for opted_out: none match).
@@ -91,28 +68,9 @@ cat >"$work/authflow.json" <<JSON
  "serviceLines":{"bench":{"aniLookup":true,"verification":true,
    "identifierType":"customer_id"}}}
 JSON
-AUTHFLOW_CONFIG=$work/authflow.json AUTHFLOW_PORT=$af_port \
-AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
-AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" \
-  "$bin" 2>>"$work/authflow.log" &
-pids+=($!)
-wait_http "http://127.0.0.1:$af_port/readyz"
+launch_authflow "$bin"
 url=http://127.0.0.1:$af_port
 
-run_wrk() { # LABEL URL CONNECTIONS SCRIPT [ENV...]
-  local label=$1 u=$2 conns=$3 script=$4
-  shift 4
-  local threads=2
-  [ "$conns" -lt 4 ] && threads=1
-  local out
-  out=$(env BENCH_ANI_COUNT=$customers "$@" BENCH_KEY=$key BENCH_CONNECTIONS="$conns" \
-    wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 30s -s "bench/$script" "$u" 2>&1)
-  local result
-  result=$(grep '^RESULT' <<<"$out" | sed 's/^RESULT //')
-  [ -n "$result" ] || { echo "$out" >&2; echo "bench: wrk printed no result" >&2; exit 1; }
-  echo "$label $result"
-}
-field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 paced() { run_wrk "$1" "$url" 10 calls.lua BENCH_PATH=ani BENCH_RATE=500; }
 row() { # LABEL PACED [READERS]
   printf '| %s | %s | %s / %s ms |' "$1" "$(field "$2" steps_per_s)" \

@@ -15,42 +15,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+. bench/lib.sh
 build=$root/build/bench
-work=$(mktemp -d)
+bench_work
 secs=${BENCH_SECONDS:-10}
 key=bench-key-0000-0000
-pids=()
 
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-for tool in wrk redis-server redis-cli cmake curl python3 node npm; do
-  command -v "$tool" >/dev/null || { echo "bench: needs $tool (apt-get install wrk redis-server cmake curl python3 nodejs npm)" >&2; exit 2; }
-done
+need_tools wrk redis-server redis-cli cmake curl python3 node npm
 # Customers every call can match: 1,000 of them, so concurrent calls rarely
 # verify the same customer at once (a customer's lockout limits that).
 customers=1000
 
-echo "== building Release in $build" >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DAUTHFLOW_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
+bench_build "$build"
 cc -O2 -o "$build/ceiling" bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd)
 echo "== installing the Node.js peer (npm ci)" >&2
 (cd bench/node-peer && npm ci --no-audit --no-fund --silent >/dev/null)
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_http() {
-  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench: $1 did not come up" >&2; exit 1
-}
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Round trips authflow makes: every store operation is one EVALSHA (EVAL
 # after a NOSCRIPT), so their call counts are the round trips.
 redis_cmds() {
@@ -58,26 +38,9 @@ redis_cmds() {
     awk -F'[:=,]' '/^cmdstat_(evalsha|eval|script|ping):/ {n += $3} END {print n+0}'
 }
 
-# Redis, and a demo CRM with one customer every call matches.
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-  --dir "$work" >"$work/redis.log" 2>&1 &
-redis_pid=$!
-pids+=("$redis_pid")
-python3 - "$customers" >"$work/customers.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-rows = [{"id": str(600000 + i), "name": "Bench %d" % i, "phones": ["+1317%07d" % (6000000 + i)],
-         "customerId": str(600000 + i), "answer": "1234"} for i in range(n)]
-print(json.dumps({"customers": rows}))
-PY
-crm_port=$(free_port)
-"$build/service/demo-crm/authflow-demo-crm" --port "$crm_port" \
-  --customers "$work/customers.json" >"$work/crm.log" 2>&1 &
-crm_pid=$!
-pids+=("$crm_pid")
-wait_http "http://127.0.0.1:$crm_port/_control/stats"
-for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+# Redis, and a demo CRM with the customers.
+start_redis "$work"
+start_crm "$build/service/demo-crm/authflow-demo-crm" "$customers"
 
 # start_authflow [THREADS [EXTRA]] -> sets af_pid and af_port. Without
 # THREADS the configuration has no server or crm section: every capacity
@@ -95,13 +58,7 @@ start_authflow() {
  "serviceLines":{"bench":{"aniLookup":true,"verification":true,
    "identifierType":"customer_id"}}}
 JSON
-  AUTHFLOW_CONFIG=$work/authflow.json AUTHFLOW_PORT=$af_port \
-  AUTHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
-  AUTHFLOW_CRM_URL="http://127.0.0.1:$crm_port" \
-    "$build/service/authflow" 2>>"$work/authflow.log" &
-  af_pid=$!
-  pids+=("$af_pid")
-  wait_http "http://127.0.0.1:$af_port/readyz"
+  launch_authflow "$build/service/authflow"
 }
 # start_peer -> sets peer_pid and peer_port (the Node.js peer, one worker
 # per core, on the same Redis and CRM stub).
@@ -117,27 +74,10 @@ start_peer() {
     sleep 0.05
   done
 }
-stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 crm_delay() {
   curl -fsS -o /dev/null -H 'Content-Type: application/json' \
     -d "{\"delayMs\":$1,\"fault\":\"none\"}" "http://127.0.0.1:$crm_port/_control"
 }
-
-# run_wrk LABEL URL CONNECTIONS SCRIPT [ENV...] -> prints "LABEL <RESULT fields>"
-run_wrk() {
-  local label=$1 url=$2 conns=$3 script=$4
-  shift 4
-  local threads=2
-  [ "$conns" -lt 4 ] && threads=1
-  local out
-  out=$(env BENCH_ANI_COUNT=$customers "$@" BENCH_KEY=$key BENCH_CONNECTIONS="$conns" \
-    wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s -s "bench/$script" "$url" 2>&1)
-  local result
-  result=$(grep '^RESULT' <<<"$out" | sed 's/^RESULT //')
-  [ -n "$result" ] || { echo "$out" >&2; echo "bench: wrk printed no result" >&2; exit 1; }
-  echo "$label $result"
-}
-field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 results=()
 add() { results+=("$1"); echo "$1" >&2; }

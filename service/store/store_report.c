@@ -42,33 +42,80 @@ static void emit_hour_fields(const redisReply *r, size_t hour_index,
   }
 }
 
+/* One pipelined batch on c: commands first..first+m-1, each built by
+ * command into argv (using keybuf for any text it makes; it answers argc, or
+ * 0 with err set when it could not), all appended, then each reply passed
+ * to on_reply with its index. A failed append or read breaks the
+ * connection; either failure answers STORE_UNAVAILABLE. */
+enum { PIPE_ARGS = 6 };
+typedef size_t (*pipe_command_fn)(void *user, size_t i,
+                                  const char *argv[PIPE_ARGS],
+                                  char keybuf[STORE_KEY_MAX], char *err,
+                                  size_t err_len);
+typedef void (*pipe_reply_fn)(void *user, size_t i, const redisReply *r);
+
+static store_status pipelined(redisContext *c, size_t first, size_t m,
+                              pipe_command_fn command, pipe_reply_fn on_reply,
+                              void *user, char *err, size_t err_len) {
+  for (size_t i = first; i < first + m; i++) {
+    const char *argv[PIPE_ARGS];
+    char keybuf[STORE_KEY_MAX];
+    size_t argc = command(user, i, argv, keybuf, err, err_len);
+    if (!argc)
+      return STORE_UNAVAILABLE;
+    if (redisAppendCommandArgv(c, (int)argc, argv, NULL) != REDIS_OK) {
+      store_conn_broke(err, err_len);
+      return STORE_UNAVAILABLE;
+    }
+  }
+  for (size_t i = first; i < first + m; i++) {
+    void *reply = NULL;
+    if (redisGetReply(c, &reply) != REDIS_OK || !reply) {
+      store_conn_broke(err, err_len);
+      return STORE_UNAVAILABLE;
+    }
+    on_reply(user, i, reply);
+    freeReplyObject(reply);
+  }
+  return STORE_OK;
+}
+
+typedef struct {
+  const char (*hours)[REPORT_HOUR_LEN + 1];
+  store_hour_field_fn on_field;
+  void *user;
+} hours_read;
+
+/* HGETALL <prefix>report:h:<hour i>. */
+static size_t hour_command(void *user, size_t i, const char *argv[PIPE_ARGS],
+                           char keybuf[STORE_KEY_MAX], char *err,
+                           size_t err_len) {
+  const hours_read *h = user;
+  if (!store_key(keybuf, STORE_KEY_MAX, "report:h", h->hours[i], err, err_len))
+    return 0;
+  argv[0] = "HGETALL";
+  argv[1] = keybuf;
+  return 2;
+}
+
+static void hour_reply(void *user, size_t i, const redisReply *r) {
+  const hours_read *h = user;
+  emit_hour_fields(r, i, h->on_field, h->user);
+}
+
 store_status store_report_hours(const char (*hours)[REPORT_HOUR_LEN + 1],
                                 size_t n, store_hour_field_fn on_field,
                                 void *user, char *err, size_t err_len) {
   redisContext *c = store_conn_get(err, err_len);
   if (!c)
     return STORE_UNAVAILABLE;
+  hours_read h = {hours, on_field, user};
   for (size_t base = 0; base < n; base += HOURS_BATCH) {
     size_t m = n - base < HOURS_BATCH ? n - base : HOURS_BATCH;
-    for (size_t i = 0; i < m; i++) {
-      char key[STORE_KEY_MAX];
-      if (!store_key(key, sizeof key, "report:h", hours[base + i], err,
-                     err_len))
-        return STORE_UNAVAILABLE;
-      if (redisAppendCommand(c, "HGETALL %s", key) != REDIS_OK) {
-        store_conn_broke(err, err_len);
-        return STORE_UNAVAILABLE;
-      }
-    }
-    for (size_t i = 0; i < m; i++) {
-      void *reply = NULL;
-      if (redisGetReply(c, &reply) != REDIS_OK || !reply) {
-        store_conn_broke(err, err_len);
-        return STORE_UNAVAILABLE;
-      }
-      emit_hour_fields(reply, base + i, on_field, user);
-      freeReplyObject(reply);
-    }
+    store_status st =
+        pipelined(c, base, m, hour_command, hour_reply, &h, err, err_len);
+    if (st != STORE_OK)
+      return st;
   }
   return STORE_OK;
 }
@@ -94,24 +141,43 @@ static void emit_event(const redisReply *e, store_event_fn on_event,
   on_event(user, e->element[0]->str, nf, names, values);
 }
 
+/* XREVRANGE key end start COUNT count: its array reply (the caller frees
+ * it), or NULL with *st and err set: STORE_UNAVAILABLE, or STORE_CORRUPT
+ * with the message `corrupt` when the reply is not an array. */
+static redisReply *xrevrange(const char *key, const char *end,
+                             const char *start, size_t count,
+                             const char *corrupt, store_status *st, char *err,
+                             size_t err_len) {
+  char num[24];
+  snprintf(num, sizeof num, "%zu", count);
+  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
+  redisReply *r = store_conn_command(6, argv, err, err_len);
+  *st = STORE_UNAVAILABLE;
+  if (!r)
+    return NULL;
+  if (r->type != REDIS_REPLY_ARRAY) {
+    freeReplyObject(r);
+    *st = store_fail(STORE_CORRUPT, corrupt, err, err_len);
+    return NULL;
+  }
+  *st = STORE_OK;
+  return r;
+}
+
 store_status store_report_events(const char *end, const char *start,
                                  size_t count, store_event_fn on_event,
                                  void *user, size_t *returned, char *err,
                                  size_t err_len) {
   *returned = 0;
-  char key[STORE_KEY_MAX], num[24];
+  char key[STORE_KEY_MAX];
   if (!store_key(key, sizeof key, "report", "events", err, err_len))
     return STORE_UNAVAILABLE;
-  snprintf(num, sizeof num, "%zu", count);
-  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
-  redisReply *r = store_conn_command(6, argv, err, err_len);
+  store_status st;
+  redisReply *r =
+      xrevrange(key, end, start, count, "report stream: unexpected reply", &st,
+                err, err_len);
   if (!r)
-    return STORE_UNAVAILABLE;
-  if (r->type != REDIS_REPLY_ARRAY) {
-    freeReplyObject(r);
-    return store_fail(STORE_CORRUPT, "report stream: unexpected reply", err,
-                      err_len);
-  }
+    return st;
   for (size_t i = 0; i < r->elements; i++)
     emit_event(r->element[i], on_event, user);
   *returned = r->elements;
@@ -183,19 +249,15 @@ store_status store_report_index_ids(const char *kind, const char *value,
                                     char (*ids)[STORE_STREAM_ID_MAX + 1],
                                     size_t *n, char *err, size_t err_len) {
   *n = 0;
-  char key[STORE_KEY_MAX], num[24];
+  char key[STORE_KEY_MAX];
   if (!index_key(key, kind, value, err, err_len))
     return STORE_UNAVAILABLE;
-  snprintf(num, sizeof num, "%zu", count);
-  const char *argv[] = {"XREVRANGE", key, end, start, "COUNT", num};
-  redisReply *r = store_conn_command(6, argv, err, err_len);
+  store_status st;
+  redisReply *r =
+      xrevrange(key, end, start, count, "report index: unexpected reply", &st,
+                err, err_len);
   if (!r)
-    return STORE_UNAVAILABLE;
-  if (r->type != REDIS_REPLY_ARRAY) {
-    freeReplyObject(r);
-    return store_fail(STORE_CORRUPT, "report index: unexpected reply", err,
-                      err_len);
-  }
+    return st;
   for (size_t i = 0; i < r->elements && *n < count; i++) {
     const redisReply *e = r->element[i];
     if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
@@ -207,6 +269,37 @@ store_status store_report_index_ids(const char *kind, const char *value,
   return STORE_OK;
 }
 
+typedef struct {
+  const char *key;
+  const char (*ids)[STORE_STREAM_ID_MAX + 1];
+  store_event_fn on_event;
+  void *user;
+} events_read;
+
+/* XRANGE <key> <id i> <id i> COUNT 1. */
+static size_t event_command(void *user, size_t i, const char *argv[PIPE_ARGS],
+                            char keybuf[STORE_KEY_MAX], char *err,
+                            size_t err_len) {
+  (void)keybuf;
+  (void)err;
+  (void)err_len;
+  const events_read *e = user;
+  argv[0] = "XRANGE";
+  argv[1] = e->key;
+  argv[2] = e->ids[i];
+  argv[3] = e->ids[i];
+  argv[4] = "COUNT";
+  argv[5] = "1";
+  return 6;
+}
+
+static void event_reply(void *user, size_t i, const redisReply *r) {
+  (void)i;
+  const events_read *e = user;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+    emit_event(r->element[0], e->on_event, e->user);
+}
+
 store_status store_report_events_at(const char (*ids)[STORE_STREAM_ID_MAX + 1],
                                     size_t n, store_event_fn on_event,
                                     void *user, char *err, size_t err_len) {
@@ -216,23 +309,8 @@ store_status store_report_events_at(const char (*ids)[STORE_STREAM_ID_MAX + 1],
   redisContext *c = store_conn_get(err, err_len);
   if (!c)
     return STORE_UNAVAILABLE;
-  for (size_t i = 0; i < n; i++)
-    if (redisAppendCommand(c, "XRANGE %s %s %s COUNT 1", key, ids[i], ids[i]) !=
-        REDIS_OK) {
-      store_conn_broke(err, err_len);
-      return STORE_UNAVAILABLE;
-    }
-  for (size_t i = 0; i < n; i++) {
-    redisReply *r = NULL;
-    if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
-      store_conn_broke(err, err_len);
-      return STORE_UNAVAILABLE;
-    }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
-      emit_event(r->element[0], on_event, user);
-    freeReplyObject(r);
-  }
-  return STORE_OK;
+  events_read e = {key, ids, on_event, user};
+  return pipelined(c, 0, n, event_command, event_reply, &e, err, err_len);
 }
 
 store_status store_report_index_since(char *out, size_t out_len, char *err,
