@@ -171,7 +171,7 @@ static void totals(pdf *p, const report_counts *c) {
 }
 
 static void rates(pdf *p, const report_counts *c) {
-  static const float x[] = {MARGIN, MARGIN + 130, MARGIN + 180, MARGIN + 290};
+  static const float x[] = {MARGIN, MARGIN + 130, MARGIN + 180, MARGIN + 310};
   const char *head[] = {"Rate", "Value", "Numerator / denominator",
                         "Definition"};
   row(p, 4, x, head, true, 9);
@@ -185,7 +185,10 @@ static void rates(pdf *p, const report_counts *c) {
       snprintf(value, sizeof value, "%.2f", v);
     else
       snprintf(value, sizeof value, "%.1f%%", v * 100);
-    snprintf(nd, sizeof nd, "%.0f / %.0f", n, d);
+    /* Seconds of duration are not whole: two decimals then, so a
+     * numerator below one second does not print as 0. */
+    snprintf(nd, sizeof nd,
+             n == (double)(long long)n ? "%.0f / %.0f" : "%.2f / %.0f", n, d);
     snprintf(defn, sizeof defn, "%s (%s / %s)", def->definition, def->numerator,
              def->denominator);
     const char *cells[] = {def->label, value, nd, defn};
